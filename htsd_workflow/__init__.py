@@ -1,0 +1,48 @@
+"""HTSĐ Workflow: recognition of learning families, clans, communities and units."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from htsd_workflow import models  # noqa: F401  (registers every table)
+from htsd_workflow.cases.engine import WorkflowRegistry
+from htsd_workflow.cli import register_cli
+from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
+from htsd_workflow.extensions import db, login_manager, migrate
+from htsd_workflow.web import register_web
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application; ``config`` overrides settings (tests use it)."""
+    instance_path = Path(
+        os.environ.get("HTSD_INSTANCE_PATH")
+        or (config or {}).get("INSTANCE_PATH")
+        or PROJECT_ROOT / "instance"
+    )
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path.resolve()),
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    app.config.update(load_config(instance_path))
+    if config:
+        app.config.update(config)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalize_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    login_manager.init_app(app)
+
+    # invalid workflow or criteria files stop start-up here, naming the file and the problem
+    app.extensions["htsd_registry"] = WorkflowRegistry(
+        app.config["WORKFLOWS_DIR"], app.config["WORKFLOW_SET"]
+    )
+
+    register_cli(app)
+    register_web(app)
+    return app

@@ -1,0 +1,120 @@
+"""Creating, changing and deactivating users."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
+from htsd_workflow.cases.operations import release_claims_of
+from htsd_workflow.core.errors import Conflict, InvalidInput
+from htsd_workflow.core.text import nfc
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.subjects.models import Subject
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def check_password_policy(password: str, username: str = "") -> None:
+    """Refuse passwords that are too short or too easy to guess."""
+    if not password or len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự.",
+            details={"password": f"Tối thiểu {MIN_PASSWORD_LENGTH} ký tự"},
+        )
+    if username and password.lower() == username.lower():
+        raise InvalidInput(
+            "Mật khẩu không được trùng tên đăng nhập.",
+            details={"password": "Không được trùng tên đăng nhập"},
+        )
+    if password.isdigit() and len(set(password)) <= 2:
+        raise InvalidInput(
+            "Mật khẩu quá dễ đoán.", details={"password": "Hãy dùng chữ và số khác nhau"}
+        )
+
+
+def create_user(
+    username: str,
+    password: str,
+    role: str,
+    *,
+    unit_code: str | None = None,
+    subject_id: int | None = None,
+    email: str | None = None,
+    full_name: str | None = None,
+    phone: str | None = None,
+) -> User:
+    """Create a user bound to a territory (or, for applicants, a subject)."""
+    username = (nfc(username) or "").lower()
+    if not username:
+        raise InvalidInput("Thiếu tên đăng nhập.", details={"username": "Bắt buộc"})
+    if role not in ROLES:
+        raise InvalidInput(
+            f"Vai trò “{role}” không tồn tại.",
+            details={"role": f"Chọn một trong: {', '.join(ROLES)}"},
+        )
+    check_password_policy(password, username)
+    if db.session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"Tên đăng nhập “{username}” đã có.", details={"username": "Đã tồn tại"})
+    unit_level = None
+    if role == "applicant":
+        subject = db.session.get(Subject, subject_id) if subject_id is not None else None
+        if subject is None:
+            raise InvalidInput(
+                "Tài khoản người nộp hồ sơ phải gắn với một hộ/dòng họ/cộng đồng/đơn vị.",
+                details={"subject": "Nhập mã đối tượng (--subject ID)"},
+            )
+        unit_code = subject.unit_code
+        unit = db.session.get(Unit, unit_code)
+        unit_level = unit.level if unit else None
+    else:
+        unit = db.session.get(Unit, unit_code) if unit_code else None
+        if unit is None:
+            raise InvalidInput(
+                f"Mã đơn vị hành chính “{unit_code}” không tồn tại.",
+                details={"unit": "Nhập mã GSO của tỉnh, huyện hoặc xã"},
+            )
+        expected = ROLE_LEVEL.get(role)
+        allowed = expected if isinstance(expected, tuple) else (expected,)
+        if expected is not None and unit.level not in allowed:
+            raise InvalidInput(
+                f"Vai trò {role} phải gắn với đơn vị cấp {' hoặc '.join(allowed)}, "
+                f"không phải {unit.level} {unit.name}.",
+                details={"unit": f"Cần mã đơn vị cấp {'/'.join(allowed)}"},
+            )
+        unit_level = unit.level
+    user = User(
+        username=username,
+        role=role,
+        unit_code=unit_code,
+        unit_level=unit_level,
+        subject_id=subject_id if role == "applicant" else None,
+        email=nfc(email) or None,
+        full_name=nfc(full_name) or None,
+        phone=phone,
+        is_active_user=True,
+        session_token=secrets.token_hex(8),
+    )
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Change a password and end the user's other sessions."""
+    check_password_policy(password, user.username)
+    user.set_password(password)
+    user.session_token = secrets.token_hex(8)
+    db.session.flush()
+
+
+def deactivate_user(user: User, actor: User | None = None) -> int:
+    """Lock a user out and give their claimed cases back to the queue; return how many."""
+    user.is_active_user = False
+    user.session_token = secrets.token_hex(8)
+    db.session.flush()
+    return release_claims_of(user.id, actor)

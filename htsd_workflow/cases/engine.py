@@ -1,0 +1,130 @@
+"""The workflow engine: one shared ``transitions.Machine`` per definition, built once.
+
+A case never owns a machine. To fire a trigger, the operation builds a light
+``TransitionContext`` (the case's facts plus the actor) and runs the shared machine's event on
+it; the machine checks the source state and the guards and sets ``context.state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from flask import current_app
+from transitions import Machine, MachineError
+
+from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition, load_workflows
+from htsd_workflow.criteria.loader import CriteriaSet, criteria_set_for, load_criteria_sets
+
+
+@dataclass
+class TransitionContext:
+    """What the guards may look at while one trigger is fired on one case."""
+
+    state: str
+    entry_level: str
+    returned_from: str | None = None
+    #: criteria item codes without a score; None when not looked up
+    missing_items: tuple[str, ...] | None = None
+    #: departments that have signed, including the one signing now
+    signed_departments: frozenset[str] = field(default_factory=frozenset)
+    joint_departments: tuple[str, ...] = ()
+    #: the definition row of the transition taken
+    taken: TransitionDef | None = None
+
+
+GUARDS = {
+    "assessment_complete": lambda ctx, t: not ctx.missing_items,
+    "managed_at_commune": lambda ctx, t: ctx.entry_level == "commune",
+    "managed_at_district": lambda ctx, t: ctx.entry_level == "district",
+    "managed_at_province": lambda ctx, t: ctx.entry_level == "province",
+    "returned_from_dest": lambda ctx, t: ctx.returned_from == t.dest,
+    "all_departments_signed": lambda ctx, t: set(ctx.joint_departments) <= ctx.signed_departments,
+    "not_all_departments_signed": lambda ctx, t: not (
+        set(ctx.joint_departments) <= ctx.signed_departments
+    ),
+}
+
+
+def guard_passes(name: str, ctx: TransitionContext, transition: TransitionDef) -> bool:
+    return bool(GUARDS[name](ctx, transition))
+
+
+def _condition(name: str):
+    def check(event_data) -> bool:
+        return guard_passes(name, event_data.model, event_data.transition.spec)
+
+    check.__name__ = f"guard_{name}"
+    return check
+
+
+def _recorder(spec: TransitionDef):
+    def record(event_data) -> None:
+        event_data.model.taken = spec
+
+    return record
+
+
+class WorkflowEngine:
+    """A definition with its one shared machine."""
+
+    def __init__(self, definition: WorkflowDefinition):
+        self.definition = definition
+        self.machine = Machine(
+            model=None,
+            states=list(definition.states),
+            initial=definition.initial,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+        for spec in definition.transitions:
+            for source in spec.sources:
+                dest = None if spec.dest == source else spec.dest  # internal: no exit/enter
+                self.machine.add_transition(
+                    spec.trigger,
+                    source,
+                    dest,
+                    conditions=[_condition(g) for g in spec.guards],
+                    after=[_recorder(spec)],
+                )
+                # each machine transition knows the definition row it came from
+                self.machine.events[spec.trigger].transitions[source][-1].spec = spec
+
+    def run(self, ctx: TransitionContext, trigger: str) -> TransitionDef | None:
+        """Fire ``trigger`` on ``ctx``; return the transition taken, or None if guards refused.
+
+        Raises ``MachineError`` when the trigger does not leave the current state.
+        """
+        event = self.machine.events.get(trigger)
+        if event is None:
+            raise MachineError(f"unknown trigger {trigger!r}")
+        ctx.taken = None
+        if not event.trigger(ctx):
+            return None
+        return ctx.taken
+
+
+class WorkflowRegistry:
+    """The definitions and criteria sets in force, loaded and validated at start-up."""
+
+    def __init__(self, workflows_dir: str, set_name: str):
+        self.set_name = set_name
+        self.definitions = load_workflows(workflows_dir, set_name)
+        self.engines = {title: WorkflowEngine(d) for title, d in self.definitions.items()}
+        self.criteria_sets = load_criteria_sets(f"{workflows_dir}/criteria")
+
+    def definition(self, title: str) -> WorkflowDefinition:
+        return self.definitions[title]
+
+    def engine(self, title: str) -> WorkflowEngine:
+        return self.engines[title]
+
+    def criteria_for(self, title: str, year: int) -> CriteriaSet:
+        return criteria_set_for(self.criteria_sets, title, year)
+
+    def criteria_set(self, set_id: str) -> CriteriaSet:
+        return self.criteria_sets[set_id]
+
+
+def get_registry() -> WorkflowRegistry:
+    return current_app.extensions["htsd_registry"]

@@ -1,0 +1,194 @@
+"""Cases (applications), their history, sign-offs, stage visits and yearly rounds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.extensions import db
+
+
+class Round(db.Model):
+    """A yearly recognition round for one title, with its registration window."""
+
+    __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("title", "year"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(12))
+    year: Mapped[int] = mapped_column(Integer)
+    registration_opens_on: Mapped[date] = mapped_column(Date)
+    registration_closes_on: Mapped[date] = mapped_column(Date)
+    #: the date by which the whole round's review should be finished
+    review_deadline: Mapped[date] = mapped_column(Date)
+
+    def is_open_on(self, day: date) -> bool:
+        return self.registration_opens_on <= day <= self.registration_closes_on
+
+
+class Case(db.Model):
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("subject_id", "title", "year"),
+        # the reviewer queue: cases of one state inside a territory, by due date
+        Index("ix_cases_queue_commune", "state", "commune_code", "due_at", "id"),
+        Index("ix_cases_queue_district", "state", "district_code", "due_at", "id"),
+        Index("ix_cases_queue_province", "state", "province_code", "due_at", "id"),
+        Index("ix_cases_open_due", "is_open", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    #: family, clan, community or unit
+    title: Mapped[str] = mapped_column(String(12))
+    year: Mapped[int] = mapped_column(Integer)
+    #: the workflow definition the case runs on (its file name, e.g. "family")
+    workflow: Mapped[str] = mapped_column(String(40))
+    #: id of the criteria set version the self-assessment is scored against
+    criteria_set_id: Mapped[str] = mapped_column(String(60))
+    state: Mapped[str] = mapped_column(String(40))
+    #: False once the case is in a final state (recognised, rejected, withdrawn)
+    is_open: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: level of the unit that manages the subject: where the case enters review
+    entry_level: Mapped[str] = mapped_column(String(10))
+    #: the reviewing stage that returned the case; resubmission goes back there
+    returned_from: Mapped[str | None] = mapped_column(String(40))
+    # the unit path of the subject, so that scope filters are index range scans
+    province_code: Mapped[str] = mapped_column(String(10))
+    district_code: Mapped[str | None] = mapped_column(String(10))
+    commune_code: Mapped[str | None] = mapped_column(String(10))
+    #: when the case entered its current state
+    stage_entered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: end of the stage's last working day (17:00 local), stored as UTC; None outside review
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: whether the deadline of the current stage has been extended (allowed once per stage)
+    is_extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: highest rung of the escalation ladder fired at the current stage (0 = none)
+    escalation_rung: Mapped[int] = mapped_column(Integer, default=0)
+    is_escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: self-assessed total, kept for queue display; computed from the items, never typed in
+    self_score: Mapped[float | None] = mapped_column(Float)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: optimistic lock: changes with state-changing actions only
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    subject = relationship("Subject", lazy="joined")
+    claimed_by = relationship("User", lazy="select")
+    items = relationship(
+        "AssessmentItem", lazy="select", order_by="AssessmentItem.position", viewonly=True
+    )
+    sign_offs = relationship("SignOff", lazy="select", viewonly=True)
+
+
+class AssessmentItem(db.Model):
+    """One criteria item of a case's self-assessment, with the reviewers' adjustment."""
+
+    __tablename__ = "assessment_items"
+    __table_args__ = (UniqueConstraint("case_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    code: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    #: the applicant's own score
+    score: Mapped[float | None] = mapped_column(Float)
+    evidence: Mapped[str | None] = mapped_column(Text)
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: the latest reviewer's score; pass/fail uses it when present
+    reviewed_score: Mapped[float | None] = mapped_column(Float)
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reviewed_stage: Mapped[str | None] = mapped_column(String(40))
+
+    @property
+    def effective_score(self) -> float | None:
+        return self.reviewed_score if self.reviewed_score is not None else self.score
+
+
+class CaseEvent(db.Model):
+    """An immutable history row: every action on a case, in order."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case_at", "case_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: None for the system (escalation scans)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_role: Mapped[str | None] = mapped_column(String(30))
+    trigger: Mapped[str] = mapped_column(String(40))
+    from_state: Mapped[str | None] = mapped_column(String(40))
+    to_state: Mapped[str] = mapped_column(String(40))
+    comment: Mapped[str | None] = mapped_column(Text)
+    #: extra facts: score changes, department, extension dates, rung …
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+    actor = relationship("User", lazy="select")
+
+
+class SignOff(db.Model):
+    """A department's signature at the joint provincial confirmation."""
+
+    __tablename__ = "sign_offs"
+    __table_args__ = (UniqueConstraint("case_id", "department"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    #: education or culture
+    department: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user = relationship("User", lazy="joined")
+
+
+class StageVisit(db.Model):
+    """One stay of a case in a reviewing stage (or a department's part of the joint one).
+
+    Maintained by the core operation so that reports never rescan the history.
+    """
+
+    __tablename__ = "stage_visits"
+    __table_args__ = (
+        Index("ix_stage_visits_stage_entered", "stage", "entered_at"),
+        Index("ix_stage_visits_open", "case_id", "left_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    #: the state name, or "provincial_confirmation:education" for a department's part
+    stage: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(12))
+    year: Mapped[int] = mapped_column(Integer)
+    province_code: Mapped[str] = mapped_column(String(10))
+    district_code: Mapped[str | None] = mapped_column(String(10))
+    commune_code: Mapped[str | None] = mapped_column(String(10))
+    entered_at: Mapped[datetime] = mapped_column(DateTime)
+    due_at: Mapped[datetime | None] = mapped_column(DateTime)
+    left_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: the trigger that ended the visit (approve, return_to_applicant, sign …)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    #: working days spent, counted when the visit ends
+    working_days: Mapped[int | None] = mapped_column(Integer)
+    is_late: Mapped[bool | None] = mapped_column(Boolean)
+    is_escalated: Mapped[bool] = mapped_column(Boolean, default=False)

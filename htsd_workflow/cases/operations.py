@@ -1,0 +1,896 @@
+"""The only code that changes cases. Functions flush, never commit: the caller owns the commit.
+
+``fire_trigger`` (one case) and ``fire_bulk`` (many) share one path: lock the rows, plan each
+transition in Python against the shared machine, then write the updates, history, stage visits,
+sign-offs and outbox rows with one statement per group of like changes.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from sqlalchemy import delete, func, insert, select, update
+from transitions import MachineError
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE
+from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
+from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
+from htsd_workflow.cases.models import (
+    AssessmentItem,
+    Case,
+    CaseEvent,
+    Round,
+    SignOff,
+    StageVisit,
+)
+from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
+from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.text import nfc
+from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.criteria.scoring import compute_result, validate_scores
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.notifications.models import OutboxMessage
+from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
+
+DEPARTMENT_LABELS = {"education": "Sở GD&ĐT", "culture": "Sở VHTTDL"}
+#: roles that may act on any case of their territory as supervisors (take over a claim)
+SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
+
+_SNAPSHOT_COLUMNS = (
+    Case.id,
+    Case.subject_id,
+    Case.title,
+    Case.year,
+    Case.state,
+    Case.version,
+    Case.entry_level,
+    Case.returned_from,
+    Case.province_code,
+    Case.district_code,
+    Case.commune_code,
+    Case.claimed_by_id,
+    Case.criteria_set_id,
+    Case.due_at,
+    Case.submitted_at,
+)
+
+
+@dataclass
+class PlannedChange:
+    """One case's transition, checked and ready to be written."""
+
+    case: object  # a snapshot row with the _SNAPSHOT_COLUMNS
+    transition: TransitionDef
+    from_state: str
+    to_state: str
+    department: str | None = None
+    comment: str | None = None
+
+    @property
+    def changes_state(self) -> bool:
+        return self.from_state != self.to_state
+
+
+@dataclass
+class BulkResult:
+    """Per-case outcome of a bulk call."""
+
+    succeeded: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "counts": {"succeeded": len(self.succeeded), "failed": len(self.failed)},
+        }
+
+
+# --- permission --------------------------------------------------------------------------
+
+
+def actor_department(user: User) -> str | None:
+    return DEPARTMENT_OF_ROLE.get(user.role)
+
+
+def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> None:
+    """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
+    if user is None or not user.is_active:
+        raise NotAllowed("Tài khoản không còn hoạt động.")
+    if not in_scope(user, case):
+        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+    roles = {role for spec in specs for role in spec.roles}
+    state = definition.states[case.state]
+    reviewing = state.is_review and user.role != "applicant"
+    if user.role not in roles or (reviewing and user.role not in state.roles):
+        raise NotAllowed(
+            f"Vai trò của bạn không được thực hiện thao tác này khi hồ sơ ở bước "
+            f"“{state.label}”."
+        )
+    if (
+        state.is_review
+        and case.claimed_by_id is not None
+        and case.claimed_by_id != user.id
+        and user.role != "applicant"
+    ):
+        raise NotAllowed("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
+
+
+# --- planning ----------------------------------------------------------------------------
+
+
+def _missing_items(case_ids, registry: WorkflowRegistry, snapshots) -> dict[int, tuple]:
+    """Criteria item codes without a self-assessed score, per case (one query)."""
+    scored = defaultdict(set)
+    rows = db.session.execute(
+        select(AssessmentItem.case_id, AssessmentItem.code).where(
+            AssessmentItem.case_id.in_(case_ids), AssessmentItem.score.is_not(None)
+        )
+    )
+    for case_id, code in rows:
+        scored[case_id].add(code)
+    missing = {}
+    for snap in snapshots:
+        cset = registry.criteria_set(snap.criteria_set_id)
+        missing[snap.id] = tuple(i.code for i in cset.items if i.code not in scored[snap.id])
+    return missing
+
+
+def _signed_departments(case_ids) -> dict[int, set[str]]:
+    signed = defaultdict(set)
+    rows = db.session.execute(
+        select(SignOff.case_id, SignOff.department).where(SignOff.case_id.in_(case_ids))
+    )
+    for case_id, department in rows:
+        signed[case_id].add(department)
+    return signed
+
+
+def _plan(
+    snap,
+    trigger: str,
+    user: User,
+    comment: str | None,
+    registry: WorkflowRegistry,
+    missing: dict,
+    signed: dict,
+) -> PlannedChange:
+    definition = registry.definition(snap.title)
+    if trigger not in definition.triggers:
+        raise InvalidInput(
+            f"Thao tác “{trigger}” không có trong quy trình.",
+            details={"trigger": f"Chọn một trong: {', '.join(definition.triggers)}"},
+        )
+    specs = definition.candidates(trigger, snap.state)
+    if not specs:
+        label = definition.states[snap.state].label
+        raise Conflict(
+            f"Không thể thực hiện “{trigger}” khi hồ sơ đang ở bước “{label}”.",
+            details={"state": snap.state, "trigger": trigger},
+        )
+    _check_actor(user, snap, definition, specs)
+    comment = nfc(comment) or None
+    if any(s.comment_required for s in specs) and not comment:
+        raise InvalidInput(
+            "Cần ghi rõ lý do hoặc nội dung cần bổ sung.",
+            details={"comment": "Bắt buộc nhập nhận xét cho thao tác này."},
+        )
+    state = definition.states[snap.state]
+    department = None
+    signed_now = frozenset(signed.get(snap.id, ()))
+    if trigger == "sign":
+        department = actor_department(user)
+        if department is None or department not in state.joint:
+            raise NotAllowed("Chỉ các sở tham gia xác nhận liên ngành mới được ký.")
+        if department in signed_now:
+            raise Conflict(
+                f"{DEPARTMENT_LABELS.get(department, department)} đã ký xác nhận hồ sơ này.",
+                details={"department": department},
+            )
+        signed_now = signed_now | {department}
+    ctx = TransitionContext(
+        state=snap.state,
+        entry_level=snap.entry_level,
+        returned_from=snap.returned_from,
+        missing_items=missing.get(snap.id),
+        signed_departments=signed_now,
+        joint_departments=state.joint,
+    )
+    try:
+        taken = registry.engine(snap.title).run(ctx, trigger)
+    except MachineError as exc:  # pragma: no cover - candidates() already checked the source
+        raise Conflict(str(exc)) from exc
+    if taken is None:
+        missing_codes = missing.get(snap.id)
+        if missing_codes:
+            raise InvalidInput(
+                "Bản tự đánh giá chưa đầy đủ: còn thiếu điểm các tiêu chí "
+                + ", ".join(missing_codes)
+                + ".",
+                details={"assessment": {code: "Chưa chấm điểm" for code in missing_codes}},
+            )
+        raise NotAllowed("Hồ sơ không đáp ứng điều kiện để thực hiện thao tác này.")
+    return PlannedChange(
+        case=snap,
+        transition=taken,
+        from_state=snap.state,
+        to_state=ctx.state,
+        department=department,
+        comment=comment,
+    )
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def _apply(
+    planned: list[PlannedChange],
+    user: User | None,
+    registry: WorkflowRegistry,
+    calendar: WorkingCalendar,
+    now: datetime,
+    expected_version: int | None = None,
+) -> dict[int, int]:
+    """Write the planned changes set-wise; return the new version per case id."""
+    if not planned:
+        return {}
+    actor_id = user.id if user is not None else None
+    actor_role = user.role if user is not None else None
+
+    # 1. case rows: one UPDATE per group of identical new values
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for change in planned:
+        if not change.changes_state:
+            continue
+        definition = registry.definition(change.case.title)
+        dest = definition.states[change.to_state]
+        source = definition.states[change.from_state]
+        due = calendar.due_at(now, dest.sla_days) if dest.is_review else None
+        if dest.kind == "applicant" and source.is_review:
+            returned_from = change.from_state
+        elif dest.is_review:
+            returned_from = None
+        else:
+            returned_from = "__keep__"
+        key = (change.from_state, change.to_state, due, returned_from, dest.is_final)
+        groups[key].append(change.case.id)
+    for (from_state, to_state, due, returned_from, is_final), ids in groups.items():
+        values = {
+            "state": to_state,
+            "is_open": not is_final,
+            "version": Case.version + 1,
+            "stage_entered_at": now,
+            "due_at": due,
+            "is_extended": False,
+            "escalation_rung": 0,
+            "is_escalated": False,
+            "claimed_by_id": None,
+            "claimed_at": None,
+            "submitted_at": func.coalesce(Case.submitted_at, now),
+        }
+        if returned_from != "__keep__":
+            values["returned_from"] = returned_from
+        if is_final:
+            values["decided_at"] = now
+        statement = update(Case).where(Case.id.in_(ids), Case.state == from_state)
+        if expected_version is not None:
+            statement = statement.where(Case.version == expected_version)
+        result = db.session.execute(
+            statement.values(**values).execution_options(synchronize_session=False)
+        )
+        if result.rowcount != len(ids):
+            raise Conflict("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang.")
+
+    # 2. sign-offs: recorded for signing, cleared when the case leaves the joint stage
+    sign_rows = [
+        {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
+        for c in planned
+        if c.department
+    ]
+    if sign_rows:
+        db.session.execute(insert(SignOff), sign_rows)
+    cleared = [
+        c.case.id
+        for c in planned
+        if c.changes_state
+        and registry.definition(c.case.title).states[c.from_state].joint
+        and not registry.definition(c.case.title).states[c.to_state].is_final
+    ]
+    if cleared:
+        db.session.execute(delete(SignOff).where(SignOff.case_id.in_(cleared)))
+
+    # 3. stage visits: close what the change ends, open what it starts
+    closing: dict[int, tuple[str, str | None]] = {}
+    for c in planned:
+        if c.changes_state and registry.definition(c.case.title).states[c.from_state].is_review:
+            closing[c.case.id] = (c.transition.trigger, None)
+        elif c.department:
+            closing[c.case.id] = (c.transition.trigger, f"{c.from_state}:{c.department}")
+    if closing:
+        open_visits = db.session.execute(
+            select(
+                StageVisit.id,
+                StageVisit.case_id,
+                StageVisit.stage,
+                StageVisit.entered_at,
+                StageVisit.due_at,
+            ).where(StageVisit.case_id.in_(list(closing)), StageVisit.left_at.is_(None))
+        ).all()
+        visit_groups: dict[tuple, list[int]] = defaultdict(list)
+        for visit in open_visits:
+            outcome, only_stage = closing[visit.case_id]
+            if only_stage is not None and visit.stage != only_stage:
+                continue
+            days = calendar.elapsed_working_days(visit.entered_at, now)
+            late = visit.due_at is not None and now > visit.due_at
+            visit_groups[(outcome, days, late)].append(visit.id)
+        for (outcome, days, late), ids in visit_groups.items():
+            db.session.execute(
+                update(StageVisit)
+                .where(StageVisit.id.in_(ids))
+                .values(left_at=now, outcome=outcome, working_days=days, is_late=late)
+                .execution_options(synchronize_session=False)
+            )
+    new_visits = []
+    for c in planned:
+        if not c.changes_state:
+            continue
+        dest = registry.definition(c.case.title).states[c.to_state]
+        if not dest.is_review:
+            continue
+        due = calendar.due_at(now, dest.sla_days)
+        for stage in (dest.name, *(f"{dest.name}:{d}" for d in dest.joint)):
+            new_visits.append(
+                {
+                    "case_id": c.case.id,
+                    "stage": stage,
+                    "title": c.case.title,
+                    "year": c.case.year,
+                    "province_code": c.case.province_code,
+                    "district_code": c.case.district_code,
+                    "commune_code": c.case.commune_code,
+                    "entered_at": now,
+                    "due_at": due,
+                    "is_escalated": False,
+                }
+            )
+    if new_visits:
+        db.session.execute(insert(StageVisit), new_visits)
+
+    # 4. history and outbox: one multi-row INSERT each
+    event_rows = [
+        {
+            "case_id": c.case.id,
+            "at": now,
+            "actor_id": actor_id,
+            "actor_role": actor_role,
+            "trigger": c.transition.trigger,
+            "from_state": c.from_state,
+            "to_state": c.to_state,
+            "comment": c.comment,
+            "data": {"department": c.department} if c.department else None,
+        }
+        for c in planned
+    ]
+    event_ids = db.session.scalars(
+        insert(CaseEvent).returning(CaseEvent.id, sort_by_parameter_order=True), event_rows
+    ).all()
+    db.session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "event_id": event_id,
+                "case_id": c.case.id,
+                "kind": c.transition.trigger,
+                "payload": {
+                    "from_state": c.from_state,
+                    "to_state": c.to_state,
+                    "actor_id": actor_id,
+                    "department": c.department,
+                    "comment": c.comment,
+                },
+                "created_at": now,
+                "attempts": 0,
+            }
+            for event_id, c in zip(event_ids, planned, strict=True)
+        ],
+    )
+    return {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
+
+
+def _lock(case_ids) -> list:
+    """Load and lock case rows (ordered, so two bulk calls cannot deadlock)."""
+    rows = db.session.execute(
+        select(*_SNAPSHOT_COLUMNS).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()
+    ).all()
+    return rows
+
+
+def _expire_cases(case_ids) -> None:
+    """Make ORM objects of these cases reload after a Core-level write."""
+    wanted = set(case_ids)
+    for obj in list(db.session.identity_map.values()):
+        if isinstance(obj, Case) and obj.id in wanted:
+            db.session.expire(obj)
+
+
+def fire_trigger(
+    case_id: int,
+    trigger: str,
+    user: User,
+    *,
+    comment: str | None = None,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Fire ``trigger`` on one case for ``user``; return the updated case.
+
+    Raises NotFound, NotAllowed, InvalidInput or Conflict (stale ``expected_version`` is
+    checked before whether the trigger is still allowed, so a reviewer who lost a race learns
+    that someone acted first).
+    """
+    registry = get_registry()
+    now = now or utcnow()
+    rows = _lock([case_id])
+    if not rows or not in_scope(user, rows[0]):
+        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+    snap = rows[0]
+    if expected_version is not None and snap.version != expected_version:
+        raise Conflict(
+            "Hồ sơ đã được người khác cập nhật trước bạn.",
+            details={"current_version": snap.version, "state": snap.state},
+        )
+    needs_missing = trigger in ("submit", "resubmit")
+    missing = _missing_items([case_id], registry, rows) if needs_missing else {}
+    signed = _signed_departments([case_id]) if trigger == "sign" else {}
+    planned = _plan(snap, trigger, user, comment, registry, missing, signed)
+    _apply([planned], user, registry, get_calendar(), now, expected_version)
+    _expire_cases([case_id])
+    db.session.flush()
+    return db.session.get(Case, case_id)
+
+
+BULK_BATCH = 500
+
+
+def fire_bulk(
+    case_ids: list[int],
+    trigger: str,
+    user: User,
+    *,
+    comment: str | None = None,
+    now: datetime | None = None,
+) -> BulkResult:
+    """Fire ``trigger`` on many cases; cases that may not go through are listed with why."""
+    registry = get_registry()
+    calendar = get_calendar()
+    now = now or utcnow()
+    result = BulkResult()
+    unique_ids = list(dict.fromkeys(int(i) for i in case_ids))
+    for start in range(0, len(unique_ids), BULK_BATCH):
+        batch = unique_ids[start : start + BULK_BATCH]
+        rows = _lock(batch)
+        found = {row.id: row for row in rows}
+        visible = [row for row in rows if in_scope(user, row)]
+        missing = (
+            _missing_items([r.id for r in visible], registry, visible)
+            if trigger in ("submit", "resubmit")
+            else {}
+        )
+        signed = _signed_departments([r.id for r in visible]) if trigger == "sign" else {}
+        planned = []
+        for case_id in batch:
+            row = found.get(case_id)
+            if row is None or not in_scope(user, row):
+                result.failed.append(
+                    {"id": case_id, "code": "not_found", "message": "Không tìm thấy hồ sơ."}
+                )
+                continue
+            try:
+                planned.append(_plan(row, trigger, user, comment, registry, missing, signed))
+            except DomainError as exc:
+                result.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
+        versions = _apply(planned, user, registry, calendar, now)
+        for change in planned:
+            result.succeeded.append(
+                {
+                    "id": change.case.id,
+                    "state": change.to_state,
+                    "version": versions[change.case.id],
+                }
+            )
+        _expire_cases([c.case.id for c in planned])
+    db.session.flush()
+    return result
+
+
+def allowed_triggers(case: Case, user: User) -> list[str]:
+    """Triggers ``user`` may fire on ``case`` now (for buttons and the API)."""
+    registry = get_registry()
+    definition = registry.definition(case.title)
+    allowed = []
+    missing = None
+    signed = None
+    for trigger in definition.triggers:
+        specs = definition.candidates(trigger, case.state)
+        if not specs:
+            continue
+        try:
+            _check_actor(user, case, definition, specs)
+        except DomainError:
+            continue
+        if trigger == "sign":
+            if signed is None:
+                signed = _signed_departments([case.id])
+            if actor_department(user) in signed.get(case.id, set()):
+                continue
+        if any("assessment_complete" in s.guards for s in specs):
+            if missing is None:
+                missing = _missing_items([case.id], registry, [case])
+            if missing[case.id]:
+                continue
+        if any("returned_from_dest" in s.guards for s in specs) and not any(
+            s.dest == case.returned_from for s in specs
+        ):
+            continue
+        if trigger == "submit" and not any(
+            f"managed_at_{case.entry_level}" in s.guards and user.role in s.roles for s in specs
+        ):
+            continue
+        allowed.append(trigger)
+    return allowed
+
+
+# --- starting a case and the self-assessment ----------------------------------------------
+
+
+def ensure_round(title: str, year: int) -> Round:
+    """Return the round of a title and year, creating the default one (the whole year)."""
+    found = db.session.scalar(select(Round).where(Round.title == title, Round.year == year))
+    if found is None:
+        found = Round(
+            title=title,
+            year=year,
+            registration_opens_on=date(year, 1, 1),
+            registration_closes_on=date(year, 12, 31),
+            review_deadline=date(year, 12, 15),
+        )
+        db.session.add(found)
+        db.session.flush()
+    return found
+
+
+def set_round(
+    title: str, year: int, opens_on: date, closes_on: date, review_deadline: date
+) -> Round:
+    """Create or change a round's registration window and review deadline."""
+    if title not in TITLE_OF_KIND.values():
+        raise InvalidInput(f"Danh hiệu không hợp lệ: {title}", details={"title": title})
+    if closes_on < opens_on:
+        raise InvalidInput(
+            "Ngày kết thúc đăng ký phải sau ngày bắt đầu.",
+            details={"registration_closes_on": "Phải sau ngày bắt đầu"},
+        )
+    found = ensure_round(title, year)
+    found.registration_opens_on = opens_on
+    found.registration_closes_on = closes_on
+    found.review_deadline = review_deadline
+    db.session.flush()
+    return found
+
+
+def _may_start_for(user: User, subject: Subject) -> bool:
+    if user.role == "applicant":
+        return user.subject_id == subject.id
+    if user.role == "commune_reviewer":
+        return subject.managing_level == "commune" and in_scope(user, subject)
+    if user.role == "district_reviewer":
+        return subject.managing_level == "district" and in_scope(user, subject)
+    if user.role == "province_officer":
+        return subject.managing_level == "province" and in_scope(user, subject)
+    return False
+
+
+def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) -> Case:
+    """Open an application (draft) for a subject in an open round."""
+    registry = get_registry()
+    now = now or utcnow()
+    subject = db.session.get(Subject, subject_id)
+    if subject is None or not (user.role == "applicant" or in_scope(user, subject)):
+        raise NotFound("Không tìm thấy đối tượng trong phạm vi của bạn.")
+    if not _may_start_for(user, subject):
+        raise NotAllowed("Bạn không được lập hồ sơ cho đối tượng này.")
+    if title not in TITLE_OF_KIND.values():
+        raise InvalidInput(
+            f"Danh hiệu “{title}” không tồn tại.",
+            details={"title": "Chọn family, clan, community hoặc unit"},
+        )
+    if TITLE_OF_KIND[subject.kind] != title:
+        raise InvalidInput(
+            "Danh hiệu không phù hợp với loại đối tượng.",
+            details={
+                "title": f"Đối tượng loại {subject.kind} chỉ đăng ký danh hiệu "
+                f"{TITLE_OF_KIND[subject.kind]}"
+            },
+        )
+    today = to_local(now).date()
+    round_ = db.session.scalar(select(Round).where(Round.title == title, Round.year == year))
+    if round_ is None and year == today.year:
+        round_ = ensure_round(title, year)
+    if round_ is None or not round_.is_open_on(today):
+        raise InvalidInput(
+            f"Đợt đăng ký danh hiệu năm {year} chưa mở hoặc đã đóng.",
+            details={"year": "Chọn năm có đợt đăng ký đang mở"},
+        )
+    existing = db.session.scalar(
+        select(Case.id).where(Case.subject_id == subject.id, Case.title == title, Case.year == year)
+    )
+    if existing is not None:
+        raise Conflict(
+            f"Đối tượng này đã có hồ sơ danh hiệu năm {year} (mã hồ sơ {existing}).",
+            details={"case_id": existing},
+        )
+    definition = registry.definition(title)
+    cset = registry.criteria_for(title, year)
+    case = Case(
+        subject_id=subject.id,
+        title=title,
+        year=year,
+        workflow=f"{definition.set_name}/{definition.name}",
+        criteria_set_id=cset.id,
+        state=definition.initial,
+        is_open=True,
+        entry_level=subject.managing_level,
+        province_code=subject.province_code,
+        district_code=subject.district_code,
+        commune_code=subject.commune_code,
+        stage_entered_at=now,
+        created_at=now,
+        version=1,
+    )
+    db.session.add(case)
+    db.session.flush()
+    db.session.execute(
+        insert(AssessmentItem),
+        [
+            {"case_id": case.id, "code": item.code, "position": position}
+            for position, item in enumerate(cset.items)
+        ],
+    )
+    _record_event(case, user, "create", comment=None, now=now, from_state=None)
+    return case
+
+
+def _record_event(
+    case: Case, user: User | None, trigger: str, *, comment, now, data=None, from_state="__same__"
+) -> CaseEvent:
+    event = CaseEvent(
+        case_id=case.id,
+        at=now,
+        actor_id=user.id if user else None,
+        actor_role=user.role if user else None,
+        trigger=trigger,
+        from_state=case.state if from_state == "__same__" else from_state,
+        to_state=case.state,
+        comment=comment,
+        data=data,
+    )
+    db.session.add(event)
+    db.session.flush()
+    return event
+
+
+def _load_case_for(case_id: int, user: User, *, lock: bool = False) -> Case:
+    statement = select(Case).where(Case.id == case_id)
+    if lock:
+        statement = statement.with_for_update(of=Case).execution_options(populate_existing=True)
+    case = db.session.scalar(statement)
+    if case is None or not in_scope(user, case):
+        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+    return case
+
+
+def assessment_result(case: Case):
+    """The computed total and pass/fail of a case (latest reviewed scores win)."""
+    registry = get_registry()
+    cset = registry.criteria_set(case.criteria_set_id)
+    scores = {item.code: item.effective_score for item in case.items}
+    is_dbkk = False
+    if case.commune_code:
+        unit = db.session.get(Unit, case.commune_code)
+        is_dbkk = bool(unit and unit.is_dbkk)
+    return compute_result(cset, scores, is_dbkk)
+
+
+def save_assessment(
+    case_id: int,
+    entries: list[dict],
+    user: User,
+    *,
+    expected_version: int | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Save self-assessment scores and evidence, or a reviewer's adjusted scores.
+
+    In draft or returned, the applicant (or a commune officer on a household's behalf) enters
+    scores; in a reviewing stage, a reviewer of that stage adjusts scores with a note and both
+    values are kept.
+    """
+    registry = get_registry()
+    now = now or utcnow()
+    case = _load_case_for(case_id, user, lock=True)
+    if expected_version is not None and case.version != expected_version:
+        raise Conflict(
+            "Hồ sơ đã được người khác cập nhật trước bạn.",
+            details={"current_version": case.version, "state": case.state},
+        )
+    definition = registry.definition(case.title)
+    state = definition.states[case.state]
+    cset = registry.criteria_set(case.criteria_set_id)
+    cleaned = validate_scores(cset, entries)
+    items = {
+        item.code: item
+        for item in db.session.scalars(
+            select(AssessmentItem).where(AssessmentItem.case_id == case.id)
+        )
+    }
+    changes = []
+    if state.kind == "applicant":
+        on_behalf = user.role == "commune_reviewer" and case.entry_level == "commune"
+        if user.role != "applicant" and not on_behalf:
+            raise NotAllowed(
+                "Chỉ người nộp hồ sơ (hoặc cán bộ xã nhập hộ) được sửa bản tự đánh giá."
+            )
+        for entry in cleaned:
+            item = items[entry["code"]]
+            changes.append({"code": item.code, "old": item.score, "new": entry.get("score")})
+            item.score = entry.get("score")
+            if "evidence" in entry:
+                item.evidence = entry.get("evidence")
+            item.entered_by_id = user.id
+        trigger = "assess"
+    elif state.is_review and user.role in state.roles:
+        if case.claimed_by_id not in (None, user.id):
+            raise NotAllowed("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
+        for entry in cleaned:
+            item = items[entry["code"]]
+            if entry.get("score") is None:
+                continue
+            note = nfc(entry.get("note") or entry.get("evidence") or "")
+            if not note:
+                raise InvalidInput(
+                    f"Cần ghi lý do điều chỉnh điểm tiêu chí {item.code}.",
+                    details={f"items[{item.code}].note": "Bắt buộc khi điều chỉnh điểm"},
+                )
+            changes.append(
+                {
+                    "code": item.code,
+                    "self": item.score,
+                    "old": item.reviewed_score,
+                    "new": entry["score"],
+                    "note": note,
+                }
+            )
+            item.reviewed_score = entry["score"]
+            item.review_note = note
+            item.reviewed_by_id = user.id
+            item.reviewed_stage = case.state
+        trigger = "adjust_scores"
+    else:
+        raise NotAllowed("Không thể sửa điểm ở bước hiện tại của hồ sơ.")
+    db.session.flush()
+    total = db.session.scalar(
+        select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
+    )
+    case.self_score = total
+    _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
+    return case
+
+
+# --- claims -------------------------------------------------------------------------------
+
+
+def _is_supervisor(user: User, case: Case) -> bool:
+    definition = get_registry().definition(case.title)
+    if not in_scope(user, case):
+        return False
+    if user.role in SUPERVISOR_ROLES:
+        return True
+    state = definition.states[case.state]
+    return state.is_review and user.role in definition.supervising_roles(case.state)
+
+
+def claim_case(
+    case_id: int, user: User, *, take_over: bool = False, note: str | None = None, now=None
+) -> Case:
+    """Take a case in the queue; a supervisor may take over someone else's claim with a note."""
+    now = now or utcnow()
+    case = _load_case_for(case_id, user, lock=True)
+    state = get_registry().definition(case.title).states[case.state]
+    if not state.is_review:
+        raise Conflict("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt.")
+    works_here = user.role in state.roles
+    if case.claimed_by_id == user.id:
+        return case
+    if case.claimed_by_id is not None:
+        if not (take_over and _is_supervisor(user, case)):
+            raise Conflict(
+                "Hồ sơ đã có cán bộ khác nhận xử lý.",
+                details={"claimed_by": case.claimed_by_id},
+            )
+        note = nfc(note)
+        if not note:
+            raise InvalidInput(
+                "Cần ghi lý do khi nhận thay hồ sơ của người khác.",
+                details={"note": "Bắt buộc"},
+            )
+        previous = case.claimed_by_id
+        case.claimed_by_id = user.id
+        case.claimed_at = now
+        _record_event(
+            case, user, "take_over", comment=note, now=now, data={"previous_claimant": previous}
+        )
+        return case
+    if not works_here:
+        raise NotAllowed("Chỉ cán bộ xử lý bước này được nhận hồ sơ.")
+    case.claimed_by_id = user.id
+    case.claimed_at = now
+    _record_event(case, user, "claim", comment=None, now=now)
+    return case
+
+
+def release_case(case_id: int, user: User, *, now=None) -> Case:
+    """Give a claimed case back to the queue (the claimant or a supervisor)."""
+    now = now or utcnow()
+    case = _load_case_for(case_id, user, lock=True)
+    if case.claimed_by_id is None:
+        return case
+    if case.claimed_by_id != user.id and not _is_supervisor(user, case):
+        raise NotAllowed("Chỉ người đã nhận hồ sơ (hoặc cấp trên) được trả về hàng chờ.")
+    previous = case.claimed_by_id
+    case.claimed_by_id = None
+    case.claimed_at = None
+    _record_event(
+        case, user, "release", comment=None, now=now, data={"previous_claimant": previous}
+    )
+    return case
+
+
+def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
+    """Release every claim a user holds (on deactivation), with a history row each."""
+    now = now or utcnow()
+    rows = db.session.execute(
+        select(Case.id, Case.state).where(Case.claimed_by_id == user_id).with_for_update()
+    ).all()
+    if not rows:
+        return 0
+    db.session.execute(
+        update(Case)
+        .where(Case.id.in_([r.id for r in rows]))
+        .values(claimed_by_id=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.execute(
+        insert(CaseEvent),
+        [
+            {
+                "case_id": r.id,
+                "at": now,
+                "actor_id": actor.id if actor else None,
+                "actor_role": actor.role if actor else None,
+                "trigger": "release",
+                "from_state": r.state,
+                "to_state": r.state,
+                "comment": "Tài khoản người nhận xử lý đã bị khóa",
+                "data": {"previous_claimant": user_id},
+            }
+            for r in rows
+        ],
+    )
+    _expire_cases([r.id for r in rows])
+    return len(rows)

@@ -1,0 +1,190 @@
+"""Command-line interface: ``flask --app htsd_workflow <group> <command>``."""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import create_user, deactivate_user
+from htsd_workflow.cases.operations import set_round
+from htsd_workflow.core.calendar import set_calendar_exception
+from htsd_workflow.core.errors import DomainError
+from htsd_workflow.demo.seed import seed_demo
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.operations import import_province, set_commune_flags
+from htsd_workflow.subjects.models import KINDS
+from htsd_workflow.subjects.operations import create_subject
+
+
+def committing(func):
+    """Run a command in one transaction: commit on success, roll back and explain on error."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            result = func(*args, **kwargs)
+            db.session.commit()
+            return result
+        except DomainError as exc:
+            db.session.rollback()
+            details = "".join(f"\n  - {k}: {v}" for k, v in exc.details.items())
+            raise click.ClickException(exc.message + details) from exc
+        except Exception:
+            db.session.rollback()
+            raise
+
+    return wrapper
+
+
+geo = AppGroup("geo", help="Geography: provinces, districts, communes (GSO codes).")
+users = AppGroup("users", help="User accounts.")
+subjects = AppGroup("subjects", help="Households, clans, communities and units.")
+rounds = AppGroup("rounds", help="Yearly recognition rounds.")
+calendar = AppGroup("calendar", help="Extra days off and make-up working days.")
+
+
+@geo.command("import")
+@click.option("--province", "province", required=True, help="GSO province code, e.g. 62")
+@committing
+def geo_import(province):
+    """Import a province with its districts and communes (idempotent)."""
+    result = import_province(province)
+    click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+
+
+@geo.command("set-flags")
+@click.argument("code")
+@click.option("--dbkk/--no-dbkk", default=None, help="Especially disadvantaged commune")
+@click.option("--ethnic-minority/--no-ethnic-minority", default=None)
+@click.option("--from-year", type=int, help="First year on the ĐBKK list")
+@click.option("--to-year", type=int, help="Last year on the ĐBKK list")
+@committing
+def geo_set_flags(code, dbkk, ethnic_minority, from_year, to_year):
+    """Set a commune's ĐBKK and ethnic-minority-area flags."""
+    unit = set_commune_flags(
+        code,
+        is_dbkk=dbkk,
+        is_ethnic_minority=ethnic_minority,
+        from_year=from_year,
+        to_year=to_year,
+    )
+    click.echo(f"{unit.code} {unit.name}: ĐBKK={unit.is_dbkk} DTTS={unit.is_ethnic_minority}")
+
+
+@users.command("create")
+@click.option("--username", required=True)
+@click.option("--password", required=True)
+@click.option("--role", required=True)
+@click.option("--unit", "unit_code", help="GSO code of the user's territory")
+@click.option("--subject", "subject_id", type=int, help="Subject id, for applicants")
+@click.option("--email")
+@click.option("--name", "full_name")
+@committing
+def users_create(username, password, role, unit_code, subject_id, email, full_name):
+    """Create a user account."""
+    user = create_user(
+        username,
+        password,
+        role,
+        unit_code=unit_code,
+        subject_id=subject_id,
+        email=email,
+        full_name=full_name,
+    )
+    click.echo(f"created user {user.id} {user.username} ({user.role}, {user.unit_code})")
+
+
+@users.command("deactivate")
+@click.argument("username")
+@committing
+def users_deactivate(username):
+    """Lock a user out and release their claimed cases."""
+    user = db.session.scalar(select(User).where(User.username == username.lower()))
+    if user is None:
+        raise click.ClickException(f"no user {username!r}")
+    released = deactivate_user(user)
+    click.echo(f"deactivated {user.username}; released {released} claimed case(s)")
+
+
+@subjects.command("create")
+@click.option("--kind", required=True, type=click.Choice(KINDS))
+@click.option("--name", required=True)
+@click.option("--unit", "unit_code", required=True, help="GSO code of the managing unit")
+@click.option("--head", "head_name", help="Name of the head")
+@click.option("--community", "community_id", type=int, help="A household's community id")
+@click.option("--code", "external_code", help="Household code or other external key")
+@committing
+def subjects_create(kind, name, unit_code, head_name, community_id, external_code):
+    """Create a subject and print its id."""
+    subject = create_subject(
+        kind,
+        name,
+        unit_code,
+        head_name=head_name,
+        community_id=community_id,
+        external_code=external_code,
+    )
+    click.echo(subject.id)
+
+
+@rounds.command("set")
+@click.option("--title", required=True)
+@click.option("--year", required=True, type=int)
+@click.option("--opens", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--closes", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--review-deadline", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@committing
+def rounds_set(title, year, opens, closes, review_deadline):
+    """Set a round's registration window and review deadline."""
+    found = set_round(title, year, opens.date(), closes.date(), review_deadline.date())
+    click.echo(
+        f"{found.title} {found.year}: {found.registration_opens_on} – "
+        f"{found.registration_closes_on}, review by {found.review_deadline}"
+    )
+
+
+@calendar.command("day-off")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--note", default="")
+@committing
+def calendar_day_off(day, note):
+    """Add an extra day off."""
+    set_calendar_exception(day.date(), False, note)
+    click.echo(f"{day.date()}: day off")
+
+
+@calendar.command("working-day")
+@click.argument("day", type=click.DateTime(["%Y-%m-%d"]))
+@click.option("--note", default="")
+@committing
+def calendar_working_day(day, note):
+    """Add a make-up working day (e.g. a Saturday)."""
+    set_calendar_exception(day.date(), True, note)
+    click.echo(f"{day.date()}: working day")
+
+
+@click.command("seed-demo")
+@click.option("--cases", "case_count", default=3000, show_default=True)
+@committing
+def seed_demo_command(case_count):
+    """Load Kon Tum geography, demo accounts and demo cases (idempotent)."""
+    accounts = seed_demo(case_count=case_count, today=date.today())
+    width = max(len(a["username"]) for a in accounts)
+    click.echo(f"{'username'.ljust(width)}  password      role                unit")
+    for account in accounts:
+        click.echo(
+            f"{account['username'].ljust(width)}  {account['password']:<12}  "
+            f"{account['role']:<18}  {account['unit']}"
+        )
+
+
+def register_cli(app: Flask) -> None:
+    for group in (geo, users, subjects, rounds, calendar):
+        app.cli.add_command(group)
+    app.cli.add_command(seed_demo_command)

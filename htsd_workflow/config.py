@@ -1,0 +1,79 @@
+"""Settings from environment variables, with embedded defaults that need no server."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def normalize_database_url(url: str) -> str:
+    """Return ``url`` with a PostgreSQL driver that is installed.
+
+    ``postgresql://user@host/db`` means "PostgreSQL, whatever driver is here": SQLAlchemy
+    would pick psycopg2 for the bare scheme, so name psycopg (3) when that is the one we have.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            if importlib.util.find_spec("psycopg") is not None:
+                return "postgresql+psycopg://" + rest
+            return "postgresql+psycopg2://" + rest
+    return url
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return SECRET_KEY from the environment, else one generated once and kept on disk."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(instance_path: Path) -> dict:
+    """Build the configuration mapping from the environment."""
+    instance_path = Path(instance_path)
+    instance_path.mkdir(parents=True, exist_ok=True)
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'htsd.sqlite'}"
+    redis_url = os.environ.get("REDIS_URL")
+    broker_url = (
+        os.environ.get("CELERY_BROKER_URL")
+        or redis_url
+        or f"sqla+sqlite:///{instance_path / 'celery-broker.sqlite'}"
+    )
+    return {
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "CELERY": {
+            "broker_url": broker_url,
+            "task_ignore_result": True,
+            "broker_connection_retry_on_startup": True,
+        },
+        #: which workflow set under workflows/ is in force: three_tier (with districts) or two_tier
+        "WORKFLOW_SET": os.environ.get("WORKFLOW_SET", "three_tier"),
+        "WORKFLOWS_DIR": os.environ.get("WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
+        "TIMEZONE": "Asia/Ho_Chi_Minh",
+        #: the end of a working day: a stage's due moment is this hour of its last working day
+        "WORKDAY_END_HOUR": 17,
+        "DEFAULT_PROVINCE_CODE": os.environ.get("DEFAULT_PROVINCE_CODE", "62"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)),
+    }

@@ -1,0 +1,140 @@
+"""The working-day calendar: weekends, Vietnamese public holidays and an admin's exceptions.
+
+Rule used for every stage deadline (one-stop-shop practice): the day a case arrives does not
+count; day 1 is the next working day, and a stage of N working days is due at the end of its
+N-th working day (17:00, Asia/Ho_Chi_Minh), stored as naive UTC.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+import holidays
+from flask import current_app
+
+from htsd_workflow.core.models import CalendarException
+from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive
+from htsd_workflow.extensions import db
+
+WORKDAY_END_HOUR = 17
+
+
+class WorkingCalendar:
+    """Working days in Viet Nam, with extra days off and make-up working days."""
+
+    def __init__(
+        self, extra_days_off: Iterable[date] = (), extra_working_days: Iterable[date] = ()
+    ):
+        self._public = holidays.country_holidays("VN")
+        self.extra_days_off = frozenset(extra_days_off)
+        self.extra_working_days = frozenset(extra_working_days)
+
+    def holiday_name(self, day: date) -> str | None:
+        return self._public.get(day)
+
+    def is_working_day(self, day: date) -> bool:
+        if day in self.extra_working_days:
+            return True
+        if day in self.extra_days_off:
+            return False
+        if day.weekday() >= 5:
+            return False
+        return day not in self._public
+
+    def add_working_days(self, start: date, count: int) -> date:
+        """Return the ``count``-th working day after ``start`` (``start`` itself not counted)."""
+        if count < 0:
+            raise ValueError("count must not be negative")
+        day = start
+        while count > 0:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                count -= 1
+        if count == 0 and day == start and not self.is_working_day(day):
+            # a deadline that falls on a day off moves to the next working day
+            while not self.is_working_day(day):
+                day += timedelta(days=1)
+        return day
+
+    def working_days_between(self, start: date, end: date) -> int:
+        """Count working days in (start, end]; negative when ``end`` is before ``start``."""
+        if end < start:
+            return -self.working_days_between(end, start)
+        days = 0
+        day = start
+        while day < end:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                days += 1
+        return days
+
+    def due_at(self, entered_at: datetime, sla_days: int) -> datetime:
+        """Return the naive-UTC due moment of a stage entered at ``entered_at`` (naive UTC)."""
+        local_day = to_local(entered_at).date()
+        last_day = self.add_working_days(local_day, sla_days)
+        end = datetime(
+            last_day.year, last_day.month, last_day.day, WORKDAY_END_HOUR, tzinfo=LOCAL_TZ
+        )
+        return to_utc_naive(end)
+
+    def working_days_late(self, due_at: datetime, now: datetime) -> int:
+        """Working days past ``due_at`` at ``now`` (both naive UTC); 0 when not yet due."""
+        if now <= due_at:
+            return 0
+        return max(1, self.working_days_between(to_local(due_at).date(), to_local(now).date()))
+
+    def working_days_left(self, due_at: datetime, now: datetime) -> int:
+        """Working days from ``now`` until ``due_at``, counting today if it is a working day."""
+        if now > due_at:
+            return 0
+        today = to_local(now).date()
+        left = self.working_days_between(today, to_local(due_at).date())
+        return left + (1 if self.is_working_day(today) else 0)
+
+    def elapsed_working_days(self, start: datetime, end: datetime) -> int:
+        """Working days a stay from ``start`` to ``end`` (naive UTC) took: (start, end] days."""
+        return self.working_days_between(to_local(start).date(), to_local(end).date())
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[float, WorkingCalendar]] = {}
+CACHE_SECONDS = 60.0
+
+
+def get_calendar() -> WorkingCalendar:
+    """Return the calendar with the admin's exceptions, cached for a minute per process."""
+    key = current_app.config["SQLALCHEMY_DATABASE_URI"]
+    now = time.monotonic()
+    with _cache_lock:
+        cached = _cache.get(key)
+        if cached and now - cached[0] < CACHE_SECONDS:
+            return cached[1]
+    rows = db.session.execute(
+        db.select(CalendarException.day, CalendarException.is_working_day)
+    ).all()
+    calendar = WorkingCalendar(
+        extra_days_off=[r.day for r in rows if not r.is_working_day],
+        extra_working_days=[r.day for r in rows if r.is_working_day],
+    )
+    with _cache_lock:
+        _cache[key] = (now, calendar)
+    return calendar
+
+
+def invalidate_calendar() -> None:
+    """Forget cached calendars after an exception day was added or removed."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def set_calendar_exception(day: date, is_working_day: bool, note: str = "") -> None:
+    """Add or change an exception day (flushes; the caller commits)."""
+    row = db.session.get(CalendarException, day) or CalendarException(day=day)
+    row.is_working_day = is_working_day
+    row.note = note
+    db.session.add(row)
+    db.session.flush()
+    invalidate_calendar()

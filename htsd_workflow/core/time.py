@@ -1,0 +1,27 @@
+"""Time helpers: the database stores naive UTC; people see Asia/Ho_Chi_Minh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def utcnow() -> datetime:
+    """Return the current moment as naive UTC, the form stored in the database."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def to_local(moment: datetime | None) -> datetime | None:
+    """Convert a stored naive-UTC moment to local time."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).astimezone(LOCAL_TZ)
+
+
+def to_utc_naive(moment: datetime) -> datetime:
+    """Convert an aware moment (or a naive local one) to naive UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TZ)
+    return moment.astimezone(UTC).replace(tzinfo=None)

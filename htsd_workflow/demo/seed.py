@@ -1,0 +1,364 @@
+"""Demo data: Kon Tum geography, subjects in every commune, demo accounts and cases.
+
+Idempotent: geography and accounts are upserted; cases are created only when there are none.
+Cases go through the real operations with back-dated moments, so their history, stage visits,
+deadlines and outbox rows are exactly what real use would leave.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import func, select
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import (
+    ensure_round,
+    fire_trigger,
+    save_assessment,
+    start_case,
+)
+from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.operations import import_province
+from htsd_workflow.subjects.models import Subject
+from htsd_workflow.subjects.operations import create_subject
+
+PROVINCE = "62"
+DEMO_PASSWORD = "demo1234"
+#: the commune and district whose reviewers are the showcase accounts (Thành phố Kon Tum)
+DEMO_DISTRICT = "608"
+DEMO_COMMUNE = "23281"
+
+FAMILY_NAMES = ["Nguyễn", "Trần", "Lê", "Phạm", "A", "Y", "Rơ Châm", "Đinh", "Hoàng", "Võ"]
+GIVEN_NAMES = [
+    "Văn Hùng",
+    "Thị Lan",
+    "Blong",
+    "Hơ Nia",
+    "Văn Minh",
+    "Thị Hoa",
+    "Thuận",
+    "Văn Tú",
+    "Kră",
+    "Thị Mai",
+    "Quang",
+    "Yên",
+]
+#: target states of demo cases, with weights
+STATE_WEIGHTS = [
+    ("draft", 6),
+    ("commune_review", 24),
+    ("returned", 7),
+    ("rejected", 3),
+    ("withdrawn", 3),
+    ("district_verification", 16),
+    ("provincial_confirmation", 14),
+    ("recognized", 27),
+]
+
+SHOWCASE_ACCOUNTS = [
+    # username, role, unit code (None for the applicant), full name
+    ("admin", "admin", PROVINCE, "Quản trị hệ thống"),
+    ("hoikhuyenhoc", "province_officer", PROVINCE, "Hội Khuyến học tỉnh Kon Tum"),
+    ("sogddt", "education_reviewer", PROVINCE, "Chuyên viên Sở GD&ĐT"),
+    ("sovhttdl", "culture_reviewer", PROVINCE, "Chuyên viên Sở VHTTDL"),
+    ("lanhdaotinh", "manager", PROVINCE, "Lãnh đạo tỉnh"),
+    ("lanhdaohuyen", "manager", DEMO_DISTRICT, "Lãnh đạo TP Kon Tum"),
+    ("huyen", "district_reviewer", DEMO_DISTRICT, "Cán bộ thẩm định TP Kon Tum"),
+    ("xa", "commune_reviewer", DEMO_COMMUNE, "Cán bộ xét duyệt P. Quang Trung"),
+]
+
+
+def _account(username, role, unit_code, full_name, password_hash, *, subject_id=None):
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is not None:
+        return user
+    unit = db.session.get(Unit, unit_code) if unit_code else None
+    user = User(
+        username=username,
+        role=role,
+        unit_code=unit_code,
+        unit_level=unit.level if unit else None,
+        subject_id=subject_id,
+        full_name=full_name,
+        password_hash=password_hash,
+        is_active_user=True,
+        session_token=secrets.token_hex(8),
+    )
+    db.session.add(user)
+    return user
+
+
+def _person(rng: random.Random) -> str:
+    return f"{rng.choice(FAMILY_NAMES)} {rng.choice(GIVEN_NAMES)}"
+
+
+def _subjects_for_commune(commune: Unit, rng: random.Random, households: int) -> list[Subject]:
+    made = []
+    communities = []
+    for number in (1, 2):
+        community = create_subject(
+            "community",
+            f"Thôn {number}, {commune.name}",
+            commune.code,
+            head_name=_person(rng),
+            external_code=f"C{commune.code}-{number}",
+        )
+        communities.append(community)
+        made.append(community)
+    for number in range(1, households + 1):
+        head = _person(rng)
+        made.append(
+            create_subject(
+                "family",
+                f"Hộ {head}",
+                commune.code,
+                head_name=head,
+                community_id=rng.choice(communities).id,
+                external_code=f"H{commune.code}-{number:03d}",
+            )
+        )
+    family = rng.choice(FAMILY_NAMES)
+    made.append(
+        create_subject(
+            "clan",
+            f"Dòng họ {family} ({commune.name})",
+            commune.code,
+            head_name=f"{family} {rng.choice(GIVEN_NAMES)}",
+            external_code=f"D{commune.code}",
+        )
+    )
+    made.append(
+        create_subject(
+            "unit",
+            f"Trường Tiểu học {commune.name}",
+            commune.code,
+            unit_type="school",
+            external_code=f"U{commune.code}",
+        )
+    )
+    return made
+
+
+def _at(day: date, hour: int) -> datetime:
+    return to_utc_naive(datetime.combine(day, time(hour, 0), tzinfo=LOCAL_TZ))
+
+
+def _reviewers(case: Case) -> dict[str, User]:
+    """The demo reviewers who work this case's stages."""
+
+    def by_name(name):
+        return db.session.scalar(select(User).where(User.username == name))
+
+    return {
+        "commune_reviewer": by_name(f"xa{case.commune_code}") if case.commune_code else None,
+        "district_reviewer": by_name(f"huyen{case.district_code}") if case.district_code else None,
+        "education_reviewer": by_name("sogddt"),
+        "culture_reviewer": by_name("sovhttdl"),
+    }
+
+
+def _steps_for(target: str, entry_level: str, rng: random.Random) -> list[tuple[str, str]]:
+    """(trigger, role) steps that take a new case to ``target``."""
+    stages = ["commune_reviewer", "district_reviewer"]
+    if entry_level == "district":
+        stages = ["district_reviewer"]
+    elif entry_level == "province":
+        stages = []
+    path = [("submit", "applicant")]
+    if target == "draft":
+        return []
+    if target == "withdrawn":
+        return path + [("withdraw", "applicant")]
+    if target in ("returned", "rejected"):
+        role = stages[0] if stages else "education_reviewer"
+        return path + [("return_to_applicant" if target == "returned" else "reject", role)]
+    reach = {
+        "commune_review": 0,
+        "district_verification": 1,
+        "provincial_confirmation": 2,
+        "recognized": 2,
+    }[target]
+    if entry_level == "district":
+        reach = max(0, reach - 1)
+    elif entry_level == "province":
+        reach = 0
+    steps = list(path)
+    for role in stages[:reach]:
+        if rng.random() < 0.1:  # now and then a return and resubmission on the way
+            steps += [("return_to_applicant", role), ("resubmit", "applicant")]
+        steps.append(("approve", role))
+    if target == "recognized":
+        first, second = rng.sample(["education_reviewer", "culture_reviewer"], 2)
+        steps += [("sign", first), ("sign", second)]
+    elif target == "provincial_confirmation" and rng.random() < 0.4:
+        steps.append(("sign", rng.choice(["education_reviewer", "culture_reviewer"])))
+    return steps
+
+
+COMMENTS = {
+    "return_to_applicant": "Đề nghị bổ sung minh chứng tiêu chí 2 (học tập của người lớn).",
+    "reject": "Chưa đạt điểm chuẩn theo bộ tiêu chí.",
+}
+
+
+def _run_case(
+    subject: Subject, applicant: User, target: str, today: date, rng: random.Random
+) -> None:
+    registry = get_registry()
+    title = subject.kind
+    year = today.year
+    start_day = today - timedelta(days=rng.randint(3, 150))
+    if start_day.year != year:
+        start_day = date(year, 1, 2) + timedelta(days=rng.randint(0, 20))
+    moment = _at(start_day, 8)
+    case = start_case(subject.id, title, year, applicant, now=moment)
+    cset = registry.criteria_set(case.criteria_set_id)
+    good = rng.random() < 0.85
+    entries = [
+        {
+            "code": item.code,
+            "score": round(
+                item.max_points * (rng.uniform(0.85, 1.0) if good else rng.uniform(0.4, 0.8))
+            ),
+            "evidence": "Có biên bản họp thôn và ảnh minh chứng.",
+        }
+        for item in cset.items
+    ]
+    save_assessment(case.id, entries, applicant, now=moment + timedelta(minutes=20))
+    reviewers = _reviewers(case)
+    reviewers["applicant"] = applicant
+    now_limit = _at(today, 8)
+    for trigger, role in _steps_for(target, subject.managing_level, rng):
+        moment += timedelta(days=rng.randint(1, 9), hours=rng.randint(0, 6))
+        if moment >= now_limit:
+            break
+        actor = reviewers.get(role)
+        if actor is None:
+            break
+        try:
+            fire_trigger(case.id, trigger, actor, comment=COMMENTS.get(trigger), now=moment)
+        except DomainError:
+            break
+
+
+def seed_demo(case_count: int = 2500, today: date | None = None) -> list[dict]:
+    """Load the demo; return the showcase accounts (username, password, role, unit)."""
+    today = today or date.today()
+    rng = random.Random(2026)
+    import_province(PROVINCE)
+    probe = User(username="_", role="admin")
+    probe.set_password(DEMO_PASSWORD)
+    password_hash = probe.password_hash
+    communes = db.session.scalars(
+        select(Unit)
+        .where(Unit.level == "commune", Unit.province_code == PROVINCE)
+        .order_by(Unit.code)
+    ).all()
+    districts = db.session.scalars(
+        select(Unit)
+        .where(Unit.level == "district", Unit.province_code == PROVINCE)
+        .order_by(Unit.code)
+    ).all()
+    for number, commune in enumerate(communes):
+        # every fifth commune is on the especially-disadvantaged list, for the reports
+        if number % 5 == 2 and not commune.is_dbkk:
+            commune.is_dbkk = True
+            commune.is_ethnic_minority = True
+    for username, role, unit_code, full_name in SHOWCASE_ACCOUNTS:
+        _account(username, role, unit_code, full_name, password_hash)
+    for district in districts:
+        _account(
+            f"huyen{district.code}",
+            "district_reviewer",
+            district.code,
+            f"Cán bộ thẩm định {district.name}",
+            password_hash,
+        )
+    for commune in communes:
+        _account(
+            f"xa{commune.code}",
+            "commune_reviewer",
+            commune.code,
+            f"Cán bộ xét duyệt {commune.name}",
+            password_hash,
+        )
+    db.session.flush()
+
+    has_subjects = db.session.scalar(select(func.count()).select_from(Subject)) > 0
+    if not has_subjects:
+        per_commune = max(2, case_count // max(1, len(communes)) - 4)
+        for commune in communes:
+            _subjects_for_commune(commune, rng, per_commune)
+        for district in districts:
+            create_subject(
+                "unit",
+                f"Phòng Giáo dục và Đào tạo {district.name}",
+                district.code,
+                unit_type="agency",
+                external_code=f"U{district.code}",
+            )
+        create_subject(
+            "unit",
+            "Trường THPT chuyên Nguyễn Tất Thành",
+            PROVINCE,
+            unit_type="school",
+            external_code="U62-1",
+        )
+        db.session.flush()
+    subjects = db.session.scalars(select(Subject).order_by(Subject.id)).all()
+    applicants = {}
+    for subject in subjects:
+        applicants[subject.id] = _account(
+            f"ho{subject.id}" if subject.kind == "family" else f"nd{subject.id}",
+            "applicant",
+            subject.unit_code,
+            subject.head_name or subject.name,
+            password_hash,
+            subject_id=subject.id,
+        )
+    # the showcase applicant: the first household of the demo commune, without a case
+    showcase = next(s for s in subjects if s.kind == "family" and s.commune_code == DEMO_COMMUNE)
+    applicant = db.session.scalar(select(User).where(User.username == "chuho"))
+    if applicant is None:
+        applicant = _account(
+            "chuho",
+            "applicant",
+            showcase.unit_code,
+            showcase.head_name,
+            password_hash,
+            subject_id=showcase.id,
+        )
+    db.session.flush()
+
+    for title in ("family", "clan", "community", "unit"):
+        ensure_round(title, today.year)
+    if db.session.scalar(select(func.count()).select_from(Case)) == 0:
+        states = [s for s, _ in STATE_WEIGHTS]
+        weights = [w for _, w in STATE_WEIGHTS]
+        for subject in subjects:
+            if subject.id == showcase.id:
+                continue
+            target = rng.choices(states, weights)[0]
+            _run_case(subject, applicants[subject.id], target, today, rng)
+        db.session.flush()
+    accounts = [
+        {"username": u, "password": DEMO_PASSWORD, "role": r, "unit": c}
+        for u, r, c, _ in SHOWCASE_ACCOUNTS
+    ]
+    accounts.append(
+        {
+            "username": "chuho",
+            "password": DEMO_PASSWORD,
+            "role": "applicant",
+            "unit": f"{showcase.unit_code} ({showcase.name})",
+        }
+    )
+    return accounts

@@ -1,0 +1,32 @@
+"""Every table, imported in one place for Alembic and create_app."""
+
+from htsd_workflow.auth.models import ApiToken, User
+from htsd_workflow.cases.models import (
+    AssessmentItem,
+    Case,
+    CaseEvent,
+    Round,
+    SignOff,
+    StageVisit,
+)
+from htsd_workflow.core.models import CalendarException
+from htsd_workflow.geography.models import DbkkPeriod, Unit
+from htsd_workflow.notifications.models import OutboxMessage
+from htsd_workflow.subjects.models import ClanMember, Subject
+
+__all__ = [
+    "ApiToken",
+    "AssessmentItem",
+    "CalendarException",
+    "Case",
+    "CaseEvent",
+    "ClanMember",
+    "DbkkPeriod",
+    "OutboxMessage",
+    "Round",
+    "SignOff",
+    "StageVisit",
+    "Subject",
+    "Unit",
+    "User",
+]

@@ -1,0 +1,116 @@
+"""Creating subjects: households, clans (with member households), communities and units."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from htsd_workflow.core.errors import Conflict, InvalidInput
+from htsd_workflow.core.text import nfc, search_key
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.subjects.models import KINDS, UNIT_TYPES, ClanMember, Subject
+
+
+def create_subject(
+    kind: str,
+    name: str,
+    unit_code: str,
+    *,
+    head_name: str | None = None,
+    community_id: int | None = None,
+    external_code: str | None = None,
+    phone: str | None = None,
+    address: str | None = None,
+    unit_type: str | None = None,
+    member_ids: list[int] | None = None,
+) -> Subject:
+    """Create a subject managed by the unit ``unit_code``.
+
+    Households, clans and communities belong to a commune (a clan to its head's commune);
+    units are attached to the commune, district or province that manages them.
+    """
+    if kind not in KINDS:
+        raise InvalidInput(
+            f"Loại đối tượng “{kind}” không hợp lệ.",
+            details={"kind": f"Chọn một trong: {', '.join(KINDS)}"},
+        )
+    name = nfc(name)
+    if not name:
+        raise InvalidInput("Thiếu tên.", details={"name": "Bắt buộc"})
+    if len(name) > 300:
+        raise InvalidInput("Tên quá dài.", details={"name": "Tối đa 300 ký tự"})
+    unit = db.session.get(Unit, str(unit_code)) if unit_code else None
+    if unit is None:
+        raise InvalidInput(
+            f"Mã đơn vị hành chính “{unit_code}” không tồn tại.",
+            details={"unit_code": "Nhập mã GSO của xã (hoặc huyện/tỉnh với đơn vị)"},
+        )
+    if kind != "unit" and unit.level != "commune":
+        raise InvalidInput(
+            "Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn.",
+            details={"unit_code": "Cần mã cấp xã"},
+        )
+    if kind == "unit" and unit_type is not None and unit_type not in UNIT_TYPES:
+        raise InvalidInput(
+            f"Loại đơn vị “{unit_type}” không hợp lệ.",
+            details={"unit_type": f"Chọn một trong: {', '.join(UNIT_TYPES)}"},
+        )
+    if community_id is not None:
+        community = db.session.get(Subject, community_id)
+        if (
+            community is None
+            or community.kind != "community"
+            or (community.commune_code != unit.code)
+        ):
+            raise InvalidInput(
+                "Thôn/tổ dân phố không tồn tại trong xã này.",
+                details={"community_id": "Chọn thôn/làng của xã"},
+            )
+    if external_code:
+        clash = db.session.scalar(select(Subject.id).where(Subject.external_code == external_code))
+        if clash is not None:
+            raise Conflict(
+                f"Mã “{external_code}” đã được dùng (đối tượng {clash}).",
+                details={"external_code": "Đã tồn tại"},
+            )
+    subject = Subject(
+        kind=kind,
+        name=name,
+        name_search=search_key(name),
+        unit_code=unit.code,
+        managing_level=unit.level,
+        province_code=unit.province_code,
+        district_code=unit.district_code,
+        commune_code=unit.code if unit.level == "commune" else None,
+        community_id=community_id,
+        head_name=nfc(head_name) or None,
+        external_code=external_code or None,
+        phone=phone or None,
+        address=nfc(address) or None,
+        unit_type=unit_type if kind == "unit" else None,
+    )
+    db.session.add(subject)
+    db.session.flush()
+    if member_ids:
+        add_clan_members(subject, member_ids)
+    return subject
+
+
+def add_clan_members(clan: Subject, household_ids: list[int]) -> None:
+    """Attach member households (from any commune) to a clan."""
+    if clan.kind != "clan":
+        raise InvalidInput("Chỉ dòng họ mới có hộ thành viên.", details={"kind": "clan"})
+    households = db.session.scalars(
+        select(Subject).where(Subject.id.in_(household_ids), Subject.kind == "family")
+    ).all()
+    found = {h.id for h in households}
+    unknown = [i for i in household_ids if i not in found]
+    if unknown:
+        raise InvalidInput("Có hộ thành viên không tồn tại.", details={"member_ids": unknown})
+    existing = set(
+        db.session.scalars(select(ClanMember.household_id).where(ClanMember.clan_id == clan.id))
+    )
+    for household_id in household_ids:
+        if household_id not in existing:
+            db.session.add(ClanMember(clan_id=clan.id, household_id=household_id))
+    db.session.flush()

@@ -1,0 +1,142 @@
+"""Shared fixtures.
+
+The database tests run on the embedded SQLite default and, when ``TEST_DATABASE_URL`` is set,
+again on PostgreSQL (a throwaway database created for this run). With ``REQUIRE_SERVICES=1`` a
+service that is configured but cannot be reached fails the run instead of being skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from htsd_workflow import create_app
+from htsd_workflow.config import normalize_database_url
+from htsd_workflow.core.calendar import invalidate_calendar
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.operations import import_province
+from tests.factories import Factory
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+
+def service_unavailable(message: str):
+    """Fail (REQUIRE_SERVICES=1) or skip when a service the test needs is missing."""
+    if REQUIRE_SERVICES:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """URL of a fresh PostgreSQL database for this run, dropped at the end."""
+    if not TEST_DATABASE_URL:
+        service_unavailable("TEST_DATABASE_URL is not set: PostgreSQL tests not run")
+    base = make_url(normalize_database_url(TEST_DATABASE_URL))
+    name = f"htsd_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # noqa: BLE001
+        service_unavailable(f"PostgreSQL at {TEST_DATABASE_URL} unreachable: {exc}")
+    url = base.set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def _make_app(database_url: str, instance: Path, **extra):
+    config = {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": "test-secret",
+        "WTF_CSRF_ENABLED": True,
+        "INSTANCE_PATH": str(instance),
+        "RATELIMIT_STORAGE_URI": "memory://",
+        **extra,
+    }
+    return create_app(config)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def app(request, tmp_path_factory):
+    """The app on a fresh schema with Kon Tum's geography, on SQLite and on PostgreSQL."""
+    instance = tmp_path_factory.mktemp(f"instance-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{instance / 'test.sqlite'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    application = _make_app(url, instance)
+    application.config["BACKEND"] = request.param
+    with application.app_context():
+        db.create_all()
+        import_province("62")
+        db.session.commit()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+KEEP_TABLES = {"units"}
+
+
+@pytest.fixture
+def ctx(app):
+    """An app context whose data (all but the geography) is wiped after the test."""
+    with app.app_context():
+        yield app
+        db.session.rollback()
+        db.session.remove()
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in KEEP_TABLES]
+        with db.engine.begin() as connection:
+            if db.engine.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    connection.execute(table.delete())
+            connection.execute(text("UPDATE units SET is_dbkk = false, is_ethnic_minority = false"))
+        invalidate_calendar()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run ``postgres_only`` tests (row locks, real races) only in the PostgreSQL run."""
+    kept, dropped = [], []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        backend = callspec.params.get("app") if callspec else None
+        if item.get_closest_marker("postgres_only") and backend == "sqlite":
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.fixture
+def client(ctx):
+    return ctx.test_client()
+
+
+@pytest.fixture
+def make(ctx):
+    """Factories for users, subjects and cases in a known state."""
+    return Factory()
