@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template
 from sqlalchemy import func, select, text
 
+from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import Case
 from htsd_workflow.extensions import db, login_manager
@@ -22,16 +23,19 @@ def load_user(session_id: str):
     return user
 
 
+@access(public=True)
 def home():
     """The public start page: what the system is and how many cases it holds."""
     counts = dict(db.session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
     return render_template("home.html", counts=counts)
 
 
+@access(public=True)
 def healthz():
     return jsonify(status="ok")
 
 
+@access(public=True)
 def readyz():
     try:
         db.session.execute(text("SELECT 1"))

@@ -1,0 +1,48 @@
+"""Declared access rules for every route.
+
+Each view is wrapped by ``access(...)``; the rule is kept on the view function
+(``view.access_rule``) so that a test can walk the URL map and fail for a route that declares
+none. Territory is checked inside the view through ``auth.scope`` (objects) and
+``scope_clause`` (lists).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from flask import abort
+from flask_login import current_user
+
+from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.extensions import login_manager
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    #: roles allowed; empty with ``public`` for pages anyone may open
+    roles: tuple[str, ...]
+    public: bool = False
+
+
+def access(*roles: str, public: bool = False):
+    """Allow the view to signed-in users of ``roles`` (any role if none given), or everyone."""
+    unknown = [r for r in roles if r not in ROLES]
+    if unknown:
+        raise ValueError(f"unknown role(s) {unknown}")
+    rule = AccessRule(roles=tuple(roles) or ROLES, public=public)
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            if not rule.public:
+                if not current_user.is_authenticated:
+                    return login_manager.unauthorized()
+                if current_user.role not in rule.roles:
+                    abort(403)
+            return view(*args, **kwargs)
+
+        wrapper.access_rule = rule
+        return wrapper
+
+    return decorator
