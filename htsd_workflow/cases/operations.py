@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, insert, select, update
 from transitions import MachineError
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE
+from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
@@ -107,6 +107,12 @@ def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> Non
     roles = {role for spec in specs for role in spec.roles}
     state = definition.states[case.state]
     reviewing = state.is_review and user.role != "applicant"
+    if reviewing and user.role not in state.roles and user.role in REVIEWER_ROLES:
+        # a reviewer of another stage: the case has moved on (or is not yet theirs)
+        raise Conflict(
+            f"Hồ sơ hiện ở bước “{state.label}”, không còn trong hàng chờ của bạn.",
+            details={"state": case.state},
+        )
     if user.role not in roles or (reviewing and user.role not in state.roles):
         raise NotAllowed(
             f"Vai trò của bạn không được thực hiện thao tác này khi hồ sơ ở bước "

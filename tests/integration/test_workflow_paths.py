@@ -170,8 +170,8 @@ def test_wrong_role_and_wrong_territory_are_refused(ctx, make):
     district = make.reviewer("district_reviewer", DISTRICT)
     with pytest.raises(NotFound):
         fire_trigger(case.id, "approve", other_commune)
-    with pytest.raises(NotAllowed):
-        fire_trigger(case.id, "approve", district)  # in territory, but not this level
+    with pytest.raises(Conflict):
+        fire_trigger(case.id, "approve", district)  # in territory, but not at this level yet
     with pytest.raises(NotAllowed):
         fire_trigger(case.id, "approve", applicant)
     stranger, _ = make.draft()
