@@ -208,10 +208,10 @@ def _as_tuple(value, where: str) -> tuple:
     raise ConfigurationError(f"{where}: expected a name or a list of names, got {value!r}")
 
 
-def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
-    where = str(path)
+def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> WorkflowDefinition:
+    where = where or str(path)
     title = data.get("title")
-    if title not in TITLES:
+    if not isinstance(title, str) or title not in TITLES:
         raise ConfigurationError(f"{where}: title {title!r} is not one of {list(TITLES)}")
     raw_states = data.get("states")
     if not isinstance(raw_states, dict) or not raw_states:
@@ -219,6 +219,8 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
     states: dict[str, StateDef] = {}
     for name, spec in raw_states.items():
         at = f"{where}: state {name!r}"
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigurationError(f"{at}: a state name must be a word like commune_review")
         spec = spec or {}
         if not isinstance(spec, dict):
             raise ConfigurationError(f"{at}: must be a mapping")
@@ -230,9 +232,11 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
             raise ConfigurationError(f"{at}: kind must be one of {list(STATE_KINDS)}")
         roles = _as_tuple(spec.get("roles"), at)
         for role in roles:
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise ConfigurationError(f"{at}: unknown role {role!r}")
         level = spec.get("level")
+        if level is not None and not isinstance(level, str):
+            raise ConfigurationError(f"{at}: level must be one of {LEVELS}")
         sla = spec.get("sla_days")
         joint = _as_tuple(spec.get("joint"), at)
         if kind == "review":
@@ -248,7 +252,7 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
             raise ConfigurationError(f"{at}: only review states have sla_days")
         departments = set(DEPARTMENT_OF_ROLE.values())
         for department in joint:
-            if department not in departments:
+            if not isinstance(department, str) or department not in departments:
                 raise ConfigurationError(f"{at}: unknown department {department!r} in joint")
         signing = {DEPARTMENT_OF_ROLE[r] for r in roles if r in DEPARTMENT_OF_ROLE}
         if joint and not set(joint) <= signing:
@@ -263,7 +267,7 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
             joint=joint,
         )
     initial = data.get("initial")
-    if initial not in states:
+    if not isinstance(initial, str) or initial not in states:
         raise ConfigurationError(f"{where}: initial state {initial!r} is not a defined state")
 
     raw_transitions = data.get("transitions")
@@ -285,22 +289,22 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
         if not sources:
             raise ConfigurationError(f"{at}: source is missing")
         for source in sources:
-            if source not in states:
+            if not isinstance(source, str) or source not in states:
                 raise ConfigurationError(f"{at}: source {source!r} is not a defined state")
             if states[source].is_final:
                 raise ConfigurationError(f"{at}: source {source!r} is a final state")
         dest = spec.get("dest")
-        if dest not in states:
+        if not isinstance(dest, str) or dest not in states:
             raise ConfigurationError(f"{at}: leads to {dest!r}, which is not a defined state")
         roles = _as_tuple(spec.get("roles"), at)
         if not roles:
             raise ConfigurationError(f"{at}: roles are missing (who may fire it?)")
         for role in roles:
-            if role not in ROLES:
+            if not isinstance(role, str) or role not in ROLES:
                 raise ConfigurationError(f"{at}: unknown role {role!r}")
         guards = _as_tuple(spec.get("guards"), at)
         for guard in guards:
-            if guard not in GUARD_NAMES:
+            if not isinstance(guard, str) or guard not in GUARD_NAMES:
                 raise ConfigurationError(
                     f"{at}: unknown guard {guard!r}; known guards: {list(GUARD_NAMES)}"
                 )
@@ -332,7 +336,10 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
         raise ConfigurationError(f"{where}: state(s) {sorted(unreachable)} cannot be reached")
 
     rungs = []
-    for number, spec in enumerate(data.get("escalation") or [], start=1):
+    raw_rungs = data.get("escalation") or []
+    if not isinstance(raw_rungs, list):
+        raise ConfigurationError(f"{where}: escalation must be a list of rungs")
+    for number, spec in enumerate(raw_rungs, start=1):
         at = f"{where}: escalation rung {number}"
         if not isinstance(spec, dict):
             raise ConfigurationError(f"{at}: must be a mapping")
@@ -341,11 +348,11 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
             raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
         if spec.get("rung") != number:
             raise ConfigurationError(f"{at}: rungs must be numbered 1, 2, 3 … in order")
-        if spec.get("action") not in RUNG_ACTIONS:
+        if not isinstance(spec.get("action"), str) or spec.get("action") not in RUNG_ACTIONS:
             raise ConfigurationError(f"{at}: action must be one of {list(RUNG_ACTIONS)}")
         notify = _as_tuple(spec.get("notify"), at)
         for target in notify:
-            if target not in NOTIFY_TARGETS:
+            if not isinstance(target, str) or target not in NOTIFY_TARGETS:
                 raise ConfigurationError(f"{at}: unknown notify target {target!r}")
         fraction = spec.get("at_sla_fraction")
         overdue = spec.get("overdue_days")
@@ -374,7 +381,7 @@ def _build(path: Path, data: dict, set_name: str) -> WorkflowDefinition:
         name=path.stem,
         title=title,
         set_name=set_name,
-        source_file=where,
+        source_file=str(path),
         initial=initial,
         states=states,
         transitions=tuple(transitions),
@@ -398,13 +405,18 @@ def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDe
         seen = [name]
         while "extends" in data:
             parent = data["extends"]
+            if not isinstance(parent, str):
+                raise ConfigurationError(f"{path}: extends must name a file of {folder}")
             if parent not in raw:
                 raise ConfigurationError(f"{path}: extends {parent!r}, which is not in {folder}")
             if parent in seen:
                 raise ConfigurationError(f"{path}: extends itself through {seen}")
             seen.append(parent)
             data = _merge(raw[parent][1], data)
-        definition = _build(path, data, set_name)
+        where = str(path)
+        if len(seen) > 1:
+            where += " (extends " + ", ".join(str(raw[n][0]) for n in seen[1:]) + ")"
+        definition = _build(path, data, set_name, where)
         if definition.title in by_title:
             raise ConfigurationError(
                 f"{path}: a second definition for title {definition.title!r} "

@@ -98,10 +98,14 @@ def actor_department(user: User) -> str | None:
     return DEPARTMENT_OF_ROLE.get(user.role)
 
 
-def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> None:
-    """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
+def _require_active(user: User | None) -> None:
     if user is None or not user.is_active:
         raise NotAllowed("Tài khoản không còn hoạt động.")
+
+
+def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> None:
+    """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
+    _require_active(user)
     if not in_scope(user, case):
         raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
     roles = {role for spec in specs for role in spec.roles}
@@ -383,14 +387,18 @@ def _apply(
         }
         for c in planned
     ]
-    event_ids = db.session.scalars(
-        insert(CaseEvent).returning(CaseEvent.id, sort_by_parameter_order=True), event_rows
-    ).all()
+    # one event per case in a batch, so RETURNING maps back by case id (no ordering needed,
+    # which keeps the INSERT a single multi-row statement on SQLite too)
+    event_of_case = dict(
+        db.session.execute(
+            insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), event_rows
+        ).all()
+    )
     db.session.execute(
         insert(OutboxMessage),
         [
             {
-                "event_id": event_id,
+                "event_id": event_of_case[c.case.id],
                 "case_id": c.case.id,
                 "kind": c.transition.trigger,
                 "payload": {
@@ -403,7 +411,7 @@ def _apply(
                 "created_at": now,
                 "attempts": 0,
             }
-            for event_id, c in zip(event_ids, planned, strict=True)
+            for c in planned
         ],
     )
     return {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
@@ -440,6 +448,7 @@ def fire_trigger(
     checked before whether the trigger is still allowed, so a reviewer who lost a race learns
     that someone acted first).
     """
+    _require_active(user)
     registry = get_registry()
     now = now or utcnow()
     rows = _lock([case_id])
@@ -473,6 +482,7 @@ def fire_bulk(
     now: datetime | None = None,
 ) -> BulkResult:
     """Fire ``trigger`` on many cases; cases that may not go through are listed with why."""
+    _require_active(user)
     registry = get_registry()
     calendar = get_calendar()
     now = now or utcnow()
