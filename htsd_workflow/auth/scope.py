@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy import false
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.subjects.models import Subject
 
 #: roles that see no territory (only their own subject)
 _SUBJECT_ROLES = ("applicant",)
@@ -21,9 +22,7 @@ def in_scope(user: User, obj) -> bool:
     if user is None or not user.is_active:
         return False
     if user.role in _SUBJECT_ROLES:
-        subject_id = getattr(obj, "subject_id", None)
-        if subject_id is None and obj.__class__.__name__ == "Subject":
-            subject_id = obj.id
+        subject_id = obj.id if isinstance(obj, Subject) else getattr(obj, "subject_id", None)
         return user.subject_id is not None and subject_id == user.subject_id
     level = user.unit_level
     if level == "province":

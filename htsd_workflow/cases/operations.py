@@ -617,7 +617,7 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     registry = get_registry()
     now = now or utcnow()
     subject = db.session.get(Subject, subject_id)
-    if subject is None or not (user.role == "applicant" or in_scope(user, subject)):
+    if subject is None or not in_scope(user, subject):
         raise NotFound("Không tìm thấy đối tượng trong phạm vi của bạn.")
     if not _may_start_for(user, subject):
         raise NotAllowed("Bạn không được lập hồ sơ cho đối tượng này.")
