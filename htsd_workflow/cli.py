@@ -16,6 +16,7 @@ from htsd_workflow.cases.operations import set_round
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.demo.seed import seed_demo
+from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province, set_commune_flags
 from htsd_workflow.subjects.models import KINDS
@@ -185,6 +186,6 @@ def seed_demo_command(case_count):
 
 
 def register_cli(app: Flask) -> None:
-    for group in (geo, users, subjects, rounds, calendar):
+    for group in (geo, users, subjects, rounds, calendar, deploy, backup):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

@@ -1,0 +1,18 @@
+# The application image: web (gunicorn), Celery worker and beat all run from it.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    HTSD_INSTANCE_PATH=/data/instance
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends postgresql-client fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+RUN useradd --create-home --uid 1000 htsd && mkdir -p /data/instance \
+ && chown -R htsd /data
+USER htsd
+EXPOSE 8000
+CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
+     "--access-logfile", "-", "htsd_workflow.wsgi:app"]
