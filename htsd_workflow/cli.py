@@ -19,6 +19,8 @@ from htsd_workflow.demo.seed import seed_demo
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province, set_commune_flags
+from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
+from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.subjects.models import KINDS
 from htsd_workflow.subjects.operations import create_subject
 
@@ -34,7 +36,10 @@ def committing(func):
             return result
         except DomainError as exc:
             db.session.rollback()
-            details = "".join(f"\n  - {k}: {v}" for k, v in exc.details.items())
+            details = "".join(
+                f"\n  - dòng {e['row']}, cột {e['column']}: {e['message']}"
+                for e in exc.details.get("errors", [])
+            ) or "".join(f"\n  - {k}: {v}" for k, v in exc.details.items())
             raise click.ClickException(exc.message + details) from exc
         except Exception:
             db.session.rollback()
@@ -185,7 +190,55 @@ def seed_demo_command(case_count):
         )
 
 
+imports = AppGroup("imports", help="Spreadsheet imports of communities, households, clans, units.")
+
+
+def _importer(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username.lower()))
+    if user is None or not user.is_active:
+        raise click.ClickException(f"no active user {username!r}")
+    return user
+
+
+@imports.command("template")
+@click.argument("kind", type=click.Choice(sorted(SPECS)))
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def imports_template(kind, out):
+    """Write the XLSX template (Vietnamese headers) for KIND."""
+    with open(out, "wb") as handle:
+        handle.write(template_xlsx(kind))
+    click.echo(out)
+
+
+@imports.command("check")
+@click.argument("kind", type=click.Choice(sorted(SPECS)))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", required=True, help="The importing user (sets the territory)")
+@committing
+def imports_check(kind, path, username):
+    """Validate a file row by row; import nothing."""
+    with open(path, "rb") as raw:
+        report = validate_import(kind, raw, _importer(username))
+    for error in report.errors:
+        click.echo(f"dòng {error.row}, cột {error.column}: {error.message}")
+    click.echo(f"{report.rows} dòng, {report.error_count} lỗi")
+    if not report.is_clean:
+        raise click.ClickException("the file has errors; nothing was imported")
+
+
+@imports.command("run")
+@click.argument("kind", type=click.Choice(sorted(SPECS)))
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", required=True, help="The importing user (sets the territory)")
+@committing
+def imports_run(kind, path, username):
+    """Import a file: all rows or, if any row is wrong, none."""
+    with open(path, "rb") as raw:
+        result = run_import(kind, raw, _importer(username))
+    click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (geo, users, subjects, rounds, calendar, deploy, backup):
+    for group in (geo, users, subjects, rounds, calendar, deploy, backup, imports):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

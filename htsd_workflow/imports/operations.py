@@ -1,0 +1,336 @@
+"""Spreadsheet imports of communities, households, clans and units.
+
+Every import is validated in full first (row, column, what is wrong) and writes nothing until a
+run is clean; then it upserts by the external code in batches, so re-importing the same file
+changes nothing and memory stays flat however long the file is.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from sqlalchemy import insert, select
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.core.errors import InvalidInput, NotFound
+from htsd_workflow.core.text import search_key
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.imports.reader import normalise_header, read_rows
+from htsd_workflow.imports.specs import SPECS, ImportSpec, check_cell
+from htsd_workflow.subjects.models import ClanMember, Subject
+
+SUBJECT_KIND = {
+    "communities": "community",
+    "households": "family",
+    "clans": "clan",
+    "units": "unit",
+}
+BATCH = 1000
+MAX_REPORTED_ERRORS = 1000
+
+
+@dataclass
+class RowError:
+    row: int
+    column: str
+    message: str
+
+
+@dataclass
+class ValidationReport:
+    rows: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    error_count: int = 0
+
+    @property
+    def is_clean(self) -> bool:
+        return self.error_count == 0
+
+    def add(self, row: int, column: str, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(RowError(row, column, message))
+
+    def as_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "error_count": self.error_count,
+            "errors": [e.__dict__ for e in self.errors],
+        }
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def get_spec(kind: str) -> ImportSpec:
+    if kind not in SPECS:
+        raise NotFound(f"Không có loại dữ liệu nhập “{kind}”.")
+    return SPECS[kind]
+
+
+def template_xlsx(kind: str) -> bytes:
+    """A workbook with the Vietnamese headers, an example row and a sheet of instructions."""
+    spec = get_spec(kind)
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.title = spec.label[:31]
+    sheet.append([c.header for c in spec.columns])
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.append([c.example for c in spec.columns])
+    for index, column in enumerate(spec.columns, start=1):
+        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = max(
+            16, len(column.header) + 4
+        )
+    notes = workbook.create_sheet("Hướng dẫn")
+    notes.append(["Cột", "Bắt buộc", "Ghi chú"])
+    for column in spec.columns:
+        notes.append([column.header, "Có" if column.required else "Không", column.example])
+    for note in spec.notes:
+        notes.append([note])
+    notes.append(["Xóa dòng ví dụ trước khi nhập. Nhập lại cùng tệp không tạo bản ghi trùng."])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _in_actor_scope(actor: User, unit: Unit) -> bool:
+    if actor.unit_level == "province":
+        return unit.province_code == actor.unit_code
+    if actor.unit_level == "district":
+        return unit.district_code == actor.unit_code
+    if actor.unit_level == "commune":
+        return unit.code == actor.unit_code
+    return False
+
+
+class _Lookups:
+    """Reference data the rows are checked against, loaded once per run."""
+
+    def __init__(self):
+        self.units = {u.code: u for u in db.session.scalars(select(Unit))}
+        self.communities = {
+            code: (subject_id, commune)
+            for code, subject_id, commune in db.session.execute(
+                select(Subject.external_code, Subject.id, Subject.commune_code).where(
+                    Subject.kind == "community", Subject.external_code.is_not(None)
+                )
+            )
+        }
+
+    def kinds_of(self, codes) -> dict[str, tuple[int, str]]:
+        rows = db.session.execute(
+            select(Subject.external_code, Subject.id, Subject.kind).where(
+                Subject.external_code.in_(list(codes))
+            )
+        )
+        return {code: (subject_id, kind) for code, subject_id, kind in rows}
+
+
+def _parsed_rows(spec: ImportSpec, raw: IO[bytes], report: ValidationReport):
+    """Yield (row number, clean values) for rows whose cells pass; record errors of the rest."""
+    rows = read_rows(raw)
+    first = next(rows, None)
+    expected = {normalise_header(c.header): c for c in spec.columns}
+    if first is None:
+        return
+    number, cells = first
+    missing = [c.header for h, c in expected.items() if c.required and h not in cells]
+    if missing:
+        raise InvalidInput(
+            "Tệp thiếu cột: " + ", ".join(missing) + ". Hãy dùng tệp mẫu.",
+            details={"columns": missing},
+        )
+
+    def clean(number, cells):
+        values, ok = {}, True
+        for header, column in expected.items():
+            value, error = check_cell(column, cells.get(header))
+            if error:
+                report.add(number, column.header, error)
+                ok = False
+            values[column.field] = value
+        return values if ok else None
+
+    report.rows += 1
+    values = clean(number, cells)
+    if values is not None:
+        yield number, values
+    for number, cells in rows:
+        report.rows += 1
+        values = clean(number, cells)
+        if values is not None:
+            yield number, values
+
+
+def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, dict]]:
+    """Row checks that need the database; return the rows that pass."""
+    kind = SUBJECT_KIND[spec.kind]
+    existing = lookups.kinds_of(values["external_code"] for _, values in batch)
+    member_codes = {c for _, v in batch for c in (v.get("member_codes") or [])}
+    households = lookups.kinds_of(member_codes) if member_codes else {}
+    good = []
+    for number, values in batch:
+        code = values["external_code"]
+        errors = []
+        if code in seen:
+            errors.append(("Mã", f"Mã “{code}” trùng với dòng {seen[code]}"))
+        else:
+            seen[code] = number
+        if code in existing and existing[code][1] != kind:
+            errors.append(("Mã", f"Mã “{code}” đã được dùng cho đối tượng loại khác"))
+        unit = lookups.units.get(values["unit_code"])
+        if unit is None:
+            errors.append(("Mã xã", f"Không có đơn vị hành chính mã “{values['unit_code']}”"))
+        else:
+            if spec.kind != "units" and unit.level != "commune":
+                errors.append(("Mã xã", f"“{unit.name}” không phải cấp xã/phường/thị trấn"))
+            if not _in_actor_scope(actor, unit):
+                errors.append(("Mã xã", f"“{unit.name}” ngoài địa bàn bạn quản lý"))
+        community_code = values.get("community_code")
+        if community_code:
+            found = lookups.communities.get(community_code)
+            if found is None:
+                errors.append(("Mã thôn/tổ dân phố", f"Không có thôn mã “{community_code}”"))
+            elif unit is not None and found[1] != unit.code:
+                errors.append(("Mã thôn/tổ dân phố", f"Thôn “{community_code}” không thuộc xã"))
+        for member in values.get("member_codes") or []:
+            if households.get(member, (None, None))[1] != "family":
+                errors.append(("Mã hộ thành viên", f"Không có hộ mã “{member}”"))
+        for column, message in errors:
+            report.add(number, column, message)
+        if not errors:
+            good.append((number, values))
+    return good
+
+
+def _batches(spec, raw, actor, report, lookups):
+    seen: dict[str, int] = {}
+    batch = []
+    for item in _parsed_rows(spec, raw, report):
+        batch.append(item)
+        if len(batch) >= BATCH:
+            yield _check_batch(spec, batch, actor, lookups, report, seen)
+            batch = []
+    if batch:
+        yield _check_batch(spec, batch, actor, lookups, report, seen)
+
+
+def validate_import(
+    kind: str, raw: IO[bytes], actor: User, progress: Callable[[int], None] | None = None
+) -> ValidationReport:
+    """Check a whole file; write nothing."""
+    spec = get_spec(kind)
+    report = ValidationReport()
+    lookups = _Lookups()
+    for _ in _batches(spec, raw, actor, report, lookups):
+        if progress:
+            progress(report.rows)
+    return report
+
+
+def _subject_values(spec: ImportSpec, values: dict, unit: Unit, lookups: _Lookups) -> dict:
+    kind = SUBJECT_KIND[spec.kind]
+    name = values.get("name") or f"Hộ {values['head_name']}"
+    community = lookups.communities.get(values.get("community_code") or "")
+    return {
+        "kind": kind,
+        "name": name,
+        "name_search": search_key(name),
+        "unit_code": unit.code,
+        "managing_level": unit.level,
+        "province_code": unit.province_code,
+        "district_code": unit.district_code,
+        "commune_code": unit.code if unit.level == "commune" else None,
+        "community_id": community[0] if community else None,
+        "head_name": values.get("head_name"),
+        "external_code": values["external_code"],
+        "phone": values.get("phone"),
+        "address": values.get("address"),
+        "unit_type": values.get("unit_type"),
+    }
+
+
+def run_import(
+    kind: str, raw: IO[bytes], actor: User, progress: Callable[[int], None] | None = None
+) -> ImportResult:
+    """Validate, then (only if clean) upsert every row; the caller commits once.
+
+    Raises InvalidInput with the report when any row is wrong, so nothing is written.
+    """
+    report = validate_import(kind, raw, actor)
+    if not report.is_clean:
+        raise InvalidInput(
+            f"Tệp có {report.error_count} lỗi; chưa nhập dòng nào.", details=report.as_dict()
+        )
+    raw.seek(0)
+    spec = get_spec(kind)
+    lookups = _Lookups()
+    result = ImportResult()
+    second = ValidationReport()
+    for batch in _batches(spec, raw, actor, second, lookups):
+        codes = [v["external_code"] for _, v in batch]
+        current = {
+            s.external_code: s
+            for s in db.session.scalars(select(Subject).where(Subject.external_code.in_(codes)))
+        }
+        new_rows = []
+        for _, values in batch:
+            fresh = _subject_values(spec, values, lookups.units[values["unit_code"]], lookups)
+            subject = current.get(values["external_code"])
+            if subject is None:
+                new_rows.append(fresh)
+                continue
+            changed = False
+            for key, value in fresh.items():
+                if getattr(subject, key) != value:
+                    setattr(subject, key, value)
+                    changed = True
+            result.updated += changed
+            result.unchanged += not changed
+        if new_rows:
+            db.session.execute(insert(Subject), new_rows)
+            result.created += len(new_rows)
+        if spec.kind == "clans":
+            _link_members(batch)
+        db.session.flush()
+        db.session.expunge_all()
+        if progress:
+            progress(second.rows)
+    return result
+
+
+def _link_members(batch) -> None:
+    wanted = {v["external_code"]: v.get("member_codes") or [] for _, v in batch}
+    codes = set(wanted) | {c for members in wanted.values() for c in members}
+    ids = dict(
+        db.session.execute(
+            select(Subject.external_code, Subject.id).where(Subject.external_code.in_(codes))
+        ).all()
+    )
+    clan_ids = [ids[c] for c in wanted]
+    existing = set(
+        db.session.execute(
+            select(ClanMember.clan_id, ClanMember.household_id).where(
+                ClanMember.clan_id.in_(clan_ids)
+            )
+        ).all()
+    )
+    rows = [
+        {"clan_id": ids[clan], "household_id": ids[member]}
+        for clan, members in wanted.items()
+        for member in members
+        if (ids[clan], ids[member]) not in existing
+    ]
+    if rows:
+        db.session.execute(insert(ClanMember), rows)

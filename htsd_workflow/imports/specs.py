@@ -1,0 +1,130 @@
+"""What each import reads: columns with Vietnamese headers, and how a row is checked."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from htsd_workflow.subjects.models import UNIT_TYPES
+
+PHONE = re.compile(r"^\+?\d{9,12}$")
+CODE = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
+UNIT_TYPE_WORDS = {
+    "cơ quan": "agency",
+    "tổ chức": "organisation",
+    "trường học": "school",
+    "doanh nghiệp": "enterprise",
+    **{t: t for t in UNIT_TYPES},
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    field: str
+    required: bool = False
+    #: text, code, phone, unit_type or codes (a ;-separated list)
+    kind: str = "text"
+    max_length: int = 300
+    example: str = ""
+
+
+@dataclass(frozen=True)
+class ImportSpec:
+    kind: str
+    label: str
+    columns: tuple[Column, ...]
+    #: the column whose value keeps re-imports idempotent
+    key: str = "external_code"
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+SPECS = {
+    "communities": ImportSpec(
+        kind="communities",
+        label="Thôn, làng, tổ dân phố",
+        columns=(
+            Column("Mã thôn/tổ dân phố", "external_code", True, "code", example="T23281-01"),
+            Column("Tên thôn/tổ dân phố", "name", True, example="Tổ dân phố 1"),
+            Column("Mã xã", "unit_code", True, "code", example="23281"),
+            Column("Trưởng thôn", "head_name", example="A Blong"),
+        ),
+    ),
+    "households": ImportSpec(
+        kind="households",
+        label="Hộ gia đình",
+        columns=(
+            Column("Mã hộ", "external_code", True, "code", example="H23281-0001"),
+            Column("Tên chủ hộ", "head_name", True, example="Nguyễn Văn An"),
+            Column("Mã xã", "unit_code", True, "code", example="23281"),
+            Column("Mã thôn/tổ dân phố", "community_code", False, "code", example="T23281-01"),
+            Column("Số điện thoại", "phone", False, "phone", example="0912345678"),
+            Column("Địa chỉ", "address", example="Số 5, đường Trần Phú"),
+        ),
+        notes=("Mỗi hộ một dòng; Mã hộ không trùng nhau.",),
+    ),
+    "clans": ImportSpec(
+        kind="clans",
+        label="Dòng họ",
+        columns=(
+            Column("Mã dòng họ", "external_code", True, "code", example="D23281-01"),
+            Column("Tên dòng họ", "name", True, example="Dòng họ Nguyễn"),
+            Column("Trưởng họ", "head_name", example="Nguyễn Văn Bình"),
+            Column("Mã xã", "unit_code", True, "code", example="23281"),
+            Column(
+                "Mã hộ thành viên",
+                "member_codes",
+                False,
+                "codes",
+                20000,
+                example="H23281-0001; H23284-0007",
+            ),
+        ),
+        notes=("Mã hộ thành viên cách nhau bằng dấu ; — hộ có thể ở xã khác.",),
+    ),
+    "units": ImportSpec(
+        kind="units",
+        label="Cơ quan, tổ chức, trường học, doanh nghiệp",
+        columns=(
+            Column("Mã đơn vị", "external_code", True, "code", example="U23281-01"),
+            Column("Tên đơn vị", "name", True, example="Trường Tiểu học Quang Trung"),
+            Column("Loại đơn vị", "unit_type", True, "unit_type", example="trường học"),
+            Column("Mã đơn vị hành chính quản lý", "unit_code", True, "code", example="23281"),
+            Column("Người đứng đầu", "head_name", example="Trần Thị Lan"),
+        ),
+        notes=("Loại đơn vị: cơ quan, tổ chức, trường học hoặc doanh nghiệp.",),
+    ),
+}
+
+
+def check_cell(column: Column, value: str | None) -> tuple[object, str | None]:
+    """Return (clean value, error message or None) for one cell."""
+    if value is None:
+        if column.required:
+            return None, f"Thiếu {column.header}"
+        return None, None
+    if value[:1] in ("=", "+", "@") and column.kind != "phone":
+        return None, f"{column.header} chứa công thức hoặc ký tự không hợp lệ ở đầu"
+    if len(value) > column.max_length:
+        return None, f"{column.header} dài quá {column.max_length} ký tự"
+    if column.kind == "code" and not CODE.match(value):
+        return None, f"{column.header} “{value}” chỉ được gồm chữ, số và - _ . /"
+    if column.kind == "phone":
+        digits = re.sub(r"[\s.()-]", "", value)
+        if not PHONE.match(digits):
+            return None, f"Số điện thoại “{value}” không hợp lệ (9–12 chữ số)"
+        return digits, None
+    if column.kind == "unit_type":
+        word = value.lower()
+        if word not in UNIT_TYPE_WORDS:
+            return None, (
+                f"Loại đơn vị “{value}” không hợp lệ: cơ quan, tổ chức, trường học, doanh nghiệp"
+            )
+        return UNIT_TYPE_WORDS[word], None
+    if column.kind == "codes":
+        codes = [c.strip() for c in re.split(r"[;,\n]", value) if c.strip()]
+        bad = [c for c in codes if not CODE.match(c)]
+        if bad:
+            return None, f"Mã hộ thành viên không hợp lệ: {', '.join(bad[:5])}"
+        return codes, None
+    return value, None
