@@ -249,8 +249,13 @@ def _run_case(
             break
 
 
-def seed_demo(case_count: int = 2500, today: date | None = None) -> list[dict]:
-    """Load the demo; return the showcase accounts (username, password, role, unit)."""
+def seed_demo(
+    case_count: int = 2500, today: date | None = None, commune_limit: int | None = None
+) -> list[dict]:
+    """Load the demo; return the showcase accounts (username, password, role, unit).
+
+    ``commune_limit`` seeds subjects in only the first communes (tests use it).
+    """
     today = today or date.today()
     rng = random.Random(2026)
     import_province(PROVINCE)
@@ -295,7 +300,7 @@ def seed_demo(case_count: int = 2500, today: date | None = None) -> list[dict]:
     has_subjects = db.session.scalar(select(func.count()).select_from(Subject)) > 0
     if not has_subjects:
         per_commune = max(2, case_count // max(1, len(communes)) - 4)
-        for commune in communes:
+        for commune in communes[:commune_limit]:
             _subjects_for_commune(commune, rng, per_commune)
         for district in districts:
             create_subject(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from sqlalchemy import select
 
 from htsd_workflow.cases.models import Case, CaseEvent, SignOff, StageVisit
 from htsd_workflow.cases.operations import allowed_triggers, fire_trigger
+from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
@@ -202,3 +205,18 @@ def test_allowed_triggers_follow_role_state_and_signatures(ctx, make):
     assert allowed_triggers(case, applicant) == ["withdraw"]
     fire_trigger(case.id, "sign", education)
     assert "sign" not in allowed_triggers(db.session.get(Case, case.id), education)
+
+
+def test_resubmission_restarts_the_stage_sla_in_full(ctx, make):
+    day1 = datetime(2026, 12, 1, 2, 0)  # Tuesday 09:00 local
+    case, applicant = make.draft(now=day1)
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    first = fire_trigger(case.id, "submit", applicant, now=day1)
+    assert first.due_at == get_calendar().due_at(day1, 10)
+    fire_trigger(
+        case.id, "return_to_applicant", reviewer, comment="Bổ sung", now=datetime(2026, 12, 8, 2)
+    )
+    later = datetime(2026, 12, 14, 2, 0)
+    again = fire_trigger(case.id, "resubmit", applicant, now=later)
+    assert again.due_at == get_calendar().due_at(later, 10)  # ten full working days again
+    assert again.stage_entered_at == later

@@ -1,0 +1,54 @@
+"""`make run`: the web app with a real Celery worker and beat beside it, stopped together.
+
+Usage: python -m htsd_workflow.devserver [--host 127.0.0.1] [--port 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+
+from htsd_workflow import create_app
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5000)
+    args = parser.parse_args()
+
+    children: list[subprocess.Popen] = []
+    if importlib.util.find_spec("worker.celery_app") or importlib.util.find_spec("worker.app"):
+        celery = [sys.executable, "-m", "celery", "-A", "worker"]
+        env = dict(os.environ)
+        children.append(
+            subprocess.Popen([*celery, "worker", "--pool", "solo", "--loglevel", "INFO"], env=env)
+        )
+        children.append(subprocess.Popen([*celery, "beat", "--loglevel", "INFO"], env=env))
+
+    def stop(*_):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
+    app = create_app()
+    print(f" * HTSĐ Workflow on http://{args.host}:{args.port}", flush=True)
+    try:
+        app.run(host=args.host, port=args.port, debug=False, use_reloader=False, threaded=True)
+    finally:
+        stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
