@@ -16,8 +16,10 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.schema import DDL
 
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
@@ -192,3 +194,23 @@ class StageVisit(db.Model):
     working_days: Mapped[int | None] = mapped_column(Integer)
     is_late: Mapped[bool | None] = mapped_column(Boolean)
     is_escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+#: PostgreSQL refuses any UPDATE or DELETE of history rows, whoever connects
+IMMUTABLE_HISTORY_SQL = """
+CREATE OR REPLACE FUNCTION htsd_refuse_history_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'case history is append-only: %% refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS case_events_append_only ON case_events;
+CREATE TRIGGER case_events_append_only BEFORE UPDATE OR DELETE ON case_events
+    FOR EACH ROW EXECUTE FUNCTION htsd_refuse_history_change();
+"""
+
+event.listen(
+    CaseEvent.__table__,
+    "after_create",
+    DDL(IMMUTABLE_HISTORY_SQL).execute_if(dialect="postgresql"),
+)

@@ -174,3 +174,16 @@ def test_bulk_and_single_approval_on_the_same_case_do_not_both_apply(ctx, make):
     assert [f["id"] for f in bulk["failed"]] == [ids[1]]
     assert bulk["failed"][0]["code"] == "conflict"
     assert sorted(s["id"] for s in bulk["succeeded"]) == [ids[0], ids[2]]
+
+
+def test_history_rows_cannot_be_changed_or_deleted(ctx, make):
+    case, _ = make.case_in("commune_review")
+    db.session.commit()
+    with pytest.raises(Exception, match="append-only"):
+        db.session.execute(
+            CaseEvent.__table__.update().where(CaseEvent.case_id == case.id).values(comment="x")
+        )
+    db.session.rollback()
+    with pytest.raises(Exception, match="append-only"):
+        db.session.execute(CaseEvent.__table__.delete().where(CaseEvent.case_id == case.id))
+    db.session.rollback()

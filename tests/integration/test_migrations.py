@@ -40,6 +40,11 @@ def test_migrations_upgrade_match_the_models_and_downgrade(empty_database, tmp_p
         tables = set(inspect(db.engine).get_table_names())
         assert {"cases", "case_events", "stage_visits", "outbox", "units"} <= tables
         check()  # raises when the models and the migrations differ
+        if db.engine.dialect.name == "postgresql":
+            triggers = db.session.scalars(
+                text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'case_events'::regclass")
+            ).all()
+            assert "case_events_append_only" in triggers
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.session.remove()
