@@ -30,6 +30,11 @@ class Unit(db.Model):
     #: commune in an ethnic-minority area (vùng DTTS)
     is_ethnic_minority: Mapped[bool] = mapped_column(Boolean, default=False)
 
+    @property
+    def commune_code(self) -> str | None:
+        """The unit's own code when it is a commune (so scope checks work on units too)."""
+        return self.code if self.level == "commune" else None
+
     def path(self) -> tuple[str, str | None, str | None]:
         """Return (province, district, commune) codes for this unit."""
         return (

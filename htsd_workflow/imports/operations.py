@@ -17,6 +17,7 @@ from openpyxl.styles import Font
 from sqlalchemy import insert, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.core.errors import InvalidInput, NotFound
 from htsd_workflow.core.text import search_key
 from htsd_workflow.extensions import db
@@ -104,16 +105,6 @@ def template_xlsx(kind: str) -> bytes:
     return buffer.getvalue()
 
 
-def _in_actor_scope(actor: User, unit: Unit) -> bool:
-    if actor.unit_level == "province":
-        return unit.province_code == actor.unit_code
-    if actor.unit_level == "district":
-        return unit.district_code == actor.unit_code
-    if actor.unit_level == "commune":
-        return unit.code == actor.unit_code
-    return False
-
-
 class _Lookups:
     """Reference data the rows are checked against, loaded once per run."""
 
@@ -195,7 +186,7 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
         else:
             if spec.kind != "units" and unit.level != "commune":
                 errors.append(("Mã xã", f"“{unit.name}” không phải cấp xã/phường/thị trấn"))
-            if not _in_actor_scope(actor, unit):
+            if actor.role == "applicant" or not in_scope(actor, unit):
                 errors.append(("Mã xã", f"“{unit.name}” ngoài địa bàn bạn quản lý"))
         community_code = values.get("community_code")
         if community_code:
