@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
+from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.operations import release_claims_of
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.text import nfc
@@ -108,6 +109,7 @@ def set_password(user: User, password: str) -> None:
     """Change a password and end the user's other sessions."""
     check_password_policy(password, user.username)
     user.set_password(password)
+    user.must_change_password = False
     user.session_token = secrets.token_hex(8)
     db.session.flush()
 
@@ -118,3 +120,73 @@ def deactivate_user(user: User, actor: User | None = None) -> int:
     user.session_token = secrets.token_hex(8)
     db.session.flush()
     return release_claims_of(user.id, actor)
+
+
+#: letters and digits that cannot be misread on paper (no 0/O, 1/l/I)
+SLIP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def one_time_password(length: int = 10) -> str:
+    return "".join(secrets.choice(SLIP_ALPHABET) for _ in range(length))
+
+
+def _slip_username(subject: Subject) -> str:
+    base = (subject.external_code or f"ho{subject.id}").lower()
+    return "".join(ch for ch in base if ch.isalnum() or ch in "-_.")[:80]
+
+
+def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
+    """Create or reset applicant accounts for households and return one-time login slips.
+
+    The password is shown once on the printed slip and never stored in clear; the holder must
+    choose a new one at first sign-in. No e-mail is needed.
+    """
+    subjects = db.session.scalars(
+        select(Subject).where(Subject.id.in_(subject_ids)).order_by(Subject.name)
+    ).all()
+    found = {s.id for s in subjects}
+    missing = [i for i in subject_ids if i not in found]
+    if missing:
+        raise InvalidInput("Có đối tượng không tồn tại.", details={"subject_ids": missing})
+    slips = []
+    for subject in subjects:
+        if actor.role == "applicant" or not in_scope(actor, subject):
+            raise InvalidInput(
+                f"“{subject.name}” ngoài địa bàn bạn quản lý.",
+                details={"subject_ids": [subject.id]},
+            )
+        user = db.session.scalar(
+            select(User).where(User.subject_id == subject.id, User.role == "applicant")
+        )
+        password = one_time_password()
+        if user is None:
+            username = _slip_username(subject)
+            if db.session.scalar(select(User.id).where(User.username == username)):
+                username = f"{username}-{subject.id}"
+            unit = db.session.get(Unit, subject.unit_code)
+            user = User(
+                username=username,
+                role="applicant",
+                unit_code=subject.unit_code,
+                unit_level=unit.level,
+                subject_id=subject.id,
+                full_name=subject.head_name or subject.name,
+                phone=subject.phone,
+                is_active_user=True,
+            )
+            db.session.add(user)
+        user.set_password(password)
+        user.session_token = secrets.token_hex(8)
+        user.must_change_password = True
+        user.is_active_user = True
+        slips.append(
+            {
+                "subject": subject.name,
+                "head_name": subject.head_name,
+                "commune_code": subject.commune_code,
+                "username": user.username,
+                "password": password,
+            }
+        )
+    db.session.flush()
+    return slips

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import issue_login_slips, set_password
 from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import Subject
@@ -141,3 +144,20 @@ def test_rounds_and_calendar_commands(ctx):
     calendar = get_calendar()
     assert calendar.is_working_day(date(2027, 2, 20))
     assert not calendar.is_working_day(date(2027, 3, 8))
+
+
+def test_login_slips_create_accounts_with_one_time_passwords(ctx, make):
+    officer = make.user("commune_reviewer", "23281")
+    household = make.subject("family", "23281", external_code="H23281-0007")
+    elsewhere = make.subject("family", "23284")
+    slips = issue_login_slips([household.id], officer)
+    assert slips[0]["username"] == "h23281-0007"
+    user = db.session.scalar(select(User).where(User.username == "h23281-0007"))
+    assert user.check_password(slips[0]["password"]) and user.must_change_password
+    again = issue_login_slips([household.id], officer)  # a reset: same account, new password
+    assert again[0]["username"] == slips[0]["username"]
+    assert not user.check_password(slips[0]["password"])
+    set_password(user, "mat-khau-moi-1")
+    assert not user.must_change_password
+    with pytest.raises(InvalidInput):
+        issue_login_slips([elsewhere.id], officer)
