@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from datetime import date
 
 import click
@@ -23,6 +24,7 @@ from htsd_workflow.imports.operations import run_import, template_xlsx, validate
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.subjects.models import KINDS
 from htsd_workflow.subjects.operations import create_subject
+from htsd_workflow.subjects.privacy import erase_personal_data, export_personal_data
 
 
 def committing(func):
@@ -137,6 +139,29 @@ def subjects_create(kind, name, unit_code, head_name, community_id, external_cod
         external_code=external_code,
     )
     click.echo(subject.id)
+
+
+@subjects.command("export")
+@click.argument("subject_id", type=int)
+@click.option("--as", "username", required=True, help="An admin's username")
+@committing
+def subjects_export(subject_id, username):
+    """Print everything held about a subject (personal-data request) as JSON."""
+    data = export_personal_data(subject_id, _importer(username))
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+
+
+@subjects.command("erase")
+@click.argument("subject_id", type=int)
+@click.option("--as", "username", required=True, help="An admin's username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation")
+@committing
+def subjects_erase(subject_id, username, yes):
+    """Erase a subject's personal data, keeping anonymised figures."""
+    if not yes:
+        click.confirm("Erase this subject's personal data for good?", abort=True)
+    erase_personal_data(subject_id, _importer(username))
+    click.echo(f"subject {subject_id}: personal data erased")
 
 
 @rounds.command("set")
