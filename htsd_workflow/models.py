@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and create_app."""
 
+from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.cases.models import (
     AssessmentItem,
@@ -16,6 +17,7 @@ from htsd_workflow.subjects.models import ClanMember, Subject
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "AssessmentItem",
     "CalendarException",
     "Case",

@@ -10,6 +10,7 @@ import secrets
 
 from sqlalchemy import select, update
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
@@ -31,6 +32,7 @@ def _subject_for_admin(subject_id: int, actor: User) -> Subject:
 def export_personal_data(subject_id: int, actor: User) -> dict:
     """Everything the system holds about a subject, as JSON-ready data."""
     subject = _subject_for_admin(subject_id, actor)
+    record_audit("personal_data_export", actor=actor, target=f"subject:{subject.id}")
     accounts = db.session.scalars(select(User).where(User.subject_id == subject.id)).all()
     cases = db.session.scalars(select(Case).where(Case.subject_id == subject.id)).all()
     return {
@@ -91,6 +93,7 @@ def export_personal_data(subject_id: int, actor: User) -> dict:
 def erase_personal_data(subject_id: int, actor: User) -> None:
     """Anonymise a subject and its accounts; keep cases and scores for the figures."""
     subject = _subject_for_admin(subject_id, actor)
+    record_audit("personal_data_erase", actor=actor, target=f"subject:{subject.id}")
     label = f"(đã ẩn danh #{subject.id})"
     subject.name = label
     subject.name_search = search_key(label)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from htsd_workflow.audit.models import AuditEntry
+from htsd_workflow.audit.operations import audit_entries
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import AssessmentItem, Case
 from htsd_workflow.core.errors import NotAllowed
@@ -43,3 +45,19 @@ def test_only_admins_may_export_or_erase(ctx, make):
         export_personal_data(case.subject_id, officer)
     with pytest.raises(NotAllowed):
         erase_personal_data(case.subject_id, officer)
+
+
+def test_privacy_actions_are_audited_and_the_log_cannot_be_edited(ctx, make):
+    case, _ = make.case_in("draft")
+    admin = make.user("admin", "62")
+    export_personal_data(case.subject_id, admin)
+    erase_personal_data(case.subject_id, admin)
+    db.session.commit()
+    actions = [e.action for e in audit_entries(admin)]
+    assert actions == ["personal_data_erase", "personal_data_export"]
+    with pytest.raises(NotAllowed):
+        audit_entries(make.user("manager", "62"))
+    if db.engine.dialect.name == "postgresql":
+        with pytest.raises(Exception, match="append-only"):
+            db.session.execute(AuditEntry.__table__.delete())
+        db.session.rollback()
