@@ -6,6 +6,7 @@ PostgreSQL refuses to run as root, so its cluster is made and run as the ``postg
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -67,10 +68,11 @@ class ThrowawayRedis:
 
 
 def _pg_bin(name: str) -> str:
-    found = shutil.which(name) if name != "initdb" and name != "pg_ctl" else None
+    # initdb and pg_ctl are not on PATH in Debian's packaging
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     if candidates:
         return candidates[-1]
+    found = shutil.which(name)
     if found:
         return found
     raise FileNotFoundError(name)
@@ -119,8 +121,6 @@ class ThrowawayPostgres:
         self._as_postgres(_pg_bin("pg_ctl"), "-D", str(self.data), "-w", "-m", mode, "stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):  # already stopped
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.folder, ignore_errors=True)
