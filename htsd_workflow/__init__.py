@@ -11,6 +11,7 @@ from htsd_workflow import models  # noqa: F401  (registers every table)
 from htsd_workflow.cases.engine import WorkflowRegistry
 from htsd_workflow.cli import register_cli
 from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
+from htsd_workflow.core.logging import configure_logging, init_request_logging
 from htsd_workflow.extensions import db, login_manager, migrate
 from htsd_workflow.web import register_web
 
@@ -48,6 +49,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["WORKFLOWS_DIR"], app.config["WORKFLOW_SET"]
     )
 
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    init_request_logging(app)
     register_cli(app)
     register_web(app)
     return app
