@@ -1,0 +1,123 @@
+"""Every route × every role × in-territory / out-of-territory objects.
+
+Routes come from the URL map, so a new route cannot be forgotten: a route without a declared
+access rule fails, and so does a route parameter this test does not know how to fill. Canary
+records are planted in another district; their names must appear in no response.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+
+from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.operations import import_province
+from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, DISTRICT, OTHER_DISTRICT
+
+CANARY = "Canary Zqx Bí Mật"
+OTHER_PROVINCE = "64"
+OTHER_PROVINCE_COMMUNE = "23557"
+PROVINCE_WIDE = ("province_officer", "education_reviewer", "culture_reviewer", "admin")
+#: the unit each role is bound to for this matrix (all inside district 608)
+ROLE_UNIT = {
+    "commune_reviewer": COMMUNE,
+    "district_reviewer": DISTRICT,
+    "manager": DISTRICT,
+}
+#: endpoints that are deliberately public (no sign-in): the test still checks canaries
+SKIP_ENDPOINTS = {"static"}
+#: routes that must not be walked with GET (they stream large files or end the session)
+NOT_WALKED = {"auth.logout"}
+
+
+def routes(app: Flask):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in SKIP_ENDPOINTS:
+            continue
+        yield rule
+
+
+def test_every_route_declares_an_access_rule(app):
+    missing = [
+        rule.rule
+        for rule in routes(app)
+        if getattr(app.view_functions[rule.endpoint], "access_rule", None) is None
+    ]
+    assert not missing, f"routes without an access rule: {missing}"
+
+
+@pytest.fixture
+def world(ctx, make):
+    """Cases at every stage inside district 608, and canaries in district 615."""
+    own = {}
+    for state in ("draft", "commune_review", "district_verification", "provincial_confirmation"):
+        own[state] = make.case_in(state, unit=COMMUNE)
+    canary_case, canary_applicant = make.case_in(
+        "district_verification", unit=COMMUNE_IN_OTHER_DISTRICT, name=CANARY
+    )
+    # province-wide roles get their canary in another province (Gia Lai, 64)
+    import_province("64")
+    far_case, _ = make.case_in("district_verification", unit=OTHER_PROVINCE_COMMUNE, name=CANARY)
+    canary_subject = canary_case.subject
+    users = {}
+    for role in ROLES:
+        if role == "applicant":
+            users[role] = own["commune_review"][1]
+        else:
+            users[role] = make.user(role, ROLE_UNIT.get(role, "62"))
+    db.session.commit()
+    return {
+        "own_case": own["commune_review"][0],
+        "canary_case": canary_case,
+        "far_case": far_case,
+        "canary_subject": canary_subject,
+        "canary_applicant": canary_applicant,
+        "users": users,
+    }
+
+
+def fill(rule, world, *, canary: bool, far: bool = False):
+    """Values for a route's parameters pointing at canary (other territory) objects or own."""
+    case = world["far_case" if far else "canary_case"] if canary else world["own_case"]
+    values = {}
+    for name in rule.arguments:
+        if name in ("case_id", "id"):
+            values[name] = case.id
+        elif name == "subject_id":
+            values[name] = case.subject_id
+        elif name in ("code", "unit_code"):
+            values[name] = (OTHER_PROVINCE if far else OTHER_DISTRICT) if canary else DISTRICT
+        elif name in ("filename", "path"):
+            values[name] = "x"
+        else:
+            pytest.fail(f"{rule.rule}: the matrix does not know how to fill <{name}>")
+    return values
+
+
+def login(client, user):
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_no_route_shows_another_territorys_canary(app, world, client, role):
+    user = world["users"][role]
+    far = role in PROVINCE_WIDE  # they may see every district: their canary is in Gia Lai
+    login(client, user)
+    leaks = []
+    for rule in routes(app):
+        if "GET" not in rule.methods or rule.endpoint in NOT_WALKED:
+            continue
+        values = fill(rule, world, canary=True, far=far)
+        url = app.url_map.bind("localhost").build(rule.endpoint, values)
+        response = client.get(url, headers={"Authorization": ""})
+        body = response.get_data(as_text=True)
+        if CANARY in body or re.search(r"Canary\s+Zqx", body):
+            leaks.append((url, response.status_code))
+        if rule.endpoint != "readyz":  # 503 there means "not ready" (tests skip migrations)
+            assert response.status_code < 500, (url, response.status_code)
+    assert not leaks, f"{role} saw another territory's canary at {leaks}"
