@@ -12,7 +12,7 @@ from htsd_workflow.cases.models import (
 )
 from htsd_workflow.core.models import CalendarException
 from htsd_workflow.geography.models import DbkkPeriod, Unit
-from htsd_workflow.notifications.models import OutboxMessage
+from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.subjects.models import ClanMember, Subject
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "CaseEvent",
     "ClanMember",
     "DbkkPeriod",
+    "Delivery",
+    "Notification",
     "OutboxMessage",
     "Round",
     "SignOff",

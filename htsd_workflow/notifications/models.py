@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from htsd_workflow.core.time import utcnow
@@ -26,3 +26,50 @@ class OutboxMessage(db.Model):
     #: set when the deliveries for this message have been created
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Notification(db.Model):
+    """An in-app message in a user's inbox. ``key`` makes delivery exactly-once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_inbox", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: "<outbox id>:<user id>" or "digest:<date>:<user id>": one message per event and person
+    key: Mapped[str] = mapped_column(String(80), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    #: path inside the app to open (the case page, the queue)
+    link: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Delivery(db.Model):
+    """An e-mail to send. ``key`` is unique per event, recipient and channel."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_status", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    channel: Mapped[str] = mapped_column(String(10), default="email")
+    #: where it goes (the e-mail address at the time of the event)
+    address: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    #: pending, sending, sent or failed
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    @property
+    def message_id(self) -> str:
+        """Stable per delivery key, so a resent copy is recognisable as the same message."""
+        return f"<{self.key.replace(':', '.')}@htsd-workflow>"
