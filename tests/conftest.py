@@ -69,6 +69,7 @@ def _make_app(database_url: str, instance: Path, **extra):
         "WTF_CSRF_ENABLED": True,
         "INSTANCE_PATH": str(instance),
         "RATELIMIT_STORAGE_URI": "memory://",
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         **extra,
     }
     return create_app(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import Boolean, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -35,6 +36,8 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: changes whenever the password changes or the user is deactivated, ending old sessions
     session_token: Mapped[str] = mapped_column(String(64), default="")
+    #: set when someone else chose the password (a new account, a reset): change it at sign-in
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def is_active(self) -> bool:  # Flask-Login
@@ -44,7 +47,11 @@ class User(UserMixin, db.Model):
         return f"{self.id}:{self.session_token}"
 
     def set_password(self, password: str) -> None:
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        # tests lower the cost through PASSWORD_HASH_METHOD; production keeps scrypt
+        method = (
+            current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if current_app else "scrypt"
+        )
+        self.password_hash = generate_password_hash(password, method=method)
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
