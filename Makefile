@@ -6,7 +6,7 @@ FLASK := $(BIN)/flask --app htsd_workflow
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test install migrate seed lint format bench worker beat web clean
+.PHONY: run test install migrate seed lint format bench worker beat web clean translations
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,17 @@ format: install
 
 bench: install
 	$(BIN)/python -m bench.run
+
+# The screens are written in Vietnamese; English lives in htsd_workflow/translations/en.
+# After changing screen words: `make translations`, fill in the new English entries of
+# messages.po, then `make translations` again (the compiled .mo is committed, so a fresh
+# checkout needs no build step; tests/web/test_translations.py checks it is current).
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--omit-header -o htsd_workflow/translations/messages.pot .
+	$(BIN)/pybabel update -i htsd_workflow/translations/messages.pot -d htsd_workflow/translations \
+		--width 100 --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d htsd_workflow/translations --statistics
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache

@@ -12,8 +12,9 @@ from htsd_workflow.cases.engine import WorkflowRegistry
 from htsd_workflow.cli import register_cli
 from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
 from htsd_workflow.core.logging import configure_logging, init_request_logging
-from htsd_workflow.extensions import db, login_manager, migrate
-from htsd_workflow.web import register_web
+from htsd_workflow.extensions import babel, csrf, db, limiter, login_manager, migrate
+from htsd_workflow.notifications import queue  # noqa: F401  (tells the worker after commits)
+from htsd_workflow.web import register_web, select_locale
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -43,6 +44,9 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+    limiter.init_app(app)
 
     # invalid workflow or criteria files stop start-up here, naming the file and the problem
     app.extensions["htsd_registry"] = WorkflowRegistry(

@@ -16,12 +16,21 @@ from htsd_workflow.auth.operations import create_user, deactivate_user
 from htsd_workflow.cases.operations import set_round
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
 from htsd_workflow.demo.seed import seed_demo
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province, set_commune_flags
 from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
 from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.notifications.operations import (
+    DeliveryFailed,
+    dispatch_pending,
+    pending_delivery_ids,
+    retry_failed,
+    send_delivery,
+)
+from htsd_workflow.sla.operations import scan_sla
 from htsd_workflow.subjects.models import KINDS
 from htsd_workflow.subjects.operations import create_subject
 from htsd_workflow.subjects.privacy import erase_personal_data, export_personal_data
@@ -263,7 +272,52 @@ def imports_run(kind, path, username):
     click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
 
 
+sla = AppGroup("sla", help="Deadlines: the escalation scan.")
+outbox = AppGroup("outbox", help="Notifications waiting to be delivered.")
+
+
+@sla.command("scan")
+@click.option(
+    "--at",
+    "at",
+    type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d"]),
+    help="The moment to treat as now (local time), for tests and back-filling",
+)
+def sla_scan(at):
+    """Apply the reminder/escalation ladder to every open case (what beat runs)."""
+    now = to_utc_naive(at.replace(tzinfo=LOCAL_TZ)) if at else None
+    result = scan_sla(now)
+    db.session.commit()
+    rungs = ", ".join(f"rung {r}: {n}" for r, n in sorted(result.fired.items())) or "nothing due"
+    click.echo(rungs)
+
+
+@outbox.command("drain")
+def outbox_drain():
+    """Deliver everything pending now, in this process (in-app messages and e-mails)."""
+    messages = sent = 0
+    while True:
+        result = dispatch_pending()
+        db.session.commit()
+        messages += result.messages
+        if result.messages == 0:
+            break
+    for delivery_id in pending_delivery_ids(limit=100000):
+        try:
+            sent += send_delivery(delivery_id) == "sent"
+        except DeliveryFailed as exc:
+            click.echo(f"e-mail {delivery_id} failed, will be retried: {exc}", err=True)
+    click.echo(f"{messages} event(s) delivered, {sent} e-mail(s) sent")
+
+
+@outbox.command("retry-failed")
+@committing
+def outbox_retry_failed():
+    """Put e-mails that gave up back in the queue."""
+    click.echo(f"{len(retry_failed())} e-mail(s) queued again")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (geo, users, subjects, rounds, calendar, deploy, backup, imports):
+    for group in (geo, users, subjects, rounds, calendar, deploy, backup, imports, sla, outbox):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

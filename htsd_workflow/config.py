@@ -64,7 +64,28 @@ def load_config(instance_path: Path) -> dict:
             "broker_url": broker_url,
             "task_ignore_result": True,
             "broker_connection_retry_on_startup": True,
+            # a task taken by a worker that dies goes back to the queue: acknowledge late, and
+            # keep tasks short so that the visibility timeout can be short too
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "broker_transport_options": {
+                "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 120)),
+            },
+            "timezone": "Asia/Ho_Chi_Minh",
         },
+        #: seconds between sweeps of the outbox, and between deadline scans
+        "OUTBOX_SWEEP_SECONDS": int(os.environ.get("OUTBOX_SWEEP_SECONDS", 30)),
+        "SLA_SCAN_SECONDS": int(os.environ.get("SLA_SCAN_SECONDS", 300)),
+        #: links in notifications and e-mails start with this address
+        "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
+        # Flask-Mail; with no MAIL_SERVER, e-mails are written to instance/mail/ as .eml files
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER"),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", 25)),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_USE_TLS": _flag("MAIL_USE_TLS", False),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "htsd@localhost"),
         #: which workflow set under workflows/ is in force: three_tier (with districts) or two_tier
         "WORKFLOW_SET": os.environ.get("WORKFLOW_SET", "three_tier"),
         "WORKFLOWS_DIR": os.environ.get("WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
@@ -75,5 +96,35 @@ def load_config(instance_path: Path) -> dict:
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
-        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),
+        "PERMANENT_SESSION_LIFETIME": int(os.environ.get("SESSION_HOURS", 12)) * 3600,
+        "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_CONTENT_LENGTH", 40 * 1024 * 1024)),
+        # --- web pages ---------------------------------------------------------------------
+        "BABEL_DEFAULT_LOCALE": "vi",
+        "BABEL_DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
+        #: the languages of the screens; Vietnamese first
+        "LANGUAGES": ("vi", "en"),
+        #: rate limits: Redis when REDIS_URL is set, else in memory; memory also when Redis is down
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI")
+        or redis_url
+        or "memory://",
+        "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_HEADERS_ENABLED": True,
+        #: failed sign-ins allowed per address and user name, and per address
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute; 20 per hour"),
+        "LOGIN_RATE_LIMIT_PER_ADDRESS": os.environ.get(
+            "LOGIN_RATE_LIMIT_PER_ADDRESS", "30 per minute"
+        ),
+        #: evidence files: stored outside the web root, one file at most this large
+        "UPLOAD_FOLDER": os.environ.get("UPLOAD_FOLDER") or str(instance_path / "uploads"),
+        "UPLOAD_MAX_BYTES": int(os.environ.get("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)),
+        "UPLOAD_MAX_FILES_PER_ITEM": 10,
+        #: bulk actions over more cases than this run as a background job with a progress bar
+        "BULK_BACKGROUND_THRESHOLD": int(os.environ.get("BULK_BACKGROUND_THRESHOLD", 300)),
+        #: the most cases one bulk action may take ("all matching the filter")
+        "BULK_MAX_CASES": int(os.environ.get("BULK_MAX_CASES", 50000)),
+        "QUEUE_PAGE_SIZE": 50,
     }

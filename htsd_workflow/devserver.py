@@ -6,11 +6,10 @@ Usage: python -m htsd_workflow.devserver [--host 127.0.0.1] [--port 5000]
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from htsd_workflow import create_app
 
@@ -41,7 +40,6 @@ def main() -> int:
                 child.kill()
 
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
-    app = create_app()
     print(f" * HTSĐ Workflow on http://{args.host}:{args.port}", flush=True)
     try:
         app.run(host=args.host, port=args.port, debug=False, use_reloader=False, threaded=True)

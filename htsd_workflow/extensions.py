@@ -1,8 +1,12 @@
 """Flask extensions, created at module level and bound to an app in create_app."""
 
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
@@ -23,3 +27,8 @@ class Base(DeclarativeBase):
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+#: storage comes from RATELIMIT_STORAGE_URI (Redis in production, memory:// by default); when
+#: Redis is down the limits are kept in memory (RATELIMIT_IN_MEMORY_FALLBACK_ENABLED)
+limiter = Limiter(key_func=get_remote_address)

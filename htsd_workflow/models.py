@@ -11,14 +11,19 @@ from htsd_workflow.cases.models import (
     StageVisit,
 )
 from htsd_workflow.core.models import CalendarException
+from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
+from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.subjects.models import ClanMember, Subject
 
 __all__ = [
     "ApiToken",
     "AuditEntry",
     "AssessmentItem",
+    "Attachment",
+    "BulkJob",
+    "BulkJobItem",
     "CalendarException",
     "Case",
     "CaseEvent",

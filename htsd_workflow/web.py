@@ -1,25 +1,71 @@
-"""HTTP wiring shared by every feature: sign-in session loading and the health endpoints."""
+"""HTTP wiring shared by every feature: sign-in sessions, language, security headers, error
+pages, template helpers, the start page and the health endpoints."""
 
 from __future__ import annotations
+
+import logging
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from flask import Flask, current_app, jsonify, render_template
+from flask import (
+    Flask,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
 from kombu import Connection
-from sqlalchemy import func, select, text
+from sqlalchemy import text
+from werkzeug.exceptions import HTTPException
 
+from htsd_workflow.admin.views import bp as admin_bp
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
-from htsd_workflow.cases.models import Case
+from htsd_workflow.auth.views import bp as auth_bp
+from htsd_workflow.cases.views import bp as cases_bp
 from htsd_workflow.config import PROJECT_ROOT
+from htsd_workflow.core import labels
+from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.pages import (
+    ERROR_TITLES,
+    due_status,
+    error_page,
+    format_day,
+    format_moment,
+    format_points,
+    start_endpoint,
+)
+from htsd_workflow.dashboard.views import bp as dashboard_bp
+from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
+from htsd_workflow.queues.views import bp as queues_bp
+from htsd_workflow.subjects.views import bp as subjects_bp
+
+log = logging.getLogger(__name__)
+
+#: what a page may load: only this site's own files; no inline scripts or styles
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+
+# --- sign-in session ----------------------------------------------------------------------
 
 
 @login_manager.user_loader
 def load_user(session_id: str):
     """Load a signed-in user; a changed password or deactivation ends old sessions."""
-    user_id, _, token = session_id.partition(":")
+    user_id, _sep, token = session_id.partition(":")
     if not user_id.isdigit():
         return None
     user = db.session.get(User, int(user_id))
@@ -28,11 +74,134 @@ def load_user(session_id: str):
     return user
 
 
+login_manager.login_view = "auth.login"
+login_manager.login_message = _l("Vui lòng đăng nhập để tiếp tục.")
+login_manager.login_message_category = "info"
+
+
+def select_locale() -> str:
+    """Vietnamese unless the person chose English with the language switch."""
+    languages = current_app.config.get("LANGUAGES", ("vi", "en"))
+    chosen = session.get("lang")
+    if chosen in languages:
+        return chosen
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    return languages[0]
+
+
+#: pages a user who must change a temporary password may still open
+_ALLOWED_BEFORE_NEW_PASSWORD = {
+    "auth.change_password",
+    "auth.logout",
+    "auth.set_language",
+    "static",
+    "healthz",
+    "readyz",
+}
+
+
+def _require_new_password():
+    if (
+        current_user.is_authenticated
+        and getattr(current_user, "must_change_password", False)
+        and request.endpoint not in _ALLOWED_BEFORE_NEW_PASSWORD
+    ):
+        return redirect(url_for("auth.change_password"))
+    return None
+
+
+def _security_headers(response):
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "static" and current_user and current_user.is_authenticated:
+        # pages with personal data are not kept by the browser after signing out
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+# --- template helpers ---------------------------------------------------------------------
+
+
+def nav_items() -> list[tuple[str, str, str]]:
+    """(endpoint, label, url) of the main menu for the signed-in user's role."""
+    if not current_user.is_authenticated:
+        return []
+    role = current_user.role
+    items = []
+    if role == "applicant":
+        items.append(("subjects.mine", _("Hồ sơ của tôi")))
+    else:
+        if role in ("province_officer", "manager", "admin"):
+            items.append(("dashboard.overview", _("Tổng quan")))
+        if role != "admin":
+            items.append(("queues.queue", _("Hàng chờ xử lý")))
+        items.append(("queues.search", _("Tìm kiếm")))
+        if role == "admin":
+            items.append(("admin.users", _("Người dùng")))
+    items.append(("auth.change_password", _("Đổi mật khẩu")))
+    return [(endpoint, label, url_for(endpoint)) for endpoint, label in items]
+
+
+def _template_context() -> dict:
+    return {
+        "nav_items": nav_items,
+        "current_locale": str(get_locale() or "vi"),
+        "state_label": labels.state_label,
+        "trigger_label": labels.trigger_label,
+        "event_label": labels.event_label,
+        "ROLE_LABELS": labels.ROLE_LABELS,
+        "ROLE_LEVEL_LABELS": labels.ROLE_LEVEL_LABELS,
+        "LEVEL_LABELS": labels.LEVEL_LABELS,
+        "TITLE_LABELS": labels.TITLE_LABELS,
+        "KIND_LABELS": labels.KIND_LABELS,
+        "DEPARTMENT_LABELS": labels.DEPARTMENT_LABELS,
+        "due_status": due_status,
+    }
+
+
+# --- error pages --------------------------------------------------------------------------
+
+
+def _handle_http(exc: HTTPException):
+    status = exc.code or 500
+    if status == 401:
+        return login_manager.unauthorized()
+    message = None
+    if status == 400 and isinstance(exc, CSRFError):
+        message = _(
+            "Phiên làm việc của trang đã hết hạn hoặc không hợp lệ. Hãy quay lại, tải lại trang "
+            "rồi gửi lại."
+        )
+    if status not in ERROR_TITLES:
+        return exc
+    return error_page(status, message)
+
+
+def _handle_domain(exc: DomainError):
+    db.session.rollback()
+    return error_page(exc.status, exc.message, details=exc.details)
+
+
+def _handle_unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _handle_http(exc)
+    db.session.rollback()
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return error_page(500)
+
+
+# --- pages --------------------------------------------------------------------------------
+
+
 @access(public=True)
 def home():
-    """The public start page: what the system is and how many cases it holds."""
-    counts = dict(db.session.execute(select(Case.state, func.count()).group_by(Case.state)).all())
-    return render_template("home.html", counts=counts)
+    """Signed in: the user's start page; otherwise a short welcome with the sign-in button."""
+    if current_user.is_authenticated:
+        return redirect(url_for(start_endpoint(current_user)))
+    return render_template("home.html")
 
 
 @access(public=True)
@@ -79,3 +248,23 @@ def register_web(app: Flask) -> None:
     app.add_url_rule("/", "home", home)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
+    for blueprint in (
+        auth_bp,
+        admin_bp,
+        subjects_bp,
+        cases_bp,
+        evidence_bp,
+        queues_bp,
+        dashboard_bp,
+    ):
+        app.register_blueprint(blueprint)
+    app.before_request(_require_new_password)
+    app.after_request(_security_headers)
+    app.context_processor(_template_context)
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.filters["moment"] = format_moment
+    app.jinja_env.filters["day"] = format_day
+    app.jinja_env.filters["points"] = format_points
+    app.register_error_handler(DomainError, _handle_domain)
+    app.register_error_handler(HTTPException, _handle_http)
+    app.register_error_handler(Exception, _handle_unexpected)

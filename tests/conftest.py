@@ -22,6 +22,9 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
 from tests.factories import Factory
 
+# one JSON line per request is for production; tests keep their output readable
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -70,6 +73,8 @@ def _make_app(database_url: str, instance: Path, **extra):
         "INSTANCE_PATH": str(instance),
         "RATELIMIT_STORAGE_URI": "memory://",
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # no worker runs beside most tests; the worker tests switch this on
+        "NOTIFY_WORKER": False,
         **extra,
     }
     return create_app(config)

@@ -32,12 +32,12 @@ class User(UserMixin, db.Model):
     email: Mapped[str | None] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(20))
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: set by a one-time password (login slip, reset); the user must choose a new one
-    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     locale: Mapped[str] = mapped_column(String(5), default="vi")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     #: changes whenever the password changes or the user is deactivated, ending old sessions
     session_token: Mapped[str] = mapped_column(String(64), default="")
+    #: set when someone else chose the password (a new account, a reset): change it at sign-in
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
 
     @property
     def is_active(self) -> bool:  # Flask-Login

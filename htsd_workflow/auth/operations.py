@@ -10,7 +10,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.operations import release_claims_of
-from htsd_workflow.core.errors import Conflict, InvalidInput
+from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed
 from htsd_workflow.core.text import nfc
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -37,6 +37,34 @@ def check_password_policy(password: str, username: str = "") -> None:
         )
 
 
+def _territory(role: str, unit_code: str | None, subject_id: int | None):
+    """Check that a role fits its territory; return (unit_code, unit_level, subject_id)."""
+    if role == "applicant":
+        subject = db.session.get(Subject, subject_id) if subject_id is not None else None
+        if subject is None:
+            raise InvalidInput(
+                "Tài khoản người nộp hồ sơ phải gắn với một hộ/dòng họ/cộng đồng/đơn vị.",
+                details={"subject": "Nhập mã đối tượng (--subject ID)"},
+            )
+        unit = db.session.get(Unit, subject.unit_code)
+        return subject.unit_code, unit.level if unit else None, subject.id
+    unit = db.session.get(Unit, unit_code) if unit_code else None
+    if unit is None:
+        raise InvalidInput(
+            f"Mã đơn vị hành chính “{unit_code}” không tồn tại.",
+            details={"unit": "Nhập mã GSO của tỉnh, huyện hoặc xã"},
+        )
+    expected = ROLE_LEVEL.get(role)
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    if expected is not None and unit.level not in allowed:
+        raise InvalidInput(
+            f"Vai trò {role} phải gắn với đơn vị cấp {' hoặc '.join(allowed)}, "
+            f"không phải {unit.level} {unit.name}.",
+            details={"unit": f"Cần mã đơn vị cấp {'/'.join(allowed)}"},
+        )
+    return unit.code, unit.level, None
+
+
 def create_user(
     username: str,
     password: str,
@@ -52,47 +80,17 @@ def create_user(
     username = (nfc(username) or "").lower()
     if not username:
         raise InvalidInput("Thiếu tên đăng nhập.", details={"username": "Bắt buộc"})
-    if role not in ROLES:
-        raise InvalidInput(
-            f"Vai trò “{role}” không tồn tại.",
-            details={"role": f"Chọn một trong: {', '.join(ROLES)}"},
-        )
+    _check_role(role)
     check_password_policy(password, username)
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"Tên đăng nhập “{username}” đã có.", details={"username": "Đã tồn tại"})
-    unit_level = None
-    if role == "applicant":
-        subject = db.session.get(Subject, subject_id) if subject_id is not None else None
-        if subject is None:
-            raise InvalidInput(
-                "Tài khoản người nộp hồ sơ phải gắn với một hộ/dòng họ/cộng đồng/đơn vị.",
-                details={"subject": "Nhập mã đối tượng (--subject ID)"},
-            )
-        unit_code = subject.unit_code
-        unit = db.session.get(Unit, unit_code)
-        unit_level = unit.level if unit else None
-    else:
-        unit = db.session.get(Unit, unit_code) if unit_code else None
-        if unit is None:
-            raise InvalidInput(
-                f"Mã đơn vị hành chính “{unit_code}” không tồn tại.",
-                details={"unit": "Nhập mã GSO của tỉnh, huyện hoặc xã"},
-            )
-        expected = ROLE_LEVEL.get(role)
-        allowed = expected if isinstance(expected, tuple) else (expected,)
-        if expected is not None and unit.level not in allowed:
-            raise InvalidInput(
-                f"Vai trò {role} phải gắn với đơn vị cấp {' hoặc '.join(allowed)}, "
-                f"không phải {unit.level} {unit.name}.",
-                details={"unit": f"Cần mã đơn vị cấp {'/'.join(allowed)}"},
-            )
-        unit_level = unit.level
+    unit_code, unit_level, subject_id = _territory(role, unit_code, subject_id)
     user = User(
         username=username,
         role=role,
         unit_code=unit_code,
         unit_level=unit_level,
-        subject_id=subject_id if role == "applicant" else None,
+        subject_id=subject_id,
         email=nfc(email) or None,
         full_name=nfc(full_name) or None,
         phone=phone,
@@ -109,8 +107,8 @@ def set_password(user: User, password: str) -> None:
     """Change a password and end the user's other sessions."""
     check_password_policy(password, user.username)
     user.set_password(password)
-    user.must_change_password = False
     user.session_token = secrets.token_hex(8)
+    user.must_change_password = False
     db.session.flush()
 
 
@@ -122,12 +120,84 @@ def deactivate_user(user: User, actor: User | None = None) -> int:
     return release_claims_of(user.id, actor)
 
 
-#: letters and digits that cannot be misread on paper (no 0/O, 1/l/I)
-SLIP_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidInput(
+            f"Vai trò “{role}” không tồn tại.",
+            details={"role": f"Chọn một trong: {', '.join(ROLES)}"},
+        )
 
 
-def one_time_password(length: int = 10) -> str:
-    return "".join(secrets.choice(SLIP_ALPHABET) for _ in range(length))
+def update_user(
+    user: User,
+    *,
+    role: str,
+    unit_code: str | None = None,
+    subject_id: int | None = None,
+    full_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+) -> User:
+    """Change a user's role, territory and contact details.
+
+    A new role or territory ends the user's sessions and gives their claimed cases back to the
+    queue, since they may no longer act on them.
+    """
+    _check_role(role)
+    unit_code, unit_level, subject_id = _territory(role, unit_code, subject_id)
+    moved = (role, unit_code, subject_id) != (user.role, user.unit_code, user.subject_id)
+    user.role = role
+    user.unit_code = unit_code
+    user.unit_level = unit_level
+    user.subject_id = subject_id
+    user.full_name = nfc(full_name) or None
+    user.email = nfc(email) or None
+    user.phone = nfc(phone) or None
+    if moved:
+        user.session_token = secrets.token_hex(8)
+        db.session.flush()
+        release_claims_of(user.id, None)
+    db.session.flush()
+    return user
+
+
+def reactivate_user(user: User) -> None:
+    """Let a deactivated user sign in again."""
+    user.is_active_user = True
+    db.session.flush()
+
+
+#: letters and digits that cannot be mistaken for each other when read out or written down
+_TEMPORARY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def temporary_password(length: int = 10) -> str:
+    return "".join(secrets.choice(_TEMPORARY_ALPHABET) for _ in range(length))
+
+
+def may_reset_password(actor: User, target: User) -> bool:
+    """Admins reset anyone in their province; commune officers reset the applicants of the
+    households, clans, communities and units their commune manages (many have no e-mail)."""
+    if not actor.is_active or actor.id == target.id:
+        return False
+    if actor.role == "admin":
+        unit = db.session.get(Unit, target.unit_code) if target.unit_code else None
+        return unit is not None and unit.province_code == actor.unit_code
+    if actor.role == "commune_reviewer" and target.role == "applicant":
+        subject = db.session.get(Subject, target.subject_id) if target.subject_id else None
+        return subject is not None and subject.commune_code == actor.unit_code
+    return False
+
+
+def reset_password(target: User, actor: User) -> str:
+    """Give ``target`` a new temporary password (returned once), to change at next sign-in."""
+    if not may_reset_password(actor, target):
+        raise NotAllowed("Bạn không được đặt lại mật khẩu của tài khoản này.")
+    password = temporary_password()
+    set_password(target, password)
+    target.must_change_password = True
+    db.session.flush()
+    return password
 
 
 def _slip_username(subject: Subject) -> str:
@@ -158,7 +228,7 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
         user = db.session.scalar(
             select(User).where(User.subject_id == subject.id, User.role == "applicant")
         )
-        password = one_time_password()
+        password = temporary_password()
         if user is None:
             username = _slip_username(subject)
             if db.session.scalar(select(User.id).where(User.username == username)):

@@ -394,6 +394,7 @@ def _apply(
             insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), event_rows
         ).all()
     )
+    db.session.info["outbox_written"] = True  # the worker is told after the commit
     db.session.execute(
         insert(OutboxMessage),
         [

@@ -13,7 +13,7 @@ from htsd_workflow.audit.models import AUDIT_APPEND_ONLY_SQL
 
 # revision identifiers, used by Alembic.
 revision = '944a112a3817'
-down_revision = 'c1d72542bc25'
+down_revision = '5662b2752714'
 branch_labels = None
 depends_on = None
 

@@ -11,10 +11,13 @@ from htsd_workflow.core.logging import JsonFormatter
 def test_each_request_logs_one_json_line_with_id_and_timing(client, caplog):
     request_logger = logging.getLogger("htsd.requests")
     request_logger.addHandler(caplog.handler)  # the htsd loggers do not propagate to root
+    level = logging.getLogger("htsd").level
+    logging.getLogger("htsd").setLevel(logging.INFO)  # the suite runs at WARNING
     try:
         response = client.get("/healthz", headers={"X-Request-ID": "abc123"})
     finally:
         request_logger.removeHandler(caplog.handler)
+        logging.getLogger("htsd").setLevel(level)
     assert response.headers["X-Request-ID"] == "abc123"
     records = [r for r in caplog.records if r.name == "htsd.requests"]
     assert len(records) == 1

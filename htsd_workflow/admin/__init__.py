@@ -1,0 +1,1 @@
+"""Admin pages: user accounts, roles and territories."""

@@ -1,0 +1,31 @@
+"""The user account form."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+
+class UserForm(FlaskForm):
+    username = StringField(
+        _l("Tên đăng nhập"),
+        validators=[DataRequired(_l("Hãy nhập tên đăng nhập")), Length(max=80)],
+    )
+    full_name = StringField(_l("Họ và tên"), validators=[Optional(), Length(max=200)])
+    email = StringField(
+        _l("Thư điện tử"),
+        validators=[Optional(), Email(_l("Thư điện tử chưa đúng dạng")), Length(max=200)],
+    )
+    phone = StringField(_l("Số điện thoại"), validators=[Optional(), Length(max=20)])
+    role = SelectField(_l("Vai trò"), validators=[DataRequired()])
+    unit_code = SelectField(_l("Địa bàn (tỉnh, huyện hoặc xã)"), validate_choice=False)
+    subject_id = IntegerField(
+        _l("Mã đối tượng (chỉ với người nộp hồ sơ)"),
+        validators=[Optional()],
+    )
+    password = PasswordField(
+        _l("Mật khẩu ban đầu"),
+        validators=[Optional(), Length(min=8, message=_l("Mật khẩu cần ít nhất 8 ký tự"))],
+    )

@@ -1,0 +1,234 @@
+"""Admin pages: list, create and edit user accounts (role and territory), lock and unlock them,
+and give a temporary password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from htsd_workflow.admin.forms import UserForm
+from htsd_workflow.auth.access import access
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import (
+    create_user,
+    deactivate_user,
+    reactivate_user,
+    reset_password,
+    temporary_password,
+    update_user,
+)
+from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.core.errors import Conflict, InvalidInput
+from htsd_workflow.core.labels import ROLE_LABELS
+from htsd_workflow.core.text import nfc
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.subjects.models import Subject
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+PAGE = 50
+#: form fields that an operation's error details name differently
+_DETAIL_FIELDS = {"unit": "unit_code", "subject": "subject_id"}
+
+
+def _units() -> list[Unit]:
+    return db.session.scalars(
+        select(Unit).where(Unit.province_code == current_user.unit_code).order_by(Unit.code)
+    ).all()
+
+
+def _prepare(form: UserForm) -> None:
+    form.role.choices = [(role, str(ROLE_LABELS[role])) for role in ROLES]
+    prefix = {"province": "", "district": "– ", "commune": "– – "}
+    form.unit_code.choices = [("", _("(theo đối tượng, với người nộp hồ sơ)"))] + [
+        (u.code, f"{prefix.get(u.level, '')}{u.name} ({u.code})") for u in _units()
+    ]
+
+
+def _user_in_scope(user_id: int) -> User:
+    """A user of the admin's province; 404 for anyone else's."""
+    user = db.session.get(User, user_id)
+    if user is None or user.unit_code is None:
+        abort(404)
+    unit = db.session.get(Unit, user.unit_code)
+    if unit is None or unit.province_code != current_user.unit_code:
+        abort(404)
+    return user
+
+
+def _check_subject(form: UserForm) -> bool:
+    if form.role.data != "applicant":
+        return True
+    subject = db.session.get(Subject, form.subject_id.data) if form.subject_id.data else None
+    if subject is None or subject.province_code != current_user.unit_code:
+        form.subject_id.errors = [_("Nhập mã đối tượng (hộ, dòng họ, cộng đồng, đơn vị) của tỉnh")]
+        return False
+    return True
+
+
+def _show_errors(form: UserForm, exc) -> None:
+    placed = False
+    for key in exc.details:
+        field = getattr(form, _DETAIL_FIELDS.get(key, key), None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = list(field.errors) + [exc.message]
+            placed = True
+    if not placed:
+        flash(exc.message, "error")
+
+
+@bp.route("/users")
+@access("admin")
+def users():
+    """Accounts of the admin's province, filtered by name, role or unit."""
+    query = nfc(request.args.get("q") or "") or ""
+    role = request.args.get("role", "")
+    after = request.args.get("after", "")
+    statement = (
+        select(User, Unit.name)
+        .join(Unit, Unit.code == User.unit_code)
+        .where(Unit.province_code == current_user.unit_code)
+    )
+    if query:
+        like = f"%{query.lower()}%"
+        statement = statement.where(
+            or_(User.username.like(like), User.full_name.ilike(like), User.unit_code == query)
+        )
+    if role in ROLES:
+        statement = statement.where(User.role == role)
+    if after:
+        statement = statement.where(User.username > after)
+    rows = db.session.execute(statement.order_by(User.username).limit(PAGE + 1)).all()
+    more = len(rows) > PAGE
+    rows = rows[:PAGE]
+    args = {k: v for k, v in (("q", query), ("role", role)) if v}
+    return render_template(
+        "admin/users.html",
+        rows=rows,
+        query=query,
+        role=role,
+        roles=ROLES,
+        next_after=rows[-1][0].username if more and rows else None,
+        args=args,
+    )
+
+
+def _temporary_page(user: User, password: str):
+    return render_template(
+        "auth/temporary_password.html",
+        target=user,
+        password=password,
+        done_url=url_for("admin.edit_user", user_id=user.id),
+    )
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@access("admin")
+def new_user():
+    """Create an account; without a typed password a temporary one is made and shown once."""
+    form = UserForm()
+    _prepare(form)
+    if form.validate_on_submit() and _check_subject(form):
+        password = form.password.data or temporary_password()
+        try:
+            user = create_user(
+                form.username.data,
+                password,
+                form.role.data,
+                unit_code=form.unit_code.data or None,
+                subject_id=form.subject_id.data,
+                email=form.email.data,
+                full_name=form.full_name.data,
+                phone=form.phone.data,
+            )
+            user.must_change_password = True
+            db.session.flush()
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+        else:
+            db.session.commit()
+            if not form.password.data:
+                return _temporary_page(user, password)
+            flash(_("Đã tạo tài khoản %(name)s.", name=user.username), "success")
+            return redirect(url_for("admin.edit_user", user_id=user.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/user_form.html", form=form, user=None), status
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@access("admin")
+def edit_user(user_id: int):
+    """Change an account's role, territory and contact details."""
+    user = _user_in_scope(user_id)
+    form = UserForm(obj=user)
+    _prepare(form)
+    form.username.data = user.username
+    del form.password
+    if request.method == "GET":
+        form.unit_code.data = "" if user.role == "applicant" else user.unit_code
+    if form.validate_on_submit() and _check_subject(form):
+        try:
+            update_user(
+                user,
+                role=form.role.data,
+                unit_code=form.unit_code.data or None,
+                subject_id=form.subject_id.data,
+                full_name=form.full_name.data,
+                email=form.email.data,
+                phone=form.phone.data,
+            )
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            _show_errors(form, exc)
+        else:
+            db.session.commit()
+            flash(_("Đã lưu tài khoản %(name)s.", name=user.username), "success")
+            return redirect(url_for("admin.edit_user", user_id=user.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("admin/user_form.html", form=form, user=user), status
+
+
+@bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
+@access("admin")
+def deactivate(user_id: int):
+    """Lock an account; its claimed cases go back to the queue."""
+    user = _user_in_scope(user_id)
+    if user.id == current_user.id:
+        flash(_("Bạn không thể tự khóa tài khoản của mình."), "error")
+        return redirect(url_for("admin.edit_user", user_id=user.id))
+    released = deactivate_user(user, current_user)
+    db.session.commit()
+    flash(
+        _(
+            "Đã khóa tài khoản %(name)s; %(num)s hồ sơ đang giữ đã trả về hàng chờ.",
+            name=user.username,
+            num=released,
+        ),
+        "success",
+    )
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/activate", methods=["POST"])
+@access("admin")
+def activate(user_id: int):
+    """Unlock an account."""
+    user = _user_in_scope(user_id)
+    reactivate_user(user)
+    db.session.commit()
+    flash(_("Đã mở khóa tài khoản %(name)s.", name=user.username), "success")
+    return redirect(url_for("admin.edit_user", user_id=user.id))
+
+
+@bp.route("/users/<int:user_id>/reset-password", methods=["POST"])
+@access("admin")
+def reset(user_id: int):
+    """Give the account a temporary password, shown once."""
+    user = _user_in_scope(user_id)
+    password = reset_password(user, current_user)
+    db.session.commit()
+    return _temporary_page(user, password)

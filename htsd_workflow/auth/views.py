@@ -1,0 +1,155 @@
+"""Signing in and out, changing one's password, and choosing the language."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from htsd_workflow.auth.access import access
+from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import set_password
+from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.pages import safe_next, start_endpoint
+from htsd_workflow.core.text import nfc, search_key
+from htsd_workflow.extensions import db, limiter
+
+bp = Blueprint("auth", __name__)
+
+_dummy_hash: list[str] = []
+
+
+def _login_key() -> str:
+    """Failed sign-ins are counted per address and user name."""
+    return f"{get_remote_address()}|{search_key(request.form.get('username', ''))}"
+
+
+def _failed(response) -> bool:
+    # a successful sign-in redirects; everything else counts as a failed attempt
+    return response.status_code != 302
+
+
+def _check_password(user: User | None, password: str) -> bool:
+    """Check a password; for an unknown name spend the same time, so names cannot be probed."""
+    if user is None:
+        if not _dummy_hash:
+            _dummy_hash.append(generate_password_hash("not-a-password"))
+        check_password_hash(_dummy_hash[0], password)
+        return False
+    return user.check_password(password)
+
+
+def _start_session(user: User) -> None:
+    """Sign ``user`` in on a fresh session (a new CSRF token; nothing carried over but the
+    language), so that a session planted before sign-in is worth nothing after it."""
+    language = session.get("lang")
+    session.clear()
+    if language:
+        session["lang"] = language
+    login_user(user)
+    session.permanent = True
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT"],
+    key_func=_login_key,
+    methods=["POST"],
+    deduct_when=_failed,
+)
+@limiter.limit(
+    lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"],
+    methods=["POST"],
+    deduct_when=_failed,
+    scope="login-address",
+)
+@access(public=True)
+def login():
+    """The sign-in form."""
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(url_for(start_endpoint(current_user)))
+    form = LoginForm()
+    error = None
+    if form.validate_on_submit():
+        username = (nfc(form.username.data) or "").lower()
+        user = db.session.scalar(select(User).where(User.username == username))
+        if _check_password(user, form.password.data or ""):
+            if not user.is_active:
+                error = _("Tài khoản này đã bị khóa. Hãy liên hệ cán bộ quản trị.")
+            else:
+                _start_session(user)
+                if user.must_change_password:
+                    flash(_("Bạn đang dùng mật khẩu tạm. Hãy đặt mật khẩu mới."), "warning")
+                    return redirect(url_for("auth.change_password"))
+                target = safe_next(request.args.get("next"))
+                return redirect(target or url_for(start_endpoint(user)))
+        else:
+            error = _("Tên đăng nhập hoặc mật khẩu không đúng.")
+    status = 401 if request.method == "POST" else 200
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+@access()
+def logout():
+    """Sign out and forget the session (the language choice stays)."""
+    language = session.get("lang")
+    logout_user()
+    session.clear()
+    if language:
+        session["lang"] = language
+    flash(_("Bạn đã đăng xuất."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@access()
+def change_password():
+    """Change one's own password."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        user = db.session.get(User, current_user.id)
+        if not user.check_password(form.current_password.data or ""):
+            form.current_password.errors.append(_("Mật khẩu hiện tại không đúng"))
+        elif form.new_password.data == form.current_password.data:
+            form.new_password.errors.append(_("Mật khẩu mới phải khác mật khẩu hiện tại"))
+        else:
+            try:
+                set_password(user, form.new_password.data)
+            except InvalidInput as exc:
+                db.session.rollback()
+                form.new_password.errors.append(exc.message)
+            else:
+                db.session.commit()
+                _start_session(user)  # the old sessions ended with the new password
+                flash(_("Đã đổi mật khẩu."), "success")
+                return redirect(url_for(start_endpoint(user)))
+    status = 422 if request.method == "POST" else 200
+    return render_template("auth/change_password.html", form=form), status
+
+
+@bp.route("/language", methods=["POST"])
+@access(public=True)
+def set_language():
+    """Switch between Vietnamese and English; signed-in users keep the choice."""
+    language = request.form.get("lang", "")
+    if language in current_app.config["LANGUAGES"]:
+        session["lang"] = language
+        if current_user.is_authenticated:
+            user = db.session.get(User, current_user.id)
+            user.locale = language
+            db.session.commit()
+    return redirect(safe_next(request.form.get("next")) or url_for("home"))

@@ -1,0 +1,121 @@
+"""The words the screens use (DOMAIN.md, "Words the screens use"), Vietnamese first.
+
+Workflow files carry Vietnamese labels as data; these tables give each known state, trigger and
+role its screen word in the user's language, falling back to the file's label for a new one.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+STATE_LABELS = {
+    "draft": _l("Đang soạn (bản nháp)"),
+    "commune_review": _l("Chờ xã xét duyệt"),
+    "district_verification": _l("Chờ huyện thẩm định"),
+    "provincial_confirmation": _l("Chờ tỉnh xác nhận (Sở GD&ĐT và Sở VHTTDL)"),
+    "recognized": _l("Đã công nhận"),
+    "returned": _l("Trả lại để bổ sung"),
+    "rejected": _l("Không công nhận"),
+    "withdrawn": _l("Đã rút hồ sơ"),
+}
+
+#: a trigger's button word; approve depends on the stage it leaves
+TRIGGER_LABELS = {
+    "submit": _l("Gửi hồ sơ"),
+    "resubmit": _l("Gửi lại"),
+    "approve": _l("Đồng ý, chuyển tiếp"),
+    ("approve", "commune_review"): _l("Đồng ý, chuyển huyện"),
+    ("approve", "district_verification"): _l("Xác nhận, chuyển tỉnh"),
+    "sign": _l("Ký xác nhận"),
+    "return_to_applicant": _l("Trả lại hộ/đơn vị để bổ sung"),
+    "return_to_district": _l("Trả lại huyện"),
+    "reject": _l("Không công nhận"),
+    "withdraw": _l("Rút hồ sơ"),
+    "claim": _l("Nhận xử lý"),
+    "release": _l("Trả về hàng chờ"),
+}
+
+#: history rows that are not transitions
+EVENT_LABELS = {
+    "create": _l("Lập hồ sơ"),
+    "assess": _l("Cập nhật bản tự đánh giá"),
+    "adjust_scores": _l("Điều chỉnh điểm"),
+    "claim": _l("Nhận xử lý"),
+    "release": _l("Trả về hàng chờ"),
+    "take_over": _l("Nhận xử lý thay"),
+    "attach": _l("Đính kèm minh chứng"),
+    "detach": _l("Gỡ tệp minh chứng"),
+    "remind": _l("Nhắc hạn xử lý"),
+    "escalate": _l("Đã báo cáo cấp trên"),
+    "extend": _l("Gia hạn"),
+}
+
+ROLE_LABELS = {
+    "applicant": _l("Người nộp hồ sơ"),
+    "commune_reviewer": _l("Cán bộ xét duyệt cấp xã"),
+    "district_reviewer": _l("Cán bộ thẩm định cấp huyện"),
+    "education_reviewer": _l("Sở Giáo dục và Đào tạo"),
+    "culture_reviewer": _l("Sở Văn hóa, Thể thao và Du lịch"),
+    "province_officer": _l("Hội Khuyến học tỉnh"),
+    "manager": _l("Lãnh đạo, quản lý"),
+    "admin": _l("Quản trị hệ thống"),
+}
+
+#: the level a person of a role acts for, as the timeline shows it
+ROLE_LEVEL_LABELS = {
+    "applicant": _l("Hộ/đơn vị"),
+    "commune_reviewer": _l("Cấp xã"),
+    "district_reviewer": _l("Cấp huyện"),
+    "education_reviewer": _l("Cấp tỉnh – Sở GD&ĐT"),
+    "culture_reviewer": _l("Cấp tỉnh – Sở VHTTDL"),
+    "province_officer": _l("Hội Khuyến học tỉnh"),
+    "manager": _l("Lãnh đạo"),
+    "admin": _l("Quản trị"),
+}
+
+LEVEL_LABELS = {
+    "commune": _l("Cấp xã"),
+    "district": _l("Cấp huyện"),
+    "province": _l("Cấp tỉnh"),
+}
+
+TITLE_LABELS = {
+    "family": _l("Gia đình học tập"),
+    "clan": _l("Dòng họ học tập"),
+    "community": _l("Cộng đồng học tập"),
+    "unit": _l("Đơn vị học tập"),
+}
+
+KIND_LABELS = {
+    "family": _l("Hộ gia đình"),
+    "clan": _l("Dòng họ"),
+    "community": _l("Cộng đồng (thôn, làng, tổ dân phố)"),
+    "unit": _l("Cơ quan, đơn vị"),
+}
+
+DEPARTMENT_LABELS = {
+    "education": _l("Sở GD&ĐT"),
+    "culture": _l("Sở VHTTDL"),
+}
+
+
+def state_label(state: str, definition=None) -> str:
+    """The screen word of a state, or the workflow file's label for a state we do not know."""
+    if state in STATE_LABELS:
+        return str(STATE_LABELS[state])
+    if definition is not None and state in definition.states:
+        return definition.states[state].label
+    return state
+
+
+def trigger_label(trigger: str, state: str | None = None) -> str:
+    """The button word of a trigger fired from ``state``."""
+    found = TRIGGER_LABELS.get((trigger, state)) or TRIGGER_LABELS.get(trigger)
+    return str(found) if found is not None else trigger
+
+
+def event_label(trigger: str, from_state: str | None = None) -> str:
+    """The timeline word of a history row."""
+    if trigger in EVENT_LABELS:
+        return str(EVENT_LABELS[trigger])
+    return trigger_label(trigger, from_state)

@@ -1,0 +1,1 @@
+"""Evidence files (photos, PDFs) attached to a self-assessment's criteria items."""

@@ -1,0 +1,61 @@
+"""Checking an uploaded file by its content, cleaning its name, and where files are kept."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from pathlib import Path
+
+from flask import current_app
+
+#: (content type, extension, what the person is told) of the files we accept
+PDF = ("application/pdf", "pdf")
+JPEG = ("image/jpeg", "jpg")
+PNG = ("image/png", "png")
+WEBP = ("image/webp", "webp")
+HEIC = ("image/heic", "heic")
+
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+MAX_NAME = 120
+
+
+def detect_type(head: bytes) -> tuple[str, str] | None:
+    """The (content type, extension) a file's first bytes show, or None if not accepted."""
+    if head.startswith(b"%PDF-"):
+        return PDF
+    if head.startswith(b"\xff\xd8\xff"):
+        return JPEG
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return PNG
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return WEBP
+    if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+        return HEIC
+    return None
+
+
+def clean_filename(name: str | None, extension: str) -> str:
+    """A safe display name: no folders, control or reserved characters; the detected extension.
+
+    Vietnamese letters stay (the download header encodes them), so "Giấy khen.jpg" stays
+    readable.
+    """
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    stem = _UNSAFE.sub(" ", stem)
+    stem = " ".join(stem.split()).strip(" .")
+    if not stem:
+        stem = "minh-chung"
+    stem = stem[: MAX_NAME - len(extension) - 1]
+    return f"{stem}.{extension}"
+
+
+def upload_root() -> Path:
+    """The folder for evidence files: outside the web root (under instance/ by default)."""
+    return Path(current_app.config["UPLOAD_FOLDER"])
+
+
+def stored_path(case_id: int, stored_name: str) -> Path:
+    return upload_root() / str(int(case_id)) / stored_name

@@ -1,0 +1,179 @@
+"""Adding and removing evidence files. Functions flush, never commit: the caller commits."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from datetime import datetime
+from pathlib import Path
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case, CaseEvent
+from htsd_workflow.core.errors import InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.evidence.files import clean_filename, detect_type, stored_path
+from htsd_workflow.evidence.models import Attachment
+from htsd_workflow.extensions import db
+
+CHUNK = 64 * 1024
+
+
+def may_edit_assessment(user: User, case: Case) -> bool:
+    """Whether ``user`` may change the self-assessment now: the applicant, or a commune officer
+    entering a household's paper form, while the case is with the applicant (draft, returned)."""
+    if not in_scope(user, case):
+        return False
+    state = get_registry().definition(case.title).states[case.state]
+    if state.kind != "applicant":
+        return False
+    if user.role == "applicant":
+        return user.subject_id == case.subject_id
+    return user.role == "commune_reviewer" and case.entry_level == "commune"
+
+
+def _case_for_edit(case_id: int, user: User) -> Case:
+    case = db.session.get(Case, case_id)
+    if case is None or not in_scope(user, case):
+        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+    if not may_edit_assessment(user, case):
+        raise NotAllowed("Chỉ sửa được minh chứng khi hồ sơ đang soạn hoặc được trả lại bổ sung.")
+    return case
+
+
+def _event(case: Case, user: User, trigger: str, data: dict, now: datetime) -> None:
+    db.session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor_id=user.id,
+            actor_role=user.role,
+            trigger=trigger,
+            from_state=case.state,
+            to_state=case.state,
+            data=data,
+        )
+    )
+
+
+def add_attachment(
+    case_id: int, item_code: str, stream, filename: str | None, user: User, *, now=None
+) -> Attachment:
+    """Check an uploaded file by its content and size, keep it, and note it in the history.
+
+    Raises InvalidInput naming the file and what is wrong with it.
+    """
+    now = now or utcnow()
+    case = _case_for_edit(case_id, user)
+    shown = filename or "tệp"
+    cset = get_registry().criteria_set(case.criteria_set_id)
+    if item_code not in {item.code for item in cset.items}:
+        raise InvalidInput(
+            f"Không có tiêu chí mã “{item_code}”.", details={"item": "Chọn tiêu chí của bộ"}
+        )
+    limit = current_app.config["UPLOAD_MAX_FILES_PER_ITEM"]
+    count = db.session.scalar(
+        select(func.count())
+        .select_from(Attachment)
+        .where(Attachment.case_id == case.id, Attachment.item_code == item_code)
+    )
+    if count >= limit:
+        raise InvalidInput(
+            f"Tiêu chí {item_code} đã có {limit} tệp minh chứng, không thêm được “{shown}”.",
+            details={f"files[{item_code}]": f"Tối đa {limit} tệp mỗi tiêu chí"},
+        )
+    head = stream.read(16)
+    detected = detect_type(head)
+    if not head:
+        raise InvalidInput(
+            f"Tệp “{shown}” rỗng.", details={f"files[{item_code}]": f"Tệp “{shown}” rỗng"}
+        )
+    if detected is None:
+        raise InvalidInput(
+            f"Tệp “{shown}” không phải ảnh (JPG, PNG, WebP, HEIC) hoặc PDF.",
+            details={f"files[{item_code}]": f"“{shown}”: chỉ nhận ảnh hoặc PDF"},
+        )
+    content_type, extension = detected
+    max_bytes = current_app.config["UPLOAD_MAX_BYTES"]
+    stored_name = f"{secrets.token_hex(16)}.{extension}"
+    path = stored_path(case.id, stored_name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256(head)
+    size = len(head)
+    partial = path.with_suffix(".part")
+    try:
+        with open(partial, "wb") as out:
+            out.write(head)
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidInput(
+                        f"Tệp “{shown}” lớn hơn {max_bytes // (1024 * 1024)} MB.",
+                        details={
+                            f"files[{item_code}]": f"“{shown}”: tối đa "
+                            f"{max_bytes // (1024 * 1024)} MB"
+                        },
+                    )
+                digest.update(chunk)
+                out.write(chunk)
+        os.replace(partial, path)
+    finally:
+        if partial.exists():
+            partial.unlink()
+    attachment = Attachment(
+        case_id=case.id,
+        item_code=item_code,
+        filename=clean_filename(filename, extension),
+        stored_name=stored_name,
+        content_type=content_type,
+        size=size,
+        sha256=digest.hexdigest(),
+        uploaded_by_id=user.id,
+        uploaded_at=now,
+    )
+    db.session.add(attachment)
+    db.session.flush()
+    _event(
+        case,
+        user,
+        "attach",
+        {"item": item_code, "file": attachment.filename, "attachment_id": attachment.id},
+        now,
+    )
+    db.session.flush()
+    return attachment
+
+
+def remove_attachment(attachment_id: int, case_id: int, user: User, *, now=None) -> Path:
+    """Remove an evidence file from a case being edited; return the file to delete on commit."""
+    now = now or utcnow()
+    case = _case_for_edit(case_id, user)
+    attachment = db.session.get(Attachment, attachment_id)
+    if attachment is None or attachment.case_id != case.id:
+        raise NotFound("Không tìm thấy tệp minh chứng.")
+    path = stored_path(case.id, attachment.stored_name)
+    _event(
+        case,
+        user,
+        "detach",
+        {"item": attachment.item_code, "file": attachment.filename, "attachment_id": attachment.id},
+        now,
+    )
+    db.session.delete(attachment)
+    db.session.flush()
+    return path
+
+
+def attachments_by_item(case_id: int) -> dict[str, list[Attachment]]:
+    """The case's evidence files grouped by criteria item, oldest first."""
+    grouped: dict[str, list[Attachment]] = {}
+    for attachment in db.session.scalars(
+        select(Attachment).where(Attachment.case_id == case_id).order_by(Attachment.id)
+    ):
+        grouped.setdefault(attachment.item_code, []).append(attachment)
+    return grouped

@@ -1,0 +1,331 @@
+"""Delivering the outbox: in-app messages exactly once, e-mails at least once.
+
+``dispatch_pending`` turns outbox rows into Notification rows (unique per event and person)
+and Delivery rows (unique per event, person and channel), in one transaction with marking the
+outbox row dispatched; so a redelivered task, or two workers at once, create nothing twice.
+``send_delivery`` hands one e-mail to the SMTP server: it is marked ``sending`` (committed)
+before the hand-over and ``sent`` after. A worker that dies in between leaves it ``sending``;
+the task is redelivered and the e-mail is sent again with the same Message-ID — at least once,
+and recognisable as the same message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import REVIEWER_ROLES
+from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case
+from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.core.errors import NotAllowed
+from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.notifications.channels import build_email, send_email
+from htsd_workflow.notifications.messages import GREETING, render_message, render_text
+from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
+from htsd_workflow.notifications.recipients import recipients
+
+MAX_ATTEMPTS = 5
+
+
+def _insert_ignoring_duplicates(model, rows: list[dict]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on the unique key (PostgreSQL and SQLite alike)."""
+    if not rows:
+        return
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    db.session.execute(dialect.insert(model).values(rows).on_conflict_do_nothing())
+
+
+@dataclass
+class Dispatched:
+    #: outbox rows handled in this call
+    messages: int
+    #: e-mails created, to send
+    email_ids: list[int]
+
+
+def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatched:
+    """Create the messages of up to ``limit`` undelivered outbox rows.
+
+    Rows another worker is dispatching are skipped (row locks), never done twice.
+    """
+    now = now or utcnow()
+    registry = get_registry()
+    messages = db.session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.dispatched_at.is_(None))
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not messages:
+        return Dispatched(0, [])
+    cases = {
+        c.id: c
+        for c in db.session.scalars(
+            select(Case).where(Case.id.in_({m.case_id for m in messages if m.case_id}))
+        )
+    }
+    notifications, deliveries = [], []
+    for message in messages:
+        message.attempts += 1
+        case = cases.get(message.case_id)
+        if case is None:
+            message.dispatched_at = now
+            continue
+        definition = registry.definition(case.title)
+        payload = message.payload or {}
+        for user in recipients(message.kind, payload, case, definition).values():
+            title, body, link = render_message(message.kind, payload, case, user, definition)
+            key = f"{message.id}:{user.id}"
+            notifications.append(
+                {
+                    "key": key,
+                    "user_id": user.id,
+                    "case_id": case.id,
+                    "outbox_id": message.id,
+                    "title": title,
+                    "body": body,
+                    "link": link,
+                    "created_at": now,
+                }
+            )
+            if user.email:
+                deliveries.append(
+                    {
+                        "key": f"{key}:email",
+                        "user_id": user.id,
+                        "channel": "email",
+                        "address": user.email,
+                        "subject": title,
+                        "body": body,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                )
+        message.dispatched_at = now
+    _insert_ignoring_duplicates(Notification, notifications)
+    _insert_ignoring_duplicates(Delivery, deliveries)
+    db.session.flush()
+    if not deliveries:
+        return Dispatched(len(messages), [])
+    email_ids = db.session.scalars(
+        select(Delivery.id).where(
+            Delivery.key.in_([d["key"] for d in deliveries]), Delivery.status == "pending"
+        )
+    )
+    return Dispatched(len(messages), list(email_ids))
+
+
+def pending_delivery_ids(limit: int = 500) -> list[int]:
+    """E-mails not yet sent (for the sweep): pending ones and ones left ``sending``."""
+    return list(
+        db.session.scalars(
+            select(Delivery.id)
+            .where(Delivery.status.in_(("pending", "sending")))
+            .order_by(Delivery.id)
+            .limit(limit)
+        )
+    )
+
+
+class DeliveryFailed(Exception):
+    """Sending failed and will be tried again later."""
+
+
+def mark_sending(delivery_id: int) -> Delivery | None:
+    """Claim an e-mail for sending; None when it was sent already or gave up."""
+    delivery = db.session.scalar(
+        select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+    )
+    if delivery is None or delivery.status in ("sent", "failed"):
+        return None
+    delivery.status = "sending"
+    delivery.attempts += 1
+    db.session.flush()
+    return delivery
+
+
+def send_delivery(delivery_id: int) -> str:
+    """Send one e-mail; commits its state around the hand-over. Returns the final status."""
+    delivery = mark_sending(delivery_id)
+    db.session.commit()  # "sending" is recorded before the SMTP hand-over
+    if delivery is None:
+        return "skipped"
+    message = build_email(
+        to=delivery.address,
+        subject=delivery.subject,
+        body=delivery.body,
+        message_id=delivery.message_id,
+    )
+    try:
+        send_email(message)
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
+        delivery = db.session.get(Delivery, delivery_id)
+        delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+        delivery.status = "failed" if delivery.attempts >= MAX_ATTEMPTS else "pending"
+        db.session.commit()
+        if delivery.status == "pending":
+            raise DeliveryFailed(delivery.last_error) from exc
+        return "failed"
+    delivery = db.session.get(Delivery, delivery_id)
+    delivery.status = "sent"
+    delivery.sent_at = utcnow()
+    delivery.last_error = None
+    db.session.commit()
+    return "sent"
+
+
+def retry_failed(actor: User | None = None, ids: list[int] | None = None) -> list[int]:
+    """Put failed e-mails back in the queue (admins, from the page or the command line)."""
+    if actor is not None and actor.role != "admin":
+        raise NotAllowed("Chỉ quản trị hệ thống được gửi lại thư lỗi.")
+    statement = select(Delivery.id).where(Delivery.status == "failed")
+    if ids:
+        statement = statement.where(Delivery.id.in_(ids))
+    found = list(db.session.scalars(statement))
+    if found:
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(found))
+            .values(status="pending", attempts=0)
+            .execution_options(synchronize_session=False)
+        )
+    return found
+
+
+def failed_deliveries(actor: User, limit: int = 200) -> list[Delivery]:
+    if actor.role != "admin":
+        raise NotAllowed("Chỉ quản trị hệ thống được xem thư lỗi.")
+    return list(
+        db.session.scalars(
+            select(Delivery)
+            .where(Delivery.status == "failed")
+            .order_by(Delivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+# --- the inbox ----------------------------------------------------------------------------
+
+
+def inbox_for(
+    user: User, *, before_id: int | None = None, limit: int = 50, unread_only: bool = False
+) -> list[Notification]:
+    """The user's messages, newest first (keyset-paged by id)."""
+    statement = (
+        select(Notification)
+        .where(Notification.user_id == user.id)
+        .order_by(Notification.id.desc())
+        .limit(max(1, min(limit, 200)))
+    )
+    if before_id:
+        statement = statement.where(Notification.id < before_id)
+    if unread_only:
+        statement = statement.where(Notification.read_at.is_(None))
+    return list(db.session.scalars(statement))
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(
+        select(func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    )
+
+
+def mark_read(user: User, ids: list[int] | None = None) -> int:
+    """Mark the user's messages read (all when ``ids`` is None); return how many."""
+    statement = update(Notification).where(
+        Notification.user_id == user.id, Notification.read_at.is_(None)
+    )
+    if ids is not None:
+        statement = statement.where(Notification.id.in_(ids))
+    result = db.session.execute(
+        statement.values(read_at=utcnow()).execution_options(synchronize_session=False)
+    )
+    return result.rowcount
+
+
+# --- the daily digest ---------------------------------------------------------------------
+
+
+def _queue_states(role: str) -> list[str]:
+    registry = get_registry()
+    return sorted(
+        {s.name for d in registry.definitions.values() for s in d.review_states if role in s.roles}
+    )
+
+
+def send_digests(now: datetime | None = None) -> int:
+    """One digest per reviewer and day: new in my queue, due within 2 working days, overdue."""
+    now = now or utcnow()
+    calendar = get_calendar()
+    local_day = to_local(now).date()
+    soon = calendar.due_at(now, 2)
+    since = now - timedelta(days=1)
+    notifications, deliveries = [], []
+    reviewers = db.session.scalars(
+        select(User).where(User.role.in_(REVIEWER_ROLES), User.is_active_user.is_(True))
+    ).all()
+    for user in reviewers:
+        states = _queue_states(user.role)
+        base = select(func.count()).where(
+            Case.state.in_(states), Case.is_open.is_(True), scope_clause(user, Case)
+        )
+        new = db.session.scalar(base.where(Case.stage_entered_at >= since))
+        due_soon = db.session.scalar(base.where(Case.due_at >= now, Case.due_at <= soon))
+        overdue = db.session.scalar(base.where(Case.due_at < now))
+        if not (new or due_soon or overdue):
+            continue
+        locale = "en" if (user.locale or "vi").startswith("en") else "vi"
+        body = render_text(
+            f"notifications/digest.{locale}.txt",
+            greeting=GREETING[locale].format(name=user.display_name),
+            day=local_day.strftime("%d/%m/%Y"),
+            new=new,
+            due_soon=due_soon,
+            overdue=overdue,
+            link=current_app.config["BASE_URL"].rstrip("/") + "/queue",
+        )
+        title = (
+            f"Hàng chờ ngày {local_day:%d/%m/%Y}: {overdue} quá hạn"
+            if locale == "vi"
+            else f"Your queue on {local_day:%d/%m/%Y}: {overdue} overdue"
+        )
+        key = f"digest:{local_day.isoformat()}:{user.id}"
+        notifications.append(
+            {
+                "key": key,
+                "user_id": user.id,
+                "title": title,
+                "body": body,
+                "link": "/queue",
+                "created_at": now,
+            }
+        )
+        if user.email:
+            deliveries.append(
+                {
+                    "key": f"{key}:email",
+                    "user_id": user.id,
+                    "channel": "email",
+                    "address": user.email,
+                    "subject": title,
+                    "body": body,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                }
+            )
+    _insert_ignoring_duplicates(Notification, notifications)
+    _insert_ignoring_duplicates(Delivery, deliveries)
+    db.session.flush()
+    return len(notifications)

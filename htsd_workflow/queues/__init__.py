@@ -1,0 +1,1 @@
+"""Reviewer work queues: scoped keyset queries, bulk actions and their background jobs, search."""

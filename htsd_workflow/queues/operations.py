@@ -1,0 +1,175 @@
+"""Bulk actions as jobs: created by the queue page, run inline for a few cases or in the
+background for many, resumable after a stop.
+
+``run_bulk_job(job_id)`` is the plain function a Celery task wraps (see ``dispatch_bulk_job``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, current_app
+from sqlalchemy import insert, select
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import REVIEWER_ROLES
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.operations import fire_bulk
+from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import nfc
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.notifications.queue import enqueue
+from htsd_workflow.queues.models import BulkJob, BulkJobItem
+
+log = logging.getLogger(__name__)
+
+#: the actions offered for many cases at once
+BULK_TRIGGERS = ("approve", "sign", "return_to_applicant")
+#: cases handled per transaction: progress moves (and a stop loses) at most this many
+JOB_CHUNK = 100
+
+
+def bulk_triggers_for(user: User) -> list[str]:
+    """The bulk actions the user's role may fire at the stages of their queue."""
+    if user.role not in REVIEWER_ROLES:
+        return []
+    found = []
+    for definition in get_registry().definitions.values():
+        for transition in definition.transitions:
+            if (
+                transition.trigger in BULK_TRIGGERS
+                and user.role in transition.roles
+                and any(
+                    definition.states[s].is_review and user.role in definition.states[s].roles
+                    for s in transition.sources
+                )
+                and transition.trigger not in found
+            ):
+                found.append(transition.trigger)
+    return [t for t in BULK_TRIGGERS if t in found]
+
+
+def needs_comment(trigger: str) -> bool:
+    return any(
+        t.comment_required
+        for d in get_registry().definitions.values()
+        for t in d.transitions
+        if t.trigger == trigger
+    )
+
+
+def create_bulk_job(
+    user: User, trigger: str, case_ids: list[int], comment: str | None, *, selection: str
+) -> BulkJob:
+    """Record a bulk action to run; refuse an action the role has not or a missing comment."""
+    if trigger not in bulk_triggers_for(user):
+        raise InvalidInput(
+            "Thao tác hàng loạt không hợp lệ với vai trò của bạn.",
+            details={"trigger": "Chọn một thao tác trong danh sách"},
+        )
+    comment = nfc(comment) or None
+    if needs_comment(trigger) and not comment:
+        raise InvalidInput(
+            "Cần ghi ý kiến (những gì cần bổ sung) khi trả lại hồ sơ.",
+            details={"comment": "Bắt buộc"},
+        )
+    ids = list(dict.fromkeys(int(i) for i in case_ids))
+    if not ids:
+        raise InvalidInput(
+            "Chưa chọn hồ sơ nào.", details={"case_id": "Đánh dấu ít nhất một hồ sơ"}
+        )
+    job = BulkJob(
+        user_id=user.id,
+        trigger=trigger,
+        comment=comment,
+        case_ids=ids,
+        selection=selection,
+        status="queued",
+        total=len(ids),
+        processed=0,
+        succeeded=0,
+        failed=0,
+        is_background=len(ids) > current_app.config["BULK_BACKGROUND_THRESHOLD"],
+        created_at=utcnow(),
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
+    """Run (or resume) a bulk job: commits after each chunk so the progress bar moves.
+
+    Cases already handled are skipped, so running it twice (a retried task, a restart) does
+    nothing twice. An unexpected error stops the job with status "failed" and its message.
+    """
+    job = db.session.get(BulkJob, job_id)
+    if job is None or job.status == "done":
+        return job
+    user = db.session.get(User, job.user_id)
+    handled = set(
+        db.session.scalars(select(BulkJobItem.case_id).where(BulkJobItem.job_id == job.id))
+    )
+    todo = [i for i in job.case_ids if i not in handled]
+    job.status = "running"
+    job.error = None
+    job.started_at = job.started_at or utcnow()
+    job.processed = len(handled)
+    db.session.commit()
+    for start in range(0, len(todo), chunk):
+        ids = todo[start : start + chunk]
+        try:
+            result = fire_bulk(ids, job.trigger, user, comment=job.comment)
+            rows = [
+                {"job_id": job_id, "case_id": r["id"], "is_ok": True, "state": r["state"]}
+                for r in result.succeeded
+            ] + [
+                {
+                    "job_id": job_id,
+                    "case_id": r["id"],
+                    "is_ok": False,
+                    "code": r.get("code"),
+                    "message": r.get("message"),
+                }
+                for r in result.failed
+            ]
+            db.session.execute(insert(BulkJobItem), rows)
+            job = db.session.get(BulkJob, job_id)
+            job.processed += len(ids)
+            job.succeeded += len(result.succeeded)
+            job.failed += len(result.failed)
+            db.session.commit()
+        except Exception as exc:  # noqa: BLE001 - the job records why it stopped
+            db.session.rollback()
+            log.exception("bulk job %s stopped", job_id)
+            job = db.session.get(BulkJob, job_id)
+            job.status = "failed"
+            job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
+            job.finished_at = utcnow()
+            db.session.commit()
+            return job
+    job = db.session.get(BulkJob, job_id)
+    job.status = "done"
+    job.finished_at = utcnow()
+    db.session.commit()
+    return job
+
+
+def _run_in_thread(app: Flask, job_id: int) -> None:
+    with app.app_context():
+        try:
+            run_bulk_job(job_id)
+        finally:
+            db.session.remove()
+
+
+def dispatch_bulk_job(job_id: int) -> None:
+    """Start a committed job in the background: a Celery task, or (no broker) a thread here."""
+    if enqueue("worker.tasks.run_bulk_job_task", job_id):
+        return
+    app = current_app._get_current_object()
+    threading.Thread(
+        target=_run_in_thread, args=(app, job_id), name=f"bulk-job-{job_id}", daemon=True
+    ).start()

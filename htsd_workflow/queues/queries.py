@@ -1,0 +1,225 @@
+"""The reviewer's work queue: scoped, filtered, keyset-paginated by due date.
+
+The filters become a WHERE clause over the indexed columns of cases (state, the unit path,
+due_at, id), so each page is an index range scan however many cases there are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from sqlalchemy import exists, func, select, tuple_
+from sqlalchemy.orm import aliased
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import REVIEWER_ROLES
+from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case, SignOff
+from htsd_workflow.cases.operations import actor_department
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
+
+#: counts above this are shown as "more than"
+COUNT_CAP = 10000
+
+
+@dataclass
+class QueueFilter:
+    title: str = ""
+    district: str = ""
+    commune: str = ""
+    state: str = ""
+    overdue: bool = False
+    #: "" (everyone's), "mine" (claimed by me) or "free" (nobody's)
+    claim: str = ""
+    #: for the departments: only cases their department has not signed yet
+    unsigned: bool = True
+    #: "due" (soonest first) or "-due" (latest first)
+    order: str = "due"
+
+    @classmethod
+    def from_args(cls, args) -> QueueFilter:
+        found = cls(
+            title=args.get("title", "") if args.get("title") in TITLE_OF_KIND.values() else "",
+            district=(args.get("district") or "").strip()[:10],
+            commune=(args.get("commune") or "").strip()[:10],
+            state=(args.get("state") or "").strip()[:40],
+            overdue=args.get("overdue") == "1",
+            claim=args.get("claim") if args.get("claim") in ("mine", "free") else "",
+            unsigned=args.get("unsigned", "1") == "1",
+            order="-due" if args.get("order") == "-due" else "due",
+        )
+        return found
+
+    def as_args(self) -> dict:
+        """The filter as query-string arguments (defaults left out)."""
+        default = QueueFilter()
+        args = {}
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            if value != getattr(default, spec.name):
+                args[spec.name] = ("1" if value else "0") if isinstance(value, bool) else value
+        return args
+
+
+def queue_states(user: User) -> list[str]:
+    """The reviewing stages whose cases the user's queue shows: a reviewer's own stage;
+    supervisors (association, managers, admins) see every stage."""
+    states: list[str] = []
+    for definition in get_registry().definitions.values():
+        for state in definition.review_states:
+            mine = user.role not in REVIEWER_ROLES or user.role in state.roles
+            if mine and state.name not in states:
+                states.append(state.name)
+    return states
+
+
+def filter_clauses(user: User, queue_filter: QueueFilter, now: datetime) -> list:
+    """The WHERE clauses of the user's queue under a filter (scope always included)."""
+    states = queue_states(user)
+    if queue_filter.state in states:
+        states = [queue_filter.state]
+    clauses = [
+        Case.state == states[0] if len(states) == 1 else Case.state.in_(states),
+        scope_clause(user, Case),
+    ]
+    if queue_filter.title:
+        clauses.append(Case.title == queue_filter.title)
+    if queue_filter.district:
+        clauses.append(Case.district_code == queue_filter.district)
+    if queue_filter.commune:
+        clauses.append(Case.commune_code == queue_filter.commune)
+    if queue_filter.overdue:
+        clauses.append(Case.due_at < now)
+    if queue_filter.claim == "mine":
+        clauses.append(Case.claimed_by_id == user.id)
+    elif queue_filter.claim == "free":
+        clauses.append(Case.claimed_by_id.is_(None))
+    department = actor_department(user)
+    if department and queue_filter.unsigned:
+        clauses.append(
+            ~exists(
+                select(SignOff.id).where(
+                    SignOff.case_id == Case.id, SignOff.department == department
+                )
+            )
+        )
+    return clauses
+
+
+def encode_cursor(due_at: datetime, case_id: int) -> str:
+    return f"{due_at.isoformat()}_{case_id}"
+
+
+def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
+    if not text or "_" not in text:
+        return None
+    due, _sep, case_id = text.rpartition("_")
+    try:
+        return datetime.fromisoformat(due), int(case_id)
+    except ValueError:
+        return None
+
+
+@dataclass
+class QueuePage:
+    rows: list
+    next_cursor: str | None
+    prev_cursor: str | None
+
+
+def queue_page(
+    user: User,
+    queue_filter: QueueFilter,
+    now: datetime,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    size: int = 50,
+) -> QueuePage:
+    """One page of the queue after (or before) a cursor, with the columns the table shows."""
+    claimer = aliased(User)
+    descending = queue_filter.order == "-due"
+    key = tuple_(Case.due_at, Case.id)
+    clauses = filter_clauses(user, queue_filter, now)
+    after_key = decode_cursor(after)
+    before_key = decode_cursor(before) if after_key is None else None
+    if after_key:
+        clauses.append(key < tuple_(*after_key) if descending else key > tuple_(*after_key))
+    if before_key:
+        clauses.append(key > tuple_(*before_key) if descending else key < tuple_(*before_key))
+    backwards = before_key is not None
+    ascending = descending == backwards
+    order = (
+        (Case.due_at.asc(), Case.id.asc()) if ascending else (Case.due_at.desc(), Case.id.desc())
+    )
+    statement = (
+        select(
+            Case.id,
+            Case.title,
+            Case.year,
+            Case.state,
+            Case.submitted_at,
+            Case.due_at,
+            Case.self_score,
+            Case.claimed_by_id,
+            Case.is_escalated,
+            Case.commune_code,
+            Subject.name.label("subject_name"),
+            Unit.name.label("commune_name"),
+            func.coalesce(claimer.full_name, claimer.username).label("claimed_by_name"),
+        )
+        .join(Subject, Subject.id == Case.subject_id)
+        .outerjoin(Unit, Unit.code == Case.commune_code)
+        .outerjoin(claimer, claimer.id == Case.claimed_by_id)
+        .where(*clauses)
+        .order_by(*order)
+        .limit(size + 1)
+    )
+    rows = db.session.execute(statement).all()
+    has_more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    next_cursor = prev_cursor = None
+    if rows:
+        if has_more or backwards:
+            next_cursor = encode_cursor(rows[-1].due_at, rows[-1].id)
+        if (after_key is not None) or (backwards and has_more):
+            prev_cursor = encode_cursor(rows[0].due_at, rows[0].id)
+    return QueuePage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)
+
+
+def count_matching(user: User, queue_filter: QueueFilter, now: datetime) -> int:
+    """How many cases match, counted up to COUNT_CAP + 1."""
+    inner = select(Case.id).where(*filter_clauses(user, queue_filter, now)).limit(COUNT_CAP + 1)
+    return db.session.scalar(select(func.count()).select_from(inner.subquery()))
+
+
+def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: int) -> list[int]:
+    """Ids of every case matching the filter (soonest due first), at most ``limit``."""
+    return list(
+        db.session.scalars(
+            select(Case.id)
+            .where(*filter_clauses(user, queue_filter, now))
+            .order_by(Case.due_at, Case.id)
+            .limit(limit)
+        )
+    )
+
+
+def units_in_scope(user: User) -> tuple[list[Unit], list[Unit]]:
+    """(districts, communes) the user may filter by."""
+    if user.unit_level == "province":
+        where = Unit.province_code == user.unit_code
+    elif user.unit_level == "district":
+        where = Unit.district_code == user.unit_code
+    else:
+        return [], []
+    units = db.session.scalars(select(Unit).where(where).order_by(Unit.code)).all()
+    districts = [u for u in units if u.level == "district"]
+    communes = [u for u in units if u.level == "commune"]
+    return districts, communes

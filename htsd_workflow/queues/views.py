@@ -1,0 +1,258 @@
+"""The work queue, bulk actions with their result page, and search."""
+
+from __future__ import annotations
+
+import re
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import or_, select
+
+from htsd_workflow.auth.access import access
+from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.cases.models import Case
+from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import search_key
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.queues.models import BulkJob, BulkJobItem
+from htsd_workflow.queues.operations import (
+    bulk_triggers_for,
+    create_bulk_job,
+    dispatch_bulk_job,
+    needs_comment,
+    run_bulk_job,
+)
+from htsd_workflow.queues.queries import (
+    COUNT_CAP,
+    QueueFilter,
+    count_matching,
+    matching_ids,
+    queue_page,
+    queue_states,
+    units_in_scope,
+)
+from htsd_workflow.subjects.models import Subject
+
+bp = Blueprint("queues", __name__)
+
+STAFF = (
+    "commune_reviewer",
+    "district_reviewer",
+    "education_reviewer",
+    "culture_reviewer",
+    "province_officer",
+    "manager",
+    "admin",
+)
+#: results listed per group on a bulk result page
+RESULT_ROWS = 500
+
+
+def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
+    now = utcnow()
+    page = queue_page(
+        current_user,
+        queue_filter,
+        now,
+        after=request.args.get("after"),
+        before=request.args.get("before"),
+        size=current_app.config["QUEUE_PAGE_SIZE"],
+    )
+    districts, communes = units_in_scope(current_user)
+    if queue_filter.district:
+        communes = [c for c in communes if c.district_code == queue_filter.district]
+    bulk = bulk_triggers_for(current_user)
+    context = {
+        "filter": queue_filter,
+        "filter_args": queue_filter.as_args(),
+        "page": page,
+        "total": count_matching(current_user, queue_filter, now),
+        "count_cap": COUNT_CAP,
+        "states": queue_states(current_user),
+        "districts": districts,
+        "communes": communes,
+        "bulk_triggers": [(t, t in ("return_to_applicant",)) for t in bulk],
+        "is_department": current_user.role in ("education_reviewer", "culture_reviewer"),
+        "here": request.full_path.rstrip("?"),
+        "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
+        "form": request.form if request.method == "POST" else {},
+    }
+    context.update(extra)
+    return context
+
+
+@bp.route("/queue")
+@access(*STAFF)
+def queue():
+    """The cases waiting at the user's level inside their territory, soonest due first."""
+    queue_filter = QueueFilter.from_args(request.args)
+    return render_template("queues/queue.html", **_queue_context(queue_filter))
+
+
+@bp.route("/queue/bulk", methods=["POST"])
+@access(*STAFF)
+def bulk():
+    """Approve, sign or return the ticked cases (or all matching the filter) at once."""
+    queue_filter = QueueFilter.from_args(request.form)
+    trigger = request.form.get("trigger", "")
+    comment = request.form.get("comment", "")
+    selection = "filter" if request.form.get("selection") == "filter" else "selected"
+    if selection == "filter":
+        ids = matching_ids(
+            current_user, queue_filter, utcnow(), current_app.config["BULK_MAX_CASES"]
+        )
+    else:
+        ids = [int(v) for v in request.form.getlist("case_id") if v.isdigit()]
+    try:
+        job = create_bulk_job(current_user, trigger, ids, comment, selection=selection)
+    except InvalidInput as exc:
+        db.session.rollback()
+        context = _queue_context(
+            queue_filter, bulk_error=exc.message, selected={str(i) for i in ids}
+        )
+        return render_template("queues/queue.html", **context), 422
+    db.session.commit()
+    if job.is_background:
+        dispatch_bulk_job(job.id)
+    else:
+        run_bulk_job(job.id)
+    return redirect(url_for("queues.job", job_id=job.id))
+
+
+def _own_job(job_id: int) -> BulkJob:
+    job = db.session.get(BulkJob, job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)
+    return job
+
+
+def _job_items(job: BulkJob, is_ok: bool) -> list:
+    return db.session.execute(
+        select(BulkJobItem, Subject.name, Case.state)
+        .outerjoin(Case, Case.id == BulkJobItem.case_id)
+        .outerjoin(Subject, Subject.id == Case.subject_id)
+        .where(BulkJobItem.job_id == job.id, BulkJobItem.is_ok.is_(is_ok))
+        .order_by(BulkJobItem.id)
+        .limit(RESULT_ROWS)
+    ).all()
+
+
+@bp.route("/bulk/<int:job_id>")
+@access(*STAFF)
+def job(job_id: int):
+    """A bulk action's progress, then what went through and what did not, and why."""
+    job = _own_job(job_id)
+    return render_template(
+        "queues/job.html",
+        job=job,
+        failed=_job_items(job, False) if job.is_finished else [],
+        succeeded=_job_items(job, True) if job.is_finished else [],
+        result_rows=RESULT_ROWS,
+        needs_comment=needs_comment(job.trigger),
+    )
+
+
+@bp.route("/bulk/<int:job_id>/status")
+@access(*STAFF)
+def job_status(job_id: int):
+    """The progress bar's data."""
+    job = _own_job(job_id)
+    return jsonify(
+        status=job.status,
+        total=job.total,
+        processed=job.processed,
+        succeeded=job.succeeded,
+        failed=job.failed,
+        finished=job.is_finished,
+    )
+
+
+@bp.route("/bulk/<int:job_id>/resume", methods=["POST"])
+@access(*STAFF)
+def resume_job(job_id: int):
+    """Run the rest of a job that stopped on an error."""
+    job = _own_job(job_id)
+    if job.status == "failed":
+        job.status = "queued"
+        db.session.commit()
+        dispatch_bulk_job(job.id)
+        flash(_("Đang chạy tiếp phần còn lại."), "info")
+    return redirect(url_for("queues.job", job_id=job.id))
+
+
+_CASE_CODE = re.compile(r"^\s*(?:hs[-\s]?)?(\d{1,12})\s*$", re.IGNORECASE)
+
+
+def _units_matching(key: str) -> list[Unit]:
+    user = current_user
+    if user.unit_level == "province":
+        where = Unit.province_code == user.unit_code
+    elif user.unit_level == "district":
+        where = or_(Unit.district_code == user.unit_code, Unit.code == user.unit_code)
+    else:
+        where = Unit.code == user.unit_code
+    return db.session.scalars(
+        select(Unit)
+        .where(where, Unit.level != "province", Unit.name_search.contains(key, autoescape=True))
+        .order_by(Unit.level, Unit.name)
+        .limit(20)
+    ).all()
+
+
+@bp.route("/search")
+@access(*STAFF)
+def search():
+    """Find a household, clan, community, unit or case by name or code, without diacritics."""
+    query = (request.args.get("q") or "").strip()[:100]
+    key = search_key(query)
+    cases, subjects, units, latest = [], [], [], {}
+    if key:
+        match = _CASE_CODE.match(query)
+        if match:
+            case = db.session.get(Case, int(match.group(1)))
+            if case is not None and in_scope(current_user, case):
+                cases = [case]
+        subjects = db.session.scalars(
+            select(Subject)
+            .where(
+                scope_clause(current_user, Subject, subject_column=Subject.id),
+                or_(
+                    Subject.name_search.contains(key, autoescape=True),
+                    Subject.external_code == query.upper(),
+                    Subject.external_code == query,
+                ),
+            )
+            .order_by(Subject.name)
+            .limit(50)
+        ).all()
+        if subjects:
+            for row in db.session.execute(
+                select(Case.subject_id, Case.id, Case.state, Case.year)
+                .where(Case.subject_id.in_([s.id for s in subjects]))
+                .order_by(Case.year, Case.id)
+            ):
+                latest[row.subject_id] = row
+        if current_user.role != "applicant":
+            units = _units_matching(key)
+    return render_template(
+        "queues/search.html",
+        query=query,
+        cases=cases,
+        subjects=subjects,
+        latest=latest,
+        units=units,
+        has_queue=current_user.role != "admin",
+    )

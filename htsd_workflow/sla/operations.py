@@ -1,0 +1,231 @@
+"""Deadline extensions and the escalation scan.
+
+The scan is set-based: for each stage and rung it walks the matching open cases by id in
+batches, and per batch one conditional UPDATE (``escalation_rung < rung``) claims the cases, one
+INSERT writes their history rows and one their outbox rows. The condition makes every rung fire
+once per case and stage, however often and however many scans run at once. Rungs are tried
+highest first, so a case found far overdue gets the strongest rung only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time
+
+from sqlalchemy import insert, select, update
+
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
+from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.text import nfc
+from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive, utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.notifications.models import OutboxMessage
+from htsd_workflow.sla.ladder import rung_thresholds
+
+SCAN_BATCH = 2000
+
+
+@dataclass
+class ScanResult:
+    fired: dict[int, int]  # rung -> cases
+
+    @property
+    def total(self) -> int:
+        return sum(self.fired.values())
+
+
+def scan_sla(
+    now: datetime | None = None, *, batch_size: int = SCAN_BATCH, commit_each_batch: bool = True
+) -> ScanResult:
+    """Apply the ladder of every definition to the open cases at ``now``."""
+    now = now or utcnow()
+    registry = get_registry()
+    calendar = get_calendar()
+    fired: dict[int, int] = {}
+    for title, definition in registry.definitions.items():
+        rungs = sorted(definition.escalation, key=lambda r: -r.rung)
+        for stage in definition.review_states:
+            for rung in rungs:
+                entered_before, due_before = rung_thresholds(
+                    rung, sla_days=stage.sla_days, now=now, calendar=calendar
+                )
+                conditions = [
+                    Case.title == title,
+                    Case.state == stage.name,
+                    Case.is_open.is_(True),
+                    Case.escalation_rung < rung.rung,
+                ]
+                if entered_before is not None:
+                    conditions.append(Case.stage_entered_at < entered_before)
+                if due_before is not None:
+                    conditions += [Case.due_at.is_not(None), Case.due_at < due_before]
+                last_id = 0
+                while True:
+                    ids = list(
+                        db.session.scalars(
+                            select(Case.id)
+                            .where(*conditions, Case.id > last_id)
+                            .order_by(Case.id)
+                            .limit(batch_size)
+                        )
+                    )
+                    if not ids:
+                        break
+                    last_id = ids[-1]
+                    count = _fire_rung(ids, conditions, rung, stage.name, now, calendar)
+                    fired[rung.rung] = fired.get(rung.rung, 0) + count
+                    if commit_each_batch:
+                        db.session.commit()
+    return ScanResult(fired=fired)
+
+
+def _fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
+    escalate = rung.action == "escalate"
+    values = {"escalation_rung": rung.rung}
+    if escalate:
+        values["is_escalated"] = True
+    claimed = db.session.execute(
+        update(Case)
+        .where(Case.id.in_(ids), *conditions)
+        .values(**values)
+        .returning(Case.id, Case.due_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not claimed:
+        return 0
+    if escalate:
+        db.session.execute(
+            update(StageVisit)
+            .where(
+                StageVisit.case_id.in_([c.id for c in claimed]),
+                StageVisit.left_at.is_(None),
+                StageVisit.stage == stage,
+            )
+            .values(is_escalated=True)
+            .execution_options(synchronize_session=False)
+        )
+    trigger = "escalate" if escalate else "remind"
+    events = []
+    for case_id, due_at in claimed:
+        late = calendar.working_days_late(due_at, now) if due_at else 0
+        events.append(
+            {
+                "case_id": case_id,
+                "at": now,
+                "actor_id": None,
+                "actor_role": None,
+                "trigger": trigger,
+                "from_state": stage,
+                "to_state": stage,
+                "comment": None,
+                "data": {"rung": rung.rung, "working_days_late": late},
+            }
+        )
+    event_of_case = dict(
+        db.session.execute(
+            insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), events
+        ).all()
+    )
+    db.session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "event_id": event_of_case[e["case_id"]],
+                "case_id": e["case_id"],
+                "kind": trigger,
+                "payload": {
+                    "stage": stage,
+                    "rung": rung.rung,
+                    "notify": list(rung.notify),
+                    "working_days_late": e["data"]["working_days_late"],
+                },
+                "created_at": now,
+                "attempts": 0,
+            }
+            for e in events
+        ],
+    )
+    db.session.info["outbox_written"] = True
+    return len(claimed)
+
+
+def extend_deadline(
+    case_id: int, user: User, new_due_date: date, reason: str, *, now: datetime | None = None
+) -> Case:
+    """Extend the current stage's deadline once, with a reason; the applicant is told."""
+    now = now or utcnow()
+    case = db.session.scalar(
+        select(Case)
+        .where(Case.id == case_id)
+        .with_for_update(of=Case)
+        .execution_options(populate_existing=True)
+    )
+    if case is None or not in_scope(user, case):
+        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+    state = get_registry().definition(case.title).states[case.state]
+    if not state.is_review or user.role not in state.roles:
+        raise NotAllowed("Chỉ cấp đang xử lý hồ sơ mới được gia hạn.")
+    if case.is_extended:
+        raise Conflict("Hồ sơ đã được gia hạn một lần ở bước này; không thể gia hạn thêm.")
+    reason = nfc(reason)
+    if not reason:
+        raise InvalidInput("Cần ghi lý do gia hạn.", details={"reason": "Bắt buộc"})
+    current = to_local(case.due_at).date() if case.due_at else to_local(now).date()
+    if new_due_date <= current:
+        raise InvalidInput(
+            f"Hạn mới phải sau hạn hiện tại ({current:%d/%m/%Y}).",
+            details={"new_due_date": "Chọn ngày sau hạn hiện tại"},
+        )
+    if not get_calendar().is_working_day(new_due_date):
+        raise InvalidInput(
+            f"Ngày {new_due_date:%d/%m/%Y} là ngày nghỉ; hãy chọn một ngày làm việc.",
+            details={"new_due_date": "Chọn ngày làm việc"},
+        )
+    old_due = case.due_at
+    new_due = to_utc_naive(datetime.combine(new_due_date, time(17), tzinfo=LOCAL_TZ))
+    case.due_at = new_due
+    case.is_extended = True
+    db.session.execute(
+        update(StageVisit)
+        .where(StageVisit.case_id == case.id, StageVisit.left_at.is_(None))
+        .values(due_at=new_due)
+        .execution_options(synchronize_session=False)
+    )
+    event = CaseEvent(
+        case_id=case.id,
+        at=now,
+        actor_id=user.id,
+        actor_role=user.role,
+        trigger="extend_deadline",
+        from_state=case.state,
+        to_state=case.state,
+        comment=reason,
+        data={
+            "old_due_at": old_due.isoformat() if old_due else None,
+            "new_due_at": new_due.isoformat(),
+        },
+    )
+    db.session.add(event)
+    db.session.flush()
+    db.session.add(
+        OutboxMessage(
+            event_id=event.id,
+            case_id=case.id,
+            kind="extend_deadline",
+            payload={
+                "from_state": case.state,
+                "to_state": case.state,
+                "comment": reason,
+                "new_due_at": new_due.isoformat(),
+            },
+            created_at=now,
+            attempts=0,
+        )
+    )
+    db.session.flush()
+    db.session.info["outbox_written"] = True
+    return case

@@ -1,0 +1,160 @@
+"""The journeys of the issue, as people do them in a browser."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import claim_case
+from htsd_workflow.extensions import db
+from tests.factories import COMMUNE, DISTRICT, PASSWORD, PROVINCE, Factory
+
+pytestmark = pytest.mark.browser
+
+#: the smallest file that our content check takes for a JPEG photo
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
+
+
+@pytest.fixture
+def make(live_app):
+    with live_app.app_context():
+        yield Factory()
+
+
+def test_household_is_recognised_after_a_return_and_both_signatures(
+    people, live_app, make, tmp_path
+):
+    subject = make.subject("family", COMMUNE, name="Hộ Y Blong")
+    applicant = make.applicant(subject)
+    commune = make.user("commune_reviewer", COMMUNE, full_name="Cán bộ xã Quang Trung")
+    district = make.user("district_reviewer", DISTRICT, full_name="Cán bộ huyện")
+    education = make.user("education_reviewer", PROVINCE, full_name="Chuyên viên Sở GD&ĐT")
+    culture = make.user("culture_reviewer", PROVINCE, full_name="Chuyên viên Sở VHTTDL")
+    photo = tmp_path / "Giấy khen của cháu.jpg"
+    photo.write_bytes(JPEG)
+
+    # the applicant, on a phone, fills in the self-assessment with a photo as evidence
+    household = people("applicant", phone=True)
+    household.login(applicant.username, PASSWORD)
+    household.see("Hộ Y Blong")
+    household.shot("my household")
+    household.page.click("text=Bắt đầu tự đánh giá")
+    household.see("Bản tự đánh giá")
+    scores = {"1.1": "10", "1.2": "9", "1.3": "10", "2": "28", "3": "18"}
+    for code, score in scores.items():
+        household.page.fill(f'[name="score-{code}"]', score)
+        household.page.fill(f'[name="evidence-{code}"]', "Có giấy xác nhận của trường")
+    assert household.page.inner_text("[data-total]") == "75"
+    assert "1" in household.page.inner_text("[data-result]")  # one item still to score
+    household.page.set_input_files('[name="files-1.1"]', str(photo))
+    household.shot("assessment typed")
+    with household.expecting("status of 422"):
+        household.page.click("button[value=send]")
+        household.see("còn thiếu điểm")
+    household.shot("incomplete refused")
+    assert "Giấy khen của cháu.jpg" in household.page.content()  # the file was kept
+    household.page.fill('[name="score-4"]', "18")
+    assert household.page.inner_text("[data-total]") == "93"
+    assert household.page.inner_text("[data-result]") == "Đạt"
+    household.page.click("button[value=send]")
+    household.see("Chờ xã xét duyệt")
+    household.shot("sent")
+
+    with live_app.app_context():
+        case_id = db.session.scalar(select(Case.id).where(Case.subject_id == subject.id))
+
+    # the commune reviewer returns it, saying once everything that is missing
+    officer = people("commune")
+    officer.login(commune.username, PASSWORD)
+    officer.see("Hộ Y Blong")
+    officer.shot("queue")
+    officer.page.click("a:has-text('Hộ Y Blong')")
+    officer.see("Việc cần làm tiếp")
+    officer.page.click("button:has-text('Nhận xử lý')")
+    officer.see("Bạn đã nhận xử lý")
+    officer.page.fill("#comment", "Bổ sung ảnh sổ học bạ của cháu cho tiêu chí 1.2.")
+    officer.shot("case before return")
+    officer.page.click("button[value=return_to_applicant]")
+    officer.see("Trả lại để bổ sung")
+    officer.shot("returned")
+
+    # the applicant sees the comment on top, fixes the item and sends it again
+    household.go(f"/cases/{case_id}")
+    household.see("Bổ sung ảnh sổ học bạ")
+    household.shot("returned with comment")
+    household.page.click("text=Sửa bản tự đánh giá")
+    household.page.fill('[name="evidence-1.2"]', "Ảnh sổ học bạ năm học 2024-2025")
+    household.page.set_input_files('[name="files-1.2"]', str(photo))
+    household.page.click("button[value=send]")
+    household.see("Chờ xã xét duyệt")
+    household.shot("resubmitted")
+
+    # commune and district approve
+    officer.go(f"/cases/{case_id}")
+    officer.page.click("button:has-text('Nhận xử lý')")
+    officer.page.click("button[value=approve]")
+    officer.see("Chờ huyện thẩm định")
+    officer.shot("approved to district")
+    verifier = people("district")
+    verifier.login(district.username, PASSWORD)
+    verifier.page.click("a:has-text('Hộ Y Blong')")
+    verifier.page.click("button[value=approve]")
+    verifier.see("Chờ tỉnh xác nhận")
+    verifier.shot("approved to province")
+
+    # culture signs first, then education: recognised
+    for name, user in (("culture", culture), ("education", education)):
+        department = people(name)
+        department.login(user.username, PASSWORD)
+        department.page.click("a:has-text('Hộ Y Blong')")
+        department.page.click("button[value=sign]")
+        department.see("Đã thực hiện")
+        department.shot("signed")
+    department.see("Đã công nhận")
+
+    household.go("/my")
+    household.see("Đã công nhận")
+    household.shot("recognised")
+    household.page.click("button[value=en]")
+    household.see("Recognised")
+    household.shot("recognised in English")
+    household.page.click("button[value=vi]")
+    household.see("Đã công nhận")
+
+
+def test_commune_reviewer_approves_many_cases_and_sees_what_did_not_go_through(
+    people, live_app, make
+):
+    cases = [make.case_in("commune_review", name=f"Hộ Đinh Văn {n}")[0] for n in range(4)]
+    commune = make.user("commune_reviewer", COMMUNE)
+    colleague = make.user("commune_reviewer", COMMUNE, full_name="Chị Hoa")
+    district = make.user("district_reviewer", DISTRICT)
+    with live_app.app_context():
+        claim_case(cases[0].id, db.session.merge(colleague))
+        db.session.commit()
+
+    officer = people("commune")
+    officer.login(commune.username, PASSWORD)
+    officer.see("Chị Hoa")  # others see who holds a case
+    officer.page.check("[data-select-all]")
+    assert officer.page.inner_text("[data-selected-count]") == "4"
+    officer.shot("all ticked")
+    officer.page.click("button[value=approve]")
+    officer.see("3 hồ sơ đã xử lý xong, 1 hồ sơ không xử lý được")
+    officer.see("cán bộ khác nhận xử lý")
+    officer.shot("bulk result")
+
+    # the district takes "all matching the filter": above the threshold it runs in the
+    # background with a progress bar, then shows the result
+    verifier = people("district")
+    verifier.login(district.username, PASSWORD)
+    verifier.page.check("input[name=selection][value=filter]")
+    verifier.page.click("button[value=approve]")
+    verifier.see("3 hồ sơ đã xử lý xong, 0 hồ sơ không xử lý được")
+    verifier.shot("background bulk result")
+    with live_app.app_context():
+        states = set(
+            db.session.scalars(select(Case.state).where(Case.id.in_([c.id for c in cases])))
+        )
+    assert states == {"commune_review", "provincial_confirmation"}

@@ -1,0 +1,51 @@
+"""The Celery application: `celery -A worker worker` and `celery -A worker beat`.
+
+Each task runs inside the Flask application context. Broker: REDIS_URL in production; in the
+embedded default a server-less SQLite broker under instance/, so `make run` runs a real worker.
+"""
+
+from __future__ import annotations
+
+from celery import Celery, Task
+from flask import Flask
+
+from htsd_workflow import create_app
+
+
+def celery_init_app(flask_app: Flask) -> Celery:
+    """Bind a Celery app to the Flask app (the pattern of Flask's own Celery example)."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args, **kwargs):
+            with flask_app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(flask_app.import_name, task_cls=FlaskTask, include=["worker.tasks"])
+    celery.config_from_object(flask_app.config["CELERY"])
+    celery.conf.beat_schedule = {
+        "sweep-outbox": {
+            "task": "worker.tasks.sweep_outbox",
+            "schedule": float(flask_app.config["OUTBOX_SWEEP_SECONDS"]),
+        },
+        "scan-deadlines": {
+            "task": "worker.tasks.scan_deadlines",
+            "schedule": float(flask_app.config["SLA_SCAN_SECONDS"]),
+        },
+        "daily-digest": {
+            "task": "worker.tasks.daily_digest",
+            "schedule": _crontab_at_seven(),
+        },
+    }
+    celery.set_default()
+    flask_app.extensions["celery"] = celery
+    return celery
+
+
+def _crontab_at_seven():
+    from celery.schedules import crontab
+
+    return crontab(hour=7, minute=0, day_of_week="mon-fri")
+
+
+flask_app = create_app()
+app = celery_init_app(flask_app)

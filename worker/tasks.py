@@ -1,0 +1,80 @@
+"""Thin task wrappers: load by id, call one operation, commit. The work is in the operations."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from celery import shared_task
+from sqlalchemy.exc import OperationalError
+
+from htsd_workflow.extensions import db
+from htsd_workflow.notifications.operations import (
+    DeliveryFailed,
+    dispatch_pending,
+    pending_delivery_ids,
+    send_delivery,
+    send_digests,
+)
+from htsd_workflow.queues.operations import run_bulk_job
+from htsd_workflow.sla.operations import scan_sla
+
+log = logging.getLogger("htsd.tasks")
+#: outbox rows handled per task, so a task stays short (a redelivery repeats little)
+DISPATCH_CHUNK = 200
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def dispatch_outbox() -> int:
+    """Create the in-app messages and e-mails of pending outbox rows, then send the e-mails."""
+    total = 0
+    for _ in range(10):  # at most ten chunks, so the task stays short
+        result = dispatch_pending(limit=DISPATCH_CHUNK)
+        db.session.commit()
+        for delivery_id in result.email_ids:
+            send_email.delay(delivery_id)
+        total += result.messages
+        if result.messages < DISPATCH_CHUNK:
+            return total
+    dispatch_outbox.delay()  # more is waiting: carry on in a new task
+    return total
+
+
+@shared_task(
+    autoretry_for=(DeliveryFailed, OperationalError),
+    retry_backoff=30,
+    retry_backoff_max=3600,
+    max_retries=6,
+)
+def send_email(delivery_id: int) -> str:
+    return send_delivery(delivery_id)
+
+
+@shared_task
+def sweep_outbox() -> None:
+    """Deliver anything left behind (broker down, worker restarted)."""
+    dispatch_outbox.delay()
+    for delivery_id in pending_delivery_ids():
+        send_email.delay(delivery_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def scan_deadlines(at: str | None = None) -> int:
+    result = scan_sla(datetime.fromisoformat(at) if at else None)
+    db.session.commit()
+    if result.total:
+        dispatch_outbox.delay()
+    return result.total
+
+
+@shared_task
+def daily_digest() -> int:
+    count = send_digests()
+    db.session.commit()
+    sweep_outbox.delay()
+    return count
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def run_bulk_job_task(job_id: int) -> None:
+    run_bulk_job(job_id)
