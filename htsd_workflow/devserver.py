@@ -20,14 +20,13 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=5000)
     args = parser.parse_args()
 
-    children: list[subprocess.Popen] = []
-    if importlib.util.find_spec("worker.celery_app") or importlib.util.find_spec("worker.app"):
-        celery = [sys.executable, "-m", "celery", "-A", "worker"]
-        env = dict(os.environ)
-        children.append(
-            subprocess.Popen([*celery, "worker", "--pool", "solo", "--loglevel", "INFO"], env=env)
-        )
-        children.append(subprocess.Popen([*celery, "beat", "--loglevel", "INFO"], env=env))
+    app = create_app()
+    celery = [sys.executable, "-m", "celery", "-A", "worker"]
+    schedule = str(Path(app.instance_path) / "celerybeat-schedule")
+    children = [
+        subprocess.Popen([*celery, "worker", "--pool", "solo", "--loglevel", "INFO"]),
+        subprocess.Popen([*celery, "beat", "--loglevel", "INFO", "--schedule", schedule]),
+    ]
 
     def stop(*_):
         for child in children:
