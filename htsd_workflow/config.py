@@ -69,9 +69,12 @@ def load_config(instance_path: Path) -> dict:
             "task_acks_late": True,
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
-            "broker_transport_options": {
-                "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 120)),
-            },
+            # (Redis only: the SQLAlchemy transport of the embedded default takes no options)
+            "broker_transport_options": (
+                {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 120))}
+                if broker_url.startswith(("redis://", "rediss://"))
+                else {}
+            ),
             "timezone": "Asia/Ho_Chi_Minh",
         },
         #: seconds between sweeps of the outbox, and between deadline scans
