@@ -47,6 +47,7 @@ from htsd_workflow.core.pages import (
 from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
+from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
 from htsd_workflow.subjects.views import bp as subjects_bp
 
@@ -141,6 +142,8 @@ def nav_items() -> list[tuple[str, str, str]]:
         items.append(("queues.search", _("Tìm kiếm")))
         if role == "admin":
             items.append(("admin.users", _("Người dùng")))
+            items.append(("notifications.deliveries", _("Thư gửi lỗi")))
+    items.append(("notifications.inbox", _("Thông báo")))
     items.append(("auth.change_password", _("Đổi mật khẩu")))
     return [(endpoint, label, url_for(endpoint)) for endpoint, label in items]
 
@@ -256,6 +259,7 @@ def register_web(app: Flask) -> None:
         evidence_bp,
         queues_bp,
         dashboard_bp,
+        notifications_bp,
     ):
         app.register_blueprint(blueprint)
     app.before_request(_require_new_password)

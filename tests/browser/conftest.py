@@ -52,6 +52,8 @@ def live_app(tmp_path_factory):
             "LOGIN_RATE_LIMIT": "100 per minute",
             "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
             "BULK_BACKGROUND_THRESHOLD": 3,
+            # no Celery worker in this test: background bulk jobs run in a thread here
+            "NOTIFY_WORKER": False,
         }
     )
     with app.app_context():

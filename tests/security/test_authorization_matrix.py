@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 
 from htsd_workflow.auth.roles import ROLES
 from htsd_workflow.extensions import db
@@ -107,6 +107,7 @@ def fill(rule, world, *, canary: bool, far: bool = False):
 
 
 def login(client, user):
+    g.pop("_login_user", None)  # the app context outlives requests in these tests
     with client.session_transaction() as session:
         session["_user_id"] = user.get_id()
         session["_fresh"] = True

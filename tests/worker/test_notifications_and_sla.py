@@ -202,5 +202,4 @@ def test_scan_and_drain_from_the_command_line(ctx, make):
     assert result.exit_code == 0 and "rung 3: 1" in result.output
     result = runner.invoke(args=["outbox", "drain"])
     assert result.exit_code == 0 and "event(s) delivered" in result.output
-    assert db.session.scalar(
-        select(func.count()).where(OutboxMessage.dispatched_at.is_(None))) == 0
+    assert db.session.scalar(select(func.count()).where(OutboxMessage.dispatched_at.is_(None))) == 0

@@ -1,0 +1,64 @@
+"""The inbox page, and the admins' page of e-mails that failed."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from htsd_workflow.auth.access import access
+from htsd_workflow.extensions import db
+from htsd_workflow.notifications.operations import (
+    failed_deliveries,
+    inbox_for,
+    mark_read,
+    retry_failed,
+    unread_count,
+)
+from htsd_workflow.notifications.queue import enqueue
+
+bp = Blueprint("notifications", __name__)
+
+
+@bp.get("/notifications")
+@access()
+def inbox():
+    """The signed-in user's messages, newest first."""
+    before = request.args.get("before", type=int)
+    messages = inbox_for(current_user, before_id=before, limit=50)
+    return render_template(
+        "notifications/inbox.html",
+        messages=messages,
+        unread=unread_count(current_user),
+        next_before=messages[-1].id if len(messages) == 50 else None,
+    )
+
+
+@bp.post("/notifications/read")
+@access()
+def read_all():
+    count = mark_read(current_user)
+    db.session.commit()
+    flash(_("Đã đánh dấu %(num)s thông báo là đã đọc.", num=count), "success")
+    return redirect(url_for("notifications.inbox"))
+
+
+@bp.get("/admin/deliveries")
+@access("admin")
+def deliveries():
+    return render_template(
+        "notifications/deliveries.html", deliveries=failed_deliveries(current_user)
+    )
+
+
+@bp.post("/admin/deliveries/retry")
+@access("admin")
+def retry():
+    ids = retry_failed(
+        current_user, [int(i) for i in request.form.getlist("id") if i.isdigit()] or None
+    )
+    db.session.commit()
+    for delivery_id in ids:
+        enqueue("worker.tasks.send_email", delivery_id)
+    flash(_("Đã đưa %(num)s thư vào hàng gửi lại.", num=len(ids)), "success")
+    return redirect(url_for("notifications.deliveries"))

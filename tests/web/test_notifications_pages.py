@@ -1,0 +1,66 @@
+"""The inbox page and the admins' failed e-mails page."""
+
+from __future__ import annotations
+
+from flask import g
+
+from htsd_workflow.extensions import db
+from htsd_workflow.notifications.models import Delivery
+from htsd_workflow.notifications.operations import dispatch_pending, unread_count
+
+
+def login(client, user):
+    # the test's app context outlives requests: forget the previous request's signed-in user
+    g.pop("_login_user", None)
+    with client.session_transaction() as session:
+        session["_user_id"] = user.get_id()
+        session["_fresh"] = True
+
+
+def csrf_token(client, path):
+    page = client.get(path).get_data(as_text=True)
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_applicant_reads_the_inbox_and_marks_it_read(ctx, client, make):
+    case, applicant = make.case_in("commune_review")
+    dispatch_pending()
+    db.session.commit()
+    login(client, applicant)
+    page = client.get("/notifications").get_data(as_text=True)
+    assert "Hồ sơ đã được gửi" in page and f"/cases/{case.id}" in page
+    token = csrf_token(client, "/notifications")
+    assert client.post("/notifications/read", data={"csrf_token": token}).status_code == 302
+    assert unread_count(applicant) == 0
+    assert client.post("/notifications/read").status_code == 400  # no CSRF token
+
+
+def test_only_admins_see_and_retry_failed_emails(ctx, client, make):
+    admin = make.user("admin", "62")
+    reviewer = make.reviewer("commune_reviewer", "23281")
+    failed = Delivery(
+        key="x:1:email",
+        user_id=reviewer.id,
+        address="a@b.vn",
+        subject="S",
+        body="B",
+        status="failed",
+        attempts=5,
+        last_error="SMTPServerDisconnected",
+    )
+    db.session.add(failed)
+    db.session.commit()
+    failed_id = failed.id
+    login(client, reviewer)
+    assert client.get("/admin/deliveries").status_code == 403
+    login(client, admin)
+    response = client.get("/admin/deliveries")
+    page = response.get_data(as_text=True)
+    assert "SMTPServerDisconnected" in page, (
+        response.status_code,
+        page[page.find("<main") :][:600],
+    )
+    token = csrf_token(client, "/admin/deliveries")
+    client.post("/admin/deliveries/retry", data={"csrf_token": token})
+    db.session.expire_all()
+    assert db.session.get(Delivery, failed_id).status == "pending"
