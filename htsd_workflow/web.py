@@ -28,6 +28,7 @@ from sqlalchemy import text
 from werkzeug.exceptions import HTTPException
 
 from htsd_workflow.admin.views import bp as admin_bp
+from htsd_workflow.api import api_http_error, api_unexpected_error, is_api_request, register_api
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.views import bp as auth_bp
@@ -169,6 +170,8 @@ def _template_context() -> dict:
 
 
 def _handle_http(exc: HTTPException):
+    if is_api_request():
+        return api_http_error(exc)
     status = exc.code or 500
     if status == 401:
         return login_manager.unauthorized()
@@ -191,6 +194,8 @@ def _handle_domain(exc: DomainError):
 def _handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return _handle_http(exc)
+    if is_api_request():
+        return api_unexpected_error(exc)
     db.session.rollback()
     log.exception("unhandled error on %s %s", request.method, request.path)
     return error_page(500)
@@ -262,6 +267,7 @@ def register_web(app: Flask) -> None:
         notifications_bp,
     ):
         app.register_blueprint(blueprint)
+    register_api(app)
     app.before_request(_require_new_password)
     app.after_request(_security_headers)
     app.context_processor(_template_context)

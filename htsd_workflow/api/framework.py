@@ -1,0 +1,224 @@
+"""The JSON API's framework: bearer tokens, schema-validated input, stable errors, OpenAPI.
+
+Adding an endpoint is one decorator, which registers the route, checks the token and role,
+validates the query string or body with a marshmallow schema (422 naming the field), and
+records the operation for ``/api/v1/openapi.json``::
+
+    @endpoint("/things/<int:thing_id>", "GET", response=ThingSchema, roles=("admin",),
+              summary="One thing")
+    def get_thing(user, thing_id): ...
+
+The view receives the authenticated user first, then the path values, then ``query=`` or
+``body=`` (the validated data) when a schema is given. Domain errors become JSON errors.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from marshmallow import Schema, ValidationError
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from htsd_workflow.auth.access import AccessRule
+from htsd_workflow.auth.models import ApiToken, User
+from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.extensions import db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+TOKEN_LIFETIME = timedelta(hours=12)
+
+
+@dataclass
+class Operation:
+    rule: str
+    method: str
+    view: object
+    summary: str
+    roles: tuple[str, ...]
+    query: type[Schema] | None = None
+    body: type[Schema] | None = None
+    response: type[Schema] | None = None
+    response_many: bool = False
+    status: int = 200
+    public: bool = False
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+#: every endpoint, for the OpenAPI document
+OPERATIONS: list[Operation] = []
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.details = status, code, message, details or {}
+
+
+def error_response(status: int, code: str, message: str, details: dict | None = None):
+    return jsonify(error={"code": code, "message": message, "details": details or {}}), status
+
+
+# --- tokens -------------------------------------------------------------------------------
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(user: User) -> tuple[str, ApiToken]:
+    """A new bearer token for ``user``; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=_hash(token),
+        created_at=utcnow(),
+        expires_at=utcnow() + TOKEN_LIFETIME,
+    )
+    db.session.add(row)
+    db.session.flush()
+    return token, row
+
+
+def token_user(header: str | None) -> tuple[User, ApiToken]:
+    if not header or not header.startswith("Bearer "):
+        raise ApiError(401, "unauthorized", "Thiếu mã truy cập (Authorization: Bearer …).")
+    row = db.session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == _hash(header[7:].strip()))
+    )
+    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+        raise ApiError(401, "unauthorized", "Mã truy cập không hợp lệ, đã hết hạn hoặc bị thu hồi.")
+    user = db.session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise ApiError(401, "unauthorized", "Tài khoản không còn hoạt động.")
+    return user, row
+
+
+# --- the decorator ------------------------------------------------------------------------
+
+
+def _flask_rule(rule: str) -> str:
+    return rule
+
+
+def _load(schema_cls, data, where: str):
+    try:
+        return schema_cls().load(data)
+    except ValidationError as exc:
+        raise ApiError(
+            422,
+            "invalid_input",
+            f"Dữ liệu {where} không hợp lệ.",
+            {k: v for k, v in exc.messages.items()}
+            if isinstance(exc.messages, dict)
+            else {"_": exc.messages},
+        ) from exc
+
+
+def endpoint(
+    rule,
+    method,
+    *,
+    summary,
+    roles=(),
+    query=None,
+    body=None,
+    response=None,
+    response_many=False,
+    status=200,
+    public=False,
+    tags=(),
+):
+    roles = tuple(roles) or ROLES
+    for role in roles:
+        if role not in ROLES:
+            raise ValueError(f"unknown role {role}")
+
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(**path):
+            user = None
+            if not public:
+                user, token = token_user(request.headers.get("Authorization"))
+                if user.role not in roles:
+                    raise ApiError(
+                        403, "forbidden", "Vai trò của bạn không được dùng chức năng này."
+                    )
+                request.api_token = token
+            kwargs = dict(path)
+            if query is not None:
+                kwargs["query"] = _load(query, request.args.to_dict(), "truy vấn")
+            if body is not None:
+                payload = request.get_json(silent=True)
+                if not isinstance(payload, dict):
+                    raise ApiError(400, "bad_request", "Nội dung phải là một đối tượng JSON.")
+                kwargs["body"] = _load(body, payload, "gửi lên")
+            result = view(user, **kwargs) if not public else view(**kwargs)
+            db.session.commit()
+            if isinstance(result, tuple | Response):
+                return result
+            if response is not None:
+                return jsonify(response(many=response_many).dump(result)), status
+            return jsonify(result), status
+
+        wrapper.access_rule = AccessRule(roles=roles, public=public)
+        endpoint_name = view.__name__
+        bp.add_url_rule(rule, endpoint=f"{endpoint_name}", view_func=wrapper, methods=[method])
+        OPERATIONS.append(
+            Operation(
+                rule=rule,
+                method=method.lower(),
+                view=wrapper,
+                summary=summary,
+                roles=roles,
+                query=query,
+                body=body,
+                response=response,
+                response_many=response_many,
+                status=status,
+                public=public,
+                tags=tags,
+            )
+        )
+        return wrapper
+
+    return decorator
+
+
+# --- errors -------------------------------------------------------------------------------
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    db.session.rollback()
+    return error_response(exc.status, exc.code, exc.message, exc.details)
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    db.session.rollback()
+    details = dict(exc.details)
+    return error_response(exc.status, exc.code, exc.message, details)
+
+
+def api_http_error(exc: HTTPException):
+    """JSON for 404/405/413/… under /api (Flask routes unknown URLs to the app handler)."""
+    return error_response(
+        exc.code or 500,
+        re.sub(r"\W+", "_", (exc.name or "error").lower()),
+        exc.description or exc.name,
+    )
+
+
+def api_unexpected_error(exc: Exception):
+    db.session.rollback()
+    current_app.logger.exception("API error on %s %s", request.method, request.path)
+    return error_response(500, "internal_error", "Lỗi hệ thống; đã ghi nhận để xử lý.")

@@ -1,0 +1,369 @@
+"""Request and response schemas (marshmallow); the OpenAPI document is built from them."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from htsd_workflow.subjects.models import KINDS, UNIT_TYPES
+
+TITLES = ("family", "clan", "community", "unit")
+
+
+class UtcDateTime(fields.DateTime):
+    """Naive UTC from the database, written with its zone (e.g. 2026-12-01T10:00:00Z)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.isoformat().replace("+00:00", "Z")
+
+
+class Strict(Schema):
+    """Unknown fields are refused (marshmallow's default RAISE), naming the field."""
+
+
+# --- auth ---------------------------------------------------------------------------------
+
+
+class TokenRequest(Strict):
+    username = fields.String(required=True, validate=validate.Length(1, 80))
+    password = fields.String(required=True, validate=validate.Length(1, 200))
+
+
+class TokenResponse(Strict):
+    token = fields.String(required=True)
+    expires_at = UtcDateTime(required=True)
+
+
+class MeSchema(Strict):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    role = fields.String(required=True)
+    unit_code = fields.String(allow_none=True)
+    unit_level = fields.String(allow_none=True)
+    subject_id = fields.Integer(allow_none=True)
+    full_name = fields.String(allow_none=True)
+
+
+class Empty(Strict):
+    pass
+
+
+# --- geography and subjects ---------------------------------------------------------------
+
+
+class UnitSchema(Strict):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    level = fields.String(required=True)
+    parent_code = fields.String(allow_none=True)
+    province_code = fields.String(required=True)
+    district_code = fields.String(allow_none=True)
+    is_dbkk = fields.Boolean(required=True)
+    is_ethnic_minority = fields.Boolean(required=True)
+
+
+class UnitList(Strict):
+    items = fields.List(fields.Nested(UnitSchema), required=True)
+
+
+class SubjectSchema(Strict):
+    id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    name = fields.String(required=True)
+    unit_code = fields.String(required=True)
+    managing_level = fields.String(required=True)
+    head_name = fields.String(allow_none=True)
+    external_code = fields.String(allow_none=True)
+    community_id = fields.Integer(allow_none=True)
+    unit_type = fields.String(allow_none=True)
+
+
+class SubjectList(Strict):
+    items = fields.List(fields.Nested(SubjectSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class ListQuery(Strict):
+    cursor = fields.String(validate=validate.Regexp(r"^\d{1,12}$"))
+    limit = fields.Integer(validate=validate.Range(1, 200), load_default=50)
+
+
+class SubjectListQuery(ListQuery):
+    q = fields.String(validate=validate.Length(max=100))
+    kind = fields.String(validate=validate.OneOf(KINDS))
+    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+
+
+class SubjectCreate(Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    name = fields.String(required=True, validate=validate.Length(1, 300))
+    unit_code = fields.String(required=True, validate=validate.Length(1, 10))
+    head_name = fields.String(allow_none=True, validate=validate.Length(max=200))
+    community_id = fields.Integer(allow_none=True)
+    external_code = fields.String(
+        allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._/-]{1,64}$")
+    )
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?\d{9,12}$"))
+    address = fields.String(allow_none=True, validate=validate.Length(max=300))
+    unit_type = fields.String(allow_none=True, validate=validate.OneOf(UNIT_TYPES))
+    member_ids = fields.List(fields.Integer(), validate=validate.Length(max=500))
+
+
+# --- cases --------------------------------------------------------------------------------
+
+
+class SubjectRef(Strict):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+
+
+class AssessmentItemSchema(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    max_points = fields.Float(required=True)
+    score = fields.Float(allow_none=True, required=True)
+    evidence = fields.String(allow_none=True, required=True)
+    reviewed_score = fields.Float(allow_none=True)
+    review_note = fields.String(allow_none=True)
+
+
+class AssessmentSchema(Strict):
+    criteria_set_id = fields.String(required=True)
+    items = fields.List(fields.Nested(AssessmentItemSchema), required=True)
+    total = fields.Float(required=True)
+    passed = fields.Boolean(required=True)
+    missing = fields.List(fields.String(), required=True)
+
+
+class SignOffSchema(Strict):
+    department = fields.String(required=True)
+    user = fields.String(required=True)
+    at = UtcDateTime(required=True)
+
+
+class CaseSummary(Strict):
+    id = fields.Integer(required=True)
+    subject = fields.Nested(SubjectRef, required=True)
+    title = fields.String(required=True)
+    year = fields.Integer(required=True)
+    state = fields.String(required=True)
+    version = fields.Integer(required=True)
+    unit_code = fields.String(required=True)
+    due_at = UtcDateTime(allow_none=True, required=True)
+    claimed_by = fields.String(allow_none=True, required=True)
+    is_escalated = fields.Boolean(required=True)
+
+
+class CaseSchema(CaseSummary):
+    workflow = fields.String(required=True)
+    returned_from = fields.String(allow_none=True, required=True)
+    is_extended = fields.Boolean(required=True)
+    allowed_triggers = fields.List(fields.String(), required=True)
+    assessment = fields.Nested(AssessmentSchema, required=True)
+    sign_offs = fields.List(fields.Nested(SignOffSchema), required=True)
+
+
+class CaseList(Strict):
+    items = fields.List(fields.Nested(CaseSummary), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class CaseListQuery(ListQuery):
+    state = fields.String(validate=validate.Length(1, 40))
+    title = fields.String(validate=validate.OneOf(TITLES))
+    year = fields.Integer(validate=validate.Range(2000, 2100))
+    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    overdue = fields.Boolean()
+    claimed = fields.String(validate=validate.OneOf(("me", "none", "any")))
+
+
+class CaseCreate(Strict):
+    subject_id = fields.Integer(required=True, validate=validate.Range(1))
+    title = fields.String(required=True, validate=validate.OneOf(TITLES))
+    year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
+
+
+class ItemInput(Strict):
+    code = fields.String(required=True, validate=validate.Length(1, 20))
+    score = fields.Float(allow_none=True, allow_nan=False)
+    evidence = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class AssessmentUpdate(Strict):
+    items = fields.List(fields.Nested(ItemInput), required=True, validate=validate.Length(1, 100))
+    version = fields.Integer(validate=validate.Range(1))
+
+
+class TransitionRequest(Strict):
+    trigger = fields.String(required=True, validate=validate.Length(1, 40))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    version = fields.Integer(validate=validate.Range(1))
+
+
+class BulkRequest(Strict):
+    ids = fields.List(
+        fields.Integer(validate=validate.Range(1)), required=True, validate=validate.Length(1, 5000)
+    )
+    trigger = fields.String(required=True, validate=validate.Length(1, 40))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
+
+
+class BulkSucceeded(Strict):
+    id = fields.Integer(required=True)
+    state = fields.String(required=True)
+    version = fields.Integer(required=True)
+
+
+class BulkFailed(Strict):
+    id = fields.Integer(required=True)
+    code = fields.String(required=True)
+    message = fields.String(required=True)
+
+
+class BulkCounts(Strict):
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+
+
+class BulkResponse(Strict):
+    succeeded = fields.List(fields.Nested(BulkSucceeded), required=True)
+    failed = fields.List(fields.Nested(BulkFailed), required=True)
+    counts = fields.Nested(BulkCounts, required=True)
+
+
+class HistoryEntry(Strict):
+    at = UtcDateTime(required=True)
+    actor = fields.String(allow_none=True, required=True)
+    trigger = fields.String(required=True)
+    from_state = fields.String(allow_none=True, required=True)
+    to_state = fields.String(required=True)
+    comment = fields.String(allow_none=True, required=True)
+
+
+class HistoryList(Strict):
+    items = fields.List(fields.Nested(HistoryEntry), required=True)
+
+
+class ClaimRequest(Strict):
+    take_over = fields.Boolean(load_default=False)
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+# --- definitions --------------------------------------------------------------------------
+
+
+class StateSchema(Strict):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    kind = fields.String(required=True)
+    level = fields.String(allow_none=True)
+    roles = fields.List(fields.String(), required=True)
+    sla_days = fields.Integer(allow_none=True)
+    joint = fields.List(fields.String(), required=True)
+
+
+class TransitionSchema(Strict):
+    trigger = fields.String(required=True)
+    sources = fields.List(fields.String(), required=True)
+    dest = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
+    guards = fields.List(fields.String(), required=True)
+    comment_required = fields.Boolean(required=True)
+    label = fields.String(required=True)
+
+
+class RungSchema(Strict):
+    rung = fields.Integer(required=True)
+    action = fields.String(required=True)
+    notify = fields.List(fields.String(), required=True)
+    at_sla_fraction = fields.Float(allow_none=True)
+    overdue_days = fields.Integer(allow_none=True)
+
+
+class WorkflowSchema(Strict):
+    name = fields.String(required=True)
+    title = fields.String(required=True)
+    set = fields.String(required=True)
+    initial = fields.String(required=True)
+    states = fields.List(fields.Nested(StateSchema), required=True)
+    transitions = fields.List(fields.Nested(TransitionSchema), required=True)
+    escalation = fields.List(fields.Nested(RungSchema), required=True)
+
+
+class WorkflowList(Strict):
+    items = fields.List(fields.Nested(WorkflowSchema), required=True)
+
+
+class CriteriaItemSchema(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    label_en = fields.String(required=True)
+    max_points = fields.Float(required=True)
+    description = fields.String(required=True)
+    verified = fields.Boolean(required=True)
+
+
+class BandSchema(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    min = fields.Float(required=True)
+
+
+class PeriodSchema(Strict):
+    from_ = fields.Integer(data_key="from", required=True)
+    to = fields.Integer(allow_none=True, required=True)
+
+
+class CriteriaSetSchema(Strict):
+    id = fields.String(required=True)
+    title = fields.String(required=True)
+    period = fields.Nested(PeriodSchema, required=True)
+    version = fields.String(required=True)
+    label = fields.String(required=True)
+    source = fields.String(required=True)
+    pass_mark = fields.Float(required=True)
+    pass_mark_dbkk = fields.Float(allow_none=True, required=True)
+    max_total = fields.Float(required=True)
+    bands = fields.List(fields.Nested(BandSchema), required=True)
+    items = fields.List(fields.Nested(CriteriaItemSchema), required=True)
+    notes = fields.String(required=True)
+
+
+# --- notifications ------------------------------------------------------------------------
+
+
+class NotificationSchema(Strict):
+    id = fields.Integer(required=True)
+    title = fields.String(required=True)
+    body = fields.String(required=True)
+    link = fields.String(allow_none=True, required=True)
+    case_id = fields.Integer(allow_none=True, required=True)
+    created_at = UtcDateTime(required=True)
+    read_at = UtcDateTime(allow_none=True, required=True)
+    is_read = fields.Boolean(required=True)
+
+
+class NotificationList(Strict):
+    items = fields.List(fields.Nested(NotificationSchema), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+    unread = fields.Integer(required=True)
+
+
+class NotificationQuery(ListQuery):
+    unread = fields.Boolean(load_default=False)
+
+
+class MarkRead(Strict):
+    ids = fields.List(fields.Integer(), validate=validate.Length(max=500))
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if "ids" in data and not data["ids"]:
+            raise ValidationError("Give some ids or leave the field out to mark all.", "ids")
