@@ -84,11 +84,10 @@ def build_spec() -> dict:
                 "required": True,
                 "content": {"application/json": {"schema": op.body}},
             }
-        if op.response is not None:
-            operation["responses"][str(op.status)] = {
-                "description": "OK",
-                "content": {"application/json": {"schema": op.response}},
-            }
+        operation["responses"][str(op.status)] = {
+            "description": "OK",
+            "content": {"application/json": {"schema": op.response or {"type": "object"}}},
+        }
         for status, description in ERROR_STATUSES.items():
             operation["responses"][status] = {
                 "description": description,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from htsd_workflow.api.framework import issue_token
 from htsd_workflow.extensions import db
-from tests.factories import PASSWORD
 
 
 class Api:
@@ -36,12 +36,11 @@ def api(ctx):
         client = ctx.test_client()
         if user is None:
             return Api(client)
+        # tokens come straight from the operation: the token endpoint's rate limit would
+        # otherwise count every test's sign-in (test_api.py exercises the endpoint itself)
         user.must_change_password = False
+        token, _ = issue_token(user)
         db.session.commit()
-        response = client.post(
-            "/api/v1/auth/token", json={"username": user.username, "password": PASSWORD}
-        )
-        assert response.status_code == 201, response.json
-        return Api(client, response.json["token"])
+        return Api(client, token)
 
     return make
