@@ -25,7 +25,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from kombu import Connection
 from sqlalchemy import text
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from htsd_workflow.admin.views import bp as admin_bp
 from htsd_workflow.api import api_http_error, api_unexpected_error, is_api_request, register_api
@@ -101,6 +101,17 @@ _ALLOWED_BEFORE_NEW_PASSWORD = {
     "healthz",
     "readyz",
 }
+
+
+def _refuse_nul_characters():
+    """A NUL character in a form field or the query string is refused before it reaches the
+    database (PostgreSQL cannot store it): a clear 400, never a 500."""
+    for values in (request.args, request.form):
+        for key, value in values.items(multi=True):
+            if "\x00" in key or "\x00" in value:
+                refused = BadRequest(_("Dữ liệu gửi lên chứa ký tự không hợp lệ (NUL)."))
+                refused.description_is_ours = True
+                raise refused
 
 
 def _require_new_password():
@@ -181,6 +192,8 @@ def _handle_http(exc: HTTPException):
             "Phiên làm việc của trang đã hết hạn hoặc không hợp lệ. Hãy quay lại, tải lại trang "
             "rồi gửi lại."
         )
+    elif status == 400 and getattr(exc, "description_is_ours", False):
+        message = exc.description
     if status not in ERROR_TITLES:
         return exc
     return error_page(status, message)
@@ -268,6 +281,7 @@ def register_web(app: Flask) -> None:
     ):
         app.register_blueprint(blueprint)
     register_api(app)
+    app.before_request(_refuse_nul_characters)
     app.before_request(_require_new_password)
     app.after_request(_security_headers)
     app.context_processor(_template_context)

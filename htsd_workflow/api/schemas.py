@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES
 
@@ -22,8 +22,34 @@ class UtcDateTime(fields.DateTime):
         return value.isoformat().replace("+00:00", "Z")
 
 
+def _nul_fields(data, prefix=""):
+    """Names of the fields whose text holds a NUL character (no database stores it)."""
+    if isinstance(data, str):
+        return [prefix or "_"] if "\x00" in data else []
+    if isinstance(data, dict):
+        return [
+            f
+            for key, value in data.items()
+            for f in _nul_fields(value, f"{prefix}.{key}" if prefix else str(key))
+        ]
+    if isinstance(data, list):
+        return [
+            f for index, value in enumerate(data) for f in _nul_fields(value, f"{prefix}[{index}]")
+        ]
+    return []
+
+
 class Strict(Schema):
     """Unknown fields are refused (marshmallow's default RAISE), naming the field."""
+
+    @pre_load
+    def _refuse_nul(self, data, **kwargs):
+        bad = _nul_fields(data)
+        if bad:
+            raise ValidationError(
+                {name: ["Text must not contain the NUL character."] for name in bad}
+            )
+        return data
 
 
 # --- auth ---------------------------------------------------------------------------------
