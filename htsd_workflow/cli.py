@@ -30,6 +30,7 @@ from htsd_workflow.notifications.operations import (
     retry_failed,
     send_delivery,
 )
+from htsd_workflow.reports.operations import denominator_template, import_denominators
 from htsd_workflow.sla.operations import scan_sla
 from htsd_workflow.subjects.models import KINDS
 from htsd_workflow.subjects.operations import create_subject
@@ -317,7 +318,42 @@ def outbox_retry_failed():
     click.echo(f"{len(retry_failed())} e-mail(s) queued again")
 
 
+reports = AppGroup("reports", help="Report data: denominators.")
+
+
+@reports.command("denominators")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--as", "username", required=True, help="The importing user (sets the territory)")
+@committing
+def reports_denominators(path, username):
+    """Import households/clans/communities/units counts per commune and year (XLSX or CSV)."""
+    with open(path, "rb") as raw:
+        written = import_denominators(raw, _importer(username))
+    click.echo(f"{written} figure(s) written")
+
+
+@reports.command("denominators-template")
+@click.option("--out", required=True, type=click.Path(dir_okay=False))
+def reports_denominators_template(out):
+    """Write the denominators template (Vietnamese headers)."""
+    with open(out, "wb") as handle:
+        handle.write(denominator_template())
+    click.echo(out)
+
+
 def register_cli(app: Flask) -> None:
-    for group in (geo, users, subjects, rounds, calendar, deploy, backup, imports, sla, outbox):
+    for group in (
+        geo,
+        users,
+        subjects,
+        rounds,
+        calendar,
+        deploy,
+        backup,
+        imports,
+        sla,
+        outbox,
+        reports,
+    ):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

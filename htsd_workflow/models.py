@@ -15,6 +15,7 @@ from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
+from htsd_workflow.reports.models import Denominator
 from htsd_workflow.subjects.models import ClanMember, Subject
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "CaseEvent",
     "ClanMember",
     "DbkkPeriod",
+    "Denominator",
     "Delivery",
     "Notification",
     "OutboxMessage",

@@ -50,6 +50,7 @@ from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
+from htsd_workflow.reports.views import bp as reports_bp
 from htsd_workflow.subjects.views import bp as subjects_bp
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,15 @@ def nav_items() -> list[tuple[str, str, str]]:
     else:
         if role in ("province_officer", "manager", "admin"):
             items.append(("dashboard.overview", _("Tổng quan")))
+        if role in (
+            "province_officer",
+            "manager",
+            "admin",
+            "education_reviewer",
+            "culture_reviewer",
+        ):
+            items.append(("reports.bottleneck_page", _("Điểm nghẽn")))
+            items.append(("reports.targets_page", _("Chỉ tiêu")))
         if role != "admin":
             items.append(("queues.queue", _("Hàng chờ xử lý")))
         items.append(("queues.search", _("Tìm kiếm")))
@@ -278,6 +288,7 @@ def register_web(app: Flask) -> None:
         queues_bp,
         dashboard_bp,
         notifications_bp,
+        reports_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

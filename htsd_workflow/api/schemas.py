@@ -393,3 +393,77 @@ class MarkRead(Strict):
     def _not_empty(self, data, **kwargs):
         if "ids" in data and not data["ids"]:
             raise ValidationError("Give some ids or leave the field out to mark all.", "ids")
+
+
+# --- reports ------------------------------------------------------------------------------
+
+
+class BottleneckQuery(Strict):
+    from_ = fields.Date(data_key="from")
+    to = fields.Date()
+    title = fields.String(validate=validate.OneOf(TITLES))
+    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    stage = fields.String(validate=validate.Length(1, 60))
+
+
+class BottleneckRow(Strict):
+    stage = fields.String(required=True)
+    unit_code = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    waiting = fields.Integer(required=True)
+    arrived = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    overdue = fields.Integer(required=True)
+    escalated = fields.Integer(required=True)
+    returned = fields.Integer(required=True)
+    median_days = fields.Float(allow_none=True, required=True)
+    p90_days = fields.Float(allow_none=True, required=True)
+    on_time_rate = fields.Float(allow_none=True, required=True)
+    late_rate = fields.Float(allow_none=True)
+    to_handle = fields.Integer()
+    late_in_progress = fields.Integer()
+    nearly_late = fields.Integer()
+    not_yet_due = fields.Integer()
+    late_done = fields.Integer()
+    on_time_done = fields.Integer()
+
+
+class BottleneckReport(Strict):
+    rows = fields.List(fields.Nested(BottleneckRow), required=True)
+    definitions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    period = fields.Dict(keys=fields.String(), values=fields.String())
+    group_by = fields.String()
+
+
+class TargetQuery(Strict):
+    year = fields.Integer(validate=validate.Range(2000, 2100))
+    title = fields.String(validate=validate.OneOf(TITLES))
+    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+
+
+class TargetRow(Strict):
+    unit_code = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    level = fields.String(required=True)
+    title = fields.String(required=True)
+    denominator = fields.Integer(allow_none=True, required=True)
+    registered = fields.Integer(required=True)
+    recognized = fields.Integer(required=True)
+    percent = fields.Float(allow_none=True, required=True)
+    target = fields.Float(allow_none=True, required=True)
+    gap = fields.Float(allow_none=True, required=True)
+    on_track = fields.Boolean(allow_none=True, required=True)
+    is_dbkk = fields.Boolean()
+    missing_denominators = fields.Integer()
+
+
+class PlanRef(Strict):
+    id = fields.String(required=True)
+    label = fields.String(required=True)
+
+
+class TargetReport(Strict):
+    rows = fields.List(fields.Nested(TargetRow), required=True)
+    plan = fields.Nested(PlanRef, allow_none=True, required=True)
+    year = fields.Integer(required=True)
+    definitions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

@@ -9,6 +9,8 @@ from sqlalchemy.orm import joinedload
 from htsd_workflow.api.framework import ApiError, endpoint, issue_token
 from htsd_workflow.api.schemas import (
     AssessmentUpdate,
+    BottleneckQuery,
+    BottleneckReport,
     BulkRequest,
     BulkResponse,
     CaseCreate,
@@ -27,6 +29,8 @@ from htsd_workflow.api.schemas import (
     SubjectList,
     SubjectListQuery,
     SubjectSchema,
+    TargetQuery,
+    TargetReport,
     TokenRequest,
     TokenResponse,
     TransitionRequest,
@@ -55,6 +59,7 @@ from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.notifications.operations import inbox_for, mark_read, unread_count
+from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
 
@@ -570,3 +575,50 @@ def list_notifications(user, query):
 def post_read(user, body):
     mark_read(user, body.get("ids"))
     return {}
+
+
+# --- reports ------------------------------------------------------------------------------
+
+REPORT_READERS = ("manager", "province_officer", "admin", "education_reviewer", "culture_reviewer")
+
+
+@endpoint(
+    "/reports/bottlenecks",
+    "GET",
+    summary="Bottlenecks per stage and unit",
+    roles=REPORT_READERS,
+    query=BottleneckQuery,
+    response=BottleneckReport,
+    tags=("reports",),
+)
+def report_bottlenecks(user, query):
+    args = {
+        key: str(query[name])
+        for key, name in (
+            ("from", "from_"),
+            ("to", "to"),
+            ("title", "title"),
+            ("unit", "unit"),
+            ("stage", "stage"),
+        )
+        if query.get(name)
+    }
+    return bottlenecks(user, parse_filters(args))
+
+
+@endpoint(
+    "/reports/targets",
+    "GET",
+    summary="Progress against the plan's targets",
+    roles=REPORT_READERS,
+    query=TargetQuery,
+    response=TargetReport,
+    tags=("reports",),
+)
+def report_targets(user, query):
+    return targets(
+        user,
+        year=query.get("year") or utcnow().year,
+        title=query.get("title"),
+        unit=query.get("unit"),
+    )
