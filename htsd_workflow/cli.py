@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.operations import create_user, deactivate_user
+from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
 from htsd_workflow.cases.operations import set_round
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
@@ -116,6 +116,20 @@ def users_create(username, password, role, unit_code, subject_id, email, full_na
         full_name=full_name,
     )
     click.echo(f"created user {user.id} {user.username} ({user.role}, {user.unit_code})")
+
+
+@users.command("slips")
+@click.argument("subject_ids", nargs=-1, type=int, required=True)
+@click.option("--as", "username", required=True, help="The commune officer handing them out")
+@committing
+def users_slips(subject_ids, username):
+    """Create or reset household accounts and print one-time login slips."""
+    for slip in issue_login_slips(list(subject_ids), _importer(username)):
+        click.echo(
+            f"{slip['subject']}\n  Tên đăng nhập: {slip['username']}\n"
+            f"  Mật khẩu dùng một lần: {slip['password']}\n"
+            "  (Đăng nhập rồi đặt mật khẩu mới.)\n"
+        )
 
 
 @users.command("deactivate")

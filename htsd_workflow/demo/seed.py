@@ -25,8 +25,9 @@ from htsd_workflow.cases.operations import (
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.geography.operations import import_province
+from htsd_workflow.reports.models import Denominator
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
 
@@ -249,6 +250,33 @@ def _run_case(
             break
 
 
+def _demo_denominators(communes, year: int) -> None:
+    """Illustrative totals per commune (the demo registers only part of each commune)."""
+    if db.session.scalar(select(func.count()).select_from(Denominator)):
+        return
+    per_kind = dict(
+        db.session.execute(
+            select(Subject.commune_code, func.count())
+            .where(Subject.kind == "family")
+            .group_by(Subject.commune_code)
+        ).all()
+    )
+    for commune in communes:
+        if commune.is_dbkk:
+            db.session.add(DbkkPeriod(unit_code=commune.code, from_year=2016, to_year=None))
+        households = per_kind.get(commune.code)
+        if not households:
+            continue
+        for title, count in (
+            ("family", households * 2),
+            ("clan", 3),
+            ("community", 4),
+            ("unit", 2),
+        ):
+            db.session.add(Denominator(unit_code=commune.code, year=year, title=title, count=count))
+    db.session.flush()
+
+
 def seed_demo(
     case_count: int = 2500, today: date | None = None, commune_limit: int | None = None
 ) -> list[dict]:
@@ -354,6 +382,7 @@ def seed_demo(
             target = rng.choices(states, weights)[0]
             _run_case(subject, applicants[subject.id], target, today, rng)
         db.session.flush()
+    _demo_denominators(communes, today.year)
     accounts = [
         {"username": u, "password": DEMO_PASSWORD, "role": r, "unit": c}
         for u, r, c, _ in SHOWCASE_ACCOUNTS

@@ -161,3 +161,13 @@ def test_login_slips_create_accounts_with_one_time_passwords(ctx, make):
     assert not user.must_change_password
     with pytest.raises(InvalidInput):
         issue_login_slips([elsewhere.id], officer)
+
+
+def test_login_slips_from_the_command_line(ctx, make):
+    officer = make.user("commune_reviewer", "23281")
+    household = make.subject("family", "23281", external_code="H23281-0042")
+    result = ctx.test_cli_runner().invoke(
+        args=["users", "slips", str(household.id), "--as", officer.username]
+    )
+    assert result.exit_code == 0, result.output
+    assert "h23281-0042" in result.output and "Mật khẩu dùng một lần" in result.output
