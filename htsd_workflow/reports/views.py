@@ -11,6 +11,7 @@ from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.access import access
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
 from htsd_workflow.reports.exports import to_csv, to_xlsx
 from htsd_workflow.reports.queries import (
     bottlenecks,
@@ -109,7 +110,13 @@ def bottleneck_page():
         waiting=longest_waiting(current_user, filters),
         weeks=weekly_trend(current_user, filters),
         printing=request.args.get("print") == "1",
+        scope_name=_scope_name(),
     )
+
+
+def _scope_name() -> str:
+    unit = db.session.get(Unit, current_user.unit_code) if current_user.unit_code else None
+    return unit.name if unit else ""
 
 
 @bp.get("/targets")
