@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user
+from htsd_workflow.benchdata.cli import bench
 from htsd_workflow.cases.operations import set_round
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
@@ -185,6 +186,6 @@ def seed_demo_command(case_count):
 
 
 def register_cli(app: Flask) -> None:
-    for group in (geo, users, subjects, rounds, calendar):
+    for group in (geo, users, subjects, rounds, calendar, bench):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)
