@@ -62,6 +62,8 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.operations import import_province
 
 BENCH_PASSWORD = "demo1234"
+#: changes whenever the shape of the generated data changes (the bench regenerates then)
+GENERATOR_VERSION = 1
 #: share of subjects that apply in a given year
 PARTICIPATION = 0.88
 #: cases simulated per COPY batch

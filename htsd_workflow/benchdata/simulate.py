@@ -25,7 +25,7 @@ FIRST_MINUTE, LAST_MINUTE = 450, 1019
 #: share of stays decided within the stage's SLA
 ON_TIME_SHARE = 0.85
 #: chance that a reviewer claims a case before deciding, adjusts a score, returns it once
-CLAIM_SHARE, ADJUST_SHARE, RETURN_SHARE = 0.7, 0.08, 0.10
+CLAIM_SHARE, ADJUST_SHARE, RETURN_SHARE = 0.8, 0.12, 0.10
 #: chance that the joint provincial stage sends a case back to the previous stage
 RETURN_TO_PREVIOUS_SHARE = 0.04
 #: chance that one department has signed before the other returns a case from the joint stage
@@ -249,7 +249,7 @@ class CaseSimulator:
             if r() < 0.6:
                 steps.append(["assess", drafter, k + ri(0, 5), None, None])
             return steps
-        for _ in range(rng.choices((1, 2, 3), (4, 4, 2))[0]):  # a draft is saved more than once
+        for _ in range(rng.choices((1, 2, 3, 4), (3, 3, 2, 2))[0]):  # drafts are saved repeatedly
             k += ri(0, 5)
             steps.append(["assess", drafter, k, None, None])
         withdraw_from = None
