@@ -109,16 +109,19 @@ class PgbenchScript:
 
     @classmethod
     def from_capture(
-        cls, captured: Captured, case_id: int, returned_ids: dict[int, tuple[str, str]]
+        cls,
+        captured: Captured,
+        case_id: int,
+        returned_ids: dict[int, tuple[str, str]] | None = None,
     ) -> PgbenchScript:
         """Build the script; ``returned_ids`` maps an id value the transaction read back
-        (a visit id, a history id) to (text the returning statement starts with, column)."""
+        (say a visit id) to (text the returning statement starts with, column)."""
         lines = ["\\set i :i + 1", "\\set id :b0 + permute(:i, :n)"]
         began = False
         variables: dict[str, str] = {}
         sources: dict[int, str] = {}  # value -> pgbench variable that holds it
         gsets: dict[int, str] = {}  # statement index -> gset prefix
-        for value, (starts_with, column) in returned_ids.items():
+        for value, (starts_with, column) in (returned_ids or {}).items():
             index = next(
                 (i for i, s in enumerate(captured.statements) if s.sql.startswith(starts_with)),
                 None,

@@ -98,9 +98,6 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
         ).all()
     )
     case_id = capture_pool[0]
-    visit_id = db.session.scalar(
-        text("SELECT id FROM stage_visits WHERE case_id = :id AND left_at IS NULL"), {"id": case_id}
-    )
     db.session.commit()
     db.session.remove()
 
@@ -112,11 +109,7 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
     with _one_connection() if held else nullcontext():
         # one real transition, recorded statement by statement
         captured = capture(lambda: approve(case_id))
-        script = PgbenchScript.from_capture(
-            captured,
-            case_id,
-            {visit_id: ("SELECT id, case_id, stage, entered_at, due_at FROM stage_visits", "id")},
-        )
+        script = PgbenchScript.from_capture(captured, case_id)
         with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as handle:
             handle.write(script.text)
             script_path = handle.name
@@ -206,33 +199,11 @@ def bulk_transitions(ctx: BenchContext) -> list[Figure]:
         seconds.append(time.perf_counter() - started)
 
     # the reference: the captured statements again, on other pools, through psycopg alone
-    old_visits = dict(
-        db.session.execute(
-            text(
-                "SELECT case_id, id FROM stage_visits WHERE case_id = ANY(:ids) "
-                "AND stage = 'district_verification'"
-            ),
-            {"ids": captured_pool},
-        ).all()
-    )
     raw_seconds = []
     connection = connect(ctx.database_uri)
     try:
         for pool in raw_pools:
-            new_visits = dict(
-                db.session.execute(
-                    text(
-                        "SELECT case_id, id FROM stage_visits WHERE case_id = ANY(:ids) "
-                        "AND left_at IS NULL"
-                    ),
-                    {"ids": pool},
-                ).all()
-            )
-            db.session.commit()
-            mapping = {}
-            for old_case, new_case in zip(captured_pool, pool, strict=True):
-                mapping[old_case] = new_case
-                mapping[old_visits[old_case]] = new_visits[new_case]
+            mapping = dict(zip(captured_pool, pool, strict=True))
             raw_seconds.append(replay(connection, captured, mapping))
             moved = _states(pool)
             written = db.session.execute(

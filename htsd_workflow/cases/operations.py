@@ -61,6 +61,7 @@ _SNAPSHOT_COLUMNS = (
     Case.criteria_set_id,
     Case.due_at,
     Case.submitted_at,
+    Case.stage_entered_at,
 )
 
 
@@ -248,19 +249,35 @@ def _plan(
 # --- writing -----------------------------------------------------------------------------
 
 
+def _close(change: PlannedChange, part: str | None, calendar, now: datetime) -> dict:
+    """The stage visits a change ends: all the case's open ones, or one department's part.
+
+    Every open visit began when the case entered its current stage, so the stay's working
+    days follow from the case's ``stage_entered_at``; whether it was late follows from each
+    visit's own ``due_at`` (in SQL). The writers refuse to go on if an open visit began at
+    another moment.
+    """
+    entered = change.case.stage_entered_at
+    return {
+        "case_id": change.case.id,
+        "part": part,
+        "outcome": change.transition.trigger,
+        "entered_at": entered,
+        "working_days": calendar.elapsed_working_days(entered, now),
+    }
+
+
 def _writes(
     planned: list[PlannedChange],
     user: User | None,
     registry: WorkflowRegistry,
     calendar: WorkingCalendar,
     now: datetime,
-    cur,
 ) -> Writes:
     """Every row the planned changes write: case updates, stage visits, sign-offs, history,
-    outbox (the stage visits they end are read here)."""
+    outbox."""
     writes = Writes()
     actor_id = user.id if user is not None else None
-    closing: dict[int, tuple[str, str | None]] = {}
     for c in planned:
         definition = registry.definition(c.case.title)
         source = definition.states[c.from_state]
@@ -291,7 +308,7 @@ def _writes(
                 writes.cleared.append(c.case.id)
             # stage visits: what the change ends, and what it begins
             if source.is_review:
-                closing[c.case.id] = (c.transition.trigger, None)
+                writes.closes.append(_close(c, None, calendar, now))
             if dest.is_review:
                 for stage in (dest.name, *(f"{dest.name}:{d}" for d in dest.joint)):
                     writes.visits.append(
@@ -309,7 +326,7 @@ def _writes(
                         }
                     )
         elif c.department:
-            closing[c.case.id] = (c.transition.trigger, f"{c.from_state}:{c.department}")
+            writes.closes.append(_close(c, f"{c.from_state}:{c.department}", calendar, now))
         if c.department:
             writes.signs.append(
                 {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
@@ -341,32 +358,49 @@ def _writes(
                 },
             }
         )
-    if closing:
-        if cur is not None:
-            open_visits = pgpath.open_visits(cur, list(closing))
-        else:
-            open_visits = db.session.execute(
-                select(
-                    StageVisit.id,
-                    StageVisit.case_id,
-                    StageVisit.stage,
-                    StageVisit.entered_at,
-                    StageVisit.due_at,
-                ).where(StageVisit.case_id.in_(list(closing)), StageVisit.left_at.is_(None))
-            ).all()
-        for visit in open_visits:
-            outcome, only_stage = closing[visit.case_id]
-            if only_stage is not None and visit.stage != only_stage:
-                continue
-            writes.closes.append(
-                {
-                    "id": visit.id,
-                    "outcome": outcome,
-                    "working_days": calendar.elapsed_working_days(visit.entered_at, now),
-                    "is_late": visit.due_at is not None and now > visit.due_at,
-                }
-            )
     return writes
+
+
+def _refuse_stray_visits(stray: int) -> None:
+    if stray:
+        raise RuntimeError(
+            f"{stray} open stage visit(s) began at another moment than their case's stage: "
+            "the stage_visits table no longer follows the cases"
+        )
+
+
+def _close_with_sqlalchemy(closes: list[dict], now: datetime) -> None:
+    stay_began = (
+        select(Case.stage_entered_at).where(Case.id == StageVisit.case_id).scalar_subquery()
+    )
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for close in closes:
+        groups[(close["part"], close["outcome"], close["working_days"])].append(close["case_id"])
+    ids = [close["case_id"] for close in closes]
+    stray = db.session.scalar(
+        select(func.count()).where(
+            StageVisit.case_id.in_(ids),
+            StageVisit.left_at.is_(None),
+            StageVisit.entered_at != stay_began,
+        )
+    )
+    _refuse_stray_visits(stray)
+    for (part, outcome, days), case_ids in groups.items():
+        statement = update(StageVisit).where(
+            StageVisit.case_id.in_(case_ids),
+            StageVisit.left_at.is_(None),
+            StageVisit.entered_at == stay_began,
+        )
+        if part is not None:
+            statement = statement.where(StageVisit.stage == part)
+        db.session.execute(
+            statement.values(
+                left_at=now,
+                outcome=outcome,
+                working_days=days,
+                is_late=func.coalesce(StageVisit.due_at < now, False),
+            ).execution_options(synchronize_session=False)
+        )
 
 
 def _write_with_sqlalchemy(writes: Writes, now: datetime, expected_version: int | None) -> int:
@@ -375,6 +409,8 @@ def _write_with_sqlalchemy(writes: Writes, now: datetime, expected_version: int 
     for m in writes.moves:
         key = (m["from_state"], m["to_state"], m["due_at"], m["keep_returned"])
         groups[key + (m["returned_from"], m["is_final"])].append(m["id"])
+    if writes.closes:  # before the cases change: a visit is matched to its case's stay
+        _close_with_sqlalchemy(writes.closes, now)
     moved = 0
     for (from_state, to_state, due, keep, returned_from, is_final), ids in groups.items():
         values = {
@@ -405,16 +441,6 @@ def _write_with_sqlalchemy(writes: Writes, now: datetime, expected_version: int 
         db.session.execute(insert(SignOff), writes.signs)
     if writes.cleared:
         db.session.execute(delete(SignOff).where(SignOff.case_id.in_(writes.cleared)))
-    closes: dict[tuple, list[int]] = defaultdict(list)
-    for close in writes.closes:
-        closes[(close["outcome"], close["working_days"], close["is_late"])].append(close["id"])
-    for (outcome, days, late), ids in closes.items():
-        db.session.execute(
-            update(StageVisit)
-            .where(StageVisit.id.in_(ids))
-            .values(left_at=now, outcome=outcome, working_days=days, is_late=late)
-            .execution_options(synchronize_session=False)
-        )
     if writes.visits:
         db.session.execute(insert(StageVisit), writes.visits)
     # one event per case in a batch, so RETURNING maps back by case id (no ordering needed,
@@ -457,9 +483,9 @@ def _apply(
     """
     if not planned:
         return {}, Writes()
-    writes = _writes(planned, user, registry, calendar, now, cur)
+    writes = _writes(planned, user, registry, calendar, now)
     if cur is not None:
-        moved = pgpath.write(
+        moved, stray = pgpath.write(
             cur,
             writes,
             now=now,
@@ -467,6 +493,7 @@ def _apply(
             actor_role=user.role if user is not None else None,
             expected_version=expected_version,
         )
+        _refuse_stray_visits(stray)
     else:
         moved = _write_with_sqlalchemy(writes, now, expected_version)
     if moved != len(writes.moves):  # the rows are locked: only a bug or a stale version

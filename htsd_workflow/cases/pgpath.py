@@ -36,7 +36,8 @@ class Writes:
     #: state changes: id, from_state, to_state, is_open, due_at, keep_returned, returned_from,
     #: is_final
     moves: list[dict] = field(default_factory=list)
-    #: stage visits that end: id, outcome, working_days, is_late
+    #: stays that end, per case: case_id, part (a department's part, or None for all the
+    #: case's open visits), outcome, entered_at (when the stay began), working_days
     closes: list[dict] = field(default_factory=list)
     #: stage visits that begin (all columns)
     visits: list[dict] = field(default_factory=list)
@@ -83,19 +84,6 @@ def _lock_sql(count: int) -> str:
 def lock(cur, case_ids) -> list:
     """Lock the cases (ordered by id, so two batches cannot deadlock); return their rows."""
     cur.execute(_lock_sql(len(case_ids)), _in_params("id", case_ids))
-    return cur.fetchall()
-
-
-@lru_cache(maxsize=64)
-def _open_visits_sql(count: int) -> str:
-    return (
-        "SELECT id, case_id, stage, entered_at, due_at FROM stage_visits "
-        f"WHERE case_id IN ({_in('case_id', count)}) AND left_at IS NULL"
-    )
-
-
-def open_visits(cur, case_ids) -> list:
-    cur.execute(_open_visits_sql(len(case_ids)), _in_params("case_id", case_ids))
     return cur.fetchall()
 
 
@@ -149,14 +137,17 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events) -> str:
         )
     if closes:
         rows = ", ".join(
-            f"(%(visit_id_{i})s::integer, %(outcome_{i})s::varchar, %(days_{i})s::integer, "
-            f"%(late_{i})s::boolean)"
+            f"(%(case_id_x{i})s::integer, %(part_{i})s::varchar, %(outcome_{i})s::varchar, "
+            f"%(days_{i})s::integer, %(entered_{i})s::timestamp)"
             for i in range(closes)
         )
+        parts.append(f"ending (case_id, part, outcome, days, entered_at) AS (VALUES {rows})")
         parts.append(
-            "closed AS (UPDATE stage_visits SET left_at = %(now)s, outcome = v.outcome, "
-            f"working_days = v.days, is_late = v.late FROM (VALUES {rows}) "
-            "AS v(id, outcome, days, late) WHERE stage_visits.id = v.id)"
+            "closed AS (UPDATE stage_visits SET left_at = %(now)s, outcome = e.outcome, "
+            "working_days = e.days, is_late = coalesce(stage_visits.due_at < %(now)s, false) "
+            "FROM ending AS e WHERE stage_visits.case_id = e.case_id "
+            "AND stage_visits.left_at IS NULL AND stage_visits.entered_at = e.entered_at "
+            "AND (e.part IS NULL OR stage_visits.stage = e.part))"
         )
     if visits:
         rows = ", ".join(
@@ -201,7 +192,14 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events) -> str:
         f"JOIN (VALUES {rows}) AS o(case_id, kind, payload) ON o.case_id = events.case_id)"
     )
     moved = "(SELECT count(*) FROM moved)" if moves else "0"
-    return f"WITH {', '.join(parts)} SELECT {moved} AS moved"
+    # open visits of the closing cases that began at another moment (must be none)
+    stray = (
+        "(SELECT count(*) FROM stage_visits JOIN ending AS e ON stage_visits.case_id = e.case_id "
+        "WHERE stage_visits.left_at IS NULL AND stage_visits.entered_at <> e.entered_at)"
+        if closes
+        else "0"
+    )
+    return f"WITH {', '.join(parts)} SELECT {moved} AS moved, {stray} AS stray"
 
 
 def write(
@@ -212,8 +210,10 @@ def write(
     actor_id: int | None,
     actor_role: str | None,
     expected_version: int | None,
-) -> int:
-    """Write a batch in one statement; return how many cases changed state."""
+) -> tuple[int, int]:
+    """Write a batch in one statement; return how many cases changed state, and how many open
+    stage visits of the closing cases began at another moment than their stay (none, unless
+    the table was changed behind the operations' back)."""
     params: dict = {"now": now, "actor_id": actor_id, "actor_role": actor_role}
     if expected_version is not None:
         params["expected_version"] = expected_version
@@ -227,10 +227,11 @@ def write(
         params[f"returned_{i}"] = move["returned_from"]
         params[f"final_{i}"] = move["is_final"]
     for i, close in enumerate(writes.closes):
-        params[f"visit_id_{i}"] = close["id"]
+        params[f"case_id_x{i}"] = close["case_id"]
+        params[f"part_{i}"] = close["part"]
         params[f"outcome_{i}"] = close["outcome"]
         params[f"days_{i}"] = close["working_days"]
-        params[f"late_{i}"] = close["is_late"]
+        params[f"entered_{i}"] = close["entered_at"]
     for i, visit in enumerate(writes.visits):
         params[f"case_id_v{i}"] = visit["case_id"]
         params[f"stage_{i}"] = visit["stage"]
@@ -263,4 +264,5 @@ def write(
         len(writes.events),
     )
     cur.execute(sql, params)
-    return cur.fetchone()[0]
+    moved, stray = cur.fetchone()
+    return moved, stray
