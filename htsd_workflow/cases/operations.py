@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from transitions import MachineError
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES
 from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
 from htsd_workflow.cases.models import (
@@ -27,6 +30,7 @@ from htsd_workflow.cases.models import (
     SignOff,
     StageVisit,
 )
+from htsd_workflow.cases.pgpath import Writes
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
 from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.text import nfc
@@ -57,6 +61,7 @@ _SNAPSHOT_COLUMNS = (
     Case.criteria_set_id,
     Case.due_at,
     Case.submitted_at,
+    Case.stage_entered_at,
 )
 
 
@@ -134,14 +139,17 @@ def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> Non
 # --- planning ----------------------------------------------------------------------------
 
 
-def _missing_items(case_ids, registry: WorkflowRegistry, snapshots) -> dict[int, tuple]:
+def _missing_items(case_ids, registry: WorkflowRegistry, snapshots, cur=None) -> dict[int, tuple]:
     """Criteria item codes without a self-assessed score, per case (one query)."""
     scored = defaultdict(set)
-    rows = db.session.execute(
-        select(AssessmentItem.case_id, AssessmentItem.code).where(
-            AssessmentItem.case_id.in_(case_ids), AssessmentItem.score.is_not(None)
+    if cur is not None:
+        rows = pgpath.scored_items(cur, case_ids)
+    else:
+        rows = db.session.execute(
+            select(AssessmentItem.case_id, AssessmentItem.code).where(
+                AssessmentItem.case_id.in_(case_ids), AssessmentItem.score.is_not(None)
+            )
         )
-    )
     for case_id, code in rows:
         scored[case_id].add(code)
     missing = {}
@@ -151,11 +159,14 @@ def _missing_items(case_ids, registry: WorkflowRegistry, snapshots) -> dict[int,
     return missing
 
 
-def _signed_departments(case_ids) -> dict[int, set[str]]:
+def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
     signed = defaultdict(set)
-    rows = db.session.execute(
-        select(SignOff.case_id, SignOff.department).where(SignOff.case_id.in_(case_ids))
-    )
+    if cur is not None:
+        rows = pgpath.signed_departments(cur, case_ids)
+    else:
+        rows = db.session.execute(
+            select(SignOff.case_id, SignOff.department).where(SignOff.case_id.in_(case_ids))
+        )
     for case_id, department in rows:
         signed[case_id].add(department)
     return signed
@@ -238,38 +249,170 @@ def _plan(
 # --- writing -----------------------------------------------------------------------------
 
 
-def _apply(
+def _close(change: PlannedChange, part: str | None, calendar, now: datetime) -> dict:
+    """The stage visits a change ends: all the case's open ones, or one department's part.
+
+    Every open visit began when the case entered its current stage, so the stay's working
+    days follow from the case's ``stage_entered_at``; whether it was late follows from each
+    visit's own ``due_at`` (in SQL). The writers refuse to go on if an open visit began at
+    another moment.
+    """
+    entered = change.case.stage_entered_at
+    return {
+        "case_id": change.case.id,
+        "part": part,
+        "outcome": change.transition.trigger,
+        "entered_at": entered,
+        "working_days": calendar.elapsed_working_days(entered, now),
+    }
+
+
+def _writes(
     planned: list[PlannedChange],
     user: User | None,
     registry: WorkflowRegistry,
     calendar: WorkingCalendar,
     now: datetime,
-    expected_version: int | None = None,
-) -> dict[int, int]:
-    """Write the planned changes set-wise; return the new version per case id."""
-    if not planned:
-        return {}
+) -> Writes:
+    """Every row the planned changes write: case updates, stage visits, sign-offs, history,
+    outbox."""
+    writes = Writes()
     actor_id = user.id if user is not None else None
-    actor_role = user.role if user is not None else None
+    for c in planned:
+        definition = registry.definition(c.case.title)
+        source = definition.states[c.from_state]
+        dest = definition.states[c.to_state]
+        if c.changes_state:
+            # the case row
+            due = calendar.due_at(now, dest.sla_days) if dest.is_review else None
+            if dest.kind == "applicant" and source.is_review:
+                keep, returned_from = False, c.from_state
+            elif dest.is_review:
+                keep, returned_from = False, None
+            else:
+                keep, returned_from = True, None
+            writes.moves.append(
+                {
+                    "id": c.case.id,
+                    "from_state": c.from_state,
+                    "to_state": c.to_state,
+                    "is_open": not dest.is_final,
+                    "due_at": due,
+                    "keep_returned": keep,
+                    "returned_from": returned_from,
+                    "is_final": dest.is_final,
+                }
+            )
+            # sign-offs are cleared when the case leaves the joint stage, but not to an end
+            if source.joint and not dest.is_final:
+                writes.cleared.append(c.case.id)
+            # stage visits: what the change ends, and what it begins
+            if source.is_review:
+                writes.closes.append(_close(c, None, calendar, now))
+            if dest.is_review:
+                for stage in (dest.name, *(f"{dest.name}:{d}" for d in dest.joint)):
+                    writes.visits.append(
+                        {
+                            "case_id": c.case.id,
+                            "stage": stage,
+                            "title": c.case.title,
+                            "year": c.case.year,
+                            "province_code": c.case.province_code,
+                            "district_code": c.case.district_code,
+                            "commune_code": c.case.commune_code,
+                            "entered_at": now,
+                            "due_at": due,
+                            "is_escalated": False,
+                        }
+                    )
+        elif c.department:
+            writes.closes.append(_close(c, f"{c.from_state}:{c.department}", calendar, now))
+        if c.department:
+            writes.signs.append(
+                {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
+            )
+        data = {"department": c.department} if c.department else None
+        writes.events.append(
+            {
+                "case_id": c.case.id,
+                "at": now,
+                "actor_id": actor_id,
+                "actor_role": user.role if user is not None else None,
+                "trigger": c.transition.trigger,
+                "from_state": c.from_state,
+                "to_state": c.to_state,
+                "comment": c.comment,
+                "data": data,
+            }
+        )
+        writes.outbox.append(
+            {
+                "case_id": c.case.id,
+                "kind": c.transition.trigger,
+                "payload": {
+                    "from_state": c.from_state,
+                    "to_state": c.to_state,
+                    "actor_id": actor_id,
+                    "department": c.department,
+                    "comment": c.comment,
+                },
+            }
+        )
+    return writes
 
-    # 1. case rows: one UPDATE per group of identical new values
+
+def _refuse_stray_visits(stray: int) -> None:
+    if stray:
+        raise RuntimeError(
+            f"{stray} open stage visit(s) began at another moment than their case's stage: "
+            "the stage_visits table no longer follows the cases"
+        )
+
+
+def _close_with_sqlalchemy(closes: list[dict], now: datetime) -> None:
+    stay_began = (
+        select(Case.stage_entered_at).where(Case.id == StageVisit.case_id).scalar_subquery()
+    )
     groups: dict[tuple, list[int]] = defaultdict(list)
-    for change in planned:
-        if not change.changes_state:
-            continue
-        definition = registry.definition(change.case.title)
-        dest = definition.states[change.to_state]
-        source = definition.states[change.from_state]
-        due = calendar.due_at(now, dest.sla_days) if dest.is_review else None
-        if dest.kind == "applicant" and source.is_review:
-            returned_from = change.from_state
-        elif dest.is_review:
-            returned_from = None
-        else:
-            returned_from = "__keep__"
-        key = (change.from_state, change.to_state, due, returned_from, dest.is_final)
-        groups[key].append(change.case.id)
-    for (from_state, to_state, due, returned_from, is_final), ids in groups.items():
+    for close in closes:
+        groups[(close["part"], close["outcome"], close["working_days"])].append(close["case_id"])
+    ids = [close["case_id"] for close in closes]
+    stray = db.session.scalar(
+        select(func.count()).where(
+            StageVisit.case_id.in_(ids),
+            StageVisit.left_at.is_(None),
+            StageVisit.entered_at != stay_began,
+        )
+    )
+    _refuse_stray_visits(stray)
+    for (part, outcome, days), case_ids in groups.items():
+        statement = update(StageVisit).where(
+            StageVisit.case_id.in_(case_ids),
+            StageVisit.left_at.is_(None),
+            StageVisit.entered_at == stay_began,
+        )
+        if part is not None:
+            statement = statement.where(StageVisit.stage == part)
+        db.session.execute(
+            statement.values(
+                left_at=now,
+                outcome=outcome,
+                working_days=days,
+                is_late=func.coalesce(StageVisit.due_at < now, False),
+            ).execution_options(synchronize_session=False)
+        )
+
+
+def _write_with_sqlalchemy(writes: Writes, now: datetime, expected_version: int | None) -> int:
+    """Write a batch with one statement per group of like changes; return the cases moved."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for m in writes.moves:
+        key = (m["from_state"], m["to_state"], m["due_at"], m["keep_returned"])
+        groups[key + (m["returned_from"], m["is_final"])].append(m["id"])
+    if writes.closes:  # before the cases change: a visit is matched to its case's stay
+        _close_with_sqlalchemy(writes.closes, now)
+    moved = 0
+    for (from_state, to_state, due, keep, returned_from, is_final), ids in groups.items():
         values = {
             "state": to_state,
             "is_open": not is_final,
@@ -283,7 +426,7 @@ def _apply(
             "claimed_at": None,
             "submitted_at": func.coalesce(Case.submitted_at, now),
         }
-        if returned_from != "__keep__":
+        if not keep:
             values["returned_from"] = returned_from
         if is_final:
             values["decided_at"] = now
@@ -293,105 +436,18 @@ def _apply(
         result = db.session.execute(
             statement.values(**values).execution_options(synchronize_session=False)
         )
-        if result.rowcount != len(ids):
-            raise Conflict("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang.")
-
-    # 2. sign-offs: recorded for signing, cleared when the case leaves the joint stage
-    sign_rows = [
-        {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
-        for c in planned
-        if c.department
-    ]
-    if sign_rows:
-        db.session.execute(insert(SignOff), sign_rows)
-    cleared = [
-        c.case.id
-        for c in planned
-        if c.changes_state
-        and registry.definition(c.case.title).states[c.from_state].joint
-        and not registry.definition(c.case.title).states[c.to_state].is_final
-    ]
-    if cleared:
-        db.session.execute(delete(SignOff).where(SignOff.case_id.in_(cleared)))
-
-    # 3. stage visits: close what the change ends, open what it starts
-    closing: dict[int, tuple[str, str | None]] = {}
-    for c in planned:
-        if c.changes_state and registry.definition(c.case.title).states[c.from_state].is_review:
-            closing[c.case.id] = (c.transition.trigger, None)
-        elif c.department:
-            closing[c.case.id] = (c.transition.trigger, f"{c.from_state}:{c.department}")
-    if closing:
-        open_visits = db.session.execute(
-            select(
-                StageVisit.id,
-                StageVisit.case_id,
-                StageVisit.stage,
-                StageVisit.entered_at,
-                StageVisit.due_at,
-            ).where(StageVisit.case_id.in_(list(closing)), StageVisit.left_at.is_(None))
-        ).all()
-        visit_groups: dict[tuple, list[int]] = defaultdict(list)
-        for visit in open_visits:
-            outcome, only_stage = closing[visit.case_id]
-            if only_stage is not None and visit.stage != only_stage:
-                continue
-            days = calendar.elapsed_working_days(visit.entered_at, now)
-            late = visit.due_at is not None and now > visit.due_at
-            visit_groups[(outcome, days, late)].append(visit.id)
-        for (outcome, days, late), ids in visit_groups.items():
-            db.session.execute(
-                update(StageVisit)
-                .where(StageVisit.id.in_(ids))
-                .values(left_at=now, outcome=outcome, working_days=days, is_late=late)
-                .execution_options(synchronize_session=False)
-            )
-    new_visits = []
-    for c in planned:
-        if not c.changes_state:
-            continue
-        dest = registry.definition(c.case.title).states[c.to_state]
-        if not dest.is_review:
-            continue
-        due = calendar.due_at(now, dest.sla_days)
-        for stage in (dest.name, *(f"{dest.name}:{d}" for d in dest.joint)):
-            new_visits.append(
-                {
-                    "case_id": c.case.id,
-                    "stage": stage,
-                    "title": c.case.title,
-                    "year": c.case.year,
-                    "province_code": c.case.province_code,
-                    "district_code": c.case.district_code,
-                    "commune_code": c.case.commune_code,
-                    "entered_at": now,
-                    "due_at": due,
-                    "is_escalated": False,
-                }
-            )
-    if new_visits:
-        db.session.execute(insert(StageVisit), new_visits)
-
-    # 4. history and outbox: one multi-row INSERT each
-    event_rows = [
-        {
-            "case_id": c.case.id,
-            "at": now,
-            "actor_id": actor_id,
-            "actor_role": actor_role,
-            "trigger": c.transition.trigger,
-            "from_state": c.from_state,
-            "to_state": c.to_state,
-            "comment": c.comment,
-            "data": {"department": c.department} if c.department else None,
-        }
-        for c in planned
-    ]
+        moved += result.rowcount
+    if writes.signs:
+        db.session.execute(insert(SignOff), writes.signs)
+    if writes.cleared:
+        db.session.execute(delete(SignOff).where(SignOff.case_id.in_(writes.cleared)))
+    if writes.visits:
+        db.session.execute(insert(StageVisit), writes.visits)
     # one event per case in a batch, so RETURNING maps back by case id (no ordering needed,
     # which keeps the INSERT a single multi-row statement on SQLite too)
     event_of_case = dict(
         db.session.execute(
-            insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), event_rows
+            insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), writes.events
         ).all()
     )
     db.session.info["outbox_written"] = True  # the worker is told after the commit
@@ -399,27 +455,58 @@ def _apply(
         insert(OutboxMessage),
         [
             {
-                "event_id": event_of_case[c.case.id],
-                "case_id": c.case.id,
-                "kind": c.transition.trigger,
-                "payload": {
-                    "from_state": c.from_state,
-                    "to_state": c.to_state,
-                    "actor_id": actor_id,
-                    "department": c.department,
-                    "comment": c.comment,
-                },
+                "event_id": event_of_case[m["case_id"]],
+                "case_id": m["case_id"],
+                "kind": m["kind"],
+                "payload": m["payload"],
                 "created_at": now,
                 "attempts": 0,
             }
-            for c in planned
+            for m in writes.outbox
         ],
     )
-    return {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
+    return moved
 
 
-def _lock(case_ids) -> list:
+def _apply(
+    planned: list[PlannedChange],
+    user: User | None,
+    registry: WorkflowRegistry,
+    calendar: WorkingCalendar,
+    now: datetime,
+    expected_version: int | None = None,
+    cur=None,
+) -> tuple[dict[int, int], Writes]:
+    """Write the planned changes set-wise; return the new version per case id, and the rows.
+
+    ``cur`` (a PostgreSQL cursor from ``pgpath.cursor()``) writes everything in one statement;
+    without it, SQLAlchemy statements do the same.
+    """
+    if not planned:
+        return {}, Writes()
+    writes = _writes(planned, user, registry, calendar, now)
+    if cur is not None:
+        moved, stray = pgpath.write(
+            cur,
+            writes,
+            now=now,
+            actor_id=user.id if user is not None else None,
+            actor_role=user.role if user is not None else None,
+            expected_version=expected_version,
+        )
+        _refuse_stray_visits(stray)
+    else:
+        moved = _write_with_sqlalchemy(writes, now, expected_version)
+    if moved != len(writes.moves):  # the rows are locked: only a bug or a stale version
+        raise Conflict("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang.")
+    versions = {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
+    return versions, writes
+
+
+def _lock(case_ids, cur=None) -> list:
     """Load and lock case rows (ordered, so two bulk calls cannot deadlock)."""
+    if cur is not None:
+        return pgpath.lock(cur, case_ids)
     rows = db.session.execute(
         select(*_SNAPSHOT_COLUMNS).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()
     ).all()
@@ -432,6 +519,48 @@ def _expire_cases(case_ids) -> None:
     for obj in list(db.session.identity_map.values()):
         if isinstance(obj, Case) and obj.id in wanted:
             db.session.expire(obj)
+
+
+_CASE_MANAGER = Case.__mapper__.class_manager
+
+
+def _case_after(row, writes: Writes, version: int, now: datetime) -> Case:
+    """The case as it now is, from its locked row and what was written: no reload needed.
+
+    An instance the session already holds is brought up to date (its relationships reload
+    when used); otherwise a new persistent instance is put in the session.
+    """
+    values = row._asdict()
+    for move in writes.moves:
+        values.update(
+            state=move["to_state"],
+            is_open=move["is_open"],
+            version=version,
+            stage_entered_at=now,
+            due_at=move["due_at"],
+            is_extended=False,
+            escalation_rung=0,
+            is_escalated=False,
+            claimed_by_id=None,
+            claimed_at=None,
+            submitted_at=values["submitted_at"] or now,
+        )
+        if not move["keep_returned"]:
+            values["returned_from"] = move["returned_from"]
+        if move["is_final"]:
+            values["decided_at"] = now
+    case = db.session.identity_map.get((Case, (values["id"],), None))
+    if case is not None:
+        db.session.expire(case)
+        for name, value in values.items():
+            set_committed_value(case, name, value)
+        return case
+    # filled the way the ORM's loader fills an instance: no attribute events, no SELECT
+    case = _CASE_MANAGER.new_instance()
+    case.__dict__.update(values)
+    make_transient_to_detached(case)
+    db.session.add(case)
+    return case
 
 
 def fire_trigger(
@@ -452,7 +581,8 @@ def fire_trigger(
     _require_active(user)
     registry = get_registry()
     now = now or utcnow()
-    rows = _lock([case_id])
+    cur = pgpath.cursor()
+    rows = _lock([case_id], cur)
     if not rows or not in_scope(user, rows[0]):
         raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
     snap = rows[0]
@@ -462,10 +592,12 @@ def fire_trigger(
             details={"current_version": snap.version, "state": snap.state},
         )
     needs_missing = trigger in ("submit", "resubmit")
-    missing = _missing_items([case_id], registry, rows) if needs_missing else {}
-    signed = _signed_departments([case_id]) if trigger == "sign" else {}
+    missing = _missing_items([case_id], registry, rows, cur) if needs_missing else {}
+    signed = _signed_departments([case_id], cur) if trigger == "sign" else {}
     planned = _plan(snap, trigger, user, comment, registry, missing, signed)
-    _apply([planned], user, registry, get_calendar(), now, expected_version)
+    versions, writes = _apply([planned], user, registry, get_calendar(), now, expected_version, cur)
+    if cur is not None:
+        return _case_after(snap, writes, versions[case_id], now)
     _expire_cases([case_id])
     db.session.flush()
     return db.session.get(Case, case_id)
@@ -488,18 +620,23 @@ def fire_bulk(
     calendar = get_calendar()
     now = now or utcnow()
     result = BulkResult()
+    cur = pgpath.cursor()
     unique_ids = list(dict.fromkeys(int(i) for i in case_ids))
     for start in range(0, len(unique_ids), BULK_BATCH):
         batch = unique_ids[start : start + BULK_BATCH]
-        rows = _lock(batch)
+        rows = _lock(batch, cur)
         found = {row.id: row for row in rows}
         visible = [row for row in rows if in_scope(user, row)]
         missing = (
-            _missing_items([r.id for r in visible], registry, visible)
-            if trigger in ("submit", "resubmit")
+            _missing_items([r.id for r in visible], registry, visible, cur)
+            if trigger in ("submit", "resubmit") and visible
             else {}
         )
-        signed = _signed_departments([r.id for r in visible]) if trigger == "sign" else {}
+        signed = (
+            _signed_departments([r.id for r in visible], cur)
+            if trigger == "sign" and visible
+            else {}
+        )
         planned = []
         for case_id in batch:
             row = found.get(case_id)
@@ -512,7 +649,7 @@ def fire_bulk(
                 planned.append(_plan(row, trigger, user, comment, registry, missing, signed))
             except DomainError as exc:
                 result.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
-        versions = _apply(planned, user, registry, calendar, now)
+        versions, _ = _apply(planned, user, registry, calendar, now, cur=cur)
         for change in planned:
             result.succeeded.append(
                 {

@@ -1,0 +1,1 @@
+"""The benchmark suite (``make bench``): figures next to the raw PostgreSQL limit."""

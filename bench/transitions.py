@@ -1,0 +1,252 @@
+"""Benchmarks 1 and 2: transitions through the core operation, next to the raw database.
+
+1. Single transitions: ``fire_trigger(case, "approve", commune reviewer)`` and a commit, one
+   case per transaction, on one connection. Reference: pgbench replaying exactly the statements
+   one such transaction issued (captured during a real one), on one connection.
+2. Bulk: ``fire_bulk`` approving 1,000 cases of one district in one call and one commit.
+   Reference: the statements that call issued, replayed through psycopg on another 1,000.
+
+Each run works on fresh pools of cases appended with consecutive ids (``append_cases``), so
+every transaction really moves a case, in the bench and in the reference alike.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager, nullcontext
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from bench.capture import PgbenchScript, capture, replay, run_pgbench
+from bench.context import BenchContext, Figure
+from htsd_workflow.auth.models import User
+from htsd_workflow.benchdata import append_cases
+from htsd_workflow.benchdata.load import connect
+from htsd_workflow.cases.operations import fire_bulk, fire_trigger
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+
+ROUNDS = 2
+WARM_UP = 100
+BULK_SIZE = 1000
+BULK_ROUNDS = 3
+BULK_DISTRICT = "608"  # Thành phố Kon Tum
+
+
+def _detached_users(usernames) -> dict[str, User]:
+    """Users loaded once and detached, so commits do not expire them (a request loads its
+    user once too)."""
+    found = db.session.scalars(select(User).where(User.username.in_(list(usernames)))).all()
+    for user in found:
+        db.session.expunge(user)
+    db.session.commit()
+    return {u.username: u for u in found}
+
+
+def _states(ids) -> dict[str, int]:
+    rows = db.session.execute(
+        text("SELECT state, count(*) FROM cases WHERE id = ANY(:ids) GROUP BY state"),
+        {"ids": list(ids)},
+    ).all()
+    db.session.commit()
+    return dict(rows)
+
+
+@contextmanager
+def _one_connection():
+    """Bind the session to one connection for the whole run: each transition is still its own
+    transaction and commit, but no pool checkout (and pre-ping) happens between them."""
+    connection = db.engine.connect()
+    session = Session(bind=connection)
+    db.session.registry.set(session)
+    try:
+        yield
+    finally:
+        session.close()
+        connection.close()
+        db.session.registry.clear()
+
+
+def single_transitions(ctx: BenchContext) -> list[Figure]:
+    per_round = 500 if ctx.quick else 2000
+    communes = db.session.scalars(
+        select(Unit.code).where(Unit.level == "commune").order_by(Unit.code)
+    ).all()
+    reviewers = _detached_users(f"xa{code}" for code in communes)
+    figures = []
+    for held in (True, False):
+        figures.append(_single_transitions(ctx, communes, reviewers, per_round, held=held))
+    return figures
+
+
+def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool) -> Figure:
+    how = "one held connection" if held else "a pool checkout per transaction (as a web request)"
+    ctx.say(f"1. single transitions on {how}: preparing {2 * ROUNDS} pools")
+    capture_pool = append_cases(1, "commune_review", communes[:1])
+    python_pools = [
+        append_cases(WARM_UP + per_round, "commune_review", communes) for _ in range(ROUNDS)
+    ]
+    pgbench_pools = [append_cases(per_round, "commune_review", communes) for _ in range(ROUNDS)]
+    commune_of = dict(
+        db.session.execute(
+            text("SELECT id, commune_code FROM cases WHERE id >= :first"),
+            {"first": capture_pool[0]},
+        ).all()
+    )
+    case_id = capture_pool[0]
+    db.session.commit()
+    db.session.remove()
+
+    def approve(case_id):
+        fire_trigger(case_id, "approve", reviewers[f"xa{commune_of[case_id]}"])
+        db.session.commit()
+
+    python_rates, pgbench_rates = [], []
+    with _one_connection() if held else nullcontext():
+        # one real transition, recorded statement by statement
+        captured = capture(lambda: approve(case_id))
+        script = PgbenchScript.from_capture(captured, case_id)
+        with tempfile.NamedTemporaryFile("w", suffix=".pgbench", delete=False) as handle:
+            handle.write(script.text)
+            script_path = handle.name
+        for number in range(ROUNDS):
+            pool = pgbench_pools[number]
+            variables = {"i": "-1", "b0": str(pool[0]), "n": str(len(pool))}
+            result = run_pgbench(
+                ctx.database_uri,
+                script_path,
+                transactions=per_round,
+                variables={**script.variables, **variables},
+            )
+            moved = _states(pool)
+            if result.failed or moved != {"district_verification": per_round}:
+                raise RuntimeError(f"pgbench did not move every case: {moved}\n{result.output}")
+            pgbench_rates.append(result.tps)
+
+            pool = list(python_pools[number])
+            random.Random(number).shuffle(pool)
+            for case in pool[:WARM_UP]:
+                approve(case)
+            started = time.perf_counter()
+            for case in pool[WARM_UP:]:
+                approve(case)
+            python_rates.append(per_round / (time.perf_counter() - started))
+            moved = _states(pool)
+            if moved != {"district_verification": len(pool)}:
+                raise RuntimeError(f"fire_trigger did not move every case: {moved}")
+            ctx.say(
+                f"   round {number + 1}: fire_trigger {python_rates[-1]:.0f}/s, "
+                f"pgbench {pgbench_rates[-1]:.0f}/s"
+            )
+    value, reference = max(python_rates), max(pgbench_rates)
+    ratio = value / reference
+    return Figure(
+        key="single_transition" if held else "single_transition_pooled",
+        name="1. single transitions, fire_trigger + commit, "
+        + ("1 connection" if held else "pool checkout + pre-ping each (web-request style)"),
+        value=round(value, 1),
+        unit="transitions/s",
+        reference=round(reference, 1),
+        reference_name="pgbench, same statements, 1 client",
+        ratio=round(ratio, 3),
+        goal="≥ 0.5 × raw" if held else "(for information)",
+        met=ratio >= 0.5 if held else None,
+        details={
+            "rounds": {"fire_trigger": python_rates, "pgbench": pgbench_rates},
+            "transactions_per_round": per_round,
+            "statements_per_transaction": len(
+                [s for s in captured.statements if "calendar_exceptions" not in s.sql]
+            ),
+            "pgbench_script": script.text,
+            "pgbench_variables": script.variables,
+            "pgbench_command": "pgbench -n -M prepared -c 1 -j 1 -t "
+            f"{per_round} -f <script> -D i=-1 -D b0=<first id> -D n={per_round} "
+            "-D <each variable>",
+        },
+    )
+
+
+def bulk_transitions(ctx: BenchContext) -> list[Figure]:
+    communes = db.session.scalars(
+        select(Unit.code).where(Unit.district_code == BULK_DISTRICT, Unit.level == "commune")
+    ).all()
+    ctx.say(f"2. bulk: preparing {2 * BULK_ROUNDS + 1} pools of {BULK_SIZE} cases")
+    python_pools = [
+        append_cases(BULK_SIZE, "district_verification", communes) for _ in range(BULK_ROUNDS + 1)
+    ]
+    raw_pools = [
+        append_cases(BULK_SIZE, "district_verification", communes) for _ in range(BULK_ROUNDS)
+    ]
+    reviewer = _detached_users([f"huyen{BULK_DISTRICT}"])[f"huyen{BULK_DISTRICT}"]
+
+    def approve_all(ids):
+        result = fire_bulk(ids, "approve", reviewer)
+        db.session.commit()
+        if result.failed:
+            raise RuntimeError(f"fire_bulk refused cases: {result.failed[:3]}")
+
+    # the first pool is the warm-up, recorded statement by statement
+    captured_pool = python_pools[0]
+    captured = capture(lambda: approve_all(captured_pool))
+    seconds = []
+    for pool in python_pools[1:]:
+        started = time.perf_counter()
+        approve_all(pool)
+        seconds.append(time.perf_counter() - started)
+
+    # the reference: the captured statements again, on other pools, through psycopg alone
+    raw_seconds = []
+    connection = connect(ctx.database_uri)
+    try:
+        for pool in raw_pools:
+            mapping = dict(zip(captured_pool, pool, strict=True))
+            raw_seconds.append(replay(connection, captured, mapping))
+            moved = _states(pool)
+            written = db.session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM case_events WHERE case_id = ANY(:ids) "
+                    "AND trigger = 'approve' AND from_state = 'district_verification'), "
+                    "(SELECT count(*) FROM outbox WHERE case_id = ANY(:ids) AND kind = 'approve')"
+                ),
+                {"ids": pool},
+            ).one()
+            db.session.commit()
+            if moved != {"provincial_confirmation": BULK_SIZE} or tuple(written) != (
+                BULK_SIZE,
+                BULK_SIZE,
+            ):
+                raise RuntimeError(f"the replay wrote other rows than fire_bulk: {moved} {written}")
+    finally:
+        connection.close()
+    value, reference = statistics.median(seconds), statistics.median(raw_seconds)
+    ctx.say(f"   fire_bulk {value:.3f} s, raw statements {reference:.3f} s")
+    statements = [s for s in captured.statements if "calendar_exceptions" not in s.sql]
+    return [
+        Figure(
+            key="bulk_transition",
+            name=f"2. bulk: approve {BULK_SIZE} cases in one fire_bulk call + commit",
+            value=round(value, 3),
+            unit="s",
+            reference=round(reference, 3),
+            reference_name="same statements via psycopg",
+            ratio=round(reference / value, 3),
+            goal="≤ 1 s",
+            met=value <= 1.0,
+            details={
+                "rounds_seconds": {"fire_bulk": seconds, "raw": raw_seconds},
+                "statements": [_abbreviated(s.sql) for s in statements],
+            },
+        )
+    ]
+
+
+def _abbreviated(sql: str) -> str:
+    """A statement with its long lists of placeholders shortened, for printing."""
+    flat = " ".join(sql.split())
+    if len(flat) <= 300:
+        return flat
+    return f"{flat[:240]} … ({len(flat):,} characters)"

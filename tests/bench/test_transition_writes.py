@@ -1,0 +1,149 @@
+"""What a transition writes, on both databases: the fast PostgreSQL path and the SQLAlchemy path
+must leave the same stage visits, sign-offs and case columns, and hand back a current case."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import insert, select
+
+from htsd_workflow.cases.models import Case, SignOff, StageVisit
+from htsd_workflow.cases.operations import fire_bulk, fire_trigger
+from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.extensions import db
+from tests.factories import COMMUNE, DISTRICT, PROVINCE
+
+MONDAY = datetime(2026, 3, 2, 2, 0)  # 09:00 in Kon Tum
+
+
+def visits_of(case_id):
+    return db.session.scalars(
+        select(StageVisit).where(StageVisit.case_id == case_id).order_by(StageVisit.id)
+    ).all()
+
+
+def test_a_late_approval_closes_the_stay_with_its_working_days_and_lateness(ctx, make):
+    case, _ = make.case_in("commune_review", now=MONDAY)
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    later = MONDAY + timedelta(days=20)
+    moved = fire_trigger(case.id, "approve", reviewer, now=later)
+    db.session.commit()
+    calendar = get_calendar()
+    stay, next_stay = visits_of(case.id)
+    assert (stay.stage, stay.left_at, stay.outcome) == ("commune_review", later, "approve")
+    assert stay.working_days == calendar.elapsed_working_days(MONDAY, later) == 14
+    assert stay.is_late is True
+    assert next_stay.stage == "district_verification" and next_stay.left_at is None
+    assert next_stay.due_at == calendar.due_at(later, 10) == moved.due_at
+
+
+def test_an_approval_in_time_is_not_late(ctx, make):
+    case, _ = make.case_in("commune_review", now=MONDAY)
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    fire_trigger(case.id, "approve", reviewer, now=MONDAY + timedelta(days=3))
+    db.session.commit()
+    stay = visits_of(case.id)[0]
+    assert (stay.working_days, stay.is_late) == (3, False)
+
+
+def test_departments_close_their_own_parts_and_the_last_signature_ends_the_stage(ctx, make):
+    case, _ = make.case_in("provincial_confirmation", now=MONDAY)
+    education = make.reviewer("education_reviewer", PROVINCE)
+    culture = make.reviewer("culture_reviewer", PROVINCE)
+    first, second = MONDAY + timedelta(days=1), MONDAY + timedelta(days=30)
+
+    after_first = fire_trigger(case.id, "sign", education, now=first)
+    db.session.commit()
+    assert after_first.state == "provincial_confirmation"
+    assert after_first.version == case.version
+    parts = {v.stage: v for v in visits_of(case.id) if v.stage.startswith("provincial")}
+    assert parts["provincial_confirmation:education"].left_at == first
+    assert parts["provincial_confirmation:education"].outcome == "sign"
+    assert parts["provincial_confirmation:culture"].left_at is None
+    assert parts["provincial_confirmation"].left_at is None
+
+    done = fire_trigger(case.id, "sign", culture, now=second)
+    db.session.commit()
+    assert (done.state, done.is_open, done.decided_at) == ("recognized", False, second)
+    parts = {v.stage: v for v in visits_of(case.id) if v.stage.startswith("provincial")}
+    assert all(v.left_at is not None for v in parts.values())
+    assert parts["provincial_confirmation:culture"].is_late is True
+    assert parts["provincial_confirmation:education"].is_late is False
+    departments = db.session.scalars(select(SignOff.department).where(SignOff.case_id == case.id))
+    assert sorted(departments) == ["culture", "education"]
+
+
+def test_a_return_to_the_district_after_one_signature_clears_it(ctx, make):
+    case, _ = make.case_in("provincial_confirmation", now=MONDAY)
+    education = make.reviewer("education_reviewer", PROVINCE)
+    culture = make.reviewer("culture_reviewer", PROVINCE)
+    fire_trigger(case.id, "sign", education, now=MONDAY + timedelta(days=1))
+    back = fire_trigger(
+        case.id, "return_to_district", culture, comment="Xem lại", now=MONDAY + timedelta(days=2)
+    )
+    db.session.commit()
+    assert back.state == "district_verification"
+    assert db.session.scalar(select(SignOff.id).where(SignOff.case_id == case.id)) is None
+    open_stays = [v.stage for v in visits_of(case.id) if v.left_at is None]
+    assert open_stays == ["district_verification"]
+    closed = [v for v in visits_of(case.id) if v.stage == "provincial_confirmation:culture"]
+    assert closed[0].outcome == "return_to_district"
+
+
+def test_bulk_closes_each_case_by_its_own_stay(ctx, make):
+    early, _ = make.case_in("commune_review", now=MONDAY)
+    late, _ = make.case_in("commune_review", now=MONDAY + timedelta(days=14))
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    when = MONDAY + timedelta(days=16)
+    result = fire_bulk([early.id, late.id], "approve", reviewer, now=when)
+    db.session.commit()
+    assert len(result.succeeded) == 2
+    first, second = visits_of(early.id)[0], visits_of(late.id)[0]
+    assert (first.working_days, first.is_late) == (12, True)
+    assert (second.working_days, second.is_late) == (2, False)
+
+
+def test_an_open_visit_from_another_stay_stops_the_transition(ctx, make):
+    case, _ = make.case_in("commune_review", now=MONDAY)
+    db.session.execute(
+        insert(StageVisit).values(
+            case_id=case.id,
+            stage="commune_review",
+            title="family",
+            year=case.year,
+            province_code=PROVINCE,
+            district_code=DISTRICT,
+            commune_code=COMMUNE,
+            entered_at=MONDAY - timedelta(days=40),
+            is_escalated=False,
+        )
+    )
+    db.session.commit()
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    with pytest.raises(RuntimeError, match="stage_visits"):
+        fire_trigger(case.id, "approve", reviewer, now=MONDAY + timedelta(days=1))
+    db.session.rollback()
+    assert db.session.get(Case, case.id).state == "commune_review"
+
+
+def test_the_case_handed_back_is_current_even_if_the_caller_held_it(ctx, make):
+    case, _ = make.case_in("commune_review", now=MONDAY)
+    case_id, subject_id = case.id, case.subject_id
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    held = db.session.get(Case, case_id)
+    version = held.version
+    moved = fire_trigger(case_id, "approve", reviewer, now=MONDAY + timedelta(days=1))
+    assert moved is held
+    assert (held.state, held.version) == ("district_verification", version + 1)
+    assert held.stage_entered_at == MONDAY + timedelta(days=1)
+    assert held.subject.id == subject_id
+    db.session.commit()
+    district = make.reviewer("district_reviewer", DISTRICT)
+    db.session.refresh(district)  # a request's user: loaded once, then only read
+    db.session.expunge_all()
+    fresh = fire_trigger(case_id, "approve", district)
+    assert (fresh.state, fresh.version) == ("provincial_confirmation", version + 2)
+    assert fresh.subject.name
+    db.session.commit()
+    assert db.session.get(Case, case_id).state == "provincial_confirmation"
