@@ -141,6 +141,7 @@ COLUMNS = {
         "locale",
         "created_at",
         "session_token",
+        "must_change_password",
     ),
     "cases": (
         "id",
@@ -452,7 +453,7 @@ class _Accounts:
         self.lines.append(
             f"{user_id}\t{username}\t{self.password_hash}\t{role}\t{unit_code}\t{level}"
             f"\t{_null(subject_id)}\t{full_name}\t\\N\t\\N\tt\tvi\t{self.created_text}"
-            f"\t{secrets.token_hex(8)}\n"
+            f"\t{secrets.token_hex(8)}\tf\n"
         )
         return user_id
 
