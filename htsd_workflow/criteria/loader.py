@@ -1,45 +1,59 @@
-"""Criteria sets (bộ tiêu chí) as versioned data: loading and validation."""
+"""Criteria sets (bộ tiêu chí) as versioned data: loading and validation.
+
+One YAML file per set version lives in ``workflows/criteria``. Every problem found while
+loading raises ``ConfigurationError`` naming the file and what to change, so that start-up
+stops before a case is scored against a wrong table.
+"""
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import NoReturn
 
 import yaml
 
 from htsd_workflow.core.errors import ConfigurationError
+from htsd_workflow.core.text import nfc
 
+#: the four titles of the domain (DOMAIN.md, "The four titles")
 TITLES = ("family", "clan", "community", "unit")
-_SET_KEYS = {
-    "id",
-    "title",
-    "period",
-    "version",
-    "label",
-    "source",
-    "pass_mark",
-    "pass_mark_dbkk",
-    "bands",
-    "items",
-    "notes",
-}
-_ITEM_KEYS = {"code", "label", "label_en", "max_points", "description", "verified"}
+
+_REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "pass_mark", "items")
+_OPTIONAL_KEYS = ("pass_mark_dbkk", "bands", "notes")
+_SET_KEYS = frozenset(_REQUIRED_KEYS + _OPTIONAL_KEYS)
+_PERIOD_KEYS = frozenset({"from", "to"})
+_ITEM_KEYS = frozenset({"code", "label", "label_en", "max_points", "description", "verified"})
+_BAND_KEYS = frozenset({"code", "label", "min"})
+
+# ids go into URLs and a String(60) column; item codes into form field names, error keys
+# such as "items[1.2].score" and a String(20) column
+_ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}")
+_CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,19}")
+# years outside this range are typos (2106 for 2016), not criteria sets
+_YEAR_MIN, _YEAR_MAX = 1990, 2100
 
 
 @dataclass(frozen=True)
 class CriteriaItem:
+    """One scored criterion (tiêu chí) of a set."""
+
     code: str
     label: str
     label_en: str
     max_points: float
     description: str = ""
-    #: False where the split of points is our editable guess, not the published text
+    #: False where the item (its points, often its wording) is an editable guess, not the text
     verified: bool = False
 
 
 @dataclass(frozen=True)
 class Band:
+    """A rating band (xếp loại), e.g. Tốt from 85 points."""
+
     code: str
     label: str
     min: float
@@ -47,6 +61,8 @@ class Band:
 
 @dataclass(frozen=True)
 class CriteriaSet:
+    """One version of the criteria for a title over a period of years."""
+
     id: str
     title: str
     period_from: int
@@ -62,15 +78,22 @@ class CriteriaSet:
 
     @property
     def max_total(self) -> float:
-        return sum(item.max_points for item in self.items)
+        """The highest possible total: the sum of the items' maximum points."""
+        return exact_sum(item.max_points for item in self.items)
 
     def item(self, code: str) -> CriteriaItem:
+        """The item with this code; ``KeyError`` if the set has none."""
         for item in self.items:
             if item.code == code:
                 return item
         raise KeyError(code)
 
+    def holds(self, year: int) -> bool:
+        """Whether ``year`` falls in the set's period."""
+        return self.period_from <= year and (self.period_to is None or year <= self.period_to)
+
     def to_dict(self) -> dict:
+        """The set as plain data (the API's criteria-set document)."""
         return {
             "id": self.id,
             "title": self.title,
@@ -97,149 +120,320 @@ class CriteriaSet:
         }
 
 
-def _number(value) -> bool:
+def exact_sum(values) -> float:
+    """Sum points as decimals: 26.7 + 26.7 + 26.6 is 80, not 79.99999999999999."""
+    # a float sum could drop a total just below the pass mark and fail a family by 1e-14
+    return float(sum((Decimal(repr(float(v))) for v in values), Decimal(0)))
+
+
+def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _build(path: Path, data) -> CriteriaSet:
-    where = str(path)
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"{where}: the file must hold a mapping of settings")
-    unknown = set(data) - _SET_KEYS
-    if unknown:
-        raise ConfigurationError(f"{where}: unknown setting(s) {sorted(unknown)}")
-    set_id = data.get("id")
-    if not isinstance(set_id, str) or not set_id:
-        raise ConfigurationError(f"{where}: id is missing")
-    title = data.get("title")
-    if title not in TITLES:
-        raise ConfigurationError(f"{where}: title {title!r} is not one of {list(TITLES)}")
-    period = data.get("period")
-    if not isinstance(period, dict) or not isinstance(period.get("from"), int):
-        raise ConfigurationError(f"{where}: period needs a 'from' year (and 'to', or null)")
-    period_to = period.get("to")
-    if period_to is not None and (not isinstance(period_to, int) or period_to < period["from"]):
-        raise ConfigurationError(f"{where}: period 'to' must be a year not before 'from'")
-    raw_items = data.get("items")
-    if not isinstance(raw_items, list) or not raw_items:
-        raise ConfigurationError(f"{where}: items must be a non-empty list")
-    items = []
-    seen = set()
-    for number, raw in enumerate(raw_items, start=1):
-        at = f"{where}: item {number}"
-        if not isinstance(raw, dict):
-            raise ConfigurationError(f"{at}: must be a mapping")
-        unknown = set(raw) - _ITEM_KEYS
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _period_text(cset: CriteriaSet) -> str:
+    return f"{cset.period_from}–{cset.period_to if cset.period_to is not None else '…'}"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    Plain ``safe_load`` keeps the last value silently, so a second ``pass_mark:`` pasted
+    further down a file would change the mark without anyone noticing.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _value in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key: the base constructor reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Checker:
+    """Builds one set from one file's data; every refusal names the file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, problem: str) -> NoReturn:
+        raise ConfigurationError(f"{self.path}: {problem}")
+
+    def text(self, value, what: str, *, required: bool = True) -> str:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.fail(f"{what} is missing (give a non-empty text)")
+            return ""
+        if not isinstance(value, str):
+            self.fail(f"{what} must be text, got {value!r}")
+        return nfc(value)
+
+    def year(self, value, what: str) -> int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(f"{what} must be a year such as 2016, got {value!r}")
+        if not _YEAR_MIN <= value <= _YEAR_MAX:
+            self.fail(f"{what} {value} is not a plausible year ({_YEAR_MIN}–{_YEAR_MAX})")
+        return value
+
+    def unknown(self, data: dict, allowed: frozenset, where: str) -> None:
+        unknown = sorted(str(k) for k in set(data) - allowed)
         if unknown:
-            raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
-        code = raw.get("code")
-        if code is None or str(code) == "":
-            raise ConfigurationError(f"{at}: code is missing")
-        code = str(code)
-        if code in seen:
-            raise ConfigurationError(f"{at}: duplicate item code {code!r}")
-        seen.add(code)
-        max_points = raw.get("max_points")
-        if not _number(max_points) or max_points <= 0:
-            raise ConfigurationError(
-                f"{at} ({code}): max_points must be a positive number, got {max_points!r}"
+            self.fail(f"{where}unknown setting(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
+
+    def build(self, data) -> CriteriaSet:
+        if data is None:
+            self.fail("the file is empty")
+        if not isinstance(data, dict):
+            self.fail(f"the file must hold a mapping of settings, got {type(data).__name__}")
+        self.unknown(data, _SET_KEYS, "")
+        for key in _REQUIRED_KEYS:
+            if key not in data or data[key] is None:
+                self.fail(f"{key} is missing")
+
+        set_id = data["id"]
+        if not isinstance(set_id, str) or not _ID_RE.fullmatch(set_id):
+            self.fail(
+                f"id {set_id!r} must be lower-case letters, digits, '.', '_' or '-' "
+                "(at most 60), e.g. 'family-2016'"
             )
-        if not raw.get("label"):
-            raise ConfigurationError(f"{at} ({code}): label is missing")
-        items.append(
-            CriteriaItem(
-                code=code,
-                label=str(raw["label"]),
-                label_en=str(raw.get("label_en") or raw["label"]),
-                max_points=float(max_points),
-                description=str(raw.get("description") or ""),
-                verified=bool(raw.get("verified", False)),
+        title = data["title"]
+        if title not in TITLES:
+            self.fail(f"title {title!r} is not one of {list(TITLES)}")
+        period_from, period_to = self.period(data["period"])
+        version = data["version"]
+        if isinstance(version, bool) or not isinstance(version, str | int):
+            # an unquoted 2016.10 would be read as the number 2016.1
+            self.fail(f'version must be quoted text such as "2016.1", got {version!r}')
+        version = self.text(str(version), "version")
+
+        items = self.items(data["items"])
+        max_total = exact_sum(i.max_points for i in items)
+        pass_mark = self.mark(data["pass_mark"], "pass_mark", max_total)
+        pass_mark_dbkk = None
+        if data.get("pass_mark_dbkk") is not None:
+            pass_mark_dbkk = self.mark(data["pass_mark_dbkk"], "pass_mark_dbkk", max_total)
+            if pass_mark_dbkk > pass_mark:
+                self.fail(
+                    f"pass_mark_dbkk {_fmt(pass_mark_dbkk)} is above pass_mark {_fmt(pass_mark)}"
+                    " (the mark for especially disadvantaged communes may only be lower)"
+                )
+        bands = self.bands(data.get("bands"), max_total)
+        notes = self.text(data.get("notes"), "notes", required=False)
+        unverified = [i.code for i in items if not i.verified]
+        if unverified and not notes:
+            # the data must say itself what is provisional, never look like the law
+            self.fail(
+                f"items {unverified} are marked verified: false, so notes must say what is "
+                "provisional and how to check it"
             )
+        return CriteriaSet(
+            id=set_id,
+            title=title,
+            period_from=period_from,
+            period_to=period_to,
+            version=version,
+            label=self.text(data["label"], "label"),
+            source=self.text(data["source"], "source"),
+            pass_mark=pass_mark,
+            pass_mark_dbkk=pass_mark_dbkk,
+            bands=bands,
+            items=items,
+            notes=notes,
         )
-    max_total = sum(i.max_points for i in items)
-    pass_mark = data.get("pass_mark")
-    if not _number(pass_mark) or pass_mark < 0 or pass_mark > max_total:
-        raise ConfigurationError(
-            f"{where}: pass_mark must be a number from 0 to the maximum total {max_total:g}, "
-            f"got {pass_mark!r}"
-        )
-    pass_mark_dbkk = data.get("pass_mark_dbkk")
-    if pass_mark_dbkk is not None and (
-        not _number(pass_mark_dbkk) or pass_mark_dbkk < 0 or pass_mark_dbkk > pass_mark
-    ):
-        raise ConfigurationError(
-            f"{where}: pass_mark_dbkk must be a number from 0 to pass_mark {pass_mark:g}"
-        )
-    bands = []
-    previous = None
-    for number, raw in enumerate(data.get("bands") or [], start=1):
-        at = f"{where}: band {number}"
-        if not isinstance(raw, dict) or not raw.get("code") or not _number(raw.get("min")):
-            raise ConfigurationError(f"{at}: needs code, label and a numeric min")
-        if raw["min"] < 0 or raw["min"] > max_total:
-            raise ConfigurationError(f"{at}: min must be within 0..{max_total:g}")
-        if previous is not None and raw["min"] >= previous:
-            raise ConfigurationError(f"{at}: bands must be listed from the highest min down")
-        previous = raw["min"]
-        bands.append(
-            Band(
-                code=str(raw["code"]),
-                label=str(raw.get("label") or raw["code"]),
-                min=float(raw["min"]),
+
+    def period(self, period) -> tuple[int, int | None]:
+        if not isinstance(period, dict) or "from" not in period:
+            self.fail("period must be a mapping {from: <year>, to: <year or null>}")
+        self.unknown(period, _PERIOD_KEYS, "period: ")
+        period_from = self.year(period["from"], "period 'from'")
+        period_to = period.get("to")
+        if period_to is not None:
+            period_to = self.year(period_to, "period 'to'")
+            if period_to < period_from:
+                self.fail(f"period 'to' {period_to} is before 'from' {period_from}")
+        return period_from, period_to
+
+    def items(self, raw_items) -> tuple[CriteriaItem, ...]:
+        if not isinstance(raw_items, list) or not raw_items:
+            self.fail("items must be a non-empty list")
+        items = []
+        seen: set[str] = set()
+        for number, raw in enumerate(raw_items, start=1):
+            at = f"item {number}"
+            if not isinstance(raw, dict):
+                self.fail(f"{at}: must be a mapping with code, label, label_en, max_points")
+            self.unknown(raw, _ITEM_KEYS, f"{at}: ")
+            code = raw.get("code")
+            if code is None or code == "":
+                self.fail(f"{at}: code is missing")
+            if isinstance(code, float):
+                # YAML reads 1.10 as the number 1.1: the code the author typed is lost
+                self.fail(f'{at}: code {code!r} must be quoted, e.g. code: "{code}"')
+            if isinstance(code, bool) or not isinstance(code, str | int):
+                self.fail(f'{at}: code must be text such as "1.2", got {code!r}')
+            code = str(code)
+            if not _CODE_RE.fullmatch(code):
+                self.fail(
+                    f"{at}: code {code!r} may hold only letters, digits, '.', '_' or '-' "
+                    "(at most 20)"
+                )
+            if code in seen:
+                self.fail(f"{at}: duplicate item code {code!r}")
+            seen.add(code)
+            at = f"item {number} ({code})"
+            max_points = raw.get("max_points")
+            if not _is_number(max_points) or max_points <= 0:
+                self.fail(f"{at}: max_points must be a positive number, got {max_points!r}")
+            verified = raw.get("verified", False)
+            if not isinstance(verified, bool):
+                self.fail(f"{at}: verified must be true or false, got {verified!r}")
+            items.append(
+                CriteriaItem(
+                    code=code,
+                    label=self.text(raw.get("label"), f"{at}: label"),
+                    label_en=self.text(raw.get("label_en"), f"{at}: label_en"),
+                    max_points=float(max_points),
+                    description=self.text(
+                        raw.get("description"), f"{at}: description", required=False
+                    ),
+                    verified=verified,
+                )
             )
+        return tuple(items)
+
+    def mark(self, value, what: str, max_total: float) -> float:
+        if not _is_number(value):
+            self.fail(f"{what} must be a number, got {value!r}")
+        if value < 0:
+            self.fail(f"{what} {_fmt(value)} is negative")
+        if value > max_total:
+            self.fail(f"{what} {_fmt(value)} is above the maximum total {_fmt(max_total)}")
+        return float(value)
+
+    def bands(self, raw_bands, max_total: float) -> tuple[Band, ...]:
+        if raw_bands is None:
+            return ()
+        if not isinstance(raw_bands, list):
+            self.fail("bands must be a list of {code, label, min}, highest min first")
+        bands: list[Band] = []
+        for number, raw in enumerate(raw_bands, start=1):
+            at = f"band {number}"
+            if not isinstance(raw, dict):
+                self.fail(f"{at}: must be a mapping with code, label and min")
+            self.unknown(raw, _BAND_KEYS, f"{at}: ")
+            code = raw.get("code")
+            if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+                self.fail(f"{at}: code must be a short text such as 'good', got {code!r}")
+            if code in {b.code for b in bands}:
+                self.fail(f"{at}: duplicate band code {code!r}")
+            low = raw.get("min")
+            if not _is_number(low):
+                self.fail(f"{at} ({code}): min must be a number, got {low!r}")
+            if not 0 <= low <= max_total:
+                self.fail(
+                    f"{at} ({code}): min {_fmt(low)} is outside 0..{_fmt(max_total)} "
+                    "(the maximum total)"
+                )
+            if bands and low >= bands[-1].min:
+                self.fail(
+                    f"{at} ({code}): min {_fmt(low)} is not below {_fmt(bands[-1].min)} of "
+                    f"{bands[-1].code!r}; list bands from the highest min down"
+                )
+            bands.append(
+                Band(code=code, label=self.text(raw.get("label"), f"{at}: label"), min=float(low))
+            )
+        return tuple(bands)
+
+
+def _read(path: Path):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        # _StrictLoader is a SafeLoader: this is yaml.safe_load plus the duplicate-key check
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
+
+
+def _check_periods(sets: list[tuple[CriteriaSet, Path]]) -> None:
+    """Refuse overlaps (two sets for one year) and gaps (a year with no set) per title."""
+    for title in TITLES:
+        chain = sorted(
+            ((cset, path) for cset, path in sets if cset.title == title),
+            key=lambda pair: pair[0].period_from,
         )
-    return CriteriaSet(
-        id=set_id,
-        title=title,
-        period_from=period["from"],
-        period_to=period_to,
-        version=str(data.get("version") or "1"),
-        label=str(data.get("label") or set_id),
-        source=str(data.get("source") or ""),
-        pass_mark=float(pass_mark),
-        pass_mark_dbkk=float(pass_mark_dbkk) if pass_mark_dbkk is not None else None,
-        bands=tuple(bands),
-        items=tuple(items),
-        notes=str(data.get("notes") or ""),
-    )
+        for (earlier, earlier_path), (later, later_path) in zip(chain, chain[1:], strict=False):
+            if earlier.period_to is None or later.period_from <= earlier.period_to:
+                raise ConfigurationError(
+                    f"{later_path}: period {_period_text(later)} of {title!r} overlaps "
+                    f"{earlier.id} ({_period_text(earlier)}) in {earlier_path}; "
+                    "close the earlier period with 'to'"
+                )
+            if later.period_from > earlier.period_to + 1:
+                raise ConfigurationError(
+                    f"{later_path}: period {_period_text(later)} of {title!r} leaves "
+                    f"{earlier.period_to + 1}–{later.period_from - 1} without a set after "
+                    f"{earlier.id} in {earlier_path}"
+                )
 
 
 def load_criteria_sets(directory: str | Path) -> dict[str, CriteriaSet]:
-    """Load and validate every ``*.yaml`` criteria set in ``directory``."""
+    """Load and validate every ``*.yaml`` criteria set in ``directory``, keyed by id."""
     folder = Path(directory)
-    sets: dict[str, CriteriaSet] = {}
+    if not folder.is_dir():
+        raise ConfigurationError(f"{folder}: criteria directory not found")
+    # a .yml file would be skipped silently and its author left wondering
+    stray = sorted(folder.glob("*.yml"))
+    if stray:
+        raise ConfigurationError(f"{stray[0]}: criteria files must end in .yaml")
+    loaded: list[tuple[CriteriaSet, Path]] = []
     files: dict[str, Path] = {}
     for path in sorted(folder.glob("*.yaml")):
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
-        cset = _build(path, data)
-        if cset.id in sets:
+        cset = _Checker(path).build(_read(path))
+        if cset.id in files:
             raise ConfigurationError(f"{path}: set id {cset.id!r} is also used in {files[cset.id]}")
-        for other in sets.values():
-            if other.title != cset.title:
-                continue
-            a_end = other.period_to if other.period_to is not None else 10**6
-            b_end = cset.period_to if cset.period_to is not None else 10**6
-            if other.period_from <= b_end and cset.period_from <= a_end:
-                raise ConfigurationError(
-                    f"{path}: period {cset.period_from}–{cset.period_to or '…'} of "
-                    f"{cset.title!r} overlaps {other.id} in {files[other.id]}"
-                )
-        sets[cset.id] = cset
         files[cset.id] = path
-    return sets
+        loaded.append((cset, path))
+    if not loaded:
+        raise ConfigurationError(f"{folder}: no criteria sets (*.yaml) found")
+    _check_periods(loaded)
+    return {cset.id: cset for cset, _path in loaded}
 
 
 def criteria_set_for(sets: dict[str, CriteriaSet], title: str, year: int) -> CriteriaSet:
-    """The set in force for a title and year; after the last period, the latest set."""
+    """The set in force for ``title`` in ``year``.
+
+    After the last period the latest set stays in force (until a newer file is added); a year
+    before the first period (the 2015 pilot) uses the earliest set.
+    """
     candidates = sorted((s for s in sets.values() if s.title == title), key=lambda s: s.period_from)
     if not candidates:
         raise ConfigurationError(f"no criteria set for title {title!r}")
     for cset in candidates:
-        if cset.period_from <= year and (cset.period_to is None or year <= cset.period_to):
+        if cset.holds(year):
             return cset
     if year < candidates[0].period_from:
         return candidates[0]
-    return candidates[-1]
+    # past every period, or in a gap of sets not loaded by load_criteria_sets: the latest
+    # set that had started by then
+    return [s for s in candidates if s.period_from <= year][-1]

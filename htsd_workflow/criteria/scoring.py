@@ -3,97 +3,162 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import nfc
-from htsd_workflow.criteria.loader import Band, CriteriaSet
+from htsd_workflow.criteria.loader import Band, CriteriaSet, exact_sum
 
 MAX_EVIDENCE_LENGTH = 4000
+MAX_NOTE_LENGTH = 2000
+_ENTRY_KEYS = frozenset({"code", "score", "evidence", "note"})
+# forms send text: "8", "8.5" and the Vietnamese "8,5"; float() alone would also take
+# "1_0", "nan" and "1e400"
+_NUMBER_RE = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
+# an unknown code typed by a client is echoed back, but not at any length
+_SHOWN_CODE_LENGTH = 40
 
 
 @dataclass(frozen=True)
 class ScoreResult:
+    """The computed outcome of a self-assessment against one criteria set."""
+
     total: float
     max_total: float
     passed: bool
     is_complete: bool
+    #: item codes without a score, in the set's order
     missing: tuple[str, ...]
+    #: the mark applied: the ĐBKK one for an especially disadvantaged commune, if the set has one
     pass_mark: float
     band: Band | None
 
 
-def _fmt(value: float) -> str:
-    return f"{value:g}"
+def _vn(value: float) -> str:
+    """A number as Vietnamese write it: 12, 8,5."""
+    return f"{value:g}".replace(".", ",")
 
 
-def validate_scores(cset: CriteriaSet, entries) -> list[dict]:
-    """Check entered item scores against the set; return cleaned entries.
+def _text(value, *, limit: int, what: str, code: str, errors: dict, key: str):
+    """Clean an optional free text; record an error and return None when it is refused."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors[key] = f"{what} của tiêu chí {code} phải là văn bản"
+        return None
+    if "\x00" in value:
+        errors[key] = f"{what} của tiêu chí {code} chứa ký tự không hợp lệ"
+        return None
+    value = nfc(value)
+    if len(value) > limit:
+        errors[key] = f"{what} của tiêu chí {code} dài tối đa {limit} ký tự (hiện có {len(value)})"
+        return None
+    return value or None
 
-    Raises InvalidInput whose details name each wrong field and what to fix.
+
+def _score(value, item, errors: dict, key: str) -> float | None:
+    """Check one entered score; record an error and return None when it is refused."""
+    code = item.code
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str):
+        if not _NUMBER_RE.fullmatch(value.strip()):
+            shown = value.strip()[:_SHOWN_CODE_LENGTH]
+            errors[key] = f"Điểm của tiêu chí {code} phải là một số (đã nhập “{shown}”)"
+            return None
+        value = float(value.strip().replace(",", "."))
+    elif isinstance(value, Decimal):
+        value = float(value)
+    # bool is an int in Python, but True is not "1 point"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        errors[key] = f"Điểm của tiêu chí {code} phải là một số"
+        return None
+    if not math.isfinite(value):
+        errors[key] = f"Điểm của tiêu chí {code} phải là một số hữu hạn"
+        return None
+    if value < 0:
+        errors[key] = f"Điểm {_vn(value)} của tiêu chí {code} không được âm"
+        return None
+    if value > item.max_points:
+        errors[key] = (
+            f"Điểm {_vn(value)} vượt quá điểm tối đa {_vn(item.max_points)} của tiêu chí {code}"
+        )
+        return None
+    return float(value)
+
+
+def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
+    """Check entered item scores against the set; return the cleaned entries.
+
+    Each entry is ``{"code", "score", "evidence"}`` (a reviewer's entry may carry a ``note``).
+    ``evidence`` and ``note`` appear in the result only when given, so that saving scores
+    alone leaves stored evidence alone. Every problem is reported at once (the applicant is
+    told everything in one go): ``InvalidInput.details`` maps ``items[<code>].<field>`` to
+    what to fix, or ``items.<position>`` for an entry without a usable code.
     """
     if not isinstance(entries, list):
         raise InvalidInput(
-            "Danh sách tiêu chí không hợp lệ.", details={"items": "Cần một danh sách"}
+            "Danh sách điểm tiêu chí không hợp lệ.",
+            details={"items": "Cần một danh sách các tiêu chí (mã, điểm, minh chứng)"},
         )
+    items = {item.code: item for item in cset.items}
     errors: dict[str, str] = {}
-    cleaned = []
-    seen = set()
-    codes = {item.code: item for item in cset.items}
+    cleaned: list[dict] = []
+    seen: set[str] = set()
     for index, entry in enumerate(entries):
+        line = index + 1
         if not isinstance(entry, dict):
-            errors[f"items[{index}]"] = "Mỗi tiêu chí phải có mã và điểm"
+            errors[f"items.{index}"] = f"Dòng {line}: mỗi tiêu chí cần có mã (code) và điểm"
             continue
-        code = str(entry.get("code", ""))
-        if code not in codes:
-            errors[f"items[{index}].code"] = f"Không có tiêu chí mã “{code}” trong bộ tiêu chí"
+        code = entry.get("code")
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = str(code)
+        if not isinstance(code, str) or not code.strip():
+            errors[f"items.{index}.code"] = f"Dòng {line}: thiếu mã tiêu chí"
+            continue
+        code = code.strip()[:_SHOWN_CODE_LENGTH]
+        item = items.get(code)
+        if item is None:
+            errors[f"items[{code}].code"] = (
+                f"Không có tiêu chí mã “{code}” trong bộ tiêu chí {cset.label}"
+            )
             continue
         if code in seen:
-            errors[f"items[{code}].code"] = f"Tiêu chí {code} được nhập hai lần"
+            errors[f"items[{code}].code"] = f"Tiêu chí {code} được nhập hai lần; chỉ giữ một dòng"
             continue
         seen.add(code)
-        item = codes[code]
-        score = entry.get("score")
-        if isinstance(score, str) and score.strip() == "":
-            score = None
-        if score is not None:
-            if isinstance(score, str):
-                try:
-                    score = float(score.replace(",", "."))
-                except ValueError:
-                    errors[f"items[{code}].score"] = f"Điểm tiêu chí {code} phải là một số"
-                    continue
-            if (
-                isinstance(score, bool)
-                or not isinstance(score, int | float)
-                or not math.isfinite(score)
-            ):
-                errors[f"items[{code}].score"] = f"Điểm tiêu chí {code} phải là một số"
-                continue
-            if score < 0:
-                errors[f"items[{code}].score"] = f"Điểm tiêu chí {code} không được âm"
-                continue
-            if score > item.max_points:
-                errors[f"items[{code}].score"] = (
-                    f"Điểm {_fmt(score)} vượt quá điểm tối đa {_fmt(item.max_points)} "
-                    f"của tiêu chí {code}"
-                )
-                continue
-            score = float(score)
-        clean = {"code": code, "score": score}
+        unknown = sorted(str(k) for k in set(entry) - _ENTRY_KEYS)
+        if unknown:
+            errors[f"items[{code}]"] = (
+                f"Tiêu chí {code} có trường không hợp lệ: {', '.join(unknown)}"
+            )
+        before = len(errors)
+        clean: dict = {
+            "code": code,
+            "score": _score(entry.get("score"), item, errors, f"items[{code}].score"),
+        }
         if "evidence" in entry:
-            evidence = entry.get("evidence")
-            if evidence is not None and not isinstance(evidence, str):
-                errors[f"items[{code}].evidence"] = "Minh chứng phải là văn bản"
-                continue
-            evidence = nfc(evidence) or None
-            if evidence and len(evidence) > MAX_EVIDENCE_LENGTH:
-                errors[f"items[{code}].evidence"] = f"Minh chứng tối đa {MAX_EVIDENCE_LENGTH} ký tự"
-                continue
-            clean["evidence"] = evidence
+            clean["evidence"] = _text(
+                entry["evidence"],
+                limit=MAX_EVIDENCE_LENGTH,
+                what="Minh chứng",
+                code=code,
+                errors=errors,
+                key=f"items[{code}].evidence",
+            )
         if "note" in entry:
-            clean["note"] = nfc(entry.get("note")) if isinstance(entry.get("note"), str) else None
-        cleaned.append(clean)
+            clean["note"] = _text(
+                entry["note"],
+                limit=MAX_NOTE_LENGTH,
+                what="Ghi chú",
+                code=code,
+                errors=errors,
+                key=f"items[{code}].note",
+            )
+        if len(errors) == before:
+            cleaned.append(clean)
     if errors:
         raise InvalidInput(
             "Điểm tự đánh giá chưa hợp lệ: " + "; ".join(errors.values()) + ".", details=errors
@@ -101,17 +166,19 @@ def validate_scores(cset: CriteriaSet, entries) -> list[dict]:
     return cleaned
 
 
-def compute_result(cset: CriteriaSet, scores: dict, is_dbkk: bool) -> ScoreResult:
-    """Total, completeness, pass/fail and band; incomplete never passes."""
-    missing = tuple(item.code for item in cset.items if scores.get(item.code) is None)
-    total = float(
-        sum(
-            v
-            for code, v in scores.items()
-            if v is not None and code in {i.code for i in cset.items}
-        )
-    )
+def compute_result(
+    cset: CriteriaSet, scores: dict[str, float | None], is_dbkk: bool
+) -> ScoreResult:
+    """Total, completeness, pass/fail and band of ``scores`` (item code → score or None).
+
+    Codes the set does not have are ignored. An incomplete assessment never passes; the
+    ĐBKK pass mark applies when ``is_dbkk`` and the set has one.
+    """
+    given = {item.code: scores.get(item.code) for item in cset.items}
+    missing = tuple(code for code, score in given.items() if score is None)
+    total = exact_sum(score for score in given.values() if score is not None)
     mark = cset.pass_mark_dbkk if is_dbkk and cset.pass_mark_dbkk is not None else cset.pass_mark
+    # bands are validated highest-first, so the first one reached is the highest
     band = next((b for b in cset.bands if total >= b.min), None)
     return ScoreResult(
         total=total,

@@ -1,180 +1,589 @@
-"""Criteria sets as data: the shipped ones load, bad ones are refused, scoring is computed."""
+"""Criteria sets as data: the shipped ones load, bad ones are refused, scoring is computed.
+
+No database and no app: these tests import only the loader and the scoring module.
+"""
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from htsd_workflow.core.errors import ConfigurationError, InvalidInput
-from htsd_workflow.criteria.loader import criteria_set_for, load_criteria_sets
+from htsd_workflow.criteria.loader import (
+    TITLES,
+    CriteriaSet,
+    criteria_set_for,
+    load_criteria_sets,
+)
 from htsd_workflow.criteria.scoring import compute_result, validate_scores
 
 CRITERIA = Path(__file__).resolve().parents[2] / "workflows" / "criteria"
 SETS = load_criteria_sets(CRITERIA)
+SHIPPED_FILES = sorted(CRITERIA.glob("*.yaml"))
 
 
-def test_every_title_has_a_set_and_the_period_picks_the_version():
-    assert {s.title for s in SETS.values()} == {"family", "clan", "community", "unit"}
-    assert criteria_set_for(SETS, "family", 2018).id == "family-2016"
-    assert criteria_set_for(SETS, "family", 2026).id == "family-2021"
-    assert criteria_set_for(SETS, "family", 2010).id == "family-2016"  # before the first
-    unit = criteria_set_for(SETS, "unit", 2024)
-    assert unit.max_total == 100 and [b.label for b in unit.bands] == ["Tốt", "Khá", "Trung bình"]
+# --- the shipped sets -----------------------------------------------------------------------
 
 
-def test_unverified_numbers_are_marked_in_the_data():
-    family = SETS["family-2016"]
-    assert family.item("1.1").verified and not family.item("2").verified
-    assert "tạm" in family.notes
+@pytest.mark.parametrize("path", SHIPPED_FILES, ids=lambda p: p.name)
+def test_every_shipped_file_loads_on_its_own(tmp_path, path):
+    (tmp_path / path.name).write_bytes(path.read_bytes())
+    (cset,) = load_criteria_sets(tmp_path).values()
+    # one file per version, named after the set it holds
+    assert path.stem == cset.id
+    assert cset.max_total == 100
+    assert all(item.label and item.label_en for item in cset.items)
 
 
-def write(tmp_path, data, name="x.yaml"):
-    (tmp_path / name).write_text(yaml.safe_dump(data, allow_unicode=True))
-    return tmp_path / name
+def test_every_title_has_a_2016_2020_set_and_an_open_ended_2021_set():
+    for title in TITLES:
+        old = criteria_set_for(SETS, title, 2018)
+        new = criteria_set_for(SETS, title, 2021)
+        assert (old.period_from, old.period_to) == (2016, 2020)
+        assert (new.period_from, new.period_to) == (2021, None)
+        assert criteria_set_for(SETS, title, 2020) is old
+        assert criteria_set_for(SETS, title, 2040) is new
 
 
-def good():
-    return {
+def test_family_criterion_1_is_split_10_10_10_and_the_rest_is_marked_editable():
+    for set_id in ("family-2016", "family-2021"):
+        family = SETS[set_id]
+        assert [(i.code, i.max_points) for i in family.items[:3]] == [
+            ("1.1", 10),
+            ("1.2", 10),
+            ("1.3", 10),
+        ]
+        assert all(family.item(code).verified for code in ("1.1", "1.2", "1.3"))
+        assert not any(family.item(code).verified for code in ("2", "3", "4"))
+        assert (family.pass_mark, family.pass_mark_dbkk) == (80, 70)
+        assert "tạm" in family.notes and "ĐBKK" in family.notes
+
+
+def test_unit_2021_follows_tt_22_2020_points_and_bands():
+    unit = SETS["unit-2021"]
+    assert [(i.code, i.max_points) for i in unit.items] == [
+        ("1", 30),
+        ("2", 30),
+        ("3.1", 25),
+        ("3.2", 10),
+        ("3.3", 5),
+    ]
+    assert all(i.verified for i in unit.items)
+    assert [(b.code, b.label, b.min) for b in unit.bands] == [
+        ("good", "Tốt", 85),
+        ("fair", "Khá", 70),
+        ("average", "Trung bình", 50),
+    ]
+    # the pass mark is our inference from the lowest band: the notes must say so
+    assert "điểm đạt" in unit.notes.lower() and "tạm" in unit.notes
+
+
+def test_community_2021_has_five_criteria():
+    assert len(SETS["community-2021"].items) == 5
+
+
+def test_every_set_with_unverified_items_says_so_in_its_notes():
+    for cset in SETS.values():
+        if any(not item.verified for item in cset.items):
+            assert "tạm" in cset.notes, cset.id
+
+
+# --- bad files ------------------------------------------------------------------------------
+
+
+def write(folder: Path, data, name: str = "bad.yaml") -> Path:
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def good(**changes) -> dict:
+    data = {
         "id": "t-1",
         "title": "family",
         "period": {"from": 2016, "to": 2020},
+        "version": "1",
+        "label": "Bộ thử",
+        "source": "thử nghiệm",
         "pass_mark": 8,
         "pass_mark_dbkk": 6,
+        "bands": [{"code": "a", "label": "A", "min": 9}, {"code": "b", "label": "B", "min": 5}],
         "items": [
-            {"code": "1", "label": "A", "max_points": 5},
-            {"code": "2", "label": "B", "max_points": 5},
+            {"code": "1", "label": "Một", "label_en": "One", "max_points": 5, "verified": True},
+            {"code": "2", "label": "Hai", "label_en": "Two", "max_points": 5, "verified": True},
         ],
     }
+    data.update(changes)
+    return data
 
 
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        (lambda d: d.update(title="farm"), "title 'farm'"),
-        (
-            lambda d: d["items"].append({"code": "1", "label": "C", "max_points": 1}),
-            "duplicate item code '1'",
+def test_the_good_fixture_loads(tmp_path):
+    write(tmp_path, good())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    assert isinstance(cset, CriteriaSet)
+    assert (cset.max_total, cset.pass_mark, cset.pass_mark_dbkk) == (10, 8, 6)
+    assert cset.item("2").label_en == "Two"
+    with pytest.raises(KeyError):
+        cset.item("9")
+
+
+def _item(index: int, **changes):
+    def change(data):
+        data["items"][index].update(changes)
+
+    return change
+
+
+def _drop(*path):
+    def change(data):
+        target = data
+        for key in path[:-1]:
+            target = target[key]
+        del target[path[-1]]
+
+    return change
+
+
+BAD = [
+    ("unknown title", lambda d: d.update(title="farm"), "title 'farm' is not one of"),
+    ("unknown top-level key", lambda d: d.update(colour="red"), "unknown setting(s) ['colour']"),
+    ("unknown item key", _item(0, points=3), "item 1: unknown setting(s) ['points']"),
+    ("missing item code", _drop("items", 0, "code"), "item 1: code is missing"),
+    (
+        "duplicate item code",
+        lambda d: d["items"].append(
+            {"code": "1", "label": "C", "label_en": "C", "max_points": 1, "verified": True}
         ),
-        (lambda d: d["items"][0].update(max_points=0), "max_points must be a positive"),
-        (lambda d: d["items"][0].update(max_points="ten"), "max_points must be a positive"),
-        (lambda d: d.pop("pass_mark"), "pass_mark must be a number"),
-        (lambda d: d.update(pass_mark=11), "maximum total 10"),
-        (lambda d: d.update(pass_mark_dbkk=9), "pass_mark_dbkk"),
-        (
-            lambda d: d.update(bands=[{"code": "a", "min": 3}, {"code": "b", "min": 5}]),
-            "highest min down",
+        "item 3: duplicate item code '1'",
+    ),
+    ("unquoted decimal code", _item(0, code=1.1), "code 1.1 must be quoted"),
+    ("zero max_points", _item(0, max_points=0), "item 1 (1): max_points must be a positive"),
+    ("negative max_points", _item(1, max_points=-2), "item 2 (2): max_points must be a positive"),
+    ("text max_points", _item(0, max_points="ten"), "max_points must be a positive number"),
+    ("bool max_points", _item(0, max_points=True), "max_points must be a positive number"),
+    ("nan max_points", _item(0, max_points=float("nan")), "max_points must be a positive"),
+    ("missing max_points", _drop("items", 0, "max_points"), "max_points must be a positive"),
+    ("missing label_en", _drop("items", 1, "label_en"), "item 2 (2): label_en is missing"),
+    ("text verified", _item(0, verified="yes"), "verified must be true or false"),
+    ("no items", lambda d: d.update(items=[]), "items must be a non-empty list"),
+    ("pass mark missing", _drop("pass_mark"), "pass_mark is missing"),
+    ("pass mark text", lambda d: d.update(pass_mark="80"), "pass_mark must be a number"),
+    ("pass mark above max", lambda d: d.update(pass_mark=11), "above the maximum total 10"),
+    ("pass mark negative", lambda d: d.update(pass_mark=-1), "pass_mark -1 is negative"),
+    ("dbkk above pass", lambda d: d.update(pass_mark_dbkk=9), "pass_mark_dbkk 9 is above"),
+    (
+        "bands ascending",
+        lambda d: d.update(
+            bands=[{"code": "a", "label": "A", "min": 3}, {"code": "b", "label": "B", "min": 5}]
         ),
-        (lambda d: d.update(colour="red"), "unknown setting(s) ['colour']"),
-        (lambda d: d["items"][0].pop("code"), "code is missing"),
-    ],
-)
+        "band 2 (b): min 5 is not below 3",
+    ),
+    (
+        "bands equal",
+        lambda d: d.update(
+            bands=[{"code": "a", "label": "A", "min": 5}, {"code": "b", "label": "B", "min": 5}]
+        ),
+        "list bands from the highest min down",
+    ),
+    (
+        "band above max",
+        lambda d: d.update(bands=[{"code": "a", "label": "A", "min": 11}]),
+        "band 1 (a): min 11 is outside 0..10",
+    ),
+    (
+        "band negative",
+        lambda d: d.update(bands=[{"code": "a", "label": "A", "min": -1}]),
+        "min -1 is outside 0..10",
+    ),
+    (
+        "duplicate band code",
+        lambda d: d.update(
+            bands=[{"code": "a", "label": "A", "min": 9}, {"code": "a", "label": "B", "min": 5}]
+        ),
+        "duplicate band code 'a'",
+    ),
+    (
+        "band without min",
+        lambda d: d.update(bands=[{"code": "a", "label": "A"}]),
+        "min must be a number",
+    ),
+    ("period reversed", lambda d: d.update(period={"from": 2020, "to": 2016}), "before 'from'"),
+    ("period text", lambda d: d.update(period={"from": "2016"}), "period 'from' must be a year"),
+    ("period typo", lambda d: d.update(period={"from": 2106}), "not a plausible year"),
+    ("missing source", _drop("source"), "source is missing"),
+    ("bad id", lambda d: d.update(id="Family 2016"), "id 'Family 2016' must be lower-case"),
+    (
+        "unverified items without notes",
+        _item(0, verified=False),
+        "items ['1'] are marked verified: false, so notes must say",
+    ),
+]
+
+
+@pytest.mark.parametrize("change, message", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_set_is_refused_naming_file_and_problem(tmp_path, change, message):
     data = good()
     change(data)
     path = write(tmp_path, data)
     with pytest.raises(ConfigurationError) as refused:
         load_criteria_sets(tmp_path)
+    assert str(refused.value).startswith(f"{path}: ")
+    assert message in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("id: [\n", "not valid YAML"),
+        ("", "the file is empty"),
+        ("- just\n- a list\n", "must hold a mapping of settings"),
+        ("id: a\npass_mark: 80\npass_mark: 60\n", "found duplicate key 'pass_mark'"),
+    ],
+    ids=["syntax error", "empty", "not a mapping", "duplicate key"],
+)
+def test_unreadable_file_is_refused_naming_it(tmp_path, text, message):
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError) as refused:
+        load_criteria_sets(tmp_path)
     assert str(path) in str(refused.value) and message in str(refused.value)
 
 
-def test_overlapping_periods_and_duplicate_ids_are_refused(tmp_path):
-    write(tmp_path, good(), "a.yaml")
-    other = good()
-    other["id"] = "t-2"
-    other["period"] = {"from": 2019, "to": None}
-    write(tmp_path, other, "b.yaml")
+def test_duplicate_ids_across_files_name_both_files(tmp_path):
+    first = write(tmp_path, good(), "a.yaml")
+    second = write(tmp_path, good(period={"from": 2021, "to": None}), "b.yaml")
+    with pytest.raises(ConfigurationError) as refused:
+        load_criteria_sets(tmp_path)
+    message = str(refused.value)
+    assert message.startswith(str(second)) and str(first) in message
+    assert "set id 't-1' is also used" in message
+
+
+def test_overlapping_periods_of_one_title_name_both_files(tmp_path):
+    first = write(tmp_path, good(), "a.yaml")
+    second = write(tmp_path, good(id="t-2", period={"from": 2019, "to": None}), "b.yaml")
+    with pytest.raises(ConfigurationError) as refused:
+        load_criteria_sets(tmp_path)
+    message = str(refused.value)
+    assert message.startswith(str(second)) and str(first) in message
+    assert "period 2019–… of 'family' overlaps t-1 (2016–2020)" in message
+
+
+def test_an_open_ended_earlier_set_overlaps_any_later_one(tmp_path):
+    write(tmp_path, good(period={"from": 2016, "to": None}), "a.yaml")
+    write(tmp_path, good(id="t-2", period={"from": 2030, "to": None}), "b.yaml")
     with pytest.raises(ConfigurationError, match="overlaps t-1"):
         load_criteria_sets(tmp_path)
-    other["id"] = "t-1"
-    other["period"] = {"from": 2021, "to": None}
-    write(tmp_path, other, "b.yaml")
-    with pytest.raises(ConfigurationError, match="also used"):
-        load_criteria_sets(tmp_path)
-    (tmp_path / "b.yaml").write_text("id: [")
-    with pytest.raises(ConfigurationError, match="not valid YAML"):
-        load_criteria_sets(tmp_path)
 
 
-def test_pass_mark_boundary_dbkk_and_incomplete():
+def test_same_period_for_different_titles_is_fine(tmp_path):
+    write(tmp_path, good(), "a.yaml")
+    write(tmp_path, good(id="t-2", title="clan"), "b.yaml")
+    assert set(load_criteria_sets(tmp_path)) == {"t-1", "t-2"}
+
+
+def test_a_year_without_a_set_between_two_periods_is_refused(tmp_path):
+    write(tmp_path, good(), "a.yaml")
+    later = write(tmp_path, good(id="t-2", period={"from": 2022, "to": None}), "b.yaml")
+    with pytest.raises(ConfigurationError) as refused:
+        load_criteria_sets(tmp_path)
+    assert str(later) in str(refused.value) and "leaves 2021–2021 without a set" in str(
+        refused.value
+    )
+
+
+def test_a_yml_file_would_be_skipped_so_it_is_refused(tmp_path):
+    write(tmp_path, good(), "a.yaml")
+    stray = write(tmp_path, good(id="t-2", title="clan"), "b.yml")
+    with pytest.raises(ConfigurationError, match="must end in .yaml") as refused:
+        load_criteria_sets(tmp_path)
+    assert str(stray) in str(refused.value)
+
+
+def test_missing_or_empty_directory_is_refused(tmp_path):
+    with pytest.raises(ConfigurationError, match="no criteria sets"):
+        load_criteria_sets(tmp_path)
+    with pytest.raises(ConfigurationError, match="criteria directory not found"):
+        load_criteria_sets(tmp_path / "nowhere")
+
+
+def test_labels_are_nfc_normalised(tmp_path):
+    decomposed = unicodedata.normalize("NFD", "Học tập")
+    data = good()
+    data["items"][0]["label"] = f"  {decomposed} "
+    write(tmp_path, data)
+    assert load_criteria_sets(tmp_path)["t-1"].item("1").label == "Học tập"
+
+
+# --- choosing the set for a year ------------------------------------------------------------
+
+
+def test_criteria_set_for_picks_by_period():
+    assert criteria_set_for(SETS, "family", 2018).id == "family-2016"
+    assert criteria_set_for(SETS, "family", 2021).id == "family-2021"
+    assert criteria_set_for(SETS, "unit", 2024).id == "unit-2021"
+    # the 2015 pilot ran before the first period: the earliest set applies
+    assert criteria_set_for(SETS, "clan", 2015).id == "clan-2016"
+
+
+def test_after_the_last_closed_period_the_latest_set_applies(tmp_path):
+    write(tmp_path, good(), "a.yaml")
+    write(tmp_path, good(id="t-2", period={"from": 2021, "to": 2025}), "b.yaml")
+    sets = load_criteria_sets(tmp_path)
+    assert criteria_set_for(sets, "family", 2020).id == "t-1"
+    assert criteria_set_for(sets, "family", 2025).id == "t-2"
+    assert criteria_set_for(sets, "family", 2031).id == "t-2"
+
+
+def test_a_title_without_sets_is_a_configuration_error():
+    only_family = {k: v for k, v in SETS.items() if v.title == "family"}
+    with pytest.raises(ConfigurationError, match="no criteria set for title 'unit'"):
+        criteria_set_for(only_family, "unit", 2024)
+
+
+# --- scoring --------------------------------------------------------------------------------
+
+
+def full(cset) -> dict[str, float]:
+    return {item.code: item.max_points for item in cset.items}
+
+
+def test_pass_mark_boundary():
     family = SETS["family-2016"]
-    codes = [i.code for i in family.items]
-    full = {i.code: i.max_points for i in family.items}
-    just = dict(full, **{"2": full["2"] - 20})  # 80 of 100
-    assert compute_result(family, just, False).passed
-    below = dict(full, **{"2": full["2"] - 21})  # 79
+    at_mark = dict(full(family), **{"2": 10})  # 80 of 100
+    result = compute_result(family, at_mark, False)
+    assert (result.total, result.passed, result.pass_mark) == (80, True, 80)
+    below = dict(full(family), **{"2": 9.5})  # 79.5
     assert not compute_result(family, below, False).passed
-    assert compute_result(family, below, True).passed  # ĐBKK pass mark 70
-    incomplete = dict(full, **{codes[0]: None})
-    result = compute_result(family, incomplete, True)
-    assert not result.passed and result.missing == (codes[0],)
 
 
-def test_bands_at_their_boundaries():
-    unit = SETS["unit-2016"]
-    scores = {i.code: 0.0 for i in unit.items}
-    for total, band in [(85, "good"), (84.5, "fair"), (70, "fair"), (50, "average"), (49, None)]:
-        scores["1"], scores["2"], scores["3.1"] = (
-            min(total, 30),
-            min(max(total - 30, 0), 30),
-            (max(total - 60, 0)),
-        )
-        result = compute_result(unit, scores, False)
-        assert result.total == total
-        assert (result.band.code if result.band else None) == band
+def test_a_total_of_80_in_decimals_is_80_not_79_99999999999999():
+    family = SETS["family-2016"]
+    # as floats, 10 + 10 + 10 + 14.3 + 19.9 + 15.8 is 79.99999999999999
+    scores = {"1.1": 10, "1.2": 10, "1.3": 10, "2": 14.3, "3": 19.9, "4": 15.8}
+    result = compute_result(family, scores, False)
+    assert result.total == 80 and result.passed
 
 
-def test_validation_names_each_wrong_field():
+def test_dbkk_commune_uses_the_lower_pass_mark():
+    family = SETS["family-2016"]
+    scores = dict(full(family), **{"2": 0})  # 70
+    assert not compute_result(family, scores, False).passed
+    result = compute_result(family, scores, True)
+    assert result.passed and result.pass_mark == 70
+    below = dict(scores, **{"4": 19.5})  # 69.5
+    assert not compute_result(family, below, True).passed
+
+
+def test_without_a_dbkk_mark_the_normal_mark_applies_in_dbkk_communes():
+    unit = SETS["unit-2021"]
+    scores = {"1": 30, "2": 19, "3.1": 0, "3.2": 0, "3.3": 0}  # 49
+    result = compute_result(unit, scores, True)
+    assert result.pass_mark == 50 and not result.passed
+
+
+def test_incomplete_never_passes_and_lists_the_missing_codes_in_order():
+    family = SETS["family-2016"]
+    scores = full(family)
+    scores["1.2"] = None
+    del scores["4"]
+    result = compute_result(family, scores, True)
+    assert result.total == 70 and not result.is_complete
+    assert not result.passed and result.missing == ("1.2", "4")
+    assert compute_result(family, {}, False).missing == tuple(i.code for i in family.items)
+
+
+def test_codes_outside_the_set_do_not_count():
+    family = SETS["family-2016"]
+    result = compute_result(family, dict(full(family), stray=50), False)
+    assert result.total == 100 and result.max_total == 100
+
+
+@pytest.mark.parametrize(
+    "total, band",
+    [
+        (100, "good"),
+        (85, "good"),
+        (84.5, "fair"),
+        (70, "fair"),
+        (69.9, "average"),
+        (50, "average"),
+        (49.5, None),
+        (0, None),
+    ],
+)
+def test_bands_at_their_boundaries(total, band):
+    unit = SETS["unit-2021"]
+    scores, left = {}, total
+    for item in unit.items:  # fill items in order up to the total
+        scores[item.code] = min(left, item.max_points)
+        left = round(left - scores[item.code], 6)
+    result = compute_result(unit, scores, False)
+    assert result.total == total
+    assert (result.band.code if result.band else None) == band
+    assert result.passed == (total >= 50)
+
+
+# --- validating entered scores --------------------------------------------------------------
+
+
+def test_every_wrong_field_is_named_at_once_with_what_to_fix():
     family = SETS["family-2016"]
     with pytest.raises(InvalidInput) as refused:
         validate_scores(
             family,
             [
-                {"code": "1.1", "score": 12},
+                {"code": "1.2", "score": 12},
                 {"code": "9", "score": 1},
                 {"code": "2", "score": -1},
                 {"code": "3", "score": "abc"},
                 {"code": "4", "score": float("nan")},
-                {"code": "1.2", "score": True},
+                {"code": "1.1", "score": True},
+                {"code": "1.1", "score": 1},
+                {"code": "1.3", "score": float("inf")},
+                "not an entry",
+                {"score": 3},
             ],
         )
-    assert set(refused.value.details) == {
-        "items[1.1].score",
-        "items[1].code",
-        "items[2].score",
-        "items[3].score",
-        "items[4].score",
-        "items[1.2].score",
+    details = refused.value.details
+    assert details == {
+        "items[1.2].score": "Điểm 12 vượt quá điểm tối đa 10 của tiêu chí 1.2",
+        "items[9].code": "Không có tiêu chí mã “9” trong bộ tiêu chí " + family.label,
+        "items[2].score": "Điểm -1 của tiêu chí 2 không được âm",
+        "items[3].score": "Điểm của tiêu chí 3 phải là một số (đã nhập “abc”)",
+        "items[4].score": "Điểm của tiêu chí 4 phải là một số hữu hạn",
+        "items[1.1].score": "Điểm của tiêu chí 1.1 phải là một số",
+        "items[1.1].code": "Tiêu chí 1.1 được nhập hai lần; chỉ giữ một dòng",
+        "items[1.3].score": "Điểm của tiêu chí 1.3 phải là một số hữu hạn",
+        "items.8": "Dòng 9: mỗi tiêu chí cần có mã (code) và điểm",
+        "items.9.code": "Dòng 10: thiếu mã tiêu chí",
     }
-    assert "vượt quá điểm tối đa 10" in refused.value.details["items[1.1].score"]
+    assert all(text in refused.value.message for text in details.values())
 
 
+def test_decimal_scores_are_written_the_vietnamese_way_in_messages():
+    family = SETS["family-2016"]
+    with pytest.raises(InvalidInput) as refused:
+        validate_scores(family, [{"code": "1.2", "score": 10.5}])
+    assert refused.value.details["items[1.2].score"] == (
+        "Điểm 10,5 vượt quá điểm tối đa 10 của tiêu chí 1.2"
+    )
+
+
+def test_text_scores_from_forms_are_read_with_comma_or_point():
+    family = SETS["family-2016"]
+    cleaned = validate_scores(
+        family,
+        [
+            {"code": "1.1", "score": "8,5"},
+            {"code": "1.2", "score": " 7.5 "},
+            {"code": "1.3", "score": ""},
+            {"code": "2", "score": None},
+        ],
+    )
+    assert [e["score"] for e in cleaned] == [8.5, 7.5, None, None]
+    for text in ("1_0", "nan", "1e1", "5 points"):
+        with pytest.raises(InvalidInput):
+            validate_scores(family, [{"code": "1.1", "score": text}])
+
+
+def test_evidence_is_nfc_normalised_stripped_and_kept_only_when_given():
+    family = SETS["family-2016"]
+    decomposed = unicodedata.normalize("NFD", "Giấy khen học sinh giỏi")
+    cleaned = validate_scores(
+        family,
+        [
+            {"code": "1.1", "score": 10, "evidence": f"  {decomposed}\n"},
+            {"code": "1.2", "score": 10, "evidence": "   "},
+            {"code": "1.3", "score": 10},
+        ],
+    )
+    assert cleaned[0]["evidence"] == "Giấy khen học sinh giỏi"
+    assert unicodedata.is_normalized("NFC", cleaned[0]["evidence"])
+    assert cleaned[1]["evidence"] is None
+    # no evidence key: saving a score must not wipe stored evidence
+    assert "evidence" not in cleaned[2]
+
+
+def test_bad_evidence_and_unknown_fields_are_refused():
+    family = SETS["family-2016"]
+    with pytest.raises(InvalidInput) as refused:
+        validate_scores(
+            family,
+            [
+                {"code": "1.1", "score": 1, "evidence": 42},
+                {"code": "1.2", "score": 1, "evidence": "x" * 4001},
+                {"code": "1.3", "score": 1, "evidence": "a\x00b"},
+                {"code": "2", "score": 1, "scroe": 5},
+            ],
+        )
+    details = refused.value.details
+    assert set(details) == {
+        "items[1.1].evidence",
+        "items[1.2].evidence",
+        "items[1.3].evidence",
+        "items[2]",
+    }
+    assert "tối đa 4000 ký tự" in details["items[1.2].evidence"]
+    assert "scroe" in details["items[2]"]
+
+
+def test_a_reviewers_note_is_kept():
+    family = SETS["family-2016"]
+    (entry,) = validate_scores(family, [{"code": "2", "score": 5, "note": " Thiếu minh chứng "}])
+    assert entry == {"code": "2", "score": 5.0, "note": "Thiếu minh chứng"}
+
+
+def test_entries_must_be_a_list():
+    with pytest.raises(InvalidInput) as refused:
+        validate_scores(SETS["family-2016"], {"code": "1.1"})
+    assert "items" in refused.value.details
+
+
+# --- properties -----------------------------------------------------------------------------
+
+SORTED_SETS = sorted(SETS.values(), key=lambda s: s.id)
+
+
+@settings(deadline=None)
 @given(data=st.data())
-def test_total_is_the_sum_and_pass_follows_the_mark(data):
-    cset = data.draw(st.sampled_from(sorted(SETS.values(), key=lambda s: s.id)))
+def test_total_is_the_sum_and_pass_follows_completeness_and_the_mark(data):
+    cset = data.draw(st.sampled_from(SORTED_SETS))
     scores = {
-        item.code: data.draw(st.one_of(st.none(), st.floats(0, item.max_points, allow_nan=False)))
+        item.code: data.draw(
+            st.one_of(st.none(), st.floats(0, item.max_points, allow_nan=False)), label=item.code
+        )
         for item in cset.items
     }
-    is_dbkk = data.draw(st.booleans())
-    entries = [{"code": c, "score": s} for c, s in scores.items()]
-    cleaned = validate_scores(cset, entries)
+    is_dbkk = data.draw(st.booleans(), label="is_dbkk")
+    cleaned = validate_scores(cset, [{"code": c, "score": s} for c, s in scores.items()])
     assert [e["score"] for e in cleaned] == list(scores.values())
     result = compute_result(cset, scores, is_dbkk)
-    assert math.isclose(result.total, sum(v for v in scores.values() if v is not None))
-    complete = all(v is not None for v in scores.values())
+    given_scores = [v for v in scores.values() if v is not None]
+    assert math.isclose(result.total, math.fsum(given_scores), rel_tol=1e-12, abs_tol=1e-9)
+    complete = len(given_scores) == len(cset.items)
     mark = cset.pass_mark_dbkk if is_dbkk and cset.pass_mark_dbkk is not None else cset.pass_mark
+    assert result.is_complete == complete and result.pass_mark == mark
     assert result.passed == (complete and result.total >= mark)
+    assert result.missing == tuple(c for c, v in scores.items() if v is None)
+    expected_band = next((b for b in cset.bands if result.total >= b.min), None)
+    assert result.band == expected_band
 
 
+@settings(deadline=None)
 @given(data=st.data())
-def test_any_score_above_the_maximum_is_refused(data):
-    cset = data.draw(st.sampled_from(sorted(SETS.values(), key=lambda s: s.id)))
+def test_a_score_above_the_maximum_is_always_refused(data):
+    cset = data.draw(st.sampled_from(SORTED_SETS))
     item = data.draw(st.sampled_from(cset.items))
-    over = data.draw(st.floats(item.max_points, 1e9, exclude_min=True, allow_nan=False))
-    with pytest.raises(InvalidInput):
-        validate_scores(cset, [{"code": item.code, "score": over}])
+    over = data.draw(st.floats(item.max_points, 1e12, exclude_min=True, allow_nan=False))
+    as_text = data.draw(st.booleans())
+    score = repr(over).replace(".", ",") if as_text else over
+    with pytest.raises(InvalidInput) as refused:
+        validate_scores(cset, [{"code": item.code, "score": score}])
+    assert set(refused.value.details) == {f"items[{item.code}].score"}
