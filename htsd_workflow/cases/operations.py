@@ -450,7 +450,6 @@ def _write_with_sqlalchemy(writes: Writes, now: datetime, expected_version: int 
             insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), writes.events
         ).all()
     )
-    db.session.info["outbox_written"] = True  # the worker is told after the commit
     db.session.execute(
         insert(OutboxMessage),
         [
@@ -499,6 +498,8 @@ def _apply(
         moved = _write_with_sqlalchemy(writes, now, expected_version)
     if moved != len(writes.moves):  # the rows are locked: only a bug or a stale version
         raise Conflict("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang.")
+    if writes.outbox:
+        db.session.info["outbox_written"] = True  # the worker is told after the commit
     versions = {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
     return versions, writes
 
