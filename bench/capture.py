@@ -26,16 +26,21 @@ from sqlalchemy.engine import make_url
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 #: parameters that carry a row id (case, visit, history row), as SQLAlchemy names them:
 #: ``id_1_1`` (IN lists), ``case_id``, ``case_id__3`` (multi-row VALUES), ``pk_1`` (get),
-#: ``case_id_v0`` / ``visit_id_0`` (the PostgreSQL path's VALUES lists)
-ID_PARAMETER = re.compile(r"^(id|case_id|visit_id|event_id|pk)(_[a-z]?\d+)*(__\d+)?$")
+#: ``case_id_v0`` (the PostgreSQL path's VALUES rows) and ``case_id_v`` (its arrays)
+ID_PARAMETER = re.compile(r"^(id|case_id|visit_id|event_id|pk)(_[a-z]?\d*)*(__\d+)?$")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def is_row_id(name: str, value) -> bool:
-    return (
-        ID_PARAMETER.match(name) is not None
-        and isinstance(value, int)
-        and not isinstance(value, bool)
-    )
+    """A parameter holding a row id (or, for the array form of a batch, a list of them)."""
+    if ID_PARAMETER.match(name) is None:
+        return False
+    if isinstance(value, list):
+        return all(_is_int(v) for v in value)
+    return _is_int(value)
 
 
 @dataclass
@@ -137,6 +142,8 @@ class PgbenchScript:
             def bind(match, index=index, statement=statement):
                 name = match.group(1)
                 value = statement.params[name]
+                if isinstance(value, list):
+                    raise ValueError(f"{name}: a pgbench script binds no arrays of rows")
                 if is_row_id(name, value):
                     if value == case_id:
                         return ":id"
@@ -225,13 +232,21 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
             mapped = {}
             for name, value in params.items():
                 if is_row_id(name, value):
-                    if value not in mapping:
-                        raise ValueError(f"no new row for {name}={value}")
-                    value = mapping[value]
+                    olds = value if isinstance(value, list) else [value]
+                    unknown = [v for v in olds if v not in mapping]
+                    if unknown:
+                        raise ValueError(f"no new row for {name}={unknown[:3]}")
+                    news = [mapping[v] for v in olds]
+                    value = news if isinstance(value, list) else news[0]
                 mapped[name] = value
             sets.append(mapped)
         if statement.many is not None:
             cursor.executemany(statement.sql, sets)
+            continue
+        if statement.autocommit:  # the pool's pre-ping, outside the transaction
+            connection.autocommit = True
+            cursor.execute(statement.sql, sets[0])
+            connection.autocommit = False
             continue
         cursor.execute(statement.sql, sets[0])
         if cursor.description is not None:

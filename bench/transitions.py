@@ -79,18 +79,19 @@ def single_transitions(ctx: BenchContext) -> list[Figure]:
     reviewers = _detached_users(f"xa{code}" for code in communes)
     figures = []
     for held in (True, False):
-        figures.append(_single_transitions(ctx, communes, reviewers, per_round, held=held))
+        figures.extend(_single_transitions(ctx, communes, reviewers, per_round, held=held))
     return figures
 
 
-def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool) -> Figure:
+def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool) -> list[Figure]:
     how = "one held connection" if held else "a pool checkout per transaction (as a web request)"
-    ctx.say(f"1. single transitions on {how}: preparing {2 * ROUNDS} pools")
+    ctx.say(f"1. single transitions on {how}: preparing {3 * ROUNDS} pools")
     capture_pool = append_cases(1, "commune_review", communes[:1])
     python_pools = [
         append_cases(WARM_UP + per_round, "commune_review", communes) for _ in range(ROUNDS)
     ]
     pgbench_pools = [append_cases(per_round, "commune_review", communes) for _ in range(ROUNDS)]
+    driver_pools = [append_cases(per_round, "commune_review", communes) for _ in range(ROUNDS)]
     commune_of = dict(
         db.session.execute(
             text("SELECT id, commune_code FROM cases WHERE id >= :first"),
@@ -105,7 +106,7 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
         fire_trigger(case_id, "approve", reviewers[f"xa{commune_of[case_id]}"])
         db.session.commit()
 
-    python_rates, pgbench_rates = [], []
+    python_rates, pgbench_rates, driver_rates = [], [], []
     with _one_connection() if held else nullcontext():
         # one real transition, recorded statement by statement
         captured = capture(lambda: approve(case_id))
@@ -138,36 +139,68 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
             moved = _states(pool)
             if moved != {"district_verification": len(pool)}:
                 raise RuntimeError(f"fire_trigger did not move every case: {moved}")
+
+            # the Python driver alone: the same statements through psycopg, nothing else
+            pool = driver_pools[number]
+            connection = connect(ctx.database_uri)
+            try:
+                started = time.perf_counter()
+                for case in pool:
+                    replay(connection, captured, {case_id: case})
+                driver_rates.append(per_round / (time.perf_counter() - started))
+            finally:
+                connection.close()
+            moved = _states(pool)
+            if moved != {"district_verification": per_round}:
+                raise RuntimeError(f"the psycopg replay did not move every case: {moved}")
             ctx.say(
                 f"   round {number + 1}: fire_trigger {python_rates[-1]:.0f}/s, "
-                f"pgbench {pgbench_rates[-1]:.0f}/s"
+                f"pgbench {pgbench_rates[-1]:.0f}/s, psycopg replay {driver_rates[-1]:.0f}/s"
             )
-    value, reference = max(python_rates), max(pgbench_rates)
+    value, reference, driver = max(python_rates), max(pgbench_rates), max(driver_rates)
     ratio = value / reference
-    return Figure(
-        key="single_transition" if held else "single_transition_pooled",
-        name="1. single transitions, fire_trigger + commit, "
-        + ("1 connection" if held else "pool checkout + pre-ping each (web-request style)"),
-        value=round(value, 1),
-        unit="transitions/s",
-        reference=round(reference, 1),
-        reference_name="pgbench, same statements, 1 client",
-        ratio=round(ratio, 3),
-        goal="≥ 0.5 × raw" if held else "(for information)",
-        met=ratio >= 0.5 if held else None,
-        details={
-            "rounds": {"fire_trigger": python_rates, "pgbench": pgbench_rates},
-            "transactions_per_round": per_round,
-            "statements_per_transaction": len(
-                [s for s in captured.statements if "calendar_exceptions" not in s.sql]
-            ),
-            "pgbench_script": script.text,
-            "pgbench_variables": script.variables,
-            "pgbench_command": "pgbench -n -M prepared -c 1 -j 1 -t "
-            f"{per_round} -f <script> -D i=-1 -D b0=<first id> -D n={per_round} "
-            "-D <each variable>",
-        },
-    )
+    key = "single_transition" if held else "single_transition_pooled"
+    where = "1 connection" if held else "pool checkout + pre-ping each (web-request style)"
+    return [
+        Figure(
+            key=key,
+            name=f"1. single transitions, fire_trigger + commit, {where}",
+            value=round(value, 1),
+            unit="transitions/s",
+            reference=round(reference, 1),
+            reference_name="pgbench, same statements, 1 client",
+            ratio=round(ratio, 3),
+            goal="≥ 0.5 × raw" if held else "(for information)",
+            met=ratio >= 0.5 if held else None,
+            details={
+                "rounds": {
+                    "fire_trigger": python_rates,
+                    "pgbench": pgbench_rates,
+                    "psycopg_replay": driver_rates,
+                },
+                "transactions_per_round": per_round,
+                "statements_per_transaction": len(
+                    [s for s in captured.statements if "calendar_exceptions" not in s.sql]
+                ),
+                "pgbench_script": script.text,
+                "pgbench_variables": script.variables,
+                "pgbench_command": "pgbench -n -M prepared -c 1 -j 1 -t "
+                f"{per_round} -f <script> -D i=-1 -D b0=<first id> -D n={per_round} "
+                "-D <each variable>",
+            },
+        ),
+        Figure(
+            key=f"{key}_driver",
+            name=f"1. (floor) the same statements replayed by psycopg alone, {where}",
+            value=round(driver, 1),
+            unit="transactions/s",
+            reference=round(reference, 1),
+            reference_name="pgbench",
+            ratio=round(driver / reference, 3),
+            goal="(what a Python client can reach)",
+            details={"fire_trigger_vs_replay": round(value / driver, 3)},
+        ),
+    ]
 
 
 def bulk_transitions(ctx: BenchContext) -> list[Figure]:

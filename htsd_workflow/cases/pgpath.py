@@ -110,17 +110,82 @@ def scored_items(cur, case_ids) -> list:
     return cur.fetchall()
 
 
+#: the row sources of the write statement: (parameter prefix, column, SQL type) per column
+_MOVE = (
+    ("id_", "id", "integer"),
+    ("from_", "from_state", "varchar"),
+    ("to_", "state", "varchar"),
+    ("open_", "is_open", "boolean"),
+    ("due_", "due_at", "timestamp"),
+    ("keep_", "keep_returned", "boolean"),
+    ("returned_", "returned_from", "varchar"),
+    ("final_", "is_final", "boolean"),
+)
+_CLOSE = (
+    ("case_id_x", "case_id", "integer"),
+    ("part_", "part", "varchar"),
+    ("outcome_", "outcome", "varchar"),
+    ("days_", "days", "integer"),
+    ("entered_", "entered_at", "timestamp"),
+)
+_VISIT = (
+    ("case_id_v", "case_id", "integer"),
+    ("stage_", "stage", "varchar"),
+    ("title_", "title", "varchar"),
+    ("year_", "year", "integer"),
+    ("province_", "province_code", "varchar"),
+    ("district_", "district_code", "varchar"),
+    ("commune_", "commune_code", "varchar"),
+    ("visit_due_", "due_at", "timestamp"),
+)
+_SIGN = (
+    ("case_id_s", "case_id", "integer"),
+    ("department_", "department", "varchar"),
+    ("user_", "user_id", "integer"),
+)
+_CLEAR = (("case_id_c", "case_id", "integer"),)
+_EVENT = (
+    ("case_id_", "case_id", "integer"),
+    ("trigger_", "trigger", "varchar"),
+    ("from_state_", "from_state", "varchar"),
+    ("to_state_", "to_state", "varchar"),
+    ("comment_", "comment", "text"),
+    ("data_", "data", "json"),
+    ("payload_", "payload", "json"),
+)
+
+
+def _source(columns, count: int, arrays: bool, alias: str) -> str:
+    """Rows to read from: ``count`` rows of scalar parameters, or one array per column.
+
+    Scalars keep a one-case statement simple (and replayable by pgbench); arrays keep a
+    500-case statement at a few dozen parameters, which PostgreSQL parses and plans quickly.
+    """
+    names = ", ".join(column for _, column, _ in columns)
+    if arrays:
+        unnest = ", ".join(f"%({prefix.rstrip('_')})s::{kind}[]" for prefix, _, kind in columns)
+        return f"unnest({unnest}) AS {alias}({names})"
+    rows = ", ".join(
+        "(" + ", ".join(f"%({prefix}{i})s::{kind}" for prefix, _, kind in columns) + ")"
+        for i in range(count)
+    )
+    return f"(VALUES {rows}) AS {alias}({names})"
+
+
+def _bind(params: dict, columns, rows: list[tuple], arrays: bool) -> None:
+    for position, (prefix, _, _) in enumerate(columns):
+        if arrays:
+            params[prefix.rstrip("_")] = [row[position] for row in rows]
+        else:
+            for i, row in enumerate(rows):
+                params[f"{prefix}{i}"] = row[position]
+
+
 @lru_cache(maxsize=256)
-def _write_sql(moves, versioned, closes, visits, signs, cleared, events) -> str:
+def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays) -> str:
     """The one statement that writes a batch of this shape."""
     parts = []
     if moves:
-        rows = ", ".join(
-            f"(%(id_{i})s::integer, %(from_{i})s::varchar, %(to_{i})s::varchar, "
-            f"%(open_{i})s::boolean, %(due_{i})s::timestamp, %(keep_{i})s::boolean, "
-            f"%(returned_{i})s::varchar, %(final_{i})s::boolean)"
-            for i in range(moves)
-        )
         version = " AND cases.version = %(expected_version)s" if versioned else ""
         parts.append(
             "moved AS (UPDATE cases SET state = u.state, is_open = u.is_open, "
@@ -131,17 +196,11 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events) -> str:
             "returned_from = CASE WHEN u.keep_returned THEN cases.returned_from "
             "ELSE u.returned_from END, "
             "decided_at = CASE WHEN u.is_final THEN %(now)s ELSE cases.decided_at END "
-            f"FROM (VALUES {rows}) AS u(id, from_state, state, is_open, due_at, keep_returned, "
-            "returned_from, is_final) "
+            f"FROM {_source(_MOVE, moves, arrays, 'u')} "
             f"WHERE cases.id = u.id AND cases.state = u.from_state{version} RETURNING cases.id)"
         )
     if closes:
-        rows = ", ".join(
-            f"(%(case_id_x{i})s::integer, %(part_{i})s::varchar, %(outcome_{i})s::varchar, "
-            f"%(days_{i})s::integer, %(entered_{i})s::timestamp)"
-            for i in range(closes)
-        )
-        parts.append(f"ending (case_id, part, outcome, days, entered_at) AS (VALUES {rows})")
+        parts.append(f"ending AS (SELECT * FROM {_source(_CLOSE, closes, arrays, 'e')})")
         parts.append(
             "closed AS (UPDATE stage_visits SET left_at = %(now)s, outcome = e.outcome, "
             "working_days = e.days, is_late = coalesce(stage_visits.due_at < %(now)s, false) "
@@ -150,46 +209,34 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events) -> str:
             "AND (e.part IS NULL OR stage_visits.stage = e.part))"
         )
     if visits:
-        rows = ", ".join(
-            f"(%(case_id_v{i})s::integer, %(stage_{i})s, %(title_{i})s, %(year_{i})s::integer, "
-            f"%(province_{i})s, %(district_{i})s, %(commune_{i})s, %(now)s, "
-            f"%(visit_due_{i})s::timestamp, false)"
-            for i in range(visits)
-        )
         parts.append(
             "opened AS (INSERT INTO stage_visits (case_id, stage, title, year, province_code, "
             "district_code, commune_code, entered_at, due_at, is_escalated) "
-            f"VALUES {rows})"
+            "SELECT v.case_id, v.stage, v.title, v.year, v.province_code, v.district_code, "
+            f"v.commune_code, %(now)s, v.due_at, false FROM {_source(_VISIT, visits, arrays, 'v')})"
         )
     if signs:
-        rows = ", ".join(
-            f"(%(case_id_s{i})s::integer, %(department_{i})s, %(user_{i})s::integer, %(now)s)"
-            for i in range(signs)
-        )
         parts.append(
-            f"signed AS (INSERT INTO sign_offs (case_id, department, user_id, at) VALUES {rows})"
+            "signed AS (INSERT INTO sign_offs (case_id, department, user_id, at) "
+            f"SELECT s.case_id, s.department, s.user_id, %(now)s "
+            f"FROM {_source(_SIGN, signs, arrays, 's')})"
         )
     if cleared:
         parts.append(
-            f"cleared AS (DELETE FROM sign_offs WHERE case_id IN ({_in('case_id_c', cleared)}))"
+            "cleared AS (DELETE FROM sign_offs USING "
+            f"{_source(_CLEAR, cleared, arrays, 'c')} WHERE sign_offs.case_id = c.case_id)"
         )
-    rows = ", ".join(
-        f"(%(case_id_{i})s::integer, %(now)s, %(actor_id)s::integer, %(actor_role)s, "
-        f"%(trigger_{i})s, %(from_state_{i})s, %(to_state_{i})s, %(comment_{i})s, "
-        f"%(data_{i})s::json)"
-        for i in range(events)
-    )
+    parts.append(f"happened AS (SELECT * FROM {_source(_EVENT, events, arrays, 'h')})")
     parts.append(
         "events AS (INSERT INTO case_events (case_id, at, actor_id, actor_role, trigger, "
-        f"from_state, to_state, comment, data) VALUES {rows} RETURNING id, case_id)"
-    )
-    rows = ", ".join(
-        f"(%(case_id_{i})s::integer, %(trigger_{i})s, %(payload_{i})s::json)" for i in range(events)
+        "from_state, to_state, comment, data) "
+        "SELECT h.case_id, %(now)s, %(actor_id)s::integer, %(actor_role)s, h.trigger, "
+        "h.from_state, h.to_state, h.comment, h.data FROM happened AS h RETURNING id, case_id)"
     )
     parts.append(
         "sent AS (INSERT INTO outbox (event_id, case_id, kind, payload, created_at, attempts) "
-        "SELECT events.id, events.case_id, o.kind, o.payload, %(now)s, 0 FROM events "
-        f"JOIN (VALUES {rows}) AS o(case_id, kind, payload) ON o.case_id = events.case_id)"
+        "SELECT events.id, events.case_id, h.trigger, h.payload, %(now)s, 0 "
+        "FROM events JOIN happened AS h ON h.case_id = events.case_id)"
     )
     moved = "(SELECT count(*) FROM moved)" if moves else "0"
     # open visits of the closing cases that began at another moment (must be none)
@@ -214,46 +261,79 @@ def write(
     """Write a batch in one statement; return how many cases changed state, and how many open
     stage visits of the closing cases began at another moment than their stay (none, unless
     the table was changed behind the operations' back)."""
+    arrays = len(writes.events) > 1
     params: dict = {"now": now, "actor_id": actor_id, "actor_role": actor_role}
     if expected_version is not None:
         params["expected_version"] = expected_version
-    for i, move in enumerate(writes.moves):
-        params[f"id_{i}"] = move["id"]
-        params[f"from_{i}"] = move["from_state"]
-        params[f"to_{i}"] = move["to_state"]
-        params[f"open_{i}"] = move["is_open"]
-        params[f"due_{i}"] = move["due_at"]
-        params[f"keep_{i}"] = move["keep_returned"]
-        params[f"returned_{i}"] = move["returned_from"]
-        params[f"final_{i}"] = move["is_final"]
-    for i, close in enumerate(writes.closes):
-        params[f"case_id_x{i}"] = close["case_id"]
-        params[f"part_{i}"] = close["part"]
-        params[f"outcome_{i}"] = close["outcome"]
-        params[f"days_{i}"] = close["working_days"]
-        params[f"entered_{i}"] = close["entered_at"]
-    for i, visit in enumerate(writes.visits):
-        params[f"case_id_v{i}"] = visit["case_id"]
-        params[f"stage_{i}"] = visit["stage"]
-        params[f"title_{i}"] = visit["title"]
-        params[f"year_{i}"] = visit["year"]
-        params[f"province_{i}"] = visit["province_code"]
-        params[f"district_{i}"] = visit["district_code"]
-        params[f"commune_{i}"] = visit["commune_code"]
-        params[f"visit_due_{i}"] = visit["due_at"]
-    for i, sign in enumerate(writes.signs):
-        params[f"case_id_s{i}"] = sign["case_id"]
-        params[f"department_{i}"] = sign["department"]
-        params[f"user_{i}"] = sign["user_id"]
-    params.update(_in_params("case_id_c", writes.cleared))
-    for i, (event, message) in enumerate(zip(writes.events, writes.outbox, strict=True)):
-        params[f"case_id_{i}"] = event["case_id"]
-        params[f"trigger_{i}"] = event["trigger"]
-        params[f"from_state_{i}"] = event["from_state"]
-        params[f"to_state_{i}"] = event["to_state"]
-        params[f"comment_{i}"] = event["comment"]
-        params[f"data_{i}"] = None if event["data"] is None else json.dumps(event["data"])
-        params[f"payload_{i}"] = json.dumps(message["payload"])
+    _bind(
+        params,
+        _MOVE,
+        [
+            (
+                m["id"],
+                m["from_state"],
+                m["to_state"],
+                m["is_open"],
+                m["due_at"],
+                m["keep_returned"],
+                m["returned_from"],
+                m["is_final"],
+            )
+            for m in writes.moves
+        ],
+        arrays,
+    )
+    _bind(
+        params,
+        _CLOSE,
+        [
+            (c["case_id"], c["part"], c["outcome"], c["working_days"], c["entered_at"])
+            for c in writes.closes
+        ],
+        arrays,
+    )
+    _bind(
+        params,
+        _VISIT,
+        [
+            (
+                v["case_id"],
+                v["stage"],
+                v["title"],
+                v["year"],
+                v["province_code"],
+                v["district_code"],
+                v["commune_code"],
+                v["due_at"],
+            )
+            for v in writes.visits
+        ],
+        arrays,
+    )
+    _bind(
+        params,
+        _SIGN,
+        [(s["case_id"], s["department"], s["user_id"]) for s in writes.signs],
+        arrays,
+    )
+    _bind(params, _CLEAR, [(case_id,) for case_id in writes.cleared], arrays)
+    _bind(
+        params,
+        _EVENT,
+        [
+            (
+                e["case_id"],
+                e["trigger"],
+                e["from_state"],
+                e["to_state"],
+                e["comment"],
+                None if e["data"] is None else json.dumps(e["data"]),
+                json.dumps(m["payload"]),
+            )
+            for e, m in zip(writes.events, writes.outbox, strict=True)
+        ],
+        arrays,
+    )
     sql = _write_sql(
         len(writes.moves),
         expected_version is not None,
@@ -262,6 +342,7 @@ def write(
         len(writes.signs),
         len(writes.cleared),
         len(writes.events),
+        arrays,
     )
     cur.execute(sql, params)
     moved, stray = cur.fetchone()
