@@ -29,6 +29,7 @@ from htsd_workflow.evidence.operations import (
     add_attachment,
     attachments_by_item,
     may_edit_assessment,
+    remove_attachment,
 )
 from htsd_workflow.extensions import db
 
@@ -443,6 +444,15 @@ def assessment(case_id: int):
             file_errors=file_errors,
         )
         return render_template("cases/assessment.html", **context), 422
+
+    remove = _int(request.form.get("remove_file"))
+    if remove:
+        # "Gỡ" on a file submits the whole form: the scores typed so far were saved above
+        path = remove_attachment(remove, case.id, current_user)
+        db.session.commit()
+        path.unlink(missing_ok=True)
+        flash(_("Đã lưu bản nháp và gỡ tệp minh chứng."), "success")
+        return redirect(url_for("cases.assessment", case_id=case_id))
 
     if request.form.get("action") == "send":
         trigger = (

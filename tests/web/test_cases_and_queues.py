@@ -407,3 +407,25 @@ def test_admin_creates_a_user_changes_territory_and_deactivates(as_user, make):
     db.session.expire_all()
     assert not db.session.get(User, user.id).is_active
     assert as_user(make.user("manager", PROVINCE)).get("/admin/users").status_code == 403
+
+
+def test_removing_a_file_keeps_the_scores_typed_since_the_last_save(as_user, make):
+    case, applicant = make.draft(complete=False)
+    household = as_user(applicant)
+    data = assessment_form(case, {"1.1": "10"})
+    data["files-1.1"] = [(io.BytesIO(JPEG), "giay-khen.jpg")]
+    household.post(f"/cases/{case.id}/assessment", data, content_type="multipart/form-data")
+    attachment = db.session.scalar(select(Attachment).where(Attachment.case_id == case.id))
+    # the applicant types another score, then presses "Gỡ" on the file before saving
+    data = assessment_form(db.session.get(Case, case.id), {"1.1": "10", "2": "25"})
+    data["remove_file"] = str(attachment.id)
+    response = household.post(f"/cases/{case.id}/assessment", data)
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.scalar(select(Attachment).where(Attachment.case_id == case.id)) is None
+    score = db.session.scalar(
+        select(AssessmentItem.score).where(
+            AssessmentItem.case_id == case.id, AssessmentItem.code == "2"
+        )
+    )
+    assert score == 25
