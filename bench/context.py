@@ -51,6 +51,8 @@ class BenchContext:
     say: Callable[[str], None]
     #: facts about the data (counts, generation time, when)
     data: dict = field(default_factory=dict)
+    #: also profile the operation (cProfile, on extra cases, outside the timed rounds)
+    profile: bool = False
 
 
 def database_uri() -> str:
@@ -116,6 +118,10 @@ def ensure_data(uri: str, case_count: int, *, fresh: bool, say) -> dict:
     }
     with psycopg.connect(libpq, autocommit=True) as conn:
         _write_marker(conn, marker)
+        try:  # flush the load now, not during the first measurements
+            conn.execute("CHECKPOINT")
+        except psycopg.errors.InsufficientPrivilege:
+            say("(no right to CHECKPOINT: the first rounds may overlap the load's flush)")
     return {**marker, "reused": False, "cases_now": case_count}
 
 

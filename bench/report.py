@@ -36,10 +36,13 @@ def table(figures: list[Figure]) -> str:
 
 
 def details(figures: list[Figure]) -> str:
-    """Scripts and plans printed beside the figures."""
+    """Rounds, scripts and plans printed beside the figures."""
     parts = []
     for f in figures:
         d = f.details
+        if "rounds" in d:
+            rounds = "\n".join(f"  {name}: {values}" for name, values in d["rounds"].items())
+            parts.append(f"rounds of {f.key}:\n{rounds}")
         if "pgbench_script" in d:
             parts.append(f"pgbench script of one transition ({f.key}):\n\n{d['pgbench_script']}")
         if "statements" in d:

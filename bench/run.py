@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, help="number of generated cases")
     parser.add_argument("--fresh", action="store_true", help="regenerate the data")
     parser.add_argument(
+        "--profile", action="store_true", help="profile single transitions (cProfile)"
+    )
+    parser.add_argument(
         "--only", choices=sorted(BENCHES), action="append", help="run only these benchmarks"
     )
     args = parser.parse_args(argv)
@@ -80,7 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         upgrade()
         data = ensure_data(uri, cases, fresh=args.fresh, say=say)
         db.session.remove()
-        ctx = BenchContext(app, uri, cases, args.quick or cases <= QUICK_CASES, say, data)
+        ctx = BenchContext(
+            app, uri, cases, args.quick or cases <= QUICK_CASES, say, data, args.profile
+        )
         for name, bench in BENCHES.items():
             if args.only and name not in args.only:
                 continue

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, text, update
+from sqlalchemy.exc import ProgrammingError
 from werkzeug.security import generate_password_hash
 
 from htsd_workflow.benchdata.days import MINUTES_PER_DAY, DayTable
@@ -574,12 +575,18 @@ def generate(
     now = now or utcnow()
     today = to_local(now).date()
     year_list = _parse_years(years, today.year)
-    present = db.session.execute(
-        text(
-            "SELECT EXISTS (SELECT 1 FROM cases) OR EXISTS (SELECT 1 FROM subjects) "
-            "OR EXISTS (SELECT 1 FROM users)"
-        )
-    ).scalar()
+    try:
+        present = db.session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM cases) OR EXISTS (SELECT 1 FROM subjects) "
+                "OR EXISTS (SELECT 1 FROM users)"
+            )
+        ).scalar()
+    except ProgrammingError as exc:
+        db.session.rollback()
+        raise BenchDataError(
+            "The database has no tables yet: run `flask --app htsd_workflow db upgrade` first."
+        ) from exc
     if present:
         raise BenchDataError(
             "The database already has users, subjects or cases: run "
@@ -623,8 +630,9 @@ def generate(
     db.session.commit()  # hold no lock the load's DDL would wait for
     db.engine.dispose()  # and no connection the worker processes would inherit
     cases = _Simulation(batches)
-    connection = connect(url)
+    connection = None
     try:
+        connection = connect(url)
         cursor = connection.cursor()
         cursor.execute("SET maintenance_work_mem = '512MB'")
         cursor.execute("SET synchronous_commit = off")
@@ -647,7 +655,6 @@ def generate(
                     say(f"{batch.year}: {year_done[batch.year]:,} cases")
         finally:
             writer.close()
-            cases.close()
         result.seconds["load"] = time.perf_counter() - started
         result.seconds["copy_busy"] = writer.busy_seconds
         say(f"loaded in {result.seconds['load']:.0f} s; building indexes and keys")
@@ -660,7 +667,10 @@ def generate(
         cursor.execute(f"ANALYZE {', '.join(LOADED_TABLES)}")
         result.seconds["analyze"] = time.perf_counter() - marker
     finally:
-        connection.close()
+        cases.close()
+        _WORK.clear()
+        if connection is not None:
+            connection.close()
     result.rows = dict(writer.rows)
     result.seconds["total"] = time.perf_counter() - started
     return result
