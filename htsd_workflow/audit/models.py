@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import DDL, JSON, DateTime, ForeignKey, Index, String, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from htsd_workflow.core.models import append_only_sql
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 
@@ -30,17 +31,7 @@ class AuditEntry(db.Model):
     details: Mapped[dict | None] = mapped_column(JSON)
 
 
-AUDIT_APPEND_ONLY_SQL = """
-CREATE OR REPLACE FUNCTION htsd_refuse_audit_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'the audit log is append-only: %% refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log;
-CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log
-    FOR EACH ROW EXECUTE FUNCTION htsd_refuse_audit_change();
-"""
+AUDIT_APPEND_ONLY_SQL = append_only_sql("audit_log")
 
 event.listen(
     AuditEntry.__table__,

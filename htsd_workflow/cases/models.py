@@ -21,6 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.schema import DDL
 
+from htsd_workflow.core.models import append_only_sql
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 
@@ -197,17 +198,7 @@ class StageVisit(db.Model):
 
 
 #: PostgreSQL refuses any UPDATE or DELETE of history rows, whoever connects
-IMMUTABLE_HISTORY_SQL = """
-CREATE OR REPLACE FUNCTION htsd_refuse_history_change() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'case history is append-only: %% refused', TG_OP
-        USING ERRCODE = 'insufficient_privilege';
-END;
-$$ LANGUAGE plpgsql;
-DROP TRIGGER IF EXISTS case_events_append_only ON case_events;
-CREATE TRIGGER case_events_append_only BEFORE UPDATE OR DELETE ON case_events
-    FOR EACH ROW EXECUTE FUNCTION htsd_refuse_history_change();
-"""
+IMMUTABLE_HISTORY_SQL = append_only_sql("case_events")
 
 event.listen(
     CaseEvent.__table__,

@@ -18,3 +18,21 @@ class CalendarException(db.Model):
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     is_working_day: Mapped[bool] = mapped_column(Boolean)
     note: Mapped[str] = mapped_column(String(200), default="")
+
+
+def append_only_sql(table: str) -> str:
+    """PostgreSQL DDL making ``table`` refuse UPDATE and DELETE, whoever connects.
+
+    Written for ``sqlalchemy.DDL`` (``%%`` stands for ``%``); migrations replace it back.
+    """
+    return f"""
+CREATE OR REPLACE FUNCTION htsd_refuse_{table}_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION '{table} is append-only: %% refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+DROP TRIGGER IF EXISTS {table}_append_only ON {table};
+CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table}
+    FOR EACH ROW EXECUTE FUNCTION htsd_refuse_{table}_change();
+"""

@@ -51,6 +51,25 @@ class Dispatched:
     email_ids: list[int]
 
 
+def _email_rows(key: str, user: User, title: str, body: str, now: datetime) -> list[dict]:
+    """The e-mail delivery of an in-app message, for users who have an address."""
+    if not user.email:
+        return []
+    return [
+        {
+            "key": f"{key}:email",
+            "user_id": user.id,
+            "channel": "email",
+            "address": user.email,
+            "subject": title,
+            "body": body,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+        }
+    ]
+
+
 def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatched:
     """Create the messages of up to ``limit`` undelivered outbox rows.
 
@@ -97,20 +116,7 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
                     "created_at": now,
                 }
             )
-            if user.email:
-                deliveries.append(
-                    {
-                        "key": f"{key}:email",
-                        "user_id": user.id,
-                        "channel": "email",
-                        "address": user.email,
-                        "subject": title,
-                        "body": body,
-                        "status": "pending",
-                        "attempts": 0,
-                        "created_at": now,
-                    }
-                )
+            deliveries.extend(_email_rows(key, user, title, body, now))
         message.dispatched_at = now
     _insert_ignoring_duplicates(Notification, notifications)
     _insert_ignoring_duplicates(Delivery, deliveries)
@@ -311,20 +317,7 @@ def send_digests(now: datetime | None = None) -> int:
                 "created_at": now,
             }
         )
-        if user.email:
-            deliveries.append(
-                {
-                    "key": f"{key}:email",
-                    "user_id": user.id,
-                    "channel": "email",
-                    "address": user.email,
-                    "subject": title,
-                    "body": body,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                }
-            )
+        deliveries.extend(_email_rows(key, user, title, body, now))
     _insert_ignoring_duplicates(Notification, notifications)
     _insert_ignoring_duplicates(Delivery, deliveries)
     db.session.flush()

@@ -24,4 +24,4 @@ def upgrade():
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS case_events_append_only ON case_events")
-        op.execute("DROP FUNCTION IF EXISTS htsd_refuse_history_change()")
+        op.execute("DROP FUNCTION IF EXISTS htsd_refuse_case_events_change()")
