@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
@@ -59,6 +60,20 @@ def _event(case: Case, user: User, trigger: str, data: dict, now: datetime) -> N
             data=data,
         )
     )
+
+
+NEW_FILES_KEY = "htsd_new_files"
+
+
+@event.listens_for(Session, "after_rollback")
+def _remove_files_of_a_rolled_back_transaction(session) -> None:
+    for name in session.info.pop(NEW_FILES_KEY, []):
+        Path(name).unlink(missing_ok=True)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_files_of_a_committed_transaction(session) -> None:
+    session.info.pop(NEW_FILES_KEY, None)
 
 
 def add_attachment(
@@ -122,6 +137,9 @@ def add_attachment(
                 digest.update(chunk)
                 out.write(chunk)
         os.replace(partial, path)
+        # the file exists before its record is committed: if the transaction rolls back
+        # (a failed save, the database gone), the file goes too
+        db.session.info.setdefault(NEW_FILES_KEY, []).append(str(path))
     finally:
         if partial.exists():
             partial.unlink()

@@ -11,8 +11,9 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.cases.operations import claim_case, fire_trigger
 from htsd_workflow.core.time import utcnow
-from htsd_workflow.evidence.files import clean_filename, detect_type
+from htsd_workflow.evidence.files import clean_filename, detect_type, stored_path
 from htsd_workflow.evidence.models import Attachment
+from htsd_workflow.evidence.operations import add_attachment
 from htsd_workflow.extensions import db
 from htsd_workflow.queues.models import BulkJob
 from htsd_workflow.queues.operations import run_bulk_job
@@ -429,3 +430,16 @@ def test_removing_a_file_keeps_the_scores_typed_since_the_last_save(as_user, mak
         )
     )
     assert score == 25
+
+
+def test_a_file_whose_save_is_rolled_back_does_not_stay_on_disk(make, ctx):
+    case, applicant = make.draft(complete=False)
+    attachment = add_attachment(case.id, "1.1", io.BytesIO(JPEG), "anh.jpg", applicant)
+    path = stored_path(case.id, attachment.stored_name)
+    assert path.exists()
+    db.session.rollback()  # e.g. the commit failed: the record is gone, so is the file
+    assert not path.exists()
+    kept = add_attachment(case.id, "1.1", io.BytesIO(JPEG), "anh.jpg", applicant)
+    db.session.commit()
+    db.session.rollback()  # nothing to roll back: a committed file stays
+    assert stored_path(case.id, kept.stored_name).exists()
