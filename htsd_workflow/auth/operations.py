@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from htsd_workflow.auth.models import User
+from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.operations import release_claims_of
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed
 from htsd_workflow.core.text import nfc
+from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import Subject
@@ -109,6 +110,13 @@ def set_password(user: User, password: str) -> None:
     user.set_password(password)
     user.session_token = secrets.token_hex(8)
     user.must_change_password = False
+    # a new password ends every API token issued under the old one
+    db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
     db.session.flush()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from htsd_workflow.auth.models import ApiToken
+from htsd_workflow.auth.operations import set_password
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT, PROVINCE
 
@@ -204,3 +205,12 @@ def test_the_openapi_document_describes_every_endpoint(ctx, api):
         assert path in paths, path
     schema = paths["/cases/{case_id}"]["get"]["responses"]["200"]["content"]
     assert "application/json" in schema
+
+
+def test_a_new_password_ends_the_old_tokens(ctx, api, make):
+    user = make.reviewer("commune_reviewer", COMMUNE)
+    client = api(user)
+    assert client.get("/me").status_code == 200
+    set_password(user, "mat-khau-moi-2026")
+    db.session.commit()
+    assert client.get("/me").status_code == 401
