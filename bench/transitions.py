@@ -34,7 +34,7 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 
 #: paired rounds (pgbench, fire_trigger, psycopg replay back to back); figures are medians
-ROUNDS = 5
+ROUNDS = 8
 WARM_UP = 100
 BULK_SIZE = 1000
 BULK_ROUNDS = 3
@@ -76,7 +76,7 @@ def _one_connection():
 
 
 def single_transitions(ctx: BenchContext) -> list[Figure]:
-    per_round = 300 if ctx.quick else 1000
+    per_round = 200 if ctx.quick else 500
     communes = db.session.scalars(
         select(Unit.code).where(Unit.level == "commune").order_by(Unit.code)
     ).all()
