@@ -84,7 +84,7 @@ def update_readme(path: Path, payload: dict, figures: list[Figure]) -> None:
         section.append(
             f"Data: {sum(generated.values()):,} rows ({generated.get('case_events', 0):,} "
             f"history rows) generated in {data.get('seconds')} s on "
-            f"{data.get('generated_at')} (load {seconds.get('load')} s, indexes "
+            f"{data.get('generated_at')} (simulation and COPY {seconds.get('load')} s, indexes "
             f"{seconds.get('indexes')} s, foreign keys {seconds.get('foreign_keys')} s)"
             + (" — reused by this run." if data.get("reused") else ".")
         )
