@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -183,6 +184,8 @@ class PgbenchResult:
     transactions: int
     failed: int
     output: str
+    #: pgbench's own CPU time (user + system), seconds
+    cpu_seconds: float = 0.0
 
 
 def run_pgbench(
@@ -200,6 +203,7 @@ def run_pgbench(
     for name, value in variables.items():
         command += ["-D", f"{name}={value}"]
     command.append(make_url(database_uri).database)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(
         command,
         capture_output=True,
@@ -207,13 +211,16 @@ def run_pgbench(
         env={**os.environ, **environment},
         check=False,
     )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = completed.stdout + completed.stderr
     if completed.returncode != 0:
         raise RuntimeError(f"pgbench failed ({completed.returncode}):\n{output}")
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", output)[1])
     done = int(re.search(r"number of transactions actually processed: (\d+)", output)[1])
     failed_match = re.search(r"number of failed transactions: (\d+)", output)
-    return PgbenchResult(tps, done, int(failed_match[1]) if failed_match else 0, output)
+    failed = int(failed_match[1]) if failed_match else 0
+    return PgbenchResult(tps, done, failed, output, cpu)
 
 
 def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int, int]) -> float:

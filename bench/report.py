@@ -68,7 +68,9 @@ def update_readme(path: Path, payload: dict, figures: list[Figure]) -> None:
         README_START,
         f"Latest run: **{run['date']}**, command `{run['command']}`, "
         f"{data.get('cases', 0):,} generated cases (+ pools appended by earlier runs: "
-        f"{data.get('cases_now', 0):,} in the database).",
+        f"{data.get('cases_now', 0):,} in the database); it took {run['seconds']} s. "
+        f"Load average (1/5/15 min) before {run['load_before']}, after {run['load_after']} "
+        "— the machine is shared, so figures move with other work.",
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB; "
         f"{machine['os']}; Python {machine['python']}; PostgreSQL {server['postgresql']} "
@@ -82,7 +84,7 @@ def update_readme(path: Path, payload: dict, figures: list[Figure]) -> None:
         section.append(
             f"Data: {sum(generated.values()):,} rows ({generated.get('case_events', 0):,} "
             f"history rows) generated in {data.get('seconds')} s on "
-            f"{data.get('generated_at')} (load {seconds.get('load')} s, indexes "
+            f"{data.get('generated_at')} (simulation and COPY {seconds.get('load')} s, indexes "
             f"{seconds.get('indexes')} s, foreign keys {seconds.get('foreign_keys')} s)"
             + (" — reused by this run." if data.get("reused") else ".")
         )
