@@ -5,6 +5,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HTSD_INSTANCE_PATH=/data/instance
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client fonts-dejavu-core \
+    libpango-1.0-0 libpangoft2-1.0-0 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.txt .

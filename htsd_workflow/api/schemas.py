@@ -460,6 +460,8 @@ class TargetRow(Strict):
 class PlanRef(Strict):
     id = fields.String(required=True)
     label = fields.String(required=True)
+    #: percent, or count (the 2015 pilot: recognised counts against counts)
+    kind = fields.String()
 
 
 class TargetReport(Strict):

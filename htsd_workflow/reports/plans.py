@@ -87,17 +87,16 @@ def load_plans(directory: str | Path) -> dict[str, Plan]:
 
 
 def plan_for(plans: dict[str, Plan], province: str, year: int) -> Plan | None:
-    """The percentage plan in force: the province's own whose period holds the year, else a
-    national one; after the last period, the latest plan stays in force."""
-    usable = [
-        p for p in plans.values() if p.kind == "percent" and p.province in (province, "national")
-    ]
+    """The plan in force: the province's own whose period holds the year, else a national one;
+    after the last period, the latest percentage plan stays in force. A count plan (the 2015
+    pilot) is in force only in its own period."""
+    usable = [p for p in plans.values() if p.province in (province, "national")]
     holding = [
         p for p in usable if p.period_from <= year and (p.period_to is None or year <= p.period_to)
     ]
     if holding:
         return sorted(holding, key=lambda p: (p.province != province, -p.period_from))[0]
-    past = [p for p in usable if p.period_from <= year]
+    past = [p for p in usable if p.kind == "percent" and p.period_from <= year]
     if not past:
         return None
     return max(past, key=lambda p: (p.period_to or 9999, p.province == province))

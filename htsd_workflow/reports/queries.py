@@ -35,26 +35,47 @@ TITLES = ("family", "clan", "community", "unit")
 
 BOTTLENECK_DEFINITIONS = {
     "waiting": "Hồ sơ đang ở bước này lúc xem báo cáo",
-    "arrived": "Hồ sơ đến bước này trong kỳ",
-    "completed": "Hồ sơ rời bước này trong kỳ (chuyển tiếp, trả lại, không công nhận, rút)",
-    "overdue": "Hồ sơ đang chờ đã quá hạn",
-    "escalated": "Hồ sơ (đang chờ hoặc đã xử lý trong kỳ) đã bị báo cáo cấp trên",
-    "returned": "Hồ sơ bị trả lại trong kỳ",
-    "median_days": "Trung vị số ngày làm việc ở bước, của hồ sơ đã xử lý trong kỳ",
-    "p90_days": "90% hồ sơ đã xử lý trong kỳ nằm ở bước không quá số ngày làm việc này",
-    "to_handle": "Phải giải quyết = nhận trong kỳ + kỳ trước chuyển sang",
+    "arrived": "Hồ sơ đến bước này trong kỳ (mỗi lần đến tính một lần, kể cả khi gửi lại)",
+    "completed": "Hồ sơ rời bước này trong kỳ (chuyển tiếp, ký, trả lại, không công nhận, rút)",
+    "overdue": "Hồ sơ đang chờ đã quá hạn của bước (đang giải quyết quá hạn)",
+    "escalated": "Hồ sơ đang chờ hoặc rời bước trong kỳ mà đã bị báo cáo cấp trên khi ở bước "
+    "này (với phần ký của từng Sở: khi Sở đó chưa ký)",
+    "returned": "Hồ sơ rời bước trong kỳ vì bị trả lại (cho người nộp hoặc cho cấp dưới)",
+    "median_days": "Trung vị số ngày làm việc ở bước, của hồ sơ rời bước trong kỳ",
+    "p90_days": "90% hồ sơ rời bước trong kỳ nằm ở bước không quá số ngày làm việc này",
+    "to_handle": "Phải giải quyết = nhận trong kỳ + kỳ trước chuyển sang (đến trước kỳ, chưa "
+    "rời bước lúc đầu kỳ)",
+    "nearly_late": "Đang giải quyết, chưa quá hạn, hạn trong 2 ngày làm việc tới",
+    "not_yet_due": "Đang giải quyết, hạn còn hơn 2 ngày làm việc",
+    "late_done": "Rời bước trong kỳ sau hạn của bước",
+    "on_time_done": "Rời bước trong kỳ đúng hoặc trước hạn (trước hạn tính là đúng hạn)",
     "late_rate": "Tỷ lệ trễ hạn = (đang giải quyết quá hạn + đã giải quyết quá hạn) / "
     "phải giải quyết",
     "on_time_rate": "Tỷ lệ đúng hạn = 100% − tỷ lệ trễ hạn (trước hạn tính là đúng hạn)",
 }
+_TARGET_COMMON = {
+    "denominator": "Tổng số hộ/dòng họ/cộng đồng/đơn vị của địa bàn trong năm, do xã, huyện "
+    "nhập; cơ quan, đơn vị do huyện, tỉnh trực tiếp quản lý nhập ở dòng của huyện, tỉnh; "
+    "huyện, tỉnh: tổng của các dòng đã có số; thiếu thì để trống, không tính là 0%",
+    "registered": "Số đối tượng (không trùng) có hồ sơ danh hiệu của năm đã gửi và không rút",
+    "recognized": "Số đối tượng có hồ sơ danh hiệu của năm đã được công nhận",
+    "percent": "Tỷ lệ = được công nhận / tổng số; huyện, tỉnh: chỉ tính các xã và dòng trực "
+    "thuộc đã có tổng số",
+}
 TARGET_DEFINITIONS = {
-    "registered": "Số đối tượng đã gửi hồ sơ danh hiệu trong năm (không tính hồ sơ đã rút)",
-    "recognized": "Số đối tượng được công nhận trong năm",
-    "percent": "Tỷ lệ công nhận = được công nhận / tổng số (mẫu số) của địa bàn",
-    "target": "Chỉ tiêu của kế hoạch; xã ĐBKK theo chỉ tiêu riêng; huyện, tỉnh: bình quân "
-    "gia quyền theo mẫu số của các xã",
-    "gap": "Còn thiếu so với chỉ tiêu (điểm phần trăm)",
-    "denominator": "Tổng số hộ/dòng họ/cộng đồng/đơn vị do xã, huyện nhập; thiếu thì để trống",
+    **_TARGET_COMMON,
+    "target": "Chỉ tiêu (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
+    "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc",
+    "gap": "Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)",
+    "on_track": "Đạt khi tỷ lệ ≥ chỉ tiêu",
+}
+COUNT_TARGET_DEFINITIONS = {
+    **_TARGET_COMMON,
+    "target": "Kế hoạch thí điểm giao số lượng, không phải %: mỗi huyện thí điểm 2 đơn vị, "
+    "2 cộng đồng (ở 1 xã thí điểm), 1 dòng họ, 20 gia đình; tỉnh: số đó nhân số huyện thí "
+    "điểm; xã và huyện không thí điểm không có chỉ tiêu",
+    "gap": "Còn thiếu = chỉ tiêu − số được công nhận ở các huyện thí điểm (số lượng)",
+    "on_track": "Đạt khi số được công nhận ≥ chỉ tiêu",
 }
 
 
@@ -328,14 +349,24 @@ def dbkk_communes(codes, year: int) -> set[str]:
     return {c for c in codes if c in listed or (c not in with_periods and c in flagged)}
 
 
+def _province_of(user: User) -> str:
+    if user.unit_level == "province":
+        return user.unit_code
+    return db.session.get(Unit, user.unit_code).province_code
+
+
 def targets(user: User, *, year: int, title: str | None = None, unit: str | None = None) -> dict:
-    """Per commune and district of the viewer's territory (and a province total)."""
-    province = (
-        user.unit_code
-        if user.unit_level == "province"
-        else (db.session.get(Unit, user.unit_code).province_code)
-    )
+    """Per commune and district of the viewer's territory (and a province total).
+
+    Subjects managed by a district or the province themselves (units such as a district's
+    education office) have no commune: they are counted on a "direct" row of that district or
+    of the province, against a denominator entered for that level, and in its totals.
+    With a count plan (the 2015 pilot) each pilot district's recognised count is compared with
+    the plan's count; communes have no count target of their own.
+    """
+    province = _province_of(user)
     plan = plan_for(plans(), province, year)
+    by_count = plan is not None and plan.kind == "count"
     titles = [title] if title else list(TITLES)
     communes = db.session.scalars(
         select(Unit)
@@ -347,43 +378,55 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     ).all()
     if unit:
         communes = [c for c in communes if unit in (c.code, c.district_code, c.province_code)]
-    codes = [c.code for c in communes]
+    codes = {c.code for c in communes}
+    unit_level = db.session.get(Unit, unit).level if unit else None
+    # areas whose directly-managed subjects are in view: districts (and the province itself)
+    direct_areas = sorted(
+        {c.district_code for c in communes if c.district_code} if unit_level != "commune" else set()
+    )
+    if user.unit_level == "province" and unit in (None, province):
+        direct_areas.append(province)
     dbkk = dbkk_communes(codes, year)
     denominators = {
         (d.unit_code, d.title): d.count
         for d in db.session.scalars(
             select(Denominator).where(
                 Denominator.year == year,
-                Denominator.unit_code.in_(codes),
+                Denominator.unit_code.in_([*codes, *direct_areas]),
                 Denominator.title.in_(titles),
             )
         )
     }
     counts = defaultdict(lambda: [0, 0])
-    for commune, case_title, registered, recognized in db.session.execute(
+    conditions = [
+        scope_clause(user, Case),
+        Case.year == year,
+        Case.title.in_(titles),
+        Case.submitted_at.is_not(None),
+        Case.state != "withdrawn",
+    ]
+    if unit:
+        conditions.append(_unit_filter(Case, unit))
+    for district, commune, case_title, registered, recognized in db.session.execute(
         select(
+            Case.district_code,
             Case.commune_code,
             Case.title,
             func.count(func.distinct(Case.subject_id)),
             func.count(func.distinct(case((Case.state == "recognized", Case.subject_id)))),
         )
-        .where(
-            Case.year == year,
-            Case.title.in_(titles),
-            Case.submitted_at.is_not(None),
-            Case.state != "withdrawn",
-            Case.commune_code.in_(codes),
-        )
-        .group_by(Case.commune_code, Case.title)
+        .where(*conditions)
+        .group_by(Case.district_code, Case.commune_code, Case.title)
     ):
-        counts[(commune, case_title)] = [registered, recognized]
+        area = commune or district or province
+        counts[(area, case_title)] = [registered, recognized]
     rows = []
     groups = defaultdict(list)
     for commune in communes:
         for t in titles:
             den = denominators.get((commune.code, t))
             registered, recognized = counts[(commune.code, t)]
-            target = plan.target(t, commune.code in dbkk) if plan else None
+            target = plan.target(t, commune.code in dbkk) if plan and not by_count else None
             row = _target_row(
                 commune.code, commune.name, "commune", t, den, registered, recognized, target
             )
@@ -391,12 +434,45 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             rows.append(row)
             groups[(commune.district_code, t)].append(row)
             groups[(commune.province_code, t)].append(row)
-    names = _unit_names({k[0] for k in groups})
+    names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
+    for area in direct_areas:
+        for t in titles:
+            den = denominators.get((area, t))
+            registered, recognized = counts[(area, t)]
+            if den is None and not registered:
+                continue  # nothing managed directly there for this title
+            target = plan.target(t, False) if plan and not by_count else None
+            row = _target_row(
+                area, names.get(area, area), "direct", t, den, registered, recognized, target
+            )
+            row["is_dbkk"] = False
+            rows.append(row)
+            if area != province:
+                groups[(area, t)].append(row)
+            groups[(province, t)].append(row)
     totals = []
     for (code, t), members in sorted(groups.items()):
         level = "province" if code == province else "district"
         known = [m for m in members if m["denominator"] is not None]
         den = sum(m["denominator"] for m in known) if known else None
+        registered = sum(m["registered"] for m in members)
+        recognized = sum(m["recognized"] for m in members)
+        if by_count:
+            row = _count_row(
+                code,
+                names.get(code, code),
+                level,
+                t,
+                den,
+                registered,
+                recognized,
+                plan,
+                groups,
+                known,
+            )
+            row["missing_denominators"] = len(members) - len(known)
+            totals.append(row)
+            continue
         weighted = [m for m in known if m["target"] is not None]
         target = (
             (
@@ -412,19 +488,52 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             level,
             t,
             den,
-            sum(m["registered"] for m in members),
-            sum(m["recognized"] for m in members),
+            registered,
+            recognized,
             round(target, 2) if target is not None else None,
             recognized_known=sum(m["recognized"] for m in known),
         )
         row["missing_denominators"] = len(members) - len(known)
         totals.append(row)
+    plan_ref = None
+    if plan:
+        plan_ref = {"id": plan.id, "label": plan.label, "kind": plan.kind}
     return {
         "rows": totals + rows,
-        "plan": {"id": plan.id, "label": plan.label} if plan else None,
+        "plan": plan_ref,
         "year": year,
-        "definitions": TARGET_DEFINITIONS,
+        "definitions": COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS,
     }
+
+
+def _count_row(code, name, level, title, den, registered, recognized, plan, groups, known):
+    """A district or province total under a count plan: recognised subjects against counts.
+
+    A pilot district is compared with the plan's count; the province with that count times its
+    pilot districts in view, against the subjects recognised in those districts.
+    """
+    if level == "district":
+        pilot = [code] if code in plan.districts else []
+    else:
+        pilot = [d for d in plan.districts if (d, title) in groups]
+    compared = sum(m["recognized"] for d in pilot for m in groups[(d, title)])
+    row = _target_row(
+        code,
+        name,
+        level,
+        title,
+        den,
+        registered,
+        recognized,
+        None,
+        recognized_known=sum(m["recognized"] for m in known),
+    )
+    if pilot and title in plan.targets:
+        target = plan.targets[title] * len(pilot)
+        row["target"] = float(target)
+        row["gap"] = float(max(target - compared, 0))
+        row["on_track"] = compared >= target
+    return row
 
 
 def _target_row(

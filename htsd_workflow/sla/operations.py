@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, or_, select, update
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
@@ -103,7 +103,8 @@ def _fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
             .where(
                 StageVisit.case_id.in_([c.id for c in claimed]),
                 StageVisit.left_at.is_(None),
-                StageVisit.stage == stage,
+                # the stage itself and, at the joint confirmation, each department's open part
+                or_(StageVisit.stage == stage, StageVisit.stage.startswith(f"{stage}:")),
             )
             .values(is_escalated=True)
             .execution_options(synchronize_session=False)
