@@ -344,7 +344,7 @@ def reports_denominators(path, username):
     """Import households/clans/communities/units counts per commune and year (XLSX or CSV)."""
     with open(path, "rb") as raw:
         written = import_denominators(raw, _importer(username))
-    click.echo(f"{written} figure(s) written")
+    click.echo(f"{written} figure(s) written or changed")
 
 
 @reports.command("denominators-template")

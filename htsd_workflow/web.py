@@ -159,6 +159,14 @@ def nav_items() -> list[tuple[str, str, str]]:
         ):
             items.append(("reports.bottleneck_page", _("Điểm nghẽn")))
             items.append(("reports.targets_page", _("Chỉ tiêu")))
+        if role in (
+            "commune_reviewer",
+            "district_reviewer",
+            "manager",
+            "province_officer",
+            "admin",
+        ):
+            items.append(("reports.denominators_page", _("Tổng số")))
         if role != "admin":
             items.append(("queues.queue", _("Hàng chờ xử lý")))
         items.append(("queues.search", _("Tìm kiếm")))

@@ -1,8 +1,16 @@
-"""Denominators entered from a spreadsheet (template with Vietnamese headers), row by row."""
+"""Denominators: entered on a form or from a spreadsheet (template with Vietnamese headers).
+
+A denominator is how many households, clans, communities or units an area has in a year. A
+commune holds all four; a district or the province holds only the units it manages itself
+(its offices, schools …), which belong to no commune. A user sets figures only inside their
+territory: a commune officer their commune, a district user their district and its communes,
+a province user the whole province.
+"""
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import IO
 
 from openpyxl import Workbook
@@ -10,65 +18,263 @@ from openpyxl.styles import Font
 from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import in_scope
-from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.errors import InvalidInput, NotAllowed
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.imports.operations import ValidationReport
 from htsd_workflow.imports.reader import normalise_header, read_rows
 from htsd_workflow.reports.models import Denominator
 
-COLUMNS = (
-    ("Mã xã", "unit_code"),
-    ("Năm", "year"),
-    ("Số hộ gia đình", "family"),
-    ("Số dòng họ", "clan"),
-    ("Số thôn, tổ dân phố", "community"),
-    ("Số cơ quan, đơn vị", "unit"),
-)
+#: roles that enter denominators (each inside their own territory)
+EDITORS = ("commune_reviewer", "district_reviewer", "manager", "province_officer", "admin")
+TITLES = ("family", "clan", "community", "unit")
+#: the only title a district or the province itself has a denominator for
+DIRECT_TITLES = ("unit",)
+CODE_HEADER = "Mã đơn vị hành chính"
+YEAR_HEADER = "Năm"
+NAME_HEADER = "Tên đơn vị hành chính (không bắt buộc)"
+TITLE_HEADERS = {
+    "family": "Số hộ gia đình",
+    "clan": "Số dòng họ",
+    "community": "Số thôn, tổ dân phố",
+    "unit": "Số cơ quan, đơn vị",
+}
+#: headers the reader also accepts (files made from the first template)
+ALIASES = {"Mã xã": CODE_HEADER}
+MAX_COUNT = 10_000_000
 
 
-def denominator_template() -> bytes:
+@dataclass
+class Area:
+    unit: Unit
+    #: the titles the area has a denominator for
+    titles: tuple[str, ...]
+    counts: dict[str, int]
+
+
+def may_edit(actor: User, unit: Unit) -> bool:
+    """Whether ``actor`` may set ``unit``'s figures: their own territory only."""
+    if actor is None or not actor.is_active or actor.role not in EDITORS:
+        return False
+    if actor.unit_level == "province":
+        return unit.province_code == actor.unit_code
+    if actor.unit_level == "district":
+        return unit.district_code == actor.unit_code
+    if actor.unit_level == "commune":
+        return unit.code == actor.unit_code
+    return False
+
+
+def titles_for(unit: Unit) -> tuple[str, ...]:
+    return TITLES if unit.level == "commune" else DIRECT_TITLES
+
+
+def _territory_clause(actor: User):
+    if actor.unit_level == "province":
+        return Unit.province_code == actor.unit_code
+    if actor.unit_level == "district":
+        return Unit.district_code == actor.unit_code
+    return Unit.code == actor.unit_code
+
+
+def areas_for(actor: User, year: int) -> list[Area]:
+    """The areas the actor may set, province or district first, with the year's figures."""
+    if actor.role not in EDITORS or actor.unit_level not in ("province", "district", "commune"):
+        raise NotAllowed("Bạn không nhập được tổng số (mẫu số) của địa bàn.")
+    units = db.session.scalars(
+        select(Unit).where(_territory_clause(actor)).order_by(Unit.level.desc(), Unit.code)
+    ).all()
+    # province, then districts, then communes (code order within each level)
+    order = {"province": 0, "district": 1, "commune": 2}
+    units = sorted(units, key=lambda u: (order.get(u.level, 3), u.code))
+    counts: dict[str, dict[str, int]] = {}
+    for d in db.session.scalars(
+        select(Denominator)
+        .join(Unit, Unit.code == Denominator.unit_code)
+        .where(Denominator.year == year, _territory_clause(actor))
+    ):
+        counts.setdefault(d.unit_code, {})[d.title] = d.count
+    return [Area(u, titles_for(u), counts.get(u.code, {})) for u in units]
+
+
+def _check_year(year) -> int:
+    text = str(year if year is not None else "").strip()
+    if not text.isdigit() or not 2000 <= int(text) <= 2100:
+        raise InvalidInput(f"Năm “{text}” không hợp lệ.", details={"year": "Từ 2000 đến 2100"})
+    return int(text)
+
+
+def _check_count(text: str | None) -> tuple[int | None, str | None]:
+    """(count or None for empty, error or None)."""
+    if text is None or not str(text).strip():
+        return None, None
+    text = str(text).strip().replace(".", "").replace(" ", "")  # 2.150 and 2 150 are 2150
+    if not text.isdigit():
+        return None, f"“{text}” không phải số nguyên không âm"
+    if int(text) > MAX_COUNT:
+        return None, f"“{text}” lớn quá (tối đa {MAX_COUNT:,})".replace(",", ".")
+    return int(text), None
+
+
+def save_form(actor: User, year, form: dict[str, str]) -> int:
+    """Save the form's figures (fields ``d-<code>-<title>``), all or none.
+
+    An empty field removes that figure (shown as missing in the report, never as 0 %).
+    Returns the number of figures changed.
+    """
+    year = _check_year(year)
+    areas = {a.unit.code: a for a in areas_for(actor, year)}
+    wanted: dict[tuple[str, str], int | None] = {}
+    errors: dict[str, str] = {}
+    for name, value in form.items():
+        if not name.startswith("d-"):
+            continue
+        try:
+            _, code, title = name.split("-", 2)
+        except ValueError:
+            errors[name] = "Tên ô không hợp lệ"
+            continue
+        area = areas.get(code)
+        if area is None:
+            unit = db.session.get(Unit, code)
+            errors[name] = (
+                f"Không có đơn vị hành chính mã “{code}”"
+                if unit is None
+                else f"“{unit.name}” ngoài địa bàn bạn quản lý"
+            )
+            continue
+        if title not in area.titles:
+            errors[name] = f"{area.unit.name} không nhập {TITLE_HEADERS.get(title, title).lower()}"
+            continue
+        count, problem = _check_count(value)
+        if problem:
+            errors[name] = f"{area.unit.name} – {TITLE_HEADERS[title]}: {problem}"
+            continue
+        wanted[(code, title)] = count
+    if errors:
+        raise InvalidInput(f"Có {len(errors)} ô chưa đúng; chưa lưu số liệu nào.", details=errors)
+    return _write(year, wanted)
+
+
+def _write(year: int, wanted: dict[tuple[str, str], int | None]) -> int:
+    """Upsert (or delete, for None) the figures of one year in one pass."""
+    if not wanted:
+        return 0
+    codes = {code for code, _ in wanted}
+    existing = {
+        (d.unit_code, d.title): d
+        for d in db.session.scalars(
+            select(Denominator).where(Denominator.year == year, Denominator.unit_code.in_(codes))
+        )
+    }
+    changed = 0
+    for (code, title), count in wanted.items():
+        row = existing.get((code, title))
+        if count is None:
+            if row is not None:
+                db.session.delete(row)
+                changed += 1
+        elif row is None:
+            db.session.add(Denominator(unit_code=code, year=year, title=title, count=count))
+            changed += 1
+        elif row.count != count:
+            row.count = count
+            changed += 1
+    db.session.flush()
+    return changed
+
+
+# --- spreadsheets -------------------------------------------------------------------------
+
+
+def denominator_template(actor: User | None = None, year: int | None = None) -> bytes:
+    """The template: Vietnamese headers, one row per area of the actor's territory (or an
+    example row), and a sheet of instructions."""
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = "Mẫu số"
-    sheet.append([header for header, _ in COLUMNS])
+    sheet.title = "Tổng số"
+    headers = [CODE_HEADER, YEAR_HEADER, *TITLE_HEADERS.values(), NAME_HEADER]
+    sheet.append(headers)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
-    sheet.append(["23281", 2026, 2150, 12, 9, 15])
+    if actor is not None and year is not None:
+        for area in areas_for(actor, year):
+            sheet.append(
+                [
+                    area.unit.code,
+                    year,
+                    *(area.counts.get(t) if t in area.titles else "—" for t in TITLE_HEADERS),
+                    area.unit.name,
+                ]
+            )
+    else:
+        sheet.append(["23281", 2026, 2150, 12, 9, 15, "Phường Quang Trung"])
+    for index, header in enumerate(headers, start=1):
+        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = max(14, len(header) + 2)
+    notes = workbook.create_sheet("Hướng dẫn")
+    for line in (
+        "Mỗi dòng: một đơn vị hành chính (xã, phường, thị trấn; hoặc huyện, tỉnh) trong một năm.",
+        "Xã: nhập đủ bốn cột số. Huyện, tỉnh: chỉ nhập số cơ quan, đơn vị do huyện, tỉnh trực "
+        "tiếp quản lý (ô có dấu — để nguyên).",
+        "Ô để trống: giữ nguyên số đã có. Số là số nguyên không âm.",
+        "Tệp có lỗi thì không nhập dòng nào; sửa theo danh sách lỗi (dòng, cột, lỗi) rồi tải lại.",
+    ):
+        notes.append([line])
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
 
 
 def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
-    headers = {normalise_header(h): key for h, key in COLUMNS}
-    units = {u.code: u for u in db.session.scalars(select(Unit).where(Unit.level == "commune"))}
-    seen, good = {}, []
+    headers = {normalise_header(h): h for h in (CODE_HEADER, YEAR_HEADER, *TITLE_HEADERS.values())}
+    headers.update({normalise_header(alias): real for alias, real in ALIASES.items()})
+    seen, good, units = {}, [], {}
+    header_checked = False
     for number, cells in read_rows(raw):
+        if not header_checked:
+            present = {headers[h] for h in cells if h in headers}
+            missing = [h for h in (CODE_HEADER, YEAR_HEADER) if h not in present]
+            if missing:
+                raise InvalidInput(
+                    f"Tệp thiếu cột {', '.join(missing)}.",
+                    details={"file": "Dùng tệp mẫu: " + ", ".join(missing)},
+                )
+            header_checked = True
         report.rows += 1
-        values = {key: cells.get(h) for h, key in headers.items()}
+        values = {}
+        for header, text in cells.items():
+            if header in headers:
+                values[headers[header]] = text
         errors = []
-        unit = units.get(values["unit_code"] or "")
+        code = values.get(CODE_HEADER) or ""
+        if code not in units:
+            units[code] = db.session.get(Unit, code) if code else None
+        unit = units[code]
         if unit is None:
-            errors.append(("Mã xã", f"Không có xã mã “{values['unit_code']}”"))
-        elif actor.role == "applicant" or not in_scope(actor, unit):
-            errors.append(("Mã xã", f"“{unit.name}” ngoài địa bàn bạn quản lý"))
-        year = values["year"] or ""
+            errors.append((CODE_HEADER, f"Không có đơn vị hành chính mã “{code}”"))
+        elif not may_edit(actor, unit):
+            errors.append((CODE_HEADER, f"“{unit.name}” ngoài địa bàn bạn quản lý"))
+        year = values.get(YEAR_HEADER) or ""
         if not year.isdigit() or not 2000 <= int(year) <= 2100:
-            errors.append(("Năm", f"Năm “{year}” không hợp lệ"))
+            errors.append((YEAR_HEADER, f"Năm “{year}” không hợp lệ (từ 2000 đến 2100)"))
         counts = {}
-        for header, key in COLUMNS[2:]:
-            text = values[key]
-            if text is None:
-                continue  # left empty: no figure for that title
-            if not text.isdigit():
-                errors.append((header, f"“{text}” không phải số nguyên không âm"))
+        for title, header in TITLE_HEADERS.items():
+            text = values.get(header)
+            if text in (None, "—", "-"):
+                continue  # left empty: that figure is kept as it is
+            if unit is not None and title not in titles_for(unit):
+                errors.append(
+                    (header, f"{unit.name} chỉ nhập số cơ quan, đơn vị trực tiếp quản lý")
+                )
+                continue
+            count, problem = _check_count(text)
+            if problem:
+                errors.append((header, problem))
             else:
-                counts[key] = int(text)
-        key = (values["unit_code"], year)
+                counts[title] = count
+        key = (code, year)
         if key in seen:
-            errors.append(("Mã xã", f"Trùng với dòng {seen[key]} (cùng xã, cùng năm)"))
+            errors.append((CODE_HEADER, f"Trùng với dòng {seen[key]} (cùng đơn vị, cùng năm)"))
         seen.setdefault(key, number)
         for column, message in errors:
             report.add(number, column, message)
@@ -79,32 +285,22 @@ def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
     return good
 
 
-def import_denominators(raw: IO[bytes], actor: User) -> int:
-    """All rows or none; re-importing the same file changes nothing. Returns figures written."""
+def check_denominators(raw: IO[bytes], actor: User) -> tuple[ValidationReport, list[dict]]:
     report = ValidationReport()
-    rows = _parse(raw, actor, report)
+    return report, _parse(raw, actor, report)
+
+
+def import_denominators(raw: IO[bytes], actor: User) -> int:
+    """All rows or none; re-importing the same file changes nothing. Returns figures changed."""
+    if actor.role not in EDITORS:
+        raise NotAllowed("Bạn không nhập được tổng số (mẫu số) của địa bàn.")
+    report, rows = check_denominators(raw, actor)
     if not report.is_clean:
         raise InvalidInput(
             f"Tệp có {report.error_count} lỗi; chưa nhập dòng nào.", details=report.as_dict()
         )
-    written = 0
+    by_year: dict[int, dict] = {}
     for row in rows:
         for title, count in row["counts"].items():
-            existing = db.session.scalar(
-                select(Denominator).where(
-                    Denominator.unit_code == row["unit_code"],
-                    Denominator.year == row["year"],
-                    Denominator.title == title,
-                )
-            )
-            if existing is None:
-                db.session.add(
-                    Denominator(
-                        unit_code=row["unit_code"], year=row["year"], title=title, count=count
-                    )
-                )
-            else:
-                existing.count = count
-            written += 1
-    db.session.flush()
-    return written
+            by_year.setdefault(row["year"], {})[(row["unit_code"], title)] = count
+    return sum(_write(year, wanted) for year, wanted in by_year.items())

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from htsd_workflow.audit.operations import record_audit
@@ -13,6 +14,14 @@ from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.reports.exports import to_csv, to_xlsx
+from htsd_workflow.reports.operations import (
+    EDITORS,
+    TITLE_HEADERS,
+    areas_for,
+    denominator_template,
+    import_denominators,
+    save_form,
+)
 from htsd_workflow.reports.queries import (
     bottlenecks,
     longest_waiting,
@@ -137,3 +146,94 @@ def targets_page():
         districts=districts,
         printing=request.args.get("print") == "1",
     )
+
+
+# --- denominators -------------------------------------------------------------------------
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _denominator_page(year: int, *, errors=None, upload_errors=None, values=None, status=200):
+    return (
+        render_template(
+            "reports/denominators.html",
+            year=year,
+            areas=areas_for(current_user, year),
+            titles=TITLE_HEADERS,
+            errors=errors or {},
+            upload_errors=upload_errors,
+            values=values or {},
+        ),
+        status,
+    )
+
+
+@bp.get("/denominators")
+@access(*EDITORS)
+def denominators_page():
+    """The year's figures of each area of the user's territory, on one form."""
+    return _denominator_page(_year())
+
+
+@bp.post("/denominators")
+@access(*EDITORS)
+def denominators_save():
+    year = _year()
+    try:
+        changed = save_form(current_user, year, request.form.to_dict())
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _denominator_page(
+            year, errors=exc.details, values=request.form.to_dict(), status=422
+        )
+    record_audit(
+        "denominators.save",
+        actor=current_user,
+        target=f"denominators:{year}",
+        details={"changed": changed},
+    )
+    db.session.commit()
+    flash(_("Đã lưu %(n)s số liệu của năm %(year)s.", n=changed, year=year), "success")
+    return redirect(url_for("reports.denominators_page", year=year))
+
+
+@bp.get("/denominators/template.xlsx")
+@access(*EDITORS)
+def denominators_template():
+    """The spreadsheet template, pre-filled with the user's areas and the year's figures."""
+    year = _year()
+    return Response(
+        denominator_template(current_user, year),
+        mimetype=XLSX,
+        headers={"Content-Disposition": f"attachment; filename=tong-so-{year}.xlsx"},
+    )
+
+
+@bp.post("/denominators/upload")
+@access(*EDITORS)
+def denominators_upload():
+    """Check the whole file; import it only when every row is right (all or nothing)."""
+    year = _year()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        flash(_("Chọn tệp Excel (.xlsx) hoặc CSV để tải lên."), "error")
+        return _denominator_page(year, status=422)
+    try:
+        changed = import_denominators(upload.stream, current_user)
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        listed = exc.details.get("errors") if isinstance(exc.details, dict) else None
+        if listed is None:  # a whole-file problem (not a spreadsheet, no rows, missing column)
+            listed = [{"row": "", "column": k, "message": v} for k, v in exc.details.items()]
+        return _denominator_page(year, upload_errors=listed, status=422)
+    record_audit(
+        "denominators.import",
+        actor=current_user,
+        target=f"denominators:{upload.filename[:100]}",
+        details={"changed": changed},
+    )
+    db.session.commit()
+    flash(_("Đã nhập tệp: %(n)s số liệu được ghi hoặc thay đổi.", n=changed), "success")
+    return redirect(url_for("reports.denominators_page", year=year))
