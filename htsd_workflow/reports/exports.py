@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
+from flask import current_app
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
@@ -40,3 +42,20 @@ def _cell(value):
     if isinstance(value, bool):
         return "Có" if value else "Không"
     return value
+
+
+PRINT_CSS = "report-print.css"
+
+
+def to_pdf(html: str) -> bytes:
+    """The printable page as PDF (WeasyPrint) with the print stylesheet; charts are inline
+    SVG. Nothing is fetched: a reference to any other resource is refused."""
+    from weasyprint import CSS, HTML  # imported here: Pango loads only when a PDF is asked for
+    from weasyprint.urls import URLFetcher
+
+    class NoFetch(URLFetcher):
+        def fetch(self, url, headers=None):
+            raise ValueError(f"not fetched for a PDF: {url}")
+
+    stylesheet = CSS(filename=str(Path(current_app.static_folder) / PRINT_CSS))
+    return HTML(string=html, url_fetcher=NoFetch()).write_pdf(stylesheets=[stylesheet])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause
@@ -271,8 +271,24 @@ def longest_waiting(user: User, filters: Filters, limit: int = 10) -> list:
     ).all()
 
 
+def _week_index(column, start: datetime):
+    """Which week (0, 1, …) after ``start`` a moment falls in, in SQL (moments ≥ start)."""
+    if db.engine.dialect.name == "postgresql":
+        seconds = func.extract("epoch", column - literal(start, DateTime))
+        return cast(func.floor(seconds / 604800), Integer)
+    return cast(
+        (func.julianday(column) - func.julianday(literal(start.isoformat(sep=" ")))) / 7,
+        Integer,
+    )
+
+
 def weekly_trend(user: User, filters: Filters) -> list[dict]:
-    """Per week of the period: arrivals, completions, and the overdue backlog at week's end."""
+    """Per week of the period: arrivals, completions, and the overdue backlog at week's end.
+
+    A constant number of grouped queries, however many weeks: the backlog at a week's end is
+    the backlog at the period's start plus the visits that fell overdue since, minus those that
+    left while overdue (a running sum over per-week counts).
+    """
     conditions = [
         scope_clause(user, StageVisit, subject_column=StageVisit.case_id),
         ~StageVisit.stage.contains(":"),
@@ -281,49 +297,56 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
         conditions.append(_unit_filter(StageVisit, filters.unit))
     if filters.title:
         conditions.append(StageVisit.title == filters.title)
+    first = filters.date_from - timedelta(days=filters.date_from.weekday())
+    days = []
+    day = first
+    while day <= filters.date_to and len(days) < 60:
+        days.append(day)
+        day += timedelta(days=7)
+    start, end = _start(first), _start(days[-1] + timedelta(days=7))
+    # a visit is overdue from the later of its due moment and its arrival until it leaves
+    overdue_from = case(
+        (StageVisit.entered_at > StageVisit.due_at, StageVisit.entered_at),
+        else_=StageVisit.due_at,
+    )
+    ever_overdue = [
+        *conditions,
+        StageVisit.due_at.is_not(None),
+        or_(StageVisit.left_at.is_(None), StageVisit.left_at > overdue_from),
+    ]
+
+    def per_week(column, *where) -> dict[int, int]:
+        index = _week_index(column, start)
+        return dict(
+            db.session.execute(
+                select(index, func.count())
+                .where(*where, column >= start, column < end)
+                .group_by(index)
+            ).all()
+        )
+
+    arrived = per_week(StageVisit.entered_at, *conditions)
+    completed = per_week(StageVisit.left_at, *conditions)
+    fell_overdue = per_week(overdue_from, *ever_overdue)
+    left_overdue = per_week(StageVisit.left_at, *ever_overdue)
+    backlog = db.session.scalar(
+        select(func.count()).where(
+            *ever_overdue,
+            overdue_from < start,
+            or_(StageVisit.left_at.is_(None), StageVisit.left_at >= start),
+        )
+    )
     weeks = []
-    day = filters.date_from - timedelta(days=filters.date_from.weekday())
-    while day <= filters.date_to and len(weeks) < 60:
-        start, end = _start(day), _start(day + timedelta(days=7))
-        arrived, done, backlog = db.session.execute(
-            select(
-                func.sum(
-                    case(
-                        (and_(StageVisit.entered_at >= start, StageVisit.entered_at < end), 1),
-                        else_=0,
-                    )
-                ),
-                func.sum(
-                    case((and_(StageVisit.left_at >= start, StageVisit.left_at < end), 1), else_=0)
-                ),
-                func.sum(
-                    case(
-                        (
-                            and_(
-                                StageVisit.entered_at < end,
-                                StageVisit.due_at < end,
-                                or_(StageVisit.left_at.is_(None), StageVisit.left_at >= end),
-                            ),
-                            1,
-                        ),
-                        else_=0,
-                    )
-                ),
-            ).where(
-                *conditions,
-                StageVisit.entered_at < end,
-                or_(StageVisit.left_at.is_(None), StageVisit.left_at >= start),
-            )
-        ).one()
+    for index, week in enumerate(days):
+        backlog += fell_overdue.get(index, 0) - left_overdue.get(index, 0)
         weeks.append(
             {
-                "week": day.isoformat(),
-                "arrived": arrived or 0,
-                "completed": done or 0,
-                "overdue_backlog": backlog or 0,
+                "week": week.isoformat(),
+                "arrived": arrived.get(index, 0),
+                "completed": completed.get(index, 0),
+                "overdue_backlog": backlog,
             }
         )
-        day += timedelta(days=7)
     return weeks
 
 
@@ -451,7 +474,8 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
                 groups[(area, t)].append(row)
             groups[(province, t)].append(row)
     totals = []
-    for (code, t), members in sorted(groups.items()):
+    # the province total first, then each district (code order), each with its titles
+    for (code, t), members in sorted(groups.items(), key=lambda g: (g[0][0] != province, g[0])):
         level = "province" if code == province else "district"
         known = [m for m in members if m["denominator"] is not None]
         den = sum(m["denominator"] for m in known) if known else None

@@ -11,9 +11,12 @@ from flask_login import current_user
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.access import access
 from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
+from htsd_workflow.core.pages import format_moment
+from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.reports.exports import to_csv, to_xlsx
+from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
     EDITORS,
     TITLE_HEADERS,
@@ -31,6 +34,7 @@ from htsd_workflow.reports.queries import (
 )
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 READERS = ("manager", "province_officer", "admin", "education_reviewer", "culture_reviewer")
 
 BOTTLENECK_COLUMNS = [
@@ -50,6 +54,7 @@ BOTTLENECK_COLUMNS = [
     ("not_yet_due", "Chưa đến hạn"),
     ("late_done", "Xử lý trễ"),
     ("on_time_done", "Xử lý đúng hạn"),
+    ("late_rate", "Tỷ lệ trễ hạn"),
     ("on_time_rate", "Tỷ lệ đúng hạn"),
 ]
 TARGET_COLUMNS = [
@@ -66,6 +71,41 @@ TARGET_COLUMNS = [
     ("on_track", "Đạt tiến độ"),
     ("is_dbkk", "Xã ĐBKK"),
 ]
+#: the level column of the targets table in words ("direct": managed by the district/province)
+REPORT_LEVELS = {
+    "commune": "Xã",
+    "district": "Huyện",
+    "province": "Tỉnh",
+    "direct": "Trực tiếp quản lý",
+}
+
+
+SLOWEST_COLUMNS = [
+    ("stage_label", "Bước"),
+    ("unit_code", "Mã đơn vị"),
+    ("unit_name", "Đơn vị"),
+    ("median_days", "Trung vị (ngày LV)"),
+    ("p90_days", "P90 (ngày LV)"),
+    ("completed", "Xử lý trong kỳ"),
+]
+WAITING_COLUMNS = [
+    ("case", "Hồ sơ"),
+    ("subject", "Đối tượng"),
+    ("title", "Danh hiệu"),
+    ("stage_label", "Bước"),
+    ("commune_code", "Mã xã"),
+    ("district_code", "Mã huyện"),
+    ("entered", "Đến bước lúc"),
+    ("due", "Hạn"),
+]
+TREND_COLUMNS = [
+    ("week", "Tuần bắt đầu"),
+    ("arrived", "Đến"),
+    ("completed", "Xử lý"),
+    ("overdue_backlog", "Tồn đọng quá hạn cuối tuần"),
+]
+#: the tables of each page that export: ?table=<name>&format=csv|xlsx (the first is the default)
+BOTTLENECK_TABLES = ("details", "slowest", "waiting", "trend")
 
 
 def _year() -> int:
@@ -75,10 +115,16 @@ def _year() -> int:
     return int(raw)
 
 
-def _export(kind: str, columns, rows, name: str):
-    """CSV or XLSX of a table (audited), or None to render the page."""
-    if kind not in ("csv", "xlsx"):
-        return None
+def _format() -> str:
+    kind = request.args.get("format", "")
+    if kind not in ("", "csv", "xlsx", "pdf"):
+        raise InvalidInput(
+            f"Định dạng “{kind[:20]}” không hợp lệ.", details={"format": "csv, xlsx hoặc pdf"}
+        )
+    return kind
+
+
+def _audit_export(kind: str, name: str) -> None:
     record_audit(
         "export",
         actor=current_user,
@@ -86,6 +132,11 @@ def _export(kind: str, columns, rows, name: str):
         details={"format": kind, "query": request.query_string.decode()[:500]},
     )
     db.session.commit()
+
+
+def _export(kind: str, columns, rows, name: str):
+    """CSV or XLSX of a table (audited)."""
+    _audit_export(kind, name)
     if kind == "csv":
         return Response(
             to_csv(columns, rows),
@@ -94,63 +145,167 @@ def _export(kind: str, columns, rows, name: str):
         )
     return Response(
         to_xlsx(columns, rows, title=name),
-        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        mimetype=XLSX,
         headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
     )
+
+
+def _pdf(html: str, name: str) -> Response:
+    _audit_export("pdf", name)
+    return Response(
+        to_pdf(html),
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename={name}.pdf"},
+    )
+
+
+def _export_links(table: str | None = None) -> dict:
+    """URLs of this page as CSV, XLSX (of one table) and print/PDF, keeping the filters."""
+    args = {k: v for k, v in request.args.items() if k not in ("format", "table", "print")}
+    if table:
+        args["table"] = table
+    return {
+        "csv": url_for(request.endpoint, **args, format="csv"),
+        "xlsx": url_for(request.endpoint, **args, format="xlsx"),
+    }
+
+
+def _print_links() -> dict:
+    args = {k: v for k, v in request.args.items() if k not in ("format", "table", "print")}
+    return {
+        "print": url_for(request.endpoint, **args, print="1"),
+        "pdf": url_for(request.endpoint, **args, format="pdf"),
+    }
+
+
+def _scope() -> str:
+    """The territory the figures cover: the viewer's, narrowed by the unit filter."""
+    code = request.args.get("unit") or current_user.unit_code
+    unit = db.session.get(Unit, code) if code else None
+    return unit.name if unit else ""
 
 
 @bp.get("/bottlenecks")
 @access(*READERS)
 def bottleneck_page():
+    kind = _format()
     filters = parse_filters(request.args)
     data = bottlenecks(current_user, filters)
-    exported = _export(request.args.get("format", ""), BOTTLENECK_COLUMNS, data["rows"], "ut-tac")
-    if exported is not None:
-        return exported
     main_rows = [r for r in data["rows"] if ":" not in r["stage"]]
     slowest = sorted(
         (r for r in main_rows if r["median_days"] is not None), key=lambda r: -r["median_days"]
     )[:5]
-    return render_template(
+    for row in slowest:
+        row["stage_label"] = state_label(row["stage"])
+    waiting = longest_waiting(current_user, filters)
+    weeks = weekly_trend(current_user, filters)
+    if kind in ("csv", "xlsx"):
+        table = request.args.get("table") or "details"
+        if table not in BOTTLENECK_TABLES:
+            raise InvalidInput(
+                "Bảng không hợp lệ.", details={"table": ", ".join(BOTTLENECK_TABLES)}
+            )
+        if table == "details":
+            return _export(kind, BOTTLENECK_COLUMNS, _labelled(data["rows"]), "diem-nghen")
+        if table == "slowest":
+            return _export(kind, SLOWEST_COLUMNS, slowest, "don-vi-cham-nhat")
+        if table == "waiting":
+            return _export(kind, WAITING_COLUMNS, _waiting_rows(waiting), "ho-so-cho-lau-nhat")
+        return _export(kind, TREND_COLUMNS, weeks, "xu-huong-theo-tuan")
+    html = render_template(
         "reports/bottlenecks.html",
         data=data,
         filters=filters,
         slowest=slowest,
-        waiting=longest_waiting(current_user, filters),
-        weeks=weekly_trend(current_user, filters),
-        printing=request.args.get("print") == "1",
-        scope_name=_scope_name(),
+        waiting=waiting,
+        weeks=weeks,
+        printing=request.args.get("print") == "1" or kind == "pdf",
+        scope_name=_scope(),
+        columns=dict(BOTTLENECK_COLUMNS),
+        exports={t: _export_links(t) for t in BOTTLENECK_TABLES},
+        print_links=_print_links(),
+        pdf=kind == "pdf",
+        generated_at=format_moment(utcnow()),
     )
+    if kind == "pdf":
+        return _pdf(html, "diem-nghen")
+    return html
 
 
-def _scope_name() -> str:
-    unit = db.session.get(Unit, current_user.unit_code) if current_user.unit_code else None
-    return unit.name if unit else ""
+def _target_columns(data: dict) -> list[tuple[str, str]]:
+    """The targets table's columns; a count plan (the 2015 pilot) has counts, not percentages."""
+    if not data["plan"] or data["plan"]["kind"] != "count":
+        return TARGET_COLUMNS
+    words = {"target": "Chỉ tiêu (số lượng)", "gap": "Còn thiếu (số lượng)"}
+    return [(key, words.get(key, label)) for key, label in TARGET_COLUMNS]
+
+
+def _labelled(rows: list[dict]) -> list[dict]:
+    """Rows with the stage in words (a department's part after the stage)."""
+    out = []
+    for row in rows:
+        stage, _, part = row["stage"].partition(":")
+        label = state_label(stage)
+        if part:
+            label = f"{label} · {DEPARTMENT_LABELS.get(part, part)}"
+        out.append({**row, "stage": label})
+    return out
+
+
+def _waiting_rows(cases) -> list[dict]:
+    return [
+        {
+            "case": f"HS-{c.id}",
+            "subject": c.subject.name,
+            "title": str(TITLE_LABELS.get(c.title, c.title)),
+            "stage_label": state_label(c.state),
+            "commune_code": c.commune_code or "",
+            "district_code": c.district_code or "",
+            "entered": format_moment(c.stage_entered_at),
+            "due": format_moment(c.due_at),
+        }
+        for c in cases
+    ]
 
 
 @bp.get("/targets")
 @access(*READERS)
 def targets_page():
+    kind = _format()
     year = _year()
     title = request.args.get("title") or None
     data = targets(current_user, year=year, title=title, unit=request.args.get("unit") or None)
-    exported = _export(request.args.get("format", ""), TARGET_COLUMNS, data["rows"], "chi-tieu")
-    if exported is not None:
-        return exported
+    if kind in ("csv", "xlsx"):
+        rows = [
+            {
+                **r,
+                "title": str(TITLE_LABELS.get(r["title"], r["title"])),
+                "level": str(REPORT_LEVELS.get(r["level"], r["level"])),
+            }
+            for r in data["rows"]
+        ]
+        return _export(kind, _target_columns(data), rows, "chi-tieu")
     districts = [r for r in data["rows"] if r["level"] == "district"]
-    return render_template(
+    html = render_template(
         "reports/targets.html",
         data=data,
         year=year,
         title=title,
         districts=districts,
-        printing=request.args.get("print") == "1",
+        printing=request.args.get("print") == "1" or kind == "pdf",
+        scope_name=_scope(),
+        columns=dict(_target_columns(data)),
+        exports={"targets": _export_links()},
+        print_links=_print_links(),
+        pdf=kind == "pdf",
+        generated_at=format_moment(utcnow()),
     )
+    if kind == "pdf":
+        return _pdf(html, "chi-tieu")
+    return html
 
 
 # --- denominators -------------------------------------------------------------------------
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _denominator_page(year: int, *, errors=None, upload_errors=None, values=None, status=200):
