@@ -28,6 +28,7 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.geography.operations import import_province
 from htsd_workflow.reports.models import Denominator
+from htsd_workflow.sla.operations import scan_sla
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
 
@@ -250,8 +251,9 @@ def _run_case(
             break
 
 
-def _demo_denominators(communes, year: int) -> None:
-    """Illustrative totals per commune (the demo registers only part of each commune)."""
+def _demo_denominators(communes, districts, year: int) -> None:
+    """Illustrative totals per commune (the demo registers only part of each commune), and the
+    units each district and the province manage themselves."""
     if db.session.scalar(select(func.count()).select_from(Denominator)):
         return
     per_kind = dict(
@@ -274,6 +276,9 @@ def _demo_denominators(communes, year: int) -> None:
             ("unit", 2),
         ):
             db.session.add(Denominator(unit_code=commune.code, year=year, title=title, count=count))
+    for district in districts:
+        db.session.add(Denominator(unit_code=district.code, year=year, title="unit", count=3))
+    db.session.add(Denominator(unit_code=PROVINCE, year=year, title="unit", count=5))
     db.session.flush()
 
 
@@ -382,7 +387,9 @@ def seed_demo(
             target = rng.choices(states, weights)[0]
             _run_case(subject, applicants[subject.id], target, today, rng)
         db.session.flush()
-    _demo_denominators(communes, today.year)
+        # the escalation ladder as the worker's scan would have applied it by this morning
+        scan_sla(now=_at(today, 8), commit_each_batch=False)
+    _demo_denominators(communes, districts, today.year)
     accounts = [
         {"username": u, "password": DEMO_PASSWORD, "role": r, "unit": c}
         for u, r, c, _ in SHOWCASE_ACCOUNTS
