@@ -8,9 +8,11 @@ records are planted in another district; their names must appear in no response.
 from __future__ import annotations
 
 import html
+import io
 
 import pytest
 from flask import Flask, g
+from openpyxl import load_workbook
 
 from htsd_workflow.api.framework import issue_token
 from htsd_workflow.auth.roles import ROLES
@@ -18,6 +20,7 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
 from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, DISTRICT, OTHER_DISTRICT
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CANARY = "Canary Zqx Huyện Khác"
 FAR_CANARY = "Canary Zqx Tỉnh Khác"
 OTHER_PROVINCE = "64"
@@ -117,6 +120,20 @@ def fill(rule, world, *, canary: bool, far: bool = False):
     return values
 
 
+def _text(response) -> str:
+    """The response as text; a spreadsheet (a downloadable template) by its cells."""
+    if response.mimetype == XLSX:
+        book = load_workbook(io.BytesIO(response.data), read_only=True)
+        return "\n".join(
+            str(value)
+            for sheet in book.worksheets
+            for row in sheet.iter_rows(values_only=True)
+            for value in row
+            if value is not None
+        )
+    return response.get_data(as_text=True)
+
+
 def login(client, user):
     g.pop("_login_user", None)  # the app context outlives requests in these tests
     with client.session_transaction() as session:
@@ -141,7 +158,7 @@ def test_no_route_shows_another_territorys_canary(app, world, client, role):
         if rule.endpoint in SEARCHABLE:  # list pages: ask for the canary by name
             url += "?q=Canary+Zqx&state=district_verification"
         response = client.get(url, headers={"Authorization": f"Bearer {token}"})
-        body = response.get_data(as_text=True)
+        body = _text(response)
         # the query itself is echoed in the search box; the full name must not appear
         names = (FAR_CANARY,) if far else (CANARY, FAR_CANARY)
         if any(name in html.unescape(body) for name in names):
