@@ -158,3 +158,37 @@ def test_commune_reviewer_approves_many_cases_and_sees_what_did_not_go_through(
             db.session.scalars(select(Case.state).where(Case.id.in_([c.id for c in cases])))
         )
     assert states == {"commune_review", "provincial_confirmation"}
+
+
+def test_managers_read_the_reports_and_a_commune_enters_its_totals(people, live_app, make):
+    for state in ("commune_review", "district_verification", "provincial_confirmation"):
+        make.case_in(state, name=f"Hộ Báo Cáo {state}")
+    commune = make.user("commune_reviewer", COMMUNE)
+    manager = make.user("manager", PROVINCE, full_name="Lãnh đạo tỉnh")
+
+    officer = people("commune")
+    officer.login(commune.username, PASSWORD)
+    officer.page.click("nav >> text=Tổng số")
+    officer.see("Tải tệp mẫu (Excel)")
+    officer.page.fill(f'[name="d-{COMMUNE}-family"]', "abc")
+    with officer.expecting("status of 422"):
+        officer.page.click('button:text-is("Lưu")')
+        officer.see("không phải số nguyên không âm")
+    officer.shot("totals refused")
+    officer.page.fill(f'[name="d-{COMMUNE}-family"]', "2150")
+    officer.page.click('button:text-is("Lưu")')
+    officer.see("Đã lưu 1 số liệu")
+    officer.shot("totals saved")
+
+    leader = people("manager")
+    leader.login(manager.username, PASSWORD)
+    leader.page.click("nav >> text=Điểm nghẽn")
+    leader.see("Tỷ lệ đúng hạn theo đơn vị")
+    assert leader.page.locator("svg.chart").count() == 3
+    leader.shot("bottlenecks")
+    leader.page.click("nav >> text=Chỉ tiêu")
+    leader.see("Kế hoạch áp dụng")
+    leader.shot("targets")
+    leader.page.click("text=Bản in")
+    leader.see("Định nghĩa")
+    leader.shot("targets printable")
