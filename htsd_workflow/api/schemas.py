@@ -424,6 +424,7 @@ class BottleneckRow(Strict):
     late_in_progress = fields.Integer()
     nearly_late = fields.Integer()
     not_yet_due = fields.Integer()
+    withdrawn = fields.Integer()
     late_done = fields.Integer()
     on_time_done = fields.Integer()
 

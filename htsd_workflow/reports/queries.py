@@ -47,8 +47,11 @@ BOTTLENECK_DEFINITIONS = {
     "rời bước lúc đầu kỳ)",
     "nearly_late": "Đang giải quyết, chưa quá hạn, hạn trong 2 ngày làm việc tới",
     "not_yet_due": "Đang giải quyết, hạn còn hơn 2 ngày làm việc",
-    "late_done": "Rời bước trong kỳ sau hạn của bước",
-    "on_time_done": "Rời bước trong kỳ đúng hoặc trước hạn (trước hạn tính là đúng hạn)",
+    "withdrawn": "Hồ sơ rời bước trong kỳ vì người nộp rút hồ sơ",
+    "late_done": "Đã giải quyết trễ: rời bước trong kỳ sau hạn bằng một quyết định (chuyển "
+    "tiếp, ký, không công nhận); hồ sơ trả lại và rút tính riêng",
+    "on_time_done": "Đã giải quyết đúng hạn: rời bước trong kỳ đúng hoặc trước hạn bằng một "
+    "quyết định (trước hạn tính là đúng hạn); hồ sơ trả lại và rút tính riêng",
     "late_rate": "Tỷ lệ trễ hạn = (đang giải quyết quá hạn + đã giải quyết quá hạn) / "
     "phải giải quyết",
     "on_time_rate": "Tỷ lệ đúng hạn = 100% − tỷ lệ trễ hạn (trước hạn tính là đúng hạn)",
@@ -152,6 +155,12 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         or_(StageVisit.left_at.is_(None), StageVisit.left_at >= start),
     )
     late_open = and_(open_now, StageVisit.due_at < now)
+    # done (late or on time): left in the period by a decision; returns and withdrawals are
+    # counted on their own, as the one-stop-shop statistics do
+    decided = and_(
+        completed,
+        StageVisit.outcome.not_in((*RETURN_TRIGGERS, "withdraw")),
+    )
 
     def count(condition):
         return func.sum(case((condition, 1), else_=0))
@@ -173,8 +182,9 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
             count(and_(open_now, or_(StageVisit.due_at > soon, StageVisit.due_at.is_(None)))).label(
                 "not_yet_due"
             ),
-            count(and_(completed, StageVisit.is_late.is_(True))).label("late_done"),
-            count(and_(completed, StageVisit.is_late.is_not(True))).label("on_time_done"),
+            count(and_(completed, StageVisit.outcome == "withdraw")).label("withdrawn"),
+            count(and_(decided, StageVisit.is_late.is_(True))).label("late_done"),
+            count(and_(decided, StageVisit.is_late.is_not(True))).label("on_time_done"),
         )
         .where(*conditions, or_(open_now, StageVisit.left_at >= start), StageVisit.entered_at < end)
         .group_by(StageVisit.stage, unit_column)
@@ -205,6 +215,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
                 "late_in_progress": r.overdue or 0,
                 "nearly_late": r.nearly_late or 0,
                 "not_yet_due": r.not_yet_due or 0,
+                "withdrawn": r.withdrawn or 0,
                 "late_done": r.late_done or 0,
                 "on_time_done": r.on_time_done or 0,
                 "late_rate": round(late_rate, 4) if late_rate is not None else None,

@@ -22,7 +22,7 @@ from htsd_workflow.reports.plans import load_plans, plan_for
 from htsd_workflow.reports.queries import Filters, _start, bottlenecks, targets, weekly_trend
 from htsd_workflow.sla.operations import scan_sla
 from tests.factories import COMMUNE, DISTRICT, OTHER_DISTRICT
-from tests.reports.test_reports import YEAR_2026, flow, login, year_2018  # noqa: F401
+from tests.reports.test_reports import YEAR_2026, flow, login, visit, year_2018  # noqa: F401
 
 PILOT_OTHER = "611"  # huyện Ngọc Hồi, the second pilot district
 
@@ -280,3 +280,22 @@ def test_the_2015_pilot_compares_recognised_counts_with_the_plans_counts(ctx, ma
 @pytest.mark.parametrize("year,plan", [(2016, "kon-tum-2016-2020"), (2014, "qd-281-2014-2020")])
 def test_the_pilot_is_in_force_in_2015_only(year, plan):
     assert plan_for(load_plans("workflows/plans"), "62", year).id == plan
+
+
+def test_returned_and_withdrawn_are_counted_apart_from_done(flow, make):  # noqa: F811
+    visit(
+        flow,
+        entered_at=datetime(2026, 6, 1, 2),
+        left_at=datetime(2026, 6, 30, 2),
+        outcome="withdraw",
+        working_days=20,
+        is_late=True,
+        due_at=datetime(2026, 6, 12, 10),
+    )
+    db.session.commit()
+    report = bottlenecks(make.user("manager", DISTRICT), YEAR_2026, now=datetime(2026, 11, 28, 3))
+    (row,) = report["rows"]
+    assert (row["returned"], row["withdrawn"]) == (1, 1)
+    assert (row["late_done"], row["on_time_done"]) == (1, 4)  # neither is a decision
+    assert row["completed"] == 7 and row["to_handle"] == 9
+    assert row["late_rate"] == round(2 / 9, 4)  # 1 late in progress + 1 late decision
