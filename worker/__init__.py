@@ -10,6 +10,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from htsd_workflow import create_app
+from htsd_workflow.core.logging import init_task_logging
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
@@ -36,6 +37,7 @@ def celery_init_app(flask_app: Flask) -> Celery:
             "schedule": _crontab_at_seven(),
         },
     }
+    init_task_logging()
     celery.set_default()
     flask_app.extensions["celery"] = celery
     return celery

@@ -103,8 +103,13 @@ def check_cell(column: Column, value: str | None) -> tuple[object, str | None]:
         if column.required:
             return None, f"Thiếu {column.header}"
         return None, None
-    if value[:1] in ("=", "+", "@") and column.kind != "phone":
-        return None, f"{column.header} chứa công thức hoặc ký tự không hợp lệ ở đầu"
+    if value[:1] == "=":
+        return None, (
+            f"{column.header} là công thức “{value[:40]}” chưa có giá trị: mở tệp bằng Excel "
+            "rồi lưu lại, hoặc dán ở dạng giá trị"
+        )
+    if value[:1] in ("+", "@") and column.kind != "phone":
+        return None, f"{column.header} bắt đầu bằng “{value[0]}”: hãy bỏ ký tự này"
     if len(value) > column.max_length:
         return None, f"{column.header} dài quá {column.max_length} ký tự"
     if column.kind == "code" and not CODE.match(value):
