@@ -141,7 +141,10 @@ def _checked_rows(spec: ImportSpec, rows, report: ValidationReport):
     first = next(rows, None)
     expected = {normalise_header(c.header): c for c in spec.columns}
     if first is None:
-        return
+        raise InvalidInput(
+            "Tệp không có dòng dữ liệu nào.",
+            details={"file": "Điền danh sách từ dòng 2, dưới dòng tiêu đề của tệp mẫu"},
+        )
     number, cells = first
     missing = [c.header for h, c in expected.items() if c.required and h not in cells]
     if missing:
@@ -310,7 +313,8 @@ def run_import(
         if spec.kind == "clans":
             _link_members(batch)
         db.session.flush()
-        db.session.expunge_all()
+        for subject in current.values():  # keep the session small: memory stays flat
+            db.session.expunge(subject)
         if progress:
             progress("writing", second.rows)
     return result
