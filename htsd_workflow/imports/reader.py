@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import IO
 
 from openpyxl import load_workbook
+from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
+from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from htsd_workflow.core.errors import InvalidInput
 
 XLSX_MAGIC = b"PK\x03\x04"
+_TEXT_TAG = f"{{{SHEET_MAIN_NS}}}t"
 #: tried in order for CSV files without a byte-order mark (cp1258: Vietnamese Windows)
 CSV_ENCODINGS = ("utf-8", "cp1258")
 
@@ -52,10 +55,25 @@ class _CellParser(WorkSheetParser):
     instead of as an empty cell."""
 
     def parse_cell(self, element):
+        if element.get("t") == "inlineStr":
+            return self._inline_string(element)
         cell = super().parse_cell(element)
         if cell["value"] is None and element.find(FORMULA_TAG) is not None:
             cell["value"] = "=" + (element.findtext(FORMULA_TAG) or "")
         return cell
+
+    def _inline_string(self, element):
+        # what programs (and openpyxl) write instead of shared strings; openpyxl's own path
+        # builds rich-text objects and is several times slower
+        coordinate = element.get("r")
+        if coordinate:
+            row, column = coordinate_to_tuple(coordinate)
+            self.col_counter = column
+        else:
+            self.col_counter += 1
+            row, column = self.row_counter, self.col_counter
+        value = "".join(t.text or "" for t in element.iter(_TEXT_TAG))
+        return {"row": row, "column": column, "value": value, "data_type": "s", "style_id": 0}
 
 
 def _xlsx_rows(workbook) -> Iterator[tuple[int, list]]:
