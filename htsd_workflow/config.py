@@ -135,4 +135,6 @@ def load_config(instance_path: Path) -> dict:
         "IMPORT_FOLDER": os.environ.get("IMPORT_FOLDER") or str(instance_path / "imports"),
         "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", 30 * 1024 * 1024)),
         "IMPORT_BACKGROUND_BYTES": int(os.environ.get("IMPORT_BACKGROUND_BYTES", 256 * 1024)),
+        #: uploaded files not imported or cancelled within this many hours are deleted
+        "IMPORT_KEEP_HOURS": int(os.environ.get("IMPORT_KEEP_HOURS", 72)),
     }

@@ -32,6 +32,10 @@ def celery_init_app(flask_app: Flask) -> Celery:
             "task": "worker.tasks.scan_deadlines",
             "schedule": float(flask_app.config["SLA_SCAN_SECONDS"]),
         },
+        "drop-stale-imports": {
+            "task": "worker.tasks.drop_stale_imports",
+            "schedule": 3600.0,
+        },
         "daily-digest": {
             "task": "worker.tasks.daily_digest",
             "schedule": _crontab_at_seven(),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from flask import current_app
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
@@ -26,7 +26,7 @@ from htsd_workflow.evidence.files import clean_filename
 from htsd_workflow.extensions import db
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, run_import, validate_import
-from htsd_workflow.imports.reader import XLSX_MAGIC
+from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows
 from htsd_workflow.notifications.queue import run_in_background
 
 log = logging.getLogger(__name__)
@@ -169,6 +169,10 @@ def check_import_job(job_id: int) -> ImportJob | None:
         return db.session.get(ImportJob, job_id)
     job = db.session.get(ImportJob, job_id)
     user = db.session.get(User, job.user_id)
+    if job.is_background and job.rows_total is None and job.stored_name:
+        # the progress bar's length until the check has counted the rows
+        job.rows_total = estimate_rows(import_folder(), job.stored_name)
+        db.session.commit()
     try:
         with open(_stored_path(job), "rb") as raw:
             report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
@@ -316,3 +320,22 @@ def start_run(job: ImportJob) -> None:
         run_in_background("worker.tasks.run_import_task", run_import_job, job.id)
     else:
         run_import_job(job.id)
+
+
+def drop_stale_import_files(now=None) -> int:
+    """Delete uploaded files that nobody imported or cancelled within ``IMPORT_KEEP_HOURS``
+    (personal data does not lie about); their jobs become "cancelled". Returns how many."""
+    cutoff = (now or utcnow()) - timedelta(hours=current_app.config["IMPORT_KEEP_HOURS"])
+    jobs = db.session.scalars(
+        select(ImportJob).where(
+            ImportJob.stored_name.is_not(None),
+            ImportJob.created_at < cutoff,
+            ImportJob.status.in_(("checked", "failed")),
+        )
+    ).all()
+    for job in jobs:
+        _drop_file(job)
+        job.status = "cancelled"
+        job.finished_at = utcnow()
+    db.session.flush()
+    return len(jobs)

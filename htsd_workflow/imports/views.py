@@ -38,7 +38,6 @@ from htsd_workflow.imports.jobs import (
 )
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, template_xlsx
-from htsd_workflow.imports.reader import estimate_rows
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.subjects.models import KINDS, Subject
 
@@ -106,7 +105,6 @@ def upload(kind: str):
                 "Chưa chọn tệp.", details={"file": "Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên"}
             )
         job = create_import_job(current_user, kind, upload.stream, upload.filename)
-        job.rows_total = estimate_rows(current_app.config["IMPORT_FOLDER"], job.stored_name)
     except InvalidInput as exc:
         db.session.rollback()
         return _index(exc.message, exc.details, 422)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
 from htsd_workflow.imports import operations as import_operations
+from htsd_workflow.imports.jobs import drop_stale_import_files
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.subjects.models import Subject
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
@@ -257,7 +259,7 @@ def test_a_large_file_goes_to_the_background_and_the_page_shows_progress(
     page = text(browser.get(f"/imports/jobs/{job.id}"))
     assert "<progress" in page and 'http-equiv="refresh"' in page and "data-progress-url" in page
     status = browser.get(f"/imports/jobs/{job.id}/status").get_json()
-    assert status["finished"] is False and status["total"] == 3  # estimated from the sheet
+    assert status["finished"] is False and status["total"] == 0  # not counted yet
     started[0][1](job.id)  # what the worker does
     status = browser.get(f"/imports/jobs/{job.id}/status").get_json()
     assert (status["finished"], status["status"], status["processed"]) == (True, "checked", 3)
@@ -313,3 +315,15 @@ def test_another_communes_households_cannot_be_slipped(as_user, officer, make):
     )
     district = make.user("district_reviewer", "608")
     assert as_user(district).get("/imports/slips").status_code == 403
+
+
+def test_files_nobody_confirms_are_deleted_after_the_keep_time(as_user, officer, ctx):
+    browser = as_user(officer)
+    job = job_of(upload(browser, "households", xlsx(HOUSEHOLD_HEADERS, GOOD_ROWS)))
+    stored = Path(ctx.config["IMPORT_FOLDER"]) / job.stored_name
+    assert drop_stale_import_files() == 0 and stored.exists()
+    later = job.created_at + timedelta(hours=ctx.config["IMPORT_KEEP_HOURS"] + 1)
+    assert drop_stale_import_files(now=later) == 1
+    db.session.commit()
+    assert not stored.exists()
+    assert db.session.get(ImportJob, job.id).status == "cancelled"
