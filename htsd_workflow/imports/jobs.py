@@ -20,7 +20,7 @@ from sqlalchemy import or_, select, update
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
-from htsd_workflow.core.errors import Conflict, InvalidInput, NotFound
+from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.evidence.files import clean_filename
 from htsd_workflow.extensions import db
@@ -176,10 +176,15 @@ def check_import_job(job_id: int) -> ImportJob | None:
     try:
         with open(_stored_path(job), "rb") as raw:
             report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
-    except (InvalidInput, Conflict) as exc:
+    except (InvalidInput, Conflict, OSError) as exc:
         db.session.rollback()
         job = db.session.get(ImportJob, job_id)
-        job.message = _with_details(exc)
+        job.message = (
+            _with_details(exc)
+            if isinstance(exc, DomainError)
+            else "Không mở được tệp đã tải lên trên máy xử lý: thư mục IMPORT_FOLDER phải "
+            f"dùng chung giữa máy chủ web và máy xử lý nền ({exc.__class__.__name__})."
+        )
         job.status = "checked"
         job.error_count = 0
         job.finished_at = utcnow()

@@ -186,6 +186,8 @@ def estimate_rows(folder, name: str) -> int | None:
     """About how many data rows a stored file has, for the progress bar before the first
     check has counted them: the sheet's declared size (XLSX) or its line count (CSV)."""
     path = Path(folder) / name
+    if not path.is_file():
+        return None
     with open(path, "rb") as raw:
         if raw.read(4) == XLSX_MAGIC:
             try:

@@ -16,7 +16,7 @@ from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
 from htsd_workflow.imports import operations as import_operations
-from htsd_workflow.imports.jobs import drop_stale_import_files
+from htsd_workflow.imports.jobs import check_import_job, drop_stale_import_files
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.subjects.models import Subject
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
@@ -327,3 +327,14 @@ def test_files_nobody_confirms_are_deleted_after_the_keep_time(as_user, officer,
     db.session.commit()
     assert not stored.exists()
     assert db.session.get(ImportJob, job.id).status == "cancelled"
+
+
+def test_a_worker_that_cannot_see_the_file_says_so(as_user, officer, ctx, monkeypatch):
+    monkeypatch.setitem(ctx.config, "IMPORT_BACKGROUND_BYTES", 0)
+    monkeypatch.setattr("htsd_workflow.imports.jobs.run_in_background", lambda *args: None)
+    job = job_of(upload(as_user(officer), "households", xlsx(HOUSEHOLD_HEADERS, GOOD_ROWS)))
+    (Path(ctx.config["IMPORT_FOLDER"]) / job.stored_name).unlink()
+    check_import_job(job.id)
+    db.session.expire_all()
+    job = db.session.get(ImportJob, job.id)
+    assert job.status == "checked" and "IMPORT_FOLDER" in job.message and not job.is_clean
