@@ -130,4 +130,11 @@ def load_config(instance_path: Path) -> dict:
         #: the most cases one bulk action may take ("all matching the filter")
         "BULK_MAX_CASES": int(os.environ.get("BULK_MAX_CASES", 50000)),
         "QUEUE_PAGE_SIZE": 50,
+        #: spreadsheet imports from the pages: where uploaded files wait for confirmation, the
+        #: largest accepted, and the size above which checking and importing run in the worker
+        "IMPORT_FOLDER": os.environ.get("IMPORT_FOLDER") or str(instance_path / "imports"),
+        "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", 30 * 1024 * 1024)),
+        "IMPORT_BACKGROUND_BYTES": int(os.environ.get("IMPORT_BACKGROUND_BYTES", 256 * 1024)),
+        #: uploaded files not imported or cancelled within this many hours are deleted
+        "IMPORT_KEEP_HOURS": int(os.environ.get("IMPORT_KEEP_HOURS", 72)),
     }

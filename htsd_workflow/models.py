@@ -13,6 +13,7 @@ from htsd_workflow.cases.models import (
 from htsd_workflow.core.models import CalendarException
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.geography.models import DbkkPeriod, Unit
+from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.reports.models import Denominator
@@ -30,6 +31,7 @@ __all__ = [
     "CaseEvent",
     "ClanMember",
     "DbkkPeriod",
+    "ImportJob",
     "Denominator",
     "Delivery",
     "Notification",

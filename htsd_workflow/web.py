@@ -48,6 +48,8 @@ from htsd_workflow.core.pages import (
 from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
+from htsd_workflow.imports.views import IMPORTERS
+from htsd_workflow.imports.views import bp as imports_bp
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
 from htsd_workflow.reports.views import bp as reports_bp
@@ -170,6 +172,8 @@ def nav_items() -> list[tuple[str, str, str]]:
         if role != "admin":
             items.append(("queues.queue", _("Hàng chờ xử lý")))
         items.append(("queues.search", _("Tìm kiếm")))
+        if role in IMPORTERS:
+            items.append(("imports.index", _("Nhập dữ liệu")))
         if role == "admin":
             items.append(("admin.users", _("Người dùng")))
             items.append(("notifications.deliveries", _("Thư gửi lỗi")))
@@ -297,6 +301,7 @@ def register_web(app: Flask) -> None:
         dashboard_bp,
         notifications_bp,
         reports_bp,
+        imports_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -10,6 +10,7 @@ from celery import Celery, Task
 from flask import Flask
 
 from htsd_workflow import create_app
+from htsd_workflow.core.logging import init_task_logging
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
@@ -31,11 +32,16 @@ def celery_init_app(flask_app: Flask) -> Celery:
             "task": "worker.tasks.scan_deadlines",
             "schedule": float(flask_app.config["SLA_SCAN_SECONDS"]),
         },
+        "drop-stale-imports": {
+            "task": "worker.tasks.drop_stale_imports",
+            "schedule": 3600.0,
+        },
         "daily-digest": {
             "task": "worker.tasks.daily_digest",
             "schedule": _crontab_at_seven(),
         },
     }
+    init_task_logging()
     celery.set_default()
     flask_app.extensions["celery"] = celery
     return celery

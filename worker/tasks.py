@@ -9,6 +9,11 @@ from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
 from htsd_workflow.extensions import db
+from htsd_workflow.imports.jobs import (
+    check_import_job,
+    drop_stale_import_files,
+    run_import_job,
+)
 from htsd_workflow.notifications.operations import (
     DeliveryFailed,
     dispatch_pending,
@@ -78,3 +83,20 @@ def daily_digest() -> int:
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def run_bulk_job_task(job_id: int) -> None:
     run_bulk_job(job_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def check_import_task(job_id: int) -> None:
+    check_import_job(job_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def run_import_task(job_id: int) -> None:
+    run_import_job(job_id)
+
+
+@shared_task
+def drop_stale_imports() -> int:
+    count = drop_stale_import_files()
+    db.session.commit()
+    return count

@@ -6,6 +6,7 @@ import secrets
 
 from sqlalchemy import select, update
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
 from htsd_workflow.auth.scope import in_scope
@@ -266,5 +267,5 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
                 "password": password,
             }
         )
-    db.session.flush()
+    record_audit("login_slips", actor=actor, details={"subject_ids": [s.id for s in subjects]})
     return slips

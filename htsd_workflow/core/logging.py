@@ -73,3 +73,43 @@ def init_request_logging(app: Flask) -> None:
         )
         response.headers["X-Request-ID"] = g.request_id
         return response
+
+
+task_logger = logging.getLogger("htsd.tasks")
+_task_started: dict[str, float] = {}
+_task_errors: dict[str, str] = {}
+
+
+def _task_prerun(task_id=None, **_kwargs) -> None:
+    _task_started[task_id] = time.perf_counter()
+
+
+def _task_failure(task_id=None, exception=None, **_kwargs) -> None:
+    _task_errors[task_id] = f"{exception.__class__.__name__}: {exception}"[:500]
+
+
+def _task_postrun(task_id=None, task=None, state=None, **_kwargs) -> None:
+    started = _task_started.pop(task_id, None)
+    outcome = (state or "unknown").lower()
+    fields = {
+        "task_id": task_id,
+        "task": getattr(task, "name", None),
+        "outcome": outcome,
+        "ms": round((time.perf_counter() - started) * 1000, 1) if started else None,
+        "retries": getattr(getattr(task, "request", None), "retries", 0) or 0,
+    }
+    error = _task_errors.pop(task_id, None)
+    if error:
+        fields["error"] = error
+    level = {"failure": logging.ERROR, "retry": logging.WARNING}.get(outcome, logging.INFO)
+    task_logger.log(level, "task", extra={"fields": fields})
+
+
+def init_task_logging() -> None:
+    """One JSON line per task run (as per request): task id, name, outcome
+    (success, failure, retry), milliseconds, retries so far, and the error if any."""
+    from celery.signals import task_failure, task_postrun, task_prerun
+
+    task_prerun.connect(_task_prerun, weak=False, dispatch_uid="htsd-task-prerun")
+    task_failure.connect(_task_failure, weak=False, dispatch_uid="htsd-task-failure")
+    task_postrun.connect(_task_postrun, weak=False, dispatch_uid="htsd-task-postrun")

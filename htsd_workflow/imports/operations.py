@@ -14,7 +14,7 @@ from typing import IO
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
@@ -131,10 +131,20 @@ class _Lookups:
 def _parsed_rows(spec: ImportSpec, raw: IO[bytes], report: ValidationReport):
     """Yield (row number, clean values) for rows whose cells pass; record errors of the rest."""
     rows = read_rows(raw)
+    try:
+        yield from _checked_rows(spec, rows, report)
+    finally:
+        rows.close()  # release the file now, also when the header check stops the read
+
+
+def _checked_rows(spec: ImportSpec, rows, report: ValidationReport):
     first = next(rows, None)
     expected = {normalise_header(c.header): c for c in spec.columns}
     if first is None:
-        return
+        raise InvalidInput(
+            "Tệp không có dòng dữ liệu nào.",
+            details={"file": "Điền danh sách từ dòng 2, dưới dòng tiêu đề của tệp mẫu"},
+        )
     number, cells = first
     missing = [c.header for h, c in expected.items() if c.required and h not in cells]
     if missing:
@@ -167,6 +177,8 @@ def _parsed_rows(spec: ImportSpec, raw: IO[bytes], report: ValidationReport):
 def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, dict]]:
     """Row checks that need the database; return the rows that pass."""
     kind = SUBJECT_KIND[spec.kind]
+    headers = {c.field: c.header for c in spec.columns}
+    code_header, unit_header = headers["external_code"], headers["unit_code"]
     existing = lookups.kinds_of(values["external_code"] for _, values in batch)
     member_codes = {c for _, v in batch for c in (v.get("member_codes") or [])}
     households = lookups.kinds_of(member_codes) if member_codes else {}
@@ -175,19 +187,19 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
         code = values["external_code"]
         errors = []
         if code in seen:
-            errors.append(("Mã", f"Mã “{code}” trùng với dòng {seen[code]}"))
+            errors.append((code_header, f"Mã “{code}” trùng với dòng {seen[code]}"))
         else:
             seen[code] = number
         if code in existing and existing[code][1] != kind:
-            errors.append(("Mã", f"Mã “{code}” đã được dùng cho đối tượng loại khác"))
+            errors.append((code_header, f"Mã “{code}” đã được dùng cho đối tượng loại khác"))
         unit = lookups.units.get(values["unit_code"])
         if unit is None:
-            errors.append(("Mã xã", f"Không có đơn vị hành chính mã “{values['unit_code']}”"))
+            errors.append((unit_header, f"Không có đơn vị hành chính mã “{values['unit_code']}”"))
         else:
             if spec.kind != "units" and unit.level != "commune":
-                errors.append(("Mã xã", f"“{unit.name}” không phải cấp xã/phường/thị trấn"))
+                errors.append((unit_header, f"“{unit.name}” không phải cấp xã/phường/thị trấn"))
             if actor.role == "applicant" or not in_scope(actor, unit):
-                errors.append(("Mã xã", f"“{unit.name}” ngoài địa bàn bạn quản lý"))
+                errors.append((unit_header, f"“{unit.name}” ngoài địa bàn bạn quản lý"))
         community_code = values.get("community_code")
         if community_code:
             found = lookups.communities.get(community_code)
@@ -217,8 +229,12 @@ def _batches(spec, raw, actor, report, lookups):
         yield _check_batch(spec, batch, actor, lookups, report, seen)
 
 
+#: ``progress(phase, rows)``: phase "checking" or "writing", rows read so far in that pass
+Progress = Callable[[str, int], None]
+
+
 def validate_import(
-    kind: str, raw: IO[bytes], actor: User, progress: Callable[[int], None] | None = None
+    kind: str, raw: IO[bytes], actor: User, progress: Progress | None = None
 ) -> ValidationReport:
     """Check a whole file; write nothing."""
     spec = get_spec(kind)
@@ -226,7 +242,7 @@ def validate_import(
     lookups = _Lookups()
     for _ in _batches(spec, raw, actor, report, lookups):
         if progress:
-            progress(report.rows)
+            progress("checking", report.rows)
     return report
 
 
@@ -253,13 +269,15 @@ def _subject_values(spec: ImportSpec, values: dict, unit: Unit, lookups: _Lookup
 
 
 def run_import(
-    kind: str, raw: IO[bytes], actor: User, progress: Callable[[int], None] | None = None
+    kind: str, raw: IO[bytes], actor: User, progress: Progress | None = None
 ) -> ImportResult:
     """Validate, then (only if clean) upsert every row; the caller commits once.
 
-    Raises InvalidInput with the report when any row is wrong, so nothing is written.
+    Raises InvalidInput with the report when any row is wrong, so nothing is written. Rows
+    are flushed batch by batch in the caller's one transaction: memory stays flat, and a
+    failure part-way leaves the data as it was once the caller rolls back.
     """
-    report = validate_import(kind, raw, actor)
+    report = validate_import(kind, raw, actor, progress)
     if not report.is_clean:
         raise InvalidInput(
             f"Tệp có {report.error_count} lỗi; chưa nhập dòng nào.", details=report.as_dict()
@@ -295,9 +313,10 @@ def run_import(
         if spec.kind == "clans":
             _link_members(batch)
         db.session.flush()
-        db.session.expunge_all()
+        for subject in current.values():  # keep the session small: memory stays flat
+            db.session.expunge(subject)
         if progress:
-            progress(second.rows)
+            progress("writing", second.rows)
     return result
 
 
@@ -317,6 +336,14 @@ def _link_members(batch) -> None:
             )
         ).all()
     )
+    # the file is the list: households no longer named leave the clan
+    kept = {(ids[clan], ids[member]) for clan, members in wanted.items() for member in members}
+    for clan_id, household_id in existing - kept:
+        db.session.execute(
+            delete(ClanMember).where(
+                ClanMember.clan_id == clan_id, ClanMember.household_id == household_id
+            )
+        )
     rows = [
         {"clan_id": ids[clan], "household_id": ids[member]}
         for clan, members in wanted.items()

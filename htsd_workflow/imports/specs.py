@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from htsd_workflow.subjects.models import UNIT_TYPES
 
 PHONE = re.compile(r"^\+?\d{9,12}$")
+CODE_MAX = 64
 CODE = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
 UNIT_TYPE_WORDS = {
     "cơ quan": "agency",
@@ -103,10 +104,16 @@ def check_cell(column: Column, value: str | None) -> tuple[object, str | None]:
         if column.required:
             return None, f"Thiếu {column.header}"
         return None, None
-    if value[:1] in ("=", "+", "@") and column.kind != "phone":
-        return None, f"{column.header} chứa công thức hoặc ký tự không hợp lệ ở đầu"
-    if len(value) > column.max_length:
-        return None, f"{column.header} dài quá {column.max_length} ký tự"
+    if value[:1] == "=":
+        return None, (
+            f"{column.header} là công thức “{value[:40]}” chưa có giá trị: mở tệp bằng Excel "
+            "rồi lưu lại, hoặc dán ở dạng giá trị"
+        )
+    if value[:1] in ("+", "@") and column.kind != "phone":
+        return None, f"{column.header} bắt đầu bằng “{value[0]}”: hãy bỏ ký tự này"
+    limit = min(column.max_length, CODE_MAX) if column.kind == "code" else column.max_length
+    if len(value) > limit:
+        return None, f"{column.header} dài quá {limit} ký tự"
     if column.kind == "code" and not CODE.match(value):
         return None, f"{column.header} “{value}” chỉ được gồm chữ, số và - _ . /"
     if column.kind == "phone":

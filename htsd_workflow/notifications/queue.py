@@ -7,7 +7,9 @@ nothing is lost: the worker's periodic sweep delivers them when the broker is ba
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 
 from celery import Celery
 from flask import current_app, has_app_context
@@ -47,6 +49,25 @@ def enqueue(task_name: str, *args) -> bool:
         _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         log.warning("broker unavailable, %s left for the sweep: %s", task_name, exc)
         return False
+
+
+def run_in_background(task_name: str, function: Callable, *args) -> None:
+    """Hand committed work to the worker (task ``task_name``); with no broker reachable, run
+    ``function(*args)`` in a thread of this process instead, so it still gets done."""
+    if enqueue(task_name, *args):
+        return
+    from htsd_workflow.extensions import db
+
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            try:
+                function(*args)
+            finally:
+                db.session.remove()
+
+    threading.Thread(target=run, name=f"{task_name}-{args}", daemon=True).start()
 
 
 def reset_broker_backoff() -> None:

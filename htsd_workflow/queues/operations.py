@@ -7,9 +7,8 @@ background for many, resumable after a stop.
 from __future__ import annotations
 
 import logging
-import threading
 
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import insert, select
 
 from htsd_workflow.auth.models import User
@@ -20,7 +19,7 @@ from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.queue import enqueue
+from htsd_workflow.notifications.queue import run_in_background
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 
 log = logging.getLogger(__name__)
@@ -157,23 +156,10 @@ def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
     return job
 
 
-def _run_in_thread(app: Flask, job_id: int) -> None:
-    with app.app_context():
-        try:
-            run_bulk_job(job_id)
-        finally:
-            db.session.remove()
-
-
 def dispatch_bulk_job(job_id: int) -> None:
     """Start a committed job in the background: a Celery task, or (no broker) a thread here."""
     runner = current_app.extensions.get("htsd_bulk_job_runner")  # tests put their own here
     if runner is not None:
         runner(job_id)
         return
-    if enqueue("worker.tasks.run_bulk_job_task", job_id):
-        return
-    app = current_app._get_current_object()
-    threading.Thread(
-        target=_run_in_thread, args=(app, job_id), name=f"bulk-job-{job_id}", daemon=True
-    ).start()
+    run_in_background("worker.tasks.run_bulk_job_task", run_bulk_job, job_id)

@@ -101,7 +101,8 @@
   function setUpQueueSelection() {
     each("[data-select-all]", function (master) {
       var form = master.form || document;
-      var boxes = form.querySelectorAll("input[name=case_id]");
+      var name = master.getAttribute("data-select-name") || "case_id";
+      var boxes = form.querySelectorAll("input[name=" + name + "]");
       var counter = document.querySelector("[data-selected-count]");
       function count() {
         var ticked = 0;
@@ -117,18 +118,26 @@
     });
   }
 
-  /* A bulk job running in the background: move the progress bar until it is done. */
+  /* A bulk job or an import running in the background: move the progress bar until it is
+     done (a total still unknown shows a bar without a value, which browsers animate). */
   function setUpProgress(box) {
     var url = box.getAttribute("data-progress-url");
     var bar = box.querySelector("progress");
     var label = box.querySelector("[data-progress-text]");
+    var phase = box.querySelector("[data-progress-phase]");
     function poll() {
       fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.json() : null; })
         .then(function (job) {
           if (!job) { window.setTimeout(poll, 3000); return; }
-          if (bar) { bar.max = Math.max(job.total, 1); bar.value = job.processed; }
-          if (label) { label.textContent = job.processed + " / " + job.total; }
+          if (bar && job.total > 0) {
+            bar.max = job.total;
+            bar.value = Math.min(job.processed, job.total);
+          } else if (bar) {
+            bar.removeAttribute("value");
+          }
+          if (label) { label.textContent = job.processed + " / " + (job.total || "?"); }
+          if (phase && job.phase_label) { phase.textContent = job.phase_label; }
           if (job.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
         })
         .catch(function () { window.setTimeout(poll, 3000); });

@@ -192,3 +192,41 @@ def test_managers_read_the_reports_and_a_commune_enters_its_totals(people, live_
     leader.page.click("text=Bản in")
     leader.see("Định nghĩa")
     leader.shot("targets printable")
+
+
+def test_commune_officer_imports_households_in_the_background_and_prints_slips(
+    people, live_app, make, tmp_path
+):
+    commune = make.user("commune_reviewer", COMMUNE)
+    rows = [f"HB{n:03d};Hộ Đinh Thị {n};{COMMUNE};;;" for n in range(40)]
+    csv_file = tmp_path / "ho-gia-dinh.csv"
+    csv_file.write_text(
+        "Mã hộ;Tên chủ hộ;Mã xã;Mã thôn/tổ dân phố;Số điện thoại;Địa chỉ\n" + "\n".join(rows),
+        encoding="utf-8-sig",
+    )
+    live_app.config["IMPORT_BACKGROUND_BYTES"] = 500  # this file goes to the background
+    try:
+        officer = people("commune")
+        officer.login(commune.username, PASSWORD)
+        officer.page.click("nav >> text=Nhập dữ liệu")
+        officer.see("Nhập danh sách từ bảng tính")
+        officer.shot("import page")
+        officer.page.set_input_files("#file-households", str(csv_file))
+        officer.page.click("form[action$='/imports/households'] button[type=submit]")
+        # checked in the background; the page follows the progress and shows the report
+        officer.see("Không có lỗi: 40 dòng sẵn sàng để nhập.")
+        officer.shot("checked")
+        officer.page.click("button:has-text('Xác nhận nhập 40 dòng')")
+        officer.see("Đã nhập xong: 40 mới, 0 cập nhật, 0 không đổi")
+        officer.shot("imported")
+        officer.page.click("text=In phiếu đăng nhập cho các hộ chưa có tài khoản")
+        officer.see("Hộ Đinh Thị 0")
+        officer.page.click("button:has-text('Tạo tài khoản và in phiếu')")
+        officer.see("40 phiếu")
+        assert officer.page.locator(".slip").count() == 40
+        officer.shot("slips")
+        officer.page.emulate_media(media="print")
+        assert not officer.page.is_visible("header.site")
+        officer.shot("slips as printed")
+    finally:
+        live_app.config["IMPORT_BACKGROUND_BYTES"] = 256 * 1024

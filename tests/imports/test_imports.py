@@ -110,7 +110,7 @@ def test_every_error_is_reported_by_row_and_column_and_nothing_is_imported(ctx, 
     assert found == {
         (3, "Mã hộ"),
         (4, "Mã xã"),
-        (5, "Mã"),
+        (5, "Mã hộ"),
         (6, "Số điện thoại"),
         (7, "Mã thôn/tổ dân phố"),
         (8, "Mã xã"),

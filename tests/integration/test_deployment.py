@@ -46,6 +46,8 @@ def test_every_service_command_names_a_real_entry_point():
             assert hasattr(importlib.import_module(module), attribute), name
         elif command[0] == "celery":
             assert importlib.util.find_spec(command[command.index("-A") + 1]), name
+            if "flower" in command:  # the monitoring profile: Flower must be installed
+                assert importlib.util.find_spec("flower"), name
         elif command[0] == "flask":
             app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://"})
             group = app.cli.get_command(None, command[3])

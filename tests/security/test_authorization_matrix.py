@@ -35,7 +35,7 @@ ROLE_UNIT = {
 #: endpoints that are deliberately public (no sign-in): the test still checks canaries
 SKIP_ENDPOINTS = {"static"}
 #: routes that must not be walked with GET (they stream large files or end the session)
-NOT_WALKED = {"auth.logout"}
+NOT_WALKED = {"auth.logout", "imports.template"}  # (the template is a binary XLSX, no data)
 #: list and search pages, also walked with a query naming the canary
 SEARCHABLE = {
     "queues.search",
@@ -111,6 +111,8 @@ def fill(rule, world, *, canary: bool, far: bool = False):
             values[name] = world["canary_applicant"].id if canary else world["users"]["admin"].id
         elif name in ("attachment_id", "job_id"):
             values[name] = 1  # none exist: the page must refuse cleanly, never a 500
+        elif name == "kind":
+            values[name] = "households"
         elif name == "set_id":
             values[name] = "family-2021"
         elif name in ("filename", "path"):

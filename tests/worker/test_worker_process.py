@@ -54,7 +54,7 @@ def redis_server():
     server.stop()
 
 
-def start_worker(database_url, redis_url, smtp_port, tmp_path, *, beat=False):
+def start_worker(database_url, redis_url, smtp_port, tmp_path, *, beat=False, extra_env=None):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -65,6 +65,7 @@ def start_worker(database_url, redis_url, smtp_port, tmp_path, *, beat=False):
         "CELERY_VISIBILITY_TIMEOUT": "4",
         "OUTBOX_SWEEP_SECONDS": "2",
         "LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     command = [
         sys.executable,

@@ -1,0 +1,346 @@
+"""Imports from the pages: an uploaded file is kept, checked, shown row by row, and imported
+only when its owner confirms a clean check; large files run as background tasks.
+
+``check_import_job`` and ``run_import_job`` are the plain functions the Celery tasks wrap; they
+commit. The others flush and leave the commit to the request.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import secrets
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import IO
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from htsd_workflow.audit.operations import record_audit
+from htsd_workflow.auth.models import User
+from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.evidence.files import clean_filename
+from htsd_workflow.extensions import db
+from htsd_workflow.imports.models import ImportJob
+from htsd_workflow.imports.operations import get_spec, run_import, validate_import
+from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows
+from htsd_workflow.notifications.queue import run_in_background
+
+log = logging.getLogger(__name__)
+
+CHUNK = 64 * 1024
+#: a run that has not reported for this long is taken to be dead (its worker was killed;
+#: its transaction rolled back), so a redelivered task may start it again
+STALE_AFTER = timedelta(minutes=3)
+#: seconds between progress writes
+PROGRESS_EVERY = 0.5
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
+
+
+def import_folder() -> Path:
+    """Where uploaded files wait for their owner's confirmation (outside the web root)."""
+    return Path(current_app.config["IMPORT_FOLDER"])
+
+
+def _file_type(head: bytes) -> str:
+    """ "xlsx" or "csv" by content; refuse anything else with what to do instead."""
+    if head.startswith(XLSX_MAGIC):
+        return "xlsx"
+    if head.startswith(OLE2_MAGIC):
+        raise InvalidInput(
+            "Tệp Excel 97–2003 (.xls) chưa đọc được.",
+            details={"file": "Mở tệp bằng Excel, chọn Lưu thành… Excel Workbook (.xlsx)"},
+        )
+    if b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "csv"
+    raise InvalidInput(
+        "Tệp không phải bảng tính CSV hoặc Excel.",
+        details={"file": "Chỉ nhận tệp .xlsx hoặc .csv"},
+    )
+
+
+def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | None) -> ImportJob:
+    """Keep an uploaded file (checked by size and content) and record it, ready to check."""
+    get_spec(kind)
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    head = stream.read(2048)
+    if not head:
+        raise InvalidInput("Chưa chọn tệp hoặc tệp trống.", details={"file": "Chọn tệp .xlsx/.csv"})
+    extension = _file_type(head)
+    folder = import_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    stored_name = f"{secrets.token_hex(16)}.{extension}"
+    path = folder / stored_name
+    size = 0
+    try:
+        with open(path, "xb") as out:
+            chunk = head
+            while chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise InvalidInput(
+                        f"Tệp lớn hơn {limit // (1024 * 1024)} MB.",
+                        details={"file": "Chia tệp thành nhiều tệp nhỏ hơn"},
+                    )
+                out.write(chunk)
+                chunk = stream.read(CHUNK)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    job = ImportJob(
+        user_id=user.id,
+        kind=kind,
+        filename=clean_filename(filename, extension)[:200],
+        stored_name=stored_name,
+        size_bytes=size,
+        status="checking",
+        phase="checking",
+        is_background=size > current_app.config["IMPORT_BACKGROUND_BYTES"],
+        rows_done=0,
+        error_count=0,
+        created=0,
+        updated=0,
+        unchanged=0,
+        created_at=utcnow(),
+    )
+    db.session.add(job)
+    db.session.flush()
+    return job
+
+
+def import_job_for(user: User, job_id: int) -> ImportJob:
+    """The user's own job; anyone else's is "not found"."""
+    job = db.session.get(ImportJob, job_id)
+    if job is None or job.user_id != user.id:
+        raise NotFound("Không tìm thấy lần nhập này.")
+    return job
+
+
+def _progress(job_id: int, *, while_writing: bool):
+    """A progress callback that records (phase, rows) on the job from its own connection, so
+    the page sees it while the import's transaction is still open."""
+    last = 0.0
+    # SQLite has one writer at a time: while the import writes, its progress cannot be saved
+    can_write = db.engine.dialect.name != "sqlite"
+
+    def progress(phase: str, rows: int) -> None:
+        nonlocal last
+        if phase == "writing" and not (while_writing and can_write):
+            return
+        now = time.monotonic()
+        if now - last < PROGRESS_EVERY:
+            return
+        last = now
+        with db.engine.begin() as connection:
+            connection.execute(
+                update(ImportJob)
+                .where(ImportJob.id == job_id)
+                .values(phase=phase, rows_done=rows, heartbeat_at=utcnow())
+            )
+
+    return progress
+
+
+def _stored_path(job: ImportJob) -> Path:
+    if not job.stored_name:
+        raise Conflict("Tệp của lần nhập này không còn; hãy tải tệp lên lại.")
+    return import_folder() / job.stored_name
+
+
+def _drop_file(job: ImportJob) -> None:
+    if job.stored_name:
+        (import_folder() / job.stored_name).unlink(missing_ok=True)
+        job.stored_name = None
+
+
+def _save_report(job: ImportJob, report) -> None:
+    job.rows_total = report.rows
+    job.rows_done = report.rows
+    job.error_count = report.error_count
+    job.errors = report.as_dict()["errors"]
+
+
+def check_import_job(job_id: int) -> ImportJob | None:
+    """Check the job's file row by row and keep the report; write no data."""
+    if not _claim(job_id, "checking"):
+        return db.session.get(ImportJob, job_id)
+    job = db.session.get(ImportJob, job_id)
+    user = db.session.get(User, job.user_id)
+    if job.is_background and job.rows_total is None and job.stored_name:
+        # the progress bar's length until the check has counted the rows
+        job.rows_total = estimate_rows(import_folder(), job.stored_name)
+        db.session.commit()
+    try:
+        with open(_stored_path(job), "rb") as raw:
+            report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
+    except (InvalidInput, Conflict, OSError) as exc:
+        db.session.rollback()
+        job = db.session.get(ImportJob, job_id)
+        job.message = (
+            _with_details(exc)
+            if isinstance(exc, DomainError)
+            else "Không mở được tệp đã tải lên trên máy xử lý: thư mục IMPORT_FOLDER phải "
+            f"dùng chung giữa máy chủ web và máy xử lý nền ({exc.__class__.__name__})."
+        )
+        job.status = "checked"
+        job.error_count = 0
+        job.finished_at = utcnow()
+        db.session.commit()
+        return job
+    job = db.session.get(ImportJob, job_id)
+    _save_report(job, report)
+    job.message = None
+    job.status = "checked"
+    job.finished_at = utcnow()
+    db.session.commit()
+    return job
+
+
+def _with_details(exc) -> str:
+    hints = [str(v) for v in (exc.details or {}).values() if isinstance(v, str)]
+    return " ".join([exc.message, *hints])
+
+
+def confirm_import_job(job: ImportJob, user: User) -> ImportJob:
+    """Start importing a cleanly checked file, or again after a run that failed (its owner
+    only)."""
+    if job.user_id != user.id:
+        raise NotFound("Không tìm thấy lần nhập này.")
+    if not (job.is_clean or (job.status == "failed" and job.stored_name)):
+        raise Conflict(
+            "Chỉ nhập được tệp đã kiểm tra không có lỗi.",
+            details={"file": "Sửa các lỗi trong tệp rồi tải lên lại"},
+        )
+    job.status = "importing"
+    job.phase = "checking"
+    job.rows_done = 0
+    job.heartbeat_at = None
+    db.session.flush()
+    return job
+
+
+def cancel_import_job(job: ImportJob, user: User) -> None:
+    """Drop an uploaded file that will not be imported."""
+    if job.user_id != user.id:
+        raise NotFound("Không tìm thấy lần nhập này.")
+    if job.is_busy:
+        raise Conflict("Lần nhập đang chạy; hãy đợi nó xong.")
+    if job.status in ("done", "cancelled"):
+        return
+    _drop_file(job)
+    job.status = "cancelled"
+    job.finished_at = utcnow()
+    db.session.flush()
+
+
+def _claim(job_id: int, status: str) -> bool:
+    """Take the run: only one at a time, unless the one before has gone silent (a task
+    redelivered by the broker while the first is still at work finds it alive and stops)."""
+    now = utcnow()
+    claimed = db.session.execute(
+        update(ImportJob)
+        .where(
+            ImportJob.id == job_id,
+            ImportJob.status == status,
+            or_(ImportJob.heartbeat_at.is_(None), ImportJob.heartbeat_at < now - STALE_AFTER),
+        )
+        .values(heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    return claimed == 1
+
+
+def run_import_job(job_id: int) -> ImportJob | None:
+    """Import a confirmed file in one transaction: every row, or — if anything goes wrong —
+    none (the data stays as it was and the job says why)."""
+    if not _claim(job_id, "importing"):
+        return db.session.get(ImportJob, job_id)
+    job = db.session.get(ImportJob, job_id)
+    user = db.session.get(User, job.user_id)
+    kind, filename = job.kind, job.filename
+    try:
+        with open(_stored_path(job), "rb") as raw:
+            result = run_import(kind, raw, user, _progress(job_id, while_writing=True))
+        job = db.session.get(ImportJob, job_id)
+        job.created, job.updated, job.unchanged = result.created, result.updated, result.unchanged
+        job.rows_done = job.rows_total = result.created + result.updated + result.unchanged
+        job.phase = "writing"
+        job.status = "done"
+        job.finished_at = utcnow()
+        record_audit(
+            "import",
+            actor=user,
+            target=f"import:{job_id}",
+            details={
+                "kind": kind,
+                "file": filename,
+                "created": result.created,
+                "updated": result.updated,
+                "unchanged": result.unchanged,
+            },
+        )
+        _drop_file(job)
+        db.session.commit()
+    except InvalidInput as exc:
+        # the data changed since the check (a code taken meanwhile, a commune moved): show
+        # the new report; nothing was written
+        db.session.rollback()
+        job = db.session.get(ImportJob, job_id)
+        report = exc.details if "errors" in (exc.details or {}) else None
+        job.status = "checked"
+        if report is not None:
+            job.rows_total = report["rows"]
+            job.error_count = report["error_count"]
+            job.errors = report["errors"]
+        else:
+            job.message = _with_details(exc)
+        job.finished_at = utcnow()
+        db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - the job records why it stopped
+        db.session.rollback()
+        log.exception("import job %s stopped", job_id)
+        job = db.session.get(ImportJob, job_id)
+        job.status = "failed"
+        job.message = f"{exc.__class__.__name__}: {exc}"[:1000]
+        job.finished_at = utcnow()
+        db.session.commit()
+    return job
+
+
+def start_check(job: ImportJob) -> None:
+    """After the upload commits: check now (small file) or in the background (large)."""
+    if job.is_background:
+        run_in_background("worker.tasks.check_import_task", check_import_job, job.id)
+    else:
+        check_import_job(job.id)
+
+
+def start_run(job: ImportJob) -> None:
+    """After the confirmation commits: import now (small file) or in the background."""
+    if job.is_background:
+        run_in_background("worker.tasks.run_import_task", run_import_job, job.id)
+    else:
+        run_import_job(job.id)
+
+
+def drop_stale_import_files(now=None) -> int:
+    """Delete uploaded files that nobody imported or cancelled within ``IMPORT_KEEP_HOURS``
+    (personal data does not lie about); their jobs become "cancelled". Returns how many."""
+    cutoff = (now or utcnow()) - timedelta(hours=current_app.config["IMPORT_KEEP_HOURS"])
+    jobs = db.session.scalars(
+        select(ImportJob).where(
+            ImportJob.stored_name.is_not(None),
+            ImportJob.created_at < cutoff,
+            ImportJob.status.in_(("checked", "failed")),
+        )
+    ).all()
+    for job in jobs:
+        _drop_file(job)
+        job.status = "cancelled"
+        job.finished_at = utcnow()
+    db.session.flush()
+    return len(jobs)

@@ -1,0 +1,235 @@
+"""The import pages: template, upload, row-by-row report, confirmation, progress; and the
+printable one-time login slips for household heads."""
+
+from __future__ import annotations
+
+import io
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import exists, select
+
+from htsd_workflow.auth.access import access
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import issue_login_slips
+from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import search_key
+from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.imports.jobs import (
+    cancel_import_job,
+    confirm_import_job,
+    create_import_job,
+    import_job_for,
+    start_check,
+    start_run,
+)
+from htsd_workflow.imports.models import ImportJob
+from htsd_workflow.imports.operations import get_spec, template_xlsx
+from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.subjects.models import KINDS, Subject
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+#: who imports lists: a commune officer for their commune, a district officer for the
+#: district, the provincial admin for the province (the territory check is per row)
+IMPORTERS = ("commune_reviewer", "district_reviewer", "admin")
+#: who hands out login slips (the same people who reset a household head's password)
+SLIP_ISSUERS = ("commune_reviewer", "admin")
+#: subjects listed (and slips printed) at most at once
+SLIP_PAGE = 500
+
+
+def _index(error: str | None = None, details: dict | None = None, status: int = 200):
+    jobs = db.session.scalars(
+        select(ImportJob)
+        .where(ImportJob.user_id == current_user.id)
+        .order_by(ImportJob.id.desc())
+        .limit(10)
+    ).all()
+    return (
+        render_template(
+            "imports/index.html",
+            specs=SPECS,
+            jobs=jobs,
+            error=error,
+            details=details,
+            max_mb=current_app.config["IMPORT_MAX_BYTES"] // (1024 * 1024),
+            may_slip=current_user.role in SLIP_ISSUERS,
+        ),
+        status,
+    )
+
+
+@bp.route("")
+@access(*IMPORTERS)
+def index():
+    """Choose what to import, download its template, upload the filled file."""
+    return _index()
+
+
+@bp.route("/<kind>/template")
+@access(*IMPORTERS)
+def template(kind: str):
+    """The XLSX template with Vietnamese headers, an example row and instructions."""
+    data = template_xlsx(kind)
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"mau-{kind}.xlsx",
+    )
+
+
+@bp.route("/<kind>", methods=["POST"])
+@access(*IMPORTERS)
+def upload(kind: str):
+    """Keep the uploaded file and check it (now, or in the background when large)."""
+    get_spec(kind)
+    upload = request.files.get("file")
+    try:
+        if upload is None:
+            raise InvalidInput(
+                "Chưa chọn tệp.", details={"file": "Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên"}
+            )
+        job = create_import_job(current_user, kind, upload.stream, upload.filename)
+    except InvalidInput as exc:
+        db.session.rollback()
+        return _index(exc.message, exc.details, 422)
+    db.session.commit()
+    start_check(job)
+    return redirect(url_for("imports.job", job_id=job.id))
+
+
+@bp.route("/jobs/<int:job_id>")
+@access(*IMPORTERS)
+def job(job_id: int):
+    """Progress while busy; then the report (row, column, what is wrong) or the result."""
+    job = import_job_for(current_user, job_id)
+    return render_template(
+        "imports/job.html",
+        job=job,
+        spec=get_spec(job.kind),
+        may_slip=current_user.role in SLIP_ISSUERS and job.kind == "households",
+    )
+
+
+def _phase_label(job: ImportJob) -> str:
+    if job.status == "importing" and job.phase == "writing":
+        return _("Đang ghi dữ liệu")
+    if job.status == "importing":
+        return _("Đang kiểm tra lại trước khi ghi")
+    return _("Đang kiểm tra")
+
+
+@bp.route("/jobs/<int:job_id>/status")
+@access(*IMPORTERS)
+def job_status(job_id: int):
+    """The progress bar's data."""
+    job = import_job_for(current_user, job_id)
+    return jsonify(
+        status=job.status,
+        phase=job.phase,
+        phase_label=_phase_label(job),
+        processed=job.rows_done,
+        total=job.rows_total or 0,
+        finished=not job.is_busy,
+    )
+
+
+@bp.route("/jobs/<int:job_id>/confirm", methods=["POST"])
+@access(*IMPORTERS)
+def confirm(job_id: int):
+    """Import a cleanly checked file."""
+    job = confirm_import_job(import_job_for(current_user, job_id), current_user)
+    db.session.commit()
+    start_run(job)
+    return redirect(url_for("imports.job", job_id=job.id))
+
+
+@bp.route("/jobs/<int:job_id>/cancel", methods=["POST"])
+@access(*IMPORTERS)
+def cancel(job_id: int):
+    """Drop the uploaded file without importing it."""
+    cancel_import_job(import_job_for(current_user, job_id), current_user)
+    db.session.commit()
+    flash(_("Đã hủy; tệp đã được xóa khỏi máy chủ."), "info")
+    return redirect(url_for("imports.index"))
+
+
+def _slip_candidates(kind: str, without_account: bool, query: str) -> list:
+    has_account = exists().where(User.subject_id == Subject.id, User.role == "applicant")
+    statement = (
+        select(Subject, has_account.label("has_account"))
+        .where(Subject.kind == kind, scope_clause(current_user, Subject, subject_column=Subject.id))
+        .order_by(Subject.commune_code, Subject.name, Subject.id)
+        .limit(SLIP_PAGE + 1)
+    )
+    if without_account:
+        statement = statement.where(~has_account)
+    if query:
+        statement = statement.where(
+            (Subject.external_code == query) | Subject.name_search.contains(search_key(query))
+        )
+    return db.session.execute(statement).all()
+
+
+@bp.route("/slips")
+@access(*SLIP_ISSUERS)
+def slips():
+    """Choose the households (clans, communities, units) to print login slips for."""
+    kind = request.args.get("kind", "family")
+    if kind not in KINDS:
+        kind = "family"
+    without_account = request.args.get("all") != "1"
+    query = (request.args.get("q") or "").strip()[:100]
+    rows = _slip_candidates(kind, without_account, query)
+    return render_template(
+        "imports/slips.html",
+        rows=rows[:SLIP_PAGE],
+        more=len(rows) > SLIP_PAGE,
+        kind=kind,
+        kinds=KINDS,
+        without_account=without_account,
+        query=query,
+        limit=SLIP_PAGE,
+    )
+
+
+@bp.route("/slips", methods=["POST"])
+@access(*SLIP_ISSUERS)
+def print_slips():
+    """Create or reset the chosen accounts and show their one-time slips, once, to print."""
+    ids = [int(v) for v in request.form.getlist("subject_id") if v.isdigit()]
+    if not ids:
+        raise InvalidInput("Chưa chọn hộ nào.", details={"subject_id": "Đánh dấu ít nhất một hộ"})
+    if len(ids) > SLIP_PAGE:
+        raise InvalidInput(
+            f"Mỗi lần in tối đa {SLIP_PAGE} phiếu.",
+            details={"subject_id": "Chọn ít hộ hơn rồi in nhiều lần"},
+        )
+    issued = issue_login_slips(ids, current_user)
+    db.session.commit()
+    codes = {s["commune_code"] for s in issued if s["commune_code"]}
+    places = dict(
+        db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all()
+    )
+    # the passwords are in this response only: never stored in clear, never in a flash
+    return render_template(
+        "imports/slips_print.html",
+        slips=issued,
+        places=places,
+        sign_in_url=current_app.config["BASE_URL"].rstrip("/") + url_for("auth.login"),
+    )
