@@ -9,6 +9,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import IO
 
+from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
 
 from htsd_workflow.core.errors import InvalidInput
@@ -39,8 +40,8 @@ def _csv_text(raw: IO[bytes]) -> io.TextIOBase:
             continue
         return io.TextIOWrapper(raw, encoding=encoding, newline="")
     raise InvalidInput(
-        "Không đọc được bảng mã của tệp CSV.",
-        details={"file": "Hãy lưu tệp ở dạng CSV UTF-8 hoặc tải lên tệp Excel (.xlsx)"},
+        _l("Không đọc được bảng mã của tệp CSV."),
+        details={"file": _l("Hãy lưu tệp ở dạng CSV UTF-8 hoặc tải lên tệp Excel (.xlsx)")},
     )
 
 
@@ -66,8 +67,8 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
             workbook = load_workbook(raw, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
             raise InvalidInput(
-                "Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx.",
-                details={"file": "Mở lại tệp bằng Excel và lưu ở dạng .xlsx"},
+                _l("Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx."),
+                details={"file": _l("Mở lại tệp bằng Excel và lưu ở dạng .xlsx")},
             ) from exc
         sheet = workbook.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
@@ -77,8 +78,8 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
             (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
         ):
             raise InvalidInput(
-                "Tệp không phải bảng tính CSV hoặc Excel.",
-                details={"file": "Chỉ nhận tệp .xlsx hoặc .csv"},
+                _l("Tệp không phải bảng tính CSV hoặc Excel."),
+                details={"file": _l("Chỉ nhận tệp .xlsx hoặc .csv")},
             )
         raw.seek(0)
         text = _csv_text(raw)
@@ -92,7 +93,7 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
     try:
         header = next(rows, None)
         if header is None:
-            raise InvalidInput("Tệp trống.", details={"file": "Tệp không có dòng tiêu đề"})
+            raise InvalidInput(_l("Tệp trống."), details={"file": _l("Tệp không có dòng tiêu đề")})
         headers = [normalise_header(h) for h in header]
         for number, values in enumerate(rows, start=start + 1):
             cells = [_cell(v) for v in values]
@@ -104,11 +105,13 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
             )
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            "Tệp CSV có ký tự không đọc được.",
-            details={"file": "Hãy lưu tệp ở dạng CSV UTF-8"},
+            _l("Tệp CSV có ký tự không đọc được."),
+            details={"file": _l("Hãy lưu tệp ở dạng CSV UTF-8")},
         ) from exc
     except csv.Error as exc:
-        raise InvalidInput(f"Tệp CSV không hợp lệ: {exc}", details={"file": str(exc)}) from exc
+        raise InvalidInput(
+            _l("Tệp CSV không hợp lệ: %(error)s", error=exc), details={"file": str(exc)}
+        ) from exc
     finally:
         if text is not None:
             text.detach()  # leave the caller's file open: it is read twice (check, then import)

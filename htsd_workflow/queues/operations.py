@@ -10,6 +10,7 @@ import logging
 import threading
 
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
 from htsd_workflow.auth.models import User
@@ -66,19 +67,19 @@ def create_bulk_job(
     """Record a bulk action to run; refuse an action the role has not or a missing comment."""
     if trigger not in bulk_triggers_for(user):
         raise InvalidInput(
-            "Thao tác hàng loạt không hợp lệ với vai trò của bạn.",
-            details={"trigger": "Chọn một thao tác trong danh sách"},
+            _l("Thao tác hàng loạt không hợp lệ với vai trò của bạn."),
+            details={"trigger": _l("Chọn một thao tác trong danh sách")},
         )
     comment = nfc(comment) or None
     if needs_comment(trigger) and not comment:
         raise InvalidInput(
-            "Cần ghi ý kiến (những gì cần bổ sung) khi trả lại hồ sơ.",
-            details={"comment": "Bắt buộc"},
+            _l("Cần ghi ý kiến (những gì cần bổ sung) khi trả lại hồ sơ."),
+            details={"comment": _l("Bắt buộc")},
         )
     ids = list(dict.fromkeys(int(i) for i in case_ids))
     if not ids:
         raise InvalidInput(
-            "Chưa chọn hồ sơ nào.", details={"case_id": "Đánh dấu ít nhất một hồ sơ"}
+            _l("Chưa chọn hồ sơ nào."), details={"case_id": _l("Đánh dấu ít nhất một hồ sơ")}
         )
     job = BulkJob(
         user_id=user.id,

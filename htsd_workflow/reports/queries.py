@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
 from htsd_workflow.auth.models import User
@@ -75,19 +76,21 @@ def parse_filters(args) -> Filters:
         date_to = date.fromisoformat(args.get("to") or today.isoformat())
     except ValueError as exc:
         raise InvalidInput(
-            "Ngày không hợp lệ (dạng 2026-01-31).",
-            details={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+            _l("Ngày không hợp lệ (dạng 2026-01-31)."),
+            details={"from": _l("YYYY-MM-DD"), "to": _l("YYYY-MM-DD")},
         ) from exc
     if date_to < date_from:
         raise InvalidInput(
-            "Ngày kết thúc phải sau ngày bắt đầu.", details={"to": "Sau ngày bắt đầu"}
+            _l("Ngày kết thúc phải sau ngày bắt đầu."), details={"to": _l("Sau ngày bắt đầu")}
         )
     title = args.get("title") or None
     if title and title not in TITLES:
-        raise InvalidInput("Danh hiệu không hợp lệ.", details={"title": ", ".join(TITLES)})
+        raise InvalidInput(_l("Danh hiệu không hợp lệ."), details={"title": ", ".join(TITLES)})
     unit = args.get("unit") or None
     if unit and db.session.get(Unit, unit) is None:
-        raise InvalidInput(f"Không có đơn vị mã “{unit}”.", details={"unit": "Mã GSO"})
+        raise InvalidInput(
+            _l("Không có đơn vị mã “%(code)s”.", code=unit), details={"unit": _l("Mã GSO")}
+        )
     return Filters(date_from, date_to, title, unit, args.get("stage") or None)
 
 
