@@ -24,7 +24,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
-from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.errors import InvalidInput, rendered
 from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
@@ -35,27 +35,30 @@ RETURN_TRIGGERS = ("return_to_applicant", "return_to_district", "return_to_commu
 TITLES = ("family", "clan", "community", "unit")
 
 BOTTLENECK_DEFINITIONS = {
-    "waiting": "Hồ sơ đang ở bước này lúc xem báo cáo",
-    "arrived": "Hồ sơ đến bước này trong kỳ",
-    "completed": "Hồ sơ rời bước này trong kỳ (chuyển tiếp, trả lại, không công nhận, rút)",
-    "overdue": "Hồ sơ đang chờ đã quá hạn",
-    "escalated": "Hồ sơ (đang chờ hoặc đã xử lý trong kỳ) đã bị báo cáo cấp trên",
-    "returned": "Hồ sơ bị trả lại trong kỳ",
-    "median_days": "Trung vị số ngày làm việc ở bước, của hồ sơ đã xử lý trong kỳ",
-    "p90_days": "90% hồ sơ đã xử lý trong kỳ nằm ở bước không quá số ngày làm việc này",
-    "to_handle": "Phải giải quyết = nhận trong kỳ + kỳ trước chuyển sang",
-    "late_rate": "Tỷ lệ trễ hạn = (đang giải quyết quá hạn + đã giải quyết quá hạn) / "
-    "phải giải quyết",
-    "on_time_rate": "Tỷ lệ đúng hạn = 100% − tỷ lệ trễ hạn (trước hạn tính là đúng hạn)",
+    "waiting": _l("Hồ sơ đang ở bước này lúc xem báo cáo"),
+    "arrived": _l("Hồ sơ đến bước này trong kỳ"),
+    "completed": _l("Hồ sơ rời bước này trong kỳ (chuyển tiếp, trả lại, không công nhận, rút)"),
+    "overdue": _l("Hồ sơ đang chờ đã quá hạn"),
+    "escalated": _l("Hồ sơ (đang chờ hoặc đã xử lý trong kỳ) đã bị báo cáo cấp trên"),
+    "returned": _l("Hồ sơ bị trả lại trong kỳ"),
+    "median_days": _l("Trung vị số ngày làm việc ở bước, của hồ sơ đã xử lý trong kỳ"),
+    "p90_days": _l("90% hồ sơ đã xử lý trong kỳ nằm ở bước không quá số ngày làm việc này"),
+    "to_handle": _l("Phải giải quyết = nhận trong kỳ + kỳ trước chuyển sang"),
+    "late_rate": _l(
+        "Tỷ lệ trễ hạn = (đang giải quyết quá hạn + đã giải quyết quá hạn) / phải giải quyết"
+    ),
+    "on_time_rate": _l("Tỷ lệ đúng hạn = 100% − tỷ lệ trễ hạn (trước hạn tính là đúng hạn)"),
 }
 TARGET_DEFINITIONS = {
-    "registered": "Số đối tượng đã gửi hồ sơ danh hiệu trong năm (không tính hồ sơ đã rút)",
-    "recognized": "Số đối tượng được công nhận trong năm",
-    "percent": "Tỷ lệ công nhận = được công nhận / tổng số (mẫu số) của địa bàn",
-    "target": "Chỉ tiêu của kế hoạch; xã ĐBKK theo chỉ tiêu riêng; huyện, tỉnh: bình quân "
-    "gia quyền theo mẫu số của các xã",
-    "gap": "Còn thiếu so với chỉ tiêu (điểm phần trăm)",
-    "denominator": "Tổng số hộ/dòng họ/cộng đồng/đơn vị do xã, huyện nhập; thiếu thì để trống",
+    "registered": _l("Số đối tượng đã gửi hồ sơ danh hiệu trong năm (không tính hồ sơ đã rút)"),
+    "recognized": _l("Số đối tượng được công nhận trong năm"),
+    "percent": _l("Tỷ lệ công nhận = được công nhận / tổng số (mẫu số) của địa bàn"),
+    "target": _l(
+        "Chỉ tiêu của kế hoạch; xã ĐBKK theo chỉ tiêu riêng; huyện, tỉnh: bình quân "
+        "gia quyền theo mẫu số của các xã"
+    ),
+    "gap": _l("Còn thiếu so với chỉ tiêu (điểm phần trăm)"),
+    "denominator": _l("Tổng số hộ/dòng họ/cộng đồng/đơn vị do xã, huyện nhập; thiếu thì để trống"),
 }
 
 
@@ -195,7 +198,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         )
     return {
         "rows": out,
-        "definitions": BOTTLENECK_DEFINITIONS,
+        "definitions": rendered(BOTTLENECK_DEFINITIONS),
         "period": {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()},
         "group_by": column_name.replace("_code", ""),
     }
@@ -426,7 +429,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         "rows": totals + rows,
         "plan": {"id": plan.id, "label": plan.label} if plan else None,
         "year": year,
-        "definitions": TARGET_DEFINITIONS,
+        "definitions": rendered(TARGET_DEFINITIONS),
     }
 
 

@@ -14,7 +14,7 @@ from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFou
 from htsd_workflow.core.labels import STATE_LABELS
 from htsd_workflow.extensions import db
 from tests.api.conftest import api  # noqa: F401 - the API client fixture
-from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
+from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
 from tests.web.conftest import text
 
 
@@ -160,3 +160,15 @@ def test_outside_a_request_messages_are_vietnamese(ctx):
         assert refusal.message == "This subject already has an application for 2026 (case 7)."
         details = InvalidInput(_l("Thiếu tên."), details={"items": [_l("Bắt buộc")]}).details
         assert details == {"items": ["Required"]}
+
+
+def test_report_definitions_follow_the_language(ctx, api, make):  # noqa: F811
+    client = api(make.user("manager", PROVINCE))
+    fresh()
+    default = client.get("/reports/bottlenecks")
+    assert default.json["definitions"]["returned"] == "Hồ sơ bị trả lại trong kỳ"
+    fresh()
+    english = client.client.get(
+        "/api/v1/reports/bottlenecks", headers={**client._headers(), "Accept-Language": "en"}
+    )
+    assert english.json["definitions"]["returned"] == "Cases returned in the period"
