@@ -10,6 +10,7 @@ import logging
 import threading
 
 from flask import Flask, current_app
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
@@ -122,7 +123,9 @@ def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
     for start in range(0, len(todo), chunk):
         ids = todo[start : start + chunk]
         try:
-            result = fire_bulk(ids, job.trigger, user, comment=job.comment)
+            # the reasons are kept as text, in the language of the person who reads the job
+            with force_locale(user.locale or "vi"):
+                result = fire_bulk(ids, job.trigger, user, comment=job.comment)
             rows = [
                 {"job_id": job_id, "case_id": r["id"], "is_ok": True, "state": r["state"]}
                 for r in result.succeeded

@@ -9,10 +9,11 @@ from flask_babel import lazy_gettext as _l
 
 from htsd_workflow.admin.forms import UserForm
 from htsd_workflow.admin.views import _show_errors
-from htsd_workflow.cases.operations import fire_trigger
+from htsd_workflow.cases.operations import claim_case, fire_trigger
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import STATE_LABELS
 from htsd_workflow.extensions import db
+from htsd_workflow.queues.operations import run_bulk_job
 from tests.api.conftest import api  # noqa: F401 - the API client fixture
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
 from tests.web.conftest import text
@@ -172,3 +173,28 @@ def test_report_definitions_follow_the_language(ctx, api, make):  # noqa: F811
         "/api/v1/reports/bottlenecks", headers={**client._headers(), "Accept-Language": "en"}
     )
     assert english.json["definitions"]["returned"] == "Cases returned in the period"
+
+
+def test_a_background_bulk_job_keeps_its_reasons_in_the_starters_language(as_user, make, ctx):
+    cases = [make.case_in("commune_review")[0] for _ in range(3)]
+    claim_case(cases[0].id, make.user("commune_reviewer", COMMUNE))
+    db.session.commit()
+    starter = make.user("commune_reviewer", COMMUNE)
+    commune = english(as_user(starter))
+    started = []
+    ctx.config["BULK_BACKGROUND_THRESHOLD"] = 2
+    ctx.extensions["htsd_bulk_job_runner"] = started.append
+    try:
+        response = commune.post(
+            "/queue/bulk", {"trigger": "approve", "case_id": [str(c.id) for c in cases]}
+        )
+    finally:
+        ctx.config["BULK_BACKGROUND_THRESHOLD"] = 300
+        del ctx.extensions["htsd_bulk_job_runner"]
+    job_id = int(response.headers["Location"].rsplit("/", 1)[1])
+    assert started == [job_id]
+    fresh()  # the worker: an app context without a request
+    run_bulk_job(job_id)
+    page = text(commune.get(f"/bulk/{job_id}"))
+    assert "Another officer has claimed this case; only they may act on it." in page
+    assert "cán bộ khác nhận xử lý" not in page
