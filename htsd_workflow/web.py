@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from flask import (
     Flask,
     current_app,
+    has_request_context,
     jsonify,
     redirect,
     render_template,
@@ -85,8 +86,17 @@ login_manager.login_message_category = "info"
 
 
 def select_locale() -> str:
-    """Vietnamese unless the person chose English with the language switch."""
+    """Vietnamese unless the person chose English with the language switch.
+
+    The API has no session: it answers in the language its client asks for in
+    ``Accept-Language`` (Vietnamese when it asks for none we have). Outside a request (CLI,
+    worker) messages are Vietnamese.
+    """
     languages = current_app.config.get("LANGUAGES", ("vi", "en"))
+    if not has_request_context():
+        return languages[0]
+    if is_api_request():
+        return request.accept_languages.best_match(languages) or languages[0]
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

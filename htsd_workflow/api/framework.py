@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
@@ -29,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 from htsd_workflow.auth.access import AccessRule
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLES
-from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.errors import DomainError, rendered
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 
@@ -90,15 +92,17 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
 
 def token_user(header: str | None) -> tuple[User, ApiToken]:
     if not header or not header.startswith("Bearer "):
-        raise ApiError(401, "unauthorized", "Thiếu mã truy cập (Authorization: Bearer …).")
+        raise ApiError(401, "unauthorized", _l("Thiếu mã truy cập (Authorization: Bearer …)."))
     row = db.session.scalar(
         select(ApiToken).where(ApiToken.token_hash == _hash(header[7:].strip()))
     )
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
-        raise ApiError(401, "unauthorized", "Mã truy cập không hợp lệ, đã hết hạn hoặc bị thu hồi.")
+        raise ApiError(
+            401, "unauthorized", _l("Mã truy cập không hợp lệ, đã hết hạn hoặc bị thu hồi.")
+        )
     user = db.session.get(User, row.user_id)
     if user is None or not user.is_active:
-        raise ApiError(401, "unauthorized", "Tài khoản không còn hoạt động.")
+        raise ApiError(401, "unauthorized", _l("Tài khoản không còn hoạt động."))
     return user, row
 
 
@@ -109,14 +113,14 @@ def _flask_rule(rule: str) -> str:
     return rule
 
 
-def _load(schema_cls, data, where: str):
+def _load(schema_cls, data, message):
     try:
         return schema_cls().load(data)
     except ValidationError as exc:
         raise ApiError(
             422,
             "invalid_input",
-            f"Dữ liệu {where} không hợp lệ.",
+            message,
             {k: v for k, v in exc.messages.items()}
             if isinstance(exc.messages, dict)
             else {"_": exc.messages},
@@ -150,17 +154,19 @@ def endpoint(
                 user, token = token_user(request.headers.get("Authorization"))
                 if user.role not in roles:
                     raise ApiError(
-                        403, "forbidden", "Vai trò của bạn không được dùng chức năng này."
+                        403, "forbidden", _l("Vai trò của bạn không được dùng chức năng này.")
                     )
                 request.api_token = token
             kwargs = dict(path)
             if query is not None:
-                kwargs["query"] = _load(query, request.args.to_dict(), "truy vấn")
+                kwargs["query"] = _load(
+                    query, request.args.to_dict(), _l("Dữ liệu truy vấn không hợp lệ.")
+                )
             if body is not None:
                 payload = request.get_json(silent=True)
                 if not isinstance(payload, dict):
-                    raise ApiError(400, "bad_request", "Nội dung phải là một đối tượng JSON.")
-                kwargs["body"] = _load(body, payload, "gửi lên")
+                    raise ApiError(400, "bad_request", _l("Nội dung phải là một đối tượng JSON."))
+                kwargs["body"] = _load(body, payload, _l("Dữ liệu gửi lên không hợp lệ."))
             result = view(user, **kwargs) if not public else view(**kwargs)
             db.session.commit()
             if isinstance(result, tuple | Response):
@@ -199,7 +205,7 @@ def endpoint(
 @bp.errorhandler(ApiError)
 def _api_error(exc: ApiError):
     db.session.rollback()
-    return error_response(exc.status, exc.code, exc.message, exc.details)
+    return error_response(exc.status, exc.code, str(exc.message), rendered(exc.details))
 
 
 @bp.errorhandler(DomainError)
@@ -221,4 +227,4 @@ def api_http_error(exc: HTTPException):
 def api_unexpected_error(exc: Exception):
     db.session.rollback()
     current_app.logger.exception("API error on %s %s", request.method, request.path)
-    return error_response(500, "internal_error", "Lỗi hệ thống; đã ghi nhận để xử lý.")
+    return error_response(500, "internal_error", _("Lỗi hệ thống; đã ghi nhận để xử lý."))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
@@ -123,7 +124,7 @@ def case_detail(case: Case, user: User) -> dict:
 def _visible_case(case_id: int, user: User) -> Case:
     case = db.session.get(Case, case_id)
     if case is None or not in_scope(user, case):
-        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     return case
 
 
@@ -155,12 +156,12 @@ def create_token(body):
     username = (nfc(body["username"]) or "").lower()
     user = db.session.scalar(select(User).where(User.username == username))
     if not _check_password(user, body["password"]) or not user.is_active:
-        raise ApiError(401, "unauthorized", "Tên đăng nhập hoặc mật khẩu không đúng.")
+        raise ApiError(401, "unauthorized", _l("Tên đăng nhập hoặc mật khẩu không đúng."))
     if user.must_change_password:
         raise ApiError(
             403,
             "password_change_required",
-            "Hãy đăng nhập trên trang web và đặt mật khẩu mới trước.",
+            _l("Hãy đăng nhập trên trang web và đặt mật khẩu mới trước."),
         )
     token, row = issue_token(user)
     return {"token": token, "expires_at": row.expires_at}
@@ -189,7 +190,7 @@ def revoke_token(user):
 def revoke_user_tokens(user, user_id):
     target = db.session.get(User, user_id)
     if target is None or target.unit_code is None or not in_scope(user, _unit_of(target)):
-        raise NotFound("Không tìm thấy người dùng.")
+        raise NotFound(_l("Không tìm thấy người dùng."))
     for row in db.session.scalars(
         select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
     ):
@@ -225,7 +226,7 @@ def me(user):
 def get_unit(user, code):
     unit = db.session.get(Unit, code)
     if unit is None:
-        raise NotFound(f"Không có đơn vị hành chính mã “{code}”.")
+        raise NotFound(_l("Không có đơn vị hành chính mã “%(code)s”.", code=code))
     return unit
 
 
@@ -238,7 +239,7 @@ def get_unit(user, code):
 )
 def unit_children(user, code):
     if db.session.get(Unit, code) is None:
-        raise NotFound(f"Không có đơn vị hành chính mã “{code}”.")
+        raise NotFound(_l("Không có đơn vị hành chính mã “%(code)s”.", code=code))
     children = db.session.scalars(
         select(Unit).where(Unit.parent_code == code).order_by(Unit.code)
     ).all()
@@ -298,8 +299,8 @@ def post_subject(user, body):
         raise ApiError(
             422,
             "invalid_input",
-            "Đơn vị quản lý không có hoặc ngoài địa bàn của bạn.",
-            {"unit_code": ["Nhập mã GSO trong địa bàn của bạn"]},
+            _l("Đơn vị quản lý không có hoặc ngoài địa bàn của bạn."),
+            {"unit_code": [_l("Nhập mã GSO trong địa bàn của bạn")]},
         )
     return create_subject(
         body["kind"],
@@ -325,7 +326,7 @@ def post_subject(user, body):
 def get_subject(user, subject_id):
     subject = db.session.get(Subject, subject_id)
     if subject is None or not in_scope(user, subject):
-        raise NotFound("Không tìm thấy đối tượng trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy đối tượng trong phạm vi của bạn."))
     return subject
 
 
@@ -525,7 +526,7 @@ def list_workflows(user):
 def get_criteria_set(user, set_id):
     sets = get_registry().criteria_sets
     if set_id not in sets:
-        raise NotFound(f"Không có bộ tiêu chí “{set_id}”.")
+        raise NotFound(_l("Không có bộ tiêu chí “%(set)s”.", set=set_id))
     return sets[set_id].to_dict()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import has_request_context, request
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from htsd_workflow.audit.models import AuditEntry
@@ -38,7 +39,7 @@ def audit_entries(
 ) -> list[AuditEntry]:
     """Newest first, keyset-paged; admins only."""
     if viewer.role != "admin":
-        raise NotAllowed("Chỉ quản trị hệ thống được xem nhật ký.")
+        raise NotAllowed(_l("Chỉ quản trị hệ thống được xem nhật ký."))
     statement = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 500))
     if action:
         statement = statement.where(AuditEntry.action == action)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from htsd_workflow.audit.operations import record_audit
@@ -25,17 +26,17 @@ def check_password_policy(password: str, username: str = "") -> None:
     """Refuse passwords that are too short or too easy to guess."""
     if not password or len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
-            f"Mật khẩu phải có ít nhất {MIN_PASSWORD_LENGTH} ký tự.",
-            details={"password": f"Tối thiểu {MIN_PASSWORD_LENGTH} ký tự"},
+            _l("Mật khẩu phải có ít nhất %(count)s ký tự.", count=MIN_PASSWORD_LENGTH),
+            details={"password": _l("Tối thiểu %(count)s ký tự", count=MIN_PASSWORD_LENGTH)},
         )
     if username and password.lower() == username.lower():
         raise InvalidInput(
-            "Mật khẩu không được trùng tên đăng nhập.",
-            details={"password": "Không được trùng tên đăng nhập"},
+            _l("Mật khẩu không được trùng tên đăng nhập."),
+            details={"password": _l("Không được trùng tên đăng nhập")},
         )
     if password.isdigit() and len(set(password)) <= 2:
         raise InvalidInput(
-            "Mật khẩu quá dễ đoán.", details={"password": "Hãy dùng chữ và số khác nhau"}
+            _l("Mật khẩu quá dễ đoán."), details={"password": _l("Hãy dùng chữ và số khác nhau")}
         )
 
 
@@ -45,24 +46,30 @@ def _territory(role: str, unit_code: str | None, subject_id: int | None):
         subject = db.session.get(Subject, subject_id) if subject_id is not None else None
         if subject is None:
             raise InvalidInput(
-                "Tài khoản người nộp hồ sơ phải gắn với một hộ/dòng họ/cộng đồng/đơn vị.",
-                details={"subject": "Nhập mã đối tượng (--subject ID)"},
+                _l("Tài khoản người nộp hồ sơ phải gắn với một hộ/dòng họ/cộng đồng/đơn vị."),
+                details={"subject": _l("Nhập mã đối tượng (--subject ID)")},
             )
         unit = db.session.get(Unit, subject.unit_code)
         return subject.unit_code, unit.level if unit else None, subject.id
     unit = db.session.get(Unit, unit_code) if unit_code else None
     if unit is None:
         raise InvalidInput(
-            f"Mã đơn vị hành chính “{unit_code}” không tồn tại.",
-            details={"unit": "Nhập mã GSO của tỉnh, huyện hoặc xã"},
+            _l("Mã đơn vị hành chính “%(code)s” không tồn tại.", code=unit_code),
+            details={"unit": _l("Nhập mã GSO của tỉnh, huyện hoặc xã")},
         )
     expected = ROLE_LEVEL.get(role)
     allowed = expected if isinstance(expected, tuple) else (expected,)
     if expected is not None and unit.level not in allowed:
         raise InvalidInput(
-            f"Vai trò {role} phải gắn với đơn vị cấp {' hoặc '.join(allowed)}, "
-            f"không phải {unit.level} {unit.name}.",
-            details={"unit": f"Cần mã đơn vị cấp {'/'.join(allowed)}"},
+            _l(
+                "Vai trò %(role)s phải gắn với đơn vị cấp %(levels)s, "
+                "không phải %(level)s %(name)s.",
+                role=role,
+                levels="/".join(allowed),
+                level=unit.level,
+                name=unit.name,
+            ),
+            details={"unit": _l("Cần mã đơn vị cấp %(levels)s", levels="/".join(allowed))},
         )
     return unit.code, unit.level, None
 
@@ -81,11 +88,14 @@ def create_user(
     """Create a user bound to a territory (or, for applicants, a subject)."""
     username = (nfc(username) or "").lower()
     if not username:
-        raise InvalidInput("Thiếu tên đăng nhập.", details={"username": "Bắt buộc"})
+        raise InvalidInput(_l("Thiếu tên đăng nhập."), details={"username": _l("Bắt buộc")})
     _check_role(role)
     check_password_policy(password, username)
     if db.session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise Conflict(f"Tên đăng nhập “{username}” đã có.", details={"username": "Đã tồn tại"})
+        raise Conflict(
+            _l("Tên đăng nhập “%(username)s” đã có.", username=username),
+            details={"username": _l("Đã tồn tại")},
+        )
     unit_code, unit_level, subject_id = _territory(role, unit_code, subject_id)
     user = User(
         username=username,
@@ -132,8 +142,8 @@ def deactivate_user(user: User, actor: User | None = None) -> int:
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise InvalidInput(
-            f"Vai trò “{role}” không tồn tại.",
-            details={"role": f"Chọn một trong: {', '.join(ROLES)}"},
+            _l("Vai trò “%(role)s” không tồn tại.", role=role),
+            details={"role": _l("Chọn một trong: %(choices)s", choices=", ".join(ROLES))},
         )
 
 
@@ -201,7 +211,7 @@ def may_reset_password(actor: User, target: User) -> bool:
 def reset_password(target: User, actor: User) -> str:
     """Give ``target`` a new temporary password (returned once), to change at next sign-in."""
     if not may_reset_password(actor, target):
-        raise NotAllowed("Bạn không được đặt lại mật khẩu của tài khoản này.")
+        raise NotAllowed(_l("Bạn không được đặt lại mật khẩu của tài khoản này."))
     password = temporary_password()
     set_password(target, password)
     target.must_change_password = True
@@ -226,12 +236,12 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
     found = {s.id for s in subjects}
     missing = [i for i in subject_ids if i not in found]
     if missing:
-        raise InvalidInput("Có đối tượng không tồn tại.", details={"subject_ids": missing})
+        raise InvalidInput(_l("Có đối tượng không tồn tại."), details={"subject_ids": missing})
     slips = []
     for subject in subjects:
         if actor.role == "applicant" or not in_scope(actor, subject):
             raise InvalidInput(
-                f"“{subject.name}” ngoài địa bàn bạn quản lý.",
+                _l("“%(name)s” ngoài địa bàn bạn quản lý.", name=subject.name),
                 details={"subject_ids": [subject.id]},
             )
         user = db.session.scalar(

@@ -11,6 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -31,8 +32,16 @@ from htsd_workflow.cases.models import (
     StageVisit,
 )
 from htsd_workflow.cases.pgpath import Writes
+from htsd_workflow.core import labels
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
-from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    later,
+)
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.criteria.scoring import compute_result, validate_scores
@@ -41,7 +50,6 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
-DEPARTMENT_LABELS = {"education": "Sở GD&ĐT", "culture": "Sở VHTTDL"}
 #: roles that may act on any case of their territory as supervisors (take over a claim)
 SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
 
@@ -105,27 +113,32 @@ def actor_department(user: User) -> str | None:
 
 def _require_active(user: User | None) -> None:
     if user is None or not user.is_active:
-        raise NotAllowed("Tài khoản không còn hoạt động.")
+        raise NotAllowed(_l("Tài khoản không còn hoạt động."))
 
 
 def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> None:
     """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
     _require_active(user)
     if not in_scope(user, case):
-        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     roles = {role for spec in specs for role in spec.roles}
     state = definition.states[case.state]
     reviewing = state.is_review and user.role != "applicant"
     if reviewing and user.role not in state.roles and user.role in REVIEWER_ROLES:
         # a reviewer of another stage: the case has moved on (or is not yet theirs)
         raise Conflict(
-            f"Hồ sơ hiện ở bước “{state.label}”, không còn trong hàng chờ của bạn.",
+            _l(
+                "Hồ sơ hiện ở bước “%(state)s”, không còn trong hàng chờ của bạn.",
+                state=later(labels.state_label, case.state, definition),
+            ),
             details={"state": case.state},
         )
     if user.role not in roles or (reviewing and user.role not in state.roles):
         raise NotAllowed(
-            f"Vai trò của bạn không được thực hiện thao tác này khi hồ sơ ở bước "
-            f"“{state.label}”."
+            _l(
+                "Vai trò của bạn không được thực hiện thao tác này khi hồ sơ ở bước “%(state)s”.",
+                state=later(labels.state_label, case.state, definition),
+            )
         )
     if (
         state.is_review
@@ -133,7 +146,7 @@ def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> Non
         and case.claimed_by_id != user.id
         and user.role != "applicant"
     ):
-        raise NotAllowed("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
+        raise NotAllowed(_l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác."))
 
 
 # --- planning ----------------------------------------------------------------------------
@@ -184,22 +197,27 @@ def _plan(
     definition = registry.definition(snap.title)
     if trigger not in definition.triggers:
         raise InvalidInput(
-            f"Thao tác “{trigger}” không có trong quy trình.",
-            details={"trigger": f"Chọn một trong: {', '.join(definition.triggers)}"},
+            _l("Thao tác “%(trigger)s” không có trong quy trình.", trigger=trigger),
+            details={
+                "trigger": _l("Chọn một trong: %(choices)s", choices=", ".join(definition.triggers))
+            },
         )
     specs = definition.candidates(trigger, snap.state)
     if not specs:
-        label = definition.states[snap.state].label
         raise Conflict(
-            f"Không thể thực hiện “{trigger}” khi hồ sơ đang ở bước “{label}”.",
+            _l(
+                "Không thể thực hiện “%(trigger)s” khi hồ sơ đang ở bước “%(state)s”.",
+                trigger=later(labels.trigger_label, trigger, snap.state),
+                state=later(labels.state_label, snap.state, definition),
+            ),
             details={"state": snap.state, "trigger": trigger},
         )
     _check_actor(user, snap, definition, specs)
     comment = nfc(comment) or None
     if any(s.comment_required for s in specs) and not comment:
         raise InvalidInput(
-            "Cần ghi rõ lý do hoặc nội dung cần bổ sung.",
-            details={"comment": "Bắt buộc nhập nhận xét cho thao tác này."},
+            _l("Cần ghi rõ lý do hoặc nội dung cần bổ sung."),
+            details={"comment": _l("Bắt buộc nhập nhận xét cho thao tác này.")},
         )
     state = definition.states[snap.state]
     department = None
@@ -207,10 +225,13 @@ def _plan(
     if trigger == "sign":
         department = actor_department(user)
         if department is None or department not in state.joint:
-            raise NotAllowed("Chỉ các sở tham gia xác nhận liên ngành mới được ký.")
+            raise NotAllowed(_l("Chỉ các sở tham gia xác nhận liên ngành mới được ký."))
         if department in signed_now:
             raise Conflict(
-                f"{DEPARTMENT_LABELS.get(department, department)} đã ký xác nhận hồ sơ này.",
+                _l(
+                    "%(department)s đã ký xác nhận hồ sơ này.",
+                    department=labels.DEPARTMENT_LABELS.get(department, department),
+                ),
                 details={"department": department},
             )
         signed_now = signed_now | {department}
@@ -225,17 +246,18 @@ def _plan(
     try:
         taken = registry.engine(snap.title).run(ctx, trigger)
     except MachineError as exc:  # pragma: no cover - candidates() already checked the source
-        raise Conflict(str(exc)) from exc
+        raise Conflict(_l("Hồ sơ không còn ở bước cho phép thao tác này.")) from exc
     if taken is None:
         missing_codes = missing.get(snap.id)
         if missing_codes:
             raise InvalidInput(
-                "Bản tự đánh giá chưa đầy đủ: còn thiếu điểm các tiêu chí "
-                + ", ".join(missing_codes)
-                + ".",
-                details={"assessment": {code: "Chưa chấm điểm" for code in missing_codes}},
+                _l(
+                    "Bản tự đánh giá chưa đầy đủ: còn thiếu điểm các tiêu chí %(codes)s.",
+                    codes=", ".join(missing_codes),
+                ),
+                details={"assessment": {code: _l("Chưa chấm điểm") for code in missing_codes}},
             )
-        raise NotAllowed("Hồ sơ không đáp ứng điều kiện để thực hiện thao tác này.")
+        raise NotAllowed(_l("Hồ sơ không đáp ứng điều kiện để thực hiện thao tác này."))
     return PlannedChange(
         case=snap,
         transition=taken,
@@ -497,7 +519,7 @@ def _apply(
     else:
         moved = _write_with_sqlalchemy(writes, now, expected_version)
     if moved != len(writes.moves):  # the rows are locked: only a bug or a stale version
-        raise Conflict("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang.")
+        raise Conflict(_l("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang."))
     if writes.outbox:
         db.session.info["outbox_written"] = True  # the worker is told after the commit
     versions = {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
@@ -585,11 +607,11 @@ def fire_trigger(
     cur = pgpath.cursor()
     rows = _lock([case_id], cur)
     if not rows or not in_scope(user, rows[0]):
-        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     snap = rows[0]
     if expected_version is not None and snap.version != expected_version:
         raise Conflict(
-            "Hồ sơ đã được người khác cập nhật trước bạn.",
+            _l("Hồ sơ đã được người khác cập nhật trước bạn."),
             details={"current_version": snap.version, "state": snap.state},
         )
     needs_missing = trigger in ("submit", "resubmit")
@@ -643,7 +665,11 @@ def fire_bulk(
             row = found.get(case_id)
             if row is None or not in_scope(user, row):
                 result.failed.append(
-                    {"id": case_id, "code": "not_found", "message": "Không tìm thấy hồ sơ."}
+                    {
+                        "id": case_id,
+                        "code": "not_found",
+                        "message": str(_l("Không tìm thấy hồ sơ.")),
+                    }
                 )
                 continue
             try:
@@ -725,11 +751,13 @@ def set_round(
 ) -> Round:
     """Create or change a round's registration window and review deadline."""
     if title not in TITLE_OF_KIND.values():
-        raise InvalidInput(f"Danh hiệu không hợp lệ: {title}", details={"title": title})
+        raise InvalidInput(
+            _l("Danh hiệu không hợp lệ: %(title)s", title=title), details={"title": title}
+        )
     if closes_on < opens_on:
         raise InvalidInput(
-            "Ngày kết thúc đăng ký phải sau ngày bắt đầu.",
-            details={"registration_closes_on": "Phải sau ngày bắt đầu"},
+            _l("Ngày kết thúc đăng ký phải sau ngày bắt đầu."),
+            details={"registration_closes_on": _l("Phải sau ngày bắt đầu")},
         )
     found = ensure_round(title, year)
     found.registration_opens_on = opens_on
@@ -757,20 +785,23 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     now = now or utcnow()
     subject = db.session.get(Subject, subject_id)
     if subject is None or not in_scope(user, subject):
-        raise NotFound("Không tìm thấy đối tượng trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy đối tượng trong phạm vi của bạn."))
     if not _may_start_for(user, subject):
-        raise NotAllowed("Bạn không được lập hồ sơ cho đối tượng này.")
+        raise NotAllowed(_l("Bạn không được lập hồ sơ cho đối tượng này."))
     if title not in TITLE_OF_KIND.values():
         raise InvalidInput(
-            f"Danh hiệu “{title}” không tồn tại.",
-            details={"title": "Chọn family, clan, community hoặc unit"},
+            _l("Danh hiệu “%(title)s” không tồn tại.", title=title),
+            details={"title": _l("Chọn family, clan, community hoặc unit")},
         )
     if TITLE_OF_KIND[subject.kind] != title:
         raise InvalidInput(
-            "Danh hiệu không phù hợp với loại đối tượng.",
+            _l("Danh hiệu không phù hợp với loại đối tượng."),
             details={
-                "title": f"Đối tượng loại {subject.kind} chỉ đăng ký danh hiệu "
-                f"{TITLE_OF_KIND[subject.kind]}"
+                "title": _l(
+                    "Đối tượng loại %(kind)s chỉ đăng ký danh hiệu %(title)s",
+                    kind=subject.kind,
+                    title=TITLE_OF_KIND[subject.kind],
+                )
             },
         )
     today = to_local(now).date()
@@ -779,15 +810,19 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
         round_ = ensure_round(title, year)
     if round_ is None or not round_.is_open_on(today):
         raise InvalidInput(
-            f"Đợt đăng ký danh hiệu năm {year} chưa mở hoặc đã đóng.",
-            details={"year": "Chọn năm có đợt đăng ký đang mở"},
+            _l("Đợt đăng ký danh hiệu năm %(year)s chưa mở hoặc đã đóng.", year=year),
+            details={"year": _l("Chọn năm có đợt đăng ký đang mở")},
         )
     existing = db.session.scalar(
         select(Case.id).where(Case.subject_id == subject.id, Case.title == title, Case.year == year)
     )
     if existing is not None:
         raise Conflict(
-            f"Đối tượng này đã có hồ sơ danh hiệu năm {year} (mã hồ sơ {existing}).",
+            _l(
+                "Đối tượng này đã có hồ sơ danh hiệu năm %(year)s (mã hồ sơ %(case_id)s).",
+                year=year,
+                case_id=existing,
+            ),
             details={"case_id": existing},
         )
     definition = registry.definition(title)
@@ -846,7 +881,7 @@ def _load_case_for(case_id: int, user: User, *, lock: bool = False) -> Case:
         statement = statement.with_for_update(of=Case).execution_options(populate_existing=True)
     case = db.session.scalar(statement)
     if case is None or not in_scope(user, case):
-        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     return case
 
 
@@ -881,7 +916,7 @@ def save_assessment(
     case = _load_case_for(case_id, user, lock=True)
     if expected_version is not None and case.version != expected_version:
         raise Conflict(
-            "Hồ sơ đã được người khác cập nhật trước bạn.",
+            _l("Hồ sơ đã được người khác cập nhật trước bạn."),
             details={"current_version": case.version, "state": case.state},
         )
     definition = registry.definition(case.title)
@@ -899,7 +934,7 @@ def save_assessment(
         on_behalf = user.role == "commune_reviewer" and case.entry_level == "commune"
         if user.role != "applicant" and not on_behalf:
             raise NotAllowed(
-                "Chỉ người nộp hồ sơ (hoặc cán bộ xã nhập hộ) được sửa bản tự đánh giá."
+                _l("Chỉ người nộp hồ sơ (hoặc cán bộ xã nhập hộ) được sửa bản tự đánh giá.")
             )
         for entry in cleaned:
             item = items[entry["code"]]
@@ -911,7 +946,9 @@ def save_assessment(
         trigger = "assess"
     elif state.is_review and user.role in state.roles:
         if case.claimed_by_id not in (None, user.id):
-            raise NotAllowed("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
+            raise NotAllowed(
+                _l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
+            )
         for entry in cleaned:
             item = items[entry["code"]]
             if entry.get("score") is None:
@@ -919,8 +956,8 @@ def save_assessment(
             note = nfc(entry.get("note") or entry.get("evidence") or "")
             if not note:
                 raise InvalidInput(
-                    f"Cần ghi lý do điều chỉnh điểm tiêu chí {item.code}.",
-                    details={f"items[{item.code}].note": "Bắt buộc khi điều chỉnh điểm"},
+                    _l("Cần ghi lý do điều chỉnh điểm tiêu chí %(code)s.", code=item.code),
+                    details={f"items[{item.code}].note": _l("Bắt buộc khi điều chỉnh điểm")},
                 )
             changes.append(
                 {
@@ -937,7 +974,7 @@ def save_assessment(
             item.reviewed_stage = case.state
         trigger = "adjust_scores"
     else:
-        raise NotAllowed("Không thể sửa điểm ở bước hiện tại của hồ sơ.")
+        raise NotAllowed(_l("Không thể sửa điểm ở bước hiện tại của hồ sơ."))
     db.session.flush()
     total = db.session.scalar(
         select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
@@ -968,21 +1005,21 @@ def claim_case(
     case = _load_case_for(case_id, user, lock=True)
     state = get_registry().definition(case.title).states[case.state]
     if not state.is_review:
-        raise Conflict("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt.")
+        raise Conflict(_l("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt."))
     works_here = user.role in state.roles
     if case.claimed_by_id == user.id:
         return case
     if case.claimed_by_id is not None:
         if not (take_over and _is_supervisor(user, case)):
             raise Conflict(
-                "Hồ sơ đã có cán bộ khác nhận xử lý.",
+                _l("Hồ sơ đã có cán bộ khác nhận xử lý."),
                 details={"claimed_by": case.claimed_by_id},
             )
         note = nfc(note)
         if not note:
             raise InvalidInput(
-                "Cần ghi lý do khi nhận thay hồ sơ của người khác.",
-                details={"note": "Bắt buộc"},
+                _l("Cần ghi lý do khi nhận thay hồ sơ của người khác."),
+                details={"note": _l("Bắt buộc")},
             )
         previous = case.claimed_by_id
         case.claimed_by_id = user.id
@@ -992,7 +1029,7 @@ def claim_case(
         )
         return case
     if not works_here:
-        raise NotAllowed("Chỉ cán bộ xử lý bước này được nhận hồ sơ.")
+        raise NotAllowed(_l("Chỉ cán bộ xử lý bước này được nhận hồ sơ."))
     case.claimed_by_id = user.id
     case.claimed_at = now
     _record_event(case, user, "claim", comment=None, now=now)
@@ -1006,7 +1043,7 @@ def release_case(case_id: int, user: User, *, now=None) -> Case:
     if case.claimed_by_id is None:
         return case
     if case.claimed_by_id != user.id and not _is_supervisor(user, case):
-        raise NotAllowed("Chỉ người đã nhận hồ sơ (hoặc cấp trên) được trả về hàng chờ.")
+        raise NotAllowed(_l("Chỉ người đã nhận hồ sơ (hoặc cấp trên) được trả về hàng chờ."))
     previous = case.claimed_by_id
     case.claimed_by_id = None
     case.claimed_at = None

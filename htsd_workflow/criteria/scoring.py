@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
-from htsd_workflow.core.errors import InvalidInput
+from flask_babel import lazy_gettext as _l
+
+from htsd_workflow.core.errors import InvalidInput, LazyJoin
 from htsd_workflow.core.text import nfc
 from htsd_workflow.criteria.loader import Band, CriteriaSet, exact_sum
 
@@ -41,19 +43,27 @@ def _vn(value: float) -> str:
     return f"{value:g}".replace(".", ",")
 
 
-def _text(value, *, limit: int, what: str, code: str, errors: dict, key: str):
+def _text(value, *, limit: int, what, code: str, errors: dict, key: str):
     """Clean an optional free text; record an error and return None when it is refused."""
     if value is None:
         return None
     if not isinstance(value, str):
-        errors[key] = f"{what} của tiêu chí {code} phải là văn bản"
+        errors[key] = _l("%(what)s của tiêu chí %(code)s phải là văn bản", what=what, code=code)
         return None
     if "\x00" in value:
-        errors[key] = f"{what} của tiêu chí {code} chứa ký tự không hợp lệ"
+        errors[key] = _l(
+            "%(what)s của tiêu chí %(code)s chứa ký tự không hợp lệ", what=what, code=code
+        )
         return None
     value = nfc(value)
     if len(value) > limit:
-        errors[key] = f"{what} của tiêu chí {code} dài tối đa {limit} ký tự (hiện có {len(value)})"
+        errors[key] = _l(
+            "%(what)s của tiêu chí %(code)s dài tối đa %(limit)s ký tự (hiện có %(length)s)",
+            what=what,
+            code=code,
+            limit=limit,
+            length=len(value),
+        )
         return None
     return value or None
 
@@ -66,24 +76,33 @@ def _score(value, item, errors: dict, key: str) -> float | None:
     if isinstance(value, str):
         if not _NUMBER_RE.fullmatch(value.strip()):
             shown = value.strip()[:_SHOWN_CODE_LENGTH]
-            errors[key] = f"Điểm của tiêu chí {code} phải là một số (đã nhập “{shown}”)"
+            errors[key] = _l(
+                "Điểm của tiêu chí %(code)s phải là một số (đã nhập “%(shown)s”)",
+                code=code,
+                shown=shown,
+            )
             return None
         value = float(value.strip().replace(",", "."))
     elif isinstance(value, Decimal):
         value = float(value)
     # bool is an int in Python, but True is not "1 point"
     if isinstance(value, bool) or not isinstance(value, int | float):
-        errors[key] = f"Điểm của tiêu chí {code} phải là một số"
+        errors[key] = _l("Điểm của tiêu chí %(code)s phải là một số", code=code)
         return None
     if not math.isfinite(value):
-        errors[key] = f"Điểm của tiêu chí {code} phải là một số hữu hạn"
+        errors[key] = _l("Điểm của tiêu chí %(code)s phải là một số hữu hạn", code=code)
         return None
     if value < 0:
-        errors[key] = f"Điểm {_vn(value)} của tiêu chí {code} không được âm"
+        errors[key] = _l(
+            "Điểm %(score)s của tiêu chí %(code)s không được âm", score=_vn(value), code=code
+        )
         return None
     if value > item.max_points:
-        errors[key] = (
-            f"Điểm {_vn(value)} vượt quá điểm tối đa {_vn(item.max_points)} của tiêu chí {code}"
+        errors[key] = _l(
+            "Điểm %(score)s vượt quá điểm tối đa %(max)s của tiêu chí %(code)s",
+            score=_vn(value),
+            max=_vn(item.max_points),
+            code=code,
         )
         return None
     return float(value)
@@ -100,39 +119,47 @@ def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
     """
     if not isinstance(entries, list):
         raise InvalidInput(
-            "Danh sách điểm tiêu chí không hợp lệ.",
-            details={"items": "Cần một danh sách các tiêu chí (mã, điểm, minh chứng)"},
+            _l("Danh sách điểm tiêu chí không hợp lệ."),
+            details={"items": _l("Cần một danh sách các tiêu chí (mã, điểm, minh chứng)")},
         )
     items = {item.code: item for item in cset.items}
-    errors: dict[str, str] = {}
+    errors: dict = {}
     cleaned: list[dict] = []
     seen: set[str] = set()
     for index, entry in enumerate(entries):
         line = index + 1
         if not isinstance(entry, dict):
-            errors[f"items.{index}"] = f"Dòng {line}: mỗi tiêu chí cần có mã (code) và điểm"
+            errors[f"items.{index}"] = _l(
+                "Dòng %(line)s: mỗi tiêu chí cần có mã (code) và điểm", line=line
+            )
             continue
         code = entry.get("code")
         if isinstance(code, int) and not isinstance(code, bool):
             code = str(code)
         if not isinstance(code, str) or not code.strip():
-            errors[f"items.{index}.code"] = f"Dòng {line}: thiếu mã tiêu chí"
+            errors[f"items.{index}.code"] = _l("Dòng %(line)s: thiếu mã tiêu chí", line=line)
             continue
         code = code.strip()[:_SHOWN_CODE_LENGTH]
         item = items.get(code)
         if item is None:
-            errors[f"items[{code}].code"] = (
-                f"Không có tiêu chí mã “{code}” trong bộ tiêu chí {cset.label}"
+            errors[f"items[{code}].code"] = _l(
+                "Không có tiêu chí mã “%(code)s” trong bộ tiêu chí %(set)s",
+                code=code,
+                set=cset.label,
             )
             continue
         if code in seen:
-            errors[f"items[{code}].code"] = f"Tiêu chí {code} được nhập hai lần; chỉ giữ một dòng"
+            errors[f"items[{code}].code"] = _l(
+                "Tiêu chí %(code)s được nhập hai lần; chỉ giữ một dòng", code=code
+            )
             continue
         seen.add(code)
         unknown = sorted(str(k) for k in set(entry) - _ENTRY_KEYS)
         if unknown:
-            errors[f"items[{code}]"] = (
-                f"Tiêu chí {code} có trường không hợp lệ: {', '.join(unknown)}"
+            errors[f"items[{code}]"] = _l(
+                "Tiêu chí %(code)s có trường không hợp lệ: %(fields)s",
+                code=code,
+                fields=", ".join(unknown),
             )
         before = len(errors)
         clean: dict = {
@@ -143,7 +170,7 @@ def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
             clean["evidence"] = _text(
                 entry["evidence"],
                 limit=MAX_EVIDENCE_LENGTH,
-                what="Minh chứng",
+                what=_l("Minh chứng"),
                 code=code,
                 errors=errors,
                 key=f"items[{code}].evidence",
@@ -152,7 +179,7 @@ def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
             clean["note"] = _text(
                 entry["note"],
                 limit=MAX_NOTE_LENGTH,
-                what="Ghi chú",
+                what=_l("Ghi chú"),
                 code=code,
                 errors=errors,
                 key=f"items[{code}].note",
@@ -161,7 +188,11 @@ def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
             cleaned.append(clean)
     if errors:
         raise InvalidInput(
-            "Điểm tự đánh giá chưa hợp lệ: " + "; ".join(errors.values()) + ".", details=errors
+            _l(
+                "Điểm tự đánh giá chưa hợp lệ: %(problems)s.",
+                problems=LazyJoin("; ", errors.values()),
+            ),
+            details=errors,
         )
     return cleaned
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -41,9 +42,11 @@ def may_edit_assessment(user: User, case: Case) -> bool:
 def _case_for_edit(case_id: int, user: User) -> Case:
     case = db.session.get(Case, case_id)
     if case is None or not in_scope(user, case):
-        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     if not may_edit_assessment(user, case):
-        raise NotAllowed("Chỉ sửa được minh chứng khi hồ sơ đang soạn hoặc được trả lại bổ sung.")
+        raise NotAllowed(
+            _l("Chỉ sửa được minh chứng khi hồ sơ đang soạn hoặc được trả lại bổ sung.")
+        )
     return case
 
 
@@ -85,11 +88,12 @@ def add_attachment(
     """
     now = now or utcnow()
     case = _case_for_edit(case_id, user)
-    shown = filename or "tệp"
+    shown = filename or _l("tệp")
     cset = get_registry().criteria_set(case.criteria_set_id)
     if item_code not in {item.code for item in cset.items}:
         raise InvalidInput(
-            f"Không có tiêu chí mã “{item_code}”.", details={"item": "Chọn tiêu chí của bộ"}
+            _l("Không có tiêu chí mã “%(code)s”.", code=item_code),
+            details={"item": _l("Chọn tiêu chí của bộ")},
         )
     limit = current_app.config["UPLOAD_MAX_FILES_PER_ITEM"]
     count = db.session.scalar(
@@ -99,19 +103,25 @@ def add_attachment(
     )
     if count >= limit:
         raise InvalidInput(
-            f"Tiêu chí {item_code} đã có {limit} tệp minh chứng, không thêm được “{shown}”.",
-            details={f"files[{item_code}]": f"Tối đa {limit} tệp mỗi tiêu chí"},
+            _l(
+                "Tiêu chí %(code)s đã có %(limit)s tệp minh chứng, không thêm được “%(file)s”.",
+                code=item_code,
+                limit=limit,
+                file=shown,
+            ),
+            details={f"files[{item_code}]": _l("Tối đa %(limit)s tệp mỗi tiêu chí", limit=limit)},
         )
     head = stream.read(16)
     detected = detect_type(head)
     if not head:
         raise InvalidInput(
-            f"Tệp “{shown}” rỗng.", details={f"files[{item_code}]": f"Tệp “{shown}” rỗng"}
+            _l("Tệp “%(file)s” rỗng.", file=shown),
+            details={f"files[{item_code}]": _l("Tệp “%(file)s” rỗng", file=shown)},
         )
     if detected is None:
         raise InvalidInput(
-            f"Tệp “{shown}” không phải ảnh (JPG, PNG, WebP, HEIC) hoặc PDF.",
-            details={f"files[{item_code}]": f"“{shown}”: chỉ nhận ảnh hoặc PDF"},
+            _l("Tệp “%(file)s” không phải ảnh (JPG, PNG, WebP, HEIC) hoặc PDF.", file=shown),
+            details={f"files[{item_code}]": _l("“%(file)s”: chỉ nhận ảnh hoặc PDF", file=shown)},
         )
     content_type, extension = detected
     max_bytes = current_app.config["UPLOAD_MAX_BYTES"]
@@ -128,10 +138,17 @@ def add_attachment(
                 size += len(chunk)
                 if size > max_bytes:
                     raise InvalidInput(
-                        f"Tệp “{shown}” lớn hơn {max_bytes // (1024 * 1024)} MB.",
+                        _l(
+                            "Tệp “%(file)s” lớn hơn %(mb)s MB.",
+                            file=shown,
+                            mb=max_bytes // (1024 * 1024),
+                        ),
                         details={
-                            f"files[{item_code}]": f"“{shown}”: tối đa "
-                            f"{max_bytes // (1024 * 1024)} MB"
+                            f"files[{item_code}]": _l(
+                                "“%(file)s”: tối đa %(mb)s MB",
+                                file=shown,
+                                mb=max_bytes // (1024 * 1024),
+                            )
                         },
                     )
                 digest.update(chunk)
@@ -173,7 +190,7 @@ def remove_attachment(attachment_id: int, case_id: int, user: User, *, now=None)
     case = _case_for_edit(case_id, user)
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or attachment.case_id != case.id:
-        raise NotFound("Không tìm thấy tệp minh chứng.")
+        raise NotFound(_l("Không tìm thấy tệp minh chứng."))
     path = stored_path(case.id, attachment.stored_name)
     _event(
         case,

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 import vietnam_provinces
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from htsd_workflow.core.errors import InvalidInput, NotFound
@@ -50,7 +51,7 @@ def import_province(province_code: str | int) -> ImportResult:
     code = int(province_code)
     province = next((p for p in _divisions() if p["code"] == code), None)
     if province is None:
-        raise NotFound(f"Không có tỉnh mã {province_code} trong dữ liệu GSO.")
+        raise NotFound(_l("Không có tỉnh mã %(code)s trong dữ liệu GSO.", code=province_code))
     known = {
         u.code: u for u in db.session.scalars(select(Unit).where(Unit.province_code == str(code)))
     }
@@ -112,7 +113,10 @@ def import_province(province_code: str | int) -> ImportResult:
 def get_unit(code: str) -> Unit:
     unit = db.session.get(Unit, str(code))
     if unit is None:
-        raise NotFound(f"Mã đơn vị hành chính “{code}” không tồn tại.", details={"unit_code": code})
+        raise NotFound(
+            _l("Mã đơn vị hành chính “%(code)s” không tồn tại.", code=code),
+            details={"unit_code": code},
+        )
     return unit
 
 
@@ -128,7 +132,7 @@ def set_commune_flags(
     unit = get_unit(code)
     if unit.level != "commune":
         raise InvalidInput(
-            "Chỉ xã/phường/thị trấn mới có cờ ĐBKK.", details={"unit_code": "Cần mã cấp xã"}
+            _l("Chỉ xã/phường/thị trấn mới có cờ ĐBKK."), details={"unit_code": _l("Cần mã cấp xã")}
         )
     if is_ethnic_minority is not None:
         unit.is_ethnic_minority = is_ethnic_minority
@@ -137,7 +141,8 @@ def set_commune_flags(
         if is_dbkk and from_year is not None:
             if to_year is not None and to_year < from_year:
                 raise InvalidInput(
-                    "Năm kết thúc phải sau năm bắt đầu.", details={"to_year": "Không hợp lệ"}
+                    _l("Năm kết thúc phải sau năm bắt đầu."),
+                    details={"to_year": _l("Không hợp lệ")},
                 )
             db.session.add(DbkkPeriod(unit_code=unit.code, from_year=from_year, to_year=to_year))
     db.session.flush()

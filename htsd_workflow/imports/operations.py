@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import delete, insert, select
@@ -75,7 +76,7 @@ class ImportResult:
 
 def get_spec(kind: str) -> ImportSpec:
     if kind not in SPECS:
-        raise NotFound(f"Không có loại dữ liệu nhập “{kind}”.")
+        raise NotFound(_l("Không có loại dữ liệu nhập “%(kind)s”.", kind=kind))
     return SPECS[kind]
 
 
@@ -149,7 +150,7 @@ def _checked_rows(spec: ImportSpec, rows, report: ValidationReport):
     missing = [c.header for h, c in expected.items() if c.required and h not in cells]
     if missing:
         raise InvalidInput(
-            "Tệp thiếu cột: " + ", ".join(missing) + ". Hãy dùng tệp mẫu.",
+            _l("Tệp thiếu cột: %(columns)s. Hãy dùng tệp mẫu.", columns=", ".join(missing)),
             details={"columns": missing},
         )
 
@@ -280,7 +281,8 @@ def run_import(
     report = validate_import(kind, raw, actor, progress)
     if not report.is_clean:
         raise InvalidInput(
-            f"Tệp có {report.error_count} lỗi; chưa nhập dòng nào.", details=report.as_dict()
+            _l("Tệp có %(count)s lỗi; chưa nhập dòng nào.", count=report.error_count),
+            details=report.as_dict(),
         )
     raw.seek(0)
     spec = get_spec(kind)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from flask_babel import lazy_gettext as _l
 from openpyxl import load_workbook
 from openpyxl.utils.cell import coordinate_to_tuple
 from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
@@ -44,8 +45,8 @@ def _csv_text(raw: IO[bytes]) -> io.TextIOBase:
             continue
         return io.TextIOWrapper(raw, encoding=encoding, newline="")
     raise InvalidInput(
-        "Không đọc được bảng mã của tệp CSV.",
-        details={"file": "Hãy lưu tệp ở dạng CSV UTF-8 hoặc tải lên tệp Excel (.xlsx)"},
+        _l("Không đọc được bảng mã của tệp CSV."),
+        details={"file": _l("Hãy lưu tệp ở dạng CSV UTF-8 hoặc tải lên tệp Excel (.xlsx)")},
     )
 
 
@@ -130,8 +131,8 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
             workbook = load_workbook(raw, read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
             raise InvalidInput(
-                "Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx.",
-                details={"file": "Mở lại tệp bằng Excel và lưu ở dạng .xlsx"},
+                _l("Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx."),
+                details={"file": _l("Mở lại tệp bằng Excel và lưu ở dạng .xlsx")},
             ) from exc
         rows = _xlsx_rows(workbook)
     else:
@@ -139,8 +140,8 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
             (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
         ):
             raise InvalidInput(
-                "Tệp không phải bảng tính CSV hoặc Excel.",
-                details={"file": "Chỉ nhận tệp .xlsx hoặc .csv"},
+                _l("Tệp không phải bảng tính CSV hoặc Excel."),
+                details={"file": _l("Chỉ nhận tệp .xlsx hoặc .csv")},
             )
         raw.seek(0)
         text = _csv_text(raw)
@@ -153,7 +154,7 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
     try:
         first = next(rows, None)
         if first is None:
-            raise InvalidInput("Tệp trống.", details={"file": "Tệp không có dòng tiêu đề"})
+            raise InvalidInput(_l("Tệp trống."), details={"file": _l("Tệp không có dòng tiêu đề")})
         headers = [normalise_header(h) for h in first[1]]
         for number, values in rows:
             cells = [_cell(v) for v in values]
@@ -165,11 +166,13 @@ def read_rows(raw: IO[bytes]) -> Iterator[tuple[int, dict[str, str | None]]]:
             )
     except UnicodeDecodeError as exc:
         raise InvalidInput(
-            "Tệp CSV có ký tự không đọc được.",
-            details={"file": "Hãy lưu tệp ở dạng CSV UTF-8"},
+            _l("Tệp CSV có ký tự không đọc được."),
+            details={"file": _l("Hãy lưu tệp ở dạng CSV UTF-8")},
         ) from exc
     except csv.Error as exc:
-        raise InvalidInput(f"Tệp CSV không hợp lệ: {exc}", details={"file": str(exc)}) from exc
+        raise InvalidInput(
+            _l("Tệp CSV không hợp lệ: %(error)s", error=exc), details={"file": str(exc)}
+        ) from exc
     finally:
         if text is not None:
             text.detach()  # leave the caller's file open: it is read twice (check, then import)

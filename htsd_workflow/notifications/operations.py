@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -193,7 +194,7 @@ def send_delivery(delivery_id: int) -> str:
 def retry_failed(actor: User | None = None, ids: list[int] | None = None) -> list[int]:
     """Put failed e-mails back in the queue (admins, from the page or the command line)."""
     if actor is not None and actor.role != "admin":
-        raise NotAllowed("Chỉ quản trị hệ thống được gửi lại thư lỗi.")
+        raise NotAllowed(_l("Chỉ quản trị hệ thống được gửi lại thư lỗi."))
     statement = select(Delivery.id).where(Delivery.status == "failed")
     if ids:
         statement = statement.where(Delivery.id.in_(ids))
@@ -210,7 +211,7 @@ def retry_failed(actor: User | None = None, ids: list[int] | None = None) -> lis
 
 def failed_deliveries(actor: User, limit: int = 200) -> list[Delivery]:
     if actor.role != "admin":
-        raise NotAllowed("Chỉ quản trị hệ thống được xem thư lỗi.")
+        raise NotAllowed(_l("Chỉ quản trị hệ thống được xem thư lỗi."))
     return list(
         db.session.scalars(
             select(Delivery)

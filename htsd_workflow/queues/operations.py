@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
 from htsd_workflow.auth.models import User
@@ -65,19 +67,19 @@ def create_bulk_job(
     """Record a bulk action to run; refuse an action the role has not or a missing comment."""
     if trigger not in bulk_triggers_for(user):
         raise InvalidInput(
-            "Thao tác hàng loạt không hợp lệ với vai trò của bạn.",
-            details={"trigger": "Chọn một thao tác trong danh sách"},
+            _l("Thao tác hàng loạt không hợp lệ với vai trò của bạn."),
+            details={"trigger": _l("Chọn một thao tác trong danh sách")},
         )
     comment = nfc(comment) or None
     if needs_comment(trigger) and not comment:
         raise InvalidInput(
-            "Cần ghi ý kiến (những gì cần bổ sung) khi trả lại hồ sơ.",
-            details={"comment": "Bắt buộc"},
+            _l("Cần ghi ý kiến (những gì cần bổ sung) khi trả lại hồ sơ."),
+            details={"comment": _l("Bắt buộc")},
         )
     ids = list(dict.fromkeys(int(i) for i in case_ids))
     if not ids:
         raise InvalidInput(
-            "Chưa chọn hồ sơ nào.", details={"case_id": "Đánh dấu ít nhất một hồ sơ"}
+            _l("Chưa chọn hồ sơ nào."), details={"case_id": _l("Đánh dấu ít nhất một hồ sơ")}
         )
     job = BulkJob(
         user_id=user.id,
@@ -120,7 +122,9 @@ def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
     for start in range(0, len(todo), chunk):
         ids = todo[start : start + chunk]
         try:
-            result = fire_bulk(ids, job.trigger, user, comment=job.comment)
+            # the reasons are kept as text, in the language of the person who reads the job
+            with force_locale(user.locale or "vi"):
+                result = fire_bulk(ids, job.trigger, user, comment=job.comment)
             rows = [
                 {"job_id": job_id, "case_id": r["id"], "is_ok": True, "state": r["state"]}
                 for r in result.succeeded

@@ -13,6 +13,7 @@ import io
 from dataclasses import dataclass
 from typing import IO
 
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
@@ -281,7 +282,7 @@ def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
         if not errors:
             good.append({"unit_code": unit.code, "year": int(year), "counts": counts})
     if report.rows == 0:
-        raise InvalidInput("Tệp không có dòng số liệu nào.", details={"file": "Trống"})
+        raise InvalidInput(_l("Tệp không có dòng số liệu nào."), details={"file": _l("Trống")})
     return good
 
 
@@ -297,7 +298,8 @@ def import_denominators(raw: IO[bytes], actor: User) -> int:
     report, rows = check_denominators(raw, actor)
     if not report.is_clean:
         raise InvalidInput(
-            f"Tệp có {report.error_count} lỗi; chưa nhập dòng nào.", details=report.as_dict()
+            _l("Tệp có %(count)s lỗi; chưa nhập dòng nào.", count=report.error_count),
+            details=report.as_dict(),
         )
     by_year: dict[int, dict] = {}
     for row in rows:

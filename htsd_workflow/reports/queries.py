@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
-from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.errors import InvalidInput, rendered
 from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
@@ -34,51 +35,68 @@ RETURN_TRIGGERS = ("return_to_applicant", "return_to_district", "return_to_commu
 TITLES = ("family", "clan", "community", "unit")
 
 BOTTLENECK_DEFINITIONS = {
-    "waiting": "Hồ sơ đang ở bước này lúc xem báo cáo",
-    "arrived": "Hồ sơ đến bước này trong kỳ (mỗi lần đến tính một lần, kể cả khi gửi lại)",
-    "completed": "Hồ sơ rời bước này trong kỳ (chuyển tiếp, ký, trả lại, không công nhận, rút)",
-    "overdue": "Hồ sơ đang chờ đã quá hạn của bước (đang giải quyết quá hạn)",
-    "escalated": "Hồ sơ đang chờ hoặc rời bước trong kỳ mà đã bị báo cáo cấp trên khi ở bước "
-    "này (với phần ký của từng Sở: khi Sở đó chưa ký)",
-    "returned": "Hồ sơ rời bước trong kỳ vì bị trả lại (cho người nộp hoặc cho cấp dưới)",
-    "median_days": "Trung vị số ngày làm việc ở bước, của hồ sơ rời bước trong kỳ",
-    "p90_days": "90% hồ sơ rời bước trong kỳ nằm ở bước không quá số ngày làm việc này",
-    "to_handle": "Phải giải quyết = nhận trong kỳ + kỳ trước chuyển sang (đến trước kỳ, chưa "
-    "rời bước lúc đầu kỳ)",
-    "nearly_late": "Đang giải quyết, chưa quá hạn, hạn trong 2 ngày làm việc tới",
-    "not_yet_due": "Đang giải quyết, hạn còn hơn 2 ngày làm việc",
-    "withdrawn": "Hồ sơ rời bước trong kỳ vì người nộp rút hồ sơ",
-    "late_done": "Đã giải quyết trễ: rời bước trong kỳ sau hạn bằng một quyết định (chuyển "
-    "tiếp, ký, không công nhận); hồ sơ trả lại và rút tính riêng",
-    "on_time_done": "Đã giải quyết đúng hạn: rời bước trong kỳ đúng hoặc trước hạn bằng một "
-    "quyết định (trước hạn tính là đúng hạn); hồ sơ trả lại và rút tính riêng",
-    "late_rate": "Tỷ lệ trễ hạn = (đang giải quyết quá hạn + đã giải quyết quá hạn) / "
-    "phải giải quyết",
-    "on_time_rate": "Tỷ lệ đúng hạn = 100% − tỷ lệ trễ hạn (trước hạn tính là đúng hạn)",
+    "waiting": _l("Hồ sơ đang ở bước này lúc xem báo cáo"),
+    "arrived": _l("Hồ sơ đến bước này trong kỳ (mỗi lần đến tính một lần, kể cả khi gửi lại)"),
+    "completed": _l("Hồ sơ rời bước này trong kỳ (chuyển tiếp, ký, trả lại, không công nhận, rút)"),
+    "overdue": _l("Hồ sơ đang chờ đã quá hạn của bước (đang giải quyết quá hạn)"),
+    "escalated": _l(
+        "Hồ sơ đang chờ hoặc rời bước trong kỳ mà đã bị báo cáo cấp trên khi ở bước "
+        "này (với phần ký của từng Sở: khi Sở đó chưa ký)"
+    ),
+    "returned": _l("Hồ sơ rời bước trong kỳ vì bị trả lại (cho người nộp hoặc cho cấp dưới)"),
+    "median_days": _l("Trung vị số ngày làm việc ở bước, của hồ sơ rời bước trong kỳ"),
+    "p90_days": _l("90% hồ sơ rời bước trong kỳ nằm ở bước không quá số ngày làm việc này"),
+    "to_handle": _l(
+        "Phải giải quyết = nhận trong kỳ + kỳ trước chuyển sang (đến trước kỳ, chưa "
+        "rời bước lúc đầu kỳ)"
+    ),
+    "nearly_late": _l("Đang giải quyết, chưa quá hạn, hạn trong 2 ngày làm việc tới"),
+    "not_yet_due": _l("Đang giải quyết, hạn còn hơn 2 ngày làm việc"),
+    "withdrawn": _l("Hồ sơ rời bước trong kỳ vì người nộp rút hồ sơ"),
+    "late_done": _l(
+        "Đã giải quyết trễ: rời bước trong kỳ sau hạn bằng một quyết định (chuyển "
+        "tiếp, ký, không công nhận); hồ sơ trả lại và rút tính riêng"
+    ),
+    "on_time_done": _l(
+        "Đã giải quyết đúng hạn: rời bước trong kỳ đúng hoặc trước hạn bằng một "
+        "quyết định (trước hạn tính là đúng hạn); hồ sơ trả lại và rút tính riêng"
+    ),
+    "late_rate": _l(
+        "Tỷ lệ trễ hạn = (đang giải quyết quá hạn + đã giải quyết quá hạn) / " "phải giải quyết"
+    ),
+    "on_time_rate": _l("Tỷ lệ đúng hạn = 100% − tỷ lệ trễ hạn (trước hạn tính là đúng hạn)"),
 }
 _TARGET_COMMON = {
-    "denominator": "Tổng số hộ/dòng họ/cộng đồng/đơn vị của địa bàn trong năm, do xã, huyện "
-    "nhập; cơ quan, đơn vị do huyện, tỉnh trực tiếp quản lý nhập ở dòng của huyện, tỉnh; "
-    "huyện, tỉnh: tổng của các dòng đã có số; thiếu thì để trống, không tính là 0%",
-    "registered": "Số đối tượng (không trùng) có hồ sơ danh hiệu của năm đã gửi và không rút",
-    "recognized": "Số đối tượng có hồ sơ danh hiệu của năm đã được công nhận",
-    "percent": "Tỷ lệ = được công nhận / tổng số; huyện, tỉnh: chỉ tính các xã và dòng trực "
-    "thuộc đã có tổng số",
+    "denominator": _l(
+        "Tổng số hộ/dòng họ/cộng đồng/đơn vị của địa bàn trong năm, do xã, huyện "
+        "nhập; cơ quan, đơn vị do huyện, tỉnh trực tiếp quản lý nhập ở dòng của huyện, tỉnh; "
+        "huyện, tỉnh: tổng của các dòng đã có số; thiếu thì để trống, không tính là 0%"
+    ),
+    "registered": _l("Số đối tượng (không trùng) có hồ sơ danh hiệu của năm đã gửi và không rút"),
+    "recognized": _l("Số đối tượng có hồ sơ danh hiệu của năm đã được công nhận"),
+    "percent": _l(
+        "Tỷ lệ = được công nhận / tổng số; huyện, tỉnh: chỉ tính các xã và dòng trực "
+        "thuộc đã có tổng số"
+    ),
 }
 TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
-    "target": "Chỉ tiêu (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
-    "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc",
-    "gap": "Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)",
-    "on_track": "Đạt khi tỷ lệ ≥ chỉ tiêu",
+    "target": _l(
+        "Chỉ tiêu (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
+        "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc"
+    ),
+    "gap": _l("Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)"),
+    "on_track": _l("Đạt khi tỷ lệ ≥ chỉ tiêu"),
 }
 COUNT_TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
-    "target": "Kế hoạch thí điểm giao số lượng, không phải %: mỗi huyện thí điểm 2 đơn vị, "
-    "2 cộng đồng (ở 1 xã thí điểm), 1 dòng họ, 20 gia đình; tỉnh: số đó nhân số huyện thí "
-    "điểm; xã và huyện không thí điểm không có chỉ tiêu",
-    "gap": "Còn thiếu = chỉ tiêu − số được công nhận ở các huyện thí điểm (số lượng)",
-    "on_track": "Đạt khi số được công nhận ≥ chỉ tiêu",
+    "target": _l(
+        "Kế hoạch thí điểm giao số lượng, không phải %: mỗi huyện thí điểm 2 đơn vị, "
+        "2 cộng đồng (ở 1 xã thí điểm), 1 dòng họ, 20 gia đình; tỉnh: số đó nhân số huyện thí "
+        "điểm; xã và huyện không thí điểm không có chỉ tiêu"
+    ),
+    "gap": _l("Còn thiếu = chỉ tiêu − số được công nhận ở các huyện thí điểm (số lượng)"),
+    "on_track": _l("Đạt khi số được công nhận ≥ chỉ tiêu"),
 }
 
 
@@ -99,19 +117,21 @@ def parse_filters(args) -> Filters:
         date_to = date.fromisoformat(args.get("to") or today.isoformat())
     except ValueError as exc:
         raise InvalidInput(
-            "Ngày không hợp lệ (dạng 2026-01-31).",
-            details={"from": "YYYY-MM-DD", "to": "YYYY-MM-DD"},
+            _l("Ngày không hợp lệ (dạng 2026-01-31)."),
+            details={"from": _l("YYYY-MM-DD"), "to": _l("YYYY-MM-DD")},
         ) from exc
     if date_to < date_from:
         raise InvalidInput(
-            "Ngày kết thúc phải sau ngày bắt đầu.", details={"to": "Sau ngày bắt đầu"}
+            _l("Ngày kết thúc phải sau ngày bắt đầu."), details={"to": _l("Sau ngày bắt đầu")}
         )
     title = args.get("title") or None
     if title and title not in TITLES:
-        raise InvalidInput("Danh hiệu không hợp lệ.", details={"title": ", ".join(TITLES)})
+        raise InvalidInput(_l("Danh hiệu không hợp lệ."), details={"title": ", ".join(TITLES)})
     unit = args.get("unit") or None
     if unit and db.session.get(Unit, unit) is None:
-        raise InvalidInput(f"Không có đơn vị mã “{unit}”.", details={"unit": "Mã GSO"})
+        raise InvalidInput(
+            _l("Không có đơn vị mã “%(code)s”.", code=unit), details={"unit": _l("Mã GSO")}
+        )
     return Filters(date_from, date_to, title, unit, args.get("stage") or None)
 
 
@@ -224,7 +244,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         )
     return {
         "rows": out,
-        "definitions": BOTTLENECK_DEFINITIONS,
+        "definitions": rendered(BOTTLENECK_DEFINITIONS),
         "period": {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()},
         "group_by": column_name.replace("_code", ""),
     }
@@ -537,7 +557,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         "rows": totals + rows,
         "plan": plan_ref,
         "year": year,
-        "definitions": COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS,
+        "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
     }
 
 

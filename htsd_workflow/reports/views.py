@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from htsd_workflow.audit.operations import record_audit
@@ -112,7 +113,7 @@ BOTTLENECK_TABLES = ("details", "slowest", "waiting", "trend")
 def _year() -> int:
     raw = request.args.get("year") or str(date.today().year)
     if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
-        raise InvalidInput("Năm không hợp lệ.", details={"year": "Ví dụ 2026"})
+        raise InvalidInput(_l("Năm không hợp lệ."), details={"year": _l("Ví dụ 2026")})
     return int(raw)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, or_, select, update
 
 from htsd_workflow.auth.models import User
@@ -166,25 +167,28 @@ def extend_deadline(
         .execution_options(populate_existing=True)
     )
     if case is None or not in_scope(user, case):
-        raise NotFound("Không tìm thấy hồ sơ trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     state = get_registry().definition(case.title).states[case.state]
     if not state.is_review or user.role not in state.roles:
-        raise NotAllowed("Chỉ cấp đang xử lý hồ sơ mới được gia hạn.")
+        raise NotAllowed(_l("Chỉ cấp đang xử lý hồ sơ mới được gia hạn."))
     if case.is_extended:
-        raise Conflict("Hồ sơ đã được gia hạn một lần ở bước này; không thể gia hạn thêm.")
+        raise Conflict(_l("Hồ sơ đã được gia hạn một lần ở bước này; không thể gia hạn thêm."))
     reason = nfc(reason)
     if not reason:
-        raise InvalidInput("Cần ghi lý do gia hạn.", details={"reason": "Bắt buộc"})
+        raise InvalidInput(_l("Cần ghi lý do gia hạn."), details={"reason": _l("Bắt buộc")})
     current = to_local(case.due_at).date() if case.due_at else to_local(now).date()
     if new_due_date <= current:
         raise InvalidInput(
-            f"Hạn mới phải sau hạn hiện tại ({current:%d/%m/%Y}).",
-            details={"new_due_date": "Chọn ngày sau hạn hiện tại"},
+            _l("Hạn mới phải sau hạn hiện tại (%(date)s).", date=current.strftime("%d/%m/%Y")),
+            details={"new_due_date": _l("Chọn ngày sau hạn hiện tại")},
         )
     if not get_calendar().is_working_day(new_due_date):
         raise InvalidInput(
-            f"Ngày {new_due_date:%d/%m/%Y} là ngày nghỉ; hãy chọn một ngày làm việc.",
-            details={"new_due_date": "Chọn ngày làm việc"},
+            _l(
+                "Ngày %(date)s là ngày nghỉ; hãy chọn một ngày làm việc.",
+                date=new_due_date.strftime("%d/%m/%Y"),
+            ),
+            details={"new_due_date": _l("Chọn ngày làm việc")},
         )
     old_due = case.due_at
     new_due = to_utc_naive(datetime.combine(new_due_date, time(17), tzinfo=LOCAL_TZ))

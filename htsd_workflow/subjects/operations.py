@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from htsd_workflow.core.errors import Conflict, InvalidInput
@@ -31,29 +32,29 @@ def create_subject(
     """
     if kind not in KINDS:
         raise InvalidInput(
-            f"Loại đối tượng “{kind}” không hợp lệ.",
-            details={"kind": f"Chọn một trong: {', '.join(KINDS)}"},
+            _l("Loại đối tượng “%(kind)s” không hợp lệ.", kind=kind),
+            details={"kind": _l("Chọn một trong: %(choices)s", choices=", ".join(KINDS))},
         )
     name = nfc(name)
     if not name:
-        raise InvalidInput("Thiếu tên.", details={"name": "Bắt buộc"})
+        raise InvalidInput(_l("Thiếu tên."), details={"name": _l("Bắt buộc")})
     if len(name) > 300:
-        raise InvalidInput("Tên quá dài.", details={"name": "Tối đa 300 ký tự"})
+        raise InvalidInput(_l("Tên quá dài."), details={"name": _l("Tối đa 300 ký tự")})
     unit = db.session.get(Unit, str(unit_code)) if unit_code else None
     if unit is None:
         raise InvalidInput(
-            f"Mã đơn vị hành chính “{unit_code}” không tồn tại.",
-            details={"unit_code": "Nhập mã GSO của xã (hoặc huyện/tỉnh với đơn vị)"},
+            _l("Mã đơn vị hành chính “%(code)s” không tồn tại.", code=unit_code),
+            details={"unit_code": _l("Nhập mã GSO của xã (hoặc huyện/tỉnh với đơn vị)")},
         )
     if kind != "unit" and unit.level != "commune":
         raise InvalidInput(
-            "Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn.",
-            details={"unit_code": "Cần mã cấp xã"},
+            _l("Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn."),
+            details={"unit_code": _l("Cần mã cấp xã")},
         )
     if kind == "unit" and unit_type is not None and unit_type not in UNIT_TYPES:
         raise InvalidInput(
-            f"Loại đơn vị “{unit_type}” không hợp lệ.",
-            details={"unit_type": f"Chọn một trong: {', '.join(UNIT_TYPES)}"},
+            _l("Loại đơn vị “%(type)s” không hợp lệ.", type=unit_type),
+            details={"unit_type": _l("Chọn một trong: %(choices)s", choices=", ".join(UNIT_TYPES))},
         )
     if community_id is not None:
         community = db.session.get(Subject, community_id)
@@ -63,15 +64,19 @@ def create_subject(
             or (community.commune_code != unit.code)
         ):
             raise InvalidInput(
-                "Thôn/tổ dân phố không tồn tại trong xã này.",
-                details={"community_id": "Chọn thôn/làng của xã"},
+                _l("Thôn/tổ dân phố không tồn tại trong xã này."),
+                details={"community_id": _l("Chọn thôn/làng của xã")},
             )
     if external_code:
         clash = db.session.scalar(select(Subject.id).where(Subject.external_code == external_code))
         if clash is not None:
             raise Conflict(
-                f"Mã “{external_code}” đã được dùng (đối tượng {clash}).",
-                details={"external_code": "Đã tồn tại"},
+                _l(
+                    "Mã “%(code)s” đã được dùng (đối tượng %(subject)s).",
+                    code=external_code,
+                    subject=clash,
+                ),
+                details={"external_code": _l("Đã tồn tại")},
             )
     subject = Subject(
         kind=kind,
@@ -99,14 +104,14 @@ def create_subject(
 def add_clan_members(clan: Subject, household_ids: list[int]) -> None:
     """Attach member households (from any commune) to a clan."""
     if clan.kind != "clan":
-        raise InvalidInput("Chỉ dòng họ mới có hộ thành viên.", details={"kind": "clan"})
+        raise InvalidInput(_l("Chỉ dòng họ mới có hộ thành viên."), details={"kind": _l("clan")})
     households = db.session.scalars(
         select(Subject).where(Subject.id.in_(household_ids), Subject.kind == "family")
     ).all()
     found = {h.id for h in households}
     unknown = [i for i in household_ids if i not in found]
     if unknown:
-        raise InvalidInput("Có hộ thành viên không tồn tại.", details={"member_ids": unknown})
+        raise InvalidInput(_l("Có hộ thành viên không tồn tại."), details={"member_ids": unknown})
     existing = set(
         db.session.scalars(select(ClanMember.household_id).where(ClanMember.clan_id == clan.id))
     )

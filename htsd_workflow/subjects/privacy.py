@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
 from htsd_workflow.audit.operations import record_audit
@@ -22,10 +23,10 @@ from htsd_workflow.subjects.models import Subject
 
 def _subject_for_admin(subject_id: int, actor: User) -> Subject:
     if actor.role != "admin":
-        raise NotAllowed("Chỉ quản trị hệ thống được xuất hoặc xóa dữ liệu cá nhân.")
+        raise NotAllowed(_l("Chỉ quản trị hệ thống được xuất hoặc xóa dữ liệu cá nhân."))
     subject = db.session.get(Subject, subject_id)
     if subject is None or not in_scope(actor, subject):
-        raise NotFound("Không tìm thấy đối tượng trong phạm vi của bạn.")
+        raise NotFound(_l("Không tìm thấy đối tượng trong phạm vi của bạn."))
     return subject
 
 
