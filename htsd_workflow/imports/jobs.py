@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from htsd_workflow.audit.operations import record_audit
@@ -51,14 +52,14 @@ def _file_type(head: bytes) -> str:
         return "xlsx"
     if head.startswith(OLE2_MAGIC):
         raise InvalidInput(
-            "Tệp Excel 97–2003 (.xls) chưa đọc được.",
-            details={"file": "Mở tệp bằng Excel, chọn Lưu thành… Excel Workbook (.xlsx)"},
+            _l("Tệp Excel 97–2003 (.xls) chưa đọc được."),
+            details={"file": _l("Mở tệp bằng Excel, chọn Lưu thành… Excel Workbook (.xlsx)")},
         )
     if b"\x00" not in head or head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return "csv"
     raise InvalidInput(
-        "Tệp không phải bảng tính CSV hoặc Excel.",
-        details={"file": "Chỉ nhận tệp .xlsx hoặc .csv"},
+        _l("Tệp không phải bảng tính CSV hoặc Excel."),
+        details={"file": _l("Chỉ nhận tệp .xlsx hoặc .csv")},
     )
 
 
@@ -68,7 +69,9 @@ def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | 
     limit = current_app.config["IMPORT_MAX_BYTES"]
     head = stream.read(2048)
     if not head:
-        raise InvalidInput("Chưa chọn tệp hoặc tệp trống.", details={"file": "Chọn tệp .xlsx/.csv"})
+        raise InvalidInput(
+            _l("Chưa chọn tệp hoặc tệp trống."), details={"file": _l("Chọn tệp .xlsx/.csv")}
+        )
     extension = _file_type(head)
     folder = import_folder()
     folder.mkdir(parents=True, exist_ok=True)
@@ -82,8 +85,8 @@ def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | 
                 size += len(chunk)
                 if size > limit:
                     raise InvalidInput(
-                        f"Tệp lớn hơn {limit // (1024 * 1024)} MB.",
-                        details={"file": "Chia tệp thành nhiều tệp nhỏ hơn"},
+                        _l("Tệp lớn hơn %(mb)s MB.", mb=limit // (1024 * 1024)),
+                        details={"file": _l("Chia tệp thành nhiều tệp nhỏ hơn")},
                     )
                 out.write(chunk)
                 chunk = stream.read(CHUNK)
@@ -115,7 +118,7 @@ def import_job_for(user: User, job_id: int) -> ImportJob:
     """The user's own job; anyone else's is "not found"."""
     job = db.session.get(ImportJob, job_id)
     if job is None or job.user_id != user.id:
-        raise NotFound("Không tìm thấy lần nhập này.")
+        raise NotFound(_l("Không tìm thấy lần nhập này."))
     return job
 
 
@@ -146,7 +149,7 @@ def _progress(job_id: int, *, while_writing: bool):
 
 def _stored_path(job: ImportJob) -> Path:
     if not job.stored_name:
-        raise Conflict("Tệp của lần nhập này không còn; hãy tải tệp lên lại.")
+        raise Conflict(_l("Tệp của lần nhập này không còn; hãy tải tệp lên lại."))
     return import_folder() / job.stored_name
 
 
@@ -208,11 +211,11 @@ def confirm_import_job(job: ImportJob, user: User) -> ImportJob:
     """Start importing a cleanly checked file, or again after a run that failed (its owner
     only)."""
     if job.user_id != user.id:
-        raise NotFound("Không tìm thấy lần nhập này.")
+        raise NotFound(_l("Không tìm thấy lần nhập này."))
     if not (job.is_clean or (job.status == "failed" and job.stored_name)):
         raise Conflict(
-            "Chỉ nhập được tệp đã kiểm tra không có lỗi.",
-            details={"file": "Sửa các lỗi trong tệp rồi tải lên lại"},
+            _l("Chỉ nhập được tệp đã kiểm tra không có lỗi."),
+            details={"file": _l("Sửa các lỗi trong tệp rồi tải lên lại")},
         )
     job.status = "importing"
     job.phase = "checking"
@@ -225,9 +228,9 @@ def confirm_import_job(job: ImportJob, user: User) -> ImportJob:
 def cancel_import_job(job: ImportJob, user: User) -> None:
     """Drop an uploaded file that will not be imported."""
     if job.user_id != user.id:
-        raise NotFound("Không tìm thấy lần nhập này.")
+        raise NotFound(_l("Không tìm thấy lần nhập này."))
     if job.is_busy:
-        raise Conflict("Lần nhập đang chạy; hãy đợi nó xong.")
+        raise Conflict(_l("Lần nhập đang chạy; hãy đợi nó xong."))
     if job.status in ("done", "cancelled"):
         return
     _drop_file(job)

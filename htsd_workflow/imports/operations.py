@@ -143,8 +143,8 @@ def _checked_rows(spec: ImportSpec, rows, report: ValidationReport):
     expected = {normalise_header(c.header): c for c in spec.columns}
     if first is None:
         raise InvalidInput(
-            "Tệp không có dòng dữ liệu nào.",
-            details={"file": "Điền danh sách từ dòng 2, dưới dòng tiêu đề của tệp mẫu"},
+            _l("Tệp không có dòng dữ liệu nào."),
+            details={"file": _l("Điền danh sách từ dòng 2, dưới dòng tiêu đề của tệp mẫu")},
         )
     number, cells = first
     missing = [c.header for h, c in expected.items() if c.required and h not in cells]

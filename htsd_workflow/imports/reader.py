@@ -102,8 +102,8 @@ def _xlsx_rows(workbook) -> Iterator[tuple[int, list]]:
         raise
     except Exception as exc:  # noqa: BLE001 - a broken sheet inside the zip is the user's file
         raise InvalidInput(
-            "Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx.",
-            details={"file": "Mở lại tệp bằng Excel và lưu ở dạng .xlsx"},
+            _l("Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx."),
+            details={"file": _l("Mở lại tệp bằng Excel và lưu ở dạng .xlsx")},
         ) from exc
     finally:
         workbook.close()

@@ -17,6 +17,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import exists, select
 
@@ -102,7 +103,8 @@ def upload(kind: str):
     try:
         if upload is None:
             raise InvalidInput(
-                "Chưa chọn tệp.", details={"file": "Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên"}
+                _l("Chưa chọn tệp."),
+                details={"file": _l("Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên")},
             )
         job = create_import_job(current_user, kind, upload.stream, upload.filename)
     except InvalidInput as exc:
@@ -214,11 +216,13 @@ def print_slips():
     """Create or reset the chosen accounts and show their one-time slips, once, to print."""
     ids = [int(v) for v in request.form.getlist("subject_id") if v.isdigit()]
     if not ids:
-        raise InvalidInput("Chưa chọn hộ nào.", details={"subject_id": "Đánh dấu ít nhất một hộ"})
+        raise InvalidInput(
+            _l("Chưa chọn hộ nào."), details={"subject_id": _l("Đánh dấu ít nhất một hộ")}
+        )
     if len(ids) > SLIP_PAGE:
         raise InvalidInput(
-            f"Mỗi lần in tối đa {SLIP_PAGE} phiếu.",
-            details={"subject_id": "Chọn ít hộ hơn rồi in nhiều lần"},
+            _l("Mỗi lần in tối đa %(count)s phiếu.", count=SLIP_PAGE),
+            details={"subject_id": _l("Chọn ít hộ hơn rồi in nhiều lần")},
         )
     issued = issue_login_slips(ids, current_user)
     db.session.commit()

@@ -81,7 +81,7 @@ def _territory_clause(actor: User):
 def areas_for(actor: User, year: int) -> list[Area]:
     """The areas the actor may set, province or district first, with the year's figures."""
     if actor.role not in EDITORS or actor.unit_level not in ("province", "district", "commune"):
-        raise NotAllowed("Bạn không nhập được tổng số (mẫu số) của địa bàn.")
+        raise NotAllowed(_l("Bạn không nhập được tổng số (mẫu số) của địa bàn."))
     units = db.session.scalars(
         select(Unit).where(_territory_clause(actor)).order_by(Unit.level.desc(), Unit.code)
     ).all()
@@ -101,7 +101,9 @@ def areas_for(actor: User, year: int) -> list[Area]:
 def _check_year(year) -> int:
     text = str(year if year is not None else "").strip()
     if not text.isdigit() or not 2000 <= int(text) <= 2100:
-        raise InvalidInput(f"Năm “{text}” không hợp lệ.", details={"year": "Từ 2000 đến 2100"})
+        raise InvalidInput(
+            _l("Năm “%(year)s” không hợp lệ.", year=text), details={"year": _l("Từ 2000 đến 2100")}
+        )
     return int(text)
 
 
@@ -153,7 +155,9 @@ def save_form(actor: User, year, form: dict[str, str]) -> int:
             continue
         wanted[(code, title)] = count
     if errors:
-        raise InvalidInput(f"Có {len(errors)} ô chưa đúng; chưa lưu số liệu nào.", details=errors)
+        raise InvalidInput(
+            _l("Có %(count)s ô chưa đúng; chưa lưu số liệu nào.", count=len(errors)), details=errors
+        )
     return _write(year, wanted)
 
 
@@ -237,8 +241,8 @@ def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
             missing = [h for h in (CODE_HEADER, YEAR_HEADER) if h not in present]
             if missing:
                 raise InvalidInput(
-                    f"Tệp thiếu cột {', '.join(missing)}.",
-                    details={"file": "Dùng tệp mẫu: " + ", ".join(missing)},
+                    _l("Tệp thiếu cột %(columns)s.", columns=", ".join(missing)),
+                    details={"file": _l("Dùng tệp mẫu: %(columns)s", columns=", ".join(missing))},
                 )
             header_checked = True
         report.rows += 1
@@ -294,7 +298,7 @@ def check_denominators(raw: IO[bytes], actor: User) -> tuple[ValidationReport, l
 def import_denominators(raw: IO[bytes], actor: User) -> int:
     """All rows or none; re-importing the same file changes nothing. Returns figures changed."""
     if actor.role not in EDITORS:
-        raise NotAllowed("Bạn không nhập được tổng số (mẫu số) của địa bàn.")
+        raise NotAllowed(_l("Bạn không nhập được tổng số (mẫu số) của địa bàn."))
     report, rows = check_denominators(raw, actor)
     if not report.is_clean:
         raise InvalidInput(

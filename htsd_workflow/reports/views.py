@@ -121,7 +121,8 @@ def _format() -> str:
     kind = request.args.get("format", "")
     if kind not in ("", "csv", "xlsx", "pdf"):
         raise InvalidInput(
-            f"Định dạng “{kind[:20]}” không hợp lệ.", details={"format": "csv, xlsx hoặc pdf"}
+            _l("Định dạng “%(format)s” không hợp lệ.", format=kind[:20]),
+            details={"format": _l("csv, xlsx hoặc pdf")},
         )
     return kind
 
@@ -205,7 +206,7 @@ def bottleneck_page():
         table = request.args.get("table") or "details"
         if table not in BOTTLENECK_TABLES:
             raise InvalidInput(
-                "Bảng không hợp lệ.", details={"table": ", ".join(BOTTLENECK_TABLES)}
+                _l("Bảng không hợp lệ."), details={"table": ", ".join(BOTTLENECK_TABLES)}
             )
         if table == "details":
             return _export(kind, BOTTLENECK_COLUMNS, _labelled(data["rows"]), "diem-nghen")
