@@ -165,6 +165,7 @@ def nav_items() -> list[tuple[str, str, str]]:
         if role == "admin":
             items.append(("admin.users", _("Người dùng")))
             items.append(("notifications.deliveries", _("Thư gửi lỗi")))
+            items.append(("admin.audit", _("Nhật ký")))
     items.append(("notifications.inbox", _("Thông báo")))
     items.append(("auth.change_password", _("Đổi mật khẩu")))
     return [(endpoint, label, url_for(endpoint)) for endpoint, label in items]

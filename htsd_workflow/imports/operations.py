@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import insert, select
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.core.errors import InvalidInput, NotFound
@@ -298,6 +299,17 @@ def run_import(
         db.session.expunge_all()
         if progress:
             progress(second.rows)
+    record_audit(
+        "import",
+        actor=actor,
+        target=f"import:{kind}",
+        details={
+            "rows": second.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+        },
+    )
     return result
 
 

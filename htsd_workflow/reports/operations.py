@@ -9,6 +9,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.core.errors import InvalidInput
@@ -107,4 +108,7 @@ def import_denominators(raw: IO[bytes], actor: User) -> int:
                 existing.count = count
             written += 1
     db.session.flush()
+    record_audit(
+        "denominators_import", actor=actor, target="denominators", details={"figures": written}
+    )
     return written
