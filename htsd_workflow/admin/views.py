@@ -23,7 +23,7 @@ from htsd_workflow.auth.operations import (
 from htsd_workflow.auth.roles import ROLES
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
-from htsd_workflow.core.text import nfc
+from htsd_workflow.core.text import nfc, whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import Subject
@@ -246,7 +246,7 @@ def audit():
         action = ""
     username = (nfc(request.args.get("username") or "") or "").strip()[:80]
     before = request.args.get("before", "")
-    before_id = int(before) if before.isdigit() and len(before) < 12 else None
+    before_id = whole_number(before, 1)
     entries = audit_entries(
         current_user,
         action=action or None,

@@ -13,11 +13,15 @@ from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.imports.operations import ValidationReport
 from htsd_workflow.imports.reader import normalise_header, read_rows
 from htsd_workflow.reports.models import Denominator
+
+#: more households than any province has; a larger figure is a typing mistake
+MAX_DENOMINATOR = 10_000_000
 
 COLUMNS = (
     ("Mã xã", "unit_code"),
@@ -56,17 +60,20 @@ def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
         elif actor.role == "applicant" or not in_scope(actor, unit):
             errors.append(("Mã xã", f"“{unit.name}” ngoài địa bàn bạn quản lý"))
         year = values["year"] or ""
-        if not year.isdigit() or not 2000 <= int(year) <= 2100:
+        if whole_number(year, 2000, 2100) is None:
             errors.append(("Năm", f"Năm “{year}” không hợp lệ"))
         counts = {}
         for header, key in COLUMNS[2:]:
             text = values[key]
             if text is None:
                 continue  # left empty: no figure for that title
-            if not text.isdigit():
-                errors.append((header, f"“{text}” không phải số nguyên không âm"))
+            number = whole_number(text, 0, MAX_DENOMINATOR)
+            if number is None:
+                errors.append(
+                    (header, f"“{text}” không phải số nguyên từ 0 đến {MAX_DENOMINATOR:,}")
+                )
             else:
-                counts[key] = int(text)
+                counts[key] = number
         key = (values["unit_code"], year)
         if key in seen:
             errors.append(("Mã xã", f"Trùng với dòng {seen[key]} (cùng xã, cùng năm)"))

@@ -10,6 +10,7 @@ from flask_login import current_user
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.access import access
 from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.reports.exports import to_csv, to_xlsx
@@ -61,9 +62,10 @@ TARGET_COLUMNS = [
 
 def _year() -> int:
     raw = request.args.get("year") or str(date.today().year)
-    if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
+    year = whole_number(raw, 2000, 2100)
+    if year is None:
         raise InvalidInput("Năm không hợp lệ.", details={"year": "Ví dụ 2026"})
-    return int(raw)
+    return year
 
 
 def _export(kind: str, columns, rows, name: str):

@@ -24,3 +24,34 @@ def test_malformed_json_is_a_400(client):
     response = client.post("/api/v1/auth/token", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"]["code"] == "bad_request"
+
+
+def test_numbers_the_database_cannot_hold_are_a_404_or_ignored_never_a_500(as_user, make):
+    from tests.factories import COMMUNE
+
+    officer = as_user(make.user("commune_reviewer", COMMUNE))
+    huge = "9" * 30
+    assert officer.get(f"/cases/{huge}").status_code == 404
+    assert officer.get(f"/cases/{2**63}/files/1").status_code == 404
+    assert officer.get(f"/notifications?before={huge}").status_code == 200
+    assert officer.get("/notifications?before=²").status_code == 200
+    bulk = officer.post("/queue/bulk", {"case_id": ["²", huge], "trigger": "approve"})
+    assert bulk.status_code == 422
+    admin = as_user(make.user("admin", "62"))
+    assert admin.get(f"/overview?year={huge}").status_code == 200
+    assert admin.get("/reports/targets?year=2026²").status_code == 422
+    assert admin.get("/admin/audit?before=²").status_code == 200
+    household = as_user(make.applicant(make.subject()))
+    started = household.post("/my/cases", {"year": huge})
+    assert started.status_code == 422 and "không hợp lệ" in started.get_data(as_text=True)
+
+
+def test_an_e_mail_address_in_the_user_form_is_checked_without_a_500(as_user, make):
+    from tests.factories import COMMUNE
+
+    admin = as_user(make.user("admin", "62"))
+    form = {"username": "co-thu", "role": "commune_reviewer", "unit_code": COMMUNE}
+    wrong = admin.post("/admin/users/new", dict(form, email="khong-phai-thu"))
+    assert wrong.status_code == 422 and "Thư điện tử chưa đúng dạng" in wrong.get_data(True)
+    right = admin.post("/admin/users/new", dict(form, email="can.bo@kontum.gov.vn"))
+    assert right.status_code == 200  # the page with the temporary password
