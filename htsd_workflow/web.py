@@ -3,6 +3,7 @@ pages, template helpers, the start page and the health endpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from alembic.config import Config
@@ -11,7 +12,9 @@ from alembic.script import ScriptDirectory
 from flask import (
     Flask,
     current_app,
+    g,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -25,10 +28,18 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from kombu import Connection
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import IntegerConverter
 
 from htsd_workflow.admin.views import bp as admin_bp
-from htsd_workflow.api import api_http_error, api_unexpected_error, is_api_request, register_api
+from htsd_workflow.api import (
+    api_database_unavailable,
+    api_http_error,
+    api_unexpected_error,
+    is_api_request,
+    register_api,
+)
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.views import bp as auth_bp
@@ -45,6 +56,7 @@ from htsd_workflow.core.pages import (
     format_points,
     start_endpoint,
 )
+from htsd_workflow.core.text import MAX_ID
 from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
@@ -61,6 +73,15 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in routes: whole numbers from 0 up to the largest BIGINT."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
 
 # --- sign-in session ----------------------------------------------------------------------
 
@@ -215,9 +236,30 @@ def _handle_domain(exc: DomainError):
     return error_page(exc.status, exc.message, details=exc.details)
 
 
+def _database_unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` means the database is down or restarting (not a bug of ours)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
 def _handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return _handle_http(exc)
+    if _database_unreachable(exc):
+        # the transaction never committed, so nothing is half-applied; the pool's pre-ping
+        # replaces the dead connections once the database is back
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        # the page is shown as to a signed-out visitor: loading the user needs the database
+        g._login_user = login_manager.anonymous_user()
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        if is_api_request():
+            response = api_database_unavailable()
+        else:
+            response = make_response(error_page(503))
+        response.headers["Retry-After"] = "30"
+        return response
     if is_api_request():
         return api_unexpected_error(exc)
     db.session.rollback()
@@ -277,6 +319,8 @@ def readyz():
 
 
 def register_web(app: Flask) -> None:
+    # an id in a URL larger than the database can hold is a 404, never a database error
+    app.url_map.converters["int"] = IdConverter
     app.add_url_rule("/", "home", home)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)
