@@ -67,13 +67,13 @@ def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
             text = values[key]
             if text is None:
                 continue  # left empty: no figure for that title
-            number = whole_number(text, 0, MAX_DENOMINATOR)
-            if number is None:
+            figure = whole_number(text, 0, MAX_DENOMINATOR)
+            if figure is None:
                 errors.append(
                     (header, f"“{text}” không phải số nguyên từ 0 đến {MAX_DENOMINATOR:,}")
                 )
             else:
-                counts[key] = number
+                counts[key] = figure
         key = (values["unit_code"], year)
         if key in seen:
             errors.append(("Mã xã", f"Trùng với dòng {seen[key]} (cùng xã, cùng năm)"))

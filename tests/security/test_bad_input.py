@@ -55,3 +55,26 @@ def test_an_e_mail_address_in_the_user_form_is_checked_without_a_500(as_user, ma
     assert wrong.status_code == 422 and "Thư điện tử chưa đúng dạng" in wrong.get_data(True)
     right = admin.post("/admin/users/new", dict(form, email="can.bo@kontum.gov.vn"))
     assert right.status_code == 200  # the page with the temporary password
+
+
+def test_a_denominators_file_with_impossible_numbers_is_refused_row_by_row(ctx, make):
+    import io
+
+    import pytest
+    from sqlalchemy import func, select
+
+    from htsd_workflow.core.errors import InvalidInput
+    from htsd_workflow.extensions import db
+    from htsd_workflow.reports.models import Denominator
+    from htsd_workflow.reports.operations import import_denominators
+
+    officer = make.user("province_officer", "62")
+    header = 'Mã xã,Năm,Số hộ gia đình,Số dòng họ,"Số thôn, tổ dân phố","Số cơ quan, đơn vị"'
+    rows = ["23281,2026²,1,1,1,1", f"23284,2026,{'9' * 40},1,1,1", "23500,2026,², -1,1,1"]
+    data = "\n".join([header, *rows]).encode()
+    with pytest.raises(InvalidInput) as refused:
+        import_denominators(io.BytesIO(data), officer)
+    db.session.rollback()
+    errors = refused.value.details["errors"]
+    assert {e["row"] for e in errors} == {2, 3, 4}
+    assert db.session.scalar(select(func.count()).select_from(Denominator)) == 0
