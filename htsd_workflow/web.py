@@ -3,6 +3,7 @@ pages, template helpers, the start page and the health endpoints."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from alembic.config import Config
@@ -11,8 +12,10 @@ from alembic.script import ScriptDirectory
 from flask import (
     Flask,
     current_app,
+    g,
     has_request_context,
     jsonify,
+    make_response,
     redirect,
     render_template,
     request,
@@ -26,10 +29,18 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from kombu import Connection
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
+from werkzeug.routing import IntegerConverter
 
 from htsd_workflow.admin.views import bp as admin_bp
-from htsd_workflow.api import api_http_error, api_unexpected_error, is_api_request, register_api
+from htsd_workflow.api import (
+    api_database_unavailable,
+    api_http_error,
+    api_unexpected_error,
+    is_api_request,
+    register_api,
+)
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.views import bp as auth_bp
@@ -46,6 +57,7 @@ from htsd_workflow.core.pages import (
     format_points,
     start_endpoint,
 )
+from htsd_workflow.core.text import MAX_ID
 from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
@@ -64,6 +76,15 @@ CONTENT_SECURITY_POLICY = (
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` in routes: whole numbers from 0 up to the largest BIGINT."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
 
 # --- sign-in session ----------------------------------------------------------------------
 
@@ -187,6 +208,7 @@ def nav_items() -> list[tuple[str, str, str]]:
         if role == "admin":
             items.append(("admin.users", _("Người dùng")))
             items.append(("notifications.deliveries", _("Thư gửi lỗi")))
+            items.append(("admin.audit", _("Nhật ký")))
     items.append(("notifications.inbox", _("Thông báo")))
     items.append(("auth.change_password", _("Đổi mật khẩu")))
     return [(endpoint, label, url_for(endpoint)) for endpoint, label in items]
@@ -236,9 +258,30 @@ def _handle_domain(exc: DomainError):
     return error_page(exc.status, exc.message, details=exc.details)
 
 
+def _database_unreachable(exc: Exception) -> bool:
+    """Whether ``exc`` means the database is down or restarting (not a bug of ours)."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+
+
 def _handle_unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return _handle_http(exc)
+    if _database_unreachable(exc):
+        # the transaction never committed, so nothing is half-applied; the pool's pre-ping
+        # replaces the dead connections once the database is back
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        # the page is shown as to a signed-out visitor: loading the user needs the database
+        g._login_user = login_manager.anonymous_user()
+        log.warning("database unavailable on %s %s: %s", request.method, request.path, exc)
+        if is_api_request():
+            response = api_database_unavailable()
+        else:
+            response = make_response(error_page(503))
+        response.headers["Retry-After"] = "30"
+        return response
     if is_api_request():
         return api_unexpected_error(exc)
     db.session.rollback()
@@ -298,6 +341,8 @@ def readyz():
 
 
 def register_web(app: Flask) -> None:
+    # an id in a URL larger than the database can hold is a 404, never a database error
+    app.url_map.converters["int"] = IdConverter
     app.add_url_rule("/", "home", home)
     app.add_url_rule("/healthz", "healthz", healthz)
     app.add_url_rule("/readyz", "readyz", readyz)

@@ -9,6 +9,7 @@ from flask_login import current_user
 from sqlalchemy import or_, select
 
 from htsd_workflow.admin.forms import UserForm
+from htsd_workflow.audit.operations import ACTIONS, audit_entries
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import (
@@ -21,8 +22,8 @@ from htsd_workflow.auth.operations import (
 )
 from htsd_workflow.auth.roles import ROLES
 from htsd_workflow.core.errors import Conflict, InvalidInput
-from htsd_workflow.core.labels import ROLE_LABELS
-from htsd_workflow.core.text import nfc
+from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
+from htsd_workflow.core.text import nfc, whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import Subject
@@ -143,6 +144,7 @@ def new_user():
                 email=form.email.data,
                 full_name=form.full_name.data,
                 phone=form.phone.data,
+                actor=current_user,
             )
             user.must_change_password = True
             db.session.flush()
@@ -180,6 +182,7 @@ def edit_user(user_id: int):
                 full_name=form.full_name.data,
                 email=form.email.data,
                 phone=form.phone.data,
+                actor=current_user,
             )
         except (InvalidInput, Conflict) as exc:
             db.session.rollback()
@@ -218,7 +221,7 @@ def deactivate(user_id: int):
 def activate(user_id: int):
     """Unlock an account."""
     user = _user_in_scope(user_id)
-    reactivate_user(user)
+    reactivate_user(user, current_user)
     db.session.commit()
     flash(_("Đã mở khóa tài khoản %(name)s.", name=user.username), "success")
     return redirect(url_for("admin.edit_user", user_id=user.id))
@@ -232,3 +235,35 @@ def reset(user_id: int):
     password = reset_password(user, current_user)
     db.session.commit()
     return _temporary_page(user, password)
+
+
+@bp.route("/audit")
+@access("admin")
+def audit():
+    """The audit log (read only): sign-ins, admin actions, imports and exports, newest first."""
+    action = request.args.get("action", "")
+    if action not in ACTIONS:
+        action = ""
+    username = (nfc(request.args.get("username") or "") or "").strip()[:80]
+    before = request.args.get("before", "")
+    before_id = whole_number(before, 1)
+    entries = audit_entries(
+        current_user,
+        action=action or None,
+        username=username or None,
+        before_id=before_id,
+        limit=PAGE + 1,
+    )
+    more = len(entries) > PAGE
+    entries = entries[:PAGE]
+    args = {k: v for k, v in (("action", action), ("username", username)) if v}
+    return render_template(
+        "admin/audit.html",
+        entries=entries,
+        action=action,
+        username=username,
+        actions=ACTIONS,
+        labels=AUDIT_ACTION_LABELS,
+        next_before=entries[-1].id if more and entries else None,
+        args=args,
+    )

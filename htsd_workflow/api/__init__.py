@@ -3,7 +3,12 @@
 from flask import Flask, request
 
 from htsd_workflow.api import openapi, views  # noqa: F401  (registers the endpoints)
-from htsd_workflow.api.framework import api_http_error, api_unexpected_error, bp
+from htsd_workflow.api.framework import (  # noqa: F401 (api_database_unavailable: re-exported)
+    api_database_unavailable,
+    api_http_error,
+    api_unexpected_error,
+    bp,
+)
 from htsd_workflow.extensions import csrf
 
 

@@ -14,6 +14,7 @@ The view receives the authenticated user first, then the path values, then ``que
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -21,7 +22,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, make_response, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
@@ -228,3 +229,19 @@ def api_unexpected_error(exc: Exception):
     db.session.rollback()
     current_app.logger.exception("API error on %s %s", request.method, request.path)
     return error_response(500, "internal_error", _("Lỗi hệ thống; đã ghi nhận để xử lý."))
+
+
+def api_database_unavailable():
+    """503 while the database is down or restarting; the client may retry."""
+    with contextlib.suppress(Exception):
+        db.session.rollback()
+    return make_response(
+        error_response(
+            503,
+            "service_unavailable",
+            _(
+                "Tạm thời không kết nối được cơ sở dữ liệu; thao tác chưa được thực hiện. "
+                "Hãy thử lại sau ít phút."
+            ),
+        )
+    )

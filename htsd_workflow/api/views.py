@@ -39,6 +39,7 @@ from htsd_workflow.api.schemas import (
     UnitSchema,
     WorkflowList,
 )
+from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.auth.views import _check_password
@@ -155,7 +156,11 @@ def _token_limit():
 def create_token(body):
     username = (nfc(body["username"]) or "").lower()
     user = db.session.scalar(select(User).where(User.username == username))
-    if not _check_password(user, body["password"]) or not user.is_active:
+    matched = _check_password(user, body["password"])
+    if not matched or not user.is_active:
+        reason = "unknown_user" if user is None else "locked" if matched else "wrong_password"
+        record_sign_in(body["username"], user, ok=False, reason=reason, api=True)
+        db.session.commit()
         raise ApiError(401, "unauthorized", _l("Tên đăng nhập hoặc mật khẩu không đúng."))
     if user.must_change_password:
         raise ApiError(
@@ -164,6 +169,7 @@ def create_token(body):
             _l("Hãy đăng nhập trên trang web và đặt mật khẩu mới trước."),
         )
     token, row = issue_token(user)
+    record_sign_in(body["username"], user, ok=True, api=True)
     return {"token": token, "expires_at": row.expires_at}
 
 
@@ -195,6 +201,7 @@ def revoke_user_tokens(user, user_id):
         select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
     ):
         row.revoked_at = utcnow()
+    record_audit("api_tokens_revoked", actor=user, target=f"user:{user_id}")
     return {}
 
 

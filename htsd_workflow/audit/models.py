@@ -22,13 +22,15 @@ class AuditEntry(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     #: the username typed or held, kept even when the account is later renamed
     username: Mapped[str | None] = mapped_column(String(80))
-    #: login_ok, login_failed, logout, user_created, user_deactivated, password_reset,
-    #: export, import, personal_data_export, personal_data_erase, …
+    #: one of htsd_workflow.audit.operations.ACTIONS
     action: Mapped[str] = mapped_column(String(40), index=True)
     #: what it was done to, e.g. "user:12", "case:40", "report:targets"
     target: Mapped[str | None] = mapped_column(String(120))
     ip: Mapped[str | None] = mapped_column(String(45))
     details: Mapped[dict | None] = mapped_column(JSON)
+    #: the province the entry belongs to (the actor's, or the account's for a failed sign-in);
+    #: None for what no province owns (a sign-in with an unknown name): every admin sees those
+    province_code: Mapped[str | None] = mapped_column(String(10), index=True)
 
 
 AUDIT_APPEND_ONLY_SQL = append_only_sql("audit_log")

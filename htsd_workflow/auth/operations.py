@@ -84,8 +84,12 @@ def create_user(
     email: str | None = None,
     full_name: str | None = None,
     phone: str | None = None,
+    actor: User | None = None,
 ) -> User:
-    """Create a user bound to a territory (or, for applicants, a subject)."""
+    """Create a user bound to a territory (or, for applicants, a subject).
+
+    ``actor`` is the admin doing it (None from the command line); the audit log keeps it.
+    """
     username = (nfc(username) or "").lower()
     if not username:
         raise InvalidInput(_l("Thiếu tên đăng nhập."), details={"username": _l("Bắt buộc")})
@@ -112,7 +116,19 @@ def create_user(
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
+    record_audit(
+        "user_created",
+        actor=actor,
+        target=f"user:{user.id}",
+        details={"username": user.username, "role": role, "unit": unit_code},
+        province_code=None if actor is not None else _province(unit_code),
+    )
     return user
+
+
+def _province(unit_code: str | None) -> str | None:
+    unit = db.session.get(Unit, unit_code) if unit_code else None
+    return unit.province_code if unit is not None else None
 
 
 def set_password(user: User, password: str) -> None:
@@ -136,7 +152,15 @@ def deactivate_user(user: User, actor: User | None = None) -> int:
     user.is_active_user = False
     user.session_token = secrets.token_hex(8)
     db.session.flush()
-    return release_claims_of(user.id, actor)
+    released = release_claims_of(user.id, actor)
+    record_audit(
+        "user_deactivated",
+        actor=actor,
+        target=f"user:{user.id}",
+        details={"username": user.username, "released_claims": released},
+        province_code=None if actor is not None else _province(user.unit_code),
+    )
+    return released
 
 
 def _check_role(role: str) -> None:
@@ -156,6 +180,7 @@ def update_user(
     full_name: str | None = None,
     email: str | None = None,
     phone: str | None = None,
+    actor: User | None = None,
 ) -> User:
     """Change a user's role, territory and contact details.
 
@@ -165,6 +190,14 @@ def update_user(
     _check_role(role)
     unit_code, unit_level, subject_id = _territory(role, unit_code, subject_id)
     moved = (role, unit_code, subject_id) != (user.role, user.unit_code, user.subject_id)
+    before = {
+        "role": user.role,
+        "unit": user.unit_code,
+        "subject": user.subject_id,
+        "full_name": user.full_name,
+        "email": user.email,
+        "phone": user.phone,
+    }
     user.role = role
     user.unit_code = unit_code
     user.unit_level = unit_level
@@ -177,13 +210,37 @@ def update_user(
         db.session.flush()
         release_claims_of(user.id, None)
     db.session.flush()
+    after = {
+        "role": user.role,
+        "unit": user.unit_code,
+        "subject": user.subject_id,
+        "full_name": user.full_name,
+        "email": user.email,
+        "phone": user.phone,
+    }
+    changed = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
+    if changed:
+        record_audit(
+            "user_changed",
+            actor=actor,
+            target=f"user:{user.id}",
+            details={"username": user.username, "changed": changed},
+            province_code=None if actor is not None else _province(user.unit_code),
+        )
     return user
 
 
-def reactivate_user(user: User) -> None:
+def reactivate_user(user: User, actor: User | None = None) -> None:
     """Let a deactivated user sign in again."""
     user.is_active_user = True
     db.session.flush()
+    record_audit(
+        "user_activated",
+        actor=actor,
+        target=f"user:{user.id}",
+        details={"username": user.username},
+        province_code=None if actor is not None else _province(user.unit_code),
+    )
 
 
 #: letters and digits that cannot be mistaken for each other when read out or written down
@@ -216,6 +273,12 @@ def reset_password(target: User, actor: User) -> str:
     set_password(target, password)
     target.must_change_password = True
     db.session.flush()
+    record_audit(
+        "password_reset",
+        actor=actor,
+        target=f"user:{target.id}",
+        details={"username": target.username},
+    )
     return password
 
 
@@ -277,5 +340,10 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
                 "password": password,
             }
         )
-    record_audit("login_slips", actor=actor, details={"subject_ids": [s.id for s in subjects]})
+    db.session.flush()
+    record_audit(
+        "login_slips",
+        actor=actor,
+        details={"subjects": [s.id for s in subjects], "usernames": [s["username"] for s in slips]},
+    )
     return slips

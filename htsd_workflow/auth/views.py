@@ -18,6 +18,7 @@ from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
 from htsd_workflow.auth.models import User
@@ -88,8 +89,12 @@ def login():
         user = db.session.scalar(select(User).where(User.username == username))
         if _check_password(user, form.password.data or ""):
             if not user.is_active:
+                record_sign_in(form.username.data, user, ok=False, reason="locked")
+                db.session.commit()
                 error = _("Tài khoản này đã bị khóa. Hãy liên hệ cán bộ quản trị.")
             else:
+                record_sign_in(form.username.data, user, ok=True)
+                db.session.commit()
                 _start_session(user)
                 if user.must_change_password:
                     flash(_("Bạn đang dùng mật khẩu tạm. Hãy đặt mật khẩu mới."), "warning")
@@ -97,6 +102,9 @@ def login():
                 target = safe_next(request.args.get("next"))
                 return redirect(target or url_for(start_endpoint(user)))
         else:
+            reason = "unknown_user" if user is None else "wrong_password"
+            record_sign_in(form.username.data, user, ok=False, reason=reason)
+            db.session.commit()
             error = _("Tên đăng nhập hoặc mật khẩu không đúng.")
     status = 401 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, error=error), status
@@ -107,6 +115,8 @@ def login():
 def logout():
     """Sign out and forget the session (the language choice stays)."""
     language = session.get("lang")
+    record_audit("logout", actor=db.session.get(User, current_user.id))
+    db.session.commit()
     logout_user()
     session.clear()
     if language:
@@ -129,6 +139,7 @@ def change_password():
         else:
             try:
                 set_password(user, form.new_password.data)
+                record_audit("password_changed", actor=user, target=f"user:{user.id}")
             except InvalidInput as exc:
                 db.session.rollback()
                 form.new_password.errors.append(exc.message)

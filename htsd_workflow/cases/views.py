@@ -25,6 +25,7 @@ from htsd_workflow.cases.operations import (
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import ROLE_LEVEL_LABELS, event_label, state_label, trigger_label
 from htsd_workflow.core.pages import error_page, format_moment, safe_next
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.evidence.operations import (
     add_attachment,
     attachments_by_item,
@@ -61,10 +62,7 @@ def load_case(case_id: int) -> Case:
 
 
 def _int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return whole_number(value)
 
 
 def _timeline(case_id: int) -> list[dict]:

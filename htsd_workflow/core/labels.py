@@ -50,6 +50,31 @@ EVENT_LABELS = {
     "extend": _l("Gia hạn"),
 }
 
+#: audit log actions (htsd_workflow.audit.operations.ACTIONS)
+AUDIT_ACTION_LABELS = {
+    "login_ok": _l("Đăng nhập"),
+    "login_failed": _l("Đăng nhập không thành công"),
+    "logout": _l("Đăng xuất"),
+    "password_changed": _l("Tự đổi mật khẩu"),
+    "api_token_issued": _l("Cấp khóa API"),
+    "api_token_refused": _l("Từ chối cấp khóa API"),
+    "api_tokens_revoked": _l("Thu hồi khóa API"),
+    "user_created": _l("Tạo tài khoản"),
+    "user_changed": _l("Sửa tài khoản"),
+    "user_deactivated": _l("Khóa tài khoản"),
+    "user_activated": _l("Mở khóa tài khoản"),
+    "password_reset": _l("Đặt lại mật khẩu"),
+    "login_slips": _l("In phiếu đăng nhập"),
+    "calendar_exception": _l("Sửa lịch làm việc"),
+    "deadline_extended": _l("Gia hạn xử lý"),
+    "import": _l("Nhập dữ liệu từ tệp"),
+    "denominators_import": _l("Nhập số liệu gốc báo cáo"),
+    "denominators_saved": _l("Sửa số liệu gốc báo cáo"),
+    "export": _l("Xuất báo cáo"),
+    "personal_data_export": _l("Xuất dữ liệu cá nhân"),
+    "personal_data_erase": _l("Xóa dữ liệu cá nhân"),
+}
+
 ROLE_LABELS = {
     "applicant": _l("Người nộp hồ sơ"),
     "commune_reviewer": _l("Cán bộ xét duyệt cấp xã"),

@@ -22,6 +22,7 @@ ERROR_TITLES = {
     422: _l("Thông tin chưa hợp lệ"),
     429: _l("Quá nhiều lần thử"),
     500: _l("Hệ thống gặp lỗi"),
+    503: _l("Hệ thống tạm thời gián đoạn"),
 }
 ERROR_HINTS = {
     400: _l("Trang gửi lên thông tin không đúng. Hãy quay lại, tải lại trang rồi thử lại."),
@@ -43,6 +44,10 @@ ERROR_HINTS = {
     500: _l(
         "Thao tác chưa được thực hiện và không có dữ liệu nào bị mất. Hãy thử lại sau ít phút; "
         "nếu vẫn lỗi, báo cho quản trị hệ thống."
+    ),
+    503: _l(
+        "Tạm thời không kết nối được cơ sở dữ liệu. Thao tác chưa được thực hiện và không có dữ "
+        "liệu nào bị mất; hãy tải lại trang sau ít phút."
     ),
 }
 

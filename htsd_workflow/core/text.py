@@ -19,3 +19,21 @@ def search_key(text: str | None) -> str:
     if not text:
         return ""
     return " ".join(unidecode(unicodedata.normalize("NFC", text)).lower().split())
+
+
+#: the largest id a BIGINT column holds; anything larger is no record of ours
+MAX_ID = 2**63 - 1
+
+
+def whole_number(value, low: int = 0, high: int = MAX_ID) -> int | None:
+    """A whole number typed in a form, a query or a file cell, or None when it is not one in
+    ``low``..``high``.
+
+    Only ASCII digits count: ``str.isdigit()`` also accepts "²" (which ``int()`` refuses), and a
+    number too large for the database must never reach SQL.
+    """
+    text = str(value).strip() if value is not None else ""
+    if not text or not text.isascii() or not text.isdigit() or len(text) > 19:
+        return None
+    number = int(text)
+    return number if low <= number <= high else None

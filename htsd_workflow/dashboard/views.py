@@ -12,6 +12,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -53,10 +54,7 @@ def overview():
     commune of the user's territory."""
     now = utcnow()
     this_year = to_local(now).year
-    try:
-        year = int(request.args.get("year", this_year))
-    except ValueError:
-        year = this_year
+    year = whole_number(request.args.get("year"), 2000, 2100) or this_year
     in_scope = scope_clause(current_user, Case)
     overdue = func.sum(case((and_(Case.is_open, Case.due_at < now), 1), else_=0))
     counts = {

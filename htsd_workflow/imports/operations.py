@@ -17,6 +17,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import delete, insert, select
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.core.errors import InvalidInput, NotFound
@@ -319,6 +320,17 @@ def run_import(
             db.session.expunge(subject)
         if progress:
             progress("writing", second.rows)
+    record_audit(
+        "import",
+        actor=actor,
+        target=f"import:{kind}",
+        details={
+            "rows": second.rows,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+        },
+    )
     return result
 
 

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.operations import (
     failed_deliveries,
@@ -24,7 +25,7 @@ bp = Blueprint("notifications", __name__)
 @access()
 def inbox():
     """The signed-in user's messages, newest first."""
-    before = request.args.get("before", type=int)
+    before = whole_number(request.args.get("before"), 1)
     messages = inbox_for(current_user, before_id=before, limit=50)
     return render_template(
         "notifications/inbox.html",
@@ -55,7 +56,7 @@ def deliveries():
 @access("admin")
 def retry():
     ids = retry_failed(
-        current_user, [int(i) for i in request.form.getlist("id") if i.isdigit()] or None
+        current_user, [n for i in request.form.getlist("id") if (n := whole_number(i, 1))] or None
     )
     db.session.commit()
     for delivery_id in ids:

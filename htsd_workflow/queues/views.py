@@ -23,7 +23,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.text import search_key
+from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -115,7 +115,7 @@ def bulk():
             current_user, queue_filter, utcnow(), current_app.config["BULK_MAX_CASES"]
         )
     else:
-        ids = [int(v) for v in request.form.getlist("case_id") if v.isdigit()]
+        ids = [n for v in request.form.getlist("case_id") if (n := whole_number(v, 1))]
     try:
         job = create_bulk_job(current_user, trigger, ids, comment, selection=selection)
     except InvalidInput as exc:

@@ -18,8 +18,10 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from sqlalchemy import select
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.core.errors import InvalidInput, NotAllowed
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.imports.operations import ValidationReport
@@ -100,7 +102,7 @@ def areas_for(actor: User, year: int) -> list[Area]:
 
 def _check_year(year) -> int:
     text = str(year if year is not None else "").strip()
-    if not text.isdigit() or not 2000 <= int(text) <= 2100:
+    if whole_number(text, 2000, 2100) is None:
         raise InvalidInput(
             _l("Năm “%(year)s” không hợp lệ.", year=text), details={"year": _l("Từ 2000 đến 2100")}
         )
@@ -112,7 +114,7 @@ def _check_count(text: str | None) -> tuple[int | None, str | None]:
     if text is None or not str(text).strip():
         return None, None
     text = str(text).strip().replace(".", "").replace(" ", "")  # 2.150 and 2 150 are 2150
-    if not text.isdigit():
+    if whole_number(text, 0, 10**18) is None:
         return None, f"“{text}” không phải số nguyên không âm"
     if int(text) > MAX_COUNT:
         return None, f"“{text}” lớn quá (tối đa {MAX_COUNT:,})".replace(",", ".")
@@ -158,7 +160,15 @@ def save_form(actor: User, year, form: dict[str, str]) -> int:
         raise InvalidInput(
             _l("Có %(count)s ô chưa đúng; chưa lưu số liệu nào.", count=len(errors)), details=errors
         )
-    return _write(year, wanted)
+    changed = _write(year, wanted)
+    if changed:
+        record_audit(
+            "denominators_saved",
+            actor=actor,
+            target="denominators",
+            details={"year": year, "figures_changed": changed},
+        )
+    return changed
 
 
 def _write(year: int, wanted: dict[tuple[str, str], int | None]) -> int:
@@ -260,7 +270,7 @@ def _parse(raw: IO[bytes], actor: User, report: ValidationReport) -> list[dict]:
         elif not may_edit(actor, unit):
             errors.append((CODE_HEADER, f"“{unit.name}” ngoài địa bàn bạn quản lý"))
         year = values.get(YEAR_HEADER) or ""
-        if not year.isdigit() or not 2000 <= int(year) <= 2100:
+        if whole_number(year, 2000, 2100) is None:
             errors.append((YEAR_HEADER, f"Năm “{year}” không hợp lệ (từ 2000 đến 2100)"))
         counts = {}
         for title, header in TITLE_HEADERS.items():
@@ -309,4 +319,11 @@ def import_denominators(raw: IO[bytes], actor: User) -> int:
     for row in rows:
         for title, count in row["counts"].items():
             by_year.setdefault(row["year"], {})[(row["unit_code"], title)] = count
-    return sum(_write(year, wanted) for year, wanted in by_year.items())
+    changed = sum(_write(year, wanted) for year, wanted in by_year.items())
+    record_audit(
+        "denominators_import",
+        actor=actor,
+        target="denominators",
+        details={"rows": len(rows), "figures_changed": changed},
+    )
+    return changed

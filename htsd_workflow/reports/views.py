@@ -14,6 +14,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
 from htsd_workflow.core.pages import format_moment
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -112,9 +113,10 @@ BOTTLENECK_TABLES = ("details", "slowest", "waiting", "trend")
 
 def _year() -> int:
     raw = request.args.get("year") or str(date.today().year)
-    if not raw.isdigit() or not 2000 <= int(raw) <= 2100:
+    year = whole_number(raw, 2000, 2100)
+    if year is None:
         raise InvalidInput(_l("Năm không hợp lệ."), details={"year": _l("Ví dụ 2026")})
-    return int(raw)
+    return year
 
 
 def _format() -> str:

@@ -15,6 +15,7 @@ from datetime import date, datetime, time
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, or_, select, update
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
@@ -233,4 +234,14 @@ def extend_deadline(
     )
     db.session.flush()
     db.session.info["outbox_written"] = True
+    record_audit(
+        "deadline_extended",
+        actor=user,
+        target=f"case:{case.id}",
+        details={
+            "old_due_at": old_due.isoformat() if old_due else None,
+            "new_due_at": new_due.isoformat(),
+            "reason": reason,
+        },
+    )
     return case

@@ -53,7 +53,7 @@ def test_privacy_actions_are_audited_and_the_log_cannot_be_edited(ctx, make):
     export_personal_data(case.subject_id, admin)
     erase_personal_data(case.subject_id, admin)
     db.session.commit()
-    actions = [e.action for e in audit_entries(admin)]
+    actions = [e.action for e in audit_entries(admin) if e.action.startswith("personal")]
     assert actions == ["personal_data_erase", "personal_data_export"]
     with pytest.raises(NotAllowed):
         audit_entries(make.user("manager", "62"))

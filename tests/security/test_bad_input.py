@@ -24,3 +24,57 @@ def test_malformed_json_is_a_400(client):
     response = client.post("/api/v1/auth/token", data="{not json", content_type="application/json")
     assert response.status_code == 400
     assert response.json["error"]["code"] == "bad_request"
+
+
+def test_numbers_the_database_cannot_hold_are_a_404_or_ignored_never_a_500(as_user, make):
+    from tests.factories import COMMUNE
+
+    officer = as_user(make.user("commune_reviewer", COMMUNE))
+    huge = "9" * 30
+    assert officer.get(f"/cases/{huge}").status_code == 404
+    assert officer.get(f"/cases/{2**63}/files/1").status_code == 404
+    assert officer.get(f"/notifications?before={huge}").status_code == 200
+    assert officer.get("/notifications?before=²").status_code == 200
+    bulk = officer.post("/queue/bulk", {"case_id": ["²", huge], "trigger": "approve"})
+    assert bulk.status_code == 422
+    admin = as_user(make.user("admin", "62"))
+    assert admin.get(f"/overview?year={huge}").status_code == 200
+    assert admin.get("/reports/targets?year=2026²").status_code == 422
+    assert admin.get("/admin/audit?before=²").status_code == 200
+    household = as_user(make.applicant(make.subject()))
+    started = household.post("/my/cases", {"year": huge})
+    assert started.status_code == 422 and "không hợp lệ" in started.get_data(as_text=True)
+
+
+def test_an_e_mail_address_in_the_user_form_is_checked_without_a_500(as_user, make):
+    from tests.factories import COMMUNE
+
+    admin = as_user(make.user("admin", "62"))
+    form = {"username": "co-thu", "role": "commune_reviewer", "unit_code": COMMUNE}
+    wrong = admin.post("/admin/users/new", dict(form, email="khong-phai-thu"))
+    assert wrong.status_code == 422 and "Thư điện tử chưa đúng dạng" in wrong.get_data(True)
+    right = admin.post("/admin/users/new", dict(form, email="can.bo@kontum.gov.vn"))
+    assert right.status_code == 200  # the page with the temporary password
+
+
+def test_a_denominators_file_with_impossible_numbers_is_refused_row_by_row(ctx, make):
+    import io
+
+    import pytest
+    from sqlalchemy import func, select
+
+    from htsd_workflow.core.errors import InvalidInput
+    from htsd_workflow.extensions import db
+    from htsd_workflow.reports.models import Denominator
+    from htsd_workflow.reports.operations import import_denominators
+
+    officer = make.user("province_officer", "62")
+    header = 'Mã xã,Năm,Số hộ gia đình,Số dòng họ,"Số thôn, tổ dân phố","Số cơ quan, đơn vị"'
+    rows = ["23281,2026²,1,1,1,1", f"23284,2026,{'9' * 40},1,1,1", "23500,2026,², -1,1,1"]
+    data = "\n".join([header, *rows]).encode()
+    with pytest.raises(InvalidInput) as refused:
+        import_denominators(io.BytesIO(data), officer)
+    db.session.rollback()
+    errors = refused.value.details["errors"]
+    assert {e["row"] for e in errors} == {2, 3, 4}
+    assert db.session.scalar(select(func.count()).select_from(Denominator)) == 0
