@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, literal, or_, select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause
@@ -260,50 +260,121 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
         conditions.append(_unit_filter(StageVisit, filters.unit))
     if filters.title:
         conditions.append(StageVisit.title == filters.title)
-    weeks = []
-    day = filters.date_from - timedelta(days=filters.date_from.weekday())
-    while day <= filters.date_to and len(weeks) < 60:
-        start, end = _start(day), _start(day + timedelta(days=7))
-        arrived, done, backlog = db.session.execute(
-            select(
-                func.sum(
-                    case(
-                        (and_(StageVisit.entered_at >= start, StageVisit.entered_at < end), 1),
-                        else_=0,
-                    )
-                ),
-                func.sum(
-                    case((and_(StageVisit.left_at >= start, StageVisit.left_at < end), 1), else_=0)
-                ),
-                func.sum(
-                    case(
-                        (
-                            and_(
-                                StageVisit.entered_at < end,
-                                StageVisit.due_at < end,
-                                or_(StageVisit.left_at.is_(None), StageVisit.left_at >= end),
-                            ),
-                            1,
-                        ),
-                        else_=0,
-                    )
-                ),
-            ).where(
-                *conditions,
-                StageVisit.entered_at < end,
-                or_(StageVisit.left_at.is_(None), StageVisit.left_at >= start),
-            )
-        ).one()
-        weeks.append(
-            {
-                "week": day.isoformat(),
-                "arrived": arrived or 0,
-                "completed": done or 0,
-                "overdue_backlog": backlog or 0,
-            }
-        )
+    first = filters.date_from - timedelta(days=filters.date_from.weekday())
+    days = []
+    day = first
+    while day <= filters.date_to and len(days) < 60:
+        days.append(day)
         day += timedelta(days=7)
-    return weeks
+    if not days:
+        return []
+    if db.engine.dialect.name == "postgresql":
+        counts = _weekly_counts_one_scan(conditions, days)
+    else:
+        counts = [_week_counts(conditions, d) for d in days]
+    return [
+        {"week": d.isoformat(), "arrived": a, "completed": c, "overdue_backlog": b}
+        for d, (a, c, b) in zip(days, counts, strict=True)
+    ]
+
+
+def _week_counts(conditions, day: date) -> tuple[int, int, int]:
+    """(arrived, completed, overdue backlog at the end) of the week starting ``day``."""
+    start, end = _start(day), _start(day + timedelta(days=7))
+    arrived, done, backlog = db.session.execute(
+        select(
+            func.sum(
+                case(
+                    (and_(StageVisit.entered_at >= start, StageVisit.entered_at < end), 1),
+                    else_=0,
+                )
+            ),
+            func.sum(
+                case((and_(StageVisit.left_at >= start, StageVisit.left_at < end), 1), else_=0)
+            ),
+            func.sum(
+                case(
+                    (
+                        and_(
+                            StageVisit.entered_at < end,
+                            StageVisit.due_at < end,
+                            or_(StageVisit.left_at.is_(None), StageVisit.left_at >= end),
+                        ),
+                        1,
+                    ),
+                    else_=0,
+                )
+            ),
+        ).where(
+            *conditions,
+            StageVisit.entered_at < end,
+            or_(StageVisit.left_at.is_(None), StageVisit.left_at >= start),
+        )
+    ).one()
+    return arrived or 0, done or 0, backlog or 0
+
+
+def _weekly_counts_one_scan(conditions, days: list[date]) -> list[tuple[int, int, int]]:
+    """The same counts as ``_week_counts`` for every week, from one scan (PostgreSQL).
+
+    Each visit falls in the week ("bucket") of a moment: arrivals by ``entered_at``,
+    completions by ``left_at``. The backlog at the end of week k counts the visits with
+    ``entered_at < end``, ``due_at < end`` and not ``left_at < end``: those whose
+    ``greatest(entered_at, due_at)`` falls in a bucket ≤ k, less those whose
+    ``greatest(entered_at, due_at, left_at)`` does — two running sums. A visit that left
+    before the period, or arrived after it, adds to both sums alike (or to neither), so only the
+    visits overlapping the period are scanned. Weeks are 7 × 24 h in UTC: local time has no
+    daylight saving.
+    """
+    origin = _start(days[0])
+    period_end = _start(days[-1] + timedelta(days=7))
+    visits = (
+        select(StageVisit.entered_at, StageVisit.left_at, StageVisit.due_at)
+        .where(
+            *conditions,
+            StageVisit.entered_at < period_end,
+            or_(StageVisit.left_at.is_(None), StageVisit.left_at >= origin),
+        )
+        .cte("visits")
+    )
+
+    def bucket(moment):
+        return func.floor(func.extract("epoch", moment - origin) / (7 * 86400)).label("bucket")
+
+    def counted(kind, moment, *where):
+        number = bucket(moment)
+        return (
+            select(literal(kind).label("kind"), number, func.count())
+            .select_from(visits)
+            .where(*where)
+            .group_by(number)
+        )
+
+    c = visits.c
+    reached_due = func.greatest(c.entered_at, c.due_at)
+    parts = [
+        counted("arrived", c.entered_at),
+        counted("completed", c.left_at, c.left_at.is_not(None)),
+        counted("due", reached_due, c.due_at.is_not(None)),
+        counted(
+            "due_left",
+            func.greatest(reached_due, c.left_at),
+            c.due_at.is_not(None),
+            c.left_at.is_not(None),
+        ),
+    ]
+    per = defaultdict(lambda: defaultdict(int))
+    for kind, number, count in db.session.execute(parts[0].union_all(*parts[1:])):
+        per[kind][int(number)] += count
+    before = sum(n for b, n in per["due"].items() if b < 0) - sum(
+        n for b, n in per["due_left"].items() if b < 0
+    )
+    out = []
+    backlog = before
+    for k in range(len(days)):
+        backlog += per["due"].get(k, 0) - per["due_left"].get(k, 0)
+        out.append((per["arrived"].get(k, 0), per["completed"].get(k, 0), backlog))
+    return out
 
 
 # --- targets ------------------------------------------------------------------------------

@@ -212,3 +212,37 @@ def test_the_api_gives_the_same_figures(year_2018, ctx, make):
         "/api/v1/reports/bottlenecks", headers={"Authorization": f"Bearer {token}"}
     )
     assert bottleneck.status_code == 200 and "definitions" in bottleneck.json
+
+
+@pytest.mark.postgres_only
+def test_weekly_trend_in_one_scan_matches_the_week_by_week_counts(flow, make):
+    """The PostgreSQL path (running sums over week buckets) against one query per week, on
+    visits that start before, inside and after the period, open and closed, late and not."""
+    import random
+    from datetime import timedelta
+
+    from htsd_workflow.reports.queries import (
+        _week_counts,
+        _weekly_counts_one_scan,
+        weekly_trend,
+    )
+
+    rng = random.Random(5)
+    origin = datetime(2025, 11, 1)
+    for _ in range(300):
+        entered = origin + timedelta(hours=rng.randrange(0, 24 * 450))
+        left = entered + timedelta(hours=rng.randrange(1, 24 * 60)) if rng.random() < 0.7 else None
+        due = entered + timedelta(hours=rng.randrange(1, 24 * 30)) if rng.random() < 0.9 else None
+        visit(flow, entered_at=entered, left_at=left, due_at=due)
+    db.session.commit()
+    manager = make.user("manager", DISTRICT)
+    filters = Filters(date(2026, 1, 7), date(2026, 9, 30))
+    conditions = [StageVisit.district_code == DISTRICT]
+    first = date(2026, 1, 5)
+    days = [first + timedelta(days=7 * k) for k in range(39)]
+    expected = [_week_counts(conditions, d) for d in days]
+    assert _weekly_counts_one_scan(conditions, days) == expected
+    assert any(b for _a, _c, b in expected) and any(a for a, _c, _b in expected)
+    weeks = weekly_trend(manager, filters)
+    assert [w["week"] for w in weeks] == [d.isoformat() for d in days]
+    assert [(w["arrived"], w["completed"], w["overdue_backlog"]) for w in weeks] == expected
