@@ -57,6 +57,8 @@ class BenchContext:
     duration: float | None = None
     #: requests of the memory benchmark (two halves)
     memory_requests: int = 10_000
+    #: concurrent clients of the HTTP load runs (the queue runs at each; the others at the most)
+    clients: tuple[int, ...] = (16, 4)
 
 
 def database_uri() -> str:

@@ -42,12 +42,12 @@ from htsd_workflow.subjects.models import Subject
 QUEUE_GOALS = {"p50": 40.0, "p95": 100.0, "p99": 200.0}
 QUEUE_RPS_GOAL = 350.0
 TRANSITION_P95_GOAL = 100.0
+WARM_CASES = 3
 MEMORY_GOAL_MB = 200.0
 MEMORY_GROWTH_GOAL = 0.10
 #: 1-minute load average before a load run above which a missed goal is called inconclusive
 #: (other work was already using the machine's cores when our load started)
 BUSY_BEFORE = 1.5
-CONCURRENCY = (16, 4)
 
 
 def _seconds(ctx: BenchContext) -> float:
@@ -105,14 +105,20 @@ def queue_reviewers(count: int) -> list[User]:
     ).scalars()
     names = [f"huyen{c}" for c in list(districts)[: max(1, count // 4)]]
     names += [f"xa{c}" for c in list(communes)[: count - len(names)]]
+    if len(names) < count:  # small data sets: other commune reviewers (shorter queues)
+        others = db.session.scalars(
+            select(User.username)
+            .where(User.role == "commune_reviewer", User.username.not_in(names))
+            .order_by(User.username)
+            .limit(count - len(names))
+        )
+        names += list(others)
     found = {
         u.username: u for u in db.session.scalars(select(User).where(User.username.in_(names)))
     }
     users = [found[n] for n in names if n in found]
     if len(users) < count:
-        raise RuntimeError(
-            f"only {len(users)} reviewers with waiting cases; the data needs {count}"
-        )
+        raise RuntimeError(f"only {len(users)} reviewer accounts; the benchmark needs {count}")
     return users
 
 
@@ -228,10 +234,11 @@ def _verdict(met: bool, load_before: float) -> tuple[bool | None, str]:
 def queue_http(ctx: BenchContext) -> list[Figure]:
     seconds = _seconds(ctx)
     warm_up = min(3.0, seconds / 4)
-    reviewers = queue_reviewers(max(CONCURRENCY))
+    reviewers = queue_reviewers(max(ctx.clients))
     clients = []
     scripts = []
     plans = {}
+    levels_seen = set()
     for user in reviewers:
         urls = queue_urls(user)
         clients.append({"username": user.username, "password": BENCH_PASSWORD, "urls": urls})
@@ -239,7 +246,8 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
         scripts.append(statements)
         main = _queue_statement(statements)
         level = user.unit_level
-        if main is not None and level not in plans:
+        if main is not None and level not in levels_seen:
+            levels_seen.add(level)
             plans[f"{level} reviewer {user.username}, {urls[-1]}"] = _explain(
                 ctx.database_uri, main
             )
@@ -251,8 +259,8 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
     figures = []
     with Server(ctx.database_uri) as server:
         # sign-ins and first requests warm each worker before the measured runs
-        run_locust(server.url, {"mode": "queue", "clients": clients}, users=4, seconds=3)
-        for users in CONCURRENCY:
+        run_locust(server.url, {"mode": "queue", "clients": clients}, users=4, seconds=warm_up)
+        for users in ctx.clients:
             plan = {"mode": "queue", "clients": clients[:users]}
             result, _samples, cpu = measured_load(server, plan, users, seconds, warm_up)
             floor, _s, floor_cpu = measured_load(
@@ -271,9 +279,9 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                 getattr(result, k) is not None and getattr(result, k) <= v
                 for k, v in QUEUE_GOALS.items()
             )
-            rps_met = result.rps >= QUEUE_RPS_GOAL if users == 16 else True
+            rps_met = result.rps >= QUEUE_RPS_GOAL if users >= 16 else True
             met, note = _verdict(latency_met and rps_met, cpu["load_before"])
-            goal = "p50/p95/p99 ≤ 40/100/200 ms" + (" and ≥ 350 req/s" if users == 16 else "")
+            goal = "p50/p95/p99 ≤ 40/100/200 ms" + (" and ≥ 350 req/s" if users >= 16 else "")
             details = {
                 "queue": result.as_dict(),
                 "healthz_floor": floor.as_dict(),
@@ -282,7 +290,7 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                 "clients": [c["username"] for c in clients[:users]],
                 "command": " ".join(server.command),
             }
-            if users == max(CONCURRENCY):
+            if users == max(ctx.clients):
                 details["plans"] = plans
                 details["unit"] = "the reviewer's own"
             figures += [
@@ -323,30 +331,29 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
     ``POST /api/v1/cases/<id>/transitions`` with its own bearer token."""
     seconds = _seconds(ctx)
     warm_up = min(3.0, seconds / 4)
-    users = max(CONCURRENCY)
-    communes = db.session.execute(
-        text(
-            "SELECT commune_code FROM cases WHERE state = 'commune_review' "
-            "GROUP BY commune_code ORDER BY count(*) DESC LIMIT :n"
-        ),
-        {"n": users},
-    ).scalars()
-    communes = list(communes)
+    users = max(ctx.clients)
+    reviewers = queue_reviewers(users * 2)
+    communes = [u.unit_code for u in reviewers if u.role == "commune_reviewer"][:users]
     # enough cases that no client runs dry: a generous 40 transitions/s per client
-    per_client = max(50, math.ceil(40 * seconds))
+    per_client = WARM_CASES + max(50, math.ceil(40 * seconds))
     clients = []
+    warm_clients = []
     pools = []
     for code in communes:
         user = db.session.scalar(select(User).where(User.username == f"xa{code}"))
         pool = append_cases(per_client, "commune_review", [code])
         token, _row = issue_token(user)
         db.session.commit()
-        clients.append({"token": token, "cases": pool})
+        # a few cases per client warm the workers (first requests load the workflow, calendar)
+        warm_clients.append({"token": token, "cases": pool[:WARM_CASES]})
+        clients.append({"token": token, "cases": pool[WARM_CASES:]})
         pools += pool
     if len(clients) < users:
-        raise RuntimeError(f"only {len(clients)} communes with cases in commune_review")
+        raise RuntimeError(f"only {len(clients)} commune reviewers for {users} clients")
     ctx.say(f"   {users} clients, {per_client} fresh commune_review cases each")
     with Server(ctx.database_uri) as server:
+        plan = {"mode": "transition", "trigger": "approve", "clients": warm_clients}
+        _warm, warm_samples = run_locust(server.url, plan, users=users, seconds=warm_up)
         floor, _s, floor_cpu = measured_load(
             server, {"mode": "healthz", "clients": [{}]}, users, seconds, warm_up
         )
@@ -358,7 +365,7 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
         {"ids": pools},
     ).scalar()
     db.session.commit()
-    answered = sum(1 for s in samples if s[3])
+    answered = sum(1 for s in samples + warm_samples if s[3])
     if moved != answered:
         raise RuntimeError(f"{answered} transitions answered 200 but {moved} cases moved")
     ctx.say(
@@ -388,6 +395,7 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
                 "healthz_floor": floor.as_dict(),
                 "cpu_seconds": {"transition": cpu, "healthz": floor_cpu},
                 "cases_moved": moved,
+                "transitions_answered": answered,
             },
         )
     ]
@@ -428,7 +436,7 @@ def worker_memory(ctx: BenchContext) -> list[Figure]:
     """One worker (``--workers 1 --threads 4``, so it serves every request) after 5,000 and
     10,000 mixed requests from 16 clients; its VmRSS before, between and after."""
     half = ctx.memory_requests // 2
-    reviewers = queue_reviewers(max(CONCURRENCY))
+    reviewers = queue_reviewers(max(ctx.clients))
     clients = []
     for user in reviewers:
         if user.unit_level != "commune":
@@ -449,9 +457,9 @@ def worker_memory(ctx: BenchContext) -> list[Figure]:
         worker = server.worker_pids()[0]
         rss["started"] = rss_kb(worker)
         for name in ("first half", "second half"):
-            plan = {"mode": "mixed", "clients": clients, "requests": half}
+            plan = {"mode": "mixed", "clients": clients, "requests": half, "seconds": None}
             result, _samples = run_locust(
-                server.url, plan, users=max(CONCURRENCY), seconds=half / 20 + 60
+                server.url, plan, users=max(ctx.clients), seconds=half / 5 + 60
             )
             if result.failures:
                 raise RuntimeError(f"mixed requests failed: {result.errors}")

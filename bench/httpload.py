@@ -224,9 +224,11 @@ def run_locust(
 ) -> tuple[LoadResult, list]:
     """Run ``bench/locustfile.py`` headless with ``users`` clients; return the summary and samples.
 
-    The run ends after ``seconds``, or earlier when the plan's ``requests`` are done or every
-    client ran out of work.
+    The run ends ``seconds`` after every client has signed in, or earlier when the plan's
+    ``requests`` are done or every client ran out of work; ``--run-time`` only guards against
+    a run that never ends.
     """
+    plan = {"users": users, "seconds": seconds, **plan}
     with tempfile.TemporaryDirectory(prefix="bench-locust-") as folder:
         out = Path(folder) / "samples.json"
         plan_path = Path(folder) / "plan.json"
@@ -241,7 +243,7 @@ def run_locust(
             "--spawn-rate",
             str(users),
             "--run-time",
-            f"{max(1, round(seconds))}s",
+            f"{round(seconds) + 120}s",
             "--host",
             base_url,
             "--only-summary",
@@ -258,7 +260,7 @@ def run_locust(
             env={**os.environ, "BENCH_PLAN": str(plan_path)},
             capture_output=True,
             text=True,
-            timeout=seconds + 180,
+            timeout=seconds + 240,
         )
         if not out.exists():
             raise RuntimeError(

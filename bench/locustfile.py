@@ -9,7 +9,9 @@ last one answered. What each client does comes from the JSON plan named by ``BEN
   search and the API's case list, for the memory benchmark);
 * ``clients`` — one entry per client, taken in spawn order: ``username``/``password`` for a
   web sign-in, ``token`` for the API, and the URLs or case ids it works on;
-* ``requests`` — stop the whole run after this many measured requests (optional);
+* ``users`` — how many clients run: they start together once all have signed in;
+* ``seconds`` — then stop after this long (optional);
+* ``requests`` — or after this many measured requests (optional);
 * ``out`` — where every measured request is written at the end as
   ``[name, started (s since the epoch), milliseconds, ok]`` rows.
 
@@ -25,6 +27,7 @@ import re
 import time
 
 import gevent
+import gevent.event
 from locust import FastHttpUser, events, task
 from locust.exception import StopUser
 
@@ -48,6 +51,18 @@ def _record(request_type, name, response_time, response_length, exception=None, 
 
 
 _runner: list = [None]
+#: the clients wait for each other after signing in, so that the measured run starts with all
+#: of them at work; it then lasts ``seconds`` (the plan's), the sign-ins not counted
+_ready: list[int] = []
+_all_ready = gevent.event.Event()
+
+
+def _one_more_ready() -> None:
+    _ready.append(1)
+    if len(_ready) >= PLAN["users"] and not _all_ready.is_set():
+        _all_ready.set()
+        if PLAN.get("seconds") and _runner[0] is not None:
+            gevent.spawn_later(PLAN["seconds"], _runner[0].quit)
 
 
 @events.init.add_listener
@@ -77,6 +92,8 @@ class Client(FastHttpUser):
             self.headers = {"Authorization": f"Bearer {self.plan['token']}"}
         if self.plan.get("username"):
             self._sign_in()
+        _one_more_ready()
+        _all_ready.wait()
 
     def _sign_in(self):
         page = self.client.get("/login", name="setup:login form")

@@ -75,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10_000,
         help="requests of the worker memory benchmark (two halves; default 10000)",
     )
+    parser.add_argument(
+        "--clients",
+        default="16,4",
+        help="concurrent clients of the HTTP load runs, comma-separated (default 16,4)",
+    )
+    parser.add_argument("--results", type=Path, help="where to write the results (JSON)")
     args = parser.parse_args(argv)
     default = QUICK_CASES if args.quick else int(os.environ.get("BENCH_CASES", 1_000_000))
     cases = args.cases or default
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             args.profile,
             duration=args.duration,
             memory_requests=args.memory_requests,
+            clients=tuple(int(n) for n in args.clients.split(",")),
         )
         for name, bench in BENCHES.items():
             if args.only and name not in args.only:
@@ -141,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("seconds per benchmark: " + ", ".join(f"{k} {v}" for k, v in timings.items()))
     quick = args.quick or cases < 1_000_000
-    results = HERE / ("results-quick.json" if quick else "results.json")
+    results = args.results or HERE / ("results-quick.json" if quick else "results.json")
     write_results(results, payload)
-    say(f"\nwrote {results.relative_to(HERE.parent)}")
+    say(f"\nwrote {results}")
     if not quick and not args.only:
         update_readme(HERE / "README.md", payload, figures)
         say("updated bench/README.md")
