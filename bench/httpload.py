@@ -53,9 +53,7 @@ class Server:
         self.args = list(GUNICORN_ARGS)
         self.args[1], self.args[3] = str(workers), str(threads)
         self.process: subprocess.Popen | None = None
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
-            prefix="bench-gunicorn-", suffix=".log", delete=False
-        )
+        self.log = None
 
     @property
     def command(self) -> list[str]:
@@ -75,6 +73,9 @@ class Server:
             "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY", "bench-secret-key-not-for-production"),
             "BASE_URL": self.url,
         }
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
+            prefix="bench-gunicorn-", suffix=".log", delete=False
+        )
         self.process = subprocess.Popen(
             self.command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -99,6 +100,8 @@ class Server:
         return children(self.process.pid)
 
     def tail(self, lines: int = 30) -> str:
+        if self.log is None:
+            return ""
         self.log.flush()
         text = Path(self.log.name).read_text(encoding="utf-8", errors="replace")
         return "\n".join(text.splitlines()[-lines:])
@@ -111,8 +114,10 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        if self.log is not None:
+            self.log.close()
+            Path(self.log.name).unlink(missing_ok=True)
+            self.log = None
 
     def __enter__(self) -> Server:
         return self.start()

@@ -32,7 +32,7 @@ from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.queries import Filters, bottlenecks, targets
 
-RUNS = 5
+RUNS = 3
 GOAL_MS = 500.0
 MANAGER = "lanhdaotinh"
 

@@ -150,3 +150,19 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
     printed = capsys.readouterr().out
     assert "| 3. reviewer queue over HTTP, 4 clients" in printed
     assert "seconds per benchmark:" in printed
+
+
+def test_the_bench_server_runs_gunicorn_as_the_dockerfile_does():
+    """The bench serves with the deployed worker settings; this keeps the two in step."""
+    import re
+    from pathlib import Path
+
+    from bench.httpload import GUNICORN_ARGS, Server
+
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    cmd = re.search(r"CMD \[(.*?)\]", dockerfile, re.S).group(1)
+    deployed = [part.strip().strip('"') for part in cmd.replace("\\\n", "").split(",")]
+    for option in ("--workers", "--threads", "--access-logfile"):
+        index = GUNICORN_ARGS.index(option)
+        assert deployed[deployed.index(option) + 1] == GUNICORN_ARGS[index + 1]
+    assert deployed[-1] == "htsd_workflow.wsgi:app" == Server("sqlite://").command[-1]
