@@ -28,7 +28,16 @@ from sqlalchemy.engine import make_url
 
 from bench.capture import capture
 from bench.context import BenchContext, Figure
-from bench.httpload import CSRF, LoadResult, Server, redis_url, rss_kb, run_locust, summarise
+from bench.httpload import (
+    CSRF,
+    LoadResult,
+    Server,
+    redis_url,
+    rss_kb,
+    run_locust,
+    summarise,
+    verdict,
+)
 from htsd_workflow.api.framework import issue_token
 from htsd_workflow.auth.models import User
 from htsd_workflow.benchdata import BENCH_PASSWORD, append_cases
@@ -45,9 +54,6 @@ TRANSITION_P95_GOAL = 100.0
 WARM_CASES = 3
 MEMORY_GOAL_MB = 200.0
 MEMORY_GROWTH_GOAL = 0.10
-#: 1-minute load average before a load run above which a missed goal is called inconclusive
-#: (other work was already using the machine's cores when our load started)
-BUSY_BEFORE = 1.5
 
 
 def _seconds(ctx: BenchContext) -> float:
@@ -224,14 +230,6 @@ def _queue_statement(statements):
     return None
 
 
-def _verdict(met: bool, load_before: float) -> tuple[bool | None, str]:
-    if met:
-        return True, ""
-    if load_before > BUSY_BEFORE:
-        return None, f" — inconclusive: load {load_before:.1f} before the run"
-    return False, ""
-
-
 # --- 3. the reviewer queue -----------------------------------------------------------------
 
 
@@ -284,7 +282,7 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                 for k, v in QUEUE_GOALS.items()
             )
             rps_met = result.rps >= QUEUE_RPS_GOAL if users >= 16 else True
-            met, note = _verdict(latency_met and rps_met, cpu["load_before"])
+            met, note = verdict(latency_met and rps_met, cpu["load_before"])
             goal = "p50/p95/p99 ≤ 40/100/200 ms" + (" and ≥ 350 req/s" if users >= 16 else "")
             details = {
                 "queue": result.as_dict(),
@@ -393,7 +391,7 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
     )
     if result.failures:
         raise RuntimeError(f"transitions failed: {result.errors}")
-    met, note = _verdict(
+    met, note = verdict(
         result.p95 is not None and result.p95 <= TRANSITION_P95_GOAL, cpu["load_before"]
     )
     return [

@@ -31,6 +31,18 @@ GUNICORN_ARGS = ["--workers", "3", "--threads", "4", "--access-logfile", "-"]
 #: a database number of its own, emptied of the bench's task messages afterwards
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+#: 1-minute load average before a run above which a missed goal is called inconclusive
+#: (other work was already using the machine's cores when the measurement started)
+BUSY_BEFORE = 1.5
+
+
+def verdict(met: bool, load_before: float) -> tuple[bool | None, str]:
+    """(met, note): a miss on a machine already busy before the run is inconclusive (None)."""
+    if met:
+        return True, ""
+    if load_before > BUSY_BEFORE:
+        return None, f" — inconclusive: load {load_before:.1f} before the run"
+    return False, ""
 
 
 def free_port() -> int:

@@ -15,6 +15,7 @@ The plans of the aggregations (``EXPLAIN (ANALYZE, BUFFERS)``) are printed besid
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from datetime import date
@@ -25,7 +26,7 @@ from sqlalchemy.engine import make_url
 
 from bench.capture import capture
 from bench.context import BenchContext, Figure
-from bench.httpload import Server, sign_in
+from bench.httpload import Server, sign_in, verdict
 from htsd_workflow.auth.models import User
 from htsd_workflow.benchdata import BENCH_PASSWORD
 from htsd_workflow.core.time import to_local, utcnow
@@ -119,6 +120,7 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
             )
         )
     measured = []
+    load_before = os.getloadavg()[0]
     for report, scope, function, url in shapes:
         function()  # warm the caches (calendar, plans, units)
         db.session.rollback()
@@ -147,6 +149,7 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
             f"   {report} report, {scope}: page {page_ms} ms, function {function_ms} ms, "
             f"its {count} statements via psycopg {raw_ms} ms"
         )
+        met, note = verdict(page_ms <= GOAL_MS and function_ms <= GOAL_MS, load_before)
         figures.append(
             Figure(
                 key=f"report_{report}_{scope.split()[0]}",
@@ -156,8 +159,8 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
                 reference=raw_ms,
                 reference_name=f"ms, the function's {count} statements via psycopg",
                 ratio=round(page_ms / raw_ms, 2) if raw_ms else None,
-                goal="≤ 500 ms (page and function)",
-                met=page_ms <= GOAL_MS and function_ms <= GOAL_MS,
+                goal="≤ 500 ms (page and function)" + note,
+                met=met,
                 details={
                     "function_ms": function_ms,
                     "raw_sql_ms": raw_ms,

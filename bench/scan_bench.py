@@ -10,6 +10,7 @@ data stays as generated and the next run scans the same cases.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import time
 from sqlalchemy import text
 
 from bench.context import BenchContext, Figure
+from bench.httpload import verdict
 from htsd_workflow.extensions import db
 
 GOAL_SECONDS = 10.0
@@ -99,6 +101,7 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
         )
     ).one()
     db.session.commit()
+    load_before = os.getloadavg()[0]
     baseline = _run_child(ctx.database_uri, scan=False)
     scanned = _run_child(ctx.database_uri, scan=True)
     peak_mb = scanned["max_rss_kb"] / 1024
@@ -109,6 +112,7 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
         f"{fired:,} rungs fired {scanned['fired']}, peak RSS {peak_mb:.1f} MB "
         f"(the app alone {base_mb:.1f} MB)"
     )
+    met, note = verdict(scanned["seconds"] <= GOAL_SECONDS, load_before)
     for row in scanned.get("statements", []):
         ctx.say(f"     {row['seconds']:8.3f} s  {row['calls']:5} ×  {row['statement']}")
     return [
@@ -117,8 +121,8 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
             name=f"6. escalation scan over {open_cases:,} open cases ({fired:,} rungs fired)",
             value=scanned["seconds"],
             unit="s",
-            goal="≤ 10 s",
-            met=scanned["seconds"] <= GOAL_SECONDS,
+            goal="≤ 10 s" + note,
+            met=met,
             details={
                 "fired": scanned["fired"],
                 "open_cases": open_cases,

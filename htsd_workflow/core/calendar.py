@@ -72,7 +72,8 @@ class WorkingCalendar:
             return -self.working_days_between(end, start)
         if RANK_YEARS[0] <= start.year and end.year <= RANK_YEARS[1]:
             # O(1) from the table of ranks: pages show a due status on every row
-            return self._rank(end) - self._rank(start)
+            first, ranks = self._table(start, end)
+            return ranks[(end - first).days] - ranks[(start - first).days]
         days = 0
         day = start
         while day < end:
@@ -81,17 +82,18 @@ class WorkingCalendar:
                 days += 1
         return days
 
-    def _rank(self, day: date) -> int:
-        """Working days in (first day of the table, ``day``]; grows the table when needed."""
+    def _table(self, start: date, end: date) -> tuple[date, list[int]]:
+        """The table of ranks covering ``start`` … ``end`` (grown first when needed); both
+        days must be read from the same table, as ranks count from its first day."""
         table = self._ranks
-        if table is None or not 0 <= (day - table[0]).days < len(table[1]):
-            table = self._grow(day)
-        return table[1][(day - table[0]).days]
+        if table is None or start < table[0] or (end - table[0]).days >= len(table[1]):
+            table = self._grow(start, end)
+        return table
 
-    def _grow(self, day: date) -> tuple[date, list[int]]:
+    def _grow(self, start: date, end: date) -> tuple[date, list[int]]:
         table = self._ranks
-        first = day - timedelta(days=RANK_MARGIN_DAYS)
-        last = day + timedelta(days=RANK_MARGIN_DAYS)
+        first = start - timedelta(days=RANK_MARGIN_DAYS)
+        last = end + timedelta(days=RANK_MARGIN_DAYS)
         if table is not None:
             first = min(first, table[0])
             last = max(last, table[0] + timedelta(days=len(table[1]) - 1))

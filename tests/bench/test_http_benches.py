@@ -166,3 +166,12 @@ def test_the_bench_server_runs_gunicorn_as_the_dockerfile_does():
         index = GUNICORN_ARGS.index(option)
         assert deployed[deployed.index(option) + 1] == GUNICORN_ARGS[index + 1]
     assert deployed[-1] == "htsd_workflow.wsgi:app" == Server("sqlite://").command[-1]
+
+
+def test_a_miss_on_a_busy_machine_is_inconclusive_and_a_meet_is_a_meet():
+    from bench.httpload import verdict
+
+    assert verdict(True, 9.0) == (True, "")
+    assert verdict(False, 0.4) == (False, "")
+    met, note = verdict(False, 3.2)
+    assert met is None and "inconclusive" in note and "3.2" in note
