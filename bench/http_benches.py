@@ -275,8 +275,8 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                 f"{floor.p95}/{floor.p99} ms {floor.rps}/s; raw SQL {raw.p50}/{raw.p95}/"
                 f"{raw.p99} ms {raw.rps}/s; CPU s {cpu}"
             )
-            if result.failures:
-                raise RuntimeError(f"queue requests failed: {result.errors}")
+            if result.failures or not result.requests:
+                raise RuntimeError(f"queue requests failed or none answered: {result.errors}")
             latency_met = all(
                 getattr(result, k) is not None and getattr(result, k) <= v
                 for k, v in QUEUE_GOALS.items()
@@ -389,8 +389,8 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
         f"{result.rps}/s ({result.failures} failed, {moved} cases moved); /healthz p95 "
         f"{floor.p95} ms; CPU s {cpu}"
     )
-    if result.failures:
-        raise RuntimeError(f"transitions failed: {result.errors}")
+    if result.failures or not result.requests:
+        raise RuntimeError(f"transitions failed or none answered: {result.errors}")
     met, note = verdict(
         result.p95 is not None and result.p95 <= TRANSITION_P95_GOAL, cpu["load_before"]
     )
@@ -486,8 +486,8 @@ def worker_memory(ctx: BenchContext) -> list[Figure]:
             result, _samples = run_locust(
                 server.url, plan, users=max(ctx.clients), seconds=half / 5 + 60
             )
-            if result.failures:
-                raise RuntimeError(f"mixed requests failed: {result.errors}")
+            if result.failures or not result.requests:
+                raise RuntimeError(f"mixed requests failed or none answered: {result.errors}")
             results[name] = result.as_dict()
             rss[name] = rss_kb(worker)
             ctx.say(
