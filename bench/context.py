@@ -53,6 +53,12 @@ class BenchContext:
     data: dict = field(default_factory=dict)
     #: also profile the operation (cProfile, on extra cases, outside the timed rounds)
     profile: bool = False
+    #: seconds of each closed-loop load run (None: 20, or 8 for small data sets)
+    duration: float | None = None
+    #: requests of the memory benchmark (two halves)
+    memory_requests: int = 10_000
+    #: concurrent clients of the HTTP load runs (the queue runs at each; the others at the most)
+    clients: tuple[int, ...] = (16, 4)
 
 
 def database_uri() -> str:

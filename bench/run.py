@@ -28,9 +28,12 @@ from bench.context import (
     machine,
     server_facts,
 )
+from bench.http_benches import queue_http, transition_http, worker_memory
 from bench.imports import import_households
 from bench.queue_sql import queue_sql_plans
 from bench.report import details, table, update_readme, write_results
+from bench.reports_bench import report_queries
+from bench.scan_bench import escalation_scan
 from bench.transitions import bulk_transitions, single_transitions
 from htsd_workflow import create_app
 from htsd_workflow.extensions import db
@@ -38,25 +41,20 @@ from htsd_workflow.extensions import db
 HERE = Path(__file__).resolve().parent
 QUICK_CASES = 20_000
 
-#: the benchmarks that run now, in order
+#: the benchmarks, in order (``--only NAME`` picks some)
 BENCHES = {
-    "single": single_transitions,
-    "bulk": bulk_transitions,
-    "queue_sql": queue_sql_plans,
-    "import": import_households,
+    "single": single_transitions,  # 1
+    "bulk": bulk_transitions,  # 2
+    "queue_sql": queue_sql_plans,  # 3, the SQL alone
+    "queue_http": queue_http,  # 3
+    "transition_http": transition_http,  # 4
+    "reports": report_queries,  # 5
+    "scan": escalation_scan,  # 6
+    "memory": worker_memory,  # 7
+    "import": import_households,  # 100,000-row household import (own database)
 }
 #: benchmarks with a database of their own: they need no generated cases
 OWN_DATABASE = {"import"}
-#: the issue's benchmarks that need code from other branches; see bench/README.md
-PENDING = {
-    "3": "reviewer queue over HTTP (gunicorn + load tool, 16 and 4 clients): needs the web "
-    "queue pages / JSON API",
-    "4": "a transition over HTTP under the same load: needs the API's transition endpoint",
-    "5": "bottleneck and targets reports, province and one district: needs the reports",
-    "6": "escalation scan over the open cases, time and worker peak memory: needs the "
-    "escalation task",
-    "7": "web worker memory after 10,000 mixed requests: needs the web app's pages and API",
-}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +68,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", choices=sorted(BENCHES), action="append", help="run only these benchmarks"
     )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        help="seconds of each closed-loop HTTP load run (default 20; 8 with --quick)",
+    )
+    parser.add_argument(
+        "--memory-requests",
+        type=int,
+        default=10_000,
+        help="requests of the worker memory benchmark (two halves; default 10000)",
+    )
+    parser.add_argument(
+        "--clients",
+        default="16,4",
+        help="concurrent clients of the HTTP load runs, comma-separated (default 16,4)",
+    )
+    parser.add_argument("--results", type=Path, help="where to write the results (JSON)")
     args = parser.parse_args(argv)
     default = QUICK_CASES if args.quick else int(os.environ.get("BENCH_CASES", 1_000_000))
     cases = args.cases or default
@@ -85,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"created database {uri.rsplit('/', 1)[-1]}")
     app = create_app({"SQLALCHEMY_DATABASE_URI": uri})
     figures = []
+    timings: dict[str, float] = {}
     with app.app_context():
         if needs_cases:
             upgrade()
@@ -93,12 +109,27 @@ def main(argv: list[str] | None = None) -> int:
             data = {"cases": 0, "note": "no generated cases needed"}
         db.session.remove()
         ctx = BenchContext(
-            app, uri, cases, args.quick or cases <= QUICK_CASES, say, data, args.profile
+            app,
+            uri,
+            cases,
+            args.quick or cases <= QUICK_CASES,
+            say,
+            data,
+            args.profile,
+            duration=args.duration,
+            memory_requests=args.memory_requests,
+            clients=tuple(int(n) for n in args.clients.split(",")),
         )
         for name, bench in BENCHES.items():
             if args.only and name not in args.only:
                 continue
-            figures.extend(bench(ctx))
+            say(f"{name} …")
+            bench_started = time.perf_counter()
+            found = bench(ctx)
+            seconds = round(time.perf_counter() - bench_started, 1)
+            timings[name] = seconds
+            say(f"{name}: {seconds} s")
+            figures.extend(found)
             db.session.remove()
     payload = {
         "run": {
@@ -108,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 + (argv if argv is not None else sys.argv[1:])
             ),
             "seconds": round(time.perf_counter() - started, 1),
+            "seconds_per_bench": timings,
             # other work on the machine moves the figures: the 1/5/15-minute load averages
             "load_before": [round(x, 2) for x in load_before],
             "load_after": [round(x, 2) for x in os.getloadavg()],
@@ -116,19 +148,17 @@ def main(argv: list[str] | None = None) -> int:
         "server": server_facts(uri) if needs_cases else {},
         "data": data,
         "figures": [f.as_dict() for f in figures],
-        "pending": PENDING,
     }
     print()
     print(table(figures))
     print()
     print(details(figures))
     print()
-    for number, why in PENDING.items():
-        print(f"not yet measured — {number}. {why}")
+    print("seconds per benchmark: " + ", ".join(f"{k} {v}" for k, v in timings.items()))
     quick = args.quick or cases < 1_000_000
-    results = HERE / ("results-quick.json" if quick else "results.json")
+    results = args.results or HERE / ("results-quick.json" if quick else "results.json")
     write_results(results, payload)
-    say(f"\nwrote {results.relative_to(HERE.parent)}")
+    say(f"\nwrote {results}")
     if not quick and not args.only:
         update_readme(HERE / "README.md", payload, figures)
         say("updated bench/README.md")

@@ -20,6 +20,10 @@ from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive
 from htsd_workflow.extensions import db
 
 WORKDAY_END_HOUR = 17
+#: days added on each side when the table of working-day ranks grows
+RANK_MARGIN_DAYS = 400
+#: outside these years working days are counted one by one instead of from the table
+RANK_YEARS = (1900, 2200)
 
 
 class WorkingCalendar:
@@ -31,6 +35,9 @@ class WorkingCalendar:
         self._public = holidays.country_holidays("VN")
         self.extra_days_off = frozenset(extra_days_off)
         self.extra_working_days = frozenset(extra_working_days)
+        #: (first day, ranks): ranks[i] = working days in (first day, first day + i]; read
+        #: by many threads (the calendar is shared), so replaced whole, never changed in place
+        self._ranks: tuple[date, list[int]] | None = None
 
     def holiday_name(self, day: date) -> str | None:
         return self._public.get(day)
@@ -63,6 +70,10 @@ class WorkingCalendar:
         """Count working days in (start, end]; negative when ``end`` is before ``start``."""
         if end < start:
             return -self.working_days_between(end, start)
+        if RANK_YEARS[0] <= start.year and end.year <= RANK_YEARS[1]:
+            # O(1) from the table of ranks: pages show a due status on every row
+            first, ranks = self._table(start, end)
+            return ranks[(end - first).days] - ranks[(start - first).days]
         days = 0
         day = start
         while day < end:
@@ -70,6 +81,29 @@ class WorkingCalendar:
             if self.is_working_day(day):
                 days += 1
         return days
+
+    def _table(self, start: date, end: date) -> tuple[date, list[int]]:
+        """The table of ranks covering ``start`` … ``end`` (grown first when needed); both
+        days must be read from the same table, as ranks count from its first day."""
+        table = self._ranks
+        if table is None or start < table[0] or (end - table[0]).days >= len(table[1]):
+            table = self._grow(start, end)
+        return table
+
+    def _grow(self, start: date, end: date) -> tuple[date, list[int]]:
+        table = self._ranks
+        first = start - timedelta(days=RANK_MARGIN_DAYS)
+        last = end + timedelta(days=RANK_MARGIN_DAYS)
+        if table is not None:
+            first = min(first, table[0])
+            last = max(last, table[0] + timedelta(days=len(table[1]) - 1))
+        ranks = [0]
+        current = first
+        while current < last:
+            current += timedelta(days=1)
+            ranks.append(ranks[-1] + (1 if self.is_working_day(current) else 0))
+        self._ranks = (first, ranks)
+        return self._ranks
 
     def due_at(self, entered_at: datetime, sla_days: int) -> datetime:
         """Return the naive-UTC due moment of a stage entered at ``entered_at`` (naive UTC)."""

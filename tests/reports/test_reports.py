@@ -213,3 +213,45 @@ def test_the_api_gives_the_same_figures(year_2018, ctx, make):
         "/api/v1/reports/bottlenecks", headers={"Authorization": f"Bearer {token}"}
     )
     assert bottleneck.status_code == 200 and "definitions" in bottleneck.json
+
+
+def test_weekly_trend_matches_a_count_made_visit_by_visit(flow, make):
+    """The weekly trend (a few grouped queries) against the definitions applied in Python to
+    visits that start before, inside and after the period, open and closed, late and not."""
+    import random
+    from datetime import timedelta
+
+    from htsd_workflow.reports.queries import _start, weekly_trend
+
+    db.session.execute(delete(StageVisit))  # only the visits below
+    rng = random.Random(5)
+    origin = datetime(2025, 11, 1)
+    visits = []
+    for _ in range(300):
+        entered = origin + timedelta(hours=rng.randrange(0, 24 * 450))
+        left = entered + timedelta(hours=rng.randrange(1, 24 * 60)) if rng.random() < 0.7 else None
+        due = entered + timedelta(hours=rng.randrange(1, 24 * 30)) if rng.random() < 0.9 else None
+        visit(flow, entered_at=entered, left_at=left, due_at=due)
+        visits.append((entered, left, due))
+    db.session.commit()
+    manager = make.user("manager", DISTRICT)
+    filters = Filters(date(2026, 1, 7), date(2026, 9, 30))
+    first = date(2026, 1, 5)
+    days = [first + timedelta(days=7 * k) for k in range(39)]
+    expected = []
+    for day in days:
+        start, end = _start(day), _start(day + timedelta(days=7))
+        arrived = sum(start <= e < end for e, _l, _d in visits)
+        completed = sum(left is not None and start <= left < end for _e, left, _d in visits)
+        # overdue from the later of arrival and due moment, until it leaves
+        backlog = sum(
+            due is not None
+            and max(e, due) < end
+            and (left is None or (left >= end and left > max(e, due)))
+            for e, left, due in visits
+        )
+        expected.append((arrived, completed, backlog))
+    assert any(b for _a, _c, b in expected) and any(a for a, _c, _b in expected)
+    weeks = weekly_trend(manager, filters)
+    assert [w["week"] for w in weeks] == [d.isoformat() for d in days]
+    assert [(w["arrived"], w["completed"], w["overdue_backlog"]) for w in weeks] == expected

@@ -80,3 +80,41 @@ def test_add_working_days_lands_on_a_working_day_after_exactly_count_working_day
     assert CAL.working_days_between(start, end) == count
     # no working day is skipped: the day before the end has one fewer
     assert CAL.working_days_between(start, end - timedelta(days=1)) == count - 1
+
+
+def _walk(calendar: WorkingCalendar, start: date, end: date) -> int:
+    """Working days in (start, end], one day at a time (what the rank table replaces)."""
+    if end < start:
+        return -_walk(calendar, end, start)
+    return sum(
+        calendar.is_working_day(start + timedelta(days=i)) for i in range(1, (end - start).days + 1)
+    )
+
+
+@given(
+    st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 12, 31)),
+    st.integers(min_value=-900, max_value=900),
+)
+def test_counts_from_the_rank_table_equal_the_day_by_day_walk(start, span):
+    calendar = WorkingCalendar(
+        extra_days_off=[date(2026, 11, 27)], extra_working_days=[date(2026, 11, 28)]
+    )
+    end = start + timedelta(days=span)
+    assert calendar.working_days_between(start, end) == _walk(calendar, start, end)
+
+
+def test_the_rank_table_grows_both_ways_and_keeps_exceptions():
+    calendar = WorkingCalendar(extra_working_days=[date(2026, 11, 28)])  # a Saturday
+    assert calendar.working_days_between(date(2026, 11, 27), date(2026, 11, 30)) == 2
+    # far before and far after the first table: the table grows, earlier answers hold
+    assert calendar.working_days_between(date(2019, 1, 1), date(2019, 1, 31)) == _walk(
+        calendar, date(2019, 1, 1), date(2019, 1, 31)
+    )
+    assert calendar.working_days_between(date(2031, 6, 1), date(2031, 6, 30)) == _walk(
+        calendar, date(2031, 6, 1), date(2031, 6, 30)
+    )
+    assert calendar.working_days_between(date(2026, 11, 27), date(2026, 11, 30)) == 2
+    # outside the table's years the walk answers
+    assert calendar.working_days_between(date(1890, 1, 1), date(1890, 1, 10)) == _walk(
+        calendar, date(1890, 1, 1), date(1890, 1, 10)
+    )

@@ -1,0 +1,526 @@
+"""Benchmarks 3, 4 and 7: the reviewer queue, a transition and a worker's memory over HTTP.
+
+gunicorn serves the app as deployed (``bench.httpload.Server``); locust drives a closed loop
+(``bench/locustfile.py``): a fixed number of clients, each a different reviewer signed in
+through the sign-in form (the queue) or holding its own API token (transitions), sending the
+next request when the last one answered.
+
+References measured in the same run:
+
+* the framework floor — the same server answering ``/healthz`` at the same concurrency;
+* the database floor — the statements one queue page sent to PostgreSQL (captured at the
+  driver while the page was rendered in-process for that reviewer), replayed through raw
+  psycopg by as many threads as clients, each on its own connection, closed loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from bench.capture import capture
+from bench.context import BenchContext, Figure
+from bench.httpload import (
+    CSRF,
+    LoadResult,
+    Server,
+    redis_url,
+    rss_kb,
+    run_locust,
+    summarise,
+    verdict,
+)
+from htsd_workflow.api.framework import issue_token
+from htsd_workflow.auth.models import User
+from htsd_workflow.benchdata import BENCH_PASSWORD, append_cases
+from htsd_workflow.cases.models import Case
+from htsd_workflow.core.time import utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.queues.queries import QueueFilter, queue_page
+from htsd_workflow.subjects.models import Subject
+
+#: the issue's goals for the queue (ms) and its throughput at 16 clients
+QUEUE_GOALS = {"p50": 40.0, "p95": 100.0, "p99": 200.0}
+QUEUE_RPS_GOAL = 350.0
+TRANSITION_P95_GOAL = 100.0
+WARM_CASES = 3
+MEMORY_GOAL_MB = 200.0
+MEMORY_GROWTH_GOAL = 0.10
+
+
+def _seconds(ctx: BenchContext) -> float:
+    return ctx.duration or (8.0 if ctx.quick else 20.0)
+
+
+def _libpq(uri: str) -> str:
+    return make_url(uri).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a live process so far (/proc/<pid>/stat), in seconds."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured_load(server: Server, plan: dict, users: int, seconds: float, warm_up: float):
+    """A locust run with the CPU the load tool and the gunicorn workers used meanwhile."""
+    workers = server.worker_pids()
+    before = {pid: _cpu_seconds(pid) for pid in workers}
+    client_before = _children_cpu()
+    load_before = os.getloadavg()[0]
+    result, samples = run_locust(server.url, plan, users=users, seconds=seconds, warm_up=warm_up)
+    server_cpu = sum(_cpu_seconds(p) - before[p] for p in workers)
+    cpu = {
+        "locust": round(_children_cpu() - client_before, 1),
+        "gunicorn_workers": round(server_cpu, 1),
+        # load-independent: the CPU the app spent per answered request (other work on the
+        # machine stretches wall-clock latency, hardly this)
+        "server_ms_per_request": round(1000 * server_cpu / len(samples), 2) if samples else None,
+        "load_before": round(load_before, 2),
+    }
+    return result, samples, cpu
+
+
+# --- who the clients are -------------------------------------------------------------------
+
+
+def queue_reviewers(count: int) -> list[User]:
+    """``count`` different reviewers with work waiting: district reviewers (a quarter) and the
+    commune reviewers of the communes with the most cases in ``commune_review``."""
+    districts = db.session.execute(
+        text(
+            "SELECT district_code FROM cases WHERE state = 'district_verification' "
+            "GROUP BY district_code ORDER BY count(*) DESC"
+        )
+    ).scalars()
+    communes = db.session.execute(
+        text(
+            "SELECT commune_code FROM cases WHERE state = 'commune_review' "
+            "GROUP BY commune_code ORDER BY count(*) DESC"
+        )
+    ).scalars()
+    names = [f"huyen{c}" for c in list(districts)[: max(1, count // 4)]]
+    names += [f"xa{c}" for c in list(communes)[: count - len(names)]]
+    if len(names) < count:  # small data sets: other commune reviewers (shorter queues)
+        others = db.session.scalars(
+            select(User.username)
+            .where(User.role == "commune_reviewer", User.username.not_in(names))
+            .order_by(User.username)
+            .limit(count - len(names))
+        )
+        names += list(others)
+    found = {
+        u.username: u for u in db.session.scalars(select(User).where(User.username.in_(names)))
+    }
+    users = [found[n] for n in names if n in found]
+    if len(users) < count:
+        raise RuntimeError(f"only {len(users)} reviewer accounts; the benchmark needs {count}")
+    return users
+
+
+def queue_urls(user: User) -> list[str]:
+    """The reviewer's first queue page and the page after it (its keyset cursor)."""
+    first = queue_page(user, QueueFilter(), utcnow(), size=50)
+    urls = ["/queue"]
+    if first.next_cursor:
+        urls.append(f"/queue?after={first.next_cursor}")
+    return urls
+
+
+# --- the database floor: one page's statements through raw psycopg ------------------------
+
+
+def signed_in_client(app, username: str):
+    client = app.test_client()
+    page = client.get("/login")
+    token = CSRF.search(page.get_data(as_text=True)).group(1)
+    answer = client.post(
+        "/login", data={"csrf_token": token, "username": username, "password": BENCH_PASSWORD}
+    )
+    if answer.status_code != 302:
+        raise RuntimeError(f"in-process sign-in as {username}: {answer.status_code}")
+    return client
+
+
+def page_statements(app, username: str, url: str) -> list:
+    """The statements rendering ``url`` for ``username`` sent to the database (in-process).
+
+    In an app context of its own: Flask-Login keeps the signed-in user on ``g``, which lives
+    as long as the app context.
+    """
+    holder = {}
+    with app.app_context():
+        client = signed_in_client(app, username)
+        client.get(url)  # warm the caches (workflow registry, calendar) first
+
+        def fetch():
+            holder["response"] = client.get(url)
+
+        captured = capture(fetch)
+    if holder["response"].status_code != 200:
+        raise RuntimeError(f"{url} as {username}: {holder['response'].status_code}")
+    return captured.statements
+
+
+def raw_replay_load(
+    database_uri: str, scripts: list[list], seconds: float, warm_up: float
+) -> LoadResult:
+    """Each script (a page's statements) replayed in a closed loop by its own thread and
+    connection, one transaction per page; latency per page."""
+    samples: list = []
+    lock = threading.Lock()
+    stop_at = time.time() + seconds
+    errors: list[str] = []
+
+    def client(statements):
+        mine = []
+        try:
+            with psycopg.connect(_libpq(database_uri)) as connection:
+                cursor = connection.cursor()
+                while time.time() < stop_at:
+                    started = time.time()
+                    for statement in statements:
+                        cursor.execute(statement.sql, statement.params)
+                        if cursor.description is not None:
+                            cursor.fetchall()
+                    connection.rollback()  # a read page: nothing to keep
+                    mine.append(["page sql", started, (time.time() - started) * 1000, True])
+        except psycopg.Error as exc:
+            errors.append(str(exc)[:300])
+        with lock:
+            samples.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(s,)) for s in scripts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return summarise(samples, users=len(scripts), warm_up=warm_up, errors=errors)
+
+
+def _explain(database_uri: str, statement) -> str:
+    with psycopg.connect(_libpq(database_uri)) as connection:
+        rows = connection.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, statement.params
+        ).fetchall()
+        connection.rollback()
+    return "\n".join(r[0] for r in rows)
+
+
+def _queue_statement(statements):
+    """The page's main query: the one ordering by due date with a LIMIT."""
+    for statement in statements:
+        sql = statement.sql
+        if "ORDER BY cases.due_at" in sql and "LIMIT" in sql and "count(" not in sql:
+            return statement
+    return None
+
+
+# --- 3. the reviewer queue -----------------------------------------------------------------
+
+
+def queue_http(ctx: BenchContext) -> list[Figure]:
+    seconds = _seconds(ctx)
+    warm_up = min(3.0, seconds / 4)
+    reviewers = queue_reviewers(max(ctx.clients))
+    clients = []
+    scripts = []
+    plans = {}
+    levels_seen = set()
+    for user in reviewers:
+        urls = queue_urls(user)
+        clients.append({"username": user.username, "password": BENCH_PASSWORD, "urls": urls})
+        statements = page_statements(ctx.app, user.username, urls[-1])
+        scripts.append(statements)
+        main = _queue_statement(statements)
+        level = user.unit_level
+        if main is not None and level not in levels_seen:
+            levels_seen.add(level)
+            plans[f"{level} reviewer {user.username}, {urls[-1]}"] = _explain(
+                ctx.database_uri, main
+            )
+    db.session.commit()
+    ctx.say(
+        f"   clients: {', '.join(c['username'] for c in clients)}; "
+        f"{sum(len(s) for s in scripts) / len(scripts):.1f} statements per page"
+    )
+    figures = []
+    with Server(ctx.database_uri) as server:
+        # sign-ins and first requests warm each worker before the measured runs
+        run_locust(server.url, {"mode": "queue", "clients": clients}, users=4, seconds=warm_up)
+        for users in ctx.clients:
+            plan = {"mode": "queue", "clients": clients[:users]}
+            result, _samples, cpu = measured_load(server, plan, users, seconds, warm_up)
+            floor, _s, floor_cpu = measured_load(
+                server, {"mode": "healthz", "clients": [{}]}, users, seconds, warm_up
+            )
+            raw = raw_replay_load(ctx.database_uri, scripts[:users], seconds, warm_up)
+            ctx.say(
+                f"   {users} clients: queue p50/p95/p99 {result.p50}/{result.p95}/{result.p99} "
+                f"ms, {result.rps}/s ({result.failures} failed); /healthz {floor.p50}/"
+                f"{floor.p95}/{floor.p99} ms {floor.rps}/s; raw SQL {raw.p50}/{raw.p95}/"
+                f"{raw.p99} ms {raw.rps}/s; CPU s {cpu}"
+            )
+            if result.failures or not result.requests:
+                raise RuntimeError(f"queue requests failed or none answered: {result.errors}")
+            latency_met = all(
+                getattr(result, k) is not None and getattr(result, k) <= v
+                for k, v in QUEUE_GOALS.items()
+            )
+            rps_met = result.rps >= QUEUE_RPS_GOAL if users >= 16 else True
+            met, note = verdict(latency_met and rps_met, cpu["load_before"])
+            goal = "p50/p95/p99 ≤ 40/100/200 ms" + (" and ≥ 350 req/s" if users >= 16 else "")
+            details = {
+                "queue": result.as_dict(),
+                "healthz_floor": floor.as_dict(),
+                "raw_sql_floor": raw.as_dict(),
+                "cpu_seconds": {"queue": cpu, "healthz": floor_cpu},
+                "clients": [c["username"] for c in clients[:users]],
+                "command": " ".join(server.command),
+            }
+            if users == max(ctx.clients):
+                details["plans"] = plans
+                details["unit"] = "the reviewer's own"
+            figures += [
+                Figure(
+                    key=f"queue_http_{users}",
+                    name=f"3. reviewer queue over HTTP, {users} clients (each a different "
+                    "reviewer): p50 / p95 / p99",
+                    value=result.p95,
+                    unit=f"ms p95 (p50 {result.p50}, p99 {result.p99}; {result.rps:,.0f} req/s)",
+                    reference=raw.p95,
+                    reference_name=f"ms p95, the page's SQL via psycopg, {users} connections "
+                    f"(p50 {raw.p50}, p99 {raw.p99}; {raw.rps:,.0f} pages/s)",
+                    ratio=round(result.p95 / raw.p95, 2) if raw.p95 else None,
+                    goal=goal + note,
+                    met=met,
+                    details=details,
+                ),
+                Figure(
+                    key=f"queue_http_{users}_cpu",
+                    name=f"3. gunicorn CPU per queue page, {users} clients (load-independent)",
+                    value=cpu["server_ms_per_request"],
+                    unit="ms CPU per request",
+                    reference=floor_cpu["server_ms_per_request"],
+                    reference_name="ms CPU per /healthz request",
+                    ratio=(
+                        round(cpu["server_ms_per_request"] / floor_cpu["server_ms_per_request"], 1)
+                        if floor_cpu["server_ms_per_request"]
+                        else None
+                    ),
+                    goal="(350 req/s on 2 cores leaves ≤ 5.7 ms of CPU per request for all)",
+                ),
+                Figure(
+                    key=f"queue_http_{users}_floor",
+                    name=f"3. (framework floor) gunicorn answering /healthz, {users} clients",
+                    value=result.rps,
+                    unit="queue req/s",
+                    reference=floor.rps,
+                    reference_name=f"/healthz req/s (p50 {floor.p50}, p95 {floor.p95} ms)",
+                    ratio=round(result.rps / floor.rps, 3) if floor.rps else None,
+                    goal="(for information: the queue's share of the framework's rate)",
+                    details={"cpu_seconds": floor_cpu},
+                ),
+            ]
+    return figures
+
+
+# --- 4. a transition over HTTP -------------------------------------------------------------
+
+
+def transition_http(ctx: BenchContext) -> list[Figure]:
+    """16 commune reviewers, each approving its own fresh ``commune_review`` cases through
+    ``POST /api/v1/cases/<id>/transitions`` with its own bearer token."""
+    seconds = _seconds(ctx)
+    warm_up = min(3.0, seconds / 4)
+    users = max(ctx.clients)
+    reviewers = queue_reviewers(users * 2)
+    communes = [u.unit_code for u in reviewers if u.role == "commune_reviewer"][:users]
+    # enough cases that no client runs dry: a generous 40 transitions/s per client
+    per_client = WARM_CASES + max(50, math.ceil(40 * seconds))
+    clients = []
+    warm_clients = []
+    pools = []
+    for code in communes:
+        user = db.session.scalar(select(User).where(User.username == f"xa{code}"))
+        pool = append_cases(per_client, "commune_review", [code])
+        token, _row = issue_token(user)
+        db.session.commit()
+        # a few cases per client warm the workers (first requests load the workflow, calendar)
+        warm_clients.append({"token": token, "cases": pool[:WARM_CASES]})
+        clients.append({"token": token, "cases": pool[WARM_CASES:]})
+        pools += pool
+    if len(clients) < users:
+        raise RuntimeError(f"only {len(clients)} commune reviewers for {users} clients")
+    ctx.say(f"   {users} clients, {per_client} fresh commune_review cases each")
+    with Server(ctx.database_uri) as server:
+        plan = {"mode": "transition", "trigger": "approve", "clients": warm_clients}
+        _warm, warm_samples = run_locust(server.url, plan, users=users, seconds=warm_up)
+        floor, _s, floor_cpu = measured_load(
+            server, {"mode": "healthz", "clients": [{}]}, users, seconds, warm_up
+        )
+        plan = {"mode": "transition", "trigger": "approve", "clients": clients}
+        result, samples, cpu = measured_load(server, plan, users, seconds, warm_up)
+    _drain_broker()
+    moved = db.session.execute(
+        text("SELECT count(*) FROM cases WHERE id = ANY(:ids) AND state <> 'commune_review'"),
+        {"ids": pools},
+    ).scalar()
+    db.session.commit()
+    answered = sum(1 for s in samples + warm_samples if s[3])
+    if moved != answered:
+        raise RuntimeError(f"{answered} transitions answered 200 but {moved} cases moved")
+    ctx.say(
+        f"   transitions p50/p95/p99 {result.p50}/{result.p95}/{result.p99} ms, "
+        f"{result.rps}/s ({result.failures} failed, {moved} cases moved); /healthz p95 "
+        f"{floor.p95} ms; CPU s {cpu}"
+    )
+    if result.failures or not result.requests:
+        raise RuntimeError(f"transitions failed or none answered: {result.errors}")
+    met, note = verdict(
+        result.p95 is not None and result.p95 <= TRANSITION_P95_GOAL, cpu["load_before"]
+    )
+    return [
+        Figure(
+            key="transition_http_cpu",
+            name=f"4. gunicorn CPU per transition over HTTP, {users} clients (load-independent)",
+            value=cpu["server_ms_per_request"],
+            unit="ms CPU per request",
+            reference=floor_cpu["server_ms_per_request"],
+            reference_name="ms CPU per /healthz request",
+            goal="(for information)",
+        ),
+        Figure(
+            key="transition_http",
+            name=f"4. a transition over HTTP (POST /api/v1/cases/<id>/transitions, approve), "
+            f"{users} clients",
+            value=result.p95,
+            unit=f"ms p95 (p50 {result.p50}, p99 {result.p99}; {result.rps:,.0f} transitions/s)",
+            reference=floor.p95,
+            reference_name=f"ms p95 of /healthz, {users} clients ({floor.rps:,.0f} req/s)",
+            ratio=round(result.p95 / floor.p95, 2) if floor.p95 else None,
+            goal="p95 ≤ 100 ms" + note,
+            met=met,
+            details={
+                "transition": result.as_dict(),
+                "healthz_floor": floor.as_dict(),
+                "cpu_seconds": {"transition": cpu, "healthz": floor_cpu},
+                "cases_moved": moved,
+                "transitions_answered": answered,
+            },
+        ),
+    ]
+
+
+def _drain_broker() -> None:
+    """Remove the task messages the bench's transitions sent (no worker runs in the bench)."""
+    try:
+        import redis
+
+        redis.Redis.from_url(redis_url()).delete("celery")
+    except Exception:  # noqa: BLE001 - a broker that is down received nothing to drain
+        pass
+
+
+# --- 7. a web worker's memory ----------------------------------------------------------------
+
+
+def mixed_urls(user: User) -> list[tuple[str, str]]:
+    """What a reviewer does all day: queue pages, case pages, search, the API's case list."""
+    urls = [("queue", u) for u in queue_urls(user)]
+    cases = db.session.scalars(
+        select(Case.id).where(Case.commune_code == user.unit_code).order_by(Case.id.desc()).limit(6)
+    ).all()
+    urls += [("case page", f"/cases/{c}") for c in cases]
+    names = db.session.scalars(
+        select(Subject.name).where(Subject.unit_code == user.unit_code).limit(3)
+    ).all()
+    urls += [("search", f"/search?q={n.split()[-1]}") for n in names]
+    urls += [
+        ("api list", "/api/v1/cases?limit=50"),
+        ("api list", "/api/v1/cases?state=commune_review"),
+    ]
+    return urls
+
+
+def worker_memory(ctx: BenchContext) -> list[Figure]:
+    """One worker (``--workers 1 --threads 4``, so it serves every request) after 5,000 and
+    10,000 mixed requests from 16 clients; its VmRSS before, between and after."""
+    half = ctx.memory_requests // 2
+    reviewers = queue_reviewers(max(ctx.clients))
+    clients = []
+    for user in reviewers:
+        if user.unit_level != "commune":
+            continue
+        token, _row = issue_token(user)
+        clients.append(
+            {
+                "username": user.username,
+                "password": BENCH_PASSWORD,
+                "token": token,
+                "urls": mixed_urls(user),
+            }
+        )
+    db.session.commit()
+    rss = {}
+    results = {}
+    with Server(ctx.database_uri, workers=1) as server:
+        worker = server.worker_pids()[0]
+        rss["started"] = rss_kb(worker)
+        for name in ("first half", "second half"):
+            plan = {"mode": "mixed", "clients": clients, "requests": half, "seconds": None}
+            result, _samples = run_locust(
+                server.url, plan, users=max(ctx.clients), seconds=half / 5 + 60
+            )
+            if result.failures or not result.requests:
+                raise RuntimeError(f"mixed requests failed or none answered: {result.errors}")
+            results[name] = result.as_dict()
+            rss[name] = rss_kb(worker)
+            ctx.say(
+                f"   after the {name} ({result.requests:,} requests, {result.rps}/s): "
+                f"worker RSS {rss[name] / 1024:.1f} MB"
+            )
+        if server.worker_pids() != [worker]:
+            raise RuntimeError("the gunicorn worker was replaced during the run")
+    final_mb = rss["second half"] / 1024
+    growth = (rss["second half"] - rss["first half"]) / rss["first half"]
+    total = sum(r["requests"] for r in results.values())
+    return [
+        Figure(
+            key="worker_memory",
+            name=f"7. web worker RSS after {total:,} mixed requests (queue, case pages, search, "
+            "API list; 16 clients)",
+            value=round(final_mb, 1),
+            unit="MB",
+            reference=round(rss["started"] / 1024, 1),
+            reference_name="MB, the same worker just started",
+            ratio=round(final_mb / (rss["started"] / 1024), 2),
+            goal="≤ 200 MB",
+            met=final_mb <= MEMORY_GOAL_MB,
+            details={"rss_kb": rss, "loads": results},
+        ),
+        Figure(
+            key="worker_memory_growth",
+            name="7. worker RSS growth over the second half of the requests",
+            value=round(100 * growth, 2),
+            unit="%",
+            reference=round(rss["first half"] / 1024, 1),
+            reference_name="MB after the first half",
+            goal="< 10 %",
+            met=growth < MEMORY_GROWTH_GOAL,
+        ),
+    ]

@@ -1,0 +1,173 @@
+"""Benchmark 5: the bottleneck and targets reports, for the whole province and one district.
+
+Timed three ways, medians of a few runs on the same data:
+
+* the query function (``reports.queries.bottlenecks`` / ``targets``) in-process, as the
+  province's manager ``lanhdaotinh`` (the district: the same with ``unit=<district>``);
+* the HTTP page (``/reports/bottlenecks``, ``/reports/targets``) from gunicorn as deployed,
+  signed in as that manager — the page also runs the longest-waiting list and the weekly
+  trend;
+* the reference: the statements the function sent (captured at the driver) replayed
+  through raw psycopg.
+
+The plans of the aggregations (``EXPLAIN (ANALYZE, BUFFERS)``) are printed beside them.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from datetime import date
+
+import psycopg
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from bench.capture import capture
+from bench.context import BenchContext, Figure
+from bench.httpload import Server, sign_in, verdict
+from htsd_workflow.auth.models import User
+from htsd_workflow.benchdata import BENCH_PASSWORD
+from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.reports.queries import Filters, bottlenecks, targets
+
+RUNS = 3
+GOAL_MS = 500.0
+MANAGER = "lanhdaotinh"
+
+
+def _libpq(uri: str) -> str:
+    return make_url(uri).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _median_ms(function, runs: int = RUNS) -> float:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        function()
+        samples.append((time.perf_counter() - started) * 1000)
+    return round(statistics.median(samples), 1)
+
+
+def replay_ms(database_uri: str, statements, runs: int = RUNS) -> float:
+    """Median time of the statements replayed through psycopg in one (rolled back) transaction."""
+    with psycopg.connect(_libpq(database_uri)) as connection:
+        cursor = connection.cursor()
+
+        def once():
+            for statement in statements:
+                cursor.execute(statement.sql, statement.params)
+                if cursor.description is not None:
+                    cursor.fetchall()
+            connection.rollback()
+
+        once()  # warm
+        return _median_ms(once, runs)
+
+
+def explain(database_uri: str, statements) -> dict[str, str]:
+    """Plans of the statements that aggregate (GROUP BY) — the ones that read many rows."""
+    plans = {}
+    with psycopg.connect(_libpq(database_uri)) as connection:
+        for number, statement in enumerate(statements, 1):
+            if "GROUP BY" not in statement.sql:
+                continue
+            rows = connection.execute(
+                "EXPLAIN (ANALYZE, BUFFERS) " + statement.sql, statement.params
+            ).fetchall()
+            plans[f"statement {number}"] = "\n".join(r[0] for r in rows)
+        connection.rollback()
+    return plans
+
+
+def _busiest_district() -> str:
+    return (
+        db.session.execute(
+            text("SELECT district_code FROM cases WHERE is_open GROUP BY 1 ORDER BY count(*) DESC")
+        )
+        .scalars()
+        .first()
+    )
+
+
+def report_queries(ctx: BenchContext) -> list[Figure]:
+    manager = db.session.scalar(select(User).where(User.username == MANAGER))
+    if manager is None:
+        raise RuntimeError(f"no account {MANAGER} in the bench data")
+    db.session.expunge(manager)
+    district = _busiest_district()
+    today = to_local(utcnow()).date()
+    year_start = date(today.year, 1, 1)
+    shapes = []
+    for scope, unit in (("province", None), (f"district {district}", district)):
+        query = f"?unit={unit}" if unit else ""
+        shapes.append(
+            (
+                "bottleneck",
+                scope,
+                lambda unit=unit: bottlenecks(manager, Filters(year_start, today, unit=unit)),
+                f"/reports/bottlenecks{query}",
+            )
+        )
+        shapes.append(
+            (
+                "targets",
+                scope,
+                lambda unit=unit: targets(manager, year=today.year, unit=unit),
+                f"/reports/targets{query}",
+            )
+        )
+    measured = []
+    load_before = os.getloadavg()[0]
+    for report, scope, function, url in shapes:
+        function()  # warm the caches (calendar, plans, units)
+        db.session.rollback()
+        statements = capture(function).statements
+        db.session.rollback()
+        function_ms = _median_ms(lambda f=function: (f(), db.session.rollback()))
+        raw_ms = replay_ms(ctx.database_uri, statements)
+        plans = explain(ctx.database_uri, statements)
+        measured.append([report, scope, url, function_ms, raw_ms, len(statements), plans])
+    db.session.commit()
+    with Server(ctx.database_uri) as server:
+        session = sign_in(server.url, MANAGER, BENCH_PASSWORD)
+        for row in measured:
+            url = server.url + row[2]
+
+            def fetch(url=url):
+                answer = session.get(url, timeout=120)
+                if answer.status_code != 200:
+                    raise RuntimeError(f"{url}: {answer.status_code}")
+
+            fetch()
+            row.append(_median_ms(fetch))
+    figures = []
+    for report, scope, url, function_ms, raw_ms, count, plans, page_ms in measured:
+        ctx.say(
+            f"   {report} report, {scope}: page {page_ms} ms, function {function_ms} ms, "
+            f"its {count} statements via psycopg {raw_ms} ms"
+        )
+        met, note = verdict(page_ms <= GOAL_MS and function_ms <= GOAL_MS, load_before)
+        figures.append(
+            Figure(
+                key=f"report_{report}_{scope.split()[0]}",
+                name=f"5. {report} report, {scope}: the HTTP page {url} (median of {RUNS})",
+                value=page_ms,
+                unit=f"ms (the query function alone {function_ms} ms)",
+                reference=raw_ms,
+                reference_name=f"ms, the function's {count} statements via psycopg",
+                ratio=round(page_ms / raw_ms, 2) if raw_ms else None,
+                goal="≤ 500 ms (page and function)" + note,
+                met=met,
+                details={
+                    "function_ms": function_ms,
+                    "raw_sql_ms": raw_ms,
+                    "page_ms": page_ms,
+                    "plans": plans,
+                    "unit": scope,
+                },
+            )
+        )
+    return figures

@@ -1,0 +1,177 @@
+"""The pieces of benchmarks 3–7: latency summaries, process facts, and a tiny end-to-end run.
+
+The end-to-end test builds its own throwaway PostgreSQL database, generates 300 cases and runs
+every new benchmark at a tiny scale (gunicorn, locust, the scan child) through
+``python -m bench.run``'s ``main``; it checks the figures are real measurements of the work
+asked for, not their size (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from bench.httpload import children, rss_kb, summarise
+from htsd_workflow.config import normalize_database_url
+
+
+def sample(start, ms, ok=True, name="queue"):
+    return [name, start, ms, ok]
+
+
+def test_percentiles_interpolate_between_ranks_as_percentile_cont():
+    samples = [sample(100.0 + i / 100, float(ms)) for i, ms in enumerate(range(1, 101))]
+    result = summarise(samples, users=4)
+    assert result.requests == 100 and result.failures == 0
+    assert result.p50 == 50.5  # between the 50th and 51st of 1..100
+    assert result.p95 == 95.05 and result.p99 == 99.01
+
+
+def test_warm_up_is_left_out_and_throughput_counts_the_window():
+    slow_start = [sample(0.0 + i * 0.1, 900.0) for i in range(10)]  # the first second
+    steady = [sample(2.0 + i * 0.01, 10.0) for i in range(200)]  # 2.0 s … 3.99 s
+    result = summarise(slow_start + steady, users=2, warm_up=1.5)
+    assert result.requests == 200
+    assert result.p99 == 10.0  # none of the warm-up's 900 ms
+    # 200 requests from 2.0 s to 3.99 s + 10 ms = 2.0 s
+    assert result.rps == pytest.approx(100.0, rel=0.01)
+
+
+def test_failures_count_but_stay_out_of_the_latencies():
+    samples = [sample(1.0, 5.0), sample(1.1, 7.0), sample(1.2, 5000.0, ok=False)]
+    result = summarise(samples, users=1, errors=["1 × queue: 500"])
+    assert result.failures == 1 and result.requests == 3
+    assert result.p99 <= 7.0
+    assert result.errors == ["1 × queue: 500"]
+
+
+def test_no_samples_gives_no_figures():
+    result = summarise([], users=16)
+    assert result.requests == 0 and result.p50 is None and result.rps == 0.0
+
+
+def test_children_and_resident_memory_of_real_processes():
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
+    try:
+        assert child.pid in children(os.getpid())
+        assert rss_kb(child.pid) > 1000  # a Python interpreter is more than 1 MB
+    finally:
+        child.kill()
+        child.wait()
+    assert rss_kb(os.getpid()) > 10_000
+
+
+@pytest.fixture
+def bench_database(monkeypatch):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("REQUIRE_SERVICES"):
+            pytest.fail("TEST_DATABASE_URL is not set")
+        pytest.skip("TEST_DATABASE_URL is not set: the bench run needs PostgreSQL")
+    base = make_url(normalize_database_url(url))
+    name = f"htsd_benchtest_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    bench_url = base.set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("BENCH_DATABASE_URL", bench_url)
+    if os.environ.get("TEST_REDIS_URL"):
+        monkeypatch.setenv("BENCH_REDIS_URL", os.environ["TEST_REDIS_URL"])
+    yield bench_url
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_path, capsys):
+    from bench.run import main
+
+    results = tmp_path / "results.json"
+    only = ["queue_http", "transition_http", "reports", "scan", "memory"]
+    argv = ["--cases", "300", "--duration", "1", "--memory-requests", "120", "--clients", "4,2"]
+    argv += ["--results", str(results)]
+    for name in only:
+        argv += ["--only", name]
+    assert main(argv) == 0
+    payload = json.loads(results.read_text())
+    figures = {f["key"]: f for f in payload["figures"]}
+    assert set(payload["run"]["seconds_per_bench"]) == set(only)
+
+    for users in (4, 2):
+        queue = figures[f"queue_http_{users}"]
+        assert queue["value"] > 0 and queue["reference"] > 0  # p95 of the page and of its SQL
+        details = queue["details"]
+        assert details["queue"]["users"] == users and details["queue"]["failures"] == 0
+        assert details["queue"]["requests"] > users
+        assert len(set(details["clients"])) == users  # each client a different reviewer
+        assert details["healthz_floor"]["rps"] > 0 and details["raw_sql_floor"]["requests"] > 0
+        assert "gunicorn" in details["command"] and "--workers 3 --threads 4" in details["command"]
+    plans = figures["queue_http_4"]["details"]["plans"]
+    assert plans and all("ix_cases_queue_" in plan for plan in plans.values())
+
+    transition = figures["transition_http"]
+    moved = transition["details"]["cases_moved"]
+    assert moved == transition["details"]["transitions_answered"]
+    assert moved >= transition["details"]["transition"]["requests"] > 4
+
+    for key in ("province", "district"):
+        for report in ("bottleneck", "targets"):
+            figure = figures[f"report_{report}_{key}"]
+            assert figure["value"] > 0 and figure["reference"] > 0
+            assert figure["details"]["function_ms"] > 0
+    assert figures["report_bottleneck_province"]["details"]["plans"]
+
+    scan = figures["escalation_scan_seconds"]
+    assert scan["details"]["open_cases"] > 0 and scan["details"]["statement_seconds"]
+    memory = figures["escalation_scan_memory"]
+    assert memory["value"] >= memory["reference"] > 20  # MB: a Python process with the app
+
+    worker = figures["worker_memory"]
+    assert worker["value"] > 20 and worker["details"]["rss_kb"]["second half"] > 0
+    loads = worker["details"]["loads"]
+    assert all(run["requests"] >= 60 and run["failures"] == 0 for run in loads.values())
+    assert "worker_memory_growth" in figures
+
+    printed = capsys.readouterr().out
+    assert "| 3. reviewer queue over HTTP, 4 clients" in printed
+    assert "seconds per benchmark:" in printed
+
+
+def test_the_bench_server_runs_gunicorn_as_the_dockerfile_does():
+    """The bench serves with the deployed worker settings; this keeps the two in step."""
+    import re
+    from pathlib import Path
+
+    from bench.httpload import GUNICORN_ARGS, Server
+
+    dockerfile = (Path(__file__).resolve().parents[2] / "Dockerfile").read_text()
+    cmd = re.search(r"CMD \[(.*?)\]", dockerfile, re.S).group(1)
+    deployed = [part.strip().strip('"') for part in cmd.replace("\\\n", "").split(",")]
+    for option in ("--workers", "--threads", "--access-logfile"):
+        index = GUNICORN_ARGS.index(option)
+        assert deployed[deployed.index(option) + 1] == GUNICORN_ARGS[index + 1]
+    assert deployed[-1] == "htsd_workflow.wsgi:app" == Server("sqlite://").command[-1]
+
+
+def test_a_miss_on_a_busy_machine_is_inconclusive_and_a_meet_is_a_meet():
+    from bench.httpload import verdict
+
+    assert verdict(True, 9.0) == (True, "")
+    assert verdict(False, 0.4) == (False, "")
+    met, note = verdict(False, 3.2)
+    assert met is None and "inconclusive" in note and "3.2" in note
