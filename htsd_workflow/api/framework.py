@@ -94,14 +94,17 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
 def token_user(header: str | None) -> tuple[User, ApiToken]:
     if not header or not header.startswith("Bearer "):
         raise ApiError(401, "unauthorized", _l("Thiếu mã truy cập (Authorization: Bearer …)."))
-    row = db.session.scalar(
-        select(ApiToken).where(ApiToken.token_hash == _hash(header[7:].strip()))
-    )
+    # the token and its user in one round trip
+    found = db.session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == _hash(header[7:].strip()))
+    ).first()
+    row, user = found if found is not None else (None, None)
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         raise ApiError(
             401, "unauthorized", _l("Mã truy cập không hợp lệ, đã hết hạn hoặc bị thu hồi.")
         )
-    user = db.session.get(User, row.user_id)
     if user is None or not user.is_active:
         raise ApiError(401, "unauthorized", _l("Tài khoản không còn hoạt động."))
     return user, row

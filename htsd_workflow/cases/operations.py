@@ -807,7 +807,8 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     today = to_local(now).date()
     if not 2000 <= year <= 2100:  # also keeps a number the database cannot hold out of SQL
         raise InvalidInput(
-            f"Năm {year} không hợp lệ.", details={"year": "Chọn năm có đợt đăng ký đang mở"}
+            _l("Năm %(year)s không hợp lệ.", year=year),
+            details={"year": _l("Chọn năm có đợt đăng ký đang mở")},
         )
     round_ = db.session.scalar(select(Round).where(Round.title == title, Round.year == year))
     if round_ is None and year == today.year:

@@ -347,12 +347,6 @@ def denominators_save():
         return _denominator_page(
             year, errors=exc.details, values=request.form.to_dict(), status=422
         )
-    record_audit(
-        "denominators.save",
-        actor=current_user,
-        target=f"denominators:{year}",
-        details={"changed": changed},
-    )
     db.session.commit()
     flash(_("Đã lưu %(n)s số liệu của năm %(year)s.", n=changed, year=year), "success")
     return redirect(url_for("reports.denominators_page", year=year))
@@ -388,12 +382,6 @@ def denominators_upload():
         if listed is None:  # a whole-file problem (not a spreadsheet, no rows, missing column)
             listed = [{"row": "", "column": k, "message": v} for k, v in exc.details.items()]
         return _denominator_page(year, upload_errors=listed, status=422)
-    record_audit(
-        "denominators.import",
-        actor=current_user,
-        target=f"denominators:{upload.filename[:100]}",
-        details={"changed": changed},
-    )
     db.session.commit()
     flash(_("Đã nhập tệp: %(n)s số liệu được ghi hoặc thay đổi.", n=changed), "success")
     return redirect(url_for("reports.denominators_page", year=year))

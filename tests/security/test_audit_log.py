@@ -178,7 +178,7 @@ def test_calendar_deadline_import_and_denominators_are_logged(ctx, make):
     assert import_denominators(io.BytesIO(data), officer) == 4
     db.session.commit()
     figures = entries(action="denominators_import")[0]
-    assert figures.actor_id == officer.id and figures.details == {"figures": 4}
+    assert figures.actor_id == officer.id and figures.details == {"rows": 1, "figures_changed": 4}
 
 
 def test_admins_read_their_provinces_log_and_no_one_can_change_it(ctx, make, as_user):

@@ -167,12 +167,17 @@ def test_report_definitions_follow_the_language(ctx, api, make):  # noqa: F811
     client = api(make.user("manager", PROVINCE))
     fresh()
     default = client.get("/reports/bottlenecks")
-    assert default.json["definitions"]["returned"] == "Hồ sơ bị trả lại trong kỳ"
+    assert default.json["definitions"]["returned"] == (
+        "Hồ sơ rời bước trong kỳ vì bị trả lại (cho người nộp hoặc cho cấp dưới)"
+    )
     fresh()
     english = client.client.get(
         "/api/v1/reports/bottlenecks", headers={**client._headers(), "Accept-Language": "en"}
     )
-    assert english.json["definitions"]["returned"] == "Cases returned in the period"
+    assert english.json["definitions"]["returned"] == (
+        "Cases that left the stage in the period because they were returned "
+        "(to the applicant or to the level below)"
+    )
 
 
 def test_a_background_bulk_job_keeps_its_reasons_in_the_starters_language(as_user, make, ctx):
