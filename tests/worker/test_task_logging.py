@@ -51,3 +51,17 @@ def test_every_task_run_logs_one_json_line_with_its_outcome(task_log):
     )
     assert second["error"] == "ValueError: no such household"
     assert set(first) >= {"time", "task_id", "task", "outcome", "ms"}
+
+
+def test_running_the_migrations_in_process_keeps_the_app_loggers(tmp_path):
+    """Alembic's env.py configures logging from alembic.ini; it must not switch off the JSON
+    request and task logs of a process that migrates before it serves (as `deploy init` does)."""
+    from flask_migrate import upgrade
+
+    from tests.conftest import _make_app
+
+    app = _make_app(f"sqlite:///{tmp_path / 'migrated.sqlite'}", tmp_path)
+    with app.app_context():
+        upgrade()
+    for name in ("htsd.requests", "htsd.tasks"):
+        assert not logging.getLogger(name).disabled, name
