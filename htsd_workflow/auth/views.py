@@ -6,6 +6,7 @@ from flask import (
     Blueprint,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -64,18 +65,33 @@ def _start_session(user: User) -> None:
     session.permanent = True
 
 
+def _throttled(_limit) -> None:
+    """A sign-in refused by the rate limit (before the form is read) is a failed sign-in too:
+    the audit log keeps it, once per request even when both limits are reached."""
+    if g.get("throttle_logged"):
+        return
+    g.throttle_logged = True
+    typed = request.form.get("username", "")
+    username = (nfc(typed) or "").lower()
+    user = db.session.scalar(select(User).where(User.username == username)) if username else None
+    record_sign_in(typed, user, ok=False, reason="rate_limited")
+    db.session.commit()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(
     lambda: current_app.config["LOGIN_RATE_LIMIT"],
     key_func=_login_key,
     methods=["POST"],
     deduct_when=_failed,
+    on_breach=_throttled,
 )
 @limiter.limit(
     lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"],
     methods=["POST"],
     deduct_when=_failed,
     scope="login-address",
+    on_breach=_throttled,
 )
 @access(public=True)
 def login():

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import select
+
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
 from tests.factories import PASSWORD
@@ -45,6 +47,17 @@ def test_repeated_failed_sign_ins_are_slowed_down(browser, make):
     blocked = sign_in(browser, reviewer.username, PASSWORD)
     assert blocked.status_code == 429
     assert "Bạn đã thử quá nhiều lần" in text(blocked)
+    # the refused attempt is in the audit log as a failed sign-in, once
+    from htsd_workflow.audit.models import AuditEntry
+
+    throttled = db.session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "login_failed", AuditEntry.username == reviewer.username
+        )
+    ).all()
+    reasons = [(e.details or {}).get("reason") for e in throttled]
+    assert reasons.count("wrong_password") == 5 and reasons.count("rate_limited") == 1
+    assert all(e.target == f"user:{reviewer.id}" for e in throttled)
 
 
 def test_a_successful_sign_in_does_not_count_against_the_limit(browser, make):
