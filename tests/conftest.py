@@ -7,20 +7,19 @@ service that is configured but cannot be reached fails the run instead of being 
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from htsd_workflow import create_app
-from htsd_workflow.config import normalize_database_url
 from htsd_workflow.core.calendar import invalidate_calendar
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
 from tests.factories import Factory
+from tests.services import scratch_database
 
 # one JSON line per request is for production; tests keep their output readable
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -42,26 +41,12 @@ def postgres_url():
     """URL of a fresh PostgreSQL database for this run, dropped at the end."""
     if not TEST_DATABASE_URL:
         service_unavailable("TEST_DATABASE_URL is not set: PostgreSQL tests not run")
-    base = make_url(normalize_database_url(TEST_DATABASE_URL))
-    name = f"htsd_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # noqa: BLE001
-        service_unavailable(f"PostgreSQL at {TEST_DATABASE_URL} unreachable: {exc}")
-    url = base.set(database=name).render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as connection:
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database(TEST_DATABASE_URL, "htsd_test"))
+        except Exception as exc:  # noqa: BLE001
+            service_unavailable(f"PostgreSQL at {TEST_DATABASE_URL} unreachable: {exc}")
+        yield url
 
 
 def _make_app(database_url: str, instance: Path, **extra):

@@ -7,7 +7,7 @@ import secrets
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, update
 
-from htsd_workflow.audit.operations import record_audit
+from htsd_workflow.audit.operations import province_of, record_audit
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
 from htsd_workflow.auth.scope import in_scope
@@ -116,19 +116,20 @@ def create_user(
     user.set_password(password)
     db.session.add(user)
     db.session.flush()
-    record_audit(
-        "user_created",
-        actor=actor,
-        target=f"user:{user.id}",
-        details={"username": user.username, "role": role, "unit": unit_code},
-        province_code=None if actor is not None else _province(unit_code),
-    )
+    _audit_user("user_created", user, actor, {"role": role, "unit": unit_code})
     return user
 
 
-def _province(unit_code: str | None) -> str | None:
-    unit = db.session.get(Unit, unit_code) if unit_code else None
-    return unit.province_code if unit is not None else None
+def _audit_user(action: str, user: User, actor: User | None, details: dict | None = None) -> None:
+    """An audit entry about ``user``; from the command line (no actor) it belongs to the
+    user's province."""
+    record_audit(
+        action,
+        actor=actor,
+        target=f"user:{user.id}",
+        details={"username": user.username, **(details or {})},
+        province_code=province_of(actor or user),
+    )
 
 
 def set_password(user: User, password: str) -> None:
@@ -153,13 +154,7 @@ def deactivate_user(user: User, actor: User | None = None) -> int:
     user.session_token = secrets.token_hex(8)
     db.session.flush()
     released = release_claims_of(user.id, actor)
-    record_audit(
-        "user_deactivated",
-        actor=actor,
-        target=f"user:{user.id}",
-        details={"username": user.username, "released_claims": released},
-        province_code=None if actor is not None else _province(user.unit_code),
-    )
+    _audit_user("user_deactivated", user, actor, {"released_claims": released})
     return released
 
 
@@ -220,13 +215,7 @@ def update_user(
     }
     changed = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
     if changed:
-        record_audit(
-            "user_changed",
-            actor=actor,
-            target=f"user:{user.id}",
-            details={"username": user.username, "changed": changed},
-            province_code=None if actor is not None else _province(user.unit_code),
-        )
+        _audit_user("user_changed", user, actor, {"changed": changed})
     return user
 
 
@@ -234,13 +223,7 @@ def reactivate_user(user: User, actor: User | None = None) -> None:
     """Let a deactivated user sign in again."""
     user.is_active_user = True
     db.session.flush()
-    record_audit(
-        "user_activated",
-        actor=actor,
-        target=f"user:{user.id}",
-        details={"username": user.username},
-        province_code=None if actor is not None else _province(user.unit_code),
-    )
+    _audit_user("user_activated", user, actor)
 
 
 #: letters and digits that cannot be mistaken for each other when read out or written down
@@ -257,8 +240,7 @@ def may_reset_password(actor: User, target: User) -> bool:
     if not actor.is_active or actor.id == target.id:
         return False
     if actor.role == "admin":
-        unit = db.session.get(Unit, target.unit_code) if target.unit_code else None
-        return unit is not None and unit.province_code == actor.unit_code
+        return province_of(target) == actor.unit_code
     if actor.role == "commune_reviewer" and target.role == "applicant":
         subject = db.session.get(Subject, target.subject_id) if target.subject_id else None
         return subject is not None and subject.commune_code == actor.unit_code

@@ -65,6 +65,12 @@ def _start_session(user: User) -> None:
     session.permanent = True
 
 
+def _user_named(typed: str | None) -> User | None:
+    """The account a sign-in form names (user names are stored NFC, lower case)."""
+    username = (nfc(typed) or "").lower()
+    return db.session.scalar(select(User).where(User.username == username)) if username else None
+
+
 def _throttled(_limit) -> None:
     """A sign-in refused by the rate limit (before the form is read) is a failed sign-in too:
     the audit log keeps it, once per request even when both limits are reached."""
@@ -72,9 +78,7 @@ def _throttled(_limit) -> None:
         return
     g.throttle_logged = True
     typed = request.form.get("username", "")
-    username = (nfc(typed) or "").lower()
-    user = db.session.scalar(select(User).where(User.username == username)) if username else None
-    record_sign_in(typed, user, ok=False, reason="rate_limited")
+    record_sign_in(typed, _user_named(typed), ok=False, reason="rate_limited")
     db.session.commit()
 
 
@@ -101,8 +105,7 @@ def login():
     form = LoginForm()
     error = None
     if form.validate_on_submit():
-        username = (nfc(form.username.data) or "").lower()
-        user = db.session.scalar(select(User).where(User.username == username))
+        user = _user_named(form.username.data)
         if _check_password(user, form.password.data or ""):
             if not user.is_active:
                 record_sign_in(form.username.data, user, ok=False, reason="locked")

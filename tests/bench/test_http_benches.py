@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench.httpload import children, rss_kb, summarise
-from htsd_workflow.config import normalize_database_url
+from tests.services import scratch_database
 
 
 def sample(start, ms, ok=True, name="queue"):
@@ -76,26 +73,11 @@ def bench_database(monkeypatch):
         if os.environ.get("REQUIRE_SERVICES"):
             pytest.fail("TEST_DATABASE_URL is not set")
         pytest.skip("TEST_DATABASE_URL is not set: the bench run needs PostgreSQL")
-    base = make_url(normalize_database_url(url))
-    name = f"htsd_benchtest_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    bench_url = base.set(database=name).render_as_string(hide_password=False)
-    monkeypatch.setenv("BENCH_DATABASE_URL", bench_url)
-    if os.environ.get("TEST_REDIS_URL"):
-        monkeypatch.setenv("BENCH_REDIS_URL", os.environ["TEST_REDIS_URL"])
-    yield bench_url
-    with admin.connect() as connection:
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with scratch_database(url, "htsd_benchtest") as bench_url:
+        monkeypatch.setenv("BENCH_DATABASE_URL", bench_url)
+        if os.environ.get("TEST_REDIS_URL"):
+            monkeypatch.setenv("BENCH_REDIS_URL", os.environ["TEST_REDIS_URL"])
+        yield bench_url
 
 
 def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_path, capsys):
