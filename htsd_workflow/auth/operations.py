@@ -166,6 +166,18 @@ def _check_role(role: str) -> None:
         )
 
 
+def _account_fields(user: User) -> dict:
+    """What an admin may change on an account, as the audit log compares it."""
+    return {
+        "role": user.role,
+        "unit": user.unit_code,
+        "subject": user.subject_id,
+        "full_name": user.full_name,
+        "email": user.email,
+        "phone": user.phone,
+    }
+
+
 def update_user(
     user: User,
     *,
@@ -185,14 +197,7 @@ def update_user(
     _check_role(role)
     unit_code, unit_level, subject_id = _territory(role, unit_code, subject_id)
     moved = (role, unit_code, subject_id) != (user.role, user.unit_code, user.subject_id)
-    before = {
-        "role": user.role,
-        "unit": user.unit_code,
-        "subject": user.subject_id,
-        "full_name": user.full_name,
-        "email": user.email,
-        "phone": user.phone,
-    }
+    before = _account_fields(user)
     user.role = role
     user.unit_code = unit_code
     user.unit_level = unit_level
@@ -205,14 +210,7 @@ def update_user(
         db.session.flush()
         release_claims_of(user.id, None)
     db.session.flush()
-    after = {
-        "role": user.role,
-        "unit": user.unit_code,
-        "subject": user.subject_id,
-        "full_name": user.full_name,
-        "email": user.email,
-        "phone": user.phone,
-    }
+    after = _account_fields(user)
     changed = {key: [before[key], after[key]] for key in before if before[key] != after[key]}
     if changed:
         _audit_user("user_changed", user, actor, {"changed": changed})
