@@ -1,8 +1,10 @@
 """Spreadsheet imports of communities, households, clans and units.
 
-Every import is validated in full first (row, column, what is wrong) and writes nothing until a
-run is clean; then it upserts by the external code in batches, so re-importing the same file
-changes nothing and memory stays flat however long the file is.
+Every file is checked in full (row, column, what is wrong) before anything is written — on the
+page, when it is uploaded — and checked again row by row as the confirmed import writes it in
+one pass: a file with any wrong row writes nothing. Rows are upserted by the external code in
+batches, so re-importing the same file changes nothing and memory stays flat however long the
+file is.
 """
 
 from __future__ import annotations
@@ -273,65 +275,71 @@ def _subject_values(spec: ImportSpec, values: dict, unit: Unit, lookups: _Lookup
 def run_import(
     kind: str, raw: IO[bytes], actor: User, progress: Progress | None = None
 ) -> ImportResult:
-    """Validate, then (only if clean) upsert every row; the caller commits once.
+    """Check and upsert every row in one pass over the file; the caller commits once.
 
-    Raises InvalidInput with the report when any row is wrong, so nothing is written. Rows
-    are flushed batch by batch in the caller's one transaction: memory stays flat, and a
-    failure part-way leaves the data as it was once the caller rolls back.
+    Rows are written batch by batch, in the caller's one transaction, as long as every row so
+    far has passed; from the first wrong row on nothing more is written, the rest of the file
+    is still checked, and InvalidInput is raised with the whole report — the caller rolls back,
+    so nothing is written. Memory stays flat: batches and their ORM objects are released as
+    the file is read.
     """
-    report = validate_import(kind, raw, actor, progress)
+    spec = get_spec(kind)
+    lookups = _Lookups()
+    report = ValidationReport()
+    result = ImportResult()
+    for batch in _batches(spec, raw, actor, report, lookups):
+        if report.is_clean:
+            _write_batch(spec, batch, lookups, result)
+        if progress:
+            progress("writing", report.rows)
     if not report.is_clean:
         raise InvalidInput(
             _l("Tệp có %(count)s lỗi; chưa nhập dòng nào.", count=report.error_count),
             details=report.as_dict(),
         )
-    raw.seek(0)
-    spec = get_spec(kind)
-    lookups = _Lookups()
-    result = ImportResult()
-    second = ValidationReport()
-    for batch in _batches(spec, raw, actor, second, lookups):
-        codes = [v["external_code"] for _, v in batch]
-        current = {
-            s.external_code: s
-            for s in db.session.scalars(select(Subject).where(Subject.external_code.in_(codes)))
-        }
-        new_rows = []
-        for _, values in batch:
-            fresh = _subject_values(spec, values, lookups.units[values["unit_code"]], lookups)
-            subject = current.get(values["external_code"])
-            if subject is None:
-                new_rows.append(fresh)
-                continue
-            changed = False
-            for key, value in fresh.items():
-                if getattr(subject, key) != value:
-                    setattr(subject, key, value)
-                    changed = True
-            result.updated += changed
-            result.unchanged += not changed
-        if new_rows:
-            db.session.execute(insert(Subject), new_rows)
-            result.created += len(new_rows)
-        if spec.kind == "clans":
-            _link_members(batch)
-        db.session.flush()
-        for subject in current.values():  # keep the session small: memory stays flat
-            db.session.expunge(subject)
-        if progress:
-            progress("writing", second.rows)
     record_audit(
         "import",
         actor=actor,
         target=f"import:{kind}",
         details={
-            "rows": second.rows,
+            "rows": report.rows,
             "created": result.created,
             "updated": result.updated,
             "unchanged": result.unchanged,
         },
     )
     return result
+
+
+def _write_batch(spec: ImportSpec, batch, lookups: _Lookups, result: ImportResult) -> None:
+    """Upsert one batch of checked rows by their external code."""
+    codes = [v["external_code"] for _, v in batch]
+    current = {
+        s.external_code: s
+        for s in db.session.scalars(select(Subject).where(Subject.external_code.in_(codes)))
+    }
+    new_rows = []
+    for _, values in batch:
+        fresh = _subject_values(spec, values, lookups.units[values["unit_code"]], lookups)
+        subject = current.get(values["external_code"])
+        if subject is None:
+            new_rows.append(fresh)
+            continue
+        changed = False
+        for key, value in fresh.items():
+            if getattr(subject, key) != value:
+                setattr(subject, key, value)
+                changed = True
+        result.updated += changed
+        result.unchanged += not changed
+    if new_rows:
+        db.session.execute(insert(Subject), new_rows)
+        result.created += len(new_rows)
+    if spec.kind == "clans":
+        _link_members(batch)
+    db.session.flush()
+    for subject in current.values():  # keep the session small: memory stays flat
+        db.session.expunge(subject)
 
 
 def _link_members(batch) -> None:

@@ -123,6 +123,39 @@ def test_every_error_is_reported_by_row_and_column_and_nothing_is_imported(ctx, 
     assert count("family") == 0
 
 
+def test_the_confirmed_import_reads_the_file_once_and_a_late_error_writes_nothing(
+    ctx, officer, monkeypatch
+):
+    from htsd_workflow.imports import operations
+
+    reads = []
+    real_read_rows = operations.read_rows
+    monkeypatch.setattr(operations, "read_rows", lambda raw: reads.append(1) or real_read_rows(raw))
+    monkeypatch.setattr(operations, "BATCH", 2)
+    load_communities(officer)
+    reads.clear()
+    clean = [[f"H{n}", f"Hộ số {n}", "23281", "T1", None, None] for n in range(1, 6)]
+    result = run_import("households", xlsx(HOUSEHOLD_HEADERS, clean), officer)
+    assert result.created == 5 and len(reads) == 1  # one pass: checked as it is written
+    db.session.commit()
+
+    # batches 1–2 pass and are written; row 8 is wrong; row 10 is checked all the same
+    rows = [[f"K{n}", f"Hộ mới {n}", "23281", "T2", None, None] for n in range(1, 10)]
+    rows[6][2] = "99999"
+    rows[8][4] = "12ab"
+    reads.clear()
+    with pytest.raises(InvalidInput) as refused:
+        run_import("households", xlsx(HOUSEHOLD_HEADERS, rows), officer)
+    assert len(reads) == 1
+    assert {(e["row"], e["column"]) for e in refused.value.details["errors"]} == {
+        (8, "Mã xã"),
+        (10, "Số điện thoại"),
+    }
+    db.session.rollback()  # as every caller does on a refusal
+    assert count("family") == 5
+    assert db.session.scalar(select(func.count()).where(Subject.external_code.like("K%"))) == 0
+
+
 def test_reimporting_the_same_file_changes_nothing_and_an_edit_updates(ctx, officer):
     load_communities(officer)
     rows = [
