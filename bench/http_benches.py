@@ -15,6 +15,7 @@ References measured in the same run:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import resource
@@ -76,23 +77,89 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _backend_pids(database_uri: str) -> list[int]:
+    """The PostgreSQL server processes serving the bench database's other connections."""
+    with psycopg.connect(_libpq(database_uri), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def _cpu_of(pids) -> dict[int, float]:
+    readings = {}
+    for pid in pids:
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # ended meanwhile
+            readings[pid] = _cpu_seconds(pid)
+    return readings
+
+
 def measured_load(server: Server, plan: dict, users: int, seconds: float, warm_up: float):
-    """A locust run with the CPU the load tool and the gunicorn workers used meanwhile."""
+    """A locust run with the CPU that gunicorn's workers, PostgreSQL's backends of the bench
+    database and the load tool used from the moment every client had signed in to the end."""
     workers = server.worker_pids()
-    before = {pid: _cpu_seconds(pid) for pid in workers}
-    client_before = _children_cpu()
     load_before = os.getloadavg()[0]
-    result, samples = run_locust(server.url, plan, users=users, seconds=seconds, warm_up=warm_up)
-    server_cpu = sum(_cpu_seconds(p) - before[p] for p in workers)
+    client_before = _children_cpu()
+    at_ready: dict = {}
+
+    def ready(locust_pid: int) -> None:
+        at_ready["workers"] = _cpu_of(workers)
+        at_ready["backends"] = _cpu_of(_backend_pids(server.database_uri))
+        at_ready["locust"] = _cpu_of([locust_pid]).get(locust_pid, 0.0)
+
+    result, samples = run_locust(
+        server.url, plan, users=users, seconds=seconds, warm_up=warm_up, on_ready=ready
+    )
+    after_workers = _cpu_of(workers)
+    server_cpu = sum(after_workers[p] - at_ready["workers"].get(p, 0.0) for p in after_workers)
+    after_backends = _cpu_of(_backend_pids(server.database_uri))
+    database_cpu = sum(after_backends[p] - at_ready["backends"].get(p, 0.0) for p in after_backends)
+    # the load tool has ended: all its CPU, less what it had used up to the clients' sign-ins
+    locust_cpu = _children_cpu() - client_before - at_ready["locust"]
+
+    def per_request(cpu_seconds: float) -> float | None:
+        return round(1000 * cpu_seconds / len(samples), 2) if samples else None
+
     cpu = {
-        "locust": round(_children_cpu() - client_before, 1),
+        "locust": round(locust_cpu, 1),
         "gunicorn_workers": round(server_cpu, 1),
-        # load-independent: the CPU the app spent per answered request (other work on the
-        # machine stretches wall-clock latency, hardly this)
-        "server_ms_per_request": round(1000 * server_cpu / len(samples), 2) if samples else None,
+        "postgres_backends": round(database_cpu, 1),
+        # load-independent: the CPU each side spent per answered request (other work on the
+        # machine stretches wall-clock latency, hardly this); sign-ins not included
+        "server_ms_per_request": per_request(server_cpu),
+        "postgres_ms_per_request": per_request(database_cpu),
+        "locust_ms_per_request": per_request(locust_cpu),
         "load_before": round(load_before, 2),
     }
     return result, samples, cpu
+
+
+def cpu_budget_figure(key: str, name: str, cpu: dict, rate_goal: float | None = None) -> Figure:
+    """The CPU one request cost the server side (the app's workers and the database's
+    backends) and the highest rate that allows on this machine's cores if nothing else ran,
+    not even the load tool; with ``rate_goal``, against the CPU that rate leaves per request."""
+    cores = os.cpu_count() or 1
+    app, database = cpu["server_ms_per_request"], cpu["postgres_ms_per_request"]
+    total = round(app + database, 2) if app is not None and database is not None else None
+    ceiling = round(1000 * cores / total) if total else None
+    budget = round(1000 * cores / rate_goal, 2) if rate_goal else None
+    return Figure(
+        key=key,
+        name=name,
+        value=total,
+        unit=f"ms CPU per request (gunicorn {app} + PostgreSQL {database}; the load tool "
+        f"{cpu['locust_ms_per_request']} more)",
+        reference=budget,
+        reference_name=f"ms per request that {rate_goal:g} req/s leave on {cores} cores"
+        if rate_goal
+        else "",
+        ratio=round(total / budget, 2) if total and budget else None,
+        goal=f"(ceiling {ceiling:,} req/s on {cores} cores with the server alone on them)"
+        if ceiling
+        else "(for information)",
+        details={"cpu_seconds": cpu},
+    )
 
 
 # --- who the clients are -------------------------------------------------------------------
@@ -324,6 +391,13 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                     ),
                     goal="(350 req/s on 2 cores leaves ≤ 5.7 ms of CPU per request for all)",
                 ),
+                cpu_budget_figure(
+                    f"queue_http_{users}_budget",
+                    f"3. CPU per queue page on the server side, {users} clients: gunicorn + "
+                    "PostgreSQL (load-independent)",
+                    cpu,
+                    QUEUE_RPS_GOAL,
+                ),
                 Figure(
                     key=f"queue_http_{users}_floor",
                     name=f"3. (framework floor) gunicorn answering /healthz, {users} clients",
@@ -395,6 +469,12 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
         result.p95 is not None and result.p95 <= TRANSITION_P95_GOAL, cpu["load_before"]
     )
     return [
+        cpu_budget_figure(
+            "transition_http_budget",
+            f"4. CPU per transition over HTTP on the server side, {users} clients: gunicorn + "
+            "PostgreSQL (load-independent)",
+            cpu,
+        ),
         Figure(
             key="transition_http_cpu",
             name=f"4. gunicorn CPU per transition over HTTP, {users} clients (load-independent)",

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,18 +239,23 @@ def run_locust(
     users: int,
     seconds: float,
     warm_up: float = 0.0,
+    on_ready: Callable[[int], None] | None = None,
 ) -> tuple[LoadResult, list]:
     """Run ``bench/locustfile.py`` headless with ``users`` clients; return the summary and samples.
 
     The run ends ``seconds`` after every client has signed in, or earlier when the plan's
     ``requests`` are done or every client ran out of work; ``--run-time`` only guards against
-    a run that never ends.
+    a run that never ends. ``on_ready(locust_pid)`` is called once every client has signed in
+    (before the first measured request), e.g. to read CPU counters without the sign-ins.
     """
     plan = {"users": users, "seconds": seconds, **plan}
     with tempfile.TemporaryDirectory(prefix="bench-locust-") as folder:
         out = Path(folder) / "samples.json"
         plan_path = Path(folder) / "plan.json"
-        plan_path.write_text(json.dumps({**plan, "out": str(out)}), encoding="utf-8")
+        ready = Path(folder) / "ready"
+        plan_path.write_text(
+            json.dumps({**plan, "out": str(out), "ready_file": str(ready)}), encoding="utf-8"
+        )
         command = [
             str(BIN / "locust"),
             "-f",
@@ -271,19 +277,30 @@ def run_locust(
             "--csv",
             str(Path(folder) / "stats"),
         ]
-        finished = subprocess.run(
-            command,
-            cwd=ROOT,
-            env={**os.environ, "BENCH_PLAN": str(plan_path)},
-            capture_output=True,
-            text=True,
-            timeout=seconds + 240,
-        )
-        if not out.exists():
-            raise RuntimeError(
-                f"locust wrote no samples (exit {finished.returncode}):\n"
-                f"{finished.stdout[-3000:]}\n{finished.stderr[-3000:]}"
+        with tempfile.TemporaryFile("w+", encoding="utf-8") as output:
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env={**os.environ, "BENCH_PLAN": str(plan_path)},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
             )
+            deadline = time.monotonic() + seconds + 240
+            told = on_ready is None
+            while process.poll() is None:
+                if not told and ready.exists():
+                    on_ready(process.pid)
+                    told = True
+                if time.monotonic() > deadline:
+                    process.kill()
+                time.sleep(0.02)
+            if not out.exists():
+                output.seek(0)
+                raise RuntimeError(
+                    f"locust wrote no samples (exit {process.returncode}):\n"
+                    f"{output.read()[-6000:]}"
+                )
         samples = json.loads(out.read_text(encoding="utf-8"))
         errors = _failures(Path(folder) / "stats_failures.csv")
     return summarise(samples, users=users, warm_up=warm_up, errors=errors), samples

@@ -13,7 +13,9 @@ last one answered. What each client does comes from the JSON plan named by ``BEN
 * ``seconds`` — then stop after this long (optional);
 * ``requests`` — or after this many measured requests (optional);
 * ``out`` — where every measured request is written at the end as
-  ``[name, started (s since the epoch), milliseconds, ok]`` rows.
+  ``[name, started (s since the epoch), milliseconds, ok]`` rows;
+* ``ready_file`` — created the moment every client has signed in (optional), so that the bench
+  can read the processes' CPU counters from there on, the sign-ins left out.
 
 The sign-in requests are not measured (their name starts with ``setup:``).
 """
@@ -61,6 +63,9 @@ def _one_more_ready() -> None:
     _ready.append(1)
     if len(_ready) >= PLAN["users"] and not _all_ready.is_set():
         _all_ready.set()
+        if PLAN.get("ready_file"):
+            with open(PLAN["ready_file"], "w", encoding="utf-8") as handle:
+                handle.write(str(time.time()))
         if PLAN.get("seconds") and _runner[0] is not None:
             gevent.spawn_later(PLAN["seconds"], _runner[0].quit)
 

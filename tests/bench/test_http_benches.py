@@ -52,6 +52,19 @@ def test_no_samples_gives_no_figures():
     assert result.requests == 0 and result.p50 is None and result.rps == 0.0
 
 
+def test_the_cpu_budget_is_the_server_side_cpu_against_what_the_rate_leaves(monkeypatch):
+    from bench.http_benches import cpu_budget_figure
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    cpu = {"server_ms_per_request": 8.0, "postgres_ms_per_request": 2.0}
+    figure = cpu_budget_figure("k", "n", {**cpu, "locust_ms_per_request": 3.0}, 350.0)
+    assert figure.value == 10.0  # the load tool's CPU is not the server's
+    assert figure.reference == pytest.approx(5.71, abs=0.01)  # 2 cores × 1000 ms / 350
+    assert figure.ratio == pytest.approx(1.75, abs=0.01)
+    assert "ceiling 200 req/s on 2 cores" in figure.goal  # 2,000 ms of CPU a second / 10 ms
+    assert cpu_budget_figure("k", "n", {**cpu, "locust_ms_per_request": 1.0}).reference is None
+
+
 def test_children_and_resident_memory_of_real_processes():
     import subprocess
     import sys
@@ -99,13 +112,21 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
         assert queue["value"] > 0 and queue["reference"] > 0  # p95 of the page and of its SQL
         details = queue["details"]
         assert details["queue"]["users"] == users and details["queue"]["failures"] == 0
-        assert details["queue"]["requests"] > users
+        assert details["queue"]["requests"] >= users  # every client answered (1 s runs)
         assert len(set(details["clients"])) == users  # each client a different reviewer
         assert details["healthz_floor"]["rps"] > 0 and details["raw_sql_floor"]["requests"] > 0
         assert "gunicorn" in details["command"] and "--workers 3 --threads 4" in details["command"]
+        budget = figures[f"queue_http_{users}_budget"]
+        cpu = budget["details"]["cpu_seconds"]
+        # read from the sign-ins on: the app's workers and the database's backends both worked
+        assert cpu["server_ms_per_request"] > 0 and cpu["postgres_ms_per_request"] > 0
+        assert budget["value"] == pytest.approx(
+            cpu["server_ms_per_request"] + cpu["postgres_ms_per_request"], abs=0.01
+        )
     plans = figures["queue_http_4"]["details"]["plans"]
     assert plans and all("ix_cases_queue_" in plan for plan in plans.values())
 
+    assert figures["transition_http_budget"]["details"]["cpu_seconds"]["postgres_backends"] >= 0
     transition = figures["transition_http"]
     moved = transition["details"]["cases_moved"]
     assert moved == transition["details"]["transitions_answered"]
