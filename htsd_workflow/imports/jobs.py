@@ -11,11 +11,14 @@ import codecs
 import logging
 import secrets
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
-from flask import current_app
+from flask import current_app, has_request_context
+from flask_babel import force_locale
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
@@ -177,17 +180,22 @@ def check_import_job(job_id: int) -> ImportJob | None:
         job.rows_total = estimate_rows(import_folder(), job.stored_name)
         db.session.commit()
     try:
-        with open(_stored_path(job), "rb") as raw:
+        with open(_stored_path(job), "rb") as raw, _language_of(user):
             report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
     except (InvalidInput, Conflict, OSError) as exc:
         db.session.rollback()
         job = db.session.get(ImportJob, job_id)
-        job.message = (
-            _with_details(exc)
-            if isinstance(exc, DomainError)
-            else "Không mở được tệp đã tải lên trên máy xử lý: thư mục IMPORT_FOLDER phải "
-            f"dùng chung giữa máy chủ web và máy xử lý nền ({exc.__class__.__name__})."
-        )
+        with _language_of(user):
+            message = (
+                _with_details(exc)
+                if isinstance(exc, DomainError)
+                else _(
+                    "Không mở được tệp đã tải lên trên máy xử lý: thư mục IMPORT_FOLDER phải "
+                    "dùng chung giữa máy chủ web và máy xử lý nền (%(error)s).",
+                    error=exc.__class__.__name__,
+                )
+            )
+        job.message = message
         job.status = "checked"
         job.error_count = 0
         job.finished_at = utcnow()
@@ -200,6 +208,12 @@ def check_import_job(job_id: int) -> ImportJob | None:
     job.finished_at = utcnow()
     db.session.commit()
     return job
+
+
+def _language_of(user: User):
+    """The language a job's report is kept in: the page's inside a request, else (in the
+    worker) the importer's own saved one."""
+    return nullcontext() if has_request_context() else force_locale(user.locale or "vi")
 
 
 def _with_details(exc) -> str:
@@ -266,7 +280,7 @@ def run_import_job(job_id: int) -> ImportJob | None:
     user = db.session.get(User, job.user_id)
     kind, filename = job.kind, job.filename
     try:
-        with open(_stored_path(job), "rb") as raw:
+        with open(_stored_path(job), "rb") as raw, _language_of(user):
             result = run_import(kind, raw, user, _progress(job_id, while_writing=True))
         job = db.session.get(ImportJob, job_id)
         job.created, job.updated, job.unchanged = result.created, result.updated, result.unchanged
@@ -300,7 +314,8 @@ def run_import_job(job_id: int) -> ImportJob | None:
             job.error_count = report["error_count"]
             job.errors = report["errors"]
         else:
-            job.message = _with_details(exc)
+            with _language_of(user):
+                job.message = _with_details(exc)
         job.finished_at = utcnow()
         db.session.commit()
     except Exception as exc:  # noqa: BLE001 - the job records why it stopped

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -183,6 +184,8 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
     kind = SUBJECT_KIND[spec.kind]
     headers = {c.field: c.header for c in spec.columns}
     code_header, unit_header = headers["external_code"], headers["unit_code"]
+    village_header = headers.get("community_code", "Mã thôn/tổ dân phố")
+    members_header = headers.get("member_codes", "Mã hộ thành viên")
     existing = lookups.kinds_of(values["external_code"] for _, values in batch)
     member_codes = {c for _, v in batch for c in (v.get("member_codes") or [])}
     households = lookups.kinds_of(member_codes) if member_codes else {}
@@ -191,29 +194,46 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
         code = values["external_code"]
         errors = []
         if code in seen:
-            errors.append((code_header, f"Mã “{code}” trùng với dòng {seen[code]}"))
+            errors.append(
+                (code_header, _("Mã “%(code)s” trùng với dòng %(row)s", code=code, row=seen[code]))
+            )
         else:
             seen[code] = number
         if code in existing and existing[code][1] != kind:
-            errors.append((code_header, f"Mã “{code}” đã được dùng cho đối tượng loại khác"))
+            errors.append(
+                (code_header, _("Mã “%(code)s” đã được dùng cho đối tượng loại khác", code=code))
+            )
         unit = lookups.units.get(values["unit_code"])
         if unit is None:
-            errors.append((unit_header, f"Không có đơn vị hành chính mã “{values['unit_code']}”"))
+            errors.append(
+                (
+                    unit_header,
+                    _("Không có đơn vị hành chính mã “%(code)s”", code=values["unit_code"]),
+                )
+            )
         else:
             if spec.kind != "units" and unit.level != "commune":
-                errors.append((unit_header, f"“{unit.name}” không phải cấp xã/phường/thị trấn"))
+                errors.append(
+                    (unit_header, _("“%(name)s” không phải cấp xã/phường/thị trấn", name=unit.name))
+                )
             if actor.role == "applicant" or not in_scope(actor, unit):
-                errors.append((unit_header, f"“{unit.name}” ngoài địa bàn bạn quản lý"))
+                errors.append(
+                    (unit_header, _("“%(name)s” ngoài địa bàn bạn quản lý", name=unit.name))
+                )
         community_code = values.get("community_code")
         if community_code:
             found = lookups.communities.get(community_code)
             if found is None:
-                errors.append(("Mã thôn/tổ dân phố", f"Không có thôn mã “{community_code}”"))
+                errors.append(
+                    (village_header, _("Không có thôn mã “%(code)s”", code=community_code))
+                )
             elif unit is not None and found[1] != unit.code:
-                errors.append(("Mã thôn/tổ dân phố", f"Thôn “{community_code}” không thuộc xã"))
+                errors.append(
+                    (village_header, _("Thôn “%(code)s” không thuộc xã", code=community_code))
+                )
         for member in values.get("member_codes") or []:
             if households.get(member, (None, None))[1] != "family":
-                errors.append(("Mã hộ thành viên", f"Không có hộ mã “{member}”"))
+                errors.append((members_header, _("Không có hộ mã “%(code)s”", code=member)))
         for column, message in errors:
             report.add(number, column, message)
         if not errors:
@@ -244,7 +264,7 @@ def validate_import(
     spec = get_spec(kind)
     report = ValidationReport()
     lookups = _Lookups()
-    for _ in _batches(spec, raw, actor, report, lookups):
+    for _batch in _batches(spec, raw, actor, report, lookups):
         if progress:
             progress("checking", report.rows)
     return report
@@ -319,7 +339,7 @@ def _write_batch(spec: ImportSpec, batch, lookups: _Lookups, result: ImportResul
         for s in db.session.scalars(select(Subject).where(Subject.external_code.in_(codes)))
     }
     new_rows = []
-    for _, values in batch:
+    for _number, values in batch:
         fresh = _subject_values(spec, values, lookups.units[values["unit_code"]], lookups)
         subject = current.get(values["external_code"])
         if subject is None:

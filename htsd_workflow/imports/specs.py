@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
+
 from htsd_workflow.subjects.models import UNIT_TYPES
 
 PHONE = re.compile(r"^\+?\d{9,12}$")
@@ -99,39 +101,51 @@ SPECS = {
 
 
 def check_cell(column: Column, value: str | None) -> tuple[object, str | None]:
-    """Return (clean value, error message or None) for one cell."""
+    """Return (clean value, error message or None) for one cell; the message in the current
+    language (the columns keep the file's own Vietnamese headers)."""
     if value is None:
         if column.required:
-            return None, f"Thiếu {column.header}"
+            return None, _("Thiếu %(column)s", column=column.header)
         return None, None
     if value[:1] == "=":
-        return None, (
-            f"{column.header} là công thức “{value[:40]}” chưa có giá trị: mở tệp bằng Excel "
-            "rồi lưu lại, hoặc dán ở dạng giá trị"
+        return None, _(
+            "%(column)s là công thức “%(formula)s” chưa có giá trị: mở tệp bằng Excel rồi lưu "
+            "lại, hoặc dán ở dạng giá trị",
+            column=column.header,
+            formula=value[:40],
         )
     if value[:1] in ("+", "@") and column.kind != "phone":
-        return None, f"{column.header} bắt đầu bằng “{value[0]}”: hãy bỏ ký tự này"
+        return None, _(
+            "%(column)s bắt đầu bằng “%(char)s”: hãy bỏ ký tự này",
+            column=column.header,
+            char=value[0],
+        )
     limit = min(column.max_length, CODE_MAX) if column.kind == "code" else column.max_length
     if len(value) > limit:
-        return None, f"{column.header} dài quá {limit} ký tự"
+        return None, _("%(column)s dài quá %(limit)s ký tự", column=column.header, limit=limit)
     if column.kind == "code" and not CODE.match(value):
-        return None, f"{column.header} “{value}” chỉ được gồm chữ, số và - _ . /"
+        return None, _(
+            "%(column)s “%(value)s” chỉ được gồm chữ, số và - _ . /",
+            column=column.header,
+            value=value,
+        )
     if column.kind == "phone":
         digits = re.sub(r"[\s.()-]", "", value)
         if not PHONE.match(digits):
-            return None, f"Số điện thoại “{value}” không hợp lệ (9–12 chữ số)"
+            return None, _("Số điện thoại “%(value)s” không hợp lệ (9–12 chữ số)", value=value)
         return digits, None
     if column.kind == "unit_type":
         word = value.lower()
         if word not in UNIT_TYPE_WORDS:
-            return None, (
-                f"Loại đơn vị “{value}” không hợp lệ: cơ quan, tổ chức, trường học, doanh nghiệp"
+            return None, _(
+                "Loại đơn vị “%(value)s” không hợp lệ: cơ quan, tổ chức, trường học, doanh nghiệp",
+                value=value,
             )
         return UNIT_TYPE_WORDS[word], None
     if column.kind == "codes":
         codes = [c.strip() for c in re.split(r"[;,\n]", value) if c.strip()]
         bad = [c for c in codes if not CODE.match(c)]
         if bad:
-            return None, f"Mã hộ thành viên không hợp lệ: {', '.join(bad[:5])}"
+            return None, _("Mã hộ thành viên không hợp lệ: %(codes)s", codes=", ".join(bad[:5]))
         return codes, None
     return value, None

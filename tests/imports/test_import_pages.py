@@ -338,3 +338,39 @@ def test_a_worker_that_cannot_see_the_file_says_so(as_user, officer, ctx, monkey
     db.session.expire_all()
     job = db.session.get(ImportJob, job.id)
     assert job.status == "checked" and "IMPORT_FOLDER" in job.message and not job.is_clean
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_row_errors_are_written_in_the_importers_language(
+    as_user, officer, ctx, monkeypatch, background
+):
+    """On the page (the page's language) and in the worker (the importer's saved one)."""
+    officer.locale = "en"
+    db.session.commit()
+    started = []
+    if background:
+        monkeypatch.setitem(ctx.config, "IMPORT_BACKGROUND_BYTES", 0)
+        monkeypatch.setattr(
+            "htsd_workflow.imports.jobs.run_in_background",
+            lambda task, function, job_id: started.append((function, job_id)),
+        )
+    rows = [
+        *GOOD_ROWS,
+        ["H1", "Trùng mã", COMMUNE, None, None, None],
+        ["H5", "Xã khác", OTHER_COMMUNE_SAME_DISTRICT, None, None, None],
+        ["H6", "Điện thoại", COMMUNE, None, "12ab", None],
+    ]
+    browser = as_user(officer)
+    job = job_of(upload(browser, "households", xlsx(HOUSEHOLD_HEADERS, rows)))
+    if background:
+        started[0][0](started[0][1])  # what the worker does, outside any request
+        db.session.expire_all()
+        job = db.session.get(ImportJob, job.id)
+    messages = {e["message"] for e in job.errors}
+    assert messages == {
+        "Code “H1” repeats row 2",
+        "“Phường Duy Tân” is outside the area you manage",
+        "Phone number “12ab” is not valid (9–12 digits)",
+    }, messages
+    # the columns keep the file's own (Vietnamese) headers
+    assert {e["column"] for e in job.errors} == {"Mã hộ", "Mã xã", "Số điện thoại"}
