@@ -59,6 +59,12 @@ def load_config(instance_path: Path) -> dict:
         "SECRET_KEY": _secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        #: PostgreSQL connections per process: gunicorn runs 4 threads per worker, so 4 kept open
+        #: and 2 more at a peak; a Celery worker process uses one at a time
+        "DB_POOL_SIZE": int(os.environ.get("DB_POOL_SIZE", 4)),
+        "DB_MAX_OVERFLOW": int(os.environ.get("DB_MAX_OVERFLOW", 2)),
+        #: seconds a request waits for a free connection before failing with 503
+        "DB_POOL_TIMEOUT": int(os.environ.get("DB_POOL_TIMEOUT", 10)),
         "REDIS_URL": redis_url,
         "CELERY": {
             "broker_url": broker_url,

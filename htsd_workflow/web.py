@@ -30,6 +30,7 @@ from flask_wtf.csrf import CSRFError
 from kombu import Connection
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
 from werkzeug.routing import IntegerConverter
 
@@ -259,8 +260,9 @@ def _handle_domain(exc: DomainError):
 
 
 def _database_unreachable(exc: Exception) -> bool:
-    """Whether ``exc`` means the database is down or restarting (not a bug of ours)."""
-    return isinstance(exc, OperationalError) or (
+    """Whether ``exc`` means the database is down or restarting, or every connection of the
+    pool stayed busy for ``DB_POOL_TIMEOUT`` seconds (not a bug of ours)."""
+    return isinstance(exc, OperationalError | PoolTimeout) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
 

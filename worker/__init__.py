@@ -7,6 +7,7 @@ embedded default a server-less SQLite broker under instance/, so `make run` runs
 from __future__ import annotations
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
 
 from htsd_workflow import create_app
@@ -51,6 +52,16 @@ def _crontab_at_seven():
     from celery.schedules import crontab
 
     return crontab(hour=7, minute=0, day_of_week="mon-fri")
+
+
+@worker_process_init.connect
+def _own_connections(**_kwargs) -> None:
+    """A forked worker process opens its own database connections: the pool inherited from
+    the parent is dropped without closing the parent's sockets (SQLAlchemy's advice)."""
+    from htsd_workflow.extensions import db
+
+    with flask_app.app_context():
+        db.engine.dispose(close=False)
 
 
 flask_app = create_app()
