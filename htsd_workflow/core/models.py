@@ -20,6 +20,17 @@ class CalendarException(db.Model):
     note: Mapped[str] = mapped_column(String(200), default="")
 
 
+def assign_changed(row, values: dict) -> bool:
+    """Set the attributes of ``row`` that differ from ``values``; whether any did (upserts
+    count a row as updated or unchanged by it)."""
+    changed = False
+    for key, value in values.items():
+        if getattr(row, key) != value:
+            setattr(row, key, value)
+            changed = True
+    return changed
+
+
 def append_only_sql(table: str) -> str:
     """PostgreSQL DDL making ``table`` refuse UPDATE and DELETE, whoever connects.
 

@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from htsd_workflow.core.errors import InvalidInput, NotFound
+from htsd_workflow.core.models import assign_changed
 from htsd_workflow.core.text import nfc, search_key
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
@@ -32,12 +33,7 @@ def _upsert(existing: Unit | None, values: dict, result: ImportResult) -> None:
         db.session.add(Unit(**values, is_dbkk=False, is_ethnic_minority=False))
         result.created += 1
         return
-    changed = False
-    for key, value in values.items():
-        if getattr(existing, key) != value:
-            setattr(existing, key, value)
-            changed = True
-    if changed:
+    if assign_changed(existing, values):
         result.updated += 1
     else:
         result.unchanged += 1

@@ -24,6 +24,7 @@ from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.core.errors import InvalidInput, NotFound
+from htsd_workflow.core.models import assign_changed
 from htsd_workflow.core.text import search_key
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -345,11 +346,7 @@ def _write_batch(spec: ImportSpec, batch, lookups: _Lookups, result: ImportResul
         if subject is None:
             new_rows.append(fresh)
             continue
-        changed = False
-        for key, value in fresh.items():
-            if getattr(subject, key) != value:
-                setattr(subject, key, value)
-                changed = True
+        changed = assign_changed(subject, fresh)
         result.updated += changed
         result.unchanged += not changed
     if new_rows:
