@@ -105,14 +105,21 @@ class OutboxNotice:
         with self._lock:
             if self._trailing is not None:
                 return  # a notice follows at the window's end, after this commit
-            if now < self._quiet_until:
-                self._trailing = threading.Timer(self._quiet_until - now, self._send_trailing)
-                self._trailing.name = "htsd-outbox-notice"
-                self._trailing.daemon = False  # a process that exits still sends it first
-                self._trailing.start()
+            if now < self._quiet_until and self._start_trailing(self._quiet_until - now):
                 return
             self._quiet_until = now + self.window
         enqueue(DISPATCH_OUTBOX)
+
+    def _start_trailing(self, delay: float) -> bool:
+        timer = threading.Timer(delay, self._send_trailing)
+        timer.name = "htsd-outbox-notice"
+        timer.daemon = False  # a process that exits still sends it first
+        try:
+            timer.start()
+        except RuntimeError:  # no new threads (the interpreter is shutting down): send now
+            return False
+        self._trailing = timer
+        return True
 
     def _send_trailing(self) -> None:
         with self._lock:
@@ -132,7 +139,8 @@ def _reset_after_fork() -> None:
     _notices_lock = threading.Lock()
 
 
-os.register_at_fork(after_in_child=_reset_after_fork)
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere nothing forks the app
+    os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def outbox_notice(app: Flask) -> OutboxNotice:

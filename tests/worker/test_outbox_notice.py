@@ -213,3 +213,15 @@ def test_a_forked_child_gets_its_own_notices(ctx, producer):
     assert answer == "1 1"
     assert queue.outbox_notice(ctx) is parent_notice
     assert wait_until(lambda: len(producer.notices()) == 2)  # the parent's trailing notice
+
+
+def test_without_new_threads_a_commit_inside_the_window_is_told_at_once(ctx, producer, monkeypatch):
+    notice = queue.outbox_notice(ctx)
+    notice.committed()
+
+    def refuse(self):
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+
+    monkeypatch.setattr(threading.Timer, "start", refuse)
+    notice.committed()  # no timer can carry the notice: it goes now
+    assert len(producer.notices()) == 2
