@@ -86,6 +86,9 @@ def load_config(instance_path: Path) -> dict:
         #: seconds between sweeps of the outbox, and between deadline scans
         "OUTBOX_SWEEP_SECONDS": int(os.environ.get("OUTBOX_SWEEP_SECONDS", 30)),
         "SLA_SCAN_SECONDS": int(os.environ.get("SLA_SCAN_SECONDS", 300)),
+        #: a process tells the worker about new outbox rows at most once per this many seconds
+        #: (the last commit of a burst is told at the end of the window); 0: after every commit
+        "WORKER_NOTICE_SECONDS": float(os.environ.get("WORKER_NOTICE_SECONDS", 0.2)),
         #: links in notifications and e-mails start with this address
         "BASE_URL": os.environ.get("BASE_URL", "http://127.0.0.1:5000"),
         # Flask-Mail; with no MAIL_SERVER, e-mails are written to instance/mail/ as .eml files

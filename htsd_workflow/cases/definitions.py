@@ -86,11 +86,15 @@ class WorkflowDefinition:
     transitions: tuple[TransitionDef, ...]
     escalation: tuple[RungDef, ...]
     _by_trigger: dict = field(default_factory=dict, compare=False, repr=False)
+    _triggers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for transition in self.transitions:
             for source in transition.sources:
                 self._by_trigger.setdefault((transition.trigger, source), []).append(transition)
+        # every transition asks whether its trigger is one of these: found once
+        triggers = tuple(dict.fromkeys(t.trigger for t in self.transitions))
+        object.__setattr__(self, "_triggers", triggers)
 
     @property
     def review_states(self) -> list[StateDef]:
@@ -99,7 +103,7 @@ class WorkflowDefinition:
 
     @property
     def triggers(self) -> list[str]:
-        return list(dict.fromkeys(t.trigger for t in self.transitions))
+        return list(self._triggers)
 
     def candidates(self, trigger: str, state: str) -> list[TransitionDef]:
         """Transitions of ``trigger`` that leave ``state``, in file order."""

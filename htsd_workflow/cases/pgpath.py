@@ -15,11 +15,12 @@ On the SQLite default the operations use SQLAlchemy statements with the same eff
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from psycopg.rows import namedtuple_row
+from psycopg.rows import tuple_row
 
 from htsd_workflow.cases.models import Case
 from htsd_workflow.extensions import db
@@ -27,6 +28,13 @@ from htsd_workflow.extensions import db
 #: every column of a case, in table order: the lock reads them all, so that the operation can
 #: hand back an up-to-date ``Case`` without loading it again
 CASE_COLUMNS = tuple(column.name for column in Case.__table__.columns)
+#: a locked case row: its columns by name, as the operations read them (one class, built once,
+#: where psycopg's ``namedtuple_row`` would look up 25 column names on every statement)
+LockedCase = namedtuple("LockedCase", CASE_COLUMNS)
+
+
+def _locked_case_row(cursor):
+    return LockedCase._make
 
 
 @dataclass
@@ -62,7 +70,7 @@ def cursor():
     if dialect.name != "postgresql" or dialect.driver != "psycopg":
         return None
     db.session.flush()
-    return connection.connection.driver_connection.cursor(row_factory=namedtuple_row)
+    return connection.connection.driver_connection.cursor(row_factory=tuple_row)
 
 
 def _in(prefix: str, count: int) -> str:
@@ -81,10 +89,14 @@ def _lock_sql(count: int) -> str:
     )
 
 
-def lock(cur, case_ids) -> list:
+def lock(cur, case_ids) -> list[LockedCase]:
     """Lock the cases (ordered by id, so two batches cannot deadlock); return their rows."""
-    cur.execute(_lock_sql(len(case_ids)), _in_params("id", case_ids))
-    return cur.fetchall()
+    cur.row_factory = _locked_case_row
+    try:
+        cur.execute(_lock_sql(len(case_ids)), _in_params("id", case_ids))
+        return cur.fetchall()
+    finally:
+        cur.row_factory = tuple_row
 
 
 @lru_cache(maxsize=64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from bisect import bisect_left
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
@@ -55,6 +56,16 @@ class WorkingCalendar:
         """Return the ``count``-th working day after ``start`` (``start`` itself not counted)."""
         if count < 0:
             raise ValueError("count must not be negative")
+        if count > 0:
+            # from the table of ranks: the first day whose rank is ``count`` above start's
+            # (ranks rise by one on each working day, so that day is the count-th)
+            span_end = start + timedelta(days=2 * count + 60)
+            if RANK_YEARS[0] <= start.year and span_end.year <= RANK_YEARS[1]:
+                first, ranks = self._table(start, span_end)
+                offset = (start - first).days
+                index = bisect_left(ranks, ranks[offset] + count, offset + 1)
+                if index < len(ranks):
+                    return first + timedelta(days=index)
         day = start
         while count > 0:
             day += timedelta(days=1)

@@ -103,6 +103,42 @@ def test_counts_from_the_rank_table_equal_the_day_by_day_walk(start, span):
     assert calendar.working_days_between(start, end) == _walk(calendar, start, end)
 
 
+def _walk_add(calendar: WorkingCalendar, start: date, count: int) -> date:
+    """The ``count``-th working day after ``start``, one day at a time."""
+    day = start
+    while count:
+        day += timedelta(days=1)
+        count -= calendar.is_working_day(day)
+    return day
+
+
+@given(
+    st.dates(min_value=date(2015, 1, 1), max_value=date(2035, 12, 31)),
+    st.integers(min_value=1, max_value=300),
+)
+def test_adding_working_days_from_the_rank_table_equals_the_day_by_day_walk(start, count):
+    calendar = WorkingCalendar(
+        extra_days_off=[date(2026, 11, 27)], extra_working_days=[date(2026, 11, 28)]
+    )
+    assert calendar.add_working_days(start, count) == _walk_add(calendar, start, count)
+
+
+def test_adding_working_days_past_a_long_closure_and_outside_the_table_years():
+    # 200 days off in a row: further than the table is first read for; the walk answers
+    closure = [date(2027, 1, 1) + timedelta(days=i) for i in range(200)]
+    calendar = WorkingCalendar(extra_days_off=closure)
+    assert calendar.add_working_days(date(2026, 12, 30), 3) == _walk_add(
+        calendar, date(2026, 12, 30), 3
+    )
+    assert calendar.add_working_days(date(2026, 12, 30), 3) > closure[-1]
+    assert calendar.add_working_days(date(2199, 12, 1), 40) == _walk_add(
+        calendar, date(2199, 12, 1), 40
+    )
+    assert calendar.add_working_days(date(1890, 1, 1), 5) == _walk_add(
+        calendar, date(1890, 1, 1), 5
+    )
+
+
 def test_the_rank_table_grows_both_ways_and_keeps_exceptions():
     calendar = WorkingCalendar(extra_working_days=[date(2026, 11, 28)])  # a Saturday
     assert calendar.working_days_between(date(2026, 11, 27), date(2026, 11, 30)) == 2

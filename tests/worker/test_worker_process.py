@@ -242,3 +242,49 @@ def test_a_worker_killed_mid_task_leads_to_redelivery_and_one_message(
             )
     finally:
         stop(second)
+
+
+def test_a_burst_of_transitions_sends_few_notices_and_every_message_arrives(
+    worker_app, redis_server, smtp, tmp_path, monkeypatch
+):
+    """Commits close together share the worker notices (the first at once, then at most one
+    per window, the last after the last commit); the worker delivers every message of the
+    burst with no sweep running (no beat)."""
+    from htsd_workflow.notifications.queue import DISPATCH_OUTBOX, _producer
+
+    controller, _ = smtp
+    window = 2.0
+    monkeypatch.setitem(worker_app.config, "WORKER_NOTICE_SECONDS", window)
+    make = Factory()
+    drafts = [make.draft() for _ in range(6)]
+    db.session.commit()
+    producer = _producer()
+    sent = []
+    send_task = producer.send_task
+
+    def counting_send_task(name, *args, **kwargs):
+        sent.append(name)
+        return send_task(name, *args, **kwargs)
+
+    monkeypatch.setattr(producer, "send_task", counting_send_task)
+    worker = start_worker(
+        worker_app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, controller.port, tmp_path
+    )
+    try:
+        time.sleep(2 * window + 0.5)  # the set-up's notices have gone: a quiet moment
+        sent.clear()
+        started = time.monotonic()
+        for number, (case, applicant) in enumerate(drafts):
+            fire_trigger(case.id, "submit", applicant)
+            db.session.commit()
+            if number == 0:
+                assert sent == [DISPATCH_OUTBOX]  # the first commit is told at once
+        took = time.monotonic() - started
+        for _, applicant in drafts:
+            assert wait_for(lambda a=applicant: count_notifications(worker_app, user_id=a.id) == 1)
+        time.sleep(window + 0.5)
+        assert set(sent) == {DISPATCH_OUTBOX}
+        # six commits: one notice at once, at most one per window after it, one after the last
+        assert 2 <= len(sent) <= 2 + int(took / window), (len(sent), took)
+    finally:
+        stop(worker)
