@@ -25,6 +25,10 @@ from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 #: counts above this are shown as "more than"
 COUNT_CAP = 10000
 
+#: the user who claimed a case, joined a second time; made once, not per page (building an
+#: alias of a mapped class costs more than the rest of the page's statement)
+_CLAIMER = aliased(User)
+
 
 @dataclass
 class QueueFilter:
@@ -141,7 +145,7 @@ def queue_page(
     size: int = 50,
 ) -> QueuePage:
     """One page of the queue after (or before) a cursor, with the columns the table shows."""
-    claimer = aliased(User)
+    claimer = _CLAIMER
     descending = queue_filter.order == "-due"
     key = tuple_(Case.due_at, Case.id)
     clauses = filter_clauses(user, queue_filter, now)
