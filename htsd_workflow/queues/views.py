@@ -26,7 +26,7 @@ from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.labels import TITLE_LABELS
+from htsd_workflow.core.labels import TITLE_LABELS, state_label
 from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
@@ -72,13 +72,17 @@ class QueueRow:
 
     id: int
     state: str
+    state_label: str
     subject_name: str
     title: str
     year: int
     commune_name: str | None
     submitted: str
     due: str
-    due_status: dict | None
+    #: the deadline badge: its CSS classes ("" without a due moment) and its text
+    overdue: bool
+    due_badge: str
+    due_text: str
     points: str
     is_escalated: bool
     claimed_by_id: int | None
@@ -96,6 +100,7 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
     translations = get_translations()
     calendar = get_calendar()
     titles = {code: str(label) for code, label in TITLE_LABELS.items()}
+    states: dict[str, str] = {}
     show = UrlPattern("cases.show", "case_id", back=here)
     claim = UrlPattern("cases.claim", "case_id")
     release = UrlPattern("cases.release", "case_id")
@@ -104,21 +109,36 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
     for row in rows:
         due = dues.get(row.due_at)
         if due is None:
+            status = due_status(row.due_at, now, translations, calendar)
+            if status is None:
+                badge = ""
+            elif status["overdue"]:
+                badge = "due overdue"
+            else:
+                badge = "due soon" if status["soon"] else "due"
             due = dues[row.due_at] = (
                 format_moment(row.due_at, False),
-                due_status(row.due_at, now, translations, calendar),
+                bool(status and status["overdue"]),
+                badge,
+                status["text"] if status else "",
             )
+        state = states.get(row.state)
+        if state is None:
+            state = states[row.state] = state_label(row.state)
         result.append(
             QueueRow(
                 id=row.id,
                 state=row.state,
+                state_label=state,
                 subject_name=row.subject_name,
                 title=titles.get(row.title, row.title),
                 year=row.year,
                 commune_name=row.commune_name,
                 submitted=format_moment(row.submitted_at, False),
                 due=due[0],
-                due_status=due[1],
+                overdue=due[1],
+                due_badge=due[2],
+                due_text=due[3],
                 points=format_points(row.self_score, locale),
                 is_escalated=row.is_escalated,
                 claimed_by_id=row.claimed_by_id,
