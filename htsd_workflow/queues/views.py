@@ -219,6 +219,9 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
         "form": request.form if request.method == "POST" else {},
+        #: ids ticked before a refused bulk action (given then); defined here so that the rows
+        #: do not make an Undefined each
+        "selected": frozenset(),
     }
     context.update(extra)
     return context
