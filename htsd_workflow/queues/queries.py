@@ -25,6 +25,10 @@ from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 #: counts above this are shown as "more than"
 COUNT_CAP = 10000
 
+#: the user who claimed a case, joined a second time; made once, not per page (building an
+#: alias of a mapped class costs more than the rest of the page's statement)
+_CLAIMER = aliased(User)
+
 
 @dataclass
 class QueueFilter:
@@ -141,7 +145,7 @@ def queue_page(
     size: int = 50,
 ) -> QueuePage:
     """One page of the queue after (or before) a cursor, with the columns the table shows."""
-    claimer = aliased(User)
+    claimer = _CLAIMER
     descending = queue_filter.order == "-due"
     key = tuple_(Case.due_at, Case.id)
     clauses = filter_clauses(user, queue_filter, now)
@@ -211,15 +215,21 @@ def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: in
     )
 
 
-def units_in_scope(user: User) -> tuple[list[Unit], list[Unit]]:
-    """(districts, communes) the user may filter by."""
+def units_in_scope(user: User) -> tuple[list, list]:
+    """(districts, communes) the user may filter by: rows of code, name, level and
+    district_code (the filter lists need no more than that, and loading whole units on every
+    queue page cost more than the page's own query)."""
     if user.unit_level == "province":
         where = Unit.province_code == user.unit_code
     elif user.unit_level == "district":
         where = Unit.district_code == user.unit_code
     else:
         return [], []
-    units = db.session.scalars(select(Unit).where(where).order_by(Unit.code)).all()
+    units = db.session.execute(
+        select(Unit.code, Unit.name, Unit.level, Unit.district_code)
+        .where(where)
+        .order_by(Unit.code)
+    ).all()
     districts = [u for u in units if u.level == "district"]
     communes = [u for u in units if u.level == "commune"]
     return districts, communes

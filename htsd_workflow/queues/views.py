@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from operator import itemgetter
 
 from flask import (
     Blueprint,
@@ -15,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
@@ -22,7 +25,10 @@ from sqlalchemy import or_, select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.labels import TITLE_LABELS, state_label
+from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
@@ -61,34 +67,161 @@ STAFF = (
 RESULT_ROWS = 500
 
 
+@dataclass(slots=True)
+class QueueRow:
+    """One row of the queue table, every text already in the user's language."""
+
+    id: int
+    state: str
+    state_label: str
+    subject_name: str
+    title: str
+    year: int
+    commune_name: str | None
+    submitted: str
+    due: str
+    #: the deadline badge: its CSS classes ("" without a due moment) and its text
+    overdue: bool
+    due_badge: str
+    due_text: str
+    points: str
+    is_escalated: bool
+    claimed_by_id: int | None
+    claimed_by_name: str | None
+    show_url: str
+    claim_url: str
+    release_url: str
+
+
+#: the columns of queue_page's rows that queue_rows reads, in the order it unpacks them
+_ROW_COLUMNS = (
+    "id",
+    "state",
+    "subject_name",
+    "title",
+    "year",
+    "commune_name",
+    "submitted_at",
+    "due_at",
+    "self_score",
+    "is_escalated",
+    "claimed_by_id",
+    "claimed_by_name",
+)
+
+
+def queue_rows(rows, now, here: str) -> list[QueueRow]:
+    """The page's rows ready to print: the language, translations, calendar and link patterns
+    looked up once per page; the due date and its badge once per distinct due moment (rows
+    share the 17:00 deadline of a day); labels and points from their per-language caches."""
+    if not rows:
+        return []
+    locale = str(get_locale())
+    translations = get_translations()
+    calendar = get_calendar()
+    titles = {code: str(label) for code, label in TITLE_LABELS.items()}
+    states: dict[str, str] = {}
+    show = UrlPattern("cases.show", "case_id", back=here)
+    claim = UrlPattern("cases.claim", "case_id")
+    release = UrlPattern("cases.release", "case_id")
+    # the rows as plain tuples in a known order: reading a result row's attributes by name
+    # costs more than everything else done per row here
+    pick = itemgetter(*(rows[0]._fields.index(name) for name in _ROW_COLUMNS))
+    dues: dict = {}
+    result = []
+    for (
+        case_id,
+        state_code,
+        subject_name,
+        title,
+        year,
+        commune_name,
+        submitted_at,
+        due_at,
+        self_score,
+        is_escalated,
+        claimed_by_id,
+        claimed_by_name,
+    ) in map(pick, rows):
+        due = dues.get(due_at)
+        if due is None:
+            status = due_status(due_at, now, translations, calendar)
+            if status is None:
+                badge = ""
+            elif status["overdue"]:
+                badge = "due overdue"
+            else:
+                badge = "due soon" if status["soon"] else "due"
+            due = dues[due_at] = (
+                format_moment(due_at, False),
+                bool(status and status["overdue"]),
+                badge,
+                status["text"] if status else "",
+            )
+        state = states.get(state_code)
+        if state is None:
+            state = states[state_code] = state_label(state_code)
+        result.append(
+            QueueRow(
+                id=case_id,
+                state=state_code,
+                state_label=state,
+                subject_name=subject_name,
+                title=titles.get(title, title),
+                year=year,
+                commune_name=commune_name,
+                submitted=format_moment(submitted_at, False),
+                due=due[0],
+                overdue=due[1],
+                due_badge=due[2],
+                due_text=due[3],
+                points=format_points(self_score, locale),
+                is_escalated=is_escalated,
+                claimed_by_id=claimed_by_id,
+                claimed_by_name=claimed_by_name,
+                show_url=show(case_id),
+                claim_url=claim(case_id),
+                release_url=release(case_id),
+            )
+        )
+    return result
+
+
 def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
+    # the user itself, not the proxy: the queries read its attributes many times
+    user = current_user._get_current_object()
     now = utcnow()
     page = queue_page(
-        current_user,
+        user,
         queue_filter,
         now,
         after=request.args.get("after"),
         before=request.args.get("before"),
         size=current_app.config["QUEUE_PAGE_SIZE"],
     )
-    districts, communes = units_in_scope(current_user)
+    districts, communes = units_in_scope(user)
     if queue_filter.district:
         communes = [c for c in communes if c.district_code == queue_filter.district]
-    bulk = bulk_triggers_for(current_user)
+    bulk = bulk_triggers_for(user)
+    here = request.full_path.rstrip("?")
     context = {
         "filter": queue_filter,
         "filter_args": queue_filter.as_args(),
         "page": page,
-        "total": count_matching(current_user, queue_filter, now),
+        "rows": queue_rows(page.rows, now, here),
+        "total": count_matching(user, queue_filter, now),
         "count_cap": COUNT_CAP,
-        "states": queue_states(current_user),
+        "states": queue_states(user),
         "districts": districts,
         "communes": communes,
         "bulk_triggers": [(t, t in ("return_to_applicant",)) for t in bulk],
-        "is_department": current_user.role in ("education_reviewer", "culture_reviewer"),
-        "here": request.full_path.rstrip("?"),
+        "is_department": user.role in ("education_reviewer", "culture_reviewer"),
+        "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
         "form": request.form if request.method == "POST" else {},
+        #: ids ticked before a refused bulk action (given then); defined here so that the rows
+        #: do not make an Undefined each
+        "selected": frozenset(),
     }
     context.update(extra)
     return context

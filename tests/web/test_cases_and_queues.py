@@ -443,3 +443,98 @@ def test_a_file_whose_save_is_rolled_back_does_not_stay_on_disk(make, ctx):
     db.session.commit()
     db.session.rollback()  # nothing to roll back: a committed file stays
     assert stored_path(case.id, kept.stored_name).exists()
+
+
+def _queue_row(body: str, case_id: int) -> str:
+    """The table row of one case on a queue page."""
+    for row in body.split("<tr")[1:]:
+        if f'name="case_id" value="{case_id}"' in row:
+            return row.split("</tr>")[0]
+    raise AssertionError(f"no row for case {case_id}")
+
+
+def test_queue_rows_show_each_case_s_link_dates_points_badge_and_claim(as_user, make, ctx):
+    from flask import url_for
+    from flask_babel import force_locale, format_decimal, ngettext
+    from markupsafe import escape
+
+    from htsd_workflow.core.calendar import get_calendar
+    from htsd_workflow.core.labels import TITLE_LABELS
+    from htsd_workflow.core.time import to_local
+
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    colleague = make.user("commune_reviewer", COMMUNE)
+    mine, _ = make.case_in("commune_review", name='Hộ <b>"Lê" & Con</b>')
+    late, _ = make.case_in("commune_review", kind="clan", name="Dòng họ Trễ")
+    taken, _ = make.case_in("commune_review", name="Hộ Người Khác Nhận")
+    free, _ = make.case_in("commune_review", name="Hộ Chưa Ai Nhận")
+    claim_case(mine.id, reviewer)
+    claim_case(taken.id, colleague)
+    db.session.execute(
+        update(Case)
+        .where(Case.id == late.id)
+        .values(due_at=utcnow() - timedelta(days=10), is_escalated=True, self_score=1234.5)
+    )
+    db.session.commit()
+    cases = [db.session.get(Case, c.id) for c in (mine, late, taken, free)]
+    names = {
+        mine.id: 'Hộ <b>"Lê" & Con</b>',
+        late.id: "Dòng họ Trễ",
+        taken.id: "Hộ Người Khác Nhận",
+        free.id: "Hộ Chưa Ai Nhận",
+    }
+    for language in ("vi", "en"):
+        browser = as_user(reviewer)
+        with browser.client.session_transaction() as session:
+            session["lang"] = language
+        body = text(browser.get("/queue"))
+        now = utcnow()
+        with ctx.test_request_context("/queue"), force_locale(language):
+            for case in cases:
+                row = _queue_row(body, case.id)
+                link = url_for("cases.show", case_id=case.id, back="/queue")
+                assert f'<a href="{escape(link)}">{escape(names[case.id])}</a>' in row
+                assert f"{TITLE_LABELS[case.title]} {case.year}" in row
+                assert to_local(case.submitted_at).strftime("%d/%m/%Y") in row
+                due_day = to_local(case.due_at).strftime("%d/%m/%Y")
+                if case.id == late.id:
+                    days = get_calendar().working_days_late(case.due_at, now)
+                    badge = ngettext("Quá hạn %(num)s ngày", "Quá hạn %(num)s ngày", days)
+                    assert f'{due_day}<br><span class="due overdue">{badge}</span>' in row
+                    assert row.startswith(' class="overdue">')
+                    assert f">{format_decimal(1234.5, format='#,##0.##')}</td>" in row
+                    assert ("Escalated" if language == "en" else "Đã báo cáo cấp trên") in row
+                else:
+                    days = get_calendar().working_days_left(case.due_at, now)
+                    badge = ngettext("Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days)
+                    assert f'{due_day}<br><span class="due">{badge}</span>' in row
+                    assert f">{format_decimal(case.self_score, format='#,##0.##')}</td>" in row
+            release = url_for("cases.release", case_id=mine.id)
+            assert f'formaction="{release}"' in _queue_row(body, mine.id)
+            assert "formaction" not in _queue_row(body, taken.id)
+            assert colleague.username in _queue_row(body, taken.id)
+            claim = url_for("cases.claim", case_id=free.id)
+            assert f'formaction="{claim}"' in _queue_row(body, free.id)
+        assert ("Self score" if language == "en" else "Tự chấm") in body
+
+
+def test_a_queue_page_sends_the_user_the_page_and_the_count_only(as_user, make, ctx):
+    from sqlalchemy import event
+
+    for _ in range(3):
+        make.case_in("commune_review")
+    commune = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    district = as_user(make.reviewer("district_reviewer", DISTRICT))
+    for browser, most in ((commune, 3), (district, 4)):  # + the district's communes
+        browser.get("/queue")  # the calendar's exceptions are read once a minute
+        statements = []
+
+        def count(_conn, _cursor, statement, *_args, found=statements):
+            found.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            assert browser.get("/queue").status_code == 200
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert len(statements) <= most, statements
