@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.schema import DDL
@@ -44,6 +45,23 @@ class Round(db.Model):
         return self.registration_opens_on <= day <= self.registration_closes_on
 
 
+OPEN_WITH_DEADLINE = "is_open IS TRUE AND due_at IS NOT NULL"
+#: what the reports read of a stage visit besides its moments: with them in the two covering
+#: indexes below, the reports' scans of the visits overlapping a period are index-only
+VISIT_REPORT_COLUMNS = [
+    "due_at",
+    "stage",
+    "title",
+    "province_code",
+    "district_code",
+    "commune_code",
+    "outcome",
+    "working_days",
+    "is_late",
+    "is_escalated",
+]
+
+
 class Case(db.Model):
     __tablename__ = "cases"
     __table_args__ = (
@@ -53,6 +71,27 @@ class Case(db.Model):
         Index("ix_cases_queue_district", "state", "district_code", "due_at", "id"),
         Index("ix_cases_queue_province", "state", "province_code", "due_at", "id"),
         Index("ix_cases_open_due", "is_open", "due_at"),
+        # the bottleneck report's longest-waiting list: open cases with a deadline, oldest first
+        Index(
+            "ix_cases_open_waiting",
+            "stage_entered_at",
+            postgresql_where=text(OPEN_WITH_DEADLINE),
+            sqlite_where=text(OPEN_WITH_DEADLINE),
+        ),
+        # the targets report's counts per area and title: an index-only scan of a year's
+        # submitted cases, already in the order of its groups (no sort)
+        Index(
+            "ix_cases_targets",
+            "year",
+            "province_code",
+            "district_code",
+            "commune_code",
+            "title",
+            "subject_id",
+            postgresql_include=["state"],
+            postgresql_where=text("submitted_at IS NOT NULL"),
+            sqlite_where=text("submitted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -175,6 +214,22 @@ class StageVisit(db.Model):
     __table_args__ = (
         Index("ix_stage_visits_stage_entered", "stage", "entered_at"),
         Index("ix_stage_visits_open", "case_id", "left_at"),
+        # the reports (bottlenecks, weekly trend) read the visits overlapping a period: those
+        # open now, and those that left since its start — each an index-only scan of these
+        Index(
+            "ix_stage_visits_open_report",
+            "entered_at",
+            postgresql_include=["left_at", *VISIT_REPORT_COLUMNS],
+            postgresql_where=text("left_at IS NULL"),
+            sqlite_where=text("left_at IS NULL"),
+        ),
+        Index(
+            "ix_stage_visits_left_report",
+            "left_at",
+            postgresql_include=["entered_at", *VISIT_REPORT_COLUMNS],
+            postgresql_where=text("left_at IS NOT NULL"),
+            sqlite_where=text("left_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
