@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.schema import DDL
@@ -53,6 +54,18 @@ class Case(db.Model):
         Index("ix_cases_queue_district", "state", "district_code", "due_at", "id"),
         Index("ix_cases_queue_province", "state", "province_code", "due_at", "id"),
         Index("ix_cases_open_due", "is_open", "due_at"),
+        # the escalation scan: the open cases of one title and stage, by due date, with the
+        # moments its rungs compare; not the rung itself, so that the scan's own updates of
+        # the rung can stay heap-only (HOT) where the page has room
+        Index(
+            "ix_cases_sla_scan",
+            "title",
+            "state",
+            "due_at",
+            postgresql_include=["id", "stage_entered_at"],
+            postgresql_where=text("is_open"),
+            sqlite_where=text("is_open"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
