@@ -218,3 +218,23 @@ event.listen(
     "after_create",
     DDL(IMMUTABLE_HISTORY_SQL).execute_if(dialect="postgresql"),
 )
+
+#: free room left in each page of the tables whose rows the escalation scan flags: a flag
+#: changes no indexed column, so with room on the page PostgreSQL writes the new row version
+#: beside the old one (a heap-only update) instead of a new entry in every index of the table
+SCAN_FLAGGED_FILLFACTOR = 90
+SCAN_FLAGGED_TABLES = ("cases", "stage_visits")
+
+
+def fillfactor_sql(table: str, fillfactor: int | None = SCAN_FLAGGED_FILLFACTOR) -> str:
+    if fillfactor is None:
+        return f"ALTER TABLE {table} RESET (fillfactor)"
+    return f"ALTER TABLE {table} SET (fillfactor = {fillfactor})"
+
+
+for _model in (Case, StageVisit):
+    event.listen(
+        _model.__table__,
+        "after_create",
+        DDL(fillfactor_sql(_model.__tablename__)).execute_if(dialect="postgresql"),
+    )

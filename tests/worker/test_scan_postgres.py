@@ -147,3 +147,15 @@ def test_three_scans_at_once_fire_each_rung_once_with_all_its_rows(ctx, make, ap
     rung_of = dict(db.session.execute(select(Case.id, Case.escalation_rung)).all())
     assert all(rung_of[case_id] == data["rung"] for case_id, data in events)
     assert {case_id for case_id in ids if rung_of[case_id]} >= set(fired_cases)
+
+
+def test_the_tables_the_scan_flags_leave_room_for_heap_only_updates(ctx):
+    options = dict(
+        db.session.execute(
+            text(
+                "SELECT relname, reloptions FROM pg_class "
+                "WHERE relname IN ('cases', 'stage_visits') AND relkind = 'r'"
+            )
+        ).all()
+    )
+    assert options == {"cases": ["fillfactor=90"], "stage_visits": ["fillfactor=90"]}
