@@ -26,6 +26,14 @@ GOAL_SECONDS = 10.0
 GOAL_MB = 300.0
 
 
+#: the PostgreSQL path's statement kinds (``sla.pgscan``), named by how their text begins
+KINDS = {
+    "SELECT id FROM cases WHERE": "due cases of one rung (pgscan.due_cases)",
+    "UPDATE cases SET escalation_rung": "claim a batch (pgscan.claim)",
+    "WITH fired AS": "stage-visit flags + history + outbox of a batch (pgscan.write)",
+}
+
+
 def _timed_statements(totals: dict):
     """Patch psycopg's cursor to add each statement's time to ``totals`` (by its first words),
     so the report shows where the scan's time goes; returns the function that undoes it."""
@@ -34,8 +42,9 @@ def _timed_statements(totals: dict):
     execute, executemany = psycopg.Cursor.execute, psycopg.Cursor.executemany
 
     def key(query) -> str:
-        text_ = query if isinstance(query, str) else str(query)
-        return " ".join(text_.split())[:90]
+        text_ = " ".join((query if isinstance(query, str) else str(query)).split())
+        kind = next((name for start, name in KINDS.items() if text_.startswith(start)), None)
+        return f"{kind}: {text_[:60]}" if kind else text_[:90]
 
     def timed(original):
         def run(cursor, query, *args, **kwargs):

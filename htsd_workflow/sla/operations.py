@@ -1,10 +1,12 @@
 """Deadline extensions and the escalation scan.
 
 The scan is set-based: for each stage and rung it walks the matching open cases by id in
-batches, and per batch one conditional UPDATE (``escalation_rung < rung``) claims the cases, one
-INSERT writes their history rows and one their outbox rows. The condition makes every rung fire
-once per case and stage, however often and however many scans run at once. Rungs are tried
-highest first, so a case found far overdue gets the strongest rung only.
+batches, and per batch one conditional UPDATE (``escalation_rung < rung``) claims the cases, and
+their stage-visit flags, history rows and outbox rows are written for the claimed cases only.
+The condition makes every rung fire once per case and stage, however often and however many
+scans run at once. Rungs are tried highest first, so a case found far overdue gets the strongest
+rung only. On PostgreSQL a batch is two statements (``sla.pgscan``: pick-and-claim, then one
+statement writing the rest); elsewhere a select and four SQLAlchemy statements.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import insert, or_, select, update
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
 from htsd_workflow.core.calendar import get_calendar
@@ -26,9 +29,10 @@ from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
+from htsd_workflow.sla import pgscan
 from htsd_workflow.sla.ladder import rung_thresholds
 
-SCAN_BATCH = 2000
+SCAN_BATCH = 5000
 
 
 @dataclass
@@ -44,7 +48,13 @@ def scan_sla(
     now: datetime | None = None, *, batch_size: int = SCAN_BATCH, commit_each_batch: bool = True
 ) -> ScanResult:
     """Apply the ladder of every definition to the open cases at ``now``."""
-    now = now or utcnow()
+    fire = _fire_batches_portable if pgpath.cursor() is None else _fire_batches_postgres
+    return _scan(fire, now or utcnow(), batch_size, commit_each_batch)
+
+
+def _scan(fire, now: datetime, batch_size: int, commit_each_batch: bool) -> ScanResult:
+    """Walk every definition's stages and rungs (highest first); ``fire`` claims the due cases
+    of one rung batch by batch, yielding after each batch how many it claimed."""
     registry = get_registry()
     calendar = get_calendar()
     fired: dict[int, int] = {}
@@ -55,34 +65,73 @@ def scan_sla(
                 entered_before, due_before = rung_thresholds(
                     rung, sla_days=stage.sla_days, now=now, calendar=calendar
                 )
-                conditions = [
-                    Case.title == title,
-                    Case.state == stage.name,
-                    Case.is_open.is_(True),
-                    Case.escalation_rung < rung.rung,
-                ]
-                if entered_before is not None:
-                    conditions.append(Case.stage_entered_at < entered_before)
-                if due_before is not None:
-                    conditions += [Case.due_at.is_not(None), Case.due_at < due_before]
-                last_id = 0
-                while True:
-                    ids = list(
-                        db.session.scalars(
-                            select(Case.id)
-                            .where(*conditions, Case.id > last_id)
-                            .order_by(Case.id)
-                            .limit(batch_size)
-                        )
-                    )
-                    if not ids:
-                        break
-                    last_id = ids[-1]
-                    count = _fire_rung(ids, conditions, rung, stage.name, now, calendar)
+                for count in fire(
+                    title=title,
+                    stage=stage.name,
+                    rung=rung,
+                    entered_before=entered_before,
+                    due_before=due_before,
+                    now=now,
+                    calendar=calendar,
+                    batch_size=batch_size,
+                ):
                     fired[rung.rung] = fired.get(rung.rung, 0) + count
                     if commit_each_batch:
                         db.session.commit()
     return ScanResult(fired=fired)
+
+
+def _fire_batches_postgres(
+    *, title, stage, rung, entered_before, due_before, now, calendar, batch_size
+):
+    """PostgreSQL: the due cases of the rung in one query; per batch one statement claims,
+    one writes the rest (``sla.pgscan``)."""
+    where = {
+        "title": title,
+        "stage": stage,
+        "rung": rung,
+        "entered_before": entered_before,
+        "due_before": due_before,
+    }
+    due = pgscan.due_cases(pgpath.cursor(), **where)
+    for start in range(0, len(due), batch_size):
+        # a cursor per batch: a commit between batches hands the connection back to the pool
+        cur = pgpath.cursor()
+        claimed = pgscan.claim(cur, due[start : start + batch_size], **where)
+        if claimed:
+            pgscan.write(cur, stage=stage, rung=rung, claimed=claimed, now=now, calendar=calendar)
+            db.session.info["outbox_written"] = True
+        yield len(claimed)
+
+
+def _fire_batches_portable(
+    *, title, stage, rung, entered_before, due_before, now, calendar, batch_size
+):
+    """Any database: per batch a select, a conditional update, and the rows it writes."""
+    conditions = [
+        Case.title == title,
+        Case.state == stage,
+        Case.is_open.is_(True),
+        Case.escalation_rung < rung.rung,
+    ]
+    if entered_before is not None:
+        conditions.append(Case.stage_entered_at < entered_before)
+    if due_before is not None:
+        conditions += [Case.due_at.is_not(None), Case.due_at < due_before]
+    last_id = 0
+    while True:
+        ids = list(
+            db.session.scalars(
+                select(Case.id)
+                .where(*conditions, Case.id > last_id)
+                .order_by(Case.id)
+                .limit(batch_size)
+            )
+        )
+        if not ids:
+            return
+        last_id = ids[-1]
+        yield _fire_rung(ids, conditions, rung, stage, now, calendar)
 
 
 def _fire_rung(ids, conditions, rung, stage, now, calendar) -> int:

@@ -33,6 +33,22 @@ def empty_database(request, tmp_path):
     admin.dispose()
 
 
+def fillfactors() -> dict:
+    """The fillfactor set on the tables the escalation scan flags (PostgreSQL)."""
+    rows = db.session.execute(
+        text(
+            "SELECT relname, reloptions FROM pg_class "
+            "WHERE relname IN ('cases', 'stage_visits') AND relkind = 'r'"
+        )
+    ).all()
+    return {
+        name: int(option.split("=")[1])
+        for name, options in rows
+        for option in options or ()
+        if option.startswith("fillfactor=")
+    }
+
+
 def test_migrations_upgrade_match_the_models_and_downgrade(empty_database, tmp_path):
     app = create_app({"SQLALCHEMY_DATABASE_URI": empty_database, "INSTANCE_PATH": str(tmp_path)})
     with app.app_context():
@@ -45,6 +61,7 @@ def test_migrations_upgrade_match_the_models_and_downgrade(empty_database, tmp_p
                 text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'case_events'::regclass")
             ).all()
             assert "case_events_append_only" in triggers
+            assert fillfactors() == {"cases": 90, "stage_visits": 90}
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         db.session.remove()

@@ -1,0 +1,166 @@
+"""The PostgreSQL path of the escalation scan: fewer statements, each doing more.
+
+``sla.operations`` walks the ladder the same way on every database; on PostgreSQL (psycopg 3)
+each rung of a stage is
+
+1. one query for the ids of the open cases it is due for (a range scan of
+   ``ix_cases_sla_scan``: open cases by title, stage and due date, with the stage entry);
+2. per batch of those ids, one conditional ``UPDATE`` that claims them (``escalation_rung <
+   rung`` and the rung's other conditions, checked again on the row's latest version, so a case
+   a concurrent scan or transition got to first is left alone), returning their due moments;
+3. after each claimed case's working days late are counted on the calendar (in Python, the same
+   ``working_days_late`` as the portable path), one statement (a chain of data-modifying CTEs
+   fed by arrays) that flags the open stage visits and writes the history and outbox rows.
+
+All run on the session's connection, inside its transaction. The rows written are the same as
+the portable path's (``operations._fire_rung``), JSON texts included.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+
+from htsd_workflow.cases.definitions import RungDef
+from htsd_workflow.cases.pgpath import _bind, _source
+from htsd_workflow.core.calendar import WorkingCalendar
+
+#: the row source of the write statement: the claimed cases and their working days late
+_FIRED = (("case_id_", "case_id", "integer"), ("late_", "late", "integer"))
+
+
+def _conditions(by_entry: bool, by_due: bool) -> str:
+    conditions = (
+        "cases.title = %(title)s AND cases.state = %(stage)s AND cases.is_open "
+        "AND cases.escalation_rung < %(rung)s"
+    )
+    if by_entry:
+        conditions += " AND cases.stage_entered_at < %(entered_before)s"
+    if by_due:
+        conditions += " AND cases.due_at IS NOT NULL AND cases.due_at < %(due_before)s"
+    return conditions
+
+
+def _rung_params(title, stage, rung, entered_before, due_before) -> dict:
+    return {
+        "title": title,
+        "stage": stage,
+        "rung": rung.rung,
+        "entered_before": entered_before,
+        "due_before": due_before,
+    }
+
+
+@lru_cache(maxsize=4)
+def _due_sql(by_entry: bool, by_due: bool) -> str:
+    return f"SELECT id FROM cases WHERE {_conditions(by_entry, by_due)} ORDER BY id"
+
+
+def due_cases(
+    cur,
+    *,
+    title: str,
+    stage: str,
+    rung: RungDef,
+    entered_before: datetime | None,
+    due_before: datetime | None,
+) -> list[int]:
+    """The ids of the open cases ``rung`` is due for, in order (``ix_cases_sla_scan``)."""
+    cur.execute(
+        _due_sql(entered_before is not None, due_before is not None),
+        _rung_params(title, stage, rung, entered_before, due_before),
+    )
+    return [row[0] for row in cur.fetchall()]
+
+
+@lru_cache(maxsize=8)
+def _claim_sql(escalate: bool, by_entry: bool, by_due: bool) -> str:
+    flag = ", is_escalated = true" if escalate else ""
+    return (
+        f"UPDATE cases SET escalation_rung = %(rung)s{flag} "
+        f"WHERE cases.id = ANY(%(ids)s::integer[]) AND {_conditions(by_entry, by_due)} "
+        "RETURNING cases.id, cases.due_at"
+    )
+
+
+def claim(
+    cur,
+    ids: list[int],
+    *,
+    title: str,
+    stage: str,
+    rung: RungDef,
+    entered_before: datetime | None,
+    due_before: datetime | None,
+) -> list:
+    """Claim those of the cases ``ids`` that ``rung`` is still due for (on their latest
+    version: a concurrent scan or transition may have got there first); return the claimed
+    cases' (id, due_at)."""
+    params = _rung_params(title, stage, rung, entered_before, due_before)
+    params["ids"] = ids
+    cur.execute(
+        _claim_sql(rung.action == "escalate", entered_before is not None, due_before is not None),
+        params,
+    )
+    return cur.fetchall()
+
+
+@lru_cache(maxsize=4)
+def _write_sql(escalate: bool) -> str:
+    parts = [f"fired AS (SELECT * FROM {_source(_FIRED, 0, True, 'f')})"]
+    if escalate:
+        # the stage itself and, at the joint confirmation, each department's open part (the
+        # same LIKE pattern as the portable path's ``startswith``)
+        parts.append(
+            "flagged AS (UPDATE stage_visits SET is_escalated = true FROM fired "
+            "WHERE stage_visits.case_id = fired.case_id AND stage_visits.left_at IS NULL "
+            "AND (stage_visits.stage = %(stage)s OR stage_visits.stage LIKE %(parts)s))"
+        )
+    parts.append(
+        "events AS (INSERT INTO case_events (case_id, at, actor_id, actor_role, trigger, "
+        "from_state, to_state, comment, data) "
+        "SELECT case_id, %(now)s, NULL, NULL, %(trigger)s, %(stage)s, %(stage)s, NULL, "
+        "(%(data_head)s || late || '}')::json FROM fired ORDER BY case_id "
+        "RETURNING id, case_id)"
+    )
+    return (
+        f"WITH {', '.join(parts)} "
+        "INSERT INTO outbox (event_id, case_id, kind, payload, created_at, attempts) "
+        "SELECT events.id, events.case_id, %(trigger)s, "
+        "(%(payload_head)s || fired.late || '}')::json, %(now)s, 0 "
+        "FROM events JOIN fired ON fired.case_id = events.case_id ORDER BY events.id"
+    )
+
+
+def _json_head(document: dict) -> str:
+    """``document`` as JSON text (as the ORM writes it) with ``"working_days_late": `` added
+    last: the statement appends each case's number and the closing brace."""
+    return json.dumps(document)[:-1] + ', "working_days_late": '
+
+
+def write(
+    cur,
+    *,
+    stage: str,
+    rung: RungDef,
+    claimed: list,
+    now: datetime,
+    calendar: WorkingCalendar,
+) -> None:
+    """Flag the stage visits, write the history and outbox rows of the ``claimed`` cases."""
+    escalate = rung.action == "escalate"
+    params = {
+        "now": now,
+        "stage": stage,
+        "parts": f"{stage}:%",
+        "trigger": "escalate" if escalate else "remind",
+        "data_head": _json_head({"rung": rung.rung}),
+        "payload_head": _json_head(
+            {"stage": stage, "rung": rung.rung, "notify": list(rung.notify)}
+        ),
+    }
+    late = calendar.working_days_late
+    rows = [(case_id, late(due_at, now) if due_at else 0) for case_id, due_at in claimed]
+    _bind(params, _FIRED, rows, True)
+    cur.execute(_write_sql(escalate), params)
