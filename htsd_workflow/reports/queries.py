@@ -230,7 +230,8 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
     days = case((and_(completed, v.working_days.is_not(None)), v.working_days)).label("days")
 
     def count(condition):
-        return func.sum(case((condition, 1), else_=0))
+        # ``count(*) FILTER (WHERE …)``: no CASE and no sum per visit
+        return func.count().filter(condition)
 
     counted = (
         "waiting",
