@@ -21,7 +21,7 @@ import time
 from datetime import date
 
 import psycopg
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from bench.capture import capture
@@ -31,7 +31,13 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.benchdata import BENCH_PASSWORD
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.reports.queries import Filters, bottlenecks, targets
+from htsd_workflow.reports.queries import (
+    Filters,
+    _settings_for_aggregates,
+    bottleneck_visits,
+    bottlenecks,
+    targets,
+)
 
 RUNS = 3
 GOAL_MS = 500.0
@@ -82,6 +88,21 @@ def explain(database_uri: str, statements) -> dict[str, str]:
     return plans
 
 
+def _read_floor(manager, filters: Filters):
+    """The statements that only read the rows the bottleneck report aggregates: the visits
+    overlapping the period, counted (the same index-only scans, no grouping or sums)."""
+
+    def count():
+        _settings_for_aggregates()
+        _column, visits = bottleneck_visits(manager, filters)
+        return db.session.scalar(select(func.count()).select_from(visits))
+
+    statements = capture(count).statements
+    rows = count()
+    db.session.rollback()
+    return statements, rows
+
+
 def _busiest_district() -> str:
     return (
         db.session.execute(
@@ -101,8 +122,10 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
     today = to_local(utcnow()).date()
     year_start = date(today.year, 1, 1)
     shapes = []
+    floors = {}
     for scope, unit in (("province", None), (f"district {district}", district)):
         query = f"?unit={unit}" if unit else ""
+        floors[scope] = _read_floor(manager, Filters(year_start, today, unit=unit))
         shapes.append(
             (
                 "bottleneck",
@@ -170,4 +193,21 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
                 },
             )
         )
+        if report == "bottleneck":
+            statements, rows = floors[scope]
+            floor_ms = replay_ms(ctx.database_uri, statements)
+            figures.append(
+                Figure(
+                    key=f"report_{report}_{scope.split()[0]}_read_floor",
+                    name=f"5. (floor) reading the {rows:,} visits the bottleneck report "
+                    f"counts, {scope}: count(*) of the same index-only scans, no aggregation",
+                    value=floor_ms,
+                    unit="ms (PostgreSQL via psycopg)",
+                    reference=raw_ms,
+                    reference_name="ms, the report's statements via psycopg",
+                    ratio=round(floor_ms / raw_ms, 2) if raw_ms else None,
+                    goal="(what any exact live count of these visits costs)",
+                    details={"visits": rows, "floor_ms": floor_ms},
+                )
+            )
     return figures

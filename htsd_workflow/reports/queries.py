@@ -182,17 +182,10 @@ def _settings_for_aggregates() -> None:
         )
 
 
-def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) -> dict:
-    """Rows per stage and unit with waiting, flow, time in stage and deadline statistics.
-
-    One grouped scan of the visits overlapping the period: the counts per (stage, unit), split
-    by the working days of the visits completed in the period, so that the median and the 90th
-    percentile come from those per-value counts (exactly as ``percentile_cont`` over the
-    visits would give them) without a second scan and a sort of every completed visit.
-    """
-    now = now or utcnow()
+def bottleneck_visits(user: User, filters: Filters):
+    """The bottleneck report's rows to count: the visits in ``user``'s scope and the filters
+    that overlap the period, each with the unit it is counted under; and that unit's column."""
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
-    soon = get_calendar().due_at(now, 2)
     column_name, code = _group_level(user, filters.unit)
     conditions = [scope_clause(user, StageVisit, subject_column=StageVisit.case_id)]
     if code:
@@ -217,6 +210,21 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         start,
         end,
     )
+    return column_name, visits
+
+
+def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) -> dict:
+    """Rows per stage and unit with waiting, flow, time in stage and deadline statistics.
+
+    One grouped scan of the visits overlapping the period: the counts per (stage, unit), split
+    by the working days of the visits completed in the period, so that the median and the 90th
+    percentile come from those per-value counts (exactly as ``percentile_cont`` over the
+    visits would give them) without a second scan and a sort of every completed visit.
+    """
+    now = now or utcnow()
+    start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
+    soon = get_calendar().due_at(now, 2)
+    column_name, visits = bottleneck_visits(user, filters)
     v = visits.c
     open_now = v.left_at.is_(None)
     arrived = and_(v.entered_at >= start, v.entered_at < end)

@@ -26,6 +26,7 @@ from htsd_workflow.reports.queries import (
     _group_level,
     _start,
     _unit_filter,
+    bottleneck_visits,
     bottlenecks,
     longest_waiting,
     percentile,
@@ -225,6 +226,23 @@ def test_bottlenecks_in_one_scan_equal_the_straightforward_statements(ctx, make,
     rows = bottlenecks(province, Filters(date(2026, 1, 1), date(2026, 11, 28)), now=NOW)["rows"]
     for figure in FIGURES:
         assert any(r[figure] for r in rows), figure
+
+
+def test_the_visits_read_are_exactly_those_the_report_counts(ctx, make):
+    """``bottleneck_visits`` (what the bench's read floor counts) is the report's own row
+    source: every visit it yields is one the report handles in the period (``to_handle``)."""
+    case, _ = make.case_in("draft")
+    random_visits(case, 3)
+    province, district = make.user("manager", "62"), make.user("manager", DISTRICT)
+    for user, filters in (
+        (province, Filters(date(2026, 1, 1), date(2026, 11, 28))),
+        (province, Filters(date(2026, 3, 1), date(2026, 6, 30), title="clan")),
+        (district, Filters(date(2026, 1, 1), date(2026, 11, 28), unit=COMMUNE)),
+    ):
+        _column, visits = bottleneck_visits(user, filters)
+        read = db.session.scalar(select(func.count()).select_from(visits))
+        rows = bottlenecks(user, filters, now=NOW)["rows"]
+        assert read == sum(r["to_handle"] for r in rows) > 0, filters
 
 
 def expected_weeks(visits, days):
