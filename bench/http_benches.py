@@ -36,6 +36,7 @@ from bench.httpload import (
     redis_url,
     rss_kb,
     run_locust,
+    settle,
     summarise,
     verdict,
 )
@@ -99,7 +100,7 @@ def measured_load(server: Server, plan: dict, users: int, seconds: float, warm_u
     """A locust run with the CPU that gunicorn's workers, PostgreSQL's backends of the bench
     database and the load tool used from the moment every client had signed in to the end."""
     workers = server.worker_pids()
-    load_before = os.getloadavg()[0]
+    busy_before = settle()
     client_before = _children_cpu()
     at_ready: dict = {}
 
@@ -130,7 +131,7 @@ def measured_load(server: Server, plan: dict, users: int, seconds: float, warm_u
         "server_ms_per_request": per_request(server_cpu),
         "postgres_ms_per_request": per_request(database_cpu),
         "locust_ms_per_request": per_request(locust_cpu),
-        "load_before": round(load_before, 2),
+        "busy_cores_before": busy_before,
     }
     return result, samples, cpu
 
@@ -349,7 +350,7 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                 for k, v in QUEUE_GOALS.items()
             )
             rps_met = result.rps >= QUEUE_RPS_GOAL if users >= 16 else True
-            met, note = verdict(latency_met and rps_met, cpu["load_before"])
+            met, note = verdict(latency_met and rps_met, cpu["busy_cores_before"])
             goal = "p50/p95/p99 ≤ 40/100/200 ms" + (" and ≥ 350 req/s" if users >= 16 else "")
             details = {
                 "queue": result.as_dict(),
@@ -466,7 +467,7 @@ def transition_http(ctx: BenchContext) -> list[Figure]:
     if result.failures or not result.requests:
         raise RuntimeError(f"transitions failed or none answered: {result.errors}")
     met, note = verdict(
-        result.p95 is not None and result.p95 <= TRANSITION_P95_GOAL, cpu["load_before"]
+        result.p95 is not None and result.p95 <= TRANSITION_P95_GOAL, cpu["busy_cores_before"]
     )
     return [
         cpu_budget_figure(

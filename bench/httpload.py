@@ -32,17 +32,59 @@ GUNICORN_ARGS = ["--workers", "3", "--threads", "4", "--access-logfile", "-"]
 #: a database number of its own, emptied of the bench's task messages afterwards
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
 CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-#: 1-minute load average before a run above which a missed goal is called inconclusive
-#: (other work was already using the machine's cores when the measurement started)
-BUSY_BEFORE = 1.5
+#: cores busy (any process, over ``QUIET_SECONDS``) just before a run above which a missed
+#: goal is called inconclusive: other work was using the machine when the measurement began
+BUSY_BEFORE = 0.5
+QUIET_SECONDS = 2.0
+#: how long a benchmark waits at most for the machine to be quiet before a wall-clock run
+#: (``BENCH_SETTLE_SECONDS``; 0 measures once and goes on)
+SETTLE_SECONDS = 120.0
 
 
-def verdict(met: bool, load_before: float) -> tuple[bool | None, str]:
+def busy_cores(seconds: float = QUIET_SECONDS) -> float:
+    """How many cores were busy, by any process, over the next ``seconds`` (``/proc/stat``).
+
+    Unlike the 1-minute load average, this no longer counts a benchmark that has just ended
+    (the average decays over minutes), only what runs now.
+    """
+
+    def read() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            # user nice system idle iowait irq softirq steal (guest time is inside user)
+            ticks = [int(x) for x in stat.readline().split()[1:9]]
+        return sum(ticks), ticks[3] + ticks[4]
+
+    try:
+        total_before, idle_before = read()
+    except OSError:  # not Linux: the load average is the closest there is
+        return round(os.getloadavg()[0], 2)
+    time.sleep(seconds)
+    total_after, idle_after = read()
+    total = total_after - total_before
+    if total <= 0:
+        return 0.0
+    busy = total - (idle_after - idle_before)
+    return round((os.cpu_count() or 1) * busy / total, 2)
+
+
+def settle(say: Callable[[str], None] = print) -> float:
+    """Wait (up to ``BENCH_SETTLE_SECONDS``, default 120) until at most ``BUSY_BEFORE`` cores
+    are busy, so a wall-clock run does not start on the tail of the previous one or beside
+    other work; return the busy cores measured last — the verdict's "before the run"."""
+    deadline = time.monotonic() + float(os.environ.get("BENCH_SETTLE_SECONDS", SETTLE_SECONDS))
+    busy = busy_cores()
+    while busy > BUSY_BEFORE and time.monotonic() < deadline:
+        say(f"   waiting for the machine to settle: {busy:.1f} cores busy")
+        busy = busy_cores()
+    return busy
+
+
+def verdict(met: bool, busy_before: float) -> tuple[bool | None, str]:
     """(met, note): a miss on a machine already busy before the run is inconclusive (None)."""
     if met:
         return True, ""
-    if load_before > BUSY_BEFORE:
-        return None, f" — inconclusive: load {load_before:.1f} before the run"
+    if busy_before > BUSY_BEFORE:
+        return None, f" — inconclusive: {busy_before:.1f} cores busy before the run"
     return False, ""
 
 

@@ -10,7 +10,6 @@ data stays as generated and the next run scans the same cases.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import time
 from sqlalchemy import text
 
 from bench.context import BenchContext, Figure
-from bench.httpload import verdict
+from bench.httpload import settle, verdict
 from htsd_workflow.extensions import db
 
 GOAL_SECONDS = 10.0
@@ -110,7 +109,7 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
         )
     ).one()
     db.session.commit()
-    load_before = os.getloadavg()[0]
+    busy_before = settle(ctx.say)
     baseline = _run_child(ctx.database_uri, scan=False)
     scanned = _run_child(ctx.database_uri, scan=True)
     peak_mb = scanned["max_rss_kb"] / 1024
@@ -121,7 +120,7 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
         f"{fired:,} rungs fired {scanned['fired']}, peak RSS {peak_mb:.1f} MB "
         f"(the app alone {base_mb:.1f} MB)"
     )
-    met, note = verdict(scanned["seconds"] <= GOAL_SECONDS, load_before)
+    met, note = verdict(scanned["seconds"] <= GOAL_SECONDS, busy_before)
     for row in scanned.get("statements", []):
         ctx.say(f"     {row['seconds']:8.3f} s  {row['calls']:5} ×  {row['statement']}")
     return [
