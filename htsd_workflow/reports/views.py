@@ -164,19 +164,25 @@ def _pdf(html: str, name: str) -> Response:
     )
 
 
-def _export_links(table: str | None = None) -> dict:
-    """URLs of this page as CSV, XLSX (of one table) and print/PDF, keeping the filters."""
-    args = {k: v for k, v in request.args.items() if k not in ("format", "table", "print")}
+def _export_links(table: str | None = None, endpoint: str | None = None) -> dict:
+    """URLs of this page (or ``endpoint``) as CSV, XLSX (of one table), keeping the filters."""
+    args = _filter_args()
     if table:
         args["table"] = table
+    endpoint = endpoint or request.endpoint
     return {
-        "csv": url_for(request.endpoint, **args, format="csv"),
-        "xlsx": url_for(request.endpoint, **args, format="xlsx"),
+        "csv": url_for(endpoint, **args, format="csv"),
+        "xlsx": url_for(endpoint, **args, format="xlsx"),
     }
 
 
+def _filter_args() -> dict:
+    """The page's query without its output choices (format, table, print)."""
+    return {k: v for k, v in request.args.items() if k not in ("format", "table", "print")}
+
+
 def _print_links() -> dict:
-    args = {k: v for k, v in request.args.items() if k not in ("format", "table", "print")}
+    args = _filter_args()
     return {
         "print": url_for(request.endpoint, **args, print="1"),
         "pdf": url_for(request.endpoint, **args, format="pdf"),
@@ -203,13 +209,19 @@ def bottleneck_page():
     for row in slowest:
         row["stage_label"] = state_label(row["stage"])
     waiting = longest_waiting(current_user, filters)
-    weeks = weekly_trend(current_user, filters)
+    table = request.args.get("table") or "details"
+    if kind in ("csv", "xlsx") and table not in BOTTLENECK_TABLES:
+        raise InvalidInput(
+            _l("Bảng không hợp lệ."), details={"table": ", ".join(BOTTLENECK_TABLES)}
+        )
+    printing = request.args.get("print") == "1" or kind == "pdf"
+    # The weekly trend reads the period's visits a second time: a printed page and the trend's
+    # own export need it now; the screen shows the tables first and fetches the chart after
+    # (``bottleneck_trend``), so people do not wait for both scans before seeing anything.
+    weeks = None
+    if printing or (kind in ("csv", "xlsx") and table == "trend"):
+        weeks = weekly_trend(current_user, filters)
     if kind in ("csv", "xlsx"):
-        table = request.args.get("table") or "details"
-        if table not in BOTTLENECK_TABLES:
-            raise InvalidInput(
-                _l("Bảng không hợp lệ."), details={"table": ", ".join(BOTTLENECK_TABLES)}
-            )
         if table == "details":
             return _export(kind, BOTTLENECK_COLUMNS, _labelled(data["rows"]), "diem-nghen")
         if table == "slowest":
@@ -224,7 +236,8 @@ def bottleneck_page():
         slowest=slowest,
         waiting=waiting,
         weeks=weeks,
-        printing=request.args.get("print") == "1" or kind == "pdf",
+        trend_url=url_for("reports.bottleneck_trend", **_filter_args()),
+        printing=printing,
         scope_name=_scope(),
         columns=dict(BOTTLENECK_COLUMNS),
         exports={t: _export_links(t) for t in BOTTLENECK_TABLES},
@@ -235,6 +248,24 @@ def bottleneck_page():
     if kind == "pdf":
         return _pdf(html, "diem-nghen")
     return html
+
+
+@bp.get("/bottlenecks/trend")
+@access(*READERS)
+def bottleneck_trend():
+    """The bottleneck page's weekly trend (chart, export links, weekly figures) for the same
+    filters: fetched by the page once its tables show; opened directly (no JavaScript), a
+    page of its own."""
+    filters = parse_filters(request.args)
+    context = {
+        "weeks": weekly_trend(current_user, filters),
+        "exports": {"trend": _export_links("trend", endpoint="reports.bottleneck_page")},
+        "printing": False,
+    }
+    if request.headers.get("X-Requested-With") == "fetch":
+        return render_template("reports/_trend.html", **context)
+    back = url_for("reports.bottleneck_page", **_filter_args())
+    return render_template("reports/trend.html", filters=filters, back=back, **context)
 
 
 def _target_columns(data: dict) -> list[tuple[str, str]]:

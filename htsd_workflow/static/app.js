@@ -145,11 +145,34 @@
     window.setTimeout(poll, 500);
   }
 
+  /* A part of a page that costs a second query (the bottleneck report's weekly trend): the
+     page shows without it, then fetches it; the server renders the HTML. */
+  function setUpFragment(slot) {
+    fetch(slot.getAttribute("data-fragment-src"), {
+      headers: { "X-Requested-With": "fetch" },
+      credentials: "same-origin"
+    })
+      .then(function (response) {
+        if (!response.ok) { throw new Error(String(response.status)); }
+        return response.text();
+      })
+      .then(function (html) {
+        slot.innerHTML = html;
+        slot.removeAttribute("aria-busy");
+      })
+      .catch(function () {
+        slot.textContent = slot.getAttribute("data-fragment-error");
+        slot.removeAttribute("aria-busy");
+        slot.classList.add("error");
+      });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     setUpConfirmations();
     setUpFileChecks();
     setUpQueueSelection();
     each("form[data-assessment]", setUpAssessment);
     each("[data-progress-url]", setUpProgress);
+    each("[data-fragment-src]", setUpFragment);
   });
 })();

@@ -184,7 +184,10 @@ def test_managers_read_the_reports_and_a_commune_enters_its_totals(people, live_
     leader.login(manager.username, PASSWORD)
     leader.page.click("nav >> text=Điểm nghẽn")
     leader.see("Tỷ lệ đúng hạn theo đơn vị")
+    # the weekly trend arrives after the page: fetched into its slot, drawn there
+    leader.page.wait_for_selector("[data-fragment-src] svg.chart polyline")
     assert leader.page.locator("svg.chart").count() == 3
+    assert leader.page.locator("[data-fragment-src][aria-busy]").count() == 0
     leader.shot("bottlenecks")
     leader.page.click("nav >> text=Chỉ tiêu")
     leader.see("Kế hoạch áp dụng")

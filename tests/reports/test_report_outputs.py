@@ -83,6 +83,12 @@ def test_every_table_has_export_links_that_read_back(flow, client, make):  # noq
     login(client, make.user("manager", "62"))
     page = client.get("/reports/bottlenecks?from=2026-01-01&to=2026-12-31")
     html = page.get_data(as_text=True)
+    # the weekly trend's links come with the trend, which the page fetches after it shows
+    trend = client.get(
+        "/reports/bottlenecks/trend?from=2026-01-01&to=2026-12-31",
+        headers={"X-Requested-With": "fetch"},
+    )
+    html += trend.get_data(as_text=True)
     expected = {
         "details": "Bước",
         "trend": "Tuần bắt đầu",
@@ -110,6 +116,51 @@ def test_every_table_has_export_links_that_read_back(flow, client, make):  # noq
     assert client.get("/reports/bottlenecks?table=nope&format=csv").status_code == 422
     targets_page = client.get("/reports/targets?year=2026").get_data(as_text=True)
     assert "format=csv" in targets_page and "format=xlsx" in targets_page
+
+
+def test_the_screen_page_shows_before_the_trend_which_it_fetches_after(
+    flow,  # noqa: F811
+    client,
+    make,
+    monkeypatch,
+):
+    """The weekly trend reads the period's visits a second time: the screen page does not wait
+    for it (it fetches ``/reports/bottlenecks/trend`` with the same filters once shown); the
+    printed page, the PDF and the trend's export still carry it."""
+    from htsd_workflow.reports import views
+
+    login(client, make.user("manager", "62"))
+    query = "from=2026-01-01&to=2026-12-31&title=family"
+    computed = []
+    real = views.weekly_trend
+    monkeypatch.setattr(views, "weekly_trend", lambda *a: computed.append(a) or real(*a))
+    page = client.get(f"/reports/bottlenecks?{query}").get_data(as_text=True)
+    assert not computed and "<polyline" not in page
+    src = f"/reports/bottlenecks/trend?{query.replace('&', '&amp;')}"
+    assert f'data-fragment-src="{src}"' in page
+    assert "Đang tải biểu đồ xu hướng theo tuần…" in page and "<noscript>" in page
+
+    fragment = client.get(
+        f"/reports/bottlenecks/trend?{query}", headers={"X-Requested-With": "fetch"}
+    )
+    text = fragment.get_data(as_text=True)
+    assert fragment.status_code == 200 and len(computed) == 1
+    assert computed[0][1] == Filters(date(2026, 1, 1), date(2026, 12, 31), title="family")
+    assert "<polyline" in text and "Số liệu theo tuần" in text and "<nav" not in text
+    assert (
+        "/reports/bottlenecks?from=2026-01-01&amp;to=2026-12-31&amp;title=family&amp;table=trend&amp;format=csv"
+        in text
+    )
+    # opened without JavaScript (the noscript link): a page of its own, with the way back
+    alone = client.get(f"/reports/bottlenecks/trend?{query}").get_data(as_text=True)
+    assert "<nav" in alone and "<polyline" in alone and "Về báo cáo điểm nghẽn" in alone
+    assert client.get("/reports/bottlenecks/trend?from=nope").status_code == 422
+
+    printed = client.get(f"/reports/bottlenecks?{query}&print=1").get_data(as_text=True)
+    assert "<polyline" in printed and "data-fragment-src" not in printed
+    assert len(computed) == 3  # the fragment, the page of its own, the printed page
+    login(client, make.user("commune_reviewer", COMMUNE))
+    assert client.get("/reports/bottlenecks/trend").status_code == 403
 
 
 def test_the_weekly_trend_matches_a_week_by_week_count(flow, make):  # noqa: F811
