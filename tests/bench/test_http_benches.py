@@ -142,6 +142,7 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
     assert figures["report_bottleneck_province"]["details"]["plans"]
     for key in ("province", "district"):
         floor = figures[f"report_bottleneck_{key}_read_floor"]  # reading the rows, no sums
+        assert figures[f"report_bottleneck_{key}_trend"]["value"] > 0  # fetched after the page
         assert floor["details"]["visits"] > 0 and floor["value"] > 0 and floor["reference"] > 0
 
     scan = figures["escalation_scan_seconds"]
