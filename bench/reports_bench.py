@@ -77,6 +77,8 @@ def explain(database_uri: str, statements) -> dict[str, str]:
     plans = {}
     with psycopg.connect(_libpq(database_uri)) as connection:
         for number, statement in enumerate(statements, 1):
+            if "set_config" in statement.sql:  # the report's own settings (JIT, work_mem)
+                connection.execute(statement.sql, statement.params)
             if "GROUP BY" not in statement.sql:
                 continue
             rows = connection.execute(
