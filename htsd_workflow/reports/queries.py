@@ -128,11 +128,19 @@ def parse_filters(args) -> Filters:
     if title and title not in TITLES:
         raise InvalidInput(_l("Danh hiệu không hợp lệ."), details={"title": ", ".join(TITLES)})
     unit = args.get("unit") or None
-    if unit and db.session.get(Unit, unit) is None:
-        raise InvalidInput(
-            _l("Không có đơn vị mã “%(code)s”.", code=unit), details={"unit": _l("Mã GSO")}
-        )
+    if unit:
+        known_unit(unit)
     return Filters(date_from, date_to, title, unit, args.get("stage") or None)
+
+
+def known_unit(code: str) -> Unit:
+    """The unit of a report's ``unit`` filter; a clear 422 naming the code if there is none."""
+    unit = db.session.get(Unit, code)
+    if unit is None:
+        raise InvalidInput(
+            _l("Không có đơn vị mã “%(code)s”.", code=code[:20]), details={"unit": _l("Mã GSO")}
+        )
+    return unit
 
 
 def _start(day: date) -> datetime:
@@ -498,6 +506,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     With a count plan (the 2015 pilot) each pilot district's recognised count is compared with
     the plan's count; communes have no count target of their own.
     """
+    unit_level = known_unit(unit).level if unit else None
     province = _province_of(user)
     plan = plan_for(plans(), province, year)
     by_count = plan is not None and plan.kind == "count"
@@ -513,7 +522,6 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     if unit:
         communes = [c for c in communes if unit in (c.code, c.district_code, c.province_code)]
     codes = {c.code for c in communes}
-    unit_level = db.session.get(Unit, unit).level if unit else None
     # areas whose directly-managed subjects are in view: districts (and the province itself)
     direct_areas = sorted(
         {c.district_code for c in communes if c.district_code} if unit_level != "commune" else set()

@@ -42,7 +42,11 @@ def test_the_demo_managers_open_both_reports_and_every_output(demo, client, user
     login(client, manager)
     page = client.get(f"/reports/bottlenecks?{PERIOD}")
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and html.count("<svg") == 3 and scope in html
+    assert page.status_code == 200 and html.count("<svg") == 2 and scope in html
+    trend = client.get(
+        f"/reports/bottlenecks/trend?{PERIOD}", headers={"X-Requested-With": "fetch"}
+    )
+    assert trend.status_code == 200 and "<polyline" in trend.get_data(as_text=True)
     page = client.get("/reports/targets?year=2026")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "<svg" in html and "Kế hoạch" in html

@@ -217,6 +217,27 @@ def test_the_api_gives_the_same_figures(year_2018, ctx, make):
     assert bottleneck.status_code == 200 and "definitions" in bottleneck.json
 
 
+def test_an_unknown_unit_is_a_clear_422_on_every_report(ctx, client, make):
+    """A unit code that names no unit (a blank, a typo) is refused naming the code, on the
+    pages and in the API — never a 500."""
+    manager = make.user("manager", "62")
+    manager.must_change_password = False
+    token, _ = issue_token(manager)
+    db.session.commit()
+    login(client, manager)
+    for path in ("/reports/targets", "/reports/bottlenecks", "/reports/bottlenecks/trend"):
+        for code in (" ", "99999"):
+            response = client.get(path, query_string={"unit": code})
+            assert response.status_code == 422, (path, code)
+            assert f"Không có đơn vị mã “{code}”" in response.get_data(as_text=True)
+    for path in ("/api/v1/reports/targets", "/api/v1/reports/bottlenecks"):
+        response = client.get(
+            path, query_string={"unit": "99999"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code == 422, path
+    assert client.get("/reports/targets", query_string={"unit": COMMUNE}).status_code == 200
+
+
 def test_weekly_trend_matches_a_count_made_visit_by_visit(flow, make):
     """The weekly trend (a few grouped queries) against the definitions applied in Python to
     visits that start before, inside and after the period, open and closed, late and not."""
