@@ -269,6 +269,8 @@ FILTERED_PAGES = {
         ("/admin/audit", ["action", "username", "before"]),
         ("/overview", ["year"]),
         ("/reports/bottlenecks", ["year", "title", "district", "level", "format", "print"]),
+        ("/reports/bottlenecks", ["from", "to", "title", "unit", "stage", "table", "format"]),
+        ("/reports/bottlenecks/trend", ["from", "to", "title", "unit", "stage"]),
         ("/reports/targets", ["year", "title", "unit", "format", "print"]),
     ],
 }
