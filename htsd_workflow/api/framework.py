@@ -26,7 +26,7 @@ from flask import Blueprint, Response, current_app, jsonify, make_response, requ
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, select
 from werkzeug.exceptions import HTTPException
 
 from htsd_workflow.auth.access import AccessRule
@@ -91,15 +91,19 @@ def issue_token(user: User) -> tuple[str, ApiToken]:
     return token, row
 
 
+#: the token and its user in one round trip (one indexed look-up: ``api_tokens.token_hash`` is
+#: unique); built once, not on every request
+_TOKEN_AND_USER = (
+    select(ApiToken, User)
+    .join(User, User.id == ApiToken.user_id)
+    .where(ApiToken.token_hash == bindparam("token_hash", type_=String))
+)
+
+
 def token_user(header: str | None) -> tuple[User, ApiToken]:
     if not header or not header.startswith("Bearer "):
         raise ApiError(401, "unauthorized", _l("Thiếu mã truy cập (Authorization: Bearer …)."))
-    # the token and its user in one round trip
-    found = db.session.execute(
-        select(ApiToken, User)
-        .join(User, User.id == ApiToken.user_id)
-        .where(ApiToken.token_hash == _hash(header[7:].strip()))
-    ).first()
+    found = db.session.execute(_TOKEN_AND_USER, {"token_hash": _hash(header[7:].strip())}).first()
     row, user = found if found is not None else (None, None)
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         raise ApiError(
