@@ -15,5 +15,7 @@ RUN useradd --create-home --uid 1000 htsd && mkdir -p /data/instance \
  && chown -R htsd /data
 USER htsd
 EXPOSE 8000
+# no gunicorn access log: the app writes one JSON line per request (method, path, status, ms,
+# user, address, request id: htsd_workflow/core/logging.py), so it would say the same twice
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
-     "--access-logfile", "-", "htsd_workflow.wsgi:app"]
+     "htsd_workflow.wsgi:app"]

@@ -1,9 +1,10 @@
 """Serving the app as deployed and loading it with locust: the pieces of the HTTP benchmarks.
 
-``Server`` starts gunicorn with the command of the Dockerfile (``--workers 3 --threads 4``,
-access log on) against the bench database, on a free local port; ``run_locust`` runs a
-closed-loop load (``bench/locustfile.py``) with a plan and returns every measured request;
-``summarise`` turns those into p50/p95/p99 and requests per second over the measured window.
+``Server`` starts gunicorn with the command of the Dockerfile (``--workers 3 --threads 4``;
+the app's JSON request log, no gunicorn access log) against the bench database, on a free
+local port; ``run_locust`` runs a closed-loop load (``bench/locustfile.py``) with a plan and
+returns every measured request; ``summarise`` turns those into p50/p95/p99 and requests per
+second over the measured window.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 #: the deployed command (Dockerfile, docker-compose.yml), less the bind address
-GUNICORN_ARGS = ["--workers", "3", "--threads", "4", "--access-logfile", "-"]
+#: (no gunicorn access log: the app's JSON request log is the one line per request)
+GUNICORN_ARGS = ["--workers", "3", "--threads", "4"]
 #: Redis for the bench server (rate limits, the Celery broker the transitions notify):
 #: a database number of its own, emptied of the bench's task messages afterwards
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"

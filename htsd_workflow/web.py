@@ -22,11 +22,13 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from itsdangerous import URLSafeTimedSerializer
 from kombu import Connection
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -91,6 +93,25 @@ class IdConverter(IntegerConverter):
 # --- sign-in session ----------------------------------------------------------------------
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with the signing serializer made once per secret key.
+
+    Flask builds a new ``URLSafeTimedSerializer`` (key list, signer settings) every time a
+    request's session is opened, even for a request that carries no cookie (the API, health
+    checks). The serializer keeps no state between calls, so one per (secret key, fallback
+    keys) serves every request and thread; a changed key makes a new one.
+    """
+
+    _cached: tuple[tuple, URLSafeTimedSerializer | None] | None = None
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = (app.secret_key, tuple(app.config.get("SECRET_KEY_FALLBACKS") or ()))
+        cached = self._cached
+        if cached is None or cached[0] != key:
+            cached = self._cached = (key, super().get_signing_serializer(app))
+        return cached[1]
+
+
 @login_manager.user_loader
 def load_user(session_id: str):
     """Load a signed-in user; a changed password or deactivation ends old sessions."""
@@ -139,10 +160,24 @@ _ALLOWED_BEFORE_NEW_PASSWORD = {
 }
 
 
+#: the bodies werkzeug parses into ``request.form``; any other body leaves it empty
+_FORM_MIMETYPES = frozenset(("multipart/form-data", "application/x-www-form-urlencoded"))
+
+
+def _form_may_hold_values() -> bool:
+    """Whether reading ``request.form`` could find fields (or refuse the body as too large,
+    413): a form body, or any body above ``MAX_CONTENT_LENGTH``. A JSON request's body is then
+    not run through werkzeug's form parser on every request only to find no fields."""
+    if request.mimetype in _FORM_MIMETYPES:
+        return True
+    limit, length = request.max_content_length, request.content_length
+    return bool(request.content_type) and None not in (limit, length) and length > limit
+
+
 def _refuse_nul_characters():
     """A NUL character in a form field or the query string is refused before it reaches the
     database (PostgreSQL cannot store it): a clear 400, never a 500."""
-    for values in (request.args, request.form):
+    for values in (request.args, request.form) if _form_may_hold_values() else (request.args,):
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 refused = BadRequest(_("Dữ liệu gửi lên chứa ký tự không hợp lệ (NUL)."))
@@ -358,6 +393,7 @@ def readyz():
 
 
 def register_web(app: Flask) -> None:
+    app.session_interface = SessionInterface()
     # an id in a URL larger than the database can hold is a 404, never a database error
     app.url_map.converters["int"] = IdConverter
     app.add_url_rule("/", "home", home)

@@ -135,7 +135,11 @@ def case_detail(case: Case, user: User) -> dict:
     """The full case as the API answers it, in two statements whatever the number of items
     and sign-offs (the case's own columns come from ``case`` as it is: after a transition,
     the locked row the operation returns)."""
-    facts = db.session.execute(
+    # Core statements on the session's connection (inside its transaction): plain rows, none
+    # of the ORM's per-statement work; flushed first, as the session's autoflush would
+    db.session.flush()
+    connection = db.session.connection()
+    facts = connection.execute(
         _CASE_FACTS,
         {
             "case_id": case.id,
@@ -146,7 +150,7 @@ def case_detail(case: Case, user: User) -> dict:
     ).all()
     subject_id, subject_name, subject_kind, claimed_by, is_dbkk = facts[0][:5]
     subject = {"id": subject_id, "name": subject_name, "kind": subject_kind}
-    items = {row.code: row for row in db.session.execute(_CASE_ITEMS, {"case_id": case.id})}
+    items = {row.code: row for row in connection.execute(_CASE_ITEMS, {"case_id": case.id})}
     cset = get_registry().criteria_set(case.criteria_set_id)
     result = compute_result(
         cset,
