@@ -27,11 +27,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--healthz", action="store_true", help="measure GET /healthz")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
     parser.add_argument("--top", type=int, default=40)
-    parser.add_argument(
-        "--callees",
-        default=r"framework.py:\d+\(wrapper\)|post_transition|preprocess_request|process_response",
-        help="with --profile: print what the functions matching this pattern called",
-    )
     parser.add_argument("--sql", action="store_true", help="print the statements of one request")
     args = parser.parse_args(argv)
 
@@ -111,7 +106,6 @@ def main(argv: list[str] | None = None) -> None:
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)
-        pstats.Stats(profiler).sort_stats("cumulative").print_callees(args.callees)
 
 
 def _drain_broker() -> None:

@@ -29,7 +29,6 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import String, bindparam, select
 from werkzeug.exceptions import HTTPException
 
-from htsd_workflow.api.dump import dumper
 from htsd_workflow.auth.access import AccessRule
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLES
@@ -129,13 +128,6 @@ def _schema(schema_cls, many: bool = False):
     return schema_cls(many=many)
 
 
-@functools.cache
-def _dumper(schema_cls, many: bool = False):
-    """The schema's ``dump`` compiled once into plain functions (``api.dump``): the same
-    output as marshmallow's, without its per-field dispatch on every answer."""
-    return dumper(_schema(schema_cls, many))
-
-
 def _load(schema_cls, data, message):
     try:
         return _schema(schema_cls).load(data)
@@ -195,7 +187,7 @@ def endpoint(
             if isinstance(result, tuple | Response):
                 return result
             if response is not None:
-                return jsonify(_dumper(response, response_many)(result)), status
+                return jsonify(_schema(response, response_many).dump(result)), status
             return jsonify(result), status
 
         wrapper.access_rule = AccessRule(roles=roles, public=public)
