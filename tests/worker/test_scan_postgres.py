@@ -204,3 +204,19 @@ def test_the_flags_are_found_case_by_case_whatever_the_planner_prefers(ctx, make
     assert "Hash Join" not in flagged and "Merge Join" not in flagged, plan
     assert "Index Cond: (id = ANY" in flagged, plan
     db.session.rollback()
+
+
+def test_the_stage_visits_carry_only_the_indexes_their_queries_read(ctx):
+    """Each index of ``stage_visits`` costs an entry per row version — and every stage-visit
+    flag the scan sets is a new version (the flag is in the report indexes). The primary key;
+    a case's open visits (transitions, the scan); the reports' two covering indexes. The old
+    index on stage and entry, which no query read, is gone."""
+    indexes = db.session.scalars(
+        text("SELECT indexname FROM pg_indexes WHERE tablename = 'stage_visits'")
+    ).all()
+    assert sorted(indexes) == [
+        "ix_stage_visits_left_report",
+        "ix_stage_visits_open",
+        "ix_stage_visits_open_report",
+        "pk_stage_visits",
+    ]
