@@ -224,7 +224,8 @@ class StageVisit(db.Model):
 
     __tablename__ = "stage_visits"
     __table_args__ = (
-        Index("ix_stage_visits_stage_entered", "stage", "entered_at"),
+        # a case's open visits: transitions close them, the escalation scan flags them (no
+        # index on stage and entry alone: no query reads one, and every row version paid it)
         Index("ix_stage_visits_open", "case_id", "left_at"),
         # the reports (bottlenecks, weekly trend) read the visits overlapping a period: those
         # open now, and those that left since its start — each an index-only scan of these

@@ -112,10 +112,14 @@ def _write_sql(escalate: bool) -> str:
     if escalate:
         # the stage itself and, at the joint confirmation, each department's open part (the
         # same LIKE pattern as the portable path's ``startswith``)
+        # looked up case by case (``ix_stage_visits_open``), then updated by primary key: no
+        # join for the planner to turn into a hash of every open visit of the stage
         parts.append(
-            "flagged AS (UPDATE stage_visits SET is_escalated = true FROM fired "
-            "WHERE stage_visits.case_id = fired.case_id AND stage_visits.left_at IS NULL "
-            "AND (stage_visits.stage = %(stage)s OR stage_visits.stage LIKE %(parts)s))"
+            "flagged AS (UPDATE stage_visits SET is_escalated = true "
+            "WHERE stage_visits.id = ANY(ARRAY(SELECT visit.id FROM fired "
+            "CROSS JOIN LATERAL (SELECT open.id FROM stage_visits AS open "
+            "WHERE open.case_id = fired.case_id AND open.left_at IS NULL "
+            "AND (open.stage = %(stage)s OR open.stage LIKE %(parts)s) OFFSET 0) AS visit)))"
         )
     parts.append(
         "events AS (INSERT INTO case_events (case_id, at, actor_id, actor_role, trigger, "
