@@ -213,11 +213,17 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
         )
     if closes:
         parts.append(f"ending AS (SELECT * FROM {_source(_CLOSE, closes, arrays, 'e')})")
+        # The visits to close are found by case (``ix_stage_visits_open``: case_id, left_at);
+        # the stay's start is only checked. Written as ``IS NOT DISTINCT FROM`` (the same for
+        # these non-null moments) so that it cannot be an index condition: with ``=`` the
+        # planner may pick the reports' index on open visits by ``entered_at`` instead, and
+        # read every visit a bulk call opened at that same moment for each visit it closes.
         parts.append(
             "closed AS (UPDATE stage_visits SET left_at = %(now)s, outcome = e.outcome, "
             "working_days = e.days, is_late = coalesce(stage_visits.due_at < %(now)s, false) "
             "FROM ending AS e WHERE stage_visits.case_id = e.case_id "
-            "AND stage_visits.left_at IS NULL AND stage_visits.entered_at = e.entered_at "
+            "AND stage_visits.left_at IS NULL "
+            "AND stage_visits.entered_at IS NOT DISTINCT FROM e.entered_at "
             "AND (e.part IS NULL OR stage_visits.stage = e.part))"
         )
     if visits:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from htsd_workflow.cases.models import Case, SignOff, StageVisit
 from htsd_workflow.cases.operations import fire_bulk, fire_trigger
@@ -102,6 +102,47 @@ def test_bulk_closes_each_case_by_its_own_stay(ctx, make):
     first, second = visits_of(early.id)[0], visits_of(late.id)[0]
     assert (first.working_days, first.is_late) == (12, True)
     assert (second.working_days, second.is_late) == (2, False)
+
+
+@pytest.mark.postgres_only
+def test_closing_a_visit_finds_it_by_its_case_not_by_a_moment_many_visits_share(ctx, make):
+    """A bulk call opens its cases' next visits at one moment; closing one of them later must
+    look it up by case (``ix_stage_visits_open``), not read every visit begun at that moment
+    through the reports' index on ``entered_at``."""
+    from bench.capture import capture
+    from htsd_workflow.cases import pgpath
+
+    cases = [make.case_in("commune_review", now=MONDAY)[0] for _ in range(40)]
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    result = fire_bulk([c.id for c in cases], "approve", reviewer, now=MONDAY + timedelta(days=1))
+    db.session.commit()
+    assert len(result.succeeded) == 40  # 40 district visits, all begun at the same moment
+    # as in a province's table: thousands of other open visits, each begun at its own moment
+    # (so that a moment looks selective to the planner) — here all on one old case
+    other, _ = make.case_in("commune_review", now=MONDAY)
+    db.session.execute(
+        text(
+            "INSERT INTO stage_visits (case_id, stage, title, year, province_code, entered_at, "
+            "is_escalated) SELECT :case, 'commune_review', 'family', 2025, '62', "
+            "timestamp '2025-01-01' + n * interval '1 minute', false "
+            "FROM generate_series(1, 5000) AS n"
+        ),
+        {"case": other.id},
+    )
+    db.session.execute(text("ANALYZE stage_visits"))
+    db.session.commit()
+    district = make.reviewer("district_reviewer", DISTRICT)
+    later = MONDAY + timedelta(days=3)
+    captured = capture(lambda: fire_trigger(cases[0].id, "approve", district, now=later))
+    statement = next(s for s in captured.statements if s.sql.startswith("WITH"))
+    db.session.rollback()
+    cur = pgpath.cursor()
+    cur.execute("EXPLAIN " + statement.sql, statement.params)
+    plan = "\n".join(row[0] for row in cur.fetchall())
+    closed = plan[plan.index("CTE closed") : plan.index("CTE opened")]
+    assert "Index Cond: (entered_at" not in closed, plan
+    assert "Index Cond: ((case_id = e.case_id) AND (left_at IS NULL))" in closed, plan
+    db.session.rollback()
 
 
 def test_an_open_visit_from_another_stay_stops_the_transition(ctx, make):
