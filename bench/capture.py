@@ -29,6 +29,23 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 #: ``id_1_1`` (IN lists), ``case_id``, ``case_id__3`` (multi-row VALUES), ``pk_1`` (get),
 #: ``case_id_v0`` (the PostgreSQL path's VALUES rows) and ``case_id_v`` (its arrays)
 ID_PARAMETER = re.compile(r"^(id|case_id|visit_id|event_id|pk)(_[a-z]?\d*)*(__\d+)?$")
+#: a parameter the case's own locked row supplies: the moment its stay began, by which the write
+#: closes the stay's stage visits. Bound to the captured case's value, it would match no open
+#: visit of another case, and the reference would skip closing them (less work than the
+#: operation does)
+FROM_LOCKED_ROW = re.compile(r"^entered_\d+$")
+LOCKED_COLUMN = "stage_entered_at"
+
+
+def _lock_statement(statements) -> int | None:
+    """Index of the row lock that reads ``LOCKED_COLUMN``, when a later statement needs it."""
+    for index, statement in enumerate(statements):
+        if "FOR UPDATE" in statement.sql and LOCKED_COLUMN in statement.sql:
+            later = statements[index + 1 :]
+            if any(FROM_LOCKED_ROW.match(name) for s in later for name in s.params):
+                return index
+            return None
+    return None
 
 
 def _is_int(value) -> bool:
@@ -136,6 +153,9 @@ class PgbenchScript:
                 raise ValueError(f"no captured statement starts with {starts_with!r}")
             gsets[index] = f"r{index}_"
             sources[value] = f":r{index}_{column}"
+        lock_index = _lock_statement(captured.statements)
+        if lock_index is not None:
+            gsets.setdefault(lock_index, f"r{lock_index}_")
         for index, statement in enumerate(captured.statements):
             if statement.sql.startswith("SELECT calendar_exceptions"):
                 continue  # the calendar is cached for a minute: not part of a transition
@@ -143,6 +163,8 @@ class PgbenchScript:
             def bind(match, index=index, statement=statement):
                 name = match.group(1)
                 value = statement.params[name]
+                if lock_index is not None and index > lock_index and FROM_LOCKED_ROW.match(name):
+                    return f":{gsets[lock_index]}{LOCKED_COLUMN}"
                 if isinstance(value, list):
                     raise ValueError(f"{name}: a pgbench script binds no arrays of rows")
                 if is_row_id(name, value):
@@ -231,7 +253,9 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
     """
     started = time.perf_counter()
     cursor = connection.cursor()
-    for statement in captured.statements:
+    lock_index = _lock_statement(captured.statements)
+    locked = None  # the locked row (column -> value) of a one-case transaction
+    for index, statement in enumerate(captured.statements):
         if statement.sql.startswith("SELECT calendar_exceptions"):
             continue
         sets = []
@@ -245,6 +269,8 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
                         raise ValueError(f"no new row for {name}={unknown[:3]}")
                     news = [mapping[v] for v in olds]
                     value = news if isinstance(value, list) else news[0]
+                elif locked is not None and FROM_LOCKED_ROW.match(name):
+                    value = locked[LOCKED_COLUMN]
                 mapped[name] = value
             sets.append(mapped)
         if statement.many is not None:
@@ -257,6 +283,8 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
             continue
         cursor.execute(statement.sql, sets[0])
         if cursor.description is not None:
-            cursor.fetchall()
+            rows = cursor.fetchall()
+            if index == lock_index and len(rows) == 1:
+                locked = dict(zip([c.name for c in cursor.description], rows[0], strict=True))
     connection.commit()
     return time.perf_counter() - started

@@ -55,6 +55,20 @@ def _detached_users(usernames) -> dict[str, User]:
     return {u.username: u for u in found}
 
 
+def _open_stays(ids, stage: str = "commune_review") -> int:
+    """Stage visits of ``stage`` the approvals left open (each reference must close them as
+    the operation does, or it does less work)."""
+    count = db.session.scalar(
+        text(
+            "SELECT count(*) FROM stage_visits WHERE case_id = ANY(:ids) AND stage = :stage "
+            "AND left_at IS NULL"
+        ),
+        {"ids": list(ids), "stage": stage},
+    )
+    db.session.commit()
+    return count
+
+
 def _states(ids) -> dict[str, int]:
     rows = db.session.execute(
         text("SELECT state, count(*) FROM cases WHERE id = ANY(:ids) GROUP BY state"),
@@ -138,6 +152,8 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
             moved = _states(pool)
             if result.failed or moved != {"district_verification": per_round}:
                 raise RuntimeError(f"pgbench did not move every case: {moved}\n{result.output}")
+            if _open_stays(pool):
+                raise RuntimeError("pgbench left stage visits open: it did less than the operation")
             pgbench_rates.append(result.tps)
             cpu["pgbench"].append(result.cpu_seconds / per_round * 1e6)
 
@@ -153,6 +169,8 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
             moved = _states(pool)
             if moved != {"district_verification": len(pool)}:
                 raise RuntimeError(f"fire_trigger did not move every case: {moved}")
+            if _open_stays(pool):
+                raise RuntimeError("fire_trigger left stage visits open")
 
             # the Python driver alone: the same statements through psycopg, nothing else
             pool = driver_pools[number]
@@ -168,6 +186,8 @@ def _single_transitions(ctx, communes, reviewers, per_round: int, *, held: bool)
             moved = _states(pool)
             if moved != {"district_verification": per_round}:
                 raise RuntimeError(f"the psycopg replay did not move every case: {moved}")
+            if _open_stays(pool):
+                raise RuntimeError("the psycopg replay left stage visits open")
             loads.append(os.getloadavg()[0])
             ctx.say(
                 f"   round {number + 1}: fire_trigger {python_rates[-1]:.0f}/s, "

@@ -60,17 +60,31 @@ class Writes:
     outbox: list[dict] = field(default_factory=list)
 
 
+#: the key, in a pooled connection's ``info``, of the cursor these operations reuse on it
+CURSOR_KEY = "htsd_pgpath_cursor"
+
+
 def cursor():
     """A cursor on the session's connection when it is PostgreSQL through psycopg 3, else None.
 
-    Pending ORM changes are flushed first, as a query through the session would.
+    Pending ORM changes are flushed first, as a query through the session would. The cursor
+    is made once per database connection and kept in the pooled connection's ``info`` (a
+    connection serves one session, hence one thread, at a time); a cursor of another (say
+    reconnected) driver connection, or a closed one, is replaced.
     """
-    connection = db.session.connection()
+    session = db.session()
+    connection = session.connection()
     dialect = connection.dialect
     if dialect.name != "postgresql" or dialect.driver != "psycopg":
         return None
-    db.session.flush()
-    return connection.connection.driver_connection.cursor(row_factory=tuple_row)
+    session.flush()
+    pooled = connection.connection
+    cur = pooled.info.get(CURSOR_KEY)
+    driver = pooled.driver_connection
+    if cur is None or cur.closed or cur.connection is not driver:
+        cur = driver.cursor(row_factory=tuple_row)
+        pooled.info[CURSOR_KEY] = cur
+    return cur
 
 
 def _in(prefix: str, count: int) -> str:
@@ -184,13 +198,65 @@ def _source(columns, count: int, arrays: bool, alias: str) -> str:
     return f"(VALUES {rows}) AS {alias}({names})"
 
 
+#: the key, in the rows ``Writes`` holds, of each column of a row source (same order)
+_KEYS = {
+    _MOVE: (
+        "id",
+        "from_state",
+        "to_state",
+        "is_open",
+        "due_at",
+        "keep_returned",
+        "returned_from",
+        "is_final",
+    ),
+    _CLOSE: ("case_id", "part", "outcome", "working_days", "entered_at"),
+    _VISIT: (
+        "case_id",
+        "stage",
+        "title",
+        "year",
+        "province_code",
+        "district_code",
+        "commune_code",
+        "due_at",
+    ),
+    _SIGN: ("case_id", "department", "user_id"),
+    _CLEAR: ("case_id",),
+    _EVENT: ("case_id", "trigger", "from_state", "to_state", "comment", "data", "payload"),
+}
+
+
+@lru_cache(maxsize=1024)
+def _row_names(columns, index: int) -> tuple[tuple[str, str], ...]:
+    """(parameter name, key in the row) of each column of row ``index`` of a scalar source."""
+    return tuple(
+        (f"{prefix}{index}", key)
+        for (prefix, _, _), key in zip(columns, _KEYS[columns], strict=True)
+    )
+
+
 def _bind(params: dict, columns, rows: list[tuple], arrays: bool) -> None:
+    """Bind rows given as tuples (in the columns' order): one parameter per value, or one
+    array per column."""
     for position, (prefix, _, _) in enumerate(columns):
         if arrays:
             params[prefix.rstrip("_")] = [row[position] for row in rows]
         else:
             for i, row in enumerate(rows):
                 params[f"{prefix}{i}"] = row[position]
+
+
+def _bind_dicts(params: dict, columns, rows: list[dict], arrays: bool) -> None:
+    """Bind rows given as dicts, read by the keys of ``_KEYS`` (the rows ``Writes`` holds),
+    with no tuple made per row nor parameter name formatted per value."""
+    if arrays:
+        for (prefix, _, _), key in zip(columns, _KEYS[columns], strict=True):
+            params[prefix.rstrip("_")] = [row[key] for row in rows]
+        return
+    for index, row in enumerate(rows):
+        for name, key in _row_names(columns, index):
+            params[name] = row[key]
 
 
 @lru_cache(maxsize=256)
@@ -283,71 +349,24 @@ def write(
     params: dict = {"now": now, "actor_id": actor_id, "actor_role": actor_role}
     if expected_version is not None:
         params["expected_version"] = expected_version
-    _bind(
-        params,
-        _MOVE,
-        [
-            (
-                m["id"],
-                m["from_state"],
-                m["to_state"],
-                m["is_open"],
-                m["due_at"],
-                m["keep_returned"],
-                m["returned_from"],
-                m["is_final"],
-            )
-            for m in writes.moves
-        ],
-        arrays,
-    )
-    _bind(
-        params,
-        _CLOSE,
-        [
-            (c["case_id"], c["part"], c["outcome"], c["working_days"], c["entered_at"])
-            for c in writes.closes
-        ],
-        arrays,
-    )
-    _bind(
-        params,
-        _VISIT,
-        [
-            (
-                v["case_id"],
-                v["stage"],
-                v["title"],
-                v["year"],
-                v["province_code"],
-                v["district_code"],
-                v["commune_code"],
-                v["due_at"],
-            )
-            for v in writes.visits
-        ],
-        arrays,
-    )
-    _bind(
-        params,
-        _SIGN,
-        [(s["case_id"], s["department"], s["user_id"]) for s in writes.signs],
-        arrays,
-    )
-    _bind(params, _CLEAR, [(case_id,) for case_id in writes.cleared], arrays)
-    _bind(
+    _bind_dicts(params, _MOVE, writes.moves, arrays)
+    _bind_dicts(params, _CLOSE, writes.closes, arrays)
+    _bind_dicts(params, _VISIT, writes.visits, arrays)
+    _bind_dicts(params, _SIGN, writes.signs, arrays)
+    _bind_dicts(params, _CLEAR, [{"case_id": case_id} for case_id in writes.cleared], arrays)
+    _bind_dicts(
         params,
         _EVENT,
         [
-            (
-                e["case_id"],
-                e["trigger"],
-                e["from_state"],
-                e["to_state"],
-                e["comment"],
-                None if e["data"] is None else json.dumps(e["data"]),
-                json.dumps(m["payload"]),
-            )
+            {
+                "case_id": e["case_id"],
+                "trigger": e["trigger"],
+                "from_state": e["from_state"],
+                "to_state": e["to_state"],
+                "comment": e["comment"],
+                "data": None if e["data"] is None else json.dumps(e["data"]),
+                "payload": json.dumps(m["payload"]),
+            }
             for e, m in zip(writes.events, writes.outbox, strict=True)
         ],
         arrays,

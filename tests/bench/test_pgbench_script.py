@@ -75,3 +75,33 @@ def test_row_ids_are_told_from_other_numbers():
     assert not is_row_id("actor_id", 5)
     assert not is_row_id("days_0", 5)
     assert not is_row_id("id_0", True)
+
+
+def test_the_stay_closed_is_the_locked_cases_own():
+    """The moment the stay began comes from the case's locked row (``\\gset``), not from the
+    captured case: bound as a constant it would match no open visit of another case, and the
+    reference would skip closing it."""
+    captured = Captured(
+        [
+            Statement(
+                "SELECT id, stage_entered_at FROM cases WHERE id IN (%(id_0)s) FOR UPDATE",
+                {"id_0": 41},
+            ),
+            Statement(
+                "WITH e AS (SELECT * FROM (VALUES (%(case_id_x0)s::integer, "
+                "%(entered_0)s::timestamp)) AS e(case_id, entered_at)) "
+                "UPDATE stage_visits SET left_at = %(now)s FROM e "
+                "WHERE stage_visits.case_id = e.case_id AND stage_visits.entered_at = e.entered_at",
+                {
+                    "case_id_x0": 41,
+                    "entered_0": datetime(2026, 11, 27, 2, 56),
+                    "now": datetime(2026, 11, 27, 3, 0),
+                },
+            ),
+        ]
+    )
+    lines = PgbenchScript.from_capture(captured, 41).text.splitlines()
+    assert lines[3] == (
+        "SELECT id, stage_entered_at FROM cases WHERE id IN (:id) FOR UPDATE \\gset r0_"
+    )
+    assert "(:id::integer, :r0_stage_entered_at::timestamp)" in lines[4]

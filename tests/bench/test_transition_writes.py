@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, inspect, select, text
 
+from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.models import Case, SignOff, StageVisit
 from htsd_workflow.cases.operations import fire_bulk, fire_trigger
 from htsd_workflow.core.calendar import get_calendar
@@ -188,3 +189,41 @@ def test_the_case_handed_back_is_current_even_if_the_caller_held_it(ctx, make):
     assert fresh.subject.name
     db.session.commit()
     assert db.session.get(Case, case_id).state == "provincial_confirmation"
+
+
+def test_the_case_handed_back_is_a_clean_persistent_instance_of_the_session(ctx, make):
+    """The returned case (put in the session the way the ORM's loader does, when the session
+    did not hold it) is persistent, has nothing to flush, is the session's own instance, and
+    expires on commit like any loaded object."""
+    case, _ = make.case_in("commune_review", now=MONDAY)
+    case_id, subject_id = case.id, case.subject_id
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    db.session.refresh(reviewer)
+    db.session.expunge_all()
+    moved = fire_trigger(case_id, "approve", reviewer, now=MONDAY + timedelta(days=1))
+    state = inspect(moved)
+    assert state.persistent and state.session is db.session()
+    assert not db.session.dirty and not db.session.new and not state.modified
+    assert db.session.get(Case, case_id) is moved
+    assert moved.subject.id == subject_id  # relationships load when used
+    db.session.commit()
+    assert "state" not in moved.__dict__  # expired on commit
+    assert moved.state == "district_verification"  # and reloaded
+
+
+def test_the_postgres_path_reuses_one_cursor_per_connection(ctx, make):
+    if ctx.config["BACKEND"] != "postgresql":
+        pytest.skip("the cursor is the PostgreSQL path's")
+    case, _ = make.case_in("commune_review", now=MONDAY)
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    first = pgpath.cursor()
+    assert first.connection is db.session.connection().connection.driver_connection
+    fire_trigger(case.id, "approve", reviewer, now=MONDAY + timedelta(days=1))
+    assert pgpath.cursor() is first  # same connection: same cursor
+    assert first.row_factory is pgpath.tuple_row  # the lock's row factory is put back
+    first.close()
+    again = pgpath.cursor()  # a closed one is replaced
+    assert again is not first and not again.closed
+    assert pgpath.cursor() is again
+    db.session.commit()
+    assert db.session.get(Case, case.id).state == "district_verification"
