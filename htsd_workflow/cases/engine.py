@@ -64,32 +64,11 @@ def _recorder(spec: TransitionDef):
     return record
 
 
-#: the facts of a ``TransitionContext`` the machine's decision depends on: every field but
-#: ``taken`` (its result); a decision is kept per trigger and these facts
-DECISION_FACTS = (
-    "state",
-    "entry_level",
-    "returned_from",
-    "missing_items",
-    "signed_departments",
-    "joint_departments",
-)
-#: decisions kept per engine (the facts take few distinct values: states, levels, sign-offs)
-DECISIONS_KEPT = 4096
-
-
 class WorkflowEngine:
-    """A definition with its one shared machine.
-
-    The machine decides from the context's facts alone (the guards are pure functions of
-    them), so each decision is kept: firing the same trigger on the same facts again reuses
-    the machine's answer instead of walking its callbacks once more.
-    """
+    """A definition with its one shared machine."""
 
     def __init__(self, definition: WorkflowDefinition):
         self.definition = definition
-        #: (trigger, *facts) -> (transition taken or None, state after)
-        self._decisions: dict[tuple, tuple[TransitionDef | None, str]] = {}
         self.machine = Machine(
             model=None,
             states=list(definition.states),
@@ -116,30 +95,12 @@ class WorkflowEngine:
 
         Raises ``MachineError`` when the trigger does not leave the current state.
         """
-        key = (
-            trigger,
-            ctx.state,
-            ctx.entry_level,
-            ctx.returned_from,
-            ctx.missing_items,
-            ctx.signed_departments,
-            ctx.joint_departments,
-        )
-        try:
-            decided = self._decisions.get(key)
-        except TypeError:  # facts of unhashable types (a list): decided afresh, not kept
-            key, decided = None, None
-        if decided is not None:
-            ctx.taken, ctx.state = decided
-            return ctx.taken
         event = self.machine.events.get(trigger)
         if event is None:
             raise MachineError(f"unknown trigger {trigger!r}")
         ctx.taken = None
         if not event.trigger(ctx):
-            ctx.taken = None
-        if key is not None and len(self._decisions) < DECISIONS_KEPT:
-            self._decisions[key] = (ctx.taken, ctx.state)
+            return None
         return ctx.taken
 
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.orm.attributes import set_committed_value
 from transitions import MachineError
 
 from htsd_workflow.auth.models import User
@@ -580,21 +580,11 @@ def _case_after(row, writes: Writes, version: int, now: datetime) -> Case:
         for name, value in values.items():
             set_committed_value(case, name, value)
         return case
-    # filled and put in the session the way the ORM's loader does it for a row it has not
-    # seen (no attribute events, no cascade walk, no SELECT); with listeners for loads or
-    # for objects becoming persistent, the public (slower) way, which runs them
+    # filled the way the ORM's loader fills an instance: no attribute events, no SELECT
     case = _CASE_MANAGER.new_instance()
-    if _CASE_MANAGER.dispatch.load or session.dispatch.loaded_as_persistent:
-        case.__dict__.update(values)
-        make_transient_to_detached(case)
-        session.add(case)
-        return case
     case.__dict__.update(values)
-    state = instance_state(case)
-    state.key = key
-    state.identity_token = None
-    state.session_id = session.hash_key
-    session.identity_map._add_unpresent(state, key)
+    make_transient_to_detached(case)
+    session.add(case)
     return case
 
 

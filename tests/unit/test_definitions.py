@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from transitions import MachineError
 
 from htsd_workflow.cases.definitions import load_workflows
-from htsd_workflow.cases.engine import DECISION_FACTS, TransitionContext, WorkflowEngine
+from htsd_workflow.cases.engine import TransitionContext, WorkflowEngine
 from htsd_workflow.core.errors import ConfigurationError
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
@@ -173,42 +171,3 @@ def test_a_real_file_with_one_value_spoiled_loads_or_names_the_problem(tmp_path_
         load_workflows(folder, "three_tier")
     except ConfigurationError as exc:
         assert "three_tier" in str(exc)
-
-
-def test_the_machine_decides_once_per_trigger_and_facts():
-    """A decision is kept per trigger and context facts: the same facts get the machine's
-    answer again (refusals too), other facts are decided by the machine."""
-    definition = load_workflows(WORKFLOWS, "three_tier")["family"]
-    engine = WorkflowEngine(definition)
-    calls = []
-    event = engine.machine.events["submit"]
-    original = event.trigger
-
-    def counted(model, *args, **kwargs):
-        calls.append(model.state)
-        return original(model, *args, **kwargs)
-
-    event.trigger = counted
-    for _ in range(3):
-        ctx = TransitionContext(state="draft", entry_level="commune", missing_items=())
-        assert engine.run(ctx, "submit").dest == "commune_review"
-        assert ctx.state == "commune_review" and ctx.taken.dest == "commune_review"
-    for _ in range(2):  # the guard refuses: the answer is kept as well, the state unchanged
-        ctx = TransitionContext(state="draft", entry_level="commune", missing_items=("1.1",))
-        assert engine.run(ctx, "submit") is None
-        assert ctx.state == "draft" and ctx.taken is None
-    assert calls == ["draft", "draft"]
-    with pytest.raises(MachineError):  # not allowed from this state: raised every time
-        engine.run(TransitionContext(state="commune_review", entry_level="commune"), "submit")
-
-
-def test_every_fact_of_the_context_is_part_of_the_kept_decision():
-    """A field added to TransitionContext must be added to the decision's key (and here)."""
-    assert tuple(f.name for f in fields(TransitionContext) if f.name != "taken") == DECISION_FACTS
-    definition = load_workflows(WORKFLOWS, "three_tier")["family"]
-    engine = WorkflowEngine(definition)
-    ctx = TransitionContext(state="draft", entry_level="commune", missing_items=())
-    engine.run(ctx, "submit")
-    fresh = TransitionContext(state="draft", entry_level="commune", missing_items=())
-    (key,) = engine._decisions
-    assert key == ("submit", *(getattr(fresh, name) for name in DECISION_FACTS))
