@@ -35,6 +35,8 @@ ID_PARAMETER = re.compile(r"^(id|case_id|visit_id|event_id|pk)(_[a-z]?\d*)*(__\d
 #: operation does)
 FROM_LOCKED_ROW = re.compile(r"^entered_\d+$")
 LOCKED_COLUMN = "stage_entered_at"
+#: the same for a batch (arrays): the stays' starts, in the order of the closing cases' ids
+FROM_LOCKED_ROWS, LOCKED_ROWS_IDS = "entered", "case_id_x"
 
 
 def _lock_statement(statements) -> int | None:
@@ -255,6 +257,7 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
     cursor = connection.cursor()
     lock_index = _lock_statement(captured.statements)
     locked = None  # the locked row (column -> value) of a one-case transaction
+    stays: dict[int, object] = {}  # case id -> its stay's start, from every row lock
     for index, statement in enumerate(captured.statements):
         if statement.sql.startswith("SELECT calendar_exceptions"):
             continue
@@ -272,6 +275,9 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
                 elif locked is not None and FROM_LOCKED_ROW.match(name):
                     value = locked[LOCKED_COLUMN]
                 mapped[name] = value
+            if isinstance(mapped.get(FROM_LOCKED_ROWS), list):
+                # a batch closes each case's stay by its own start, read under the lock
+                mapped[FROM_LOCKED_ROWS] = [stays[i] for i in mapped[LOCKED_ROWS_IDS]]
             sets.append(mapped)
         if statement.many is not None:
             cursor.executemany(statement.sql, sets)
@@ -284,7 +290,11 @@ def replay(connection: psycopg.Connection, captured: Captured, mapping: dict[int
         cursor.execute(statement.sql, sets[0])
         if cursor.description is not None:
             rows = cursor.fetchall()
+            names = [c.name for c in cursor.description]
+            if "FOR UPDATE" in statement.sql and {"id", LOCKED_COLUMN} <= set(names):
+                at, start = names.index("id"), names.index(LOCKED_COLUMN)
+                stays.update((row[at], row[start]) for row in rows)
             if index == lock_index and len(rows) == 1:
-                locked = dict(zip([c.name for c in cursor.description], rows[0], strict=True))
+                locked = dict(zip(names, rows[0], strict=True))
     connection.commit()
     return time.perf_counter() - started

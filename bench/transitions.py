@@ -316,6 +316,8 @@ def bulk_transitions(ctx: BenchContext) -> list[Figure]:
         started = time.perf_counter()
         approve_all(pool)
         seconds.append(time.perf_counter() - started)
+        if _open_stays(pool, "district_verification"):
+            raise RuntimeError("fire_bulk left stage visits open")
 
     # the reference: the captured statements again, on other pools, through psycopg alone
     raw_seconds = []
@@ -334,9 +336,10 @@ def bulk_transitions(ctx: BenchContext) -> list[Figure]:
                 {"ids": pool},
             ).one()
             db.session.commit()
-            if moved != {"provincial_confirmation": BULK_SIZE} or tuple(written) != (
-                BULK_SIZE,
-                BULK_SIZE,
+            if (
+                moved != {"provincial_confirmation": BULK_SIZE}
+                or tuple(written) != (BULK_SIZE, BULK_SIZE)
+                or _open_stays(pool, "district_verification")
             ):
                 raise RuntimeError(f"the replay wrote other rows than fire_bulk: {moved} {written}")
     finally:

@@ -146,6 +146,44 @@ def test_closing_a_visit_finds_it_by_its_case_not_by_a_moment_many_visits_share(
     db.session.rollback()
 
 
+@pytest.mark.postgres_only
+def test_the_bulk_reference_closes_each_case_by_its_own_stay(ctx, make):
+    """The bench's replay of a bulk call (its reference) must do what the call did on other
+    cases: close each one's own stay, whose start it reads under the lock — not the captured
+    cases' starts, which would match nothing and leave the visits open."""
+    import psycopg
+
+    from bench.capture import capture, replay
+
+    reviewer = make.reviewer("commune_reviewer", COMMUNE)
+    captured_cases = [
+        make.case_in("commune_review", now=MONDAY + timedelta(hours=n))[0].id for n in range(3)
+    ]
+    other_cases = [
+        make.case_in("commune_review", now=MONDAY + timedelta(days=2, hours=n))[0].id
+        for n in range(3)
+    ]
+    db.session.commit()
+    later = MONDAY + timedelta(days=5)
+
+    def approve_all():
+        assert len(fire_bulk(captured_cases, "approve", reviewer, now=later).succeeded) == 3
+        db.session.commit()
+
+    captured = capture(approve_all)
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url) as connection:
+        replay(connection, captured, dict(zip(captured_cases, other_cases, strict=True)))
+    db.session.expire_all()
+    for case_id in captured_cases + other_cases:
+        assert db.session.get(Case, case_id).state == "district_verification"
+        stays = visits_of(case_id)
+        assert [(v.stage, v.left_at is None) for v in stays] == [
+            ("commune_review", False),
+            ("district_verification", True),
+        ], case_id
+
+
 def test_an_open_visit_from_another_stay_stops_the_transition(ctx, make):
     case, _ = make.case_in("commune_review", now=MONDAY)
     db.session.execute(
