@@ -194,17 +194,27 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
     ).one()
     db.session.commit()
     baseline = _run_child(ctx.database_uri, scan=False)
+    # The reference's child scans once (to capture the statements) before it replays them, so
+    # it replays on tables that scan has just read. The scan is measured the same way: a first
+    # run reads the tables (its time is kept and printed: the cold case, e.g. after a restart,
+    # where 73,343 rungs fire at once), the second run is the figure.
     vacuum_written_tables(ctx.database_uri)
     busy_before = settle(ctx.say)
+    cold = _run_child(ctx.database_uri, scan=True)
+    vacuum_written_tables(ctx.database_uri)
+    busy_before = max(busy_before, settle(ctx.say))
     scanned = _run_child(ctx.database_uri, scan=True)
     replay = _run_child(ctx.database_uri, scan=True, reference=True)
-    peak_mb = scanned["max_rss_kb"] / 1024
+    if cold["fired"] != scanned["fired"]:
+        raise RuntimeError(f"two rolled-back scans fired differently: {cold} {scanned}")
+    peak_mb = max(cold["max_rss_kb"], scanned["max_rss_kb"]) / 1024
     base_mb = baseline["max_rss_kb"] / 1024
     fired = sum(scanned["fired"].values())
     ctx.say(
         f"   {open_cases:,} open cases ({overdue:,} past due): scan {scanned['seconds']} s, "
         f"{fired:,} rungs fired {scanned['fired']}, peak RSS {peak_mb:.1f} MB "
-        f"(the app alone {base_mb:.1f} MB)"
+        f"(the app alone {base_mb:.1f} MB); the first run, reading the tables cold, "
+        f"{cold['seconds']} s (backend CPU {cold.get('backend_cpu_seconds')} s)"
     )
     met, note = verdict(scanned["seconds"] <= GOAL_SECONDS, busy_before)
     for row in scanned.get("statements", []):
@@ -223,7 +233,8 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
     return [
         Figure(
             key="escalation_scan_seconds",
-            name=f"6. escalation scan over {open_cases:,} open cases ({fired:,} rungs fired)",
+            name=f"6. escalation scan over {open_cases:,} open cases ({fired:,} rungs fired; "
+            f"the second of two runs — the first, reading the tables cold, {cold['seconds']} s)",
             value=scanned["seconds"],
             unit="s",
             reference=replay["seconds"],
@@ -232,6 +243,9 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
             goal="≤ 10 s" + note,
             met=met,
             details={
+                "first_run_seconds": cold["seconds"],
+                "first_run_backend_cpu_seconds": cold.get("backend_cpu_seconds"),
+                "first_run_statement_seconds": cold.get("statements", []),
                 "backend_cpu_seconds": scanned.get("backend_cpu_seconds"),
                 "reference_backend_cpu_seconds": replay.get("backend_cpu_seconds"),
                 "reference_statements": replay["statements"],

@@ -147,6 +147,7 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
 
     scan = figures["escalation_scan_seconds"]
     assert scan["details"]["open_cases"] > 0 and scan["details"]["statement_seconds"]
+    assert scan["details"]["first_run_seconds"] > 0  # the cold run, kept beside the figure
     memory = figures["escalation_scan_memory"]
     assert memory["value"] >= memory["reference"] > 20  # MB: a Python process with the app
 
