@@ -225,3 +225,23 @@ def _spin(seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass
+
+
+def test_the_scan_child_reports_its_own_peak_not_the_bench_process_peak():
+    """Linux keeps ``ru_maxrss`` across exec: a child started by a bench process that once
+    held a lot of memory (the data generator) would report that peak as its own. The scan's
+    child measures from its start (VmHWM after a reset)."""
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        if os.environ.get("REQUIRE_SERVICES"):
+            pytest.fail("TEST_DATABASE_URL is not set")
+        pytest.skip("TEST_DATABASE_URL is not set: the scan child needs PostgreSQL")
+    from bench.scan_bench import _run_child
+
+    ballast = bytearray(600 * 1024 * 1024)  # this process's peak: at least 600 MB
+    for i in range(0, len(ballast), 4096):
+        ballast[i] = 1
+    assert rss_kb(os.getpid()) > 600 * 1024
+    child = _run_child(url.replace("postgresql://", "postgresql+psycopg://", 1), scan=False)
+    del ballast
+    assert 20 * 1024 < child["max_rss_kb"] < 400 * 1024  # a Python process with the app
