@@ -1,10 +1,10 @@
 """Benchmark 6: the escalation scan (``sla.operations.scan_sla``) over every open case.
 
 The scan runs in a child process (``python -m bench.scan_bench``), so that its peak resident
-memory (VmHWM of that process, counted from its start) is the scan's own, next to the peak of the same child
-that only builds the app (the reference). It works through the cases in batches as deployed,
-but in one transaction rolled back at the end instead of a commit per batch, so that the
-data stays as generated and the next run scans the same cases.
+memory (VmHWM of that process, counted from its start) is the scan's own, next to the peak of
+the same child that only builds the app (the reference). It works through the cases in batches
+as deployed, but in one transaction rolled back at the end instead of a commit per batch, so
+that the data stays as generated and the next run scans the same cases.
 
 The reference, in a third child: the same scan once more to capture the statements that write
 (each batch's claim and its statement writing the stage-visit flags, history and outbox rows,
