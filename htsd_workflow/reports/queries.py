@@ -192,7 +192,12 @@ def _settings_for_aggregates() -> None:
 
 def bottleneck_visits(user: User, filters: Filters):
     """The bottleneck report's rows to count: the visits in ``user``'s scope and the filters
-    that overlap the period, each with the unit it is counted under; and that unit's column."""
+    that overlap the period, each with the unit it is counted under; and that unit's column.
+
+    Each of the two branches (open visits; visits that left since the period's start) also
+    says what it knows of its rows — open or not, completed in the period or not, arrived in
+    it or carried over — so that the report tests each once per visit, not in every count.
+    """
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     column_name, code = _group_level(user, filters.unit)
     conditions = [scope_clause(user, StageVisit, subject_column=StageVisit.case_id)]
@@ -202,22 +207,30 @@ def bottleneck_visits(user: User, filters: Filters):
         conditions.append(StageVisit.title == filters.title)
     if filters.stage:
         conditions.append(StageVisit.stage == filters.stage)
-    visits = _overlapping(
-        [
-            StageVisit.stage,
-            getattr(StageVisit, column_name).label("unit_code"),
-            StageVisit.entered_at,
-            StageVisit.left_at,
-            StageVisit.due_at,
-            StageVisit.outcome,
-            StageVisit.working_days,
-            StageVisit.is_late,
-            StageVisit.is_escalated,
-        ],
-        conditions,
-        start,
-        end,
-    )
+    columns = [
+        StageVisit.stage,
+        getattr(StageVisit, column_name).label("unit_code"),
+        StageVisit.due_at,
+        StageVisit.outcome,
+        StageVisit.working_days,
+        StageVisit.is_late,
+        StageVisit.is_escalated,
+        # every row entered before the period's end (both branches say so): it arrived in
+        # the period, or was carried over into it
+        (StageVisit.entered_at >= start).label("arrived"),
+    ]
+    visits = union_all(
+        select(
+            *columns,
+            literal(True).label("open_now"),
+            literal(False).label("completed"),
+        ).where(*conditions, StageVisit.left_at.is_(None), StageVisit.entered_at < end),
+        select(
+            *columns,
+            literal(False).label("open_now"),
+            (StageVisit.left_at < end).label("completed"),
+        ).where(*conditions, StageVisit.left_at >= start, StageVisit.entered_at < end),
+    ).subquery("visits")
     return column_name, visits
 
 
@@ -230,14 +243,10 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
     visits would give them) without a second scan and a sort of every completed visit.
     """
     now = now or utcnow()
-    start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     soon = get_calendar().due_at(now, 2)
     column_name, visits = bottleneck_visits(user, filters)
     v = visits.c
-    open_now = v.left_at.is_(None)
-    arrived = and_(v.entered_at >= start, v.entered_at < end)
-    completed = and_(v.left_at >= start, v.left_at < end)
-    carried = and_(v.entered_at < start, or_(v.left_at.is_(None), v.left_at >= start))
+    open_now, arrived, completed = v.open_now, v.arrived, v.completed
     late_open = and_(open_now, v.due_at < now)
     # done (late or on time): left in the period by a decision; returns and withdrawals are
     # counted on their own, as the one-stop-shop statistics do
@@ -276,7 +285,8 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
             count(late_open).label("overdue"),
             count(and_(v.is_escalated, or_(open_now, completed))).label("escalated"),
             count(and_(completed, v.outcome.in_(RETURN_TRIGGERS))).label("returned"),
-            count(or_(arrived, carried)).label("to_handle"),
+            # every visit read: arrived in the period or carried over into it
+            func.count().label("to_handle"),
             count(and_(open_now, v.due_at >= now, v.due_at <= soon)).label("nearly_late"),
             count(and_(open_now, or_(v.due_at > soon, v.due_at.is_(None)))).label("not_yet_due"),
             count(and_(completed, v.outcome == "withdraw")).label("withdrawn"),
@@ -287,15 +297,19 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         .order_by(v.stage, v.unit_code)
     ).all()
     # the (stage, unit) rows in the database's order, their counts summed over the day values
-    totals: dict[tuple, dict] = {}
+    # (a row is stage, unit_code, days, visits, then the counts in ``counted``'s order)
+    sums: dict[tuple, list[int]] = {}
     spells: dict[tuple, list] = defaultdict(list)
     for g in groups:
-        key = (g.stage, g.unit_code)
-        row = totals.setdefault(key, dict.fromkeys(counted, 0))
-        for name in counted:
-            row[name] += getattr(g, name) or 0
-        if g.days is not None:
-            spells[key].append((g.days, g.visits))
+        key = (g[0], g[1])
+        row = sums.get(key)
+        if row is None:
+            row = sums[key] = [0] * len(counted)
+        for i, value in enumerate(g[4:]):
+            row[i] += value
+        if g[2] is not None:
+            spells[key].append((g[2], g[3]))
+    totals = {key: dict(zip(counted, row, strict=True)) for key, row in sums.items()}
     names = _unit_names({unit for _stage, unit in totals if unit})
     out = []
     for (stage, unit), r in totals.items():
