@@ -249,9 +249,8 @@ def test_the_case_handed_back_is_a_clean_persistent_instance_of_the_session(ctx,
     assert moved.state == "district_verification"  # and reloaded
 
 
+@pytest.mark.postgres_only
 def test_the_postgres_path_reuses_one_cursor_per_connection(ctx, make):
-    if ctx.config["BACKEND"] != "postgresql":
-        pytest.skip("the cursor is the PostgreSQL path's")
     case, _ = make.case_in("commune_review", now=MONDAY)
     reviewer = make.reviewer("commune_reviewer", COMMUNE)
     first = pgpath.cursor()
