@@ -136,48 +136,49 @@ def scored_items(cur, case_ids) -> list:
     return cur.fetchall()
 
 
-#: the row sources of the write statement: (parameter prefix, column, SQL type) per column
+#: the row sources of the write statement: (parameter prefix, column, SQL type, key of the
+#: value in the rows ``Writes`` holds) per column
 _MOVE = (
-    ("id_", "id", "integer"),
-    ("from_", "from_state", "varchar"),
-    ("to_", "state", "varchar"),
-    ("open_", "is_open", "boolean"),
-    ("due_", "due_at", "timestamp"),
-    ("keep_", "keep_returned", "boolean"),
-    ("returned_", "returned_from", "varchar"),
-    ("final_", "is_final", "boolean"),
+    ("id_", "id", "integer", "id"),
+    ("from_", "from_state", "varchar", "from_state"),
+    ("to_", "state", "varchar", "to_state"),
+    ("open_", "is_open", "boolean", "is_open"),
+    ("due_", "due_at", "timestamp", "due_at"),
+    ("keep_", "keep_returned", "boolean", "keep_returned"),
+    ("returned_", "returned_from", "varchar", "returned_from"),
+    ("final_", "is_final", "boolean", "is_final"),
 )
 _CLOSE = (
-    ("case_id_x", "case_id", "integer"),
-    ("part_", "part", "varchar"),
-    ("outcome_", "outcome", "varchar"),
-    ("days_", "days", "integer"),
-    ("entered_", "entered_at", "timestamp"),
+    ("case_id_x", "case_id", "integer", "case_id"),
+    ("part_", "part", "varchar", "part"),
+    ("outcome_", "outcome", "varchar", "outcome"),
+    ("days_", "days", "integer", "working_days"),
+    ("entered_", "entered_at", "timestamp", "entered_at"),
 )
 _VISIT = (
-    ("case_id_v", "case_id", "integer"),
-    ("stage_", "stage", "varchar"),
-    ("title_", "title", "varchar"),
-    ("year_", "year", "integer"),
-    ("province_", "province_code", "varchar"),
-    ("district_", "district_code", "varchar"),
-    ("commune_", "commune_code", "varchar"),
-    ("visit_due_", "due_at", "timestamp"),
+    ("case_id_v", "case_id", "integer", "case_id"),
+    ("stage_", "stage", "varchar", "stage"),
+    ("title_", "title", "varchar", "title"),
+    ("year_", "year", "integer", "year"),
+    ("province_", "province_code", "varchar", "province_code"),
+    ("district_", "district_code", "varchar", "district_code"),
+    ("commune_", "commune_code", "varchar", "commune_code"),
+    ("visit_due_", "due_at", "timestamp", "due_at"),
 )
 _SIGN = (
-    ("case_id_s", "case_id", "integer"),
-    ("department_", "department", "varchar"),
-    ("user_", "user_id", "integer"),
+    ("case_id_s", "case_id", "integer", "case_id"),
+    ("department_", "department", "varchar", "department"),
+    ("user_", "user_id", "integer", "user_id"),
 )
-_CLEAR = (("case_id_c", "case_id", "integer"),)
+_CLEAR = (("case_id_c", "case_id", "integer", "case_id"),)
 _EVENT = (
-    ("case_id_", "case_id", "integer"),
-    ("trigger_", "trigger", "varchar"),
-    ("from_state_", "from_state", "varchar"),
-    ("to_state_", "to_state", "varchar"),
-    ("comment_", "comment", "text"),
-    ("data_", "data", "json"),
-    ("payload_", "payload", "json"),
+    ("case_id_", "case_id", "integer", "case_id"),
+    ("trigger_", "trigger", "varchar", "trigger"),
+    ("from_state_", "from_state", "varchar", "from_state"),
+    ("to_state_", "to_state", "varchar", "to_state"),
+    ("comment_", "comment", "text", "comment"),
+    ("data_", "data", "json", "data"),
+    ("payload_", "payload", "json", "payload"),
 )
 
 
@@ -187,71 +188,28 @@ def _source(columns, count: int, arrays: bool, alias: str) -> str:
     Scalars keep a one-case statement simple (and replayable by pgbench); arrays keep a
     500-case statement at a few dozen parameters, which PostgreSQL parses and plans quickly.
     """
-    names = ", ".join(column for _, column, _ in columns)
+    names = ", ".join(column for _, column, _, _ in columns)
     if arrays:
-        unnest = ", ".join(f"%({prefix.rstrip('_')})s::{kind}[]" for prefix, _, kind in columns)
+        unnest = ", ".join(f"%({prefix.rstrip('_')})s::{kind}[]" for prefix, _, kind, _ in columns)
         return f"unnest({unnest}) AS {alias}({names})"
     rows = ", ".join(
-        "(" + ", ".join(f"%({prefix}{i})s::{kind}" for prefix, _, kind in columns) + ")"
+        "(" + ", ".join(f"%({prefix}{i})s::{kind}" for prefix, _, kind, _ in columns) + ")"
         for i in range(count)
     )
     return f"(VALUES {rows}) AS {alias}({names})"
 
 
-#: the key, in the rows ``Writes`` holds, of each column of a row source (same order)
-_KEYS = {
-    _MOVE: (
-        "id",
-        "from_state",
-        "to_state",
-        "is_open",
-        "due_at",
-        "keep_returned",
-        "returned_from",
-        "is_final",
-    ),
-    _CLOSE: ("case_id", "part", "outcome", "working_days", "entered_at"),
-    _VISIT: (
-        "case_id",
-        "stage",
-        "title",
-        "year",
-        "province_code",
-        "district_code",
-        "commune_code",
-        "due_at",
-    ),
-    _SIGN: ("case_id", "department", "user_id"),
-    _CLEAR: ("case_id",),
-    _EVENT: ("case_id", "trigger", "from_state", "to_state", "comment", "data", "payload"),
-}
-
-
 @lru_cache(maxsize=1024)
 def _row_names(columns, index: int) -> tuple[tuple[str, str], ...]:
     """(parameter name, key in the row) of each column of row ``index`` of a scalar source."""
-    return tuple(
-        (f"{prefix}{index}", key)
-        for (prefix, _, _), key in zip(columns, _KEYS[columns], strict=True)
-    )
+    return tuple((f"{prefix}{index}", key) for prefix, _, _, key in columns)
 
 
-def _bind(params: dict, columns, rows: list[tuple], arrays: bool) -> None:
-    """Bind rows given as tuples (in the columns' order): one parameter per value, or one
-    array per column."""
-    for position, (prefix, _, _) in enumerate(columns):
-        if arrays:
-            params[prefix.rstrip("_")] = [row[position] for row in rows]
-        else:
-            for i, row in enumerate(rows):
-                params[f"{prefix}{i}"] = row[position]
-
-
-def _bind_dicts(params: dict, columns, rows: list[dict], arrays: bool) -> None:
-    """Bind rows given as dicts, read by the keys of ``_KEYS`` (the rows ``Writes`` holds),
-    with no tuple made per row nor parameter name formatted per value."""
+def _bind(params: dict, columns, rows: list[dict], arrays: bool) -> None:
+    """Bind rows given as dicts (each value under its column's key): one parameter per value,
+    or one array per column; no tuple made per row nor parameter name formatted per value."""
     if arrays:
-        for (prefix, _, _), key in zip(columns, _KEYS[columns], strict=True):
+        for prefix, _, _, key in columns:
             params[prefix.rstrip("_")] = [row[key] for row in rows]
         return
     for index, row in enumerate(rows):
@@ -349,12 +307,12 @@ def write(
     params: dict = {"now": now, "actor_id": actor_id, "actor_role": actor_role}
     if expected_version is not None:
         params["expected_version"] = expected_version
-    _bind_dicts(params, _MOVE, writes.moves, arrays)
-    _bind_dicts(params, _CLOSE, writes.closes, arrays)
-    _bind_dicts(params, _VISIT, writes.visits, arrays)
-    _bind_dicts(params, _SIGN, writes.signs, arrays)
-    _bind_dicts(params, _CLEAR, [{"case_id": case_id} for case_id in writes.cleared], arrays)
-    _bind_dicts(
+    _bind(params, _MOVE, writes.moves, arrays)
+    _bind(params, _CLOSE, writes.closes, arrays)
+    _bind(params, _VISIT, writes.visits, arrays)
+    _bind(params, _SIGN, writes.signs, arrays)
+    _bind(params, _CLEAR, [{"case_id": case_id} for case_id in writes.cleared], arrays)
+    _bind(
         params,
         _EVENT,
         [

@@ -27,7 +27,7 @@ from htsd_workflow.cases.pgpath import _bind, _source
 from htsd_workflow.core.calendar import WorkingCalendar
 
 #: the row source of the write statement: the claimed cases and their working days late
-_FIRED = (("case_id_", "case_id", "integer"), ("late_", "late", "integer"))
+_FIRED = (("case_id_", "case_id", "integer", "case_id"), ("late_", "late", "integer", "late"))
 
 
 def _conditions(by_entry: bool, by_due: bool) -> str:
@@ -165,6 +165,9 @@ def write(
         ),
     }
     late = calendar.working_days_late
-    rows = [(case_id, late(due_at, now) if due_at else 0) for case_id, due_at in claimed]
+    rows = [
+        {"case_id": case_id, "late": late(due_at, now) if due_at else 0}
+        for case_id, due_at in claimed
+    ]
     _bind(params, _FIRED, rows, True)
     cur.execute(_write_sql(escalate), params)

@@ -1,20 +1,44 @@
 """The write statement's parameters: rows bound from ``Writes`` dicts are the parameters the
-tuple form gives (same names, same values), for one case and for a batch (arrays)."""
+row sources name (one per value ``<prefix><row>``, or one array per column), for one case and
+for a batch (arrays)."""
 
 from __future__ import annotations
 
 import pytest
 
 from htsd_workflow.cases import pgpath
+from htsd_workflow.sla import pgscan
+
+SOURCES = (
+    pgpath._MOVE,
+    pgpath._CLOSE,
+    pgpath._VISIT,
+    pgpath._SIGN,
+    pgpath._CLEAR,
+    pgpath._EVENT,
+    pgscan._FIRED,
+)
+
+
+def expected(columns, rows, arrays) -> dict:
+    """The parameters as the statement text names them, built the plain way."""
+    params = {}
+    for position, (prefix, _column, _kind, _key) in enumerate(columns):
+        values = [tuple(row.values())[position] for row in rows]
+        if arrays:
+            params[prefix.rstrip("_")] = values
+        else:
+            for i, value in enumerate(values):
+                params[f"{prefix}{i}"] = value
+    return params
 
 
 @pytest.mark.parametrize("arrays", [False, True])
-@pytest.mark.parametrize("columns", list(pgpath._KEYS), ids=lambda c: c[0][0])
+@pytest.mark.parametrize("columns", SOURCES, ids=lambda c: c[0][0])
 def test_dict_rows_bind_as_the_tuple_rows(columns, arrays):
-    keys = pgpath._KEYS[columns]
+    keys = [key for _prefix, _column, _kind, key in columns]
     rows = [{key: f"{key}-{i}" for key in keys} for i in range(3)]
-    from_tuples, from_dicts = {}, {}
-    pgpath._bind(from_tuples, columns, [tuple(row[k] for k in keys) for row in rows], arrays)
-    pgpath._bind_dicts(from_dicts, columns, rows, arrays)
-    assert from_dicts == from_tuples
-    assert len(from_dicts) == (len(columns) if arrays else 3 * len(columns))
+    bound = {}
+    pgpath._bind(bound, columns, rows, arrays)
+    assert bound == expected(columns, rows, arrays)
+    assert len(bound) == (len(columns) if arrays else 3 * len(columns))
