@@ -196,39 +196,47 @@ def _scope() -> str:
     return unit.name if unit else ""
 
 
-@bp.get("/bottlenecks")
-@access(*READERS)
-def bottleneck_page():
-    kind = _format()
-    filters = parse_filters(request.args)
-    data = bottlenecks(current_user, filters)
-    main_rows = [r for r in data["rows"] if ":" not in r["stage"]]
+def _slowest(rows: list[dict]) -> list[dict]:
+    """The five (stage, unit) rows of the main stages with the longest median, labelled."""
+    main_rows = [r for r in rows if ":" not in r["stage"]]
     slowest = sorted(
         (r for r in main_rows if r["median_days"] is not None), key=lambda r: -r["median_days"]
     )[:5]
     for row in slowest:
         row["stage_label"] = state_label(row["stage"])
-    waiting = longest_waiting(current_user, filters)
+    return slowest
+
+
+@bp.get("/bottlenecks")
+@access(*READERS)
+def bottleneck_page():
+    kind = _format()
+    filters = parse_filters(request.args)
     table = request.args.get("table") or "details"
-    if kind in ("csv", "xlsx") and table not in BOTTLENECK_TABLES:
-        raise InvalidInput(
-            _l("Bảng không hợp lệ."), details={"table": ", ".join(BOTTLENECK_TABLES)}
-        )
-    printing = request.args.get("print") == "1" or kind == "pdf"
-    # The weekly trend reads the period's visits a second time: a printed page and the trend's
-    # own export need it now; the screen shows the tables first and fetches the chart after
-    # (``bottleneck_trend``), so people do not wait for both scans before seeing anything.
-    weeks = None
-    if printing or (kind in ("csv", "xlsx") and table == "trend"):
-        weeks = weekly_trend(current_user, filters)
     if kind in ("csv", "xlsx"):
+        # an export reads only what its table needs
+        if table not in BOTTLENECK_TABLES:
+            raise InvalidInput(
+                _l("Bảng không hợp lệ."), details={"table": ", ".join(BOTTLENECK_TABLES)}
+            )
+        if table == "trend":
+            weeks = weekly_trend(current_user, filters)
+            return _export(kind, TREND_COLUMNS, weeks, "xu-huong-theo-tuan")
+        if table == "waiting":
+            waiting = _waiting_rows(longest_waiting(current_user, filters))
+            return _export(kind, WAITING_COLUMNS, waiting, "ho-so-cho-lau-nhat")
+        data = bottlenecks(current_user, filters)
         if table == "details":
             return _export(kind, BOTTLENECK_COLUMNS, _labelled(data["rows"]), "diem-nghen")
-        if table == "slowest":
-            return _export(kind, SLOWEST_COLUMNS, slowest, "don-vi-cham-nhat")
-        if table == "waiting":
-            return _export(kind, WAITING_COLUMNS, _waiting_rows(waiting), "ho-so-cho-lau-nhat")
-        return _export(kind, TREND_COLUMNS, weeks, "xu-huong-theo-tuan")
+        return _export(kind, SLOWEST_COLUMNS, _slowest(data["rows"]), "don-vi-cham-nhat")
+    data = bottlenecks(current_user, filters)
+    slowest = _slowest(data["rows"])
+    waiting = longest_waiting(current_user, filters)
+    printing = request.args.get("print") == "1" or kind == "pdf"
+    # The weekly trend reads the period's visits a second time: the printed page needs it now;
+    # the screen shows the tables first and fetches the chart after (``bottleneck_trend``), so
+    # people do not wait for both scans before seeing anything.
+    weeks = weekly_trend(current_user, filters) if printing else None
     html = render_template(
         "reports/bottlenecks.html",
         data=data,
