@@ -161,19 +161,22 @@ def _unit_filter(model, code):
     return or_(model.province_code == code, model.district_code == code, model.commune_code == code)
 
 
-def _overlapping(columns, conditions, start: datetime, end: datetime):
+def _overlapping(
+    columns, conditions, start: datetime, end: datetime, *, open_only=(), left_only=()
+):
     """The visits overlapping [start, end): open, or left since ``start``; entered before ``end``.
 
     Two branches (open visits, visits that left since ``start``) rather than one ``OR``: on
     PostgreSQL each is an index-only scan of a covering index that holds just those visits
     (``ix_stage_visits_open_report``, ``ix_stage_visits_left_report``), instead of a
-    sequential scan of every visit ever made.
+    sequential scan of every visit ever made. ``open_only`` and ``left_only`` are more
+    columns, the same labels in the same order, that each branch gives its own way.
     """
     return union_all(
-        select(*columns).where(
+        select(*columns, *open_only).where(
             *conditions, StageVisit.left_at.is_(None), StageVisit.entered_at < end
         ),
-        select(*columns).where(
+        select(*columns, *left_only).where(
             *conditions, StageVisit.left_at >= start, StageVisit.entered_at < end
         ),
     ).subquery("visits")
@@ -219,18 +222,14 @@ def bottleneck_visits(user: User, filters: Filters):
         # the period, or was carried over into it
         (StageVisit.entered_at >= start).label("arrived"),
     ]
-    visits = union_all(
-        select(
-            *columns,
-            literal(True).label("open_now"),
-            literal(False).label("completed"),
-        ).where(*conditions, StageVisit.left_at.is_(None), StageVisit.entered_at < end),
-        select(
-            *columns,
-            literal(False).label("open_now"),
-            (StageVisit.left_at < end).label("completed"),
-        ).where(*conditions, StageVisit.left_at >= start, StageVisit.entered_at < end),
-    ).subquery("visits")
+    visits = _overlapping(
+        columns,
+        conditions,
+        start,
+        end,
+        open_only=(literal(True).label("open_now"), literal(False).label("completed")),
+        left_only=(literal(False).label("open_now"), (StageVisit.left_at < end).label("completed")),
+    )
     return column_name, visits
 
 
