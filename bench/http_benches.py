@@ -16,11 +16,16 @@ References measured in the same run:
 from __future__ import annotations
 
 import contextlib
+import html
+import json
 import math
 import os
+import re
 import resource
+import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import psycopg
@@ -44,6 +49,7 @@ from htsd_workflow.api.framework import issue_token
 from htsd_workflow.auth.models import User
 from htsd_workflow.benchdata import BENCH_PASSWORD, append_cases
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.labels import TITLE_LABELS
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.queues.queries import QueueFilter, queue_page
@@ -224,8 +230,9 @@ def signed_in_client(app, username: str):
     return client
 
 
-def page_statements(app, username: str, url: str) -> list:
-    """The statements rendering ``url`` for ``username`` sent to the database (in-process).
+def page_statements(app, username: str, url: str) -> tuple[list, str]:
+    """The statements rendering ``url`` for ``username`` sent to the database (in-process),
+    and the page.
 
     In an app context of its own: Flask-Login keeps the signed-in user on ``g``, which lives
     as long as the app context.
@@ -241,7 +248,7 @@ def page_statements(app, username: str, url: str) -> list:
         captured = capture(fetch)
     if holder["response"].status_code != 200:
         raise RuntimeError(f"{url} as {username}: {holder['response'].status_code}")
-    return captured.statements
+    return captured.statements, holder["response"].get_data(as_text=True)
 
 
 def raw_replay_load(
@@ -289,6 +296,90 @@ def _explain(database_uri: str, statement) -> str:
     return "\n".join(r[0] for r in rows)
 
 
+_BLANKS = re.compile(r"\s+")
+_CASE_IDS = re.compile(r'name="case_id" value="(\d+)"')
+_ROW_LINK = re.compile(r'<td data-label="[^"]*"><a href="(/cases/(\d+)[^"]*)">')
+
+
+def _text_bytes(page: str) -> int:
+    """The page's size in UTF-8 with runs of blanks collapsed."""
+    return len(_BLANKS.sub(" ", page).encode())
+
+
+def floor_entry(app, username: str) -> dict:
+    """What ``bench/queue_floor.py`` needs to serve ``username``'s first queue page: the
+    statements the app's page sent, which of them is the queue query, the page around its
+    rows and the case link's pattern."""
+    statements, page = page_statements(app, username, "/queue")
+    main = _queue_statement(statements)
+    start, end = page.find("<tbody>"), page.find("</tbody>")
+    link = _ROW_LINK.search(page, start)
+    if main is None or start < 0 or end < 0 or link is None:
+        raise RuntimeError(f"{username}'s queue page has no rows to rebuild")
+    href, case_id = html.unescape(link.group(1)), link.group(2)
+    return {
+        "statements": [[s.sql, s.params] for s in statements],
+        "page": statements.index(main),
+        "head": page[: start + len("<tbody>")],
+        "tail": page[end:],
+        "base": href.replace(f"/cases/{case_id}", "/cases/{id}", 1),
+        "titles": {code: str(label) for code, label in TITLE_LABELS.items()},
+        "bytes": _text_bytes(page),
+        "ids": _CASE_IDS.findall(page, start, end),
+        "size": app.config["QUEUE_PAGE_SIZE"],
+    }
+
+
+def floor_page(url: str, slot: int) -> str:
+    """The stack floor's page for ``slot``, signed in as that slot."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(f"{url}/floor/sign-in/{slot}", timeout=10):
+        pass
+    with opener.open(f"{url}/floor/queue", timeout=10) as response:
+        return response.read().decode()
+
+
+def check_floor_pages(url: str, plan: list[dict]) -> None:
+    """The floor must serve each reviewer the app's page: the same cases in the same order,
+    and as many bytes within 2 % once blanks are collapsed (the app's template statements
+    leave blank lines)."""
+    for slot, entry in enumerate(plan):
+        page = floor_page(url, slot)
+        ids = _CASE_IDS.findall(page)
+        size = _text_bytes(page)
+        if ids != entry["ids"] or abs(size - entry["bytes"]) > 0.02 * entry["bytes"]:
+            raise RuntimeError(
+                f"the stack floor's page {slot} is not the app's: {len(ids)} rows, {size:,} "
+                f"bytes; the app's {len(entry['ids'])} rows, {entry['bytes']:,} bytes"
+            )
+
+
+def floor_load(ctx: BenchContext, plan: list[dict], seconds: float, warm_up: float) -> dict:
+    """The stack floor (``bench/queue_floor.py``) under gunicorn as the app is run, at each
+    client count: ``{users: (LoadResult, cpu)}``."""
+    results = {}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as handle:
+        json.dump(plan, handle)
+        handle.flush()
+        floor = Server(
+            ctx.database_uri,
+            target="bench.queue_floor:app",
+            env={"BENCH_FLOOR_PLAN": handle.name},
+        )
+        with floor:
+            check_floor_pages(floor.url, plan)
+            clients = [{"floor_slot": slot} for slot in range(len(plan))]
+            run_locust(floor.url, {"mode": "floor", "clients": clients}, users=4, seconds=warm_up)
+            for users in ctx.clients:
+                result, _samples, cpu = measured_load(
+                    floor, {"mode": "floor", "clients": clients[:users]}, users, seconds, warm_up
+                )
+                if result.failures or not result.requests:
+                    raise RuntimeError(f"floor requests failed or none answered: {result.errors}")
+                results[users] = (result, cpu)
+    return results
+
+
 def _queue_statement(statements):
     """The page's main query: the one ordering by due date with a LIMIT."""
     for statement in statements:
@@ -309,11 +400,13 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
     scripts = []
     plans = {}
     levels_seen = set()
+    floor_plan = []
     for user in reviewers:
         urls = queue_urls(user)
         clients.append({"username": user.username, "password": BENCH_PASSWORD, "urls": urls})
-        statements = page_statements(ctx.app, user.username, urls[-1])
+        statements, _page = page_statements(ctx.app, user.username, urls[-1])
         scripts.append(statements)
+        floor_plan.append(floor_entry(ctx.app, user.username))
         main = _queue_statement(statements)
         level = user.unit_level
         if main is not None and level not in levels_seen:
@@ -327,12 +420,14 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
         f"{sum(len(s) for s in scripts) / len(scripts):.1f} statements per page"
     )
     figures = []
+    measured = {}
     with Server(ctx.database_uri) as server:
         # sign-ins and first requests warm each worker before the measured runs
         run_locust(server.url, {"mode": "queue", "clients": clients}, users=4, seconds=warm_up)
         for users in ctx.clients:
             plan = {"mode": "queue", "clients": clients[:users]}
             result, _samples, cpu = measured_load(server, plan, users, seconds, warm_up)
+            measured[users] = (result, cpu)
             floor, _s, floor_cpu = measured_load(
                 server, {"mode": "healthz", "clients": [{}]}, users, seconds, warm_up
             )
@@ -411,6 +506,54 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                     details={"cpu_seconds": floor_cpu},
                 ),
             ]
+    sizes = [entry["bytes"] for entry in floor_plan]
+    for users, (bare, bare_cpu) in floor_load(ctx, floor_plan, seconds, warm_up).items():
+        result, cpu = measured[users]
+        ctx.say(
+            f"   stack floor, {users} clients: p50/p95/p99 {bare.p50}/{bare.p95}/{bare.p99} ms, "
+            f"{bare.rps}/s; CPU s {bare_cpu}"
+        )
+        within = all(
+            getattr(bare, k) is not None and getattr(bare, k) <= v for k, v in QUEUE_GOALS.items()
+        ) and (bare.rps >= QUEUE_RPS_GOAL if users >= 16 else True)
+        figures += [
+            Figure(
+                key=f"queue_http_{users}_stack_floor",
+                name=f"3. (stack floor) the same first pages from bare Flask + Jinja + psycopg "
+                f"under the same gunicorn (bench/queue_floor.py), {users} clients",
+                value=bare.rps,
+                unit=f"req/s (p50 {bare.p50}, p95 {bare.p95}, p99 {bare.p99} ms; CPU per page: "
+                f"gunicorn {bare_cpu['server_ms_per_request']} + PostgreSQL "
+                f"{bare_cpu['postgres_ms_per_request']}, load tool "
+                f"{bare_cpu['locust_ms_per_request']})",
+                reference=result.rps,
+                reference_name="req/s of the app's queue pages",
+                ratio=round(result.rps / bare.rps, 3) if bare.rps else None,
+                goal="(what the stack itself allows here: the goal is "
+                + ("within" if within else "beyond")
+                + " its reach)",
+                details={
+                    "floor": bare.as_dict(),
+                    "cpu_seconds": bare_cpu,
+                    "app_page_bytes": sizes[:users],
+                },
+            ),
+            Figure(
+                key=f"queue_http_{users}_over_floor",
+                name=f"3. gunicorn CPU per queue page, {users} clients: the app over the stack "
+                "floor (load-independent)",
+                value=cpu["server_ms_per_request"],
+                unit="ms CPU per request (the app's page)",
+                reference=bare_cpu["server_ms_per_request"],
+                reference_name="ms CPU per request, the same page from the stack floor",
+                ratio=(
+                    round(cpu["server_ms_per_request"] / bare_cpu["server_ms_per_request"], 2)
+                    if bare_cpu["server_ms_per_request"]
+                    else None
+                ),
+                goal="(for information: what the app's own work costs)",
+            ),
+        ]
     return figures
 
 

@@ -101,10 +101,21 @@ def redis_url() -> str:
 
 
 class Server:
-    """gunicorn serving ``htsd_workflow.wsgi:app`` on the bench database (a context manager)."""
+    """gunicorn serving ``htsd_workflow.wsgi:app`` (or ``target``) on the bench database, with
+    ``env`` added to its environment (a context manager)."""
 
-    def __init__(self, database_uri: str, *, workers: int = 3, threads: int = 4):
+    def __init__(
+        self,
+        database_uri: str,
+        *,
+        workers: int = 3,
+        threads: int = 4,
+        target: str = "htsd_workflow.wsgi:app",
+        env: dict | None = None,
+    ):
         self.database_uri = database_uri
+        self.target = target
+        self.env = dict(env or {})
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = list(GUNICORN_ARGS)
@@ -119,7 +130,7 @@ class Server:
             "--bind",
             f"127.0.0.1:{self.port}",
             *self.args,
-            "htsd_workflow.wsgi:app",
+            self.target,
         ]
 
     def start(self, timeout: float = 90.0) -> Server:
@@ -129,6 +140,7 @@ class Server:
             "REDIS_URL": redis_url(),
             "SECRET_KEY": os.environ.get("BENCH_SECRET_KEY", "bench-secret-key-not-for-production"),
             "BASE_URL": self.url,
+            **self.env,
         }
         self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed in stop()
             prefix="bench-gunicorn-", suffix=".log", delete=False

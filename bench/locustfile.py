@@ -97,6 +97,8 @@ class Client(FastHttpUser):
             self.headers = {"Authorization": f"Bearer {self.plan['token']}"}
         if self.plan.get("username"):
             self._sign_in()
+        if "floor_slot" in self.plan:
+            self._get(f"/floor/sign-in/{self.plan['floor_slot']}", "setup:floor sign-in")
         _one_more_ready()
         _all_ready.wait()
 
@@ -129,6 +131,8 @@ class Client(FastHttpUser):
         elif mode == "queue":
             urls = self.plan["urls"]
             self._get(urls[self.step % len(urls)], "queue")
+        elif mode == "floor":
+            self._get("/floor/queue", "queue floor")
         elif mode == "transition":
             if not self.cases:
                 raise StopUser()
