@@ -234,18 +234,21 @@ def page_statements(app, username: str, url: str) -> tuple[list, str]:
     """The statements rendering ``url`` for ``username`` sent to the database (in-process),
     and the page.
 
-    In an app context of its own: Flask-Login keeps the signed-in user on ``g``, which lives
-    as long as the app context.
+    Each request in an app context of its own, as under gunicorn: Flask-Login keeps the
+    signed-in user on ``g``, which lives as long as the app context, so a request that shared
+    one with the sign-in would not load the user (one statement every real page sends).
     """
     holder = {}
     with app.app_context():
         client = signed_in_client(app, username)
+    with app.app_context():
         client.get(url)  # warm the caches (workflow registry, calendar) first
 
-        def fetch():
+    def fetch():
+        with app.app_context():
             holder["response"] = client.get(url)
 
-        captured = capture(fetch)
+    captured = capture(fetch)
     if holder["response"].status_code != 200:
         raise RuntimeError(f"{url} as {username}: {holder['response'].status_code}")
     return captured.statements, holder["response"].get_data(as_text=True)
