@@ -31,19 +31,37 @@ def in_scope(user: User, obj) -> bool:
     return attribute is not None and getattr(obj, attribute, None) == user.unit_code
 
 
-def scope_clause(user: User, model, *, subject_column=None):
-    """A WHERE clause restricting ``model`` (with the unit-path columns) to the user's territory."""
+def territory(user: User) -> tuple[str, object]:
+    """The user's territory as (what is compared, with what): ``("subject", subject id)`` for
+    an applicant, ``(unit-path attribute, unit code)`` for staff, ``("none", None)`` for
+    nobody (inactive, or no territory)."""
     if user is None or not user.is_active:
-        return false()
+        return "none", None
     if user.role == "applicant":
         if user.subject_id is None:
-            return false()
-        column = subject_column if subject_column is not None else model.subject_id
-        return column == user.subject_id
+            return "none", None
+        return "subject", user.subject_id
     attribute = TERRITORY_ATTRIBUTE.get(user.unit_level)
     if attribute is None:
+        return "none", None
+    return attribute, user.unit_code
+
+
+def territory_clause(model, what: str, value, *, subject_column=None):
+    """``model`` restricted to a territory as ``territory`` gives it; ``value`` may be a
+    ``bindparam`` for a statement made once for every user of that kind."""
+    if what == "none":
         return false()
-    return getattr(model, attribute) == user.unit_code
+    if what == "subject":
+        column = subject_column if subject_column is not None else model.subject_id
+        return column == value
+    return getattr(model, what) == value
+
+
+def scope_clause(user: User, model, *, subject_column=None):
+    """A WHERE clause restricting ``model`` (with the unit-path columns) to the user's territory."""
+    what, value = territory(user)
+    return territory_clause(model, what, value, subject_column=subject_column)
 
 
 def sees_everything_in_province(user: User) -> bool:

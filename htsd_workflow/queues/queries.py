@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import bindparam, exists, func, select, tuple_
+from sqlalchemy import Integer, bindparam, exists, func, select, tuple_
 from sqlalchemy.orm import aliased
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import REVIEWER_ROLES
-from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.auth.scope import territory, territory_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, SignOff
 from htsd_workflow.cases.operations import actor_department
@@ -123,37 +124,108 @@ def queue_states(user: User) -> list[str]:
     return states
 
 
-def filter_clauses(user: User, queue_filter: QueueFilter, now: datetime) -> list:
-    """The WHERE clauses of the user's queue under a filter (scope always included)."""
+def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> tuple[tuple, dict]:
+    """The user's queue under a filter as (shape, values): the shape says which conditions
+    apply (scope always included), the values fill their parameters. Statements are made once
+    per shape (``_where``): building a select and its cache key cost more than running it."""
     states = queue_states(user)
     if queue_filter.state in states:
         states = [queue_filter.state]
+    what, scope = territory(user)
+    department = actor_department(user) if queue_filter.unsigned else None
+    shape = (
+        len(states) == 1,
+        what,
+        bool(queue_filter.title),
+        bool(queue_filter.district),
+        bool(queue_filter.commune),
+        queue_filter.overdue,
+        queue_filter.claim,
+        bool(department),
+    )
+    values = {
+        "state": states[0],
+        "states": states,
+        "scope": scope,
+        "title": queue_filter.title,
+        "district": queue_filter.district,
+        "commune": queue_filter.commune,
+        "now": now,
+        "me": user.id,
+        "department": department,
+    }
+    return shape, values
+
+
+@lru_cache(maxsize=512)
+def _where(shape: tuple) -> tuple:
+    """The WHERE clauses of a shape, with parameters named as ``queue_filter_shape``'s
+    values."""
+    one_state, what, title, district, commune, overdue, claim, unsigned = shape
     clauses = [
-        Case.state == states[0] if len(states) == 1 else Case.state.in_(states),
-        scope_clause(user, Case),
+        Case.state == bindparam("state")
+        if one_state
+        else Case.state.in_(bindparam("states", expanding=True)),
+        territory_clause(Case, what, bindparam("scope")),
     ]
-    if queue_filter.title:
-        clauses.append(Case.title == queue_filter.title)
-    if queue_filter.district:
-        clauses.append(Case.district_code == queue_filter.district)
-    if queue_filter.commune:
-        clauses.append(Case.commune_code == queue_filter.commune)
-    if queue_filter.overdue:
-        clauses.append(Case.due_at < now)
-    if queue_filter.claim == "mine":
-        clauses.append(Case.claimed_by_id == user.id)
-    elif queue_filter.claim == "free":
+    if title:
+        clauses.append(Case.title == bindparam("title"))
+    if district:
+        clauses.append(Case.district_code == bindparam("district"))
+    if commune:
+        clauses.append(Case.commune_code == bindparam("commune"))
+    if overdue:
+        clauses.append(Case.due_at < bindparam("now", type_=Case.due_at.type))
+    if claim == "mine":
+        clauses.append(Case.claimed_by_id == bindparam("me"))
+    elif claim == "free":
         clauses.append(Case.claimed_by_id.is_(None))
-    department = actor_department(user)
-    if department and queue_filter.unsigned:
+    if unsigned:
         clauses.append(
             ~exists(
                 select(SignOff.id).where(
-                    SignOff.case_id == Case.id, SignOff.department == department
+                    SignOff.case_id == Case.id, SignOff.department == bindparam("department")
                 )
             )
         )
-    return clauses
+    return tuple(clauses)
+
+
+_KEY_DUE = bindparam("key_due", type_=Case.due_at.type)
+_KEY_ID = bindparam("key_id", type_=Case.id.type)
+
+
+@lru_cache(maxsize=512)
+def _page_statement(shape: tuple, cursor: str, ascending: bool, size: int):
+    """One page of a shape's rows; ``cursor`` is "" (first page), ">" (after a key) or "<"
+    (before it)."""
+    clauses = list(_where(shape))
+    key = tuple_(Case.due_at, Case.id)
+    if cursor == ">":
+        clauses.append(key > tuple_(_KEY_DUE, _KEY_ID))
+    elif cursor == "<":
+        clauses.append(key < tuple_(_KEY_DUE, _KEY_ID))
+    return (
+        _QUEUE_ROWS.where(*clauses)
+        .order_by(*(_ASCENDING if ascending else _DESCENDING))
+        .limit(size + 1)
+    )
+
+
+@lru_cache(maxsize=512)
+def _count_statement(shape: tuple):
+    inner = select(Case.id).where(*_where(shape)).limit(COUNT_CAP + 1)
+    return select(func.count()).select_from(inner.subquery())
+
+
+@lru_cache(maxsize=512)
+def _matching_statement(shape: tuple):
+    return (
+        select(Case.id)
+        .where(*_where(shape))
+        .order_by(Case.due_at, Case.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
 
 
 def encode_cursor(due_at: datetime, case_id: int) -> str:
@@ -188,22 +260,18 @@ def queue_page(
 ) -> QueuePage:
     """One page of the queue after (or before) a cursor, with the columns the table shows."""
     descending = queue_filter.order == "-due"
-    key = tuple_(Case.due_at, Case.id)
-    clauses = filter_clauses(user, queue_filter, now)
+    shape, values = queue_filter_shape(user, queue_filter, now)
     after_key = decode_cursor(after)
     before_key = decode_cursor(before) if after_key is None else None
-    if after_key:
-        clauses.append(key < tuple_(*after_key) if descending else key > tuple_(*after_key))
-    if before_key:
-        clauses.append(key > tuple_(*before_key) if descending else key < tuple_(*before_key))
     backwards = before_key is not None
+    # rows after the cursor in the order shown: later keys for "soonest first", earlier for
+    # "latest first"; going back from a cursor, the other way
+    cursor = ""
+    if after_key or before_key:
+        values["key_due"], values["key_id"] = after_key or before_key
+        cursor = ">" if (after_key is not None) != descending else "<"
     ascending = descending == backwards
-    statement = (
-        _QUEUE_ROWS.where(*clauses)
-        .order_by(*(_ASCENDING if ascending else _DESCENDING))
-        .limit(size + 1)
-    )
-    rows = _core_rows(statement)
+    rows = _core_rows(_page_statement(shape, cursor, ascending, size), values)
     has_more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -219,20 +287,14 @@ def queue_page(
 
 def count_matching(user: User, queue_filter: QueueFilter, now: datetime) -> int:
     """How many cases match, counted up to COUNT_CAP + 1."""
-    inner = select(Case.id).where(*filter_clauses(user, queue_filter, now)).limit(COUNT_CAP + 1)
-    return _core_rows(select(func.count()).select_from(inner.subquery()))[0][0]
+    shape, values = queue_filter_shape(user, queue_filter, now)
+    return _core_rows(_count_statement(shape), values)[0][0]
 
 
 def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: int) -> list[int]:
     """Ids of every case matching the filter (soonest due first), at most ``limit``."""
-    return list(
-        db.session.scalars(
-            select(Case.id)
-            .where(*filter_clauses(user, queue_filter, now))
-            .order_by(Case.due_at, Case.id)
-            .limit(limit)
-        )
-    )
+    shape, values = queue_filter_shape(user, queue_filter, now)
+    return [row[0] for row in _core_rows(_matching_statement(shape), {**values, "limit": limit})]
 
 
 def units_in_scope(user: User) -> tuple[list, list]:
