@@ -169,6 +169,23 @@ def cpu_budget_figure(key: str, name: str, cpu: dict, rate_goal: float | None = 
     )
 
 
+def cpu_against_figure(
+    key: str, name: str, cpu: dict, reference: dict, reference_name: str, goal: str, digits=1
+) -> Figure:
+    """The app's gunicorn CPU per request next to another server's (same load, same run)."""
+    value, base = cpu["server_ms_per_request"], reference["server_ms_per_request"]
+    return Figure(
+        key=key,
+        name=name,
+        value=value,
+        unit="ms CPU per request",
+        reference=base,
+        reference_name=reference_name,
+        ratio=round(value / base, digits) if value is not None and base else None,
+        goal=goal,
+    )
+
+
 # --- who the clients are -------------------------------------------------------------------
 
 
@@ -476,19 +493,13 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                     met=met,
                     details=details,
                 ),
-                Figure(
-                    key=f"queue_http_{users}_cpu",
-                    name=f"3. gunicorn CPU per queue page, {users} clients (load-independent)",
-                    value=cpu["server_ms_per_request"],
-                    unit="ms CPU per request",
-                    reference=floor_cpu["server_ms_per_request"],
-                    reference_name="ms CPU per /healthz request",
-                    ratio=(
-                        round(cpu["server_ms_per_request"] / floor_cpu["server_ms_per_request"], 1)
-                        if floor_cpu["server_ms_per_request"]
-                        else None
-                    ),
-                    goal="(350 req/s on 2 cores leaves ≤ 5.7 ms of CPU per request for all)",
+                cpu_against_figure(
+                    f"queue_http_{users}_cpu",
+                    f"3. gunicorn CPU per queue page, {users} clients (load-independent)",
+                    cpu,
+                    floor_cpu,
+                    "ms CPU per /healthz request",
+                    "(350 req/s on 2 cores leaves ≤ 5.7 ms of CPU per request for all)",
                 ),
                 cpu_budget_figure(
                     f"queue_http_{users}_budget",
@@ -541,20 +552,15 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                     "app_page_bytes": sizes[:users],
                 },
             ),
-            Figure(
-                key=f"queue_http_{users}_over_floor",
-                name=f"3. gunicorn CPU per queue page, {users} clients: the app over the stack "
-                "floor (load-independent)",
-                value=cpu["server_ms_per_request"],
-                unit="ms CPU per request (the app's page)",
-                reference=bare_cpu["server_ms_per_request"],
-                reference_name="ms CPU per request, the same page from the stack floor",
-                ratio=(
-                    round(cpu["server_ms_per_request"] / bare_cpu["server_ms_per_request"], 2)
-                    if bare_cpu["server_ms_per_request"]
-                    else None
-                ),
-                goal="(for information: what the app's own work costs)",
+            cpu_against_figure(
+                f"queue_http_{users}_over_floor",
+                f"3. gunicorn CPU per queue page, {users} clients: the app over the stack floor "
+                "(load-independent)",
+                cpu,
+                bare_cpu,
+                "ms CPU per request, the same page from the stack floor",
+                "(for information: what the app's own work costs)",
+                digits=2,
             ),
         ]
     return figures
