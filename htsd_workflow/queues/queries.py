@@ -144,7 +144,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         bool(department),
     )
     values = {
-        "state": states[0],
+        "state": states[0] if states else None,
         "states": states,
         "scope": scope,
         "title": queue_filter.title,

@@ -123,3 +123,11 @@ def test_every_filter_shape_pages_counts_and_selects_what_a_plain_reading_gives(
                 start += len(page.rows)
 
     check()
+
+
+def test_a_user_with_no_stage_to_review_has_an_empty_queue(make, monkeypatch):
+    reviewer, now, cases = _population(make)
+    monkeypatch.setattr("htsd_workflow.queues.queries.queue_states", lambda user: [])
+    assert count_matching(reviewer, QueueFilter(), now) == 0
+    assert queue_page(reviewer, QueueFilter(), now, size=3).rows == []
+    assert matching_ids(reviewer, QueueFilter(), now, 10) == []
