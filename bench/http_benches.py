@@ -337,6 +337,7 @@ def floor_entry(app, username: str) -> dict:
     if main is None or start < 0 or end < 0 or link is None:
         raise RuntimeError(f"{username}'s queue page has no rows to rebuild")
     href, case_id = html.unescape(link.group(1)), link.group(2)
+    user = db.session.scalar(select(User).where(User.username == username))
     return {
         "statements": [[s.sql, s.params] for s in statements],
         "page": statements.index(main),
@@ -347,7 +348,18 @@ def floor_entry(app, username: str) -> dict:
         "bytes": _text_bytes(page),
         "ids": _CASE_IDS.findall(page, start, end),
         "size": app.config["QUEUE_PAGE_SIZE"],
+        "user": user.get_id(),
+        "own": [i for i, s in enumerate(statements) if _sent_by_the_libraries(s)],
     }
+
+
+def _sent_by_the_libraries(statement) -> bool:
+    """The pool's pre-ping (outside any transaction) and Flask-Login's load of the user."""
+    return statement.autocommit or statement.sql.lstrip().startswith(_USER_LOAD)
+
+
+#: how Flask-SQLAlchemy's ``session.get(User, id)`` begins its select
+_USER_LOAD = "SELECT users.id AS users_id,"
 
 
 def floor_page(url: str, slot: int) -> str:
@@ -374,9 +386,11 @@ def check_floor_pages(url: str, plan: list[dict]) -> None:
             )
 
 
-def floor_load(ctx: BenchContext, plan: list[dict], seconds: float, warm_up: float) -> dict:
-    """The stack floor (``bench/queue_floor.py``) under gunicorn as the app is run, at each
-    client count: ``{users: (LoadResult, cpu)}``."""
+def floor_load(
+    ctx: BenchContext, plan: list[dict], seconds: float, warm_up: float, *, libraries: bool
+) -> dict:
+    """The stack floor (``bench/queue_floor.py``; with ``libraries``, the library floor) under
+    gunicorn as the app is run, at each client count: ``{users: (LoadResult, cpu)}``."""
     results = {}
     with tempfile.NamedTemporaryFile("w", suffix=".json", encoding="utf-8") as handle:
         json.dump(plan, handle)
@@ -384,7 +398,7 @@ def floor_load(ctx: BenchContext, plan: list[dict], seconds: float, warm_up: flo
         floor = Server(
             ctx.database_uri,
             target="bench.queue_floor:app",
-            env={"BENCH_FLOOR_PLAN": handle.name},
+            env={"BENCH_FLOOR_PLAN": handle.name, "BENCH_FLOOR_LIBRARIES": str(int(libraries))},
         )
         with floor:
             check_floor_pages(floor.url, plan)
@@ -521,49 +535,73 @@ def queue_http(ctx: BenchContext) -> list[Figure]:
                 ),
             ]
     sizes = [entry["bytes"] for entry in floor_plan]
-    for users, (bare, bare_cpu) in floor_load(ctx, floor_plan, seconds, warm_up).items():
-        result, cpu = measured[users]
-        ctx.say(
-            f"   stack floor, {users} clients: p50/p95/p99 {bare.p50}/{bare.p95}/{bare.p99} ms, "
-            f"{bare.rps}/s; CPU s {bare_cpu}"
-        )
-        within = all(
-            getattr(bare, k) is not None and getattr(bare, k) <= v for k, v in QUEUE_GOALS.items()
-        ) and (bare.rps >= QUEUE_RPS_GOAL if users >= 16 else True)
-        figures += [
-            Figure(
-                key=f"queue_http_{users}_stack_floor",
-                name=f"3. (stack floor) the same first pages from bare Flask + Jinja + psycopg "
-                f"under the same gunicorn (bench/queue_floor.py), {users} clients",
-                value=bare.rps,
-                unit=f"req/s (p50 {bare.p50}, p95 {bare.p95}, p99 {bare.p99} ms; CPU per page: "
-                f"gunicorn {bare_cpu['server_ms_per_request']} + PostgreSQL "
-                f"{bare_cpu['postgres_ms_per_request']}, load tool "
-                f"{bare_cpu['locust_ms_per_request']})",
-                reference=result.rps,
-                reference_name="req/s of the app's queue pages",
-                ratio=round(result.rps / bare.rps, 3) if bare.rps else None,
-                goal="(what the stack itself allows here: the goal is "
-                + ("within" if within else "beyond")
-                + " its reach)",
-                details={
-                    "floor": bare.as_dict(),
-                    "cpu_seconds": bare_cpu,
-                    "app_page_bytes": sizes[:users],
-                },
-            ),
-            cpu_against_figure(
-                f"queue_http_{users}_over_floor",
-                f"3. gunicorn CPU per queue page, {users} clients: the app over the stack floor "
-                "(load-independent)",
-                cpu,
-                bare_cpu,
-                "ms CPU per request, the same page from the stack floor",
-                "(for information: what the app's own work costs)",
-                digits=2,
-            ),
-        ]
+    for libraries, (key, label, what, whose) in FLOORS.items():
+        loads = floor_load(ctx, floor_plan, seconds, warm_up, libraries=libraries)
+        for users, (bare, bare_cpu) in loads.items():
+            result, cpu = measured[users]
+            ctx.say(
+                f"   {label}, {users} clients: p50/p95/p99 {bare.p50}/{bare.p95}/{bare.p99} ms, "
+                f"{bare.rps}/s; CPU s {bare_cpu}"
+            )
+            within = all(
+                getattr(bare, k) is not None and getattr(bare, k) <= v
+                for k, v in QUEUE_GOALS.items()
+            ) and (bare.rps >= QUEUE_RPS_GOAL if users >= 16 else True)
+            figures += [
+                Figure(
+                    key=f"queue_http_{users}_{key}",
+                    name=f"3. ({label}) the same first pages from {what} under the same "
+                    f"gunicorn (bench/queue_floor.py), {users} clients",
+                    value=bare.rps,
+                    unit=f"req/s (p50 {bare.p50}, p95 {bare.p95}, p99 {bare.p99} ms; CPU per "
+                    f"page: gunicorn {bare_cpu['server_ms_per_request']} + PostgreSQL "
+                    f"{bare_cpu['postgres_ms_per_request']}, load tool "
+                    f"{bare_cpu['locust_ms_per_request']})",
+                    reference=result.rps,
+                    reference_name="req/s of the app's queue pages",
+                    ratio=round(result.rps / bare.rps, 3) if bare.rps else None,
+                    goal=f"(what {whose} allows here: the goal is "
+                    + ("within" if within else "beyond")
+                    + " its reach)",
+                    details={
+                        "floor": bare.as_dict(),
+                        "cpu_seconds": bare_cpu,
+                        "app_page_bytes": sizes[:users],
+                    },
+                ),
+                cpu_budget_figure(
+                    f"queue_http_{users}_{key}_budget",
+                    f"3. CPU per page on the server side, {users} clients, {label}: gunicorn + "
+                    "PostgreSQL (load-independent)",
+                    bare_cpu,
+                    QUEUE_RPS_GOAL,
+                ),
+                cpu_against_figure(
+                    f"queue_http_{users}_over_{key}",
+                    f"3. gunicorn CPU per queue page, {users} clients: the app over the "
+                    f"{label} (load-independent)",
+                    cpu,
+                    bare_cpu,
+                    f"ms CPU per request, the same page from the {label}",
+                    "(for information: what the app's own work costs)",
+                    digits=2,
+                ),
+            ]
     return figures
+
+
+#: the two floors of benchmark 3 (``bench/queue_floor.py``): with the libraries? → (the
+#: figures' key, the floor's name, what serves the pages, what it shows)
+FLOORS = {
+    False: ("stack_floor", "stack floor", "bare Flask + Jinja + psycopg", "the stack itself"),
+    True: (
+        "library_floor",
+        "library floor",
+        "the same, with Flask-Login loading the reviewer through Flask-SQLAlchemy, "
+        "Flask-WTF's CSRF token and Flask-Babel's labels",
+        "the stack with the libraries it may not do without",
+    ),
+}
 
 
 # --- 4. a transition over HTTP -------------------------------------------------------------

@@ -19,16 +19,33 @@ filter form's templates (printed as one ready string), the translated due-date t
 count), the workflow's labels. Whatever the app does on top of this costs more; if this page
 cannot reach a rate on the machine, no page of the app built on the same stack can.
 
+``BENCH_FLOOR_LIBRARIES=1`` serves the **library floor**: the same page with the libraries the
+project may not do without doing their least for it, and nothing else of the app:
+
+* Flask-Login signs the reviewer in from the cookie and loads them through Flask-SQLAlchemy
+  (the app's own ``db`` and ``User``; the app's pool settings, with its pre-ping), as the app's
+  ``load_user`` does — Flask, Flask-SQLAlchemy and Flask-Login are fixed by the user;
+* the page's other statements go through that session's connection (a Core read, as the
+  app's queue reads);
+* Flask-WTF's CSRF protection is on and the page carries a fresh token (the page is a form);
+* Flask-Babel picks the language and translates the rows' labels once per page (the screens
+  are in Vietnamese and English).
+
+The libraries' own statements (the pool's ping, the user's load) are theirs to send, so the
+captured ones are left out of the replay (``own`` in the plan).
+
 The plan (``BENCH_FLOOR_PLAN``, JSON) is a list, one entry per slot: ``statements`` (``[sql,
 params]``), ``page`` (the index of the queue query among them), ``head`` and ``tail`` (the
 app's page around its ``<tbody>`` rows), ``base`` (the case link's pattern, ``{id}`` for
-the case), ``titles`` (the titles' names) and ``size`` (rows per page).
+the case), ``titles`` (the titles' names), ``size`` (rows per page), ``user`` (the
+reviewer's Flask-Login id) and ``own`` (the indexes of the statements the libraries send).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -37,24 +54,38 @@ from flask import Flask, abort, session
 
 from htsd_workflow.web import SessionInterface
 
+#: the rows' labels, as the app's template translates them (once per page)
+LABELS = {
+    "pick": "Chọn",
+    "subject": "Đối tượng",
+    "escalated": "Đã báo cáo cấp trên",
+    "title": "Danh hiệu",
+    "commune": "Xã/phường",
+    "sent": "Ngày gửi",
+    "due": "Hạn",
+    "score": "Tự chấm",
+    "handler": "Người xử lý",
+    "claim": "Nhận xử lý",
+}
+
 #: the rows' markup of templates/queues/queue.html, with a reviewer who may act in bulk
 ROWS = """\
 {%- for r in rows %}
     <tr{% if r[7] %} class="overdue"{% endif %}>
       <td><label class="check"><input type="checkbox" name="case_id" value="{{ r[0] }}" \
-aria-label="Chọn HS-{{ r[0] }}"> <span class="muted">HS-{{ r[0] }}</span></label></td>
-      <td data-label="Đối tượng"><a href="{{ r[1] }}">{{ r[2] }}</a>\
-{% if r[12] %} <span class="badge">Đã báo cáo cấp trên</span>{% endif %}</td>
-      <td data-label="Danh hiệu">{{ r[3] }} {{ r[4] }}</td>
-      <td data-label="Xã/phường">{{ r[5] or "–" }}</td>
-      <td data-label="Ngày gửi">{{ r[6] }}</td>
-      <td data-label="Hạn">{{ r[8] }}<br>{% if r[9] %}<span class="{{ r[9] }}">{{ r[10] }}</span>\
-{% endif %}</td>
-      <td class="num" data-label="Tự chấm">{{ r[11] }}</td>
-      <td data-label="Người xử lý">
+aria-label="{{ l.pick }} HS-{{ r[0] }}"> <span class="muted">HS-{{ r[0] }}</span></label></td>
+      <td data-label="{{ l.subject }}"><a href="{{ r[1] }}">{{ r[2] }}</a>\
+{% if r[12] %} <span class="badge">{{ l.escalated }}</span>{% endif %}</td>
+      <td data-label="{{ l.title }}">{{ r[3] }} {{ r[4] }}</td>
+      <td data-label="{{ l.commune }}">{{ r[5] or "–" }}</td>
+      <td data-label="{{ l.sent }}">{{ r[6] }}</td>
+      <td data-label="{{ l.due }}">{{ r[8] }}<br>{% if r[9] %}<span class="{{ r[9] }}">\
+{{ r[10] }}</span>{% endif %}</td>
+      <td class="num" data-label="{{ l.score }}">{{ r[11] }}</td>
+      <td data-label="{{ l.handler }}">
         {% if r[13] %}{{ r[14] }}
         {% else %}<button type="submit" class="button small secondary" \
-formaction="{{ r[15] }}">Nhận xử lý</button>
+formaction="{{ r[15] }}">{{ l.claim }}</button>
         {% endif %}
       </td>
     </tr>
@@ -129,12 +160,8 @@ def prepare(rows, names: list[str], base: str, titles: dict, now: datetime) -> l
     return out
 
 
-def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
-    app = Flask(__name__)
-    app.secret_key = os.environ.get("SECRET_KEY", "bench-secret-key-not-for-production")
-    app.session_interface = SessionInterface()
-    rows_template = app.jinja_env.from_string(ROWS)
-    pages = [
+def _pages(plan: list[dict]) -> list[tuple]:
+    return [
         (
             [(sql, params) for sql, params in entry["statements"]],
             entry["page"],
@@ -146,6 +173,31 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
         )
         for entry in plan
     ]
+
+
+def _read(execute, statements, page_index: int, size: int):
+    """Send a page's statements; the queue query's rows and column names.
+
+    ``execute(sql, params)`` answers the column names (None for a statement without rows) and
+    a function that fetches the rows.
+    """
+    rows = names = None
+    for i, (sql, params) in enumerate(statements):
+        columns, fetch = execute(sql, params)
+        if i == page_index:
+            names = columns
+            rows = fetch()[:size]  # one more was read: is there a next page
+        elif columns is not None:
+            fetch()
+    return rows, names
+
+
+def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
+    app = Flask(__name__)
+    app.secret_key = os.environ.get("SECRET_KEY", "bench-secret-key-not-for-production")
+    app.session_interface = SessionInterface()
+    rows_template = app.jinja_env.from_string(ROWS)
+    pages = _pages(plan)
     local = threading.local()
 
     def connection() -> psycopg.Connection:
@@ -173,24 +225,115 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
         statements, page_index, head, tail, base, titles, size = pages[slot]
         conn = connection()
         cursor = conn.cursor()
-        rows = names = None
-        for i, (sql, params) in enumerate(statements):
+
+        def execute(sql, params):
             cursor.execute(sql, params)
-            if i == page_index:
-                names = [c.name for c in cursor.description]
-                rows = cursor.fetchall()[:size]  # one more was read: is there a next page
-            elif cursor.description is not None:
-                cursor.fetchall()
+            names = None if cursor.description is None else [c.name for c in cursor.description]
+            return names, cursor.fetchall
+
+        rows, names = _read(execute, statements, page_index, size)
         conn.rollback()
         prepared = prepare(rows, names, base, titles, datetime.now(UTC).replace(tzinfo=None))
-        return head + rows_template.render(rows=prepared) + tail
+        return head + rows_template.render(rows=prepared, l=LABELS) + tail
 
     return app
 
 
-app = create_floor_app(
-    _plan(),
-    os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench").replace(
-        "postgresql+psycopg://", "postgresql://"
-    ),
-)
+def create_library_floor_app(plan: list[dict], database_uri: str, engine_options: dict) -> Flask:
+    """The library floor (see the module's text): the stack floor's page, with Flask-Login
+    loading the reviewer through Flask-SQLAlchemy, Flask-WTF's CSRF token and Flask-Babel's
+    labels; ``engine_options`` are the app's (its pool)."""
+    from flask_babel import Babel, gettext
+    from flask_login import LoginManager, current_user, login_user
+    from flask_wtf.csrf import CSRFProtect, generate_csrf
+
+    from htsd_workflow.auth.models import User
+    from htsd_workflow.config import PROJECT_ROOT, normalize_database_url
+    from htsd_workflow.extensions import db
+
+    app = Flask(__name__)
+    app.secret_key = os.environ.get("SECRET_KEY", "bench-secret-key-not-for-production")
+    app.session_interface = SessionInterface()
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=normalize_database_url(database_uri),
+        SQLALCHEMY_ENGINE_OPTIONS=engine_options,
+        BABEL_DEFAULT_LOCALE="vi",
+        BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "htsd_workflow" / "translations"),
+    )
+    db.init_app(app)
+    logins = LoginManager(app)
+    CSRFProtect(app)
+    Babel(app, locale_selector=lambda: session.get("lang") or "vi")
+
+    @logins.user_loader
+    def load_user(session_id: str):
+        user_id, _sep, token = session_id.partition(":")
+        user = db.session.get(User, int(user_id))
+        return user if user is not None and user.session_token == token else None
+
+    rows_template = app.jinja_env.from_string(ROWS)
+    pages = _pages(plan)
+    users = [entry["user"] for entry in plan]
+    theirs = [set(entry["own"]) for entry in plan]
+    replayed = [
+        [(sql, params) for i, (sql, params) in enumerate(page[0]) if i not in own]
+        for page, own in zip(pages, theirs, strict=True)
+    ]
+    page_of = [
+        page[1] - sum(1 for i in own if i < page[1])
+        for page, own in zip(pages, theirs, strict=True)
+    ]
+    # the page around its rows, cut where the app's CSRF token stood (a fresh one goes there)
+    tokens = [_CSRF.search(entry["head"] + entry["tail"]) for entry in plan]
+    around = [
+        [entry[part].split(token.group(1)) if token else [entry[part]] for part in ("head", "tail")]
+        for entry, token in zip(plan, tokens, strict=True)
+    ]
+
+    @app.get("/healthz")
+    def healthz():
+        return "ok"
+
+    @app.get("/floor/sign-in/<int:slot>")
+    def sign_in(slot: int):
+        if not 0 <= slot < len(pages):
+            abort(404)
+        user = load_user(users[slot])
+        if user is None:
+            abort(403)
+        login_user(user)  # as the app's sign-in does (the session's user id and identifier)
+        session["slot"] = slot
+        return "ok"
+
+    @app.get("/floor/queue")
+    def queue():
+        slot = session.get("slot")
+        if slot is None or not current_user.is_authenticated:
+            abort(403)
+        _statements, _page, _head, _tail, base, titles, size = pages[slot]
+        connection = db.session.connection()
+
+        def execute(sql, params):
+            result = connection.exec_driver_sql(sql, params)
+            return (list(result.keys()) if result.returns_rows else None), result.all
+
+        rows, names = _read(execute, replayed[slot], page_of[slot], size)
+        token = generate_csrf()
+        head, tail = (token.join(pieces) for pieces in around[slot])
+        labels = {key: gettext(label) for key, label in LABELS.items()}
+        prepared = prepare(rows, names, base, titles, datetime.now(UTC).replace(tzinfo=None))
+        return head + rows_template.render(rows=prepared, l=labels) + tail
+
+    return app
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+_URI = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench")
+if os.environ.get("BENCH_FLOOR_LIBRARIES") == "1":
+    from htsd_workflow import create_app
+
+    # the app's own pool settings (sized as create_app sizes them, with the pre-ping)
+    _OPTIONS = create_app({"SQLALCHEMY_DATABASE_URI": _URI}).config["SQLALCHEMY_ENGINE_OPTIONS"]
+    app = create_library_floor_app(_plan(), _URI, _OPTIONS)
+else:
+    app = create_floor_app(_plan(), _URI.replace("postgresql+psycopg://", "postgresql://"))
