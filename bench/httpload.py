@@ -1,6 +1,6 @@
 """Serving the app as deployed and loading it with locust: the pieces of the HTTP benchmarks.
 
-``Server`` starts gunicorn with the command of the Dockerfile (``--workers 3 --threads 4``;
+``Server`` starts gunicorn with the command of the Dockerfile (``--workers 5 --threads 4``;
 the app's JSON request log, no gunicorn access log) against the bench database, on a free
 local port; ``run_locust`` runs a closed-loop load (``bench/locustfile.py``) with a plan and
 returns every measured request; ``summarise`` turns those into p50/p95/p99 and requests per
@@ -29,7 +29,7 @@ ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 #: the deployed command (Dockerfile, docker-compose.yml), less the bind address
 #: (no gunicorn access log: the app's JSON request log is the one line per request)
-GUNICORN_ARGS = ["--workers", "3", "--threads", "4"]
+GUNICORN_ARGS = ["--workers", "5", "--threads", "4"]
 #: Redis for the bench server (rate limits, the Celery broker the transitions notify):
 #: a database number of its own, emptied of the bench's task messages afterwards
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -108,7 +108,7 @@ class Server:
         self,
         database_uri: str,
         *,
-        workers: int = 3,
+        workers: int = 5,
         threads: int = 4,
         target: str = "htsd_workflow.wsgi:app",
         env: dict | None = None,

@@ -117,7 +117,7 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
         assert details["queue"]["requests"] >= users  # every client answered (1 s runs)
         assert len(set(details["clients"])) == users  # each client a different reviewer
         assert details["healthz_floor"]["rps"] > 0 and details["raw_sql_floor"]["requests"] > 0
-        assert "gunicorn" in details["command"] and "--workers 3 --threads 4" in details["command"]
+        assert "gunicorn" in details["command"] and "--workers 5 --threads 4" in details["command"]
         budget = figures[f"queue_http_{users}_budget"]
         cpu = budget["details"]["cpu_seconds"]
         # read from the sign-ins on: the app's workers and the database's backends both worked
@@ -195,7 +195,7 @@ def test_the_bench_server_runs_gunicorn_as_the_dockerfile_does():
     assert "--access-logfile" not in deployed and "--access-logfile" not in GUNICORN_ARGS
     compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
     web = re.search(r'command: \["gunicorn",(.*?)\]', compose, re.S).group(1)
-    assert "--access-logfile" not in web and '"--workers", "3", "--threads", "4"' in web
+    assert "--access-logfile" not in web and '"--workers", "5", "--threads", "4"' in web
     assert deployed[-1] == "htsd_workflow.wsgi:app" == Server("sqlite://").command[-1]
 
 
