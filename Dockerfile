@@ -17,7 +17,7 @@ USER htsd
 EXPOSE 8000
 # no gunicorn access log: the app writes one JSON line per request (method, path, status, ms,
 # user, address, request id: htsd_workflow/core/logging.py), so it would say the same twice.
-# 5 workers: gunicorn's advice of 2 × cores + 1 for a 2-core server (more cores, more workers:
-# bench/README.md, "4 clients", shows why fewer workers than busy clients hurt latency)
+# 5 workers: gunicorn's advice of 2 × cores + 1 for a 2-core server (more cores, more workers);
+# bench/README.md, "4 clients: connections piling onto one worker", has the measurements
 CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "5", "--threads", "4", \
      "htsd_workflow.wsgi:app"]
