@@ -192,10 +192,18 @@ def _read(execute, statements, page_index: int, size: int):
     return rows, names
 
 
-def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
+def _app() -> Flask:
+    """A Flask app signing its sessions as the app does, with the health check the bench's
+    server waits for."""
     app = Flask(__name__)
     app.secret_key = os.environ.get("SECRET_KEY", "bench-secret-key-not-for-production")
     app.session_interface = SessionInterface()
+    app.add_url_rule("/healthz", "healthz", lambda: "ok")
+    return app
+
+
+def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
+    app = _app()
     rows_template = app.jinja_env.from_string(ROWS)
     pages = _pages(plan)
     local = threading.local()
@@ -205,10 +213,6 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
         if conn is None or conn.closed:
             conn = local.conn = psycopg.connect(database_uri)
         return conn
-
-    @app.get("/healthz")
-    def healthz():
-        return "ok"
 
     @app.get("/floor/sign-in/<int:slot>")
     def sign_in(slot: int):
@@ -251,9 +255,7 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
     from htsd_workflow.config import PROJECT_ROOT, normalize_database_url
     from htsd_workflow.extensions import db
 
-    app = Flask(__name__)
-    app.secret_key = os.environ.get("SECRET_KEY", "bench-secret-key-not-for-production")
-    app.session_interface = SessionInterface()
+    app = _app()
     app.config.update(
         SQLALCHEMY_DATABASE_URI=normalize_database_url(database_uri),
         SQLALCHEMY_ENGINE_OPTIONS=engine_options,
@@ -289,10 +291,6 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
         [entry[part].split(token.group(1)) if token else [entry[part]] for part in ("head", "tail")]
         for entry, token in zip(plan, tokens, strict=True)
     ]
-
-    @app.get("/healthz")
-    def healthz():
-        return "ok"
 
     @app.get("/floor/sign-in/<int:slot>")
     def sign_in(slot: int):
