@@ -23,8 +23,8 @@ cannot reach a rate on the machine, no page of the app built on the same stack c
 project may not do without doing their least for it, and nothing else of the app:
 
 * Flask-Login signs the reviewer in from the cookie and loads them through Flask-SQLAlchemy
-  (the app's own ``db`` and ``User``; the app's pool settings, with its pre-ping), as the app's
-  ``load_user`` does — Flask, Flask-SQLAlchemy and Flask-Login are fixed by the user;
+  with the app's own ``load_user`` and ``db`` (the app's pool settings, with its pre-ping) —
+  Flask, Flask-SQLAlchemy and Flask-Login are fixed by the user;
 * the page's other statements go through that session's connection (a Core read, as the
   app's queue reads);
 * Flask-WTF's CSRF protection is on and the page carries a fresh token (the page is a form);
@@ -45,13 +45,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 from flask import Flask, abort, session
 
+from bench.httpload import CSRF
 from htsd_workflow.web import SessionInterface
 
 #: the rows' labels, as the app's template translates them (once per page)
@@ -192,6 +192,13 @@ def _read(execute, statements, page_index: int, size: int):
     return rows, names
 
 
+def _not_their_own(entry: dict) -> tuple[list, int]:
+    """A page's statements less those the libraries send themselves (``own``), and the index
+    of the queue query among the rest."""
+    kept = [i for i in range(len(entry["statements"])) if i not in entry["own"]]
+    return [tuple(entry["statements"][i]) for i in kept], kept.index(entry["page"])
+
+
 def _app() -> Flask:
     """A Flask app signing its sessions as the app does, with the health check the bench's
     server waits for."""
@@ -251,9 +258,9 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
     from flask_login import LoginManager, current_user, login_user
     from flask_wtf.csrf import CSRFProtect, generate_csrf
 
-    from htsd_workflow.auth.models import User
     from htsd_workflow.config import PROJECT_ROOT, normalize_database_url
     from htsd_workflow.extensions import db
+    from htsd_workflow.web import load_user  # the app's own user loader
 
     app = _app()
     app.config.update(
@@ -263,30 +270,16 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "htsd_workflow" / "translations"),
     )
     db.init_app(app)
-    logins = LoginManager(app)
+    LoginManager(app).user_loader(load_user)
     CSRFProtect(app)
     Babel(app, locale_selector=lambda: session.get("lang") or "vi")
-
-    @logins.user_loader
-    def load_user(session_id: str):
-        user_id, _sep, token = session_id.partition(":")
-        user = db.session.get(User, int(user_id))
-        return user if user is not None and user.session_token == token else None
 
     rows_template = app.jinja_env.from_string(ROWS)
     pages = _pages(plan)
     users = [entry["user"] for entry in plan]
-    theirs = [set(entry["own"]) for entry in plan]
-    replayed = [
-        [(sql, params) for i, (sql, params) in enumerate(page[0]) if i not in own]
-        for page, own in zip(pages, theirs, strict=True)
-    ]
-    page_of = [
-        page[1] - sum(1 for i in own if i < page[1])
-        for page, own in zip(pages, theirs, strict=True)
-    ]
+    replayed = [_not_their_own(entry) for entry in plan]
     # the page around its rows, cut where the app's CSRF token stood (a fresh one goes there)
-    tokens = [_CSRF.search(entry["head"] + entry["tail"]) for entry in plan]
+    tokens = [CSRF.search(entry["head"] + entry["tail"]) for entry in plan]
     around = [
         [entry[part].split(token.group(1)) if token else [entry[part]] for part in ("head", "tail")]
         for entry, token in zip(plan, tokens, strict=True)
@@ -315,7 +308,7 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
             result = connection.exec_driver_sql(sql, params)
             return (list(result.keys()) if result.returns_rows else None), result.all
 
-        rows, names = _read(execute, replayed[slot], page_of[slot], size)
+        rows, names = _read(execute, *replayed[slot], size)
         token = generate_csrf()
         head, tail = (token.join(pieces) for pieces in around[slot])
         labels = {key: gettext(label) for key, label in LABELS.items()}
@@ -325,7 +318,6 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
     return app
 
 
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 _URI = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench")
 if os.environ.get("BENCH_FLOOR_LIBRARIES") == "1":
     from htsd_workflow import create_app
