@@ -31,6 +31,7 @@ from htsd_workflow.notifications.operations import (
     retry_failed,
     send_delivery,
 )
+from htsd_workflow.reports.months import close_months
 from htsd_workflow.reports.operations import denominator_template, import_denominators
 from htsd_workflow.sla.operations import scan_sla
 from htsd_workflow.subjects.models import KINDS
@@ -333,7 +334,7 @@ def outbox_retry_failed():
     click.echo(f"{len(retry_failed())} e-mail(s) queued again")
 
 
-reports = AppGroup("reports", help="Report data: denominators.")
+reports = AppGroup("reports", help="Report data: denominators, figures of closed months.")
 
 
 @reports.command("denominators")
@@ -354,6 +355,18 @@ def reports_denominators_template(out):
     with open(out, "wb") as handle:
         handle.write(denominator_template())
     click.echo(out)
+
+
+@reports.command("close-months")
+@committing
+def reports_close_months():
+    """Count the stage visits of each month that is over into its monthly figures, and count
+    again the closed months whose visits changed (what the worker does every night)."""
+    result = close_months()
+    click.echo(
+        f"closed {len(result.closed)} month(s), counted again {len(result.recounted)}, "
+        f"{result.cells:,} cell(s) written"
+    )
 
 
 def register_cli(app: Flask) -> None:

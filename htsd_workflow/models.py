@@ -16,7 +16,7 @@ from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
-from htsd_workflow.reports.models import Denominator
+from htsd_workflow.reports.models import ClosedMonth, Denominator, MonthlyVisitFigures
 from htsd_workflow.subjects.models import ClanMember, Subject
 
 __all__ = [
@@ -30,10 +30,12 @@ __all__ = [
     "Case",
     "CaseEvent",
     "ClanMember",
+    "ClosedMonth",
     "DbkkPeriod",
     "ImportJob",
     "Denominator",
     "Delivery",
+    "MonthlyVisitFigures",
     "Notification",
     "OutboxMessage",
     "Round",

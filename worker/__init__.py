@@ -37,6 +37,10 @@ def celery_init_app(flask_app: Flask) -> Celery:
             "task": "worker.tasks.drop_stale_imports",
             "schedule": 3600.0,
         },
+        "close-report-months": {
+            "task": "worker.tasks.close_report_months",
+            "schedule": _crontab_daily(hour=1, minute=15),
+        },
         "daily-digest": {
             "task": "worker.tasks.daily_digest",
             "schedule": _crontab_at_seven(),
@@ -52,6 +56,13 @@ def _crontab_at_seven():
     from celery.schedules import crontab
 
     return crontab(hour=7, minute=0, day_of_week="mon-fri")
+
+
+def _crontab_daily(*, hour: int, minute: int):
+    """Every day at this local time (the Celery app's time zone is Asia/Ho_Chi_Minh)."""
+    from celery.schedules import crontab
+
+    return crontab(hour=hour, minute=minute)
 
 
 @worker_process_init.connect

@@ -22,6 +22,7 @@ from htsd_workflow.notifications.operations import (
     send_digests,
 )
 from htsd_workflow.queues.operations import run_bulk_job
+from htsd_workflow.reports.months import close_months
 from htsd_workflow.sla.operations import scan_sla
 
 log = logging.getLogger("htsd.tasks")
@@ -93,6 +94,14 @@ def check_import_task(job_id: int) -> None:
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def run_import_task(job_id: int) -> None:
     run_import_job(job_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def close_report_months() -> int:
+    """The bottleneck report's figures of the months that are over (``reports.months``)."""
+    result = close_months()
+    db.session.commit()
+    return len(result.closed) + len(result.recounted)
 
 
 @shared_task

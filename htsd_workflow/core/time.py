@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -25,3 +25,8 @@ def to_utc_naive(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL_TZ)
     return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def day_start(day: date) -> datetime:
+    """The stored (naive UTC) moment at which a local day begins."""
+    return to_utc_naive(datetime.combine(day, time(0), tzinfo=LOCAL_TZ))

@@ -28,6 +28,7 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.geography.operations import import_province
 from htsd_workflow.reports.models import Denominator
+from htsd_workflow.reports.months import close_months
 from htsd_workflow.sla.operations import scan_sla
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
@@ -389,6 +390,8 @@ def seed_demo(
         db.session.flush()
         # the escalation ladder as the worker's scan would have applied it by this morning
         scan_sla(now=_at(today, 8), commit_each_batch=False)
+    # the demo's past months, as the worker's nightly job would have counted them
+    close_months(now=_at(today, 8))
     _demo_denominators(communes, districts, today.year)
     accounts = [
         {"username": u, "password": DEMO_PASSWORD, "role": r, "unit": c}

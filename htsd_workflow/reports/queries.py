@@ -14,21 +14,22 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select, union_all
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.auth.scope import scope_clause, territory
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput, rendered
-from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive, utcnow
+from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
-from htsd_workflow.reports.models import Denominator
+from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
+from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import load_plans, plan_for
 
 RETURN_TRIGGERS = ("return_to_applicant", "return_to_district", "return_to_commune")
@@ -144,7 +145,7 @@ def known_unit(code: str) -> Unit:
 
 
 def _start(day: date) -> datetime:
-    return to_utc_naive(datetime.combine(day, time(0), tzinfo=LOCAL_TZ))
+    return day_start(day)
 
 
 def _group_level(user: User, unit: str | None) -> tuple[str, str | None]:
@@ -162,22 +163,36 @@ def _unit_filter(model, code):
 
 
 def _overlapping(
-    columns, conditions, start: datetime, end: datetime, *, open_only=(), left_only=()
+    columns,
+    conditions,
+    start: datetime,
+    end: datetime,
+    *,
+    open_only=(),
+    left_only=(),
+    skip: tuple[datetime, datetime] | None = None,
 ):
-    """The visits overlapping [start, end): open, or left since ``start``; entered before ``end``.
+    """The visits overlapping [start, end): open, or left since ``start``; entered before ``end``
+    — but for those that left within ``skip`` (counted elsewhere), if given.
 
-    Two branches (open visits, visits that left since ``start``) rather than one ``OR``: on
+    Branches (open visits, visits that left since ``start``) rather than one ``OR``: on
     PostgreSQL each is an index-only scan of a covering index that holds just those visits
     (``ix_stage_visits_open_report``, ``ix_stage_visits_left_report``), instead of a
-    sequential scan of every visit ever made. ``open_only`` and ``left_only`` are more
-    columns, the same labels in the same order, that each branch gives its own way.
+    sequential scan of every visit ever made; ``skip`` splits the second into the ranges
+    either side of it. ``open_only`` and ``left_only`` are more columns, the same labels in
+    the same order, that each branch gives its own way.
     """
+    left = [StageVisit.left_at >= start]
+    if skip:
+        left = [and_(StageVisit.left_at >= start, StageVisit.left_at < skip[0])]
+        left.append(StageVisit.left_at >= skip[1])
     return union_all(
         select(*columns, *open_only).where(
             *conditions, StageVisit.left_at.is_(None), StageVisit.entered_at < end
         ),
-        select(*columns, *left_only).where(
-            *conditions, StageVisit.left_at >= start, StageVisit.entered_at < end
+        *(
+            select(*columns, *left_only).where(*conditions, since, StageVisit.entered_at < end)
+            for since in left
         ),
     ).subquery("visits")
 
@@ -193,13 +208,15 @@ def _settings_for_aggregates() -> None:
         )
 
 
-def bottleneck_visits(user: User, filters: Filters):
+def bottleneck_visits(user: User, filters: Filters, *, skip_months=None):
     """The bottleneck report's rows to count: the visits in ``user``'s scope and the filters
     that overlap the period, each with the unit it is counted under; and that unit's column.
+    ``skip_months`` (first month, month after the last): leave out the visits that left in
+    those months (the report reads them from their monthly cells).
 
-    Each of the two branches (open visits; visits that left since the period's start) also
-    says what it knows of its rows — open or not, completed in the period or not, arrived in
-    it or carried over — so that the report tests each once per visit, not in every count.
+    Each branch (open visits; visits that left since the period's start) also says what it
+    knows of its rows — open or not, completed in the period or not, arrived in it or carried
+    over — so that the report tests each once per visit, not in every count.
     """
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     column_name, code = _group_level(user, filters.unit)
@@ -229,8 +246,54 @@ def bottleneck_visits(user: User, filters: Filters):
         end,
         open_only=(literal(True).label("open_now"), literal(False).label("completed")),
         left_only=(literal(False).label("open_now"), (StageVisit.left_at < end).label("completed")),
+        skip=skip_months and (_start(skip_months[0]), _start(skip_months[1])),
     )
     return column_name, visits
+
+
+def _closed_month_groups(user: User, filters: Filters, months):
+    """The groups of ``bottlenecks`` by district, with the same columns, from the monthly
+    cells of the visits that left in ``months`` — all completed in the period and to handle
+    in it, none waiting. The histogram comes from the ``days`` cells (the groups with days),
+    the counts from the ``outcome`` cells; "arrived" leaves out the ``entry`` cells of visits
+    that entered before the period (a negative count, summed with the rest)."""
+    m = MonthlyVisitFigures
+
+    def total(kind, *conditions):
+        return func.coalesce(func.sum(m.visits).filter(m.kind == kind, *conditions), 0)
+
+    none = literal(0)
+    counted = total("outcome")
+    decided = m.outcome.not_in((*RETURN_TRIGGERS, "withdraw"))
+    conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
+    if filters.unit:
+        conditions.append(m.province_code == filters.unit)
+    if filters.title:
+        conditions.append(m.title == filters.title)
+    if filters.stage:
+        conditions.append(m.stage == filters.stage)
+    return (
+        select(
+            m.stage,
+            m.district_code.label("unit_code"),
+            m.working_days.label("days"),
+            total("days").label("visits"),
+            none.label("waiting"),
+            (counted - total("entry", m.entered_on < filters.date_from)).label("arrived"),
+            counted.label("completed"),
+            none.label("overdue"),
+            total("outcome", m.is_escalated).label("escalated"),
+            total("outcome", m.outcome.in_(RETURN_TRIGGERS)).label("returned"),
+            counted.label("to_handle"),
+            none.label("nearly_late"),
+            none.label("not_yet_due"),
+            total("outcome", m.outcome == "withdraw").label("withdrawn"),
+            total("outcome", decided, m.is_late.is_(True)).label("late_done"),
+            total("outcome", decided, m.is_late.is_not(True)).label("on_time_done"),
+        )
+        .where(*conditions)
+        .group_by(m.stage, m.district_code, m.working_days)
+    )
 
 
 def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) -> dict:
@@ -239,11 +302,18 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
     One grouped scan of the visits overlapping the period: the counts per (stage, unit), split
     by the working days of the visits completed in the period, so that the median and the 90th
     percentile come from those per-value counts (exactly as ``percentile_cont`` over the
-    visits would give them) without a second scan and a sort of every completed visit.
+    visits would give them) without a second scan and a sort of every completed visit. The
+    visits that left in closed months wholly inside the period are read from their monthly
+    cells instead (``reports.months``), in the same statement and with the same columns.
     """
     now = now or utcnow()
     soon = get_calendar().due_at(now, 2)
-    column_name, visits = bottleneck_visits(user, filters)
+    # the cells are by district: for the rows of a province, and only its staff's
+    by_district = _group_level(user, filters.unit)[0] == "district_code"
+    months = None
+    if by_district and territory(user)[0] == "province_code":
+        months = closed_span(filters)
+    column_name, visits = bottleneck_visits(user, filters, skip_months=months)
     v = visits.c
     open_now, arrived, completed = v.open_now, v.arrived, v.completed
     late_open = and_(open_now, v.due_at < now)
@@ -272,28 +342,29 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         "on_time_done",
     )
     _settings_for_aggregates()
+    groups = select(
+        v.stage,
+        v.unit_code,
+        days,
+        func.count().label("visits"),
+        count(open_now).label("waiting"),
+        count(arrived).label("arrived"),
+        count(completed).label("completed"),
+        count(late_open).label("overdue"),
+        count(and_(v.is_escalated, or_(open_now, completed))).label("escalated"),
+        count(and_(completed, v.outcome.in_(RETURN_TRIGGERS))).label("returned"),
+        # every visit read: arrived in the period or carried over into it
+        func.count().label("to_handle"),
+        count(and_(open_now, v.due_at >= now, v.due_at <= soon)).label("nearly_late"),
+        count(and_(open_now, or_(v.due_at > soon, v.due_at.is_(None)))).label("not_yet_due"),
+        count(and_(completed, v.outcome == "withdraw")).label("withdrawn"),
+        count(and_(decided, v.is_late.is_(True))).label("late_done"),
+        count(and_(decided, v.is_late.is_not(True))).label("on_time_done"),
+    ).group_by(v.stage, v.unit_code, days)
+    if months:
+        groups = union_all(groups, _closed_month_groups(user, filters, months))
     groups = db.session.execute(
-        select(
-            v.stage,
-            v.unit_code,
-            days,
-            func.count().label("visits"),
-            count(open_now).label("waiting"),
-            count(arrived).label("arrived"),
-            count(completed).label("completed"),
-            count(late_open).label("overdue"),
-            count(and_(v.is_escalated, or_(open_now, completed))).label("escalated"),
-            count(and_(completed, v.outcome.in_(RETURN_TRIGGERS))).label("returned"),
-            # every visit read: arrived in the period or carried over into it
-            func.count().label("to_handle"),
-            count(and_(open_now, v.due_at >= now, v.due_at <= soon)).label("nearly_late"),
-            count(and_(open_now, or_(v.due_at > soon, v.due_at.is_(None)))).label("not_yet_due"),
-            count(and_(completed, v.outcome == "withdraw")).label("withdrawn"),
-            count(and_(decided, v.is_late.is_(True))).label("late_done"),
-            count(and_(decided, v.is_late.is_not(True))).label("on_time_done"),
-        )
-        .group_by(v.stage, v.unit_code, days)
-        .order_by(v.stage, v.unit_code)
+        groups.order_by(*(groups.selected_columns[i] for i in (0, 1)))
     ).all()
     # the (stage, unit) rows in the database's order, their counts summed over the day values
     # (a row is stage, unit_code, days, visits, then the counts in ``counted``'s order)

@@ -10,11 +10,11 @@ into Python to decide.
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from htsd_workflow.cases.definitions import RungDef
 from htsd_workflow.core.calendar import WorkingCalendar
-from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive
+from htsd_workflow.core.time import day_start, to_local
 
 
 def required_days(rung: RungDef, sla_days: int) -> int:
@@ -52,7 +52,7 @@ def latest_day_with(calendar: WorkingCalendar, today: date, days: int) -> date:
 
 
 def _start_of_next_day(day: date) -> datetime:
-    return to_utc_naive(datetime.combine(day + timedelta(days=1), time(0), tzinfo=LOCAL_TZ))
+    return day_start(day + timedelta(days=1))
 
 
 def rung_thresholds(
