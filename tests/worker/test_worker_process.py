@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,45 @@ def test_a_burst_of_transitions_sends_few_notices_and_every_message_arrives(
         assert 2 <= len(sent) <= 2 + int(took / window), (len(sent), took)
     finally:
         stop(worker)
+
+
+def test_the_worker_closes_the_report_months_every_night(worker_app, redis_server, smtp, tmp_path):
+    """The nightly task, sent to a real worker, counts the months that are over; beat sends it
+    at 01:15 (Kon Tum time) every day."""
+    from celery.schedules import crontab
+
+    import worker
+    from htsd_workflow.notifications.queue import _producer
+    from htsd_workflow.reports.models import ClosedMonth
+    from tests.reports.test_reports import visit
+
+    controller, _ = smtp
+    case, _ = Factory().case_in("draft")
+    visit(
+        case,
+        entered_at=datetime(2026, 3, 1, 2),
+        left_at=datetime(2026, 3, 5, 2),
+        outcome="approve",
+        working_days=3,
+    )
+    db.session.commit()
+    process = start_worker(
+        worker_app.config["SQLALCHEMY_DATABASE_URI"], redis_server.url, controller.port, tmp_path
+    )
+    try:
+        _producer().send_task("worker.tasks.close_report_months")
+
+        def closed_months():
+            with worker_app.app_context():
+                months = db.session.scalars(select(ClosedMonth.month)).all()
+                db.session.remove()
+                return months
+
+        months = wait_for(closed_months)
+        # every month from the visit's to the last one over
+        assert months[0] == date(2026, 3, 1) and len(months) >= 8
+    finally:
+        stop(process)
+    entry = worker.app.conf.beat_schedule["close-report-months"]
+    assert entry["task"] == "worker.tasks.close_report_months"
+    assert entry["schedule"] == crontab(hour=1, minute=15)
