@@ -20,7 +20,7 @@ import time
 from datetime import date
 
 import psycopg
-from sqlalchemy import func, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.engine import make_url
 
 from bench.capture import capture
@@ -30,6 +30,8 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.benchdata import BENCH_PASSWORD
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.reports.models import ClosedMonth, MonthlyVisitFigures
+from htsd_workflow.reports.months import close_months
 from htsd_workflow.reports.queries import (
     Filters,
     _settings_for_aggregates,
@@ -114,11 +116,65 @@ def _busiest_district() -> str:
     )
 
 
+def _close_months(ctx: BenchContext) -> list[Figure]:
+    """The worker's nightly job on the bench data: every month counted anew (as after a fresh
+    load), then the next night's run, which only recounts the months already closed."""
+    db.session.execute(delete(MonthlyVisitFigures))
+    db.session.execute(delete(ClosedMonth))
+    db.session.commit()
+    started = time.perf_counter()
+    first = close_months()
+    db.session.commit()
+    first_s = time.perf_counter() - started
+    # what autovacuum does to new rows soon after: the index-only scans need the visibility map
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("VACUUM (ANALYZE) stage_visit_months"))
+    started = time.perf_counter()
+    nightly = close_months()
+    db.session.commit()
+    nightly_s = time.perf_counter() - started
+    visits = db.session.scalar(select(func.sum(ClosedMonth.visits)))
+    ctx.say(
+        f"   closing months: {len(first.closed)} months, {visits:,} visits into "
+        f"{first.cells:,} cells in {first_s:.1f} s; the next night's run {nightly_s:.2f} s"
+    )
+    if nightly.closed or nightly.recounted:
+        raise RuntimeError(f"the second run changed months: {nightly}")
+    return [
+        Figure(
+            key="report_months_close",
+            name=f"5. (upkeep) the nightly job closing every month from scratch: "
+            f"{len(first.closed)} months, {visits:,} visits into {first.cells:,} cells",
+            value=round(first_s, 2),
+            unit="s",
+            reference=round(nightly_s, 2),
+            reference_name="s, the next night's run (recounts the closed months)",
+            ratio=round(first_s / nightly_s, 2) if nightly_s else None,
+            goal="(for information: once, after a load with past dates)",
+            details={"months": len(first.closed), "visits": visits, "cells": first.cells},
+        )
+    ]
+
+
+def _visit_by_visit_ms(function) -> float:
+    """``function`` timed with no month closed: the report counting every visit, as before the
+    monthly cells (the months are forgotten in a transaction that is rolled back)."""
+
+    def once():
+        db.session.execute(delete(ClosedMonth))
+        function()
+        db.session.rollback()
+
+    once()
+    return _median_ms(once)
+
+
 def report_queries(ctx: BenchContext) -> list[Figure]:
     manager = db.session.scalar(select(User).where(User.username == MANAGER))
     if manager is None:
         raise RuntimeError(f"no account {MANAGER} in the bench data")
     db.session.expunge(manager)
+    upkeep = _close_months(ctx)
     district = _busiest_district()
     today = to_local(utcnow()).date()
     year_start = date(today.year, 1, 1)
@@ -144,6 +200,7 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
             )
         )
     measured = []
+    visit_by_visit = {}
     busy_before = settle(ctx.say)
     for report, scope, function, url in shapes:
         function()  # warm the caches (calendar, plans, units)
@@ -153,6 +210,8 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
         function_ms = _median_ms(lambda f=function: (f(), db.session.rollback()))
         raw_ms = replay_ms(ctx.database_uri, statements)
         plans = explain(ctx.database_uri, statements)
+        if report == "bottleneck":
+            visit_by_visit[scope] = _visit_by_visit_ms(function)
         measured.append([report, scope, url, function_ms, raw_ms, len(statements), plans])
     db.session.commit()
     trends = {}
@@ -179,7 +238,7 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
 
                 fetch_trend()
                 trends[row[1]] = (trend_url.removeprefix(server.url), _median_ms(fetch_trend))
-    figures = []
+    figures = upkeep
     for report, scope, url, function_ms, raw_ms, count, plans, page_ms in measured:
         ctx.say(
             f"   {report} report, {scope}: page {page_ms} ms, function {function_ms} ms, "
@@ -207,6 +266,21 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
             )
         )
         if report == "bottleneck":
+            visit_by_visit_ms = visit_by_visit[scope]
+            figures.append(
+                Figure(
+                    key=f"report_{report}_{scope.split()[0]}_visit_by_visit",
+                    name=f"5. bottleneck report, {scope}: the query function with no month "
+                    f"closed (every visit counted, as before the monthly cells; median of {RUNS})",
+                    value=visit_by_visit_ms,
+                    unit="ms",
+                    reference=function_ms,
+                    reference_name="ms, the function with the closed months' cells",
+                    ratio=round(visit_by_visit_ms / function_ms, 2) if function_ms else None,
+                    goal="(for information: what the cells save)",
+                    details={"visit_by_visit_ms": visit_by_visit_ms},
+                )
+            )
             trend_url, trend_ms = trends[scope]
             figures.append(
                 Figure(

@@ -155,7 +155,13 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
             figure = figures[f"report_{report}_{key}"]
             assert figure["value"] > 0 and figure["reference"] > 0
             assert figure["details"]["function_ms"] > 0
-    assert figures["report_bottleneck_province"]["details"]["plans"]
+    province_plans = figures["report_bottleneck_province"]["details"]["plans"]
+    # the province's rows read the closed months' cells, which the nightly job wrote first
+    assert any("stage_visit_months" in plan for plan in province_plans.values())
+    upkeep = figures["report_months_close"]["details"]
+    assert upkeep["months"] > 0 and upkeep["visits"] > 0 and upkeep["cells"] > 0
+    for key in ("province", "district"):
+        assert figures[f"report_bottleneck_{key}_visit_by_visit"]["value"] > 0
     for key in ("province", "district"):
         floor = figures[f"report_bottleneck_{key}_read_floor"]  # reading the rows, no sums
         assert figures[f"report_bottleneck_{key}_trend"]["value"] > 0  # fetched after the page
