@@ -39,11 +39,11 @@ def celery_init_app(flask_app: Flask) -> Celery:
         },
         "close-report-months": {
             "task": "worker.tasks.close_report_months",
-            "schedule": _crontab_daily(hour=1, minute=15),
+            "schedule": _crontab(hour=1, minute=15),
         },
         "daily-digest": {
             "task": "worker.tasks.daily_digest",
-            "schedule": _crontab_at_seven(),
+            "schedule": _crontab(hour=7, minute=0, day_of_week="mon-fri"),
         },
     }
     init_task_logging()
@@ -52,17 +52,11 @@ def celery_init_app(flask_app: Flask) -> Celery:
     return celery
 
 
-def _crontab_at_seven():
+def _crontab(**fields):
+    """A crontab schedule in local time (the Celery app's time zone is Asia/Ho_Chi_Minh)."""
     from celery.schedules import crontab
 
-    return crontab(hour=7, minute=0, day_of_week="mon-fri")
-
-
-def _crontab_daily(*, hour: int, minute: int):
-    """Every day at this local time (the Celery app's time zone is Asia/Ho_Chi_Minh)."""
-    from celery.schedules import crontab
-
-    return crontab(hour=hour, minute=minute)
+    return crontab(**fields)
 
 
 @worker_process_init.connect
