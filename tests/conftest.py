@@ -12,12 +12,14 @@ import os
 from pathlib import Path
 
 import pytest
+import time_machine
 from sqlalchemy import text
 
 from htsd_workflow import create_app
 from htsd_workflow.core.calendar import invalidate_calendar
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
+from tests.clock import TEST_NOW
 from tests.factories import Factory
 from tests.services import scratch_database
 
@@ -27,6 +29,14 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+
+
+@pytest.fixture(autouse=True)
+def clock():
+    """Every test starts at ``TEST_NOW`` (tests/clock), never at the real moment; the clock
+    ticks on from there. ``clock.move_to(moment)`` moves it inside a test."""
+    with time_machine.travel(TEST_NOW, tick=True) as traveller:
+        yield traveller
 
 
 def service_unavailable(message: str):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import requests
 
+from tests.clock import child_env, child_pythonpath
 from tests.services import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,8 @@ class AppServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(ROOT),
+            "PYTHONPATH": child_pythonpath(ROOT),
+            **child_env(),
             "DATABASE_URL": self.database_url,
             "SECRET_KEY": "live-server-test-secret",
             "HTSD_INSTANCE_PATH": str(self.folder / "instance"),

@@ -48,9 +48,12 @@ class WorkingCalendar:
             return True
         if day in self.extra_days_off:
             return False
-        if day.weekday() >= 5:
+        if day in self._public:  # also loads the day's year into ``weekend_workdays``
             return False
-        return day not in self._public
+        if day.weekday() >= 5:
+            # a Saturday or Sunday the Government made a working day (làm bù), e.g. 22/8/2026
+            return day in self._public.weekend_workdays
+        return True
 
     def add_working_days(self, start: date, count: int) -> date:
         """Return the ``count``-th working day after ``start`` (``start`` itself not counted)."""
@@ -132,12 +135,15 @@ class WorkingCalendar:
         return max(1, self.working_days_between(to_local(due_at).date(), to_local(now).date()))
 
     def working_days_left(self, due_at: datetime, now: datetime) -> int:
-        """Working days from ``now`` until ``due_at``, counting today if it is a working day."""
+        """Whole working days after today up to the due day, at ``now`` (both naive UTC).
+
+        Today never counts, as the arrival day does not count in ``due_at``: on the day a
+        stage of N working days arrives, N are left, whatever the day and hour; on the due
+        day itself 0 are left (due today at 17:00).
+        """
         if now > due_at:
             return 0
-        today = to_local(now).date()
-        left = self.working_days_between(today, to_local(due_at).date())
-        return left + (1 if self.is_working_day(today) else 0)
+        return self.working_days_between(to_local(now).date(), to_local(due_at).date())
 
     def elapsed_working_days(self, start: datetime, end: datetime) -> int:
         """Working days a stay from ``start`` to ``end`` (naive UTC) took: (start, end] days."""

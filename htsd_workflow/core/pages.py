@@ -101,16 +101,20 @@ _DUE_TEXTS: dict = {}
 
 
 def due_text(overdue: bool, days: int, translations=None) -> str:
-    """ "Quá hạn N ngày" / "Còn N ngày làm việc" in the request's language (``translations``
-    defaults to the request's Flask-Babel translations), translated once per language and
-    number of days."""
+    """ "Quá hạn N ngày làm việc" / "Còn N ngày làm việc" / "Đến hạn hôm nay" in the request's
+    language (``translations`` defaults to the request's Flask-Babel translations), translated
+    once per language and number of days."""
     if translations is None:
         translations = get_translations()
     key = (translations, overdue, days)
     text = _DUE_TEXTS.get(key)
     if text is None:
         if overdue:
-            text = translations.ungettext("Quá hạn %(num)s ngày", "Quá hạn %(num)s ngày", days)
+            text = translations.ungettext(
+                "Quá hạn %(num)s ngày làm việc", "Quá hạn %(num)s ngày làm việc", days
+            )
+        elif days == 0:
+            text = translations.ugettext("Đến hạn hôm nay")
         else:
             text = translations.ungettext(
                 "Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days

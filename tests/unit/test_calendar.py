@@ -60,7 +60,9 @@ def test_late_and_left_days():
     assert CAL.working_days_late(due, datetime(2026, 12, 9, 9, 0)) == 0
     assert CAL.working_days_late(due, datetime(2026, 12, 10, 2, 0)) == 1
     assert CAL.working_days_late(due, datetime(2026, 12, 14, 2, 0)) == 3  # Thu, Fri, Mon
-    assert CAL.working_days_left(due, datetime(2026, 12, 8, 2, 0)) == 2
+    assert CAL.working_days_left(due, datetime(2026, 12, 7, 9, 0)) == 2  # arrival day: Tue, Wed
+    assert CAL.working_days_left(due, datetime(2026, 12, 8, 2, 0)) == 1  # Tuesday: Wed left
+    assert CAL.working_days_left(due, datetime(2026, 12, 9, 2, 0)) == 0  # due today
 
 
 def test_vietnam_cultural_day_is_a_holiday():

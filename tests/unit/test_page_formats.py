@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 from flask import render_template_string, url_for
-from flask_babel import force_locale, format_decimal, get_translations, ngettext
+from flask_babel import force_locale, format_decimal, get_translations, gettext, ngettext
 from flask_login import login_user
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -92,8 +92,10 @@ def test_points_keep_their_language_and_the_dash_for_nothing(app):
 def test_due_texts_are_flask_babels_ngettext(app, language):
     with app.test_request_context("/"), force_locale(language):
         for days in [*range(0, 40), 99, 100, 101, 1000]:
-            late = ngettext("Quá hạn %(num)s ngày", "Quá hạn %(num)s ngày", days)
+            late = ngettext("Quá hạn %(num)s ngày làm việc", "Quá hạn %(num)s ngày làm việc", days)
             left = ngettext("Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days)
+            if days == 0:
+                left = gettext("Đến hạn hôm nay")
             for _twice in range(2):
                 assert due_text(True, days) == late
                 assert due_text(False, days) == left
@@ -102,9 +104,10 @@ def test_due_texts_are_flask_babels_ngettext(app, language):
 
 def test_due_texts_in_english_are_the_translations(app):
     with app.test_request_context("/"), force_locale("en"):
-        assert due_text(True, 1) == "Overdue by 1 day"
-        assert due_text(True, 4) == "Overdue by 4 days"
+        assert due_text(True, 1) == "Overdue by 1 working day"
+        assert due_text(True, 4) == "Overdue by 4 working days"
         assert due_text(False, 1) == "1 working day left"
+        assert due_text(False, 0) == "Due today"
     with app.test_request_context("/"), force_locale("vi"):
         assert due_text(False, 10) == "Còn 10 ngày làm việc"
 
@@ -113,7 +116,7 @@ def test_due_text_outside_a_request_is_vietnamese_and_not_kept():
     from htsd_workflow.core import pages
 
     before = len(pages._DUE_TEXTS)
-    assert due_text(True, 3) == "Quá hạn 3 ngày"
+    assert due_text(True, 3) == "Quá hạn 3 ngày làm việc"
     assert len(pages._DUE_TEXTS) == before
 
 
@@ -136,14 +139,18 @@ def test_due_status_with_the_page_s_translations_and_calendar_is_the_same(
             assert expected == {
                 "overdue": True,
                 "days": calendar.working_days_late(due, now),
-                "text": ngettext("Quá hạn %(num)s ngày", "Quá hạn %(num)s ngày", days),
+                "text": ngettext(
+                    "Quá hạn %(num)s ngày làm việc", "Quá hạn %(num)s ngày làm việc", days
+                ),
             }
         else:
             assert expected == {
                 "overdue": False,
                 "days": calendar.working_days_left(due, now),
                 "soon": days <= 2,
-                "text": ngettext("Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days),
+                "text": gettext("Đến hạn hôm nay")
+                if days == 0
+                else ngettext("Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days),
             }
 
 
@@ -168,7 +175,7 @@ def test_a_url_pattern_refuses_a_url_where_its_marker_is_not_alone(app):
 
 TEMPLATE = (
     '{{ _("Hạn") }}|{{ _("Hơn %(num)s hồ sơ", num=count) }}|{{ _("Không có nhãn này") }}'
-    "|{{ ngettext('Quá hạn %(num)s ngày', 'Quá hạn %(num)s ngày', days) }}"
+    "|{{ ngettext('Quá hạn %(num)s ngày làm việc', 'Quá hạn %(num)s ngày làm việc', days) }}"
 )
 
 

@@ -455,7 +455,7 @@ def _queue_row(body: str, case_id: int) -> str:
 
 def test_queue_rows_show_each_case_s_link_dates_points_badge_and_claim(as_user, make, ctx):
     from flask import url_for
-    from flask_babel import force_locale, format_decimal, ngettext
+    from flask_babel import force_locale, format_decimal, gettext, ngettext
     from markupsafe import escape
 
     from htsd_workflow.core.calendar import get_calendar
@@ -499,14 +499,20 @@ def test_queue_rows_show_each_case_s_link_dates_points_badge_and_claim(as_user, 
                 due_day = to_local(case.due_at).strftime("%d/%m/%Y")
                 if case.id == late.id:
                     days = get_calendar().working_days_late(case.due_at, now)
-                    badge = ngettext("Quá hạn %(num)s ngày", "Quá hạn %(num)s ngày", days)
+                    badge = ngettext(
+                        "Quá hạn %(num)s ngày làm việc", "Quá hạn %(num)s ngày làm việc", days
+                    )
                     assert f'{due_day}<br><span class="due overdue">{badge}</span>' in row
                     assert row.startswith(' class="overdue">')
                     assert f">{format_decimal(1234.5, format='#,##0.##')}</td>" in row
                     assert ("Escalated" if language == "en" else "Đã báo cáo cấp trên") in row
                 else:
                     days = get_calendar().working_days_left(case.due_at, now)
-                    badge = ngettext("Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days)
+                    badge = (
+                        ngettext("Còn %(num)s ngày làm việc", "Còn %(num)s ngày làm việc", days)
+                        if days
+                        else gettext("Đến hạn hôm nay")
+                    )
                     assert f'{due_day}<br><span class="due">{badge}</span>' in row
                     assert f">{format_decimal(case.self_score, format='#,##0.##')}</td>" in row
             release = url_for("cases.release", case_id=mine.id)

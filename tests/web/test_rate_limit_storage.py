@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import child_env, child_pythonpath
 from tests.conftest import TEST_REDIS_URL, service_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ def run(storage: str, tmp_path, prefix: str) -> dict:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": child_pythonpath(ROOT), **child_env()},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])

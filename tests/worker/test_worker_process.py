@@ -23,6 +23,7 @@ from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import Notification, OutboxMessage
 from htsd_workflow.notifications.queue import reset_broker_backoff
+from tests.clock import child_env, child_pythonpath
 from tests.factories import COMMUNE, Factory
 from tests.services import ThrowawayRedis, free_port
 
@@ -66,6 +67,8 @@ def start_worker(database_url, redis_url, smtp_port, tmp_path, *, beat=False, ex
         "CELERY_VISIBILITY_TIMEOUT": "4",
         "OUTBOX_SWEEP_SECONDS": "2",
         "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": child_pythonpath(ROOT),
+        **child_env(),
         **(extra_env or {}),
     }
     command = [
