@@ -30,11 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sql", action="store_true", help="print the statements of one request")
     args = parser.parse_args(argv)
 
+    from bench.data import append_cases
     from bench.httpload import redis_url
     from htsd_workflow import create_app
     from htsd_workflow.api.framework import issue_token
     from htsd_workflow.auth.models import User
-    from htsd_workflow.benchdata import append_cases
     from htsd_workflow.extensions import db
 
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench")

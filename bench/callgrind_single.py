@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session
 
 from bench.capture import capture, replay
 from bench.context import database_uri
+from bench.data import append_cases
+from bench.data.load import connect
 from htsd_workflow import create_app
 from htsd_workflow.auth.models import User
-from htsd_workflow.benchdata import append_cases
-from htsd_workflow.benchdata.load import connect
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit

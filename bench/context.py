@@ -14,7 +14,7 @@ import psycopg
 from flask import Flask
 from sqlalchemy.engine import make_url
 
-from htsd_workflow.benchdata.dataset import GENERATOR_VERSION, generate, reset
+from bench.data.dataset import GENERATOR_VERSION, generate, reset
 from htsd_workflow.config import normalize_database_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/htsd_bench"

@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 
 from bench.capture import capture
 from bench.context import BenchContext, Figure
+from bench.data import BENCH_PASSWORD, append_cases
 from bench.httpload import (
     CSRF,
     LoadResult,
@@ -47,7 +48,6 @@ from bench.httpload import (
 )
 from htsd_workflow.api.framework import issue_token
 from htsd_workflow.auth.models import User
-from htsd_workflow.benchdata import BENCH_PASSWORD, append_cases
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.labels import TITLE_LABELS
 from htsd_workflow.core.time import utcnow

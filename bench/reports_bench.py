@@ -25,9 +25,9 @@ from sqlalchemy.engine import make_url
 
 from bench.capture import capture
 from bench.context import BenchContext, Figure
+from bench.data import BENCH_PASSWORD
 from bench.httpload import Server, settle, sign_in, verdict
 from htsd_workflow.auth.models import User
-from htsd_workflow.benchdata import BENCH_PASSWORD
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.models import ClosedMonth, MonthlyVisitFigures

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from bench.capture import PgbenchScript, capture, replay, run_pgbench
 from bench.context import BenchContext, Figure
+from bench.data import append_cases
+from bench.data.load import connect
 from htsd_workflow.auth.models import User
-from htsd_workflow.benchdata import append_cases
-from htsd_workflow.benchdata.load import connect
 from htsd_workflow.cases.operations import fire_bulk, fire_trigger
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
-from htsd_workflow.benchdata.cli import bench
 from htsd_workflow.cases.operations import set_round
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
@@ -382,7 +381,6 @@ def register_cli(app: Flask) -> None:
         sla,
         outbox,
         reports,
-        bench,
     ):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

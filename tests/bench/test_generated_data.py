@@ -12,12 +12,14 @@ from collections import defaultdict
 from datetime import datetime
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from bench.data import append_cases, generate
+from bench.data.cli import bench
+from bench.data.dataset import BenchDataError
 from htsd_workflow import create_app
 from htsd_workflow.auth.models import User
-from htsd_workflow.benchdata import append_cases, generate
-from htsd_workflow.benchdata.dataset import BenchDataError
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import fire_trigger
@@ -254,6 +256,6 @@ def test_the_generator_refuses_sqlite_with_a_clear_message(tmp_path):
             "INSTANCE_PATH": str(tmp_path),
         }
     )
-    result = app.test_cli_runner().invoke(args=["bench", "generate", "--cases", "10"])
+    result = CliRunner().invoke(bench, ["generate", "--cases", "10"], obj=app)
     assert result.exit_code != 0
     assert "needs PostgreSQL" in result.output

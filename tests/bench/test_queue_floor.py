@@ -11,10 +11,10 @@ import re
 import pytest
 
 from bench.capture import capture
+from bench.data import BENCH_PASSWORD
 from bench.http_benches import floor_entry
 from bench.queue_floor import create_floor_app, create_library_floor_app
 from htsd_workflow.auth.operations import set_password
-from htsd_workflow.benchdata import BENCH_PASSWORD
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT
 

@@ -19,10 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "htsd_workflow"
 BASE = "DomainError"
 #: subclasses whose messages are deliberately not translated, with the reason
-UNTRANSLATED = {
-    # `flask bench generate` is a developer tool whose every message is English
-    "BenchDataError",
-}
+UNTRANSLATED: set[str] = set()
 TRANSLATE = {"_l", "lazy_gettext"}
 PLACEHOLDER = re.compile(r"%\((\w+)\)")
 

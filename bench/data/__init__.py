@@ -4,10 +4,10 @@
 and cases over several years in every state, with the history, stage visits, sign-offs and
 assessment items the core operations would have written; ``append_cases`` adds a block of
 fresh cases with consecutive ids (the pools the benchmarks consume); ``reset`` empties the data
-tables. The ``bench`` command group (``flask --app htsd_workflow bench …``) wraps them.
+tables. The ``bench`` command group (``python -m bench.data …``) wraps them.
 """
 
-from htsd_workflow.benchdata.dataset import (
+from bench.data.dataset import (
     BENCH_PASSWORD,
     GenerateResult,
     append_cases,

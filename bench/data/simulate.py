@@ -14,8 +14,8 @@ import json
 import random
 from dataclasses import dataclass, field
 
+from bench.data.days import MINUTES_PER_DAY, DayTable
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE
-from htsd_workflow.benchdata.days import MINUTES_PER_DAY, DayTable
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry
 
 NULL = "\\N"

@@ -1,13 +1,24 @@
-"""``flask --app htsd_workflow bench …``: generate and empty benchmark data (PostgreSQL)."""
+"""``python -m bench.data …``: generate and empty benchmark data (PostgreSQL).
+
+A developer's tool, kept out of the deployed application: ``reset`` empties every data table,
+so it is not one of the app's ``flask`` commands. It reads the same settings as the app
+(``DATABASE_URL``, …)."""
 
 from __future__ import annotations
 
 import click
-from flask.cli import AppGroup
+from flask import Flask
 
-from htsd_workflow.benchdata.dataset import BENCH_PASSWORD, BenchDataError, generate, reset
+from bench.data.dataset import BENCH_PASSWORD, BenchDataError, generate, reset
+from htsd_workflow import create_app
 
-bench = AppGroup("bench", help="Benchmark data at scale (PostgreSQL only).")
+
+@click.group(help="Benchmark data at scale (PostgreSQL only).")
+@click.pass_context
+def bench(ctx: click.Context) -> None:
+    """Run each command inside the app's context (``ctx.obj``: an app a test passes in)."""
+    app = ctx.obj if isinstance(ctx.obj, Flask) else create_app()
+    ctx.with_resource(app.app_context())
 
 
 @bench.command("generate")

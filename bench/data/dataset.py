@@ -37,15 +37,15 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import ProgrammingError
 from werkzeug.security import generate_password_hash
 
-from htsd_workflow.benchdata.days import MINUTES_PER_DAY, DayTable
-from htsd_workflow.benchdata.load import (
+from bench.data.days import MINUTES_PER_DAY, DayTable
+from bench.data.load import (
     CopyWriter,
     connect,
     drop_keys_and_indexes,
     restore_keys_and_indexes,
     set_sequences,
 )
-from htsd_workflow.benchdata.simulate import (
+from bench.data.simulate import (
     OVERDUE_SHARE,
     CaseSimulator,
     Rows,
@@ -590,7 +590,7 @@ def generate(
     if present:
         raise BenchDataError(
             "The database already has users, subjects or cases: run "
-            "`flask --app htsd_workflow bench reset` first (it empties the data tables)."
+            "`python -m bench.data reset` first (it empties the data tables)."
         )
     rng = random.Random(seed)
     result = GenerateResult()
