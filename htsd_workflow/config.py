@@ -101,9 +101,6 @@ def load_config(instance_path: Path) -> dict:
         #: which workflow set under workflows/ is in force: three_tier (with districts) or two_tier
         "WORKFLOW_SET": os.environ.get("WORKFLOW_SET", "three_tier"),
         "WORKFLOWS_DIR": os.environ.get("WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
-        "TIMEZONE": "Asia/Ho_Chi_Minh",
-        #: the end of a working day: a stage's due moment is this hour of its last working day
-        "WORKDAY_END_HOUR": 17,
         "DEFAULT_PROVINCE_CODE": os.environ.get("DEFAULT_PROVINCE_CODE", "62"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

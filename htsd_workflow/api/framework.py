@@ -117,10 +117,6 @@ def token_user(header: str | None) -> tuple[User, ApiToken]:
 # --- the decorator ------------------------------------------------------------------------
 
 
-def _flask_rule(rule: str) -> str:
-    return rule
-
-
 @functools.cache
 def _schema(schema_cls, many: bool = False):
     """One instance per schema class, reused by every request (building one costs ~0.3 ms;
