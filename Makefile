@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app htsd_workflow
 HOST ?= 127.0.0.1
 PORT ?= 5000
+TEST_WORKERS ?= 2
 
-.PHONY: run test install migrate seed lint format bench worker beat web clean translations
+.PHONY: run test check install migrate seed lint format bench worker beat web clean translations
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +27,19 @@ seed: migrate
 run: seed
 	$(BIN)/python -m htsd_workflow.devserver --host $(HOST) --port $(PORT)
 
+# The whole suite, on both cores (pytest-xdist: each worker its own SQLite files and its own
+# throwaway PostgreSQL database).
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# The edit-run loop: lint and the fast tests on SQLite (no servers, browsers or worker processes).
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	env -u TEST_DATABASE_URL -u TEST_REDIS_URL -u REQUIRE_SERVICES \
+		$(BIN)/pytest -q -n $(TEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -117,8 +117,32 @@ def ctx(app):
         invalidate_calendar()
 
 
+#: what `make check` leaves out (marked ``slow`` here, in one place): real servers, browsers,
+#: worker processes, the demo seed, and the property and fuzzing tests that walk every form,
+#: file or endpoint. `make test` runs everything.
+SLOW_PATHS = (
+    "tests/browser/",
+    "tests/load/",
+    "tests/faults/",
+    "tests/bench/",
+    "tests/worker/",
+    "tests/reports/test_demo_reports.py",
+    "tests/integration/test_demo_seed.py",
+    "tests/integration/test_workflow_properties.py",
+    "tests/api/test_schemathesis.py",
+    "tests/security/test_form_properties.py",
+    "tests/unit/test_definitions.py::test_a_real_file_with_one_value_spoiled",
+)
+
+
 def pytest_collection_modifyitems(config, items):
-    """Run ``postgres_only`` tests (row locks, real races) only in the PostgreSQL run."""
+    """Mark the ``SLOW_PATHS`` tests ``slow``; run ``postgres_only`` tests (row locks, real
+    races) only in the PostgreSQL run."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        where = Path(str(item.path)).relative_to(root).as_posix() + "::" + item.name
+        if where.startswith(SLOW_PATHS):
+            item.add_marker(pytest.mark.slow)
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
