@@ -199,7 +199,7 @@ def test_generated_cases_keep_every_invariant_of_the_core(ctx):
     assert {"huyen608", "huyen615", "sogddt", "sovhttdl"} <= usernames
     assert rows("SELECT count(DISTINCT password_hash) AS n FROM users")[0]["n"] == 1
 
-    with pytest.raises(BenchDataError, match="bench reset"):
+    with pytest.raises(BenchDataError, match="bench.data reset"):
         generate(10, years=(2026, 2026), now=NOW)
 
 
