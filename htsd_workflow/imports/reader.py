@@ -29,6 +29,22 @@ def normalise_header(text) -> str:
     return " ".join(unicodedata.normalize("NFC", str(text or "")).strip().lower().split())
 
 
+def _decodes_as(raw: IO[bytes], encoding: str) -> bool:
+    """Whether the whole file is text in ``encoding``: read in chunks through an incremental
+    decoder, so a character split between two chunks is not taken for a wrong byte (a sample
+    cut at a fixed size would refuse a valid UTF-8 file, or read it as Windows-1258)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        for chunk in iter(lambda: raw.read(1 << 20), b""):
+            decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        raw.seek(0)
+    return True
+
+
 def _csv_text(raw: IO[bytes]) -> io.TextIOBase:
     head = raw.read(4)
     raw.seek(0)
@@ -36,14 +52,9 @@ def _csv_text(raw: IO[bytes]) -> io.TextIOBase:
         return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         return io.TextIOWrapper(raw, encoding="utf-16", newline="")
-    sample = raw.read(1 << 20)
-    raw.seek(0)
     for encoding in CSV_ENCODINGS:
-        try:
-            sample.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return io.TextIOWrapper(raw, encoding=encoding, newline="")
+        if _decodes_as(raw, encoding):
+            return io.TextIOWrapper(raw, encoding=encoding, newline="")
     raise InvalidInput(
         _l("Không đọc được bảng mã của tệp CSV."),
         details={"file": _l("Hãy lưu tệp ở dạng CSV UTF-8 hoặc tải lên tệp Excel (.xlsx)")},
