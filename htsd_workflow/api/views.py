@@ -48,7 +48,7 @@ from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.auth.views import _check_password
+from htsd_workflow.auth.views import _check_password, sign_in_limited
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, SignOff
 from htsd_workflow.cases.operations import (
@@ -228,6 +228,7 @@ def _token_limit():
     status=201,
     tags=("auth",),
 )
+@sign_in_limited
 @limiter.limit(_token_limit, scope="api-token")
 def create_token(body):
     username = (nfc(body["username"]) or "").lower()

@@ -60,6 +60,36 @@ def test_repeated_failed_sign_ins_are_slowed_down(browser, make):
     assert all(e.target == f"user:{reviewer.id}" for e in throttled)
 
 
+def test_failed_web_sign_ins_also_close_the_api_token_door(browser, make, client):
+    reviewer = make.user("commune_reviewer")
+    for _ in range(5):
+        assert sign_in(browser, reviewer.username, "wrong-one").status_code == 401
+    token = client.post(
+        "/api/v1/auth/token", json={"username": reviewer.username, "password": PASSWORD}
+    )
+    assert token.status_code == 429
+    assert "message" in token.json["error"]
+
+
+def test_failed_api_token_requests_count_against_the_web_sign_in_limit(browser, make, client):
+    reviewer = make.user("commune_reviewer")
+    for _ in range(5):
+        wrong = {"username": reviewer.username.upper(), "password": "wrong-one"}
+        assert client.post("/api/v1/auth/token", json=wrong).status_code == 401
+    right = {"username": reviewer.username, "password": PASSWORD}
+    assert client.post("/api/v1/auth/token", json=right).status_code == 429
+    from htsd_workflow.audit.models import AuditEntry
+
+    refused = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "api_token_refused")
+    ).all()
+    assert [(e.details or {}).get("reason") for e in refused][-1] == "rate_limited"
+    assert sign_in(browser, reviewer.username, PASSWORD).status_code == 429
+    # another account from the same address is not held back
+    other = make.user("commune_reviewer")
+    assert sign_in(browser, other.username, PASSWORD).status_code == 302
+
+
 def test_a_successful_sign_in_does_not_count_against_the_limit(browser, make):
     reviewer = make.user("commune_reviewer")
     for _ in range(7):
