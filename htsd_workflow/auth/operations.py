@@ -132,6 +132,13 @@ def _audit_user(action: str, user: User, actor: User | None, details: dict | Non
     )
 
 
+def end_sessions(user: User) -> None:
+    """End every signed-in session of ``user``, on every device: a session cookie names the
+    account's session token, and a new token makes every cookie issued before worth nothing
+    (a copied one too)."""
+    user.session_token = secrets.token_hex(8)
+
+
 def revoke_api_tokens(user_id: int) -> None:
     """End every API token of a user for good (a new password, a locked account)."""
     db.session.execute(
@@ -147,7 +154,7 @@ def set_password(user: User, password: str, *, temporary: bool = False) -> None:
     by someone else: a reset, a login slip) must be changed at the next sign-in."""
     check_password_policy(password, user.username)
     user.set_password(password)
-    user.session_token = secrets.token_hex(8)
+    end_sessions(user)
     user.must_change_password = temporary
     db.session.flush()
     # a new password ends every API token issued under the old one
@@ -159,7 +166,7 @@ def deactivate_user(user: User, actor: User | None = None) -> int:
     """Lock a user out (sessions and API tokens end, and unlocking does not revive them) and
     give their claimed cases back to the queue; return how many."""
     user.is_active_user = False
-    user.session_token = secrets.token_hex(8)
+    end_sessions(user)
     db.session.flush()
     revoke_api_tokens(user.id)
     released = release_claims_of(user.id, actor)
@@ -215,7 +222,7 @@ def update_user(
     user.email = nfc(email) or None
     user.phone = nfc(phone) or None
     if moved:
-        user.session_token = secrets.token_hex(8)
+        end_sessions(user)
         db.session.flush()
         release_claims_of(user.id, None)
     db.session.flush()

@@ -23,7 +23,7 @@ from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.operations import set_password
+from htsd_workflow.auth.operations import end_sessions, set_password
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.pages import safe_next, start_endpoint
 from htsd_workflow.core.text import nfc, search_key
@@ -154,9 +154,12 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @access()
 def logout():
-    """Sign out and forget the session (the language choice stays)."""
+    """Sign out and end the session on the server too, so that a copy of its cookie opens
+    nothing any more (the language choice stays)."""
     language = session.get("lang")
-    record_audit("logout", actor=db.session.get(User, current_user.id))
+    user = db.session.get(User, current_user.id)
+    end_sessions(user)
+    record_audit("logout", actor=user)
     db.session.commit()
     logout_user()
     session.clear()

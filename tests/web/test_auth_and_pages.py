@@ -9,7 +9,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
 from tests.factories import PASSWORD
-from tests.web.conftest import text
+from tests.web.conftest import Browser, text
 
 
 def sign_in(browser, username, password=PASSWORD, **kw):
@@ -123,6 +123,23 @@ def test_signing_out_needs_a_form_and_ends_the_session(browser, make):
     assert browser.get("/logout").status_code == 405
     assert browser.post("/logout").status_code == 302
     assert browser.get("/queue").headers["Location"].startswith("/login")
+
+
+def test_signing_out_ends_the_session_on_the_server_so_a_copied_cookie_opens_nothing(
+    browser, ctx, make
+):
+    reviewer = make.user("commune_reviewer")
+    assert sign_in(browser, reviewer.username).status_code == 302
+    cookie = browser.client.get_cookie("session")
+    copied = Browser(ctx.test_client())
+    copied.client.set_cookie("session", cookie.value)
+    assert copied.get("/queue").status_code == 200
+    assert browser.post("/logout").status_code == 302
+    after = copied.get("/queue")
+    assert after.status_code == 302 and after.headers["Location"].startswith("/login")
+    # signing in again works as before
+    assert sign_in(browser, reviewer.username).status_code == 302
+    assert browser.get("/queue").status_code == 200
 
 
 def test_changing_the_password_keeps_me_in_and_ends_my_other_sessions(browser, as_user, make):
