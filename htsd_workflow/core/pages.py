@@ -3,6 +3,7 @@ in working days, and each role's start page."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
 from babel.numbers import format_decimal
@@ -236,8 +237,20 @@ def error_page(status: int, message: str | None = None, **context):
     )
 
 
+#: the fields that name where to go after a form (``next``) or the way back to a list (``back``)
+REDIRECT_FIELDS = ("next", "back")
+
+
 def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this site (never another host), else None."""
+    """``target`` if it is a path on this site (never another host), else None.
+
+    Browsers drop tabs and line breaks from a URL, trim spaces and control characters at its
+    ends and read ``\\`` as ``/``: ``/\t/other-host`` becomes ``//other-host``, another site.
+    So a target holds no control, format or space character and no backslash, and starts with
+    one ``/``.
+    """
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in target):
         return None
     return target
