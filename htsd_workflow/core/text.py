@@ -21,8 +21,10 @@ def search_key(text: str | None) -> str:
     return " ".join(unidecode(unicodedata.normalize("NFC", text)).lower().split())
 
 
-#: the largest id a BIGINT column holds; anything larger is no record of ours
-MAX_ID = 2**63 - 1
+#: the largest id an INTEGER key holds (every table's key is INTEGER: 32 bits on PostgreSQL);
+#: anything larger is no record of ours, and must never reach SQL (PostgreSQL refuses it with
+#: NumericValueOutOfRange, SQLite's driver with OverflowError beyond 64 bits)
+MAX_ID = 2**31 - 1
 
 
 def whole_number(value, low: int = 0, high: int = MAX_ID) -> int | None:
@@ -33,7 +35,7 @@ def whole_number(value, low: int = 0, high: int = MAX_ID) -> int | None:
     number too large for the database must never reach SQL.
     """
     text = str(value).strip() if value is not None else ""
-    if not text or not text.isascii() or not text.isdigit() or len(text) > 19:
+    if not text or not text.isascii() or not text.isdigit() or len(text) > len(str(high)):
         return None
     number = int(text)
     return number if low <= number <= high else None
