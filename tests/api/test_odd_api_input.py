@@ -14,7 +14,6 @@ from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.extensions import db
 from htsd_workflow.subjects.models import Subject
 from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, DISTRICT
-from tests.web.conftest import as_user  # noqa: F401 (fixture)
 
 
 def _error(response, status: int) -> dict:
