@@ -7,6 +7,7 @@ from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from htsd_workflow.cases.models import MAX_COMMENT_LENGTH
 from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES
 
@@ -275,14 +276,14 @@ class AssessmentUpdate(Strict):
 
 class TransitionRequest(Strict):
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
-    comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
     version = WholeNumber(validate=validate.Range(1, MAX_ID))
 
 
 class BulkRequest(Strict):
     ids = fields.List(Id(), required=True, validate=validate.Length(1, 5000))
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
-    comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
 
 
 class BulkSucceeded(Strict):
@@ -323,7 +324,7 @@ class HistoryList(Strict):
 
 class ClaimRequest(Strict):
     take_over = fields.Boolean(load_default=False)
-    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    note = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
 
 
 # --- definitions --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
+from htsd_workflow.cases.models import MAX_COMMENT_LENGTH, AssessmentItem, Case, CaseEvent
 from htsd_workflow.extensions import db
 from htsd_workflow.subjects.models import Subject
 from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, DISTRICT
@@ -161,3 +161,21 @@ def test_two_requests_creating_one_external_code_at_once_give_a_201_and_a_409(
     assert _error(answers["second"], 409)["details"].keys() == {"external_code"}
     db.session.expire_all()
     assert _count(Subject, Subject.external_code == "H-7") == 1
+
+
+def _history(case_id: int) -> int:
+    db.session.expire_all()
+    return _count(CaseEvent, CaseEvent.case_id == case_id)
+
+
+@pytest.mark.parametrize("path", ["/cases/{id}/transitions", "/cases/bulk-transitions"])
+def test_the_api_has_the_pages_comment_limit(make, api, path):
+    case, _applicant = make.case_in("commune_review")
+    before = _history(case.id)
+    officer = api(make.reviewer("commune_reviewer", COMMUNE))
+    body = {"trigger": "return_to_applicant", "comment": "x" * (MAX_COMMENT_LENGTH + 1)}
+    if "bulk" in path:
+        body["ids"] = [case.id]
+    answer = officer.post(path.format(id=case.id), body)
+    assert answer.status_code == 422 and "comment" in answer.json["error"]["details"]
+    assert _history(case.id) == before
