@@ -63,7 +63,7 @@ from htsd_workflow.core.pages import (
     start_endpoint,
     template_translations,
 )
-from htsd_workflow.core.text import MAX_ID
+from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
@@ -85,7 +85,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` in routes: whole numbers from 0 up to the largest BIGINT."""
+    """``<int:…>`` in routes: whole numbers from 0 up to the largest id (``MAX_ID``)."""
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
@@ -118,9 +118,10 @@ class SessionInterface(SecureCookieSessionInterface):
 def load_user(session_id: str):
     """Load a signed-in user; a changed password or deactivation ends old sessions."""
     user_id, _sep, token = session_id.partition(":")
-    if not user_id.isdigit():
+    number = whole_number(user_id, 1)
+    if number is None:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, number)
     if user is None or not user.is_active or user.session_token != token:
         return None
     return user

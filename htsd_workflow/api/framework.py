@@ -182,7 +182,12 @@ def endpoint(
                     query, request.args.to_dict(), _l("Dữ liệu truy vấn không hợp lệ.")
                 )
             if body is not None:
-                payload = request.get_json(silent=True)
+                try:
+                    payload = request.get_json(silent=True)
+                except RecursionError:
+                    # nested thousands of levels deep: the json module gives up with this,
+                    # not with the ValueError that ``silent`` swallows
+                    payload = None
                 if not isinstance(payload, dict):
                     raise ApiError(400, "bad_request", _l("Nội dung phải là một đối tượng JSON."))
                 kwargs["body"] = _load(body, payload, _l("Dữ liệu gửi lên không hợp lệ."))

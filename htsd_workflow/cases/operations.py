@@ -24,6 +24,7 @@ from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
 from htsd_workflow.cases.models import (
+    MAX_COMMENT_LENGTH,
     AssessmentItem,
     Case,
     CaseEvent,
@@ -185,6 +186,18 @@ def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
     return signed
 
 
+def clean_comment(comment: str | None, field: str = "comment") -> str | None:
+    """``comment`` in NFC without surrounding spaces (None when empty); refused, naming
+    ``field``, when longer than ``MAX_COMMENT_LENGTH`` characters."""
+    comment = nfc(comment) or None
+    if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
+        raise InvalidInput(
+            _l("Nhận xét quá dài (tối đa %(limit)s ký tự).", limit=MAX_COMMENT_LENGTH),
+            details={field: _l("Tối đa %(limit)s ký tự", limit=MAX_COMMENT_LENGTH)},
+        )
+    return comment
+
+
 def _plan(
     snap,
     trigger: str,
@@ -213,7 +226,7 @@ def _plan(
             details={"state": snap.state, "trigger": trigger},
         )
     _check_actor(user, snap, definition, specs)
-    comment = nfc(comment) or None
+    comment = clean_comment(comment)
     if any(s.comment_required for s in specs) and not comment:
         raise InvalidInput(
             _l("Cần ghi rõ lý do hoặc nội dung cần bổ sung."),
@@ -641,6 +654,7 @@ def fire_bulk(
 ) -> BulkResult:
     """Fire ``trigger`` on many cases; cases that may not go through are listed with why."""
     _require_active(user)
+    clean_comment(comment)  # once for the whole request, not once per case
     registry = get_registry()
     calendar = get_calendar()
     now = now or utcnow()
@@ -1022,7 +1036,7 @@ def claim_case(
                 _l("Hồ sơ đã có cán bộ khác nhận xử lý."),
                 details={"claimed_by": case.claimed_by_id},
             )
-        note = nfc(note)
+        note = clean_comment(note, "note")
         if not note:
             raise InvalidInput(
                 _l("Cần ghi lý do khi nhận thay hồ sơ của người khác."),

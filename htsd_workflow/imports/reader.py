@@ -17,6 +17,7 @@ from openpyxl.worksheet._reader import FORMULA_TAG, WorkSheetParser
 from openpyxl.xml.constants import SHEET_MAIN_NS
 
 from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import nfc
 
 XLSX_MAGIC = b"PK\x03\x04"
 _TEXT_TAG = f"{{{SHEET_MAIN_NS}}}t"
@@ -125,7 +126,7 @@ def _cell(value):
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = unicodedata.normalize("NFC", str(value)).strip()
+    text = nfc(str(value))
     return text or None
 
 

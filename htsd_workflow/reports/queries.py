@@ -110,6 +110,10 @@ class Filters:
     stage: str | None = None
 
 
+#: the first and last day a report's period may cover
+REPORT_DAYS = (date(2000, 1, 1), date(2100, 12, 31))
+
+
 def parse_filters(args) -> Filters:
     """Filters from a query string; a clear 422 for bad values."""
     today = to_local(utcnow()).date()
@@ -121,6 +125,14 @@ def parse_filters(args) -> Filters:
             _l("Ngày không hợp lệ (dạng 2026-01-31)."),
             details={"from": _l("YYYY-MM-DD"), "to": _l("YYYY-MM-DD")},
         ) from exc
+    # a period reaching the calendar's edges (0001-01-01, 9999-12-31) overflows the day
+    # arithmetic; the reports' years are those of the plans, as everywhere else
+    for name, day in (("from", date_from), ("to", date_to)):
+        if not REPORT_DAYS[0] <= day <= REPORT_DAYS[1]:
+            raise InvalidInput(
+                _l("Ngày phải trong khoảng năm 2000 đến năm 2100."),
+                details={name: _l("Từ 2000-01-01 đến 2100-12-31")},
+            )
     if date_to < date_from:
         raise InvalidInput(
             _l("Ngày kết thúc phải sau ngày bắt đầu."), details={"to": _l("Sau ngày bắt đầu")}
