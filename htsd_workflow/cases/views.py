@@ -84,8 +84,13 @@ def _timeline(case_id: int) -> list[dict]:
 
 
 def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
-    """The return that sent the case back to the applicant, shown on top until resubmitted."""
-    if case.state == get_registry().definition(case.title).initial:
+    """The return that sent the case back to the applicant, shown on top until resubmitted.
+
+    Only while the case is back with the applicant: a comment on an approval or a sign-off is
+    not a return, and a case that moved on shows no banner.
+    """
+    state = get_registry().definition(case.title).states[case.state]
+    if state.kind != "applicant" or not case.returned_from:
         return None
     for entry in reversed(timeline):
         event = entry["event"]

@@ -544,3 +544,35 @@ def test_a_queue_page_sends_the_user_the_page_and_the_count_only(as_user, make, 
         finally:
             event.remove(db.engine, "before_cursor_execute", count)
         assert len(statements) <= most, statements
+
+
+def test_a_comment_on_an_approval_or_a_recognition_is_no_return_banner(as_user, make):
+    case, applicant = make.case_in("district_verification")
+    district = make.reviewer("district_reviewer", DISTRICT)
+    fire_trigger(case.id, "approve", district, comment="Hồ sơ tốt, chuyển tỉnh")
+    db.session.commit()
+    household = as_user(applicant)
+    page = text(household.get(f"/cases/{case.id}"))
+    assert "Hồ sơ tốt, chuyển tỉnh" in page  # still in the history
+    assert "Hồ sơ được trả lại để bổ sung" not in page
+    for role in ("education_reviewer", "culture_reviewer"):
+        fire_trigger(case.id, "sign", make.reviewer(role), comment="Đồng ý công nhận")
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).state == "recognized"
+    page = text(household.get(f"/cases/{case.id}"))
+    assert "Đồng ý công nhận" in page
+    assert "Hồ sơ được trả lại để bổ sung" not in page
+
+
+def test_the_return_banner_goes_once_the_case_is_sent_again(as_user, make):
+    case, applicant = make.case_in("commune_review")
+    fire_trigger(
+        case.id, "return_to_applicant", make.reviewer("commune_reviewer", COMMUNE), comment="Thiếu"
+    )
+    db.session.commit()
+    household = as_user(applicant)
+    assert "Hồ sơ được trả lại để bổ sung" in text(household.get(f"/cases/{case.id}"))
+    fire_trigger(case.id, "resubmit", applicant)
+    db.session.commit()
+    assert "Hồ sơ được trả lại để bổ sung" not in text(household.get(f"/cases/{case.id}"))
