@@ -36,22 +36,6 @@ from htsd_workflow.extensions import db
 
 bp = Blueprint("cases", __name__)
 
-#: triggers a person must confirm before they go (they cannot be undone)
-CONFIRM_TRIGGERS = ("reject", "withdraw")
-#: triggers whose comment box is required, shown as such before anyone presses them
-COMMENT_TRIGGERS = ("return_to_applicant", "return_to_district", "reject")
-#: history rows that change the case (a conflict page names the latest of them)
-_ACTION_TRIGGERS = (
-    "submit",
-    "resubmit",
-    "approve",
-    "sign",
-    "return_to_applicant",
-    "return_to_district",
-    "reject",
-    "withdraw",
-)
-
 
 def load_case(case_id: int) -> Case:
     """The case if the current user may see it; 404 otherwise (never another territory's)."""
@@ -184,9 +168,9 @@ def case_context(case: Case, **extra) -> dict:
         "allowed": [
             {
                 "trigger": t,
-                "label": trigger_label(t, case.state),
-                "confirm": t in CONFIRM_TRIGGERS,
-                "needs_comment": t in COMMENT_TRIGGERS,
+                "label": trigger_label(t, case.state, case.title),
+                "confirm": definition.ends_case(t, case.state),
+                "needs_comment": definition.requires_comment(t, case.state),
             }
             for t in allowed
             if t not in ("submit", "resubmit") or not may_edit_assessment(current_user, case)
@@ -230,7 +214,10 @@ def conflict_page(case_id: int, exc: Conflict):
         row = db.session.execute(
             select(CaseEvent, User.full_name, User.username)
             .outerjoin(User, User.id == CaseEvent.actor_id)
-            .where(CaseEvent.case_id == case_id, CaseEvent.trigger.in_(_ACTION_TRIGGERS))
+            .where(
+                CaseEvent.case_id == case_id,
+                CaseEvent.trigger.in_(get_registry().definition(case.title).triggers),
+            )
             .order_by(CaseEvent.id.desc())
             .limit(1)
         ).first()
@@ -257,7 +244,7 @@ def conflict_page(case_id: int, exc: Conflict):
 def _done_message(case: Case, trigger: str, before_state: str) -> str:
     return _(
         "Đã thực hiện “%(action)s”. Hồ sơ hiện ở bước: %(state)s.",
-        action=trigger_label(trigger, before_state),
+        action=trigger_label(trigger, before_state, case.title),
         state=state_label(case.state),
     )
 
