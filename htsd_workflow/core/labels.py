@@ -57,7 +57,7 @@ EVENT_LABELS = {
     "detach": _l("Gỡ tệp minh chứng"),
     "remind": _l("Nhắc hạn xử lý"),
     "escalate": _l("Đã báo cáo cấp trên"),
-    "extend": _l("Gia hạn"),
+    "extend_deadline": _l("Gia hạn"),
 }
 
 #: audit log actions (htsd_workflow.audit.operations.ACTIONS)
