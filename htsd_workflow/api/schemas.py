@@ -327,6 +327,21 @@ class ClaimRequest(Strict):
     note = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
 
 
+class ExtensionRequest(Strict):
+    #: how many working days after the current due day (at most 30)
+    working_days = fields.Integer(required=True, strict=True, validate=validate.Range(1, 30))
+    reason = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class ExtensionResponse(Strict):
+    case_id = fields.Integer(required=True)
+    state = fields.String(required=True)
+    working_days = fields.Integer(required=True)
+    reason = fields.String(required=True)
+    previous_due_at = UtcDateTime(allow_none=True, required=True)
+    due_at = UtcDateTime(required=True)
+
+
 # --- definitions --------------------------------------------------------------------------
 
 

@@ -26,6 +26,8 @@ from htsd_workflow.api.schemas import (
     ClaimRequest,
     CriteriaSetSchema,
     Empty,
+    ExtensionRequest,
+    ExtensionResponse,
     HistoryList,
     MarkRead,
     MeSchema,
@@ -68,6 +70,7 @@ from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.notifications.operations import inbox_for, mark_read, unread_count
 from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
+from htsd_workflow.sla.operations import extend_deadline
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
 
@@ -577,6 +580,29 @@ def post_claim(user, case_id, body):
 )
 def post_release(user, case_id):
     return case_detail(release_case(case_id, user), user)
+
+
+@endpoint(
+    "/cases/<int:case_id>/extensions",
+    "POST",
+    summary="Extend the current stage's deadline by some working days, once per stage",
+    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    body=ExtensionRequest,
+    response=ExtensionResponse,
+    status=201,
+    tags=("cases",),
+)
+def post_extension(user, case_id, body):
+    previous = _visible_case(case_id, user).due_at
+    case = extend_deadline(case_id, user, None, body["reason"], working_days=body["working_days"])
+    return {
+        "case_id": case.id,
+        "state": case.state,
+        "working_days": body["working_days"],
+        "reason": nfc(body["reason"]),
+        "previous_due_at": previous,
+        "due_at": case.due_at,
+    }
 
 
 # --- definitions --------------------------------------------------------------------------

@@ -214,7 +214,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "states": queue_states(user),
         "districts": districts,
         "communes": communes,
-        "bulk_triggers": [(t, t in ("return_to_applicant",)) for t in bulk],
+        "bulk_triggers": [(t, needs_comment(t)) for t in bulk],
         "is_department": user.role in ("education_reviewer", "culture_reviewer"),
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],

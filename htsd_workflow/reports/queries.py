@@ -22,6 +22,7 @@ from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, 
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause, territory
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput, rendered
@@ -32,7 +33,6 @@ from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import load_plans, plan_for
 
-RETURN_TRIGGERS = ("return_to_applicant", "return_to_district", "return_to_commune")
 TITLES = ("family", "clan", "community", "unit")
 
 BOTTLENECK_DEFINITIONS = {
@@ -276,7 +276,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
 
     none = literal(0)
     counted = total("outcome")
-    decided = m.outcome.not_in((*RETURN_TRIGGERS, "withdraw"))
+    decided = m.outcome.not_in((*get_registry().return_triggers, "withdraw"))
     conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
     if filters.unit:
         conditions.append(m.province_code == filters.unit)
@@ -295,7 +295,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
             counted.label("completed"),
             none.label("overdue"),
             total("outcome", m.is_escalated).label("escalated"),
-            total("outcome", m.outcome.in_(RETURN_TRIGGERS)).label("returned"),
+            total("outcome", m.outcome.in_(get_registry().return_triggers)).label("returned"),
             counted.label("to_handle"),
             none.label("nearly_late"),
             none.label("not_yet_due"),
@@ -331,7 +331,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
     late_open = and_(open_now, v.due_at < now)
     # done (late or on time): left in the period by a decision; returns and withdrawals are
     # counted on their own, as the one-stop-shop statistics do
-    decided = and_(completed, v.outcome.not_in((*RETURN_TRIGGERS, "withdraw")))
+    decided = and_(completed, v.outcome.not_in((*get_registry().return_triggers, "withdraw")))
     # the working days of a visit completed in the period (the percentiles' values), else NULL
     days = case((and_(completed, v.working_days.is_not(None)), v.working_days)).label("days")
 
@@ -364,7 +364,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         count(completed).label("completed"),
         count(late_open).label("overdue"),
         count(and_(v.is_escalated, or_(open_now, completed))).label("escalated"),
-        count(and_(completed, v.outcome.in_(RETURN_TRIGGERS))).label("returned"),
+        count(and_(completed, v.outcome.in_(get_registry().return_triggers))).label("returned"),
         # every visit read: arrived in the period or carried over into it
         func.count().label("to_handle"),
         count(and_(open_now, v.due_at >= now, v.due_at <= soon)).label("nearly_late"),
