@@ -46,7 +46,7 @@ from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.criteria.scoring import compute_result, validate_scores
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import is_dbkk_commune
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
@@ -897,11 +897,7 @@ def assessment_result(case: Case):
     registry = get_registry()
     cset = registry.criteria_set(case.criteria_set_id)
     scores = {item.code: item.effective_score for item in case.items}
-    is_dbkk = False
-    if case.commune_code:
-        unit = db.session.get(Unit, case.commune_code)
-        is_dbkk = bool(unit and unit.is_dbkk)
-    return compute_result(cset, scores, is_dbkk)
+    return compute_result(cset, scores, is_dbkk_commune(case.commune_code, case.year))
 
 
 def save_assessment(
