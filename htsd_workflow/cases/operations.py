@@ -983,6 +983,8 @@ def save_assessment(
         select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
     )
     case.self_score = total
+    # a save is a change another officer's open form must not silently undo (optimistic lock)
+    case.version = case.version + 1
     _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
     return case
 
