@@ -522,6 +522,7 @@ class _Life:
         self.entered_by = actor
         data = '{"items": [' + ", ".join(changes) + "]}"
         self._event(moment, actor, role, "assess", self.state, self.state, NULL, data)
+        self.version += 1  # save_assessment bumps the version
 
     def _adjust(self, moment, actor, role) -> None:
         i = int(self.random() * len(self.codes))
@@ -534,6 +535,7 @@ class _Life:
             f'"old": {_float(old)}, "new": {new}, "note": "{ADJUST_NOTE}"}}]}}'
         )
         self._event(moment, actor, role, "adjust_scores", self.state, self.state, NULL, data)
+        self.version += 1
 
     def _transition(self, moment, actor, role, trigger, department, comment) -> None:
         flow, state = self.flow, self.state

@@ -68,6 +68,7 @@ from htsd_workflow.core.time import utcnow
 from htsd_workflow.criteria.scoring import compute_result
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.operations import inbox_for, mark_read, unread_count
 from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
 from htsd_workflow.sla.operations import extend_deadline
@@ -118,7 +119,7 @@ _CASE_FACTS = (
         select(_claimer.username)
         .where(_claimer.id == bindparam("claimed_by_id", type_=Integer))
         .scalar_subquery(),
-        select(Unit.is_dbkk)
+        select(unit_is_dbkk_in(bindparam("year", type_=Integer)))
         .where(Unit.code == bindparam("commune_code", type_=String))
         .scalar_subquery(),
         SignOff.department,
@@ -155,6 +156,7 @@ def case_detail(case: Case, user: User) -> dict:
             "subject_id": case.subject_id,
             "claimed_by_id": case.claimed_by_id,
             "commune_code": case.commune_code,
+            "year": case.year,
         },
     ).all()
     subject_id, subject_name, subject_kind, claimed_by, is_dbkk = facts[0][:5]

@@ -142,7 +142,7 @@ class Case(db.Model):
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    #: optimistic lock: changes with state-changing actions only
+    #: optimistic lock: changes with state-changing actions and saved scores (not with claims)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     subject = relationship("Subject", lazy="joined")

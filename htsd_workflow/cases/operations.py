@@ -47,7 +47,7 @@ from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.criteria.scoring import compute_result, validate_scores
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import is_dbkk_commune
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
@@ -911,11 +911,7 @@ def assessment_result(case: Case):
     registry = get_registry()
     cset = registry.criteria_set(case.criteria_set_id)
     scores = {item.code: item.effective_score for item in case.items}
-    is_dbkk = False
-    if case.commune_code:
-        unit = db.session.get(Unit, case.commune_code)
-        is_dbkk = bool(unit and unit.is_dbkk)
-    return compute_result(cset, scores, is_dbkk)
+    return compute_result(cset, scores, is_dbkk_commune(case.commune_code, case.year))
 
 
 def save_assessment(
@@ -1001,6 +997,8 @@ def save_assessment(
         select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
     )
     case.self_score = total
+    # a save is a change another officer's open form must not silently undo (optimistic lock)
+    case.version = case.version + 1
     _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
     return case
 

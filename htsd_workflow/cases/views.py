@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -207,6 +208,7 @@ def case_context(case: Case, **extra) -> dict:
         "next_step": next_step(case, current_user, state, allowed, result, signed),
         "form": request.form if request.method == "POST" else {},
         "back": safe_next(request.args.get("back")),
+        "field_errors": {},
     }
     context.update(extra)
     return context
@@ -265,6 +267,48 @@ def _done_message(case: Case, trigger: str, before_state: str) -> str:
     )
 
 
+def _typed_adjustments(case: Case) -> list[dict]:
+    """The reviewer's adjusted scores typed on the case page, each with its note."""
+    entries = []
+    for item in get_registry().criteria_set(case.criteria_set_id).items:
+        score = request.form.get(f"review-{item.code}", "").strip()
+        if score:
+            entries.append(
+                {"code": item.code, "score": score, "note": request.form.get(f"note-{item.code}")}
+            )
+    return entries
+
+
+def _case_again(case_id: int, exc, status: int, where: str):
+    """The case page shown again after a refused save or action, with everything typed kept
+    and each error once: beside its field, or in the box of the part that refused."""
+    db.session.rollback()
+    db.session.expire_all()
+    case = load_case(case_id)
+    codes = {item.code for item in get_registry().criteria_set(case.criteria_set_id).items}
+    beside, others = split_errors(exc.details, codes)
+    message = exc.message
+    if status == 409:
+        message = _(
+            "%(why)s Hồ sơ hiện ở phiên bản %(version)s; những gì bạn vừa nhập vẫn ở dưới đây, "
+            "chưa được lưu. Xem lại rồi làm lại.",
+            why=exc.message,
+            version=case.version,
+        )
+    elif beside:
+        message = _("Chưa lưu: %(num)s ô cần sửa (ghi chú đỏ bên dưới).", num=len(beside))
+    details = {str(n): m for n, m in enumerate(others)}
+    if where == "score":
+        context = case_context(
+            case, score_error=message, score_details=details, field_errors=beside
+        )
+    else:
+        context = case_context(
+            case, action_error=message, action_details=details, field_errors=beside
+        )
+    return render_template("cases/case.html", **context), status
+
+
 @bp.route("/cases/<int:case_id>/actions", methods=["POST"])
 @access()
 def act(case_id: int):
@@ -273,22 +317,27 @@ def act(case_id: int):
     trigger = request.form.get("trigger", "")
     comment = request.form.get("comment", "")
     before = case.state
+    version = _int(request.form.get("version"))
+    # score adjustments typed on the page go with the action, or nothing does: one form, so a
+    # reviewer who types a score and presses "Đồng ý" never loses it without a word
+    adjustments = _typed_adjustments(case)
     try:
+        if adjustments:
+            save_assessment(case.id, adjustments, current_user, expected_version=version)
+            version = None  # checked by the save, under the same row lock
         updated = fire_trigger(
-            case.id,
-            trigger,
-            current_user,
-            comment=comment,
-            expected_version=_int(request.form.get("version")),
+            case.id, trigger, current_user, comment=comment, expected_version=version
         )
     except Conflict as exc:
+        if adjustments:
+            return _case_again(case_id, exc, 409, "score")
         return conflict_page(case_id, exc)
     except InvalidInput as exc:
-        db.session.rollback()
-        case = load_case(case_id)
-        context = case_context(case, action_error=exc.message, action_details=exc.details)
-        return render_template("cases/case.html", **context), 422
+        where = "score" if any(k.startswith("items") for k in exc.details) else "action"
+        return _case_again(case_id, exc, 422, where)
     db.session.commit()
+    if adjustments:
+        flash(_("Đã lưu điểm điều chỉnh."), "success")
     flash(_done_message(updated, trigger, before), "success")
     back = safe_next(request.form.get("back"))
     if back and current_user.role != "applicant":
@@ -356,26 +405,18 @@ def release(case_id: int):
 def adjust_scores(case_id: int):
     """A reviewer's adjusted scores, each with a note; the history keeps both values."""
     case = load_case(case_id)
-    cset = get_registry().criteria_set(case.criteria_set_id)
-    entries = []
-    for item in cset.items:
-        score = request.form.get(f"review-{item.code}", "").strip()
-        if score:
-            entries.append(
-                {"code": item.code, "score": score, "note": request.form.get(f"note-{item.code}")}
-            )
+    entries = _typed_adjustments(case)
     if not entries:
         flash(_("Bạn chưa nhập điểm điều chỉnh nào."), "warning")
         return redirect(url_for("cases.show", case_id=case_id) + "#assessment")
     try:
-        save_assessment(case.id, entries, current_user)
+        save_assessment(
+            case.id, entries, current_user, expected_version=_int(request.form.get("version"))
+        )
     except InvalidInput as exc:
-        db.session.rollback()
-        case = load_case(case_id)
-        context = case_context(case, score_error=exc.message, score_details=exc.details)
-        return render_template("cases/case.html", **context), 422
+        return _case_again(case_id, exc, 422, "score")
     except Conflict as exc:
-        return conflict_page(case_id, exc)
+        return _case_again(case_id, exc, 409, "score")
     db.session.commit()
     flash(_("Đã lưu điểm điều chỉnh."), "success")
     return redirect(url_for("cases.show", case_id=case_id) + "#assessment")
@@ -428,11 +469,86 @@ def assessment_context(case: Case, **extra) -> dict:
         "submit_trigger": "resubmit" if resubmitting else "submit",
         "returned": _returned_note(case, _timeline(case.id)),
         "field_errors": {},
+        "other_errors": [],
         "missing": (),
-        "file_errors": [],
+        "file_errors": {},
+        "conflict": False,
     }
     context.update(extra)
     return context
+
+
+def _keep_uploads(case_id: int, cset) -> tuple[int, dict[str, list[str]]]:
+    """Keep the files uploaded with the assessment form; return how many were kept and, per
+    item code, why the others were refused."""
+    added = 0
+    refused: dict[str, list[str]] = {}
+    for item in cset.items:
+        for upload in request.files.getlist(f"files-{item.code}"):
+            if not upload or not upload.filename:
+                continue
+            try:
+                add_attachment(case_id, item.code, upload.stream, upload.filename, current_user)
+                added += 1
+            except InvalidInput as exc:
+                refused.setdefault(item.code, []).append(exc.message)
+    return added, refused
+
+
+#: an error key of ``validate_scores`` tied to one field of the form: items[<code>].<field>
+_FIELD_KEY = re.compile(r"^items\[(?P<code>[^\]]+)\](?:\.(?P<field>score|evidence|note|code))?$")
+
+
+def split_errors(details: dict, codes) -> tuple[dict[str, str], list[str]]:
+    """An InvalidInput's details as (errors beside fields, keyed "score-<code>",
+    "evidence-<code>", "note-<code>" or "item-<code>"; the errors no field shows)."""
+    beside: dict[str, str] = {}
+    others: list[str] = []
+    for key, message in details.items():
+        match = _FIELD_KEY.match(key)
+        if match and match["code"] in codes and isinstance(message, str):
+            field = match["field"] if match["field"] in ("score", "evidence", "note") else "item"
+            beside[f"{field}-{match['code']}"] = message
+        elif isinstance(message, str):
+            others.append(message)
+    return beside, others
+
+
+def _assessment_again(case: Case, refusal, added: int, file_errors: dict):
+    """The assessment form shown again with everything typed, each error once beside its
+    field; the files already kept are listed with the item."""
+    codes = {item.code for item in get_registry().criteria_set(case.criteria_set_id).items}
+    field_errors: dict[str, str] = {}
+    other_errors: list[str] = []
+    status = 422
+    if isinstance(refusal, Conflict):
+        status = 409
+        error = _(
+            "Người khác đã lưu bản tự đánh giá này trước bạn (phiên bản %(version)s). Điểm và "
+            "minh chứng bạn vừa nhập vẫn ở dưới đây, chưa được lưu; xem lại điểm đang lưu "
+            "rồi bấm “Lưu bản nháp”.",
+            version=case.version,
+        )
+    elif refusal is not None:
+        field_errors, other_errors = split_errors(refusal.details, codes)
+        error = _(
+            "Chưa lưu điểm: %(num)s ô cần sửa (ghi chú đỏ bên dưới). Các giá trị bạn đã nhập "
+            "vẫn được giữ.",
+            num=len(field_errors) + len(other_errors),
+        )
+    else:
+        error = _("Đã lưu điểm và minh chứng đã gõ, nhưng có tệp không nhận được.")
+    if added:
+        error = f"{error} " + _("Đã lưu %(num)s tệp vừa đính kèm.", num=added)
+    context = assessment_context(
+        case,
+        error=error,
+        field_errors=field_errors,
+        other_errors=other_errors,
+        file_errors=file_errors,
+        conflict=isinstance(refusal, Conflict),
+    )
+    return render_template("cases/assessment.html", **context), status
 
 
 @bp.route("/cases/<int:case_id>/assessment", methods=["GET", "POST"])
@@ -448,37 +564,19 @@ def assessment(case_id: int):
 
     cset = get_registry().criteria_set(case.criteria_set_id)
     version = _int(request.form.get("version"))
+    refusal = None
     try:
         save_assessment(case.id, _assessment_entries(cset), current_user, expected_version=version)
-    except InvalidInput as exc:
+    except (InvalidInput, Conflict) as exc:
         db.session.rollback()
-        context = assessment_context(
-            load_case(case_id), error=exc.message, field_errors=exc.details
-        )
-        return render_template("cases/assessment.html", **context), 422
-    except Conflict as exc:
-        return conflict_page(case_id, exc)
-
-    file_errors = []
-    added = 0
-    for item in cset.items:
-        for upload in request.files.getlist(f"files-{item.code}"):
-            if not upload or not upload.filename:
-                continue
-            try:
-                add_attachment(case.id, item.code, upload.stream, upload.filename, current_user)
-                added += 1
-            except InvalidInput as exc:
-                file_errors.append(exc.message)
+        refusal = exc
+    # every uploaded file is kept, even when the scores are refused: nothing typed or attached
+    # is lost without a word
+    added, file_errors = _keep_uploads(case.id, cset)
     db.session.commit()
     case = load_case(case_id)
-    if file_errors:
-        context = assessment_context(
-            case,
-            error=_("Đã lưu điểm và minh chứng đã gõ, nhưng có tệp không nhận được:"),
-            file_errors=file_errors,
-        )
-        return render_template("cases/assessment.html", **context), 422
+    if refusal is not None or file_errors:
+        return _assessment_again(case, refusal, added, file_errors)
 
     remove = _int(request.form.get("remove_file"))
     if remove:

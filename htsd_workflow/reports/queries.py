@@ -28,7 +28,8 @@ from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput, rendered
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import DbkkPeriod, Unit
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import load_plans, plan_for
@@ -570,21 +571,6 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
 
 def plans():
     return load_plans(f"{current_app.config['WORKFLOWS_DIR']}/plans")
-
-
-def dbkk_communes(codes, year: int) -> set[str]:
-    """Communes on the ĐBKK list in ``year``: by their listed periods, else by the flag."""
-    with_periods = set(db.session.scalars(select(DbkkPeriod.unit_code).distinct()))
-    listed = set(
-        db.session.scalars(
-            select(DbkkPeriod.unit_code).where(
-                DbkkPeriod.from_year <= year,
-                or_(DbkkPeriod.to_year.is_(None), DbkkPeriod.to_year >= year),
-            )
-        )
-    )
-    flagged = set(db.session.scalars(select(Unit.code).where(Unit.is_dbkk.is_(True))))
-    return {c for c in codes if c in listed or (c not in with_periods and c in flagged)}
 
 
 def _province_of(user: User) -> str:

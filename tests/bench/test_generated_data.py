@@ -53,7 +53,8 @@ def check_history_and_cases(cases, history):
             assert after["at"] >= before["at"]
         assert chain[-1]["to_state"] == case["state"]
         moves = [e for e in chain[1:] if e["from_state"] != e["to_state"]]
-        assert case["version"] == 1 + len(moves)
+        saves = [e for e in chain if e["trigger"] in ("assess", "adjust_scores")]
+        assert case["version"] == 1 + len(moves) + len(saves)
         assert case["created_at"] == chain[0]["at"]
         assert case["stage_entered_at"] == (moves[-1]["at"] if moves else chain[0]["at"])
         assert case["submitted_at"] == (moves[0]["at"] if moves else None)

@@ -1,0 +1,168 @@
+"""Scores on the pages: nothing typed or attached is lost, each error once beside its field,
+saves that do not overwrite each other, and the pass mark before moving a case forward."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from sqlalchemy import select
+
+from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
+from htsd_workflow.evidence.models import Attachment
+from htsd_workflow.extensions import db
+from tests.factories import COMMUNE
+from tests.web.conftest import text
+
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
+SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2": "28", "3": "18", "4": "18"}
+
+
+def assessment_form(case, scores, **extra):
+    data = {"version": str(case.version), "action": "save"}
+    for code, score in scores.items():
+        data[f"score-{code}"] = score
+        data[f"evidence-{code}"] = f"minh chứng {code}"
+    data.update(extra)
+    return data
+
+
+def item(case, code) -> AssessmentItem:
+    db.session.expire_all()
+    return db.session.scalar(
+        select(AssessmentItem).where(AssessmentItem.case_id == case.id, AssessmentItem.code == code)
+    )
+
+
+def field_value(body: str, name: str) -> str | None:
+    tag = re.search(rf'<(?:input|textarea)[^>]*name="{re.escape(name)}"[^>]*>', body)
+    if tag is None:
+        return None
+    if tag.group(0).startswith("<textarea"):
+        return body[tag.end() : body.index("</textarea>", tag.end())]
+    value = re.search(r'value="([^"]*)"', tag.group(0))
+    return value.group(1) if value else ""
+
+
+# --- issue 18 item 6: one bad score keeps everything typed and every file --------------------
+
+
+def test_an_over_maximum_score_keeps_the_typed_values_and_the_photo(as_user, make):
+    case, applicant = make.draft(complete=False)
+    household = as_user(applicant)
+    data = assessment_form(case, {**SCORES, "2": "99"})
+    data["files-1.1"] = [(io.BytesIO(JPEG), "giay-khen.jpg")]
+    refused = household.post(
+        f"/cases/{case.id}/assessment", data, content_type="multipart/form-data"
+    )
+    assert refused.status_code == 422
+    body = text(refused)
+    # every typed value is in the form again, the bad one too
+    assert field_value(body, "score-2") == "99"
+    assert field_value(body, "score-1.2") == "9"
+    assert field_value(body, "evidence-3") == "minh chứng 3"
+    # the error once, beside its field
+    assert body.count("vượt quá điểm tối đa") == 1
+    error_at = body.index("vượt quá điểm tối đa")
+    assert body.rindex('name="score-2"', 0, error_at) > body.rindex('name="score-1.3"', 0, error_at)
+    # the photo is kept, and listed with its item
+    files = db.session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
+    assert [(f.item_code, f.filename) for f in files] == [("1.1", "giay-khen.jpg")]
+    assert "giay-khen.jpg" in body
+    # the scores themselves are not half-saved
+    assert item(case, "1.2").score is None
+
+
+def test_an_evidence_error_is_shown_once_beside_the_evidence(as_user, make):
+    case, applicant = make.draft(complete=False)
+    data = assessment_form(case, SCORES)
+    data["evidence-3"] = "x" * 5000
+    refused = as_user(applicant).post(f"/cases/{case.id}/assessment", data)
+    assert refused.status_code == 422
+    body = text(refused)
+    assert body.count("dài tối đa") == 1
+    assert body.index("dài tối đa") > body.index('name="evidence-3"')
+    assert field_value(body, "score-4") == "18"
+
+
+# --- issue 19 item 5: the second save from the same version is refused, typed values kept -----
+
+
+def test_second_draft_save_from_the_same_version_gets_409_with_its_values_kept(as_user, make):
+    case, applicant = make.draft(complete=False)
+    officer = make.reviewer("commune_reviewer", COMMUNE)
+    stale = assessment_form(case, {"1.1": "3"})
+    first = as_user(applicant).post(
+        f"/cases/{case.id}/assessment", assessment_form(case, {"1.1": "8"})
+    )
+    assert first.status_code == 302
+    second = as_user(officer).post(f"/cases/{case.id}/assessment", stale)
+    assert second.status_code == 409
+    body = text(second)
+    assert field_value(body, "score-1.1") == "3"  # what they typed, not lost
+    assert item(case, "1.1").score == 8  # and the first save not reverted
+    assert field_value(body, "version") == str(db.session.get(Case, case.id).version)
+
+
+def test_second_adjustment_from_the_same_version_gets_409_with_its_values_kept(as_user, make):
+    case, _ = make.case_in("commune_review")
+    seen = str(case.version)
+    first = as_user(make.user("commune_reviewer", COMMUNE)).post(
+        f"/cases/{case.id}/scores", {"version": seen, "review-2": "20", "note-2": "Thiếu"}
+    )
+    assert first.status_code == 302
+    second = as_user(make.user("commune_reviewer", COMMUNE)).post(
+        f"/cases/{case.id}/scores", {"version": seen, "review-2": "29", "note-2": "Đủ"}
+    )
+    assert second.status_code == 409
+    body = text(second)
+    assert field_value(body, "review-2") == "29" and field_value(body, "note-2") == "Đủ"
+    assert item(case, "2").reviewed_score == 20
+
+
+# --- issue 18 item 5: an adjustment typed before "Đồng ý" is not lost -----------------------
+
+
+def test_adjustment_typed_then_approve_saves_both(as_user, make):
+    case, _ = make.case_in("commune_review")
+    reviewer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    done = reviewer.post(
+        f"/cases/{case.id}/actions",
+        {
+            "version": str(case.version),
+            "trigger": "approve",
+            "review-3": "15",
+            "note-3": "Một minh chứng chưa rõ",
+        },
+    )
+    assert done.status_code == 302
+    assert item(case, "3").reviewed_score == 15
+    triggers = db.session.scalars(
+        select(CaseEvent.trigger).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)
+    ).all()
+    assert triggers[-2:] == ["adjust_scores", "approve"]
+
+
+def test_adjustment_without_its_note_refuses_the_action_and_keeps_what_was_typed(as_user, make):
+    case, _ = make.case_in("commune_review")
+    reviewer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    refused = reviewer.post(
+        f"/cases/{case.id}/actions",
+        {"version": str(case.version), "trigger": "approve", "review-3": "15", "comment": "ok"},
+    )
+    assert refused.status_code == 422
+    body = text(refused)
+    assert field_value(body, "review-3") == "15" and "ok</textarea>" in body
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).state == "commune_review"
+    assert item(case, "3").reviewed_score is None
+
+
+def test_the_case_page_has_one_form_for_adjustments_and_actions(as_user, make):
+    case, _ = make.case_in("commune_review")
+    body = text(as_user(make.reviewer("commune_reviewer", COMMUNE)).get(f"/cases/{case.id}"))
+    approve = re.search(r'<button[^>]*value="approve"[^>]*>', body).group(0)
+    review = re.search(r'<input[^>]*name="review-3"[^>]*>', body).group(0)
+    owner = re.search(r'form="([^"]+)"', approve).group(1)
+    assert re.search(r'form="([^"]+)"', review).group(1) == owner
+    assert f'<form id="{owner}"' in body
