@@ -271,6 +271,14 @@ def _plan(
                 details={"assessment": {code: _l("Chưa chấm điểm") for code in missing_codes}},
             )
         raise NotAllowed(_l("Hồ sơ không đáp ứng điều kiện để thực hiện thao tác này."))
+    if user.role not in taken.roles:
+        # the roles were checked as a union over the trigger's rows; the row that fires decides
+        raise NotAllowed(
+            _l(
+                "Vai trò của bạn không được thực hiện thao tác này khi hồ sơ ở bước “%(state)s”.",
+                state=later(labels.state_label, snap.state, definition),
+            )
+        )
     return PlannedChange(
         case=snap,
         transition=taken,
@@ -732,7 +740,7 @@ def allowed_triggers(case: Case, user: User) -> list[str]:
             if missing[case.id]:
                 continue
         if any("returned_from_dest" in s.guards for s in specs) and not any(
-            s.dest == case.returned_from for s in specs
+            s.dest == case.returned_from and user.role in s.roles for s in specs
         ):
             continue
         if trigger == "submit" and not any(
