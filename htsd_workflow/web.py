@@ -57,6 +57,7 @@ from htsd_workflow.core.pages import (
     due_status,
     error_page,
     format_day,
+    format_figure,
     format_moment,
     format_points,
     safe_next,
@@ -439,6 +440,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["moment"] = format_moment
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["points"] = format_points
+    app.jinja_env.filters["figure"] = format_figure
     app.register_error_handler(DomainError, _handle_domain)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -513,6 +513,8 @@ class TargetRow(Strict):
     percent = fields.Float(allow_none=True, required=True)
     target = fields.Float(allow_none=True, required=True)
     gap = fields.Float(allow_none=True, required=True)
+    #: subjects still to recognise to reach the target (percentage plans)
+    gap_count = fields.Integer(allow_none=True)
     on_track = fields.Boolean(allow_none=True, required=True)
     is_dbkk = fields.Boolean()
     missing_denominators = fields.Integer()

@@ -109,21 +109,19 @@ class WorkflowDefinition:
         """Transitions of ``trigger`` that leave ``state``, in file order."""
         return self._by_trigger.get((trigger, state), [])
 
+    def _of_trigger(self, trigger: str, state: str | None) -> list[TransitionDef]:
+        if state is not None:
+            return self.candidates(trigger, state)
+        return [t for t in self.transitions if t.trigger == trigger]
+
     def transition_label(self, trigger: str, state: str | None = None) -> str | None:
         """The file's label of ``trigger`` fired from ``state`` (any state when None)."""
-        if state is not None:
-            found = self.candidates(trigger, state)
-        else:
-            found = [t for t in self.transitions if t.trigger == trigger]
+        found = self._of_trigger(trigger, state)
         return found[0].label if found else None
 
     def requires_comment(self, trigger: str, state: str | None = None) -> bool:
         """Whether the file says ``comment: true`` for ``trigger`` (from ``state``)."""
-        if state is not None:
-            found = self.candidates(trigger, state)
-        else:
-            found = [t for t in self.transitions if t.trigger == trigger]
-        return any(t.comment_required for t in found)
+        return any(t.comment_required for t in self._of_trigger(trigger, state))
 
     def ends_case(self, trigger: str, state: str) -> bool:
         """Whether every way ``trigger`` leaves ``state`` ends the case (ask to confirm first)."""

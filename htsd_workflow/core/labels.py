@@ -128,6 +128,14 @@ KIND_LABELS = {
     "unit": _l("Cơ quan, đơn vị"),
 }
 
+#: what a title counts, as a number of them reads ("thêm 3 hộ gia đình")
+SUBJECT_NOUNS = {
+    "family": _l("hộ gia đình"),
+    "clan": _l("dòng họ"),
+    "community": _l("cộng đồng"),
+    "unit": _l("đơn vị"),
+}
+
 DEPARTMENT_LABELS = {
     "education": _l("Sở GD&ĐT"),
     "culture": _l("Sở VHTTDL"),
@@ -160,3 +168,8 @@ def event_label(trigger: str, from_state: str | None = None) -> str:
     if trigger in EVENT_LABELS:
         return str(EVENT_LABELS[trigger])
     return trigger_label(trigger, from_state)
+
+
+def direct_row_name(area_name: str) -> str:
+    """A report row of the subjects an area (a district, the province) manages itself."""
+    return gettext("%(area)s (trực tiếp quản lý)", area=area_name)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import datetime
 
+import flask_babel
 from babel.numbers import format_decimal
 from babel.support import Translations
 from flask import g, jsonify, render_template, request, url_for
@@ -95,6 +96,17 @@ def format_points(value, locale=None) -> str:
             _POINTS.clear()
         text = _POINTS[key] = format_decimal(value, format="#,##0.##", locale=locale)
     return text
+
+
+def format_figure(value, decimals: int = 1) -> str:
+    """A report figure rounded for reading, in the user's number format: one decimal for days
+    and percentages (89,5 in Vietnamese, 89.5 in English), ``decimals=0`` for counts
+    (1.050 / 1,050); "—" for no figure."""
+    if value is None:
+        return "—"
+    if decimals == 0:
+        return flask_babel.format_number(round(value))
+    return flask_babel.format_decimal(value, format="#,##0." + "0" * decimals)
 
 
 #: the deadline badge's text per (translations, overdue, days)

@@ -12,6 +12,7 @@ Definitions (shown beside the figures):
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,6 +27,7 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput, rendered
+from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -88,6 +90,9 @@ TARGET_DEFINITIONS = {
         "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc"
     ),
     "gap": _l("Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)"),
+    "gap_count": _l(
+        "Số đối tượng (hộ, dòng họ, cộng đồng, đơn vị) cần được công nhận thêm để đạt chỉ tiêu"
+    ),
     "on_track": _l("Đạt khi tỷ lệ ≥ chỉ tiêu"),
 }
 COUNT_TARGET_DEFINITIONS = {
@@ -393,7 +398,11 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         if g[2] is not None:
             spells[key].append((g[2], g[3]))
     totals = {key: dict(zip(counted, row, strict=True)) for key, row in sums.items()}
-    names = _unit_names({unit for _stage, unit in totals if unit})
+    # subjects a district or the province manages itself have no unit at the rows' level:
+    # their rows are named after the area that manages them
+    direct = filters.unit or user.unit_code
+    names = _unit_names({unit for _stage, unit in totals if unit} | {direct})
+    direct_name = direct_row_name(names.get(direct, direct or ""))
     out = []
     for (stage, unit), r in totals.items():
         median = p90 = None
@@ -407,7 +416,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
             {
                 "stage": stage,
                 "unit_code": unit or "",
-                "unit_name": names.get(unit, ""),
+                "unit_name": names.get(unit, unit) if unit else direct_name,
                 "waiting": r["waiting"],
                 "arrived": r["arrived"],
                 "completed": r["completed"],
@@ -644,6 +653,9 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     ):
         area = commune or district or province
         counts[(area, case_title)] = [registered, recognized]
+    # a province total only for whom sees the whole province: a district's figures under the
+    # province's name would read as the province's
+    whole_province = user.unit_level == "province" and unit in (None, province)
     rows = []
     groups = defaultdict(list)
     for commune in communes:
@@ -657,7 +669,8 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             row["is_dbkk"] = commune.code in dbkk
             rows.append(row)
             groups[(commune.district_code, t)].append(row)
-            groups[(commune.province_code, t)].append(row)
+            if whole_province:
+                groups[(commune.province_code, t)].append(row)
     names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
     for area in direct_areas:
         for t in titles:
@@ -673,7 +686,8 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             rows.append(row)
             if area != province:
                 groups[(area, t)].append(row)
-            groups[(province, t)].append(row)
+            if whole_province:
+                groups[(province, t)].append(row)
     totals = []
     # the province total first, then each district (code order), each with its titles
     for (code, t), members in sorted(groups.items(), key=lambda g: (g[0][0] != province, g[0])):
@@ -767,6 +781,10 @@ def _target_row(
     base = recognized if recognized_known is None else recognized_known
     percent = round(100 * base / den, 2) if den else None
     gap = round(target - percent, 2) if percent is not None and target is not None else None
+    # the gap in subjects: how many more recognitions reach the target's share of ``den``
+    gap_count = None
+    if gap is not None:
+        gap_count = max(math.ceil(target * den / 100 - 1e-9) - base, 0)
     return {
         "unit_code": code,
         "unit_name": name,
@@ -778,5 +796,6 @@ def _target_row(
         "percent": percent,
         "target": target,
         "gap": gap,
+        "gap_count": gap_count,
         "on_track": (percent >= target) if percent is not None and target is not None else None,
     }
