@@ -36,13 +36,14 @@ _dummy_hash: list[str] = []
 
 def _typed_username() -> str:
     """The user name a sign-in names: the form's on the web, the JSON body's on the API."""
-    typed = request.form.get("username")
-    if typed is None and request.is_json:
+    if request.is_json:  # a JSON body is never run through the form parser
         try:
             body = request.get_json(silent=True)
         except RecursionError:  # nested too deep: the endpoint refuses it
             body = None
         typed = body.get("username") if isinstance(body, dict) else None
+    else:
+        typed = request.form.get("username")
     return typed if isinstance(typed, str) else ""
 
 
