@@ -122,6 +122,10 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": True,
+        #: how many reverse proxies (nginx) stand in front of the app: the client's address is
+        #: read from the X-Forwarded-For entry that many hops back, and X-Forwarded-Proto is
+        #: believed; 0 (no proxy) believes neither, since a client can send them itself
+        "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", 0)),
         #: failed sign-ins allowed per address and user name, and per address
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute; 20 per hour"),
         "LOGIN_RATE_LIMIT_PER_ADDRESS": os.environ.get(
