@@ -35,8 +35,6 @@ MAX_ROW_XML_BYTES = 2 * 1024 * 1024
 #: the start of a row element, with or without a namespace prefix (<row …>, <x:row …>)
 _ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s>/]")
 _CELL_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s>/]")
-#: longer than any start tag above (a namespace prefix of up to 50 characters)
-_TAG_REACH = 64
 _BROKEN_XLSX = _l("Tệp Excel bị hỏng hoặc không đúng định dạng .xlsx.")
 _RESAVE_XLSX = _l("Mở lại tệp bằng Excel và lưu ở dạng .xlsx")
 
@@ -141,21 +139,21 @@ def unpacked_size(raw: IO[bytes]) -> int:
         raw.seek(0)
 
 
-def _count_rows_and_cells(source: IO[bytes]) -> tuple[int, int]:
-    """How many rows and cells a sheet's XML holds, counted on the bytes (a fast first pass,
-    so a file of too many rows is refused before the slow row-by-row check begins)."""
+def _count_rows_and_cells(source: IO[bytes], tally: _Tally) -> None:
+    """Count a sheet's rows and cells on its bytes, refusing it as soon as it holds more than
+    allowed: a fast first pass, so a file of too many rows is refused before the slow
+    row-by-row check begins."""
     rows = cells = 0
     carry = b""
     while chunk := source.read(1 << 20):
         buffer = carry + chunk
-        # a start tag cut by the chunk's end is counted with the next chunk
-        edge = max(len(buffer) - _TAG_REACH, 0)
-        rows += sum(1 for m in _ROW_START.finditer(buffer) if m.start() < edge)
-        cells += sum(1 for m in _CELL_START.finditer(buffer) if m.start() < edge)
-        carry = buffer[edge:]
-    rows += len(_ROW_START.findall(carry))
-    cells += len(_CELL_START.findall(carry))
-    return rows, cells
+        # up to the last "<": a start tag holds no "<", so none before it is cut short
+        cut = max(buffer.rfind(b"<"), 0)
+        rows += len(_ROW_START.findall(buffer, 0, cut))
+        cells += len(_CELL_START.findall(buffer, 0, cut))
+        carry = buffer[cut:]
+        tally.check(rows, cells)
+    tally.check(rows + len(_ROW_START.findall(carry)), cells + len(_CELL_START.findall(carry)))
 
 
 class _LimitedZip(zipfile.ZipFile):
@@ -343,7 +341,7 @@ def _xlsx_rows(reader: _LimitedReader, tally: _Tally) -> Iterator[tuple[int, lis
     """(row number, values) of the first sheet, streamed from the file."""
     try:
         with reader.open_first_sheet() as source:
-            tally.check(*_count_rows_and_cells(source))
+            _count_rows_and_cells(source, tally)
         workbook = reader.wb
         # openpyxl's own streaming parser with the cell hook above (openpyxl 3.1)
         with reader.open_first_sheet() as source:
