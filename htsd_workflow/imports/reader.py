@@ -133,16 +133,18 @@ def unpacked_size(raw: IO[bytes]) -> int:
     try:
         with zipfile.ZipFile(raw) as archive:
             return _check_parts(archive, ReadLimits.from_config())
-    except zipfile.BadZipFile:
+    except InvalidInput:
+        raise
+    except Exception:  # noqa: BLE001 - a broken zip: the check reports it, with what to do
         return size
     finally:
         raw.seek(0)
 
 
-def _count_rows_and_cells(source: IO[bytes], tally: _Tally) -> None:
+def _count_rows_and_cells(source: IO[bytes], tally: _Tally) -> int:
     """Count a sheet's rows and cells on its bytes, refusing it as soon as it holds more than
     allowed: a fast first pass, so a file of too many rows is refused before the slow
-    row-by-row check begins."""
+    row-by-row check begins. Returns the rows (empty ones too)."""
     rows = cells = 0
     carry = b""
     while chunk := source.read(1 << 20):
@@ -153,7 +155,9 @@ def _count_rows_and_cells(source: IO[bytes], tally: _Tally) -> None:
         cells += len(_CELL_START.findall(buffer, 0, cut))
         carry = buffer[cut:]
         tally.check(rows, cells)
-    tally.check(rows + len(_ROW_START.findall(carry)), cells + len(_CELL_START.findall(carry)))
+    rows += len(_ROW_START.findall(carry))
+    tally.check(rows, cells + len(_CELL_START.findall(carry)))
+    return rows
 
 
 class _LimitedZip(zipfile.ZipFile):
@@ -454,7 +458,7 @@ def neutralise(value):
 
 def estimate_rows(folder, name: str) -> int | None:
     """About how many data rows a stored file has, for the progress bar before the first
-    check has counted them: the sheet's declared size (XLSX) or its line count (CSV)."""
+    check has counted them: the sheet's row elements (XLSX) or its line count (CSV)."""
     path = Path(folder) / name
     if not path.is_file():
         return None
@@ -462,16 +466,16 @@ def estimate_rows(folder, name: str) -> int | None:
         if raw.read(4) == XLSX_MAGIC:
             raw.seek(0)
             try:
-                reader = _open_workbook(raw, ReadLimits.from_config())
+                limits = ReadLimits.from_config()
+                reader = _open_workbook(raw, limits)
                 try:
                     with reader.open_first_sheet() as source:
-                        bounds = WorkSheetParser(source, []).parse_dimensions()
+                        rows = _count_rows_and_cells(source, _Tally(limits))
                 finally:
                     reader.close()
             except Exception:  # noqa: BLE001 - the check will say what is wrong with the file
                 return None
-            rows = bounds[3] if bounds else None
-            return max(rows - 1, 0) if rows else None
+            return max(rows - 1, 0)
         raw.seek(0)
         lines = sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
         return max(lines - 1, 0)

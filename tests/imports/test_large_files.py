@@ -16,6 +16,7 @@ from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.extensions import db
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import run_import, validate_import
+from htsd_workflow.imports.reader import estimate_rows
 from htsd_workflow.subjects.models import Subject
 from tests.factories import COMMUNE
 from tests.imports.test_import_pages import job_of, stored_files, upload
@@ -228,3 +229,14 @@ def test_a_csv_of_more_rows_than_allowed_is_refused(ctx, officer, monkeypatch):
     rows = [[f"H{n}", "Nguyễn Văn An", COMMUNE, None, None, None] for n in range(20)]
     with pytest.raises(InvalidInput, match="hơn 10 dòng"):
         validate_import("households", csv_bytes(HOUSEHOLD_HEADERS, rows), officer)
+
+
+def test_the_progress_bar_length_is_counted_without_parsing_the_sheet(ctx, tmp_path, monkeypatch):
+    monkeypatch.setitem(ctx.config, "IMPORT_MAX_ROWS", 20_000)
+    (tmp_path / "small.xlsx").write_bytes(packed_xlsx(tiny_rows(50)).getvalue())
+    (tmp_path / "huge.xlsx").write_bytes(packed_xlsx(tiny_rows(200_000)).getvalue())
+    # neither declares its size (<dimension>): the rows are counted
+    assert estimate_rows(tmp_path, "small.xlsx") == 50
+    with peak_memory() as peak:
+        assert estimate_rows(tmp_path, "huge.xlsx") is None  # over the limit: the check says so
+    assert peak[0] < 8 * MIB  # parsing it kept a cleared element per row: 14 MB and more
