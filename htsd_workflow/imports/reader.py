@@ -237,7 +237,7 @@ class _LimitedReader(ExcelReader):
 
     openpyxl's own read-only load opens every sheet to learn its size, and parses a sheet that
     does not declare one (no <dimension>) to its end, whatever it holds; here the first sheet
-    is only streamed, row by row, by ``rows``."""
+    is only streamed, row by row, by ``_xlsx_rows``."""
 
     def __init__(self, raw: IO[bytes], limits: ReadLimits):
         super().__init__(raw, read_only=True, data_only=True)
