@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import event, func, select
 
@@ -197,3 +199,48 @@ def test_deactivating_a_department_reviewer_releases_their_part(ctx, make):
     db.session.commit()
     assert db.session.get(PartClaim, (case_id, "education")) is None
     assert db.session.get(PartClaim, (case_id, "culture")).user_id == culture.id
+
+
+def test_part_claims_follow_the_joint_stage_of_the_workflow_file(tmp_path):
+    """The joint stage is data: renamed in the workflow files, the same rule holds there."""
+    import shutil
+
+    from htsd_workflow import create_app
+    from htsd_workflow.geography.operations import import_province
+    from tests.factories import Factory
+
+    folder = tmp_path / "workflows"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "workflows", folder)
+    for path in (folder / "three_tier").glob("*.yaml"):
+        path.write_text(path.read_text().replace("provincial_confirmation", "joint_confirmation"))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'joint.sqlite'}",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "WORKFLOWS_DIR": str(folder),
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "NOTIFY_WORKER": False,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        import_province("62")
+        make = Factory()
+        case, applicant = make.draft()
+        fire_trigger(case.id, "submit", applicant)
+        fire_trigger(case.id, "approve", make.reviewer("commune_reviewer", COMMUNE))
+        fire_trigger(case.id, "approve", make.reviewer("district_reviewer", DISTRICT))
+        education = make.reviewer("education_reviewer", "62")
+        culture = make.reviewer("culture_reviewer", "62")
+        claim_case(case.id, education)
+        db.session.commit()
+        assert db.session.get(Case, case.id).state == "joint_confirmation"
+        assert db.session.get(PartClaim, (case.id, "education")).user_id == education.id
+        assert "sign" in allowed_triggers(db.session.get(Case, case.id), culture)
+        fire_trigger(case.id, "sign", education)
+        assert fire_trigger(case.id, "sign", culture).state == "recognized"
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(PartClaim)) == 0
+        db.session.remove()
+        db.engine.dispose()
