@@ -18,6 +18,7 @@ from htsd_workflow.cases.operations import (
     allowed_triggers,
     assessment_result,
     claim_case,
+    claim_holder,
     claim_part,
     fire_trigger,
     release_case,
@@ -104,11 +105,13 @@ def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
 def claim_holder_of(case: Case, user, state):
     """Who holds what ``user`` works on this case: at a joint stage their department's part
     (a claim there holds one part only), elsewhere the whole case; None if nobody."""
-    if not state.joint:
-        return case.claimed_by if case.claimed_by_id else None
-    part = claim_part(user, state)
-    held = next((c for c in case.part_claims if c.part == part), None)
-    return held.user if held is not None else None
+    held = {(case.id, c.part): c for c in case.part_claims} if state.joint else {}
+    holder_id = claim_holder(case, user, state, {key: c.user_id for key, c in held.items()})
+    if holder_id is None:
+        return None
+    if state.joint:
+        return held[(case.id, claim_part(user, state))].user
+    return case.claimed_by
 
 
 def _is_supervisor(user, definition, case) -> bool:
