@@ -220,6 +220,13 @@ class SignOffSchema(Strict):
     at = UtcDateTime(required=True)
 
 
+class PartClaimSchema(Strict):
+    #: the department whose part of a joint stage is held
+    part = fields.String(required=True)
+    user = fields.String(required=True)
+    at = UtcDateTime(required=True)
+
+
 class CaseSummary(Strict):
     id = fields.Integer(required=True)
     subject = fields.Nested(SubjectRef, required=True)
@@ -240,6 +247,8 @@ class CaseSchema(CaseSummary):
     allowed_triggers = fields.List(fields.String(), required=True)
     assessment = fields.Nested(AssessmentSchema, required=True)
     sign_offs = fields.List(fields.Nested(SignOffSchema), required=True)
+    #: at a joint stage, who holds each claimed department's part (``claimed_by`` stays empty)
+    part_claims = fields.List(fields.Nested(PartClaimSchema), required=True)
 
 
 class CaseList(Strict):

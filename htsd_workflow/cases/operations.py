@@ -28,6 +28,7 @@ from htsd_workflow.cases.models import (
     AssessmentItem,
     Case,
     CaseEvent,
+    PartClaim,
     Round,
     SignOff,
     StageVisit,
@@ -117,7 +118,40 @@ def _require_active(user: User | None) -> None:
         raise NotAllowed(_l("Tài khoản không còn hoạt động."))
 
 
-def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> None:
+def claim_part(user: User, state) -> str | None:
+    """The part of a joint stage a user works: their department, if the stage lists it."""
+    department = actor_department(user)
+    return department if department in state.joint else None
+
+
+def part_claims_of(case_ids) -> dict[tuple[int, str], int]:
+    """Who holds each claimed department part of these cases: (case id, part) -> user id."""
+    if not case_ids:
+        return {}
+    rows = db.session.execute(
+        select(PartClaim.case_id, PartClaim.part, PartClaim.user_id).where(
+            PartClaim.case_id.in_(case_ids)
+        )
+    )
+    return {(case_id, part): user_id for case_id, part, user_id in rows}
+
+
+def claim_holder(case, user: User, state, part_claims: dict | None) -> int | None:
+    """Who holds what ``user`` would act on: at a joint stage their department's part (the
+    other department's claim does not hold it), elsewhere the whole case."""
+    if state.joint:
+        part = claim_part(user, state)
+        if part is None:
+            return None
+        if part_claims is None:
+            part_claims = part_claims_of([case.id])
+        return part_claims.get((case.id, part))
+    return case.claimed_by_id
+
+
+def _check_actor(
+    user: User, case, definition: WorkflowDefinition, specs, part_claims: dict | None = None
+) -> None:
     """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
     _require_active(user)
     if not in_scope(user, case):
@@ -141,12 +175,8 @@ def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> Non
                 state=later(labels.state_label, case.state, definition),
             )
         )
-    if (
-        state.is_review
-        and case.claimed_by_id is not None
-        and case.claimed_by_id != user.id
-        and user.role != "applicant"
-    ):
+    holder = claim_holder(case, user, state, part_claims) if state.is_review else None
+    if holder is not None and holder != user.id and user.role != "applicant":
         raise NotAllowed(_l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác."))
 
 
@@ -206,6 +236,7 @@ def _plan(
     registry: WorkflowRegistry,
     missing: dict,
     signed: dict,
+    part_claims: dict | None = None,
 ) -> PlannedChange:
     definition = registry.definition(snap.title)
     if trigger not in definition.triggers:
@@ -225,7 +256,7 @@ def _plan(
             ),
             details={"state": snap.state, "trigger": trigger},
         )
-    _check_actor(user, snap, definition, specs)
+    _check_actor(user, snap, definition, specs, part_claims)
     comment = clean_comment(comment)
     if any(s.comment_required for s in specs) and not comment:
         raise InvalidInput(
@@ -349,6 +380,8 @@ def _writes(
             # sign-offs are cleared when the case leaves the joint stage, but not to an end
             if source.joint and not dest.is_final:
                 writes.cleared.append(c.case.id)
+            if source.joint:  # the parts' claims end with the stage, as the case's claim does
+                writes.unclaimed.append((c.case.id, None))
             # stage visits: what the change ends, and what it begins
             if source.is_review:
                 writes.closes.append(_close(c, None, calendar, now))
@@ -371,6 +404,8 @@ def _writes(
         elif c.department:
             writes.closes.append(_close(c, f"{c.from_state}:{c.department}", calendar, now))
         if c.department:
+            if not c.changes_state:  # signing ends the department's claim on its part
+                writes.unclaimed.append((c.case.id, c.department))
             writes.signs.append(
                 {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
             )
@@ -541,10 +576,32 @@ def _apply(
         moved = _write_with_sqlalchemy(writes, now, expected_version)
     if moved != len(writes.moves):  # the rows are locked: only a bug or a stale version
         raise Conflict(_l("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang."))
+    _end_part_claims(writes.unclaimed)
     if writes.outbox:
         db.session.info["outbox_written"] = True  # the worker is told after the commit
     versions = {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
     return versions, writes
+
+
+def _end_part_claims(unclaimed: list[tuple[int, str | None]]) -> None:
+    whole = [case_id for case_id, part in unclaimed if part is None]
+    if whole:
+        db.session.execute(delete(PartClaim).where(PartClaim.case_id.in_(whole)))
+    parts = defaultdict(list)
+    for case_id, part in unclaimed:
+        if part is not None:
+            parts[part].append(case_id)
+    for part, case_ids in parts.items():
+        db.session.execute(
+            delete(PartClaim).where(PartClaim.part == part, PartClaim.case_id.in_(case_ids))
+        )
+
+
+def _joint_part_claims(rows, registry: WorkflowRegistry) -> dict:
+    """The part claims of those rows that are at a joint stage (no query when none is)."""
+    return part_claims_of(
+        [r.id for r in rows if registry.definition(r.title).states[r.state].joint]
+    )
 
 
 def _lock(case_ids, cur=None) -> list:
@@ -640,7 +697,8 @@ def fire_trigger(
     needs_missing = trigger in ("submit", "resubmit")
     missing = _missing_items([case_id], registry, rows, cur) if needs_missing else {}
     signed = _signed_departments([case_id], cur) if trigger == "sign" else {}
-    planned = _plan(snap, trigger, user, comment, registry, missing, signed)
+    part_claims = _joint_part_claims(rows, registry)
+    planned = _plan(snap, trigger, user, comment, registry, missing, signed, part_claims)
     versions, writes = _apply([planned], user, registry, get_calendar(), now, expected_version, cur)
     if cur is not None:
         return _case_after(snap, writes, versions[case_id], now)
@@ -684,6 +742,7 @@ def fire_bulk(
             if trigger == "sign" and visible
             else {}
         )
+        part_claims = _joint_part_claims(visible, registry)
         planned = []
         for case_id in batch:
             row = found.get(case_id)
@@ -697,7 +756,9 @@ def fire_bulk(
                 )
                 continue
             try:
-                planned.append(_plan(row, trigger, user, comment, registry, missing, signed))
+                planned.append(
+                    _plan(row, trigger, user, comment, registry, missing, signed, part_claims)
+                )
             except DomainError as exc:
                 result.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
         versions, _ = _apply(planned, user, registry, calendar, now, cur=cur)
@@ -721,12 +782,13 @@ def allowed_triggers(case: Case, user: User) -> list[str]:
     allowed = []
     missing = None
     signed = None
+    part_claims = _joint_part_claims([case], registry)
     for trigger in definition.triggers:
         specs = definition.candidates(trigger, case.state)
         if not specs:
             continue
         try:
-            _check_actor(user, case, definition, specs)
+            _check_actor(user, case, definition, specs, part_claims)
         except DomainError:
             continue
         if trigger == "sign":
@@ -970,7 +1032,7 @@ def save_assessment(
             item.entered_by_id = user.id
         trigger = "assess"
     elif state.is_review and user.role in state.roles:
-        if case.claimed_by_id not in (None, user.id):
+        if claim_holder(case, user, state, None) not in (None, user.id):
             raise NotAllowed(
                 _l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
             )
@@ -1027,20 +1089,31 @@ def _is_supervisor(user: User, case: Case) -> bool:
 def claim_case(
     case_id: int, user: User, *, take_over: bool = False, note: str | None = None, now=None
 ) -> Case:
-    """Take a case in the queue; a supervisor may take over someone else's claim with a note."""
+    """Take a case in the queue; a supervisor may take over someone else's claim with a note.
+
+    At a joint stage the claim holds only the claimant's department's part.
+    """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
     state = get_registry().definition(case.title).states[case.state]
     if not state.is_review:
         raise Conflict(_l("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt."))
     works_here = user.role in state.roles
-    if case.claimed_by_id == user.id:
+    part = claim_part(user, state)
+    if state.joint and part is None:
+        raise NotAllowed(
+            _l("Ở bước liên ngành, chỉ chuyên viên các sở được nhận phần của sở mình.")
+        )
+    held = db.session.get(PartClaim, (case.id, part)) if part else None
+    holder = held.user_id if held is not None else (None if part else case.claimed_by_id)
+    data = {"part": part} if part else None
+    if holder == user.id:
         return case
-    if case.claimed_by_id is not None:
+    if holder is not None:
         if not (take_over and _is_supervisor(user, case)):
             raise Conflict(
                 _l("Hồ sơ đã có cán bộ khác nhận xử lý."),
-                details={"claimed_by": case.claimed_by_id},
+                details={"claimed_by": holder, **(data or {})},
             )
         note = clean_comment(note, "note")
         if not note:
@@ -1048,35 +1121,61 @@ def claim_case(
                 _l("Cần ghi lý do khi nhận thay hồ sơ của người khác."),
                 details={"note": _l("Bắt buộc")},
             )
-        previous = case.claimed_by_id
-        case.claimed_by_id = user.id
-        case.claimed_at = now
+        if held is not None:
+            held.user_id, held.claimed_at = user.id, now
+        else:
+            case.claimed_by_id, case.claimed_at = user.id, now
         _record_event(
-            case, user, "take_over", comment=note, now=now, data={"previous_claimant": previous}
+            case,
+            user,
+            "take_over",
+            comment=note,
+            now=now,
+            data={"previous_claimant": holder, **(data or {})},
         )
         return case
     if not works_here:
         raise NotAllowed(_l("Chỉ cán bộ xử lý bước này được nhận hồ sơ."))
-    case.claimed_by_id = user.id
-    case.claimed_at = now
-    _record_event(case, user, "claim", comment=None, now=now)
+    if part:
+        db.session.add(PartClaim(case_id=case.id, part=part, user_id=user.id, claimed_at=now))
+    else:
+        case.claimed_by_id = user.id
+        case.claimed_at = now
+    _record_event(case, user, "claim", comment=None, now=now, data=data)
     return case
 
 
 def release_case(case_id: int, user: User, *, now=None) -> Case:
-    """Give a claimed case back to the queue (the claimant or a supervisor)."""
+    """Give a claimed case back to the queue (the claimant or a supervisor).
+
+    At a joint stage the claimant gives back their department's part; a supervisor, every part.
+    """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
-    if case.claimed_by_id is None:
+    held = [(None, case.claimed_by_id)] if case.claimed_by_id is not None else []
+    held += [
+        (c.part, c.user_id)
+        for c in db.session.scalars(
+            select(PartClaim).where(PartClaim.case_id == case.id).order_by(PartClaim.part)
+        )
+    ]
+    if not held:
         return case
-    if case.claimed_by_id != user.id and not _is_supervisor(user, case):
+    own = [(part, holder) for part, holder in held if holder == user.id]
+    if not own and not _is_supervisor(user, case):
         raise NotAllowed(_l("Chỉ người đã nhận hồ sơ (hoặc cấp trên) được trả về hàng chờ."))
-    previous = case.claimed_by_id
-    case.claimed_by_id = None
-    case.claimed_at = None
-    _record_event(
-        case, user, "release", comment=None, now=now, data={"previous_claimant": previous}
-    )
+    for part, previous in own or held:
+        if part is None:
+            case.claimed_by_id = None
+            case.claimed_at = None
+        else:
+            db.session.execute(
+                delete(PartClaim).where(PartClaim.case_id == case.id, PartClaim.part == part)
+            )
+        data = {"previous_claimant": previous}
+        if part:
+            data["part"] = part
+        _record_event(case, user, "release", comment=None, now=now, data=data)
     return case
 
 
@@ -1086,8 +1185,34 @@ def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
     rows = db.session.execute(
         select(Case.id, Case.state).where(Case.claimed_by_id == user_id).with_for_update()
     ).all()
+    parts = db.session.execute(
+        select(PartClaim.case_id, PartClaim.part, Case.state)
+        .join(Case, Case.id == PartClaim.case_id)
+        .where(PartClaim.user_id == user_id)
+        .order_by(PartClaim.case_id)
+        .with_for_update(of=Case)
+    ).all()
+    if parts:
+        db.session.execute(delete(PartClaim).where(PartClaim.user_id == user_id))
+        db.session.execute(
+            insert(CaseEvent),
+            [
+                {
+                    "case_id": p.case_id,
+                    "at": now,
+                    "actor_id": actor.id if actor else None,
+                    "actor_role": actor.role if actor else None,
+                    "trigger": "release",
+                    "from_state": p.state,
+                    "to_state": p.state,
+                    "comment": "Tài khoản người nhận xử lý đã bị khóa",
+                    "data": {"previous_claimant": user_id, "part": p.part},
+                }
+                for p in parts
+            ],
+        )
     if not rows:
-        return 0
+        return len(parts)
     db.session.execute(
         update(Case)
         .where(Case.id.in_([r.id for r in rows]))
@@ -1112,4 +1237,4 @@ def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
         ],
     )
     _expire_cases([r.id for r in rows])
-    return len(rows)
+    return len(rows) + len(parts)

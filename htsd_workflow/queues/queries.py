@@ -17,7 +17,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import REVIEWER_ROLES
 from htsd_workflow.auth.scope import territory, territory_clause
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import Case, SignOff
+from htsd_workflow.cases.models import Case, PartClaim, SignOff
 from htsd_workflow.cases.operations import actor_department
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
@@ -64,6 +64,33 @@ _UNITS_OF = {
     "province": _UNIT_COLUMNS.where(Unit.province_code == bindparam("code")),
     "district": _UNIT_COLUMNS.where(Unit.district_code == bindparam("code")),
 }
+
+
+def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
+    """Who holds each department part of the page's cases at a joint stage (one statement,
+    none when no row is at one): case id -> {part: (user id, name)}."""
+    registry = get_registry()
+    ids = [
+        row.id
+        for row in rows
+        if row.title in registry.definitions
+        and registry.definition(row.title).states[row.state].joint
+    ]
+    if not ids:
+        return {}
+    found: dict[int, dict[str, tuple[int, str]]] = {}
+    for case_id, part, user_id, name in _core_rows(
+        select(
+            PartClaim.case_id,
+            PartClaim.part,
+            PartClaim.user_id,
+            func.coalesce(User.full_name, User.username),
+        )
+        .join(User, User.id == PartClaim.user_id)
+        .where(PartClaim.case_id.in_(ids))
+    ):
+        found.setdefault(case_id, {})[part] = (user_id, name)
+    return found
 
 
 def _core_rows(statement, params: dict | None = None) -> list:
@@ -134,6 +161,8 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         states = [queue_filter.state]
     what, scope = territory(user)
     department = actor_department(user) if queue_filter.unsigned else None
+    # at a joint stage "mine" and "free" are about the user's department's part
+    part = actor_department(user) if queue_filter.claim else None
     shape = (
         len(states) == 1,
         what,
@@ -143,6 +172,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         queue_filter.overdue,
         queue_filter.claim,
         bool(department),
+        bool(part),
     )
     values = {
         "state": states[0] if states else None,
@@ -154,6 +184,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         "now": now,
         "me": user.id,
         "department": department,
+        "part": part,
     }
     return shape, values
 
@@ -162,7 +193,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
 def _where(shape: tuple) -> tuple:
     """The WHERE clauses of a shape, with parameters named as ``queue_filter_shape``'s
     values."""
-    one_state, what, title, district, commune, overdue, claim, unsigned = shape
+    one_state, what, title, district, commune, overdue, claim, unsigned, has_part = shape
     clauses = [
         Case.state == bindparam("state")
         if one_state
@@ -178,9 +209,24 @@ def _where(shape: tuple) -> tuple:
     if overdue:
         clauses.append(Case.due_at < bindparam("now", type_=Case.due_at.type))
     if claim == "mine":
-        clauses.append(Case.claimed_by_id == bindparam("me"))
+        mine = Case.claimed_by_id == bindparam("me")
+        if has_part:
+            mine = mine | exists(
+                select(PartClaim.part).where(
+                    PartClaim.case_id == Case.id, PartClaim.user_id == bindparam("me")
+                )
+            )
+        clauses.append(mine)
     elif claim == "free":
         clauses.append(Case.claimed_by_id.is_(None))
+        if has_part:
+            clauses.append(
+                ~exists(
+                    select(PartClaim.part).where(
+                        PartClaim.case_id == Case.id, PartClaim.part == bindparam("part")
+                    )
+                )
+            )
     if unsigned:
         clauses.append(
             ~exists(

@@ -24,10 +24,12 @@ from sqlalchemy import or_, select
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import actor_department
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.labels import TITLE_LABELS, state_label
+from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
 from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
@@ -46,6 +48,7 @@ from htsd_workflow.queues.queries import (
     QueueFilter,
     count_matching,
     matching_ids,
+    part_holders,
     queue_page,
     queue_states,
     units_in_scope,
@@ -91,6 +94,9 @@ class QueueRow:
     show_url: str
     claim_url: str
     release_url: str
+    #: at a joint stage: (department, who holds its part or None) for each part; the
+    #: claimed_by_* fields are then the holder of the viewer's own department's part
+    parts: tuple = ()
 
 
 #: the columns of queue_page's rows that queue_rows reads, in the order it unpacks them
@@ -110,7 +116,7 @@ _ROW_COLUMNS = (
 )
 
 
-def queue_rows(rows, now, here: str) -> list[QueueRow]:
+def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
     """The page's rows ready to print: the language, translations, calendar and link patterns
     looked up once per page; the due date and its badge once per distinct due moment (rows
     share the 17:00 deadline of a day); labels and points from their per-language caches."""
@@ -129,6 +135,9 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
     pick = itemgetter(*(rows[0]._fields.index(name) for name in _ROW_COLUMNS))
     dues: dict = {}
     result = []
+    holders = part_holders(rows)
+    registry = get_registry()
+    own_part = actor_department(user) if user is not None else None
     for (
         case_id,
         state_code,
@@ -161,6 +170,14 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
         state = states.get(state_code)
         if state is None:
             state = states[state_code] = state_label(state_code)
+        parts = ()
+        joint = registry.definition(title).states[state_code].joint
+        if joint:
+            held = holders.get(case_id, {})
+            parts = tuple(
+                (DEPARTMENT_LABELS.get(p, p), held[p][1] if p in held else None) for p in joint
+            )
+            claimed_by_id, claimed_by_name = held.get(own_part, (None, None))
         result.append(
             QueueRow(
                 id=case_id,
@@ -182,6 +199,7 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
                 show_url=show(case_id),
                 claim_url=claim(case_id),
                 release_url=release(case_id),
+                parts=parts,
             )
         )
     return result
@@ -208,7 +226,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "filter": queue_filter,
         "filter_args": queue_filter.as_args(),
         "page": page,
-        "rows": queue_rows(page.rows, now, here),
+        "rows": queue_rows(page.rows, now, here, user),
         "total": count_matching(user, queue_filter, now),
         "count_cap": COUNT_CAP,
         "states": queue_states(user),

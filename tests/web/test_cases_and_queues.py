@@ -609,3 +609,34 @@ def test_reviewer_extends_the_deadline_from_the_case_page_once(as_user, make):
         select(OutboxMessage.kind).where(OutboxMessage.case_id == case.id)
     ).all()
     assert told.count("extend_deadline") == 1  # the applicant is told (recipients: tests/api)
+
+
+def test_one_department_claiming_and_signing_leaves_the_other_its_part(as_user, make):
+    """Issue 18.1: education presses "Nhận xử lý", then "Ký xác nhận"; culture still has its
+    buttons, sees who holds which part, claims and bulk-signs its own part."""
+    case, _ = make.case_in("provincial_confirmation")
+    education = as_user(make.user("education_reviewer", PROVINCE, full_name="Chị Hà"))
+    culture_user = make.user("culture_reviewer", PROVINCE, full_name="Anh Minh")
+    culture = as_user(culture_user)
+    assert education.post(f"/cases/{case.id}/claim").status_code == 302
+    page = text(culture.get(f"/cases/{case.id}"))
+    assert 'name="trigger" value="sign"' in page
+    assert "đang do" not in page
+    assert "Chị Hà" in page  # who holds education's part
+    row = _queue_row(text(culture.get("/queue")), case.id)
+    assert "Chị Hà" in row and "/claim" in row  # culture's part is free to claim
+    signed = education.post(f"/cases/{case.id}/actions", {"trigger": "sign"})
+    assert signed.status_code == 302
+    page = text(culture.get(f"/cases/{case.id}"))
+    assert 'name="trigger" value="sign"' in page and "Chị Hà" not in page.split("Lịch sử")[0]
+    assert culture.post(f"/cases/{case.id}/claim").status_code == 302
+    assert case.id in [
+        int(r.split('value="')[1].split('"')[0])
+        for r in text(culture.get("/queue?claim=mine")).split('name="case_id"')[1:]
+    ]
+    done = culture.post(
+        "/queue/bulk", {"trigger": "sign", "selection": "selected", "case_id": str(case.id)}
+    )
+    assert done.status_code in (200, 302)
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).state == "recognized"
