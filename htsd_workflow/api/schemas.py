@@ -231,6 +231,8 @@ class TransitionRequest(Strict):
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
     comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
     version = fields.Integer(validate=validate.Range(1))
+    #: needed to approve or sign a case under its pass mark; kept in the history
+    override_reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
 
 class BulkRequest(Strict):
@@ -239,6 +241,8 @@ class BulkRequest(Strict):
     )
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
     comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    #: approve or sign the cases under their pass mark too, for this reason
+    override_reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
 
 class BulkSucceeded(Strict):
@@ -271,6 +275,8 @@ class HistoryEntry(Strict):
     from_state = fields.String(allow_none=True, required=True)
     to_state = fields.String(required=True)
     comment = fields.String(allow_none=True, required=True)
+    #: why a case under its pass mark was moved forward anyway
+    override_reason = fields.String(allow_none=True)
 
 
 class HistoryList(Strict):

@@ -35,6 +35,7 @@ from htsd_workflow.cases.pgpath import Writes
 from htsd_workflow.core import labels
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
 from htsd_workflow.core.errors import (
+    BelowPassMark,
     Conflict,
     DomainError,
     InvalidInput,
@@ -44,14 +45,19 @@ from htsd_workflow.core.errors import (
 )
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
-from htsd_workflow.criteria.scoring import compute_result, validate_scores
+from htsd_workflow.criteria.scoring import ScoreResult, compute_result, validate_scores
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.queries import is_dbkk_commune
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: roles that may act on any case of their territory as supervisors (take over a claim)
 SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
+#: triggers that move a case forward towards recognition: refused below the pass mark unless
+#: the reviewer gives an override reason
+PASS_MARK_TRIGGERS = ("approve", "sign")
+MAX_OVERRIDE_LENGTH = 2000
 
 _SNAPSHOT_COLUMNS = (
     Case.id,
@@ -83,6 +89,8 @@ class PlannedChange:
     to_state: str
     department: str | None = None
     comment: str | None = None
+    #: a failing case moved forward anyway: the reason, the score and the mark (for history)
+    override: dict | None = None
 
     @property
     def changes_state(self) -> bool:
@@ -172,6 +180,72 @@ def _missing_items(case_ids, registry: WorkflowRegistry, snapshots, cur=None) ->
     return missing
 
 
+def score_results(cases) -> dict[int, ScoreResult]:
+    """The score that counts (reviewers' adjusted scores where given) and pass/fail of each
+    case, against the pass mark of its commune's ĐBKK status in the case's year; ``cases`` are
+    rows or objects with id and criteria_set_id (one statement in all)."""
+    cases = list(cases)
+    if not cases:
+        return {}
+    registry = get_registry()
+    scores: dict[int, dict] = defaultdict(dict)
+    dbkk: set[int] = set()
+    rows = db.session.execute(
+        select(
+            Case.id,
+            AssessmentItem.code,
+            func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score),
+            unit_is_dbkk_in(Case.year),
+        )
+        .select_from(Case)
+        .outerjoin(AssessmentItem, AssessmentItem.case_id == Case.id)
+        .outerjoin(Unit, Unit.code == Case.commune_code)
+        .where(Case.id.in_([c.id for c in cases]))
+    )
+    for case_id, code, score, is_dbkk in rows:
+        if code is not None:
+            scores[case_id][code] = score
+        if is_dbkk:
+            dbkk.add(case_id)
+    return {
+        c.id: compute_result(registry.criteria_set(c.criteria_set_id), scores[c.id], c.id in dbkk)
+        for c in cases
+    }
+
+
+def _vn(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
+    """The override record of a failing case moved forward, None for a passing one; refuse a
+    failing case without a reason."""
+    if result is None or result.passed:
+        return None
+    reason = nfc(override_reason) or None
+    facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None:
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt: được %(total)s/%(max)s điểm, dưới điểm đạt %(mark)s. Muốn vẫn "
+                "chuyển tiếp, ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+                mark=_vn(result.pass_mark),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt điểm"),
+                **facts,
+            },
+        )
+    if len(reason) > MAX_OVERRIDE_LENGTH:
+        raise InvalidInput(
+            _l("Lý do chuyển tiếp dài tối đa %(limit)s ký tự.", limit=MAX_OVERRIDE_LENGTH),
+            details={"override_reason": _l("Quá dài")},
+        )
+    return {"reason": reason, **facts}
+
+
 def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
     signed = defaultdict(set)
     if cur is not None:
@@ -193,6 +267,8 @@ def _plan(
     registry: WorkflowRegistry,
     missing: dict,
     signed: dict,
+    results: dict | None = None,
+    override_reason: str | None = None,
 ) -> PlannedChange:
     definition = registry.definition(snap.title)
     if trigger not in definition.triggers:
@@ -235,6 +311,9 @@ def _plan(
                 details={"department": department},
             )
         signed_now = signed_now | {department}
+    override = None
+    if trigger in PASS_MARK_TRIGGERS:
+        override = _check_pass_mark((results or {}).get(snap.id), override_reason)
     ctx = TransitionContext(
         state=snap.state,
         entry_level=snap.entry_level,
@@ -265,6 +344,7 @@ def _plan(
         to_state=ctx.state,
         department=department,
         comment=comment,
+        override=override,
     )
 
 
@@ -353,7 +433,9 @@ def _writes(
             writes.signs.append(
                 {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
             )
-        data = {"department": c.department} if c.department else None
+        data = {"department": c.department} if c.department else {}
+        if c.override:
+            data["override"] = c.override
         writes.events.append(
             {
                 "case_id": c.case.id,
@@ -364,7 +446,7 @@ def _writes(
                 "from_state": c.from_state,
                 "to_state": c.to_state,
                 "comment": c.comment,
-                "data": data,
+                "data": data or None,
             }
         )
         writes.outbox.append(
@@ -595,9 +677,13 @@ def fire_trigger(
     *,
     comment: str | None = None,
     expected_version: int | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Fire ``trigger`` on one case for ``user``; return the updated case.
+
+    Approving or signing a case under its pass mark needs ``override_reason``, kept in the
+    history.
 
     Raises NotFound, NotAllowed, InvalidInput or Conflict (stale ``expected_version`` is
     checked before whether the trigger is still allowed, so a reviewer who lost a race learns
@@ -619,7 +705,10 @@ def fire_trigger(
     needs_missing = trigger in ("submit", "resubmit")
     missing = _missing_items([case_id], registry, rows, cur) if needs_missing else {}
     signed = _signed_departments([case_id], cur) if trigger == "sign" else {}
-    planned = _plan(snap, trigger, user, comment, registry, missing, signed)
+    results = score_results(rows) if trigger in PASS_MARK_TRIGGERS else {}
+    planned = _plan(
+        snap, trigger, user, comment, registry, missing, signed, results, override_reason
+    )
     versions, writes = _apply([planned], user, registry, get_calendar(), now, expected_version, cur)
     if cur is not None:
         return _case_after(snap, writes, versions[case_id], now)
@@ -637,9 +726,11 @@ def fire_bulk(
     user: User,
     *,
     comment: str | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> BulkResult:
-    """Fire ``trigger`` on many cases; cases that may not go through are listed with why."""
+    """Fire ``trigger`` on many cases; cases that may not go through are listed with why
+    (a case under its pass mark among them, unless ``override_reason`` is given)."""
     _require_active(user)
     registry = get_registry()
     calendar = get_calendar()
@@ -662,6 +753,7 @@ def fire_bulk(
             if trigger == "sign" and visible
             else {}
         )
+        results = score_results(visible) if trigger in PASS_MARK_TRIGGERS and visible else {}
         planned = []
         for case_id in batch:
             row = found.get(case_id)
@@ -675,7 +767,19 @@ def fire_bulk(
                 )
                 continue
             try:
-                planned.append(_plan(row, trigger, user, comment, registry, missing, signed))
+                planned.append(
+                    _plan(
+                        row,
+                        trigger,
+                        user,
+                        comment,
+                        registry,
+                        missing,
+                        signed,
+                        results,
+                        override_reason,
+                    )
+                )
             except DomainError as exc:
                 result.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
         versions, _ = _apply(planned, user, registry, calendar, now, cur=cur)
@@ -894,10 +998,7 @@ def _load_case_for(case_id: int, user: User, *, lock: bool = False) -> Case:
 
 def assessment_result(case: Case):
     """The computed total and pass/fail of a case (latest reviewed scores win)."""
-    registry = get_registry()
-    cset = registry.criteria_set(case.criteria_set_id)
-    scores = {item.code: item.effective_score for item in case.items}
-    return compute_result(cset, scores, is_dbkk_commune(case.commune_code, case.year))
+    return score_results([case])[case.id]
 
 
 def save_assessment(

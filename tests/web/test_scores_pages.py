@@ -9,6 +9,7 @@ import re
 from sqlalchemy import select
 
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
+from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE
@@ -166,3 +167,34 @@ def test_the_case_page_has_one_form_for_adjustments_and_actions(as_user, make):
     owner = re.search(r'form="([^"]+)"', approve).group(1)
     assert re.search(r'form="([^"]+)"', review).group(1) == owner
     assert f'<form id="{owner}"' in body
+
+
+# --- issue 18 item 3: the page refuses a failing case without a reason, and shows the reason --
+
+
+def test_approve_on_the_page_below_the_mark_asks_for_a_reason_then_shows_it(as_user, make):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    db.session.commit()
+    reviewer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    page = text(reviewer.get(f"/cases/{case.id}"))
+    assert 'name="override_reason"' in page
+    refused = reviewer.post(
+        f"/cases/{case.id}/actions", {"version": str(case.version), "trigger": "approve"}
+    )
+    assert refused.status_code == 422
+    body = text(refused)
+    assert "66/100" in body and "điểm đạt 80" in body
+    done = reviewer.post(
+        f"/cases/{case.id}/actions",
+        {
+            "version": str(case.version),
+            "trigger": "approve",
+            "override_reason": "Hộ có hoàn cảnh đặc biệt, thôn đề nghị",
+        },
+    )
+    assert done.status_code == 302
+    shown = text(reviewer.get(f"/cases/{case.id}"))
+    assert "Chuyển tiếp dù chưa đạt" in shown
+    assert "Hộ có hoàn cảnh đặc biệt, thôn đề nghị" in shown
