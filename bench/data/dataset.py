@@ -166,6 +166,7 @@ COLUMNS = {
         "claimed_by_id",
         "claimed_at",
         "self_score",
+        "score",
         "submitted_at",
         "decided_at",
         "created_at",

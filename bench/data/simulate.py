@@ -611,6 +611,16 @@ class _Life:
                 )
         subject, flow = self.subject, self.flow
         self_score = sum(s for s in scores if s is not None) if scores else None
+        # the total that counts: the reviewers' adjusted score of an item where given
+        score = (
+            sum(
+                self.reviewed[i][0] if i in self.reviewed else s
+                for i, s in enumerate(scores)
+                if s is not None or i in self.reviewed
+            )
+            if scores
+            else None
+        )
         is_open = "f" if flow.kind[self.state] == "final" else "t"
         due, claimed_at, submitted, decided = (
             NULL if value is None else text(value)
@@ -622,6 +632,6 @@ class _Life:
             f"\t{_text(self.returned_from)}\t{subject.province_code}"
             f"\t{_text(subject.district_code)}\t{_text(subject.commune_code)}"
             f"\t{text(self.entered_at)}\t{due}\tf\t0\tf\t{_text(self.claimed_by)}"
-            f"\t{claimed_at}\t{_number(self_score)}\t{submitted}\t{decided}"
+            f"\t{claimed_at}\t{_number(self_score)}\t{_number(score)}\t{submitted}\t{decided}"
             f"\t{text(self.created)}\t{self.version}\n"
         )

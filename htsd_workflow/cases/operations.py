@@ -1080,10 +1080,12 @@ def save_assessment(
     else:
         raise NotAllowed(_l("Không thể sửa điểm ở bước hiện tại của hồ sơ."))
     db.session.flush()
-    total = db.session.scalar(
-        select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
-    )
-    case.self_score = total
+    case.self_score, case.score = db.session.execute(
+        select(
+            func.sum(AssessmentItem.score),
+            func.sum(func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score)),
+        ).where(AssessmentItem.case_id == case.id)
+    ).one()
     # a save is a change another officer's open form must not silently undo (optimistic lock)
     case.version = case.version + 1
     _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})

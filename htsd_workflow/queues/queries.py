@@ -42,6 +42,8 @@ _QUEUE_ROWS = (
         Case.submitted_at,
         Case.due_at,
         Case.self_score,
+        Case.score,
+        Case.criteria_set_id,
         Case.claimed_by_id,
         Case.is_escalated,
         Case.commune_code,

@@ -24,6 +24,7 @@ from sqlalchemy import or_, select
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
@@ -31,8 +32,10 @@ from htsd_workflow.core.labels import TITLE_LABELS, state_label
 from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
+from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.queues.operations import (
     bulk_triggers_for,
@@ -84,7 +87,11 @@ class QueueRow:
     overdue: bool
     due_badge: str
     due_text: str
+    #: the score that counts (reviewers' adjusted), and the self-assessed one when it differs
     points: str
+    self_points: str
+    #: whether the score reaches the case's pass mark (None without a score)
+    passed: bool | None
     is_escalated: bool
     claimed_by_id: int | None
     claimed_by_name: str | None
@@ -104,10 +111,37 @@ _ROW_COLUMNS = (
     "submitted_at",
     "due_at",
     "self_score",
+    "score",
+    "criteria_set_id",
+    "commune_code",
     "is_escalated",
     "claimed_by_id",
     "claimed_by_name",
 )
+
+
+class PassMarks:
+    """The pass mark of each row of a page: the ĐBKK communes of the page's years looked up
+    once (one query per year, usually one), the marks per criteria set and status."""
+
+    def __init__(self, rows):
+        years: dict[int, set] = {}
+        for row in rows:
+            years.setdefault(row.year, set()).add(row.commune_code)
+        self.dbkk = {
+            (year, code) for year, codes in years.items() for code in dbkk_communes(codes, year)
+        }
+        self.registry = get_registry()
+        self.marks: dict[tuple, float] = {}
+
+    def passes(self, score, criteria_set_id: str, year: int, commune_code) -> bool | None:
+        if score is None:
+            return None
+        key = (criteria_set_id, (year, commune_code) in self.dbkk)
+        mark = self.marks.get(key)
+        if mark is None:
+            mark = self.marks[key] = pass_mark_of(self.registry.criteria_set(key[0]), key[1])
+        return score >= mark
 
 
 def queue_rows(rows, now, here: str) -> list[QueueRow]:
@@ -128,6 +162,7 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
     # costs more than everything else done per row here
     pick = itemgetter(*(rows[0]._fields.index(name) for name in _ROW_COLUMNS))
     dues: dict = {}
+    marks = PassMarks(rows)
     result = []
     for (
         case_id,
@@ -139,10 +174,14 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
         submitted_at,
         due_at,
         self_score,
+        score,
+        criteria_set_id,
+        commune_code,
         is_escalated,
         claimed_by_id,
         claimed_by_name,
     ) in map(pick, rows):
+        counted = self_score if score is None else score
         due = dues.get(due_at)
         if due is None:
             status = due_status(due_at, now, translations, calendar)
@@ -175,7 +214,9 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
                 overdue=due[1],
                 due_badge=due[2],
                 due_text=due[3],
-                points=format_points(self_score, locale),
+                points=format_points(counted, locale),
+                self_points=format_points(self_score, locale) if counted != self_score else "",
+                passed=marks.passes(counted, criteria_set_id, year, commune_code),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,

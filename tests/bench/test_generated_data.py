@@ -159,6 +159,11 @@ def check_assessment_items(cases, history):
         scores = [i["score"] for i in items[case["id"]]]
         assert all(s is not None for s in scores) if assessed else all(s is None for s in scores)
         assert case["self_score"] == (sum(scores) if assessed else None)
+        counted = [
+            i["score"] if i["reviewed_score"] is None else i["reviewed_score"]
+            for i in items[case["id"]]
+        ]
+        assert case["score"] == (sum(counted) if assessed else None)
         if case["state"] not in ("draft", "withdrawn"):
             assert assessed
 

@@ -9,7 +9,7 @@ import re
 from sqlalchemy import select
 
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
-from htsd_workflow.cases.operations import fire_trigger
+from htsd_workflow.cases.operations import fire_trigger, save_assessment
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE
@@ -198,3 +198,36 @@ def test_approve_on_the_page_below_the_mark_asks_for_a_reason_then_shows_it(as_u
     shown = text(reviewer.get(f"/cases/{case.id}"))
     assert "Chuyển tiếp dù chưa đạt" in shown
     assert "Hộ có hoàn cảnh đặc biệt, thôn đề nghị" in shown
+
+
+# --- issue 18 item 4 and the queue part of item 3: the score that counts, and Đạt/Chưa đạt ---
+
+
+def _queue_row(body: str, case_id: int) -> str:
+    start = body.index(f'name="case_id" value="{case_id}"')
+    return body[start : body.index("</tr>", start)]
+
+
+def test_district_queue_shows_the_communes_adjusted_score_and_whether_it_passes(as_user, make):
+    case, applicant = make.draft(complete=False)
+    typed = {"1.1": 10, "1.2": 9.5, "1.3": 10, "2": 27, "3": 17, "4": 16}  # 89.5
+    save_assessment(case.id, [{"code": c, "score": s} for c, s in typed.items()], applicant)
+    fire_trigger(case.id, "submit", applicant)
+    commune = make.reviewer("commune_reviewer", COMMUNE)
+    save_assessment(case.id, [{"code": "2", "score": 22, "note": "Thiếu sổ học tập"}], commune)
+    fire_trigger(case.id, "approve", commune)
+    low = failing_in_district(make, commune)
+    db.session.commit()
+    body = text(as_user(make.reviewer("district_reviewer", "608")).get("/queue"))
+    row = _queue_row(body, case.id)
+    assert "84,5" in row and "tự chấm 89,5" in row and ">Đạt<" in row
+    low_row = _queue_row(body, low.id)
+    assert "66" in low_row and ">Chưa đạt<" in low_row
+
+
+def failing_in_district(make, commune):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    fire_trigger(case.id, "approve", commune, override_reason="Thôn đề nghị")
+    return case
