@@ -24,18 +24,16 @@ from sqlalchemy import or_, select
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import TITLE_LABELS, state_label
 from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
-from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.queues.operations import (
     bulk_triggers_for,
@@ -46,7 +44,9 @@ from htsd_workflow.queues.operations import (
 )
 from htsd_workflow.queues.queries import (
     COUNT_CAP,
+    PassMarks,
     QueueFilter,
+    count_failing,
     count_matching,
     matching_ids,
     queue_page,
@@ -118,30 +118,6 @@ _ROW_COLUMNS = (
     "claimed_by_id",
     "claimed_by_name",
 )
-
-
-class PassMarks:
-    """The pass mark of each row of a page: the ĐBKK communes of the page's years looked up
-    once (one query per year, usually one), the marks per criteria set and status."""
-
-    def __init__(self, rows):
-        years: dict[int, set] = {}
-        for row in rows:
-            years.setdefault(row.year, set()).add(row.commune_code)
-        self.dbkk = {
-            (year, code) for year, codes in years.items() for code in dbkk_communes(codes, year)
-        }
-        self.registry = get_registry()
-        self.marks: dict[tuple, float] = {}
-
-    def passes(self, score, criteria_set_id: str, year: int, commune_code) -> bool | None:
-        if score is None:
-            return None
-        key = (criteria_set_id, (year, commune_code) in self.dbkk)
-        mark = self.marks.get(key)
-        if mark is None:
-            mark = self.marks[key] = pass_mark_of(self.registry.criteria_set(key[0]), key[1])
-        return score >= mark
 
 
 def queue_rows(rows, now, here: str) -> list[QueueRow]:
@@ -256,6 +232,8 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "districts": districts,
         "communes": communes,
         "bulk_triggers": [(t, t in ("return_to_applicant",)) for t in bulk],
+        "bulk_override": any(t in PASS_MARK_TRIGGERS for t in bulk),
+        "confirm": None,
         "is_department": user.role in ("education_reviewer", "culture_reviewer"),
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
@@ -290,8 +268,31 @@ def bulk():
         )
     else:
         ids = [n for v in request.form.getlist("case_id") if (n := whole_number(v, 1))]
+    override_reason = request.form.get("override_reason", "")
+    if selection == "filter" and request.form.get("confirmed") != "1" and ids:
+        # a whole filter is many cases: say how many, and how many are under the pass mark,
+        # before anything is done
+        failing = count_failing(ids) if trigger in PASS_MARK_TRIGGERS else 0
+        context = _queue_context(
+            queue_filter,
+            confirm={
+                "trigger": trigger,
+                "count": len(ids),
+                "failing": failing,
+                "comment": comment,
+                "override_reason": override_reason,
+            },
+        )
+        return render_template("queues/queue.html", **context)
     try:
-        job = create_bulk_job(current_user, trigger, ids, comment, selection=selection)
+        job = create_bulk_job(
+            current_user,
+            trigger,
+            ids,
+            comment,
+            selection=selection,
+            override_reason=override_reason,
+        )
     except InvalidInput as exc:
         db.session.rollback()
         context = _queue_context(

@@ -322,7 +322,9 @@ def test_bulk_over_the_threshold_runs_as_a_background_job(as_user, make, ctx):
     ctx.config["BULK_BACKGROUND_THRESHOLD"] = 2
     ctx.extensions["htsd_bulk_job_runner"] = started.append
     try:
-        response = commune.post("/queue/bulk", {"trigger": "approve", "selection": "filter"})
+        response = commune.post(
+            "/queue/bulk", {"trigger": "approve", "selection": "filter", "confirmed": "1"}
+        )
     finally:
         ctx.config["BULK_BACKGROUND_THRESHOLD"] = 300
         del ctx.extensions["htsd_bulk_job_runner"]

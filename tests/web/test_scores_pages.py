@@ -6,12 +6,13 @@ from __future__ import annotations
 import io
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.cases.operations import fire_trigger, save_assessment
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
+from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from tests.factories import COMMUNE
 from tests.web.conftest import text
 
@@ -230,4 +231,57 @@ def failing_in_district(make, commune):
     make.fill(case, applicant, fraction=0.66)
     fire_trigger(case.id, "submit", applicant)
     fire_trigger(case.id, "approve", commune, override_reason="Thôn đề nghị")
+    return case
+
+
+# --- issue 18 item 3: bulk actions skip failing cases unless overridden, and ask first -------
+
+
+def _job_items(job_id):
+    return {
+        item.case_id: item
+        for item in db.session.scalars(select(BulkJobItem).where(BulkJobItem.job_id == job_id))
+    }
+
+
+def test_bulk_over_the_filter_asks_first_with_the_count_and_how_many_fail(as_user, make):
+    good, _ = make.case_in("commune_review")
+    commune_user = make.reviewer("commune_reviewer", COMMUNE)
+    bad = failing_in_commune(make)
+    commune = as_user(commune_user)
+    asked = commune.post("/queue/bulk", {"trigger": "approve", "selection": "filter"})
+    assert asked.status_code == 200
+    body = text(asked)
+    assert "tất cả 2 hồ sơ khớp bộ lọc" in body and "Trong đó 1 hồ sơ chưa đạt điểm" in body
+    assert db.session.scalar(select(func.count()).select_from(BulkJob)) == 0  # nothing done yet
+    done = commune.post(
+        "/queue/bulk", {"trigger": "approve", "selection": "filter", "confirmed": "1"}
+    )
+    job_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    items = _job_items(job_id)
+    assert items[good.id].is_ok and not items[bad.id].is_ok
+    assert "66/100" in items[bad.id].message and items[bad.id].code == "below_pass_mark"
+    assert "66/100" in text(commune.get(f"/bulk/{job_id}"))
+
+
+def test_bulk_with_the_override_reason_moves_failing_cases_too(as_user, make):
+    commune_user = make.reviewer("commune_reviewer", COMMUNE)
+    bad = failing_in_commune(make)
+    done = as_user(commune_user).post(
+        "/queue/bulk",
+        {"trigger": "approve", "case_id": [str(bad.id)], "override_reason": "Biên bản họp thôn"},
+    )
+    job_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    assert _job_items(job_id)[bad.id].is_ok
+    event = db.session.scalar(
+        select(CaseEvent).where(CaseEvent.case_id == bad.id, CaseEvent.trigger == "approve")
+    )
+    assert event.data["override"]["reason"] == "Biên bản họp thôn"
+
+
+def failing_in_commune(make):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    db.session.commit()
     return case
