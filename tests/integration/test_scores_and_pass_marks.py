@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, update
 
+from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.cases.operations import (
     assessment_result,
@@ -184,3 +185,32 @@ def test_bulk_skips_failing_cases_with_the_reason_unless_the_override_is_given(c
         select(CaseEvent).where(CaseEvent.case_id == bad.id, CaseEvent.trigger == "approve")
     )
     assert event.data["override"]["reason"] == "Theo biên bản họp thôn"
+
+
+@pytest.mark.postgres_only
+def test_two_officers_saving_the_same_assessment_at_once_the_second_gets_a_conflict(ctx, make):
+    from tests.integration.test_concurrency import two_racers
+
+    case, applicant = make.draft(complete=False)
+    officer = make.reviewer("commune_reviewer", COMMUNE)
+    case_id, version = case.id, case.version
+    applicant_id, officer_id = applicant.id, officer.id
+    db.session.commit()
+
+    def save(user_id, score):
+        user = db.session.get(User, user_id)
+        entries = [{"code": "1.1", "score": score}]
+        return save_assessment(case_id, entries, user, expected_version=version).version
+
+    results = two_racers(ctx, lambda: save(applicant_id, 8), lambda: save(officer_id, 2))
+    assert results["first"] == ("ok", version + 1)
+    kind, error = results["second"]
+    assert kind == "error" and isinstance(error, Conflict)
+    assert error.details["current_version"] == version + 1
+    db.session.expire_all()
+    item = db.session.scalar(
+        select(AssessmentItem).where(
+            AssessmentItem.case_id == case_id, AssessmentItem.code == "1.1"
+        )
+    )
+    assert item.score == 8
