@@ -327,10 +327,12 @@ def outbox_drain():
 
 
 @outbox.command("retry-failed")
+@click.option("--as", "username", help="An admin's username: only that admin's province")
 @committing
-def outbox_retry_failed():
-    """Put e-mails that gave up back in the queue."""
-    click.echo(f"{len(retry_failed())} e-mail(s) queued again")
+def outbox_retry_failed(username):
+    """Put e-mails that gave up back in the queue (every province's, or one admin's)."""
+    actor = _importer(username) if username else None
+    click.echo(f"{len(retry_failed(actor))} e-mail(s) queued again")
 
 
 reports = AppGroup("reports", help="Report data: denominators, figures of closed months.")

@@ -53,15 +53,18 @@ from htsd_workflow.core import labels
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.pages import (
     ERROR_TITLES,
+    REDIRECT_FIELDS,
     due_status,
     error_page,
     format_day,
+    format_figure,
     format_moment,
     format_points,
+    safe_next,
     start_endpoint,
     template_translations,
 )
-from htsd_workflow.core.text import MAX_ID
+from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
@@ -83,7 +86,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 class IdConverter(IntegerConverter):
-    """``<int:…>`` in routes: whole numbers from 0 up to the largest BIGINT."""
+    """``<int:…>`` in routes: whole numbers from 0 up to the largest id (``MAX_ID``)."""
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", MAX_ID)
@@ -116,9 +119,10 @@ class SessionInterface(SecureCookieSessionInterface):
 def load_user(session_id: str):
     """Load a signed-in user; a changed password or deactivation ends old sessions."""
     user_id, _sep, token = session_id.partition(":")
-    if not user_id.isdigit():
+    number = whole_number(user_id, 1)
+    if number is None:
         return None
-    user = db.session.get(User, int(user_id))
+    user = db.session.get(User, number)
     if user is None or not user.is_active or user.session_token != token:
         return None
     return user
@@ -181,6 +185,20 @@ def _refuse_nul_characters():
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 refused = BadRequest(_("Dữ liệu gửi lên chứa ký tự không hợp lệ (NUL)."))
+                refused.description_is_ours = True
+                raise refused
+
+
+def _refuse_unsafe_redirects():
+    """A ``next`` or ``back`` that is not a path on this site (another host, a control
+    character, a line break) is refused with a 400 before the view runs: a request that could
+    not end where it asks changes nothing."""
+    for values in (request.args, request.form) if _form_may_hold_values() else (request.args,):
+        for field in REDIRECT_FIELDS:
+            if any(target and safe_next(target) is None for target in values.getlist(field)):
+                refused = BadRequest(
+                    _("Địa chỉ trang chuyển đến không hợp lệ: chỉ được là một trang của hệ thống.")
+                )
                 refused.description_is_ours = True
                 raise refused
 
@@ -414,6 +432,7 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_api(app)
     app.before_request(_refuse_nul_characters)
+    app.before_request(_refuse_unsafe_redirects)
     app.before_request(_require_new_password)
     app.after_request(_security_headers)
     app.context_processor(_template_context)
@@ -421,6 +440,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["moment"] = format_moment
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["points"] = format_points
+    app.jinja_env.filters["figure"] = format_figure
     app.register_error_handler(DomainError, _handle_domain)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

@@ -9,6 +9,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import jsonify
 
 from htsd_workflow.api.framework import OPERATIONS, bp, endpoint
+from htsd_workflow.core.text import MAX_ID
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -46,7 +47,7 @@ def _path(rule: str) -> tuple[str, list[dict]]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "schema": {"type": "integer", "minimum": 1}
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}
                 if converter == "int"
                 else {"type": "string", "minLength": 1, "maxLength": 40},
             }

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from htsd_workflow.cases.models import MAX_COMMENT_LENGTH
+from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES
 
 TITLES = ("family", "clan", "community", "unit")
@@ -22,34 +25,72 @@ class UtcDateTime(fields.DateTime):
         return value.isoformat().replace("+00:00", "Z")
 
 
-def _nul_fields(data, prefix=""):
-    """Names of the fields whose text holds a NUL character (no database stores it)."""
-    if isinstance(data, str):
-        return [prefix or "_"] if "\x00" in data else []
-    if isinstance(data, dict):
-        return [
-            f
-            for key, value in data.items()
-            for f in _nul_fields(value, f"{prefix}.{key}" if prefix else str(key))
-        ]
-    if isinstance(data, list):
-        return [
-            f for index, value in enumerate(data) for f in _nul_fields(value, f"{prefix}[{index}]")
-        ]
-    return []
+#: a UTF-16 surrogate left alone in a JSON string ("\ud800"): no database (nor UTF-8) holds it
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: how deep a request body may nest; no body of ours goes past 4 levels
+MAX_DEPTH = 32
+
+
+def unstorable_fields(data) -> dict[str, str]:
+    """Field path -> why, for the texts no database stores (a NUL character, a lone surrogate)
+    and for nesting deeper than ``MAX_DEPTH``. Walked with a list, not recursion, so a body
+    nested thousands of levels deep is refused rather than exhausting the stack."""
+    bad: dict[str, str] = {}
+    pending = [(data, "", 0)]
+    while pending:
+        value, path, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            bad[path or "_"] = f"Nested deeper than {MAX_DEPTH} levels."
+        elif isinstance(value, str):
+            if "\x00" in value:
+                bad[path or "_"] = "Text must not contain the NUL character."
+            elif _LONE_SURROGATE.search(value):
+                bad[path or "_"] = "Text must not contain an unpaired surrogate (\\ud800-\\udfff)."
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _LONE_SURROGATE.search(key):
+                    bad[path or "_"] = "A field name must not contain an unpaired surrogate."
+                    continue
+                pending.append((item, f"{path}.{key}" if path else str(key), depth + 1))
+        elif isinstance(value, list):
+            pending.extend((item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value))
+    return bad
 
 
 class Strict(Schema):
-    """Unknown fields are refused (marshmallow's default RAISE), naming the field."""
+    """Unknown fields are refused (marshmallow's default RAISE), naming the field; so is text
+    no database stores (NUL, lone surrogates), anywhere in the input."""
 
     @pre_load
-    def _refuse_nul(self, data, **kwargs):
-        bad = _nul_fields(data)
+    def _refuse_unstorable(self, data, **kwargs):
+        bad = unstorable_fields(data)
         if bad:
-            raise ValidationError(
-                {name: ["Text must not contain the NUL character."] for name in bad}
-            )
+            raise ValidationError({name: [message] for name, message in bad.items()})
         return data
+
+
+class _AsciiDigits:
+    """Numbers given as text count only in ASCII digits: Python's ``int()`` and ``float()``
+    read "١٢" as 12, which no client means."""
+
+    def _validated(self, value):
+        if isinstance(value, str) and not value.isascii():
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class WholeNumber(_AsciiDigits, fields.Integer):
+    """An integer in a request (ASCII digits only)."""
+
+
+class Number(_AsciiDigits, fields.Float):
+    """A decimal number in a request (ASCII digits only)."""
+
+
+def Id(**kwargs) -> WholeNumber:  # noqa: N802 - used like the field classes beside it
+    """A record's id in a request: 1 to the largest key, so a larger number is refused here
+    with the field named instead of reaching SQL."""
+    return WholeNumber(validate=validate.Range(1, MAX_ID), **kwargs)
 
 
 # --- auth ---------------------------------------------------------------------------------
@@ -114,9 +155,15 @@ class SubjectList(Strict):
     next_cursor = fields.String(allow_none=True, required=True)
 
 
+def _id_text(text: str) -> None:
+    """A cursor: an id, written in ASCII digits, within the keys' range."""
+    if whole_number(text, 0) is None:
+        raise ValidationError(f"An id from 0 to {MAX_ID}.")
+
+
 class ListQuery(Strict):
-    cursor = fields.String(validate=validate.Regexp(r"^\d{1,12}$"))
-    limit = fields.Integer(validate=validate.Range(1, 200), load_default=50)
+    cursor = fields.String(validate=_id_text)
+    limit = WholeNumber(validate=validate.Range(1, 200), load_default=50)
 
 
 class SubjectListQuery(ListQuery):
@@ -130,14 +177,14 @@ class SubjectCreate(Strict):
     name = fields.String(required=True, validate=validate.Length(1, 300))
     unit_code = fields.String(required=True, validate=validate.Length(1, 10))
     head_name = fields.String(allow_none=True, validate=validate.Length(max=200))
-    community_id = fields.Integer(allow_none=True)
+    community_id = Id(allow_none=True)
     external_code = fields.String(
         allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._/-]{1,64}$")
     )
     phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?\d{9,12}$"))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     unit_type = fields.String(allow_none=True, validate=validate.OneOf(UNIT_TYPES))
-    member_ids = fields.List(fields.Integer(), validate=validate.Length(max=500))
+    member_ids = fields.List(Id(), validate=validate.Length(max=500))
 
 
 # --- cases --------------------------------------------------------------------------------
@@ -203,46 +250,48 @@ class CaseList(Strict):
 class CaseListQuery(ListQuery):
     state = fields.String(validate=validate.Length(1, 40))
     title = fields.String(validate=validate.OneOf(TITLES))
-    year = fields.Integer(validate=validate.Range(2000, 2100))
+    year = WholeNumber(validate=validate.Range(2000, 2100))
     unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
     overdue = fields.Boolean()
     claimed = fields.String(validate=validate.OneOf(("me", "none", "any")))
 
 
 class CaseCreate(Strict):
-    subject_id = fields.Integer(required=True, validate=validate.Range(1))
+    subject_id = Id(required=True)
     title = fields.String(required=True, validate=validate.OneOf(TITLES))
-    year = fields.Integer(required=True, validate=validate.Range(2000, 2100))
+    year = WholeNumber(required=True, validate=validate.Range(2000, 2100))
 
 
 class ItemInput(Strict):
     code = fields.String(required=True, validate=validate.Length(1, 20))
-    score = fields.Float(allow_none=True, allow_nan=False)
+    score = Number(allow_none=True, allow_nan=False)
     evidence = fields.String(allow_none=True, validate=validate.Length(max=4000))
     note = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
 
 class AssessmentUpdate(Strict):
     items = fields.List(fields.Nested(ItemInput), required=True, validate=validate.Length(1, 100))
-    version = fields.Integer(validate=validate.Range(1))
+    version = WholeNumber(validate=validate.Range(1, MAX_ID))
 
 
 class TransitionRequest(Strict):
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
-    comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
-    version = fields.Integer(validate=validate.Range(1))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
+    version = WholeNumber(validate=validate.Range(1, MAX_ID))
     #: needed to approve or sign a case under its pass mark; kept in the history
-    override_reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    override_reason = fields.String(
+        allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH)
+    )
 
 
 class BulkRequest(Strict):
-    ids = fields.List(
-        fields.Integer(validate=validate.Range(1)), required=True, validate=validate.Length(1, 5000)
-    )
+    ids = fields.List(Id(), required=True, validate=validate.Length(1, 5000))
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
-    comment = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
     #: approve or sign the cases under their pass mark too, for this reason
-    override_reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    override_reason = fields.String(
+        allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH)
+    )
 
 
 class BulkSucceeded(Strict):
@@ -285,7 +334,22 @@ class HistoryList(Strict):
 
 class ClaimRequest(Strict):
     take_over = fields.Boolean(load_default=False)
-    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    note = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
+
+
+class ExtensionRequest(Strict):
+    #: how many working days after the current due day (at most 30)
+    working_days = fields.Integer(required=True, strict=True, validate=validate.Range(1, 30))
+    reason = fields.String(required=True, validate=validate.Length(1, 2000))
+
+
+class ExtensionResponse(Strict):
+    case_id = fields.Integer(required=True)
+    state = fields.String(required=True)
+    working_days = fields.Integer(required=True)
+    reason = fields.String(required=True)
+    previous_due_at = UtcDateTime(allow_none=True, required=True)
+    due_at = UtcDateTime(required=True)
 
 
 # --- definitions --------------------------------------------------------------------------
@@ -393,7 +457,7 @@ class NotificationQuery(ListQuery):
 
 
 class MarkRead(Strict):
-    ids = fields.List(fields.Integer(), validate=validate.Length(max=500))
+    ids = fields.List(Id(), validate=validate.Length(max=500))
 
     @validates_schema
     def _not_empty(self, data, **kwargs):
@@ -443,7 +507,7 @@ class BottleneckReport(Strict):
 
 
 class TargetQuery(Strict):
-    year = fields.Integer(validate=validate.Range(2000, 2100))
+    year = WholeNumber(validate=validate.Range(2000, 2100))
     title = fields.String(validate=validate.OneOf(TITLES))
     unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
 
@@ -459,6 +523,8 @@ class TargetRow(Strict):
     percent = fields.Float(allow_none=True, required=True)
     target = fields.Float(allow_none=True, required=True)
     gap = fields.Float(allow_none=True, required=True)
+    #: subjects still to recognise to reach the target (percentage plans)
+    gap_count = fields.Integer(allow_none=True)
     on_track = fields.Boolean(allow_none=True, required=True)
     is_dbkk = fields.Boolean()
     missing_denominators = fields.Integer()

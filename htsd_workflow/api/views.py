@@ -7,7 +7,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import aliased, joinedload
 
-from htsd_workflow.api.framework import ApiError, endpoint, issue_token
+from htsd_workflow.api.framework import (
+    PASSWORD_CHANGE_REQUIRED,
+    ApiError,
+    endpoint,
+    issue_token,
+)
 from htsd_workflow.api.schemas import (
     AssessmentUpdate,
     BottleneckQuery,
@@ -21,6 +26,8 @@ from htsd_workflow.api.schemas import (
     ClaimRequest,
     CriteriaSetSchema,
     Empty,
+    ExtensionRequest,
+    ExtensionResponse,
     HistoryList,
     MarkRead,
     MeSchema,
@@ -40,9 +47,10 @@ from htsd_workflow.api.schemas import (
     WorkflowList,
 )
 from htsd_workflow.audit.operations import record_audit, record_sign_in
-from htsd_workflow.auth.models import ApiToken, User
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.auth.views import _check_password
+from htsd_workflow.auth.views import _check_password, sign_in_limited
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, SignOff
 from htsd_workflow.cases.operations import (
@@ -63,6 +71,7 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.operations import inbox_for, mark_read, unread_count
 from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
+from htsd_workflow.sla.operations import extend_deadline
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
 
@@ -224,6 +233,7 @@ def _token_limit():
     status=201,
     tags=("auth",),
 )
+@sign_in_limited
 @limiter.limit(_token_limit, scope="api-token")
 def create_token(body):
     username = (nfc(body["username"]) or "").lower()
@@ -235,11 +245,7 @@ def create_token(body):
         db.session.commit()
         raise ApiError(401, "unauthorized", _l("Tên đăng nhập hoặc mật khẩu không đúng."))
     if user.must_change_password:
-        raise ApiError(
-            403,
-            "password_change_required",
-            _l("Hãy đăng nhập trên trang web và đặt mật khẩu mới trước."),
-        )
+        raise ApiError(403, "password_change_required", PASSWORD_CHANGE_REQUIRED)
     token, row = issue_token(user)
     record_sign_in(body["username"], user, ok=True, api=True)
     return {"token": token, "expires_at": row.expires_at}
@@ -269,10 +275,7 @@ def revoke_user_tokens(user, user_id):
     target = db.session.get(User, user_id)
     if target is None or target.unit_code is None or not in_scope(user, _unit_of(target)):
         raise NotFound(_l("Không tìm thấy người dùng."))
-    for row in db.session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-    ):
-        row.revoked_at = utcnow()
+    revoke_api_tokens(user_id)
     record_audit("api_tokens_revoked", actor=user, target=f"user:{user_id}")
     return {}
 
@@ -587,6 +590,29 @@ def post_claim(user, case_id, body):
 )
 def post_release(user, case_id):
     return case_detail(release_case(case_id, user), user)
+
+
+@endpoint(
+    "/cases/<int:case_id>/extensions",
+    "POST",
+    summary="Extend the current stage's deadline by some working days, once per stage",
+    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    body=ExtensionRequest,
+    response=ExtensionResponse,
+    status=201,
+    tags=("cases",),
+)
+def post_extension(user, case_id, body):
+    previous = _visible_case(case_id, user).due_at
+    case = extend_deadline(case_id, user, None, body["reason"], working_days=body["working_days"])
+    return {
+        "case_id": case.id,
+        "state": case.state,
+        "working_days": body["working_days"],
+        "reason": nfc(body["reason"]),
+        "previous_due_at": previous,
+        "due_at": case.due_at,
+    }
 
 
 # --- definitions --------------------------------------------------------------------------

@@ -181,6 +181,11 @@ class AssessmentItem(db.Model):
         return self.reviewed_score if self.reviewed_score is not None else self.score
 
 
+#: the longest comment (or take-over note) a move keeps, on the pages and in the API alike: the
+#: history is append-only and every notification of the move copies it
+MAX_COMMENT_LENGTH = 4000
+
+
 class CaseEvent(db.Model):
     """An immutable history row: every action on a case, in order."""
 

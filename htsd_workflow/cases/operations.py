@@ -24,6 +24,7 @@ from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
 from htsd_workflow.cases.models import (
+    MAX_COMMENT_LENGTH,
     AssessmentItem,
     Case,
     CaseEvent,
@@ -57,7 +58,6 @@ SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
 #: triggers that move a case forward towards recognition: refused below the pass mark unless
 #: the reviewer gives an override reason
 PASS_MARK_TRIGGERS = ("approve", "sign")
-MAX_OVERRIDE_LENGTH = 2000
 
 _SNAPSHOT_COLUMNS = (
     Case.id,
@@ -222,7 +222,7 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
     failing case without a reason."""
     if result is None or result.passed:
         return None
-    reason = nfc(override_reason) or None
+    reason = clean_comment(override_reason, "override_reason")
     facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
     if reason is None:
         raise BelowPassMark(
@@ -238,11 +238,6 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
                 **facts,
             },
         )
-    if len(reason) > MAX_OVERRIDE_LENGTH:
-        raise InvalidInput(
-            _l("Lý do chuyển tiếp dài tối đa %(limit)s ký tự.", limit=MAX_OVERRIDE_LENGTH),
-            details={"override_reason": _l("Quá dài")},
-        )
     return {"reason": reason, **facts}
 
 
@@ -257,6 +252,18 @@ def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
     for case_id, department in rows:
         signed[case_id].add(department)
     return signed
+
+
+def clean_comment(comment: str | None, field: str = "comment") -> str | None:
+    """``comment`` in NFC without surrounding spaces (None when empty); refused, naming
+    ``field``, when longer than ``MAX_COMMENT_LENGTH`` characters."""
+    comment = nfc(comment) or None
+    if comment is not None and len(comment) > MAX_COMMENT_LENGTH:
+        raise InvalidInput(
+            _l("Nhận xét quá dài (tối đa %(limit)s ký tự).", limit=MAX_COMMENT_LENGTH),
+            details={field: _l("Tối đa %(limit)s ký tự", limit=MAX_COMMENT_LENGTH)},
+        )
+    return comment
 
 
 def _plan(
@@ -289,7 +296,7 @@ def _plan(
             details={"state": snap.state, "trigger": trigger},
         )
     _check_actor(user, snap, definition, specs)
-    comment = nfc(comment) or None
+    comment = clean_comment(comment)
     if any(s.comment_required for s in specs) and not comment:
         raise InvalidInput(
             _l("Cần ghi rõ lý do hoặc nội dung cần bổ sung."),
@@ -337,6 +344,14 @@ def _plan(
                 details={"assessment": {code: _l("Chưa chấm điểm") for code in missing_codes}},
             )
         raise NotAllowed(_l("Hồ sơ không đáp ứng điều kiện để thực hiện thao tác này."))
+    if user.role not in taken.roles:
+        # the roles were checked as a union over the trigger's rows; the row that fires decides
+        raise NotAllowed(
+            _l(
+                "Vai trò của bạn không được thực hiện thao tác này khi hồ sơ ở bước “%(state)s”.",
+                state=later(labels.state_label, snap.state, definition),
+            )
+        )
     return PlannedChange(
         case=snap,
         transition=taken,
@@ -732,6 +747,7 @@ def fire_bulk(
     """Fire ``trigger`` on many cases; cases that may not go through are listed with why
     (a case under its pass mark among them, unless ``override_reason`` is given)."""
     _require_active(user)
+    clean_comment(comment)  # once for the whole request, not once per case
     registry = get_registry()
     calendar = get_calendar()
     now = now or utcnow()
@@ -822,7 +838,7 @@ def allowed_triggers(case: Case, user: User) -> list[str]:
             if missing[case.id]:
                 continue
         if any("returned_from_dest" in s.guards for s in specs) and not any(
-            s.dest == case.returned_from for s in specs
+            s.dest == case.returned_from and user.role in s.roles for s in specs
         ):
             continue
         if trigger == "submit" and not any(
@@ -1123,7 +1139,7 @@ def claim_case(
                 _l("Hồ sơ đã có cán bộ khác nhận xử lý."),
                 details={"claimed_by": case.claimed_by_id},
             )
-        note = nfc(note)
+        note = clean_comment(note, "note")
         if not note:
             raise InvalidInput(
                 _l("Cần ghi lý do khi nhận thay hồ sơ của người khác."),

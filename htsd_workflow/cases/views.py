@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -29,6 +30,7 @@ from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import ROLE_LEVEL_LABELS, event_label, state_label, trigger_label
 from htsd_workflow.core.pages import error_page, format_moment, safe_next
 from htsd_workflow.core.text import whole_number
+from htsd_workflow.core.time import to_utc_naive
 from htsd_workflow.evidence.operations import (
     add_attachment,
     attachments_by_item,
@@ -36,24 +38,9 @@ from htsd_workflow.evidence.operations import (
     remove_attachment,
 )
 from htsd_workflow.extensions import db
+from htsd_workflow.sla.operations import MAX_EXTENSION_WORKING_DAYS, extend_deadline
 
 bp = Blueprint("cases", __name__)
-
-#: triggers a person must confirm before they go (they cannot be undone)
-CONFIRM_TRIGGERS = ("reject", "withdraw")
-#: triggers whose comment box is required, shown as such before anyone presses them
-COMMENT_TRIGGERS = ("return_to_applicant", "return_to_district", "reject")
-#: history rows that change the case (a conflict page names the latest of them)
-_ACTION_TRIGGERS = (
-    "submit",
-    "resubmit",
-    "approve",
-    "sign",
-    "return_to_applicant",
-    "return_to_district",
-    "reject",
-    "withdraw",
-)
 
 
 def load_case(case_id: int) -> Case:
@@ -81,14 +68,29 @@ def _timeline(case_id: int) -> list[dict]:
             "who": full_name or username or _("Hệ thống"),
             "level": ROLE_LEVEL_LABELS.get(event.actor_role, "") if event.actor_role else "",
             "what": event_label(event.trigger, event.from_state),
+            "new_due_at": _new_due_at(event),
         }
         for event, full_name, username in rows
     ]
 
 
+def _new_due_at(event: CaseEvent):
+    """The deadline an extension set (naive UTC), for the timeline."""
+    value = (event.data or {}).get("new_due_at") if event.trigger == "extend_deadline" else None
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return to_utc_naive(moment) if moment.tzinfo else moment
+
+
 def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
-    """The return that sent the case back to the applicant, shown on top until resubmitted."""
-    if case.state == get_registry().definition(case.title).initial:
+    """The return that sent the case back to the applicant, shown on top until resubmitted.
+
+    Only while the case is back with the applicant: a comment on an approval or a sign-off is
+    not a return, and a case that moved on shows no banner.
+    """
+    state = get_registry().definition(case.title).states[case.state]
+    if state.kind != "applicant" or not case.returned_from:
         return None
     for entry in reversed(timeline):
         event = entry["event"]
@@ -182,9 +184,9 @@ def case_context(case: Case, **extra) -> dict:
         "allowed": [
             {
                 "trigger": t,
-                "label": trigger_label(t, case.state),
-                "confirm": t in CONFIRM_TRIGGERS,
-                "needs_comment": t in COMMENT_TRIGGERS,
+                "label": trigger_label(t, case.state, case.title),
+                "confirm": definition.ends_case(t, case.state),
+                "needs_comment": definition.requires_comment(t, case.state),
             }
             for t in allowed
             if t not in ("submit", "resubmit") or not may_edit_assessment(current_user, case)
@@ -203,6 +205,8 @@ def case_context(case: Case, **extra) -> dict:
         and claimed_by_other
         and _is_supervisor(current_user, definition, case),
         "can_adjust": works_here and not claimed_by_other,
+        "can_extend": works_here and not case.is_extended,
+        "max_extension_days": MAX_EXTENSION_WORKING_DAYS,
         "may_edit": may_edit_assessment(current_user, case),
         "next_step": next_step(case, current_user, state, allowed, result, signed),
         "form": request.form if request.method == "POST" else {},
@@ -231,7 +235,10 @@ def conflict_page(case_id: int, exc: Conflict):
         row = db.session.execute(
             select(CaseEvent, User.full_name, User.username)
             .outerjoin(User, User.id == CaseEvent.actor_id)
-            .where(CaseEvent.case_id == case_id, CaseEvent.trigger.in_(_ACTION_TRIGGERS))
+            .where(
+                CaseEvent.case_id == case_id,
+                CaseEvent.trigger.in_(get_registry().definition(case.title).triggers),
+            )
             .order_by(CaseEvent.id.desc())
             .limit(1)
         ).first()
@@ -258,7 +265,7 @@ def conflict_page(case_id: int, exc: Conflict):
 def _done_message(case: Case, trigger: str, before_state: str) -> str:
     return _(
         "Đã thực hiện “%(action)s”. Hồ sơ hiện ở bước: %(state)s.",
-        action=trigger_label(trigger, before_state),
+        action=trigger_label(trigger, before_state, case.title),
         state=state_label(case.state),
     )
 
@@ -343,6 +350,35 @@ def act(case_id: int):
     back = safe_next(request.form.get("back"))
     if back and current_user.role != "applicant":
         return redirect(back)
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/extensions", methods=["POST"])
+@access("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer")
+def extend(case_id: int):
+    """The reviewing level extends the stage's deadline once, by working days, with a reason."""
+    case = load_case(case_id)
+    days = _int(request.form.get("working_days"))
+    try:
+        extend_deadline(
+            case.id,
+            current_user,
+            None,
+            request.form.get("reason", ""),
+            working_days=days if days is not None else 0,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.session.rollback()
+        context = case_context(
+            load_case(case_id), extension_error=exc.message, extension_details=exc.details
+        )
+        return render_template("cases/case.html", **context), exc.status
+    db.session.commit()
+    case = load_case(case_id)
+    flash(
+        _("Đã gia hạn. Hạn xử lý mới: %(due)s.", due=format_moment(case.due_at)),
+        "success",
+    )
     return redirect(url_for("cases.show", case_id=case_id))
 
 

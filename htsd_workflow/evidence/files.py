@@ -8,6 +8,8 @@ from pathlib import Path
 
 from flask import current_app
 
+from htsd_workflow.core.text import visible
+
 #: (content type, extension, what the person is told) of the files we accept
 PDF = ("application/pdf", "pdf")
 JPEG = ("image/jpeg", "jpg")
@@ -41,7 +43,7 @@ def clean_filename(name: str | None, extension: str) -> str:
     Vietnamese letters stay (the download header encodes them), so "Giấy khen.jpg" stays
     readable.
     """
-    name = unicodedata.normalize("NFC", name or "")
+    name = visible(unicodedata.normalize("NFC", name or ""))
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     stem = name.rsplit(".", 1)[0] if "." in name else name
     stem = _UNSAFE.sub(" ", stem)

@@ -26,7 +26,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.text import search_key
+from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.imports.jobs import (
@@ -212,7 +212,7 @@ def slips():
 @access(*SLIP_ISSUERS)
 def print_slips():
     """Create or reset the chosen accounts and show their one-time slips, once, to print."""
-    ids = [int(v) for v in request.form.getlist("subject_id") if v.isdigit()]
+    ids = [n for v in request.form.getlist("subject_id") if (n := whole_number(v, 1))]
     if not ids:
         raise InvalidInput(
             _l("Chưa chọn hộ nào."), details={"subject_id": _l("Đánh dấu ít nhất một hộ")}

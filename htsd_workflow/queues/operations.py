@@ -16,9 +16,8 @@ from sqlalchemy import insert, select
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import REVIEWER_ROLES
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.operations import fire_bulk
+from htsd_workflow.cases.operations import clean_comment, fire_bulk
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.queue import run_in_background
@@ -79,7 +78,7 @@ def create_bulk_job(
             _l("Thao tác hàng loạt không hợp lệ với vai trò của bạn."),
             details={"trigger": _l("Chọn một thao tác trong danh sách")},
         )
-    comment = nfc(comment) or None
+    comment = clean_comment(comment)
     if needs_comment(trigger) and not comment:
         raise InvalidInput(
             _l("Cần ghi ý kiến (những gì cần bổ sung) khi trả lại hồ sơ."),
@@ -94,7 +93,7 @@ def create_bulk_job(
         user_id=user.id,
         trigger=trigger,
         comment=comment,
-        override_reason=nfc(override_reason) or None,
+        override_reason=clean_comment(override_reason, "override_reason"),
         case_ids=ids,
         selection=selection,
         status="queued",

@@ -19,6 +19,7 @@ from htsd_workflow.auth.scope import territory, territory_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, SignOff
 from htsd_workflow.cases.operations import actor_department
+from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -240,10 +241,16 @@ def decode_cursor(text: str | None) -> tuple[datetime, int] | None:
     if not text or "_" not in text:
         return None
     due, _sep, case_id = text.rpartition("_")
+    number = whole_number(case_id, 1)
     try:
-        return datetime.fromisoformat(due), int(case_id)
+        moment = datetime.fromisoformat(due)
     except ValueError:
         return None
+    # the cursors this page writes hold a stored naive moment and an id; anything else (a
+    # zone, an id beyond the key's range) was typed by hand and must not reach SQL
+    if number is None or moment.tzinfo is not None:
+        return None
+    return moment, number
 
 
 @dataclass

@@ -231,7 +231,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "states": queue_states(user),
         "districts": districts,
         "communes": communes,
-        "bulk_triggers": [(t, t in ("return_to_applicant",)) for t in bulk],
+        "bulk_triggers": [(t, needs_comment(t)) for t in bulk],
         "bulk_override": any(t in PASS_MARK_TRIGGERS for t in bulk),
         "confirm": None,
         "is_department": user.role in ("education_reviewer", "culture_reviewer"),
@@ -368,7 +368,7 @@ def resume_job(job_id: int):
     return redirect(url_for("queues.job", job_id=job.id))
 
 
-_CASE_CODE = re.compile(r"^\s*(?:hs[-\s]?)?(\d{1,12})\s*$", re.IGNORECASE)
+_CASE_CODE = re.compile(r"^\s*(?:hs[-\s]?)?([0-9]{1,12})\s*$", re.IGNORECASE)
 
 
 def _units_matching(key: str) -> list[Unit]:
@@ -396,8 +396,9 @@ def search():
     cases, subjects, units, latest = [], [], [], {}
     if key:
         match = _CASE_CODE.match(query)
-        if match:
-            case = db.session.get(Case, int(match.group(1)))
+        case_id = whole_number(match.group(1), 1) if match else None
+        if case_id is not None:
+            case = db.session.get(Case, case_id)
             if case is not None and in_scope(current_user, case):
                 cases = [case]
         subjects = db.session.scalars(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.text import nfc, search_key
@@ -67,17 +68,10 @@ def create_subject(
                 _l("Thôn/tổ dân phố không tồn tại trong xã này."),
                 details={"community_id": _l("Chọn thôn/làng của xã")},
             )
-    if external_code:
-        clash = db.session.scalar(select(Subject.id).where(Subject.external_code == external_code))
-        if clash is not None:
-            raise Conflict(
-                _l(
-                    "Mã “%(code)s” đã được dùng (đối tượng %(subject)s).",
-                    code=external_code,
-                    subject=clash,
-                ),
-                details={"external_code": _l("Đã tồn tại")},
-            )
+    if external_code and db.session.scalar(
+        select(Subject.id).where(Subject.external_code == external_code)
+    ):
+        raise _code_taken(external_code)
     subject = Subject(
         kind=kind,
         name=name,
@@ -95,10 +89,26 @@ def create_subject(
         unit_type=unit_type if kind == "unit" else None,
     )
     db.session.add(subject)
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        # another request took the code between the check above and this insert; the
+        # request's boundary rolls the transaction back
+        if external_code and "external_code" in str(exc.orig):
+            raise _code_taken(external_code) from exc
+        raise
     if member_ids:
         add_clan_members(subject, member_ids)
     return subject
+
+
+def _code_taken(external_code: str) -> Conflict:
+    """The refusal of a code in use. The subject holding it is not named: it may lie outside
+    the caller's territory."""
+    return Conflict(
+        _l("Mã “%(code)s” đã được dùng cho một đối tượng khác.", code=external_code),
+        details={"external_code": _l("Đã tồn tại")},
+    )
 
 
 def add_clan_members(clan: Subject, household_ids: list[int]) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from htsd_workflow.api.framework import issue_token
 from htsd_workflow.extensions import db
+from tests.web.conftest import as_user  # noqa: F401 (fixture for the pages beside the API)
 
 
 class Api:

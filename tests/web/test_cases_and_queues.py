@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -15,6 +15,7 @@ from htsd_workflow.evidence.files import clean_filename, detect_type, stored_pat
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.evidence.operations import add_attachment
 from htsd_workflow.extensions import db
+from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.queues.models import BulkJob
 from htsd_workflow.queues.operations import run_bulk_job
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
@@ -548,3 +549,67 @@ def test_a_queue_page_sends_the_user_the_page_and_the_count_only(as_user, make, 
         finally:
             event.remove(db.engine, "before_cursor_execute", count)
         assert len(statements) <= most, statements
+
+
+def test_a_comment_on_an_approval_or_a_recognition_is_no_return_banner(as_user, make):
+    case, applicant = make.case_in("district_verification")
+    district = make.reviewer("district_reviewer", DISTRICT)
+    fire_trigger(case.id, "approve", district, comment="Hồ sơ tốt, chuyển tỉnh")
+    db.session.commit()
+    household = as_user(applicant)
+    page = text(household.get(f"/cases/{case.id}"))
+    assert "Hồ sơ tốt, chuyển tỉnh" in page  # still in the history
+    assert "Hồ sơ được trả lại để bổ sung" not in page
+    for role in ("education_reviewer", "culture_reviewer"):
+        fire_trigger(case.id, "sign", make.reviewer(role), comment="Đồng ý công nhận")
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).state == "recognized"
+    page = text(household.get(f"/cases/{case.id}"))
+    assert "Đồng ý công nhận" in page
+    assert "Hồ sơ được trả lại để bổ sung" not in page
+
+
+def test_the_return_banner_goes_once_the_case_is_sent_again(as_user, make):
+    case, applicant = make.case_in("commune_review")
+    fire_trigger(
+        case.id, "return_to_applicant", make.reviewer("commune_reviewer", COMMUNE), comment="Thiếu"
+    )
+    db.session.commit()
+    household = as_user(applicant)
+    assert "Hồ sơ được trả lại để bổ sung" in text(household.get(f"/cases/{case.id}"))
+    fire_trigger(case.id, "resubmit", applicant)
+    db.session.commit()
+    assert "Hồ sơ được trả lại để bổ sung" not in text(household.get(f"/cases/{case.id}"))
+
+
+def test_reviewer_extends_the_deadline_from_the_case_page_once(as_user, make):
+    case, applicant = make.case_in("commune_review")
+    commune = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    page = text(commune.get(f"/cases/{case.id}"))
+    assert f'action="/cases/{case.id}/extensions"' in page
+    assert f'action="/cases/{case.id}/extensions"' not in text(
+        as_user(applicant).get(f"/cases/{case.id}")
+    )
+    no_reason = commune.post(f"/cases/{case.id}/extensions", {"working_days": "5", "reason": ""})
+    assert no_reason.status_code == 422 and "Cần ghi lý do gia hạn" in text(no_reason)
+    too_long = commune.post(f"/cases/{case.id}/extensions", {"working_days": "45", "reason": "x"})
+    assert too_long.status_code == 422
+    db.session.expire_all()
+    assert not db.session.get(Case, case.id).is_extended
+    done = commune.post(
+        f"/cases/{case.id}/extensions", {"working_days": "5", "reason": "Chờ họp thôn"}
+    )
+    assert done.status_code == 302
+    page = text(commune.get(f"/cases/{case.id}"))
+    assert "28/12/2026" in page  # Monday 21 + five working days
+    assert "Chờ họp thôn" in page and "extend_deadline" not in page
+    assert f'action="/cases/{case.id}/extensions"' not in page  # once per stage
+    again = commune.post(f"/cases/{case.id}/extensions", {"working_days": "2", "reason": "Nữa"})
+    assert again.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).due_at == datetime(2026, 12, 28, 10)
+    told = db.session.scalars(
+        select(OutboxMessage.kind).where(OutboxMessage.case_id == case.id)
+    ).all()
+    assert told.count("extend_deadline") == 1  # the applicant is told (recipients: tests/api)
