@@ -287,12 +287,20 @@ class TransitionRequest(Strict):
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
     comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
     version = WholeNumber(validate=validate.Range(1, MAX_ID))
+    #: needed to approve or sign a case under its pass mark; kept in the history
+    override_reason = fields.String(
+        allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH)
+    )
 
 
 class BulkRequest(Strict):
     ids = fields.List(Id(), required=True, validate=validate.Length(1, 5000))
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
     comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
+    #: approve or sign the cases under their pass mark too, for this reason
+    override_reason = fields.String(
+        allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH)
+    )
 
 
 class BulkSucceeded(Strict):
@@ -325,6 +333,8 @@ class HistoryEntry(Strict):
     from_state = fields.String(allow_none=True, required=True)
     to_state = fields.String(required=True)
     comment = fields.String(allow_none=True, required=True)
+    #: why a case under its pass mark was moved forward anyway
+    override_reason = fields.String(allow_none=True)
 
 
 class HistoryList(Strict):

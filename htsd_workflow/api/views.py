@@ -533,6 +533,7 @@ def post_transition(user, case_id, body):
         user,
         comment=body.get("comment"),
         expected_version=body.get("version"),
+        override_reason=body.get("override_reason"),
     )
     return case_detail(case, user)
 
@@ -547,7 +548,13 @@ def post_transition(user, case_id, body):
     tags=("cases",),
 )
 def post_bulk(user, body):
-    return fire_bulk(body["ids"], body["trigger"], user, comment=body.get("comment")).as_dict()
+    return fire_bulk(
+        body["ids"],
+        body["trigger"],
+        user,
+        comment=body.get("comment"),
+        override_reason=body.get("override_reason"),
+    ).as_dict()
 
 
 @endpoint(
@@ -574,6 +581,7 @@ def get_history(user, case_id):
                 "from_state": e.from_state,
                 "to_state": e.to_state,
                 "comment": e.comment,
+                "override_reason": ((e.data or {}).get("override") or {}).get("reason"),
             }
             for e in events
         ]

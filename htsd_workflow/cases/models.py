@@ -139,6 +139,9 @@ class Case(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: self-assessed total, kept for queue display; computed from the items, never typed in
     self_score: Mapped[float | None] = mapped_column(Float)
+    #: the total that counts: each item's reviewers' adjusted score where given, else the
+    #: self-assessed one; kept by save_assessment for the queue, never typed in
+    score: Mapped[float | None] = mapped_column(Float)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

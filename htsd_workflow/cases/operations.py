@@ -37,6 +37,7 @@ from htsd_workflow.cases.pgpath import Writes
 from htsd_workflow.core import labels
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
 from htsd_workflow.core.errors import (
+    BelowPassMark,
     Conflict,
     DomainError,
     InvalidInput,
@@ -46,14 +47,18 @@ from htsd_workflow.core.errors import (
 )
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
-from htsd_workflow.criteria.scoring import compute_result, validate_scores
+from htsd_workflow.criteria.scoring import ScoreResult, compute_result, validate_scores
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.queries import is_dbkk_commune
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: roles that may act on any case of their territory as supervisors (take over a claim)
 SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
+#: triggers that move a case forward towards recognition: refused below the pass mark unless
+#: the reviewer gives an override reason
+PASS_MARK_TRIGGERS = ("approve", "sign")
 
 _SNAPSHOT_COLUMNS = (
     Case.id,
@@ -85,6 +90,8 @@ class PlannedChange:
     to_state: str
     department: str | None = None
     comment: str | None = None
+    #: a failing case moved forward anyway: the reason, the score and the mark (for history)
+    override: dict | None = None
 
     @property
     def changes_state(self) -> bool:
@@ -203,6 +210,67 @@ def _missing_items(case_ids, registry: WorkflowRegistry, snapshots, cur=None) ->
     return missing
 
 
+def score_results(cases) -> dict[int, ScoreResult]:
+    """The score that counts (reviewers' adjusted scores where given) and pass/fail of each
+    case, against the pass mark of its commune's ĐBKK status in the case's year; ``cases`` are
+    rows or objects with id and criteria_set_id (one statement in all)."""
+    cases = list(cases)
+    if not cases:
+        return {}
+    registry = get_registry()
+    scores: dict[int, dict] = defaultdict(dict)
+    dbkk: set[int] = set()
+    rows = db.session.execute(
+        select(
+            Case.id,
+            AssessmentItem.code,
+            func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score),
+            unit_is_dbkk_in(Case.year),
+        )
+        .select_from(Case)
+        .outerjoin(AssessmentItem, AssessmentItem.case_id == Case.id)
+        .outerjoin(Unit, Unit.code == Case.commune_code)
+        .where(Case.id.in_([c.id for c in cases]))
+    )
+    for case_id, code, score, is_dbkk in rows:
+        if code is not None:
+            scores[case_id][code] = score
+        if is_dbkk:
+            dbkk.add(case_id)
+    return {
+        c.id: compute_result(registry.criteria_set(c.criteria_set_id), scores[c.id], c.id in dbkk)
+        for c in cases
+    }
+
+
+def _vn(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
+    """The override record of a failing case moved forward, None for a passing one; refuse a
+    failing case without a reason."""
+    if result is None or result.passed:
+        return None
+    reason = clean_comment(override_reason, "override_reason")
+    facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None:
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt: được %(total)s/%(max)s điểm, dưới điểm đạt %(mark)s. Muốn vẫn "
+                "chuyển tiếp, ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+                mark=_vn(result.pass_mark),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt điểm"),
+                **facts,
+            },
+        )
+    return {"reason": reason, **facts}
+
+
 def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
     signed = defaultdict(set)
     if cur is not None:
@@ -237,6 +305,8 @@ def _plan(
     missing: dict,
     signed: dict,
     part_claims: dict | None = None,
+    results: dict | None = None,
+    override_reason: str | None = None,
 ) -> PlannedChange:
     definition = registry.definition(snap.title)
     if trigger not in definition.triggers:
@@ -279,6 +349,9 @@ def _plan(
                 details={"department": department},
             )
         signed_now = signed_now | {department}
+    override = None
+    if trigger in PASS_MARK_TRIGGERS:
+        override = _check_pass_mark((results or {}).get(snap.id), override_reason)
     ctx = TransitionContext(
         state=snap.state,
         entry_level=snap.entry_level,
@@ -317,6 +390,7 @@ def _plan(
         to_state=ctx.state,
         department=department,
         comment=comment,
+        override=override,
     )
 
 
@@ -409,7 +483,9 @@ def _writes(
             writes.signs.append(
                 {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
             )
-        data = {"department": c.department} if c.department else None
+        data = {"department": c.department} if c.department else {}
+        if c.override:
+            data["override"] = c.override
         writes.events.append(
             {
                 "case_id": c.case.id,
@@ -420,7 +496,7 @@ def _writes(
                 "from_state": c.from_state,
                 "to_state": c.to_state,
                 "comment": c.comment,
-                "data": data,
+                "data": data or None,
             }
         )
         writes.outbox.append(
@@ -673,9 +749,13 @@ def fire_trigger(
     *,
     comment: str | None = None,
     expected_version: int | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Fire ``trigger`` on one case for ``user``; return the updated case.
+
+    Approving or signing a case under its pass mark needs ``override_reason``, kept in the
+    history.
 
     Raises NotFound, NotAllowed, InvalidInput or Conflict (stale ``expected_version`` is
     checked before whether the trigger is still allowed, so a reviewer who lost a race learns
@@ -698,7 +778,19 @@ def fire_trigger(
     missing = _missing_items([case_id], registry, rows, cur) if needs_missing else {}
     signed = _signed_departments([case_id], cur) if trigger == "sign" else {}
     part_claims = _joint_part_claims(rows, registry)
-    planned = _plan(snap, trigger, user, comment, registry, missing, signed, part_claims)
+    results = score_results(rows) if trigger in PASS_MARK_TRIGGERS else {}
+    planned = _plan(
+        snap,
+        trigger,
+        user,
+        comment,
+        registry,
+        missing,
+        signed,
+        part_claims,
+        results,
+        override_reason,
+    )
     versions, writes = _apply([planned], user, registry, get_calendar(), now, expected_version, cur)
     if cur is not None:
         return _case_after(snap, writes, versions[case_id], now)
@@ -716,9 +808,11 @@ def fire_bulk(
     user: User,
     *,
     comment: str | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> BulkResult:
-    """Fire ``trigger`` on many cases; cases that may not go through are listed with why."""
+    """Fire ``trigger`` on many cases; cases that may not go through are listed with why
+    (a case under its pass mark among them, unless ``override_reason`` is given)."""
     _require_active(user)
     clean_comment(comment)  # once for the whole request, not once per case
     registry = get_registry()
@@ -743,6 +837,7 @@ def fire_bulk(
             else {}
         )
         part_claims = _joint_part_claims(visible, registry)
+        results = score_results(visible) if trigger in PASS_MARK_TRIGGERS and visible else {}
         planned = []
         for case_id in batch:
             row = found.get(case_id)
@@ -757,7 +852,18 @@ def fire_bulk(
                 continue
             try:
                 planned.append(
-                    _plan(row, trigger, user, comment, registry, missing, signed, part_claims)
+                    _plan(
+                        row,
+                        trigger,
+                        user,
+                        comment,
+                        registry,
+                        missing,
+                        signed,
+                        part_claims,
+                        results,
+                        override_reason,
+                    )
                 )
             except DomainError as exc:
                 result.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
@@ -978,10 +1084,7 @@ def _load_case_for(case_id: int, user: User, *, lock: bool = False) -> Case:
 
 def assessment_result(case: Case):
     """The computed total and pass/fail of a case (latest reviewed scores win)."""
-    registry = get_registry()
-    cset = registry.criteria_set(case.criteria_set_id)
-    scores = {item.code: item.effective_score for item in case.items}
-    return compute_result(cset, scores, is_dbkk_commune(case.commune_code, case.year))
+    return score_results([case])[case.id]
 
 
 def save_assessment(
@@ -1063,10 +1166,12 @@ def save_assessment(
     else:
         raise NotAllowed(_l("Không thể sửa điểm ở bước hiện tại của hồ sơ."))
     db.session.flush()
-    total = db.session.scalar(
-        select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
-    )
-    case.self_score = total
+    case.self_score, case.score = db.session.execute(
+        select(
+            func.sum(AssessmentItem.score),
+            func.sum(func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score)),
+        ).where(AssessmentItem.case_id == case.id)
+    ).one()
     # a save is a change another officer's open form must not silently undo (optimistic lock)
     case.version = case.version + 1
     _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})

@@ -16,6 +16,7 @@ from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
+    PASS_MARK_TRIGGERS,
     SUPERVISOR_ROLES,
     actor_department,
     allowed_triggers,
@@ -219,6 +220,8 @@ def case_context(case: Case, **extra) -> dict:
             if t not in ("submit", "resubmit") or not may_edit_assessment(current_user, case)
         ],
         "can_submit_from_form": any(t in ("submit", "resubmit") for t in allowed),
+        #: a failing case that this reviewer could move forward: ask for the override reason
+        "needs_override": not result.passed and any(t in PASS_MARK_TRIGGERS for t in allowed),
         "signed": signed,
         "joint_state": joint_state,
         "parts": parts,
@@ -363,7 +366,12 @@ def act(case_id: int):
             save_assessment(case.id, adjustments, current_user, expected_version=version)
             version = None  # checked by the save, under the same row lock
         updated = fire_trigger(
-            case.id, trigger, current_user, comment=comment, expected_version=version
+            case.id,
+            trigger,
+            current_user,
+            comment=comment,
+            expected_version=version,
+            override_reason=request.form.get("override_reason"),
         )
     except Conflict as exc:
         if adjustments:

@@ -20,8 +20,10 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, PartClaim, SignOff
 from htsd_workflow.cases.operations import actor_department
 from htsd_workflow.core.text import whole_number
+from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -43,6 +45,8 @@ _QUEUE_ROWS = (
         Case.submitted_at,
         Case.due_at,
         Case.self_score,
+        Case.score,
+        Case.criteria_set_id,
         Case.claimed_by_id,
         Case.is_escalated,
         Case.commune_code,
@@ -348,6 +352,53 @@ def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: in
     """Ids of every case matching the filter (soonest due first), at most ``limit``."""
     shape, values = queue_filter_shape(user, queue_filter, now)
     return [row[0] for row in _core_rows(_matching_statement(shape), {**values, "limit": limit})]
+
+
+class PassMarks:
+    """The pass mark of each row of a page: the ĐBKK communes of the page's years looked up
+    once (one query per year, usually one), the marks per criteria set and status."""
+
+    def __init__(self, rows):
+        years: dict[int, set] = {}
+        for row in rows:
+            years.setdefault(row.year, set()).add(row.commune_code)
+        self.dbkk = {
+            (year, code) for year, codes in years.items() for code in dbkk_communes(codes, year)
+        }
+        self.registry = get_registry()
+        self.marks: dict[tuple, float] = {}
+
+    def passes(self, score, criteria_set_id: str, year: int, commune_code) -> bool | None:
+        if score is None:
+            return None
+        key = (criteria_set_id, (year, commune_code) in self.dbkk)
+        mark = self.marks.get(key)
+        if mark is None:
+            mark = self.marks[key] = pass_mark_of(self.registry.criteria_set(key[0]), key[1])
+        return score >= mark
+
+
+def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
+    """How many of the cases are under their pass mark (or have no score), by the score the
+    queue shows: for the confirmation before a bulk action over a whole filter."""
+    failing = 0
+    for start in range(0, len(case_ids), chunk):
+        rows = _core_rows(
+            select(
+                Case.id,
+                func.coalesce(Case.score, Case.self_score).label("score"),
+                Case.criteria_set_id,
+                Case.year,
+                Case.commune_code,
+            ).where(Case.id.in_(case_ids[start : start + chunk]))
+        )
+        marks = PassMarks(rows)
+        failing += sum(
+            1
+            for row in rows
+            if not marks.passes(row.score, row.criteria_set_id, row.year, row.commune_code)
+        )
+    return failing
 
 
 def units_in_scope(user: User) -> tuple[list, list]:

@@ -26,7 +26,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
-from htsd_workflow.cases.operations import actor_department
+from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
@@ -45,7 +45,9 @@ from htsd_workflow.queues.operations import (
 )
 from htsd_workflow.queues.queries import (
     COUNT_CAP,
+    PassMarks,
     QueueFilter,
+    count_failing,
     count_matching,
     matching_ids,
     part_holders,
@@ -87,7 +89,11 @@ class QueueRow:
     overdue: bool
     due_badge: str
     due_text: str
+    #: the score that counts (reviewers' adjusted), and the self-assessed one when it differs
     points: str
+    self_points: str
+    #: whether the score reaches the case's pass mark (None without a score)
+    passed: bool | None
     is_escalated: bool
     claimed_by_id: int | None
     claimed_by_name: str | None
@@ -110,6 +116,9 @@ _ROW_COLUMNS = (
     "submitted_at",
     "due_at",
     "self_score",
+    "score",
+    "criteria_set_id",
+    "commune_code",
     "is_escalated",
     "claimed_by_id",
     "claimed_by_name",
@@ -134,6 +143,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
     # costs more than everything else done per row here
     pick = itemgetter(*(rows[0]._fields.index(name) for name in _ROW_COLUMNS))
     dues: dict = {}
+    marks = PassMarks(rows)
     result = []
     holders = part_holders(rows)
     registry = get_registry()
@@ -148,10 +158,14 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         submitted_at,
         due_at,
         self_score,
+        score,
+        criteria_set_id,
+        commune_code,
         is_escalated,
         claimed_by_id,
         claimed_by_name,
     ) in map(pick, rows):
+        counted = self_score if score is None else score
         due = dues.get(due_at)
         if due is None:
             status = due_status(due_at, now, translations, calendar)
@@ -192,7 +206,9 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
                 overdue=due[1],
                 due_badge=due[2],
                 due_text=due[3],
-                points=format_points(self_score, locale),
+                points=format_points(counted, locale),
+                self_points=format_points(self_score, locale) if counted != self_score else "",
+                passed=marks.passes(counted, criteria_set_id, year, commune_code),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,
@@ -233,6 +249,8 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "districts": districts,
         "communes": communes,
         "bulk_triggers": [(t, needs_comment(t)) for t in bulk],
+        "bulk_override": any(t in PASS_MARK_TRIGGERS for t in bulk),
+        "confirm": None,
         "is_department": user.role in ("education_reviewer", "culture_reviewer"),
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
@@ -267,8 +285,31 @@ def bulk():
         )
     else:
         ids = [n for v in request.form.getlist("case_id") if (n := whole_number(v, 1))]
+    override_reason = request.form.get("override_reason", "")
+    if selection == "filter" and request.form.get("confirmed") != "1" and ids:
+        # a whole filter is many cases: say how many, and how many are under the pass mark,
+        # before anything is done
+        failing = count_failing(ids) if trigger in PASS_MARK_TRIGGERS else 0
+        context = _queue_context(
+            queue_filter,
+            confirm={
+                "trigger": trigger,
+                "count": len(ids),
+                "failing": failing,
+                "comment": comment,
+                "override_reason": override_reason,
+            },
+        )
+        return render_template("queues/queue.html", **context)
     try:
-        job = create_bulk_job(current_user, trigger, ids, comment, selection=selection)
+        job = create_bulk_job(
+            current_user,
+            trigger,
+            ids,
+            comment,
+            selection=selection,
+            override_reason=override_reason,
+        )
     except InvalidInput as exc:
         db.session.rollback()
         context = _queue_context(

@@ -179,15 +179,18 @@ def test_the_answer_takes_the_same_statements_whatever_the_items_and_sign_offs(c
         answer = reviewer.post(f"/cases/{full_id}/transitions", json={"trigger": "approve"})
     assert answer.status_code == 200 and len(answer.json["assessment"]["items"]) > 1
     with statements() as without_items:
-        answer = reviewer.post(f"/cases/{bare_id}/transitions", json={"trigger": "approve"})
+        answer = reviewer.post(
+            f"/cases/{bare_id}/transitions",
+            json={"trigger": "approve", "override_reason": "Hồ sơ giấy đã kiểm"},
+        )
     assert answer.status_code == 200 and answer.json["assessment"]["missing"]
     assert len(with_items) == len(without_items)
 
 
 @pytest.mark.postgres_only
-def test_an_approval_over_the_api_is_five_statements(ctx, api, make):
-    """The token with its user, the row lock, the write, the case's facts with its sign-offs,
-    its items (BEGIN and COMMIT aside; no lazy loads)."""
+def test_an_approval_over_the_api_is_six_statements(ctx, api, make):
+    """The token with its user, the row lock, the score against the pass mark, the write, the
+    case's facts with its sign-offs, its items (BEGIN and COMMIT aside; no lazy loads)."""
     case, _ = make.case_in("commune_review")
     case_id = case.id
     client = api(make.reviewer("commune_reviewer", COMMUNE))
@@ -196,4 +199,4 @@ def test_an_approval_over_the_api_is_five_statements(ctx, api, make):
         answer = client.post(f"/cases/{case_id}/transitions", json={"trigger": "approve"})
     assert answer.status_code == 200 and answer.json["state"] == "district_verification"
     sent = [s for s in sent if s.strip() not in ("", ";", "SELECT 1")]  # the pool's pre-ping
-    assert len(sent) == 5, sent
+    assert len(sent) == 6, sent
