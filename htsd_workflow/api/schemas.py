@@ -422,7 +422,7 @@ class BandSchema(Strict):
 
 
 class PeriodSchema(Strict):
-    from_ = fields.Integer(data_key="from", required=True)
+    from_ = fields.Integer(data_key="from", attribute="from", required=True)
     to = fields.Integer(allow_none=True, required=True)
 
 
