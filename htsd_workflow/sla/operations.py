@@ -68,8 +68,13 @@ def scan_batches(
     """Walk every definition's stages and rungs (highest first), claiming the due cases of
     each rung batch by batch; yields (rung, cases claimed) after each batch, where the caller
     may commit. Never commits itself."""
-    now = now or utcnow()
     fire = _fire_batches_portable if pgpath.cursor() is None else _fire_batches_postgres
+    return _batches(fire, now or utcnow(), batch_size)
+
+
+def _batches(fire, now: datetime, batch_size: int) -> Iterator[tuple[int, int]]:
+    """``scan_batches`` with ``fire`` claiming the due cases of one rung batch by batch,
+    yielding after each batch how many it claimed."""
     registry = get_registry()
     calendar = get_calendar()
     for title, definition in registry.definitions.items():

@@ -81,7 +81,7 @@ def test_the_postgres_scan_writes_what_the_portable_scan_writes(ctx, make):
     before = snapshot()
     outcomes = []
     for fire in (operations._fire_batches_postgres, operations._fire_batches_portable):
-        fired = [operations._scan(fire, now, 4, False).fired for now in moments]
+        fired = [ScanResult.of(operations._batches(fire, now, 4)).fired for now in moments]
         outcomes.append((fired, snapshot()))
         db.session.rollback()
         assert snapshot() == before
