@@ -389,7 +389,7 @@ def seed_demo(
             _run_case(subject, applicants[subject.id], target, today, rng)
         db.session.flush()
         # the escalation ladder as the worker's scan would have applied it by this morning
-        scan_sla(now=_at(today, 8), commit_each_batch=False)
+        scan_sla(now=_at(today, 8))
     # the demo's past months, as the worker's nightly job would have counted them
     close_months(now=_at(today, 8))
     _demo_denominators(communes, districts, today.year)

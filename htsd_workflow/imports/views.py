@@ -40,6 +40,7 @@ from htsd_workflow.imports.jobs import (
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, template_xlsx
 from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.jobs.models import progress_of
 from htsd_workflow.subjects.models import KINDS, Subject
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
@@ -139,14 +140,7 @@ def _phase_label(job: ImportJob) -> str:
 def job_status(job_id: int):
     """The progress bar's data."""
     job = import_job_for(current_user, job_id)
-    return jsonify(
-        status=job.status,
-        phase=job.phase,
-        phase_label=_phase_label(job),
-        processed=job.rows_done,
-        total=job.rows_total or 0,
-        finished=not job.is_busy,
-    )
+    return jsonify(progress_of(job, label=_phase_label(job), phase=job.phase))
 
 
 @bp.route("/jobs/<int:job_id>/confirm", methods=["POST"])

@@ -35,13 +35,15 @@ from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.jobs.models import progress_of
+from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.queues.operations import (
+    BULK_JOB,
     bulk_triggers_for,
     create_bulk_job,
     dispatch_bulk_job,
     needs_comment,
-    run_bulk_job,
 )
 from htsd_workflow.queues.queries import (
     COUNT_CAP,
@@ -320,7 +322,7 @@ def bulk():
     if job.is_background:
         dispatch_bulk_job(job.id)
     else:
-        run_bulk_job(job.id)
+        run_job(BULK_JOB, job.id)
     return redirect(url_for("queues.job", job_id=job.id))
 
 
@@ -362,14 +364,7 @@ def job(job_id: int):
 def job_status(job_id: int):
     """The progress bar's data."""
     job = _own_job(job_id)
-    return jsonify(
-        status=job.status,
-        total=job.total,
-        processed=job.processed,
-        succeeded=job.succeeded,
-        failed=job.failed,
-        finished=job.is_finished,
-    )
+    return jsonify(progress_of(job, succeeded=job.succeeded, failed=job.failed))
 
 
 @bp.route("/bulk/<int:job_id>/resume", methods=["POST"])
