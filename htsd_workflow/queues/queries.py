@@ -22,6 +22,7 @@ from htsd_workflow.cases.operations import actor_department
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import units_within
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -61,8 +62,8 @@ _DESCENDING = (Case.due_at.desc(), Case.id.desc())
 #: these columns)
 _UNIT_COLUMNS = select(Unit.code, Unit.name, Unit.level, Unit.district_code).order_by(Unit.code)
 _UNITS_OF = {
-    "province": _UNIT_COLUMNS.where(Unit.province_code == bindparam("code")),
-    "district": _UNIT_COLUMNS.where(Unit.district_code == bindparam("code")),
+    level: _UNIT_COLUMNS.where(units_within(level, bindparam("code")))
+    for level in ("province", "district")
 }
 
 

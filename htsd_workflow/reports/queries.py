@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select, union_all
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause, territory
+from htsd_workflow.auth.scope import scope_clause, territory, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
@@ -606,7 +606,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         select(Unit)
         .where(
             Unit.level == "commune",
-            scope_clause(user, Unit) if user.role != "applicant" else Unit.code == "",
+            units_in_territory(user),
         )
         .order_by(Unit.code)
     ).all()
