@@ -34,7 +34,7 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
-from htsd_workflow.reports.plans import load_plans, plan_for
+from htsd_workflow.reports.plans import plan_for
 
 TITLES = ("family", "clan", "community", "unit")
 
@@ -579,7 +579,8 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
 
 
 def plans():
-    return load_plans(f"{current_app.config['WORKFLOWS_DIR']}/plans")
+    """The plans in force, loaded and validated at start-up (``create_app``)."""
+    return current_app.extensions["htsd_plans"]
 
 
 def _province_of(user: User) -> str:
