@@ -25,7 +25,7 @@ from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.core.errors import InvalidInput, NotAllowed
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.models import LEVELS, Unit
 from htsd_workflow.imports.operations import ValidationReport
 from htsd_workflow.imports.reader import normalise_header, read_rows
 from htsd_workflow.reports.models import Denominator
@@ -68,11 +68,7 @@ def titles_for(unit: Unit) -> tuple[str, ...]:
 
 def areas_for(actor: User, year: int) -> list[Area]:
     """The areas the actor may set, province or district first, with the year's figures."""
-    if actor.role not in DENOMINATOR_EDITORS or actor.unit_level not in (
-        "province",
-        "district",
-        "commune",
-    ):
+    if actor.role not in DENOMINATOR_EDITORS or actor.unit_level not in LEVELS:
         raise NotAllowed(_l("Bạn không nhập được tổng số (mẫu số) của địa bàn."))
     units = db.session.scalars(
         select(Unit).where(units_in_territory(actor)).order_by(Unit.level.desc(), Unit.code)
