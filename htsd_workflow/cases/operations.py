@@ -18,7 +18,12 @@ from sqlalchemy.orm.attributes import set_committed_value
 from transitions import MachineError
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES, SUPERVISOR_ROLES
+from htsd_workflow.auth.roles import (
+    DEPARTMENT_OF_ROLE,
+    ON_BEHALF_ENTRY_ROLES,
+    REVIEWER_ROLES,
+    SUPERVISOR_ROLES,
+)
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
@@ -960,7 +965,7 @@ def set_round(
 def _may_start_for(user: User, subject: Subject) -> bool:
     if user.role == "applicant":
         return user.subject_id == subject.id
-    if user.role == "commune_reviewer":
+    if user.role in ON_BEHALF_ENTRY_ROLES:
         return subject.managing_level == "commune" and in_scope(user, subject)
     if user.role == "district_reviewer":
         return subject.managing_level == "district" and in_scope(user, subject)
@@ -1119,10 +1124,13 @@ def save_assessment(
     }
     changes = []
     if state.kind == "applicant":
-        on_behalf = user.role == "commune_reviewer" and case.entry_level == "commune"
+        on_behalf = user.role in ON_BEHALF_ENTRY_ROLES and case.entry_level == "commune"
         if user.role != "applicant" and not on_behalf:
             raise NotAllowed(
-                _l("Chỉ người nộp hồ sơ (hoặc cán bộ xã nhập hộ) được sửa bản tự đánh giá.")
+                _l(
+                    "Chỉ người nộp hồ sơ (hoặc cán bộ xã, trưởng thôn nhập hộ) "
+                    "được sửa bản tự đánh giá."
+                )
             )
         for entry in cleaned:
             item = items[entry["code"]]

@@ -88,6 +88,7 @@ AUDIT_ACTION_LABELS = {
 
 ROLE_LABELS = {
     "applicant": _l("Người nộp hồ sơ"),
+    "village_head": _l("Trưởng thôn / Tổ trưởng tổ dân phố"),
     "commune_reviewer": _l("Cán bộ xét duyệt cấp xã"),
     "district_reviewer": _l("Cán bộ thẩm định cấp huyện"),
     "education_reviewer": _l("Sở Giáo dục và Đào tạo"),
@@ -100,6 +101,7 @@ ROLE_LABELS = {
 #: the level a person of a role acts for, as the timeline shows it
 ROLE_LEVEL_LABELS = {
     "applicant": _l("Hộ/đơn vị"),
+    "village_head": _l("Thôn / tổ dân phố"),
     "commune_reviewer": _l("Cấp xã"),
     "district_reviewer": _l("Cấp huyện"),
     "education_reviewer": _l("Cấp tỉnh – Sở GD&ĐT"),

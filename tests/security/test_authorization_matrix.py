@@ -83,6 +83,9 @@ def world(ctx, make):
     for role in ROLES:
         if role == "applicant":
             users[role] = own["commune_review"][1]
+        elif role == "village_head":
+            village = make.subject("community", COMMUNE, name="Thôn Ma Trận")
+            users[role] = make.user(role, subject_id=village.id)
         else:
             users[role] = make.user(role, ROLE_UNIT.get(role, "62"))
     db.session.commit()
