@@ -15,6 +15,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
 from htsd_workflow.cases.checks import find_disagreements, repair
 from htsd_workflow.cases.operations import set_round
+from htsd_workflow.cases.rounds import list_rounds
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
@@ -205,6 +206,18 @@ def rounds_set(title, year, opens, closes, review_deadline):
         f"{found.title} {found.year}: {found.registration_opens_on} – "
         f"{found.registration_closes_on}, review by {found.review_deadline}"
     )
+
+
+@rounds.command("list")
+@click.option("--title", default=None)
+@click.option("--year", default=None, type=int)
+def rounds_list(title, year):
+    """List rounds: title, year, registration window, review deadline."""
+    for found in list_rounds(title=title, year=year):
+        click.echo(
+            f"{found.id}\t{found.title}\t{found.year}\t{found.registration_opens_on}\t"
+            f"{found.registration_closes_on}\t{found.review_deadline}"
+        )
 
 
 @calendar.command("day-off")

@@ -1097,12 +1097,14 @@ def save_assessment(
     *,
     expected_version: int | None = None,
     now: datetime | None = None,
+    source: dict | None = None,
 ) -> Case:
     """Save self-assessment scores and evidence, or a reviewer's adjusted scores.
 
-    In draft or returned, the applicant (or a commune officer on a household's behalf) enters
-    scores; in a reviewing stage, a reviewer of that stage adjusts scores with a note and both
-    values are kept.
+    In draft or returned, the applicant (or a commune officer or the village head on a
+    household's behalf) enters scores; in a reviewing stage, a reviewer of that stage adjusts
+    scores with a note and both values are kept. ``source`` (an entry in bulk: the grid, or a
+    file and its row) is kept in the history beside who entered it.
     """
     registry = get_registry()
     now = now or utcnow()
@@ -1180,7 +1182,8 @@ def save_assessment(
     ).one()
     # a save is a change another officer's open form must not silently undo (optimistic lock)
     case.version = case.version + 1
-    _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
+    data = {"items": changes, "source": source} if source else {"items": changes}
+    _record_event(case, user, trigger, comment=None, now=now, data=data)
     return case
 
 

@@ -84,6 +84,8 @@ AUDIT_ACTION_LABELS = {
     "personal_data_export": _l("Xuất dữ liệu cá nhân"),
     "personal_data_erase": _l("Xóa dữ liệu cá nhân"),
     "case_repaired": _l("Sửa dữ liệu hồ sơ"),
+    "round_opened": _l("Mở đợt xét công nhận"),
+    "round_changed": _l("Sửa, đóng đợt xét công nhận"),
 }
 
 ROLE_LABELS = {

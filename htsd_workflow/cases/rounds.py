@@ -1,0 +1,350 @@
+"""The annual round as communes run it: rounds opened and changed on a page, a village's
+households registered for a round (each gets a draft), and many households' self-assessments
+entered at once (the village grid) with per-case results."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select
+
+from htsd_workflow.audit.operations import province_of, record_audit
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS
+from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.cases.models import Case, Round
+from htsd_workflow.cases.operations import (
+    BulkResult,
+    fire_bulk,
+    save_assessment,
+    set_round,
+    start_case,
+)
+from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.extensions import db
+from htsd_workflow.subjects.models import Subject
+
+#: how many households one registration or one grid save may name
+MAX_ROWS = 5000
+
+#: where a bulk entry came from, as the case's history records it
+ENTRY_SOURCES = ("grid", "file", "api")
+
+
+def _require(user: User, roles: tuple[str, ...], message) -> None:
+    if user is None or not user.is_active or user.role not in roles:
+        raise NotAllowed(message)
+
+
+def list_rounds(*, title: str | None = None, year: int | None = None) -> list[Round]:
+    """Rounds, newest year first (every signed-in user may read a round's dates)."""
+    statement = select(Round).order_by(Round.year.desc(), Round.title)
+    if title is not None:
+        statement = statement.where(Round.title == title)
+    if year is not None:
+        statement = statement.where(Round.year == year)
+    return list(db.session.scalars(statement))
+
+
+def get_round(round_id: int) -> Round:
+    found = db.session.get(Round, round_id)
+    if found is None:
+        raise NotFound(_l("Không tìm thấy đợt xét công nhận."))
+    return found
+
+
+def _round_fields(round_: Round) -> dict:
+    return {
+        "registration_opens_on": round_.registration_opens_on.isoformat(),
+        "registration_closes_on": round_.registration_closes_on.isoformat(),
+        "review_deadline": round_.review_deadline.isoformat(),
+    }
+
+
+def save_round(
+    title: str,
+    year: int,
+    opens_on: date,
+    closes_on: date,
+    review_deadline: date,
+    actor: User | None,
+    *,
+    must_be_new: bool = False,
+) -> Round:
+    """Open or change a round (the command line's checks), audited."""
+    if actor is not None:
+        _require(actor, ROUND_EDITORS, _l("Chỉ cán bộ tỉnh hoặc quản trị được mở, sửa đợt."))
+    if not 2000 <= year <= 2100:
+        raise InvalidInput(
+            _l("Năm %(year)s không hợp lệ.", year=year), details={"year": _l("Từ 2000 đến 2100")}
+        )
+    existing = db.session.scalar(select(Round).where(Round.title == title, Round.year == year))
+    if must_be_new and existing is not None:
+        raise Conflict(
+            _l("Đã có đợt danh hiệu %(title)s năm %(year)s.", title=title, year=year),
+            details={"id": existing.id},
+        )
+    before = _round_fields(existing) if existing is not None else None
+    if review_deadline < closes_on:
+        raise InvalidInput(
+            _l("Hạn hoàn thành xét duyệt phải sau ngày kết thúc đăng ký."),
+            details={"review_deadline": _l("Phải sau ngày kết thúc đăng ký")},
+        )
+    found = set_round(title, year, opens_on, closes_on, review_deadline)
+    after = _round_fields(found)
+    if before != after:
+        record_audit(
+            "round_changed" if before else "round_opened",
+            actor=actor,
+            target=f"round:{found.id}",
+            details={"title": title, "year": year, "before": before, "after": after},
+            province_code=province_of(actor),
+        )
+    return found
+
+
+def change_round(
+    round_id: int,
+    actor: User | None,
+    *,
+    opens_on: date | None = None,
+    closes_on: date | None = None,
+    review_deadline: date | None = None,
+    close: bool = False,
+    now: datetime | None = None,
+) -> Round:
+    """Change a round's dates; ``close`` ends registration today (it closed yesterday), so
+    households no longer start a case in it."""
+    found = get_round(round_id)
+    opens_on = opens_on or found.registration_opens_on
+    closes_on = closes_on or found.registration_closes_on
+    if close:
+        yesterday = to_local(now or utcnow()).date() - timedelta(days=1)
+        closes_on = min(closes_on, yesterday)
+        opens_on = min(opens_on, closes_on)
+    return save_round(
+        found.title,
+        found.year,
+        opens_on,
+        closes_on,
+        review_deadline or found.review_deadline,
+        actor,
+    )
+
+
+def round_of_year(title: str, today: date) -> Round | None:
+    """The round of ``title`` for the year of ``today``, the one a household's page shows."""
+    return db.session.scalar(select(Round).where(Round.title == title, Round.year == today.year))
+
+
+# --- registration -------------------------------------------------------------------------
+
+
+def register_households(
+    round_id: int, subject_ids: list[int], actor: User, *, now: datetime | None = None
+) -> dict:
+    """Register households for a round: each gets a draft case. Per household: registered
+    (with its new case), already registered (with the case it has), or refused (with why).
+    A household registered twice is not an error, so a list can be sent again."""
+    _require(actor, REGISTRARS, _l("Chỉ trưởng thôn hoặc cán bộ xã được đăng ký hộ."))
+    round_ = get_round(round_id)
+    ids = list(dict.fromkeys(int(i) for i in subject_ids))
+    if not ids or len(ids) > MAX_ROWS:
+        raise InvalidInput(
+            _l("Chọn từ 1 đến %(n)s hộ.", n=MAX_ROWS),
+            details={"subject_ids": _l("Từ 1 đến %(n)s mã", n=MAX_ROWS)},
+        )
+    now = now or utcnow()
+    existing = dict(
+        db.session.execute(
+            select(Case.subject_id, Case.id).where(
+                Case.subject_id.in_(ids), Case.title == round_.title, Case.year == round_.year
+            )
+        ).all()
+    )
+    registered, already, failed = [], [], []
+    for subject_id in ids:
+        if subject_id in existing:
+            subject = db.session.get(Subject, subject_id)
+            if subject is not None and in_scope(actor, subject):
+                already.append({"subject_id": subject_id, "case_id": existing[subject_id]})
+                continue
+        try:
+            with db.session.begin_nested():
+                case = start_case(subject_id, round_.title, round_.year, actor, now=now)
+        except DomainError as exc:
+            failed.append({"subject_id": subject_id, "code": exc.code, "message": exc.message})
+            continue
+        registered.append({"subject_id": subject_id, "case_id": case.id})
+    return {
+        "registered": registered,
+        "already_registered": already,
+        "failed": failed,
+        "counts": {
+            "registered": len(registered),
+            "already_registered": len(already),
+            "failed": len(failed),
+        },
+    }
+
+
+def village_households(village_id: int, actor: User, round_: Round | None = None) -> list:
+    """(household, its case in the round or None) for a village the actor may see, by name."""
+    village = db.session.get(Subject, village_id)
+    if (
+        village is None
+        or village.kind != "community"
+        or not (in_scope(actor, village) or actor.subject_id == village.id)
+    ):
+        raise NotFound(_l("Không tìm thấy thôn/tổ dân phố trong phạm vi của bạn."))
+    statement = (
+        select(Subject)
+        .where(Subject.community_id == village.id, Subject.kind == "family")
+        .where(scope_clause(actor, Subject))
+        .order_by(Subject.name, Subject.id)
+    )
+    households = list(db.session.scalars(statement))
+    cases = {}
+    if round_ is not None and households:
+        cases = {
+            c.subject_id: c
+            for c in db.session.scalars(
+                select(Case).where(
+                    Case.subject_id.in_([h.id for h in households]),
+                    Case.title == round_.title,
+                    Case.year == round_.year,
+                )
+            )
+        }
+    return [(h, cases.get(h.id)) for h in households]
+
+
+def villages_of(actor: User) -> list[Subject]:
+    """The villages (community subjects) whose grid the actor may open, by name."""
+    if actor.role == "village_head":
+        village = db.session.get(Subject, actor.subject_id) if actor.subject_id else None
+        return [village] if village is not None else []
+    return list(
+        db.session.scalars(
+            select(Subject)
+            .where(Subject.kind == "community", scope_clause(actor, Subject))
+            .order_by(Subject.name, Subject.id)
+        )
+    )
+
+
+# --- entry in bulk ------------------------------------------------------------------------
+
+
+def save_assessments(
+    rows: list[dict],
+    actor: User,
+    *,
+    submit: bool = False,
+    source: dict | None = None,
+    now: datetime | None = None,
+) -> dict:
+    """Save many cases' scores at once (each row: ``case_id``, ``items``, optional
+    ``version``), each in its own savepoint, with per-case results as bulk transitions have.
+
+    With ``submit``, the rows saved whole are then sent (``submit`` from draft, ``resubmit``
+    when returned); those that are not complete are listed with why. ``source`` (where the
+    entry came from: ``{"via": "grid"}``, ``{"via": "file", "file": …, "row": …}``) goes into
+    each case's history beside who entered it.
+    """
+    _require(actor, ASSESSMENT_EDITORS, _l("Bạn không được nhập bản tự đánh giá hàng loạt."))
+    if not rows or len(rows) > MAX_ROWS:
+        raise InvalidInput(
+            _l("Gửi từ 1 đến %(n)s hồ sơ.", n=MAX_ROWS),
+            details={"cases": _l("Từ 1 đến %(n)s hồ sơ", n=MAX_ROWS)},
+        )
+    now = now or utcnow()
+    source = dict(source or {"via": "api"})
+    saved = BulkResult()
+    seen = set()
+    for position, row in enumerate(rows):
+        case_id = int(row["case_id"])
+        if case_id in seen:
+            saved.failed.append(
+                {
+                    "id": case_id,
+                    "code": "invalid_input",
+                    "message": str(_l("Hồ sơ có mặt hai lần trong cùng một lần lưu.")),
+                }
+            )
+            continue
+        seen.add(case_id)
+        row_source = {**source, "row": row.get("row", position + 1)}
+        try:
+            with db.session.begin_nested():
+                case = save_assessment(
+                    case_id,
+                    row.get("items") or [],
+                    actor,
+                    expected_version=row.get("version"),
+                    now=now,
+                    source=row_source,
+                )
+        except DomainError as exc:
+            saved.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
+            continue
+        saved.succeeded.append({"id": case.id, "state": case.state, "version": case.version})
+    result = {"saved": saved.as_dict(), "submitted": None}
+    if submit and saved.succeeded:
+        states = dict(
+            db.session.execute(
+                select(Case.id, Case.state).where(Case.id.in_([s["id"] for s in saved.succeeded]))
+            ).all()
+        )
+        sent = BulkResult()
+        for trigger, state in (("submit", "draft"), ("resubmit", "returned")):
+            ids = [i for i, s in states.items() if s == state]
+            if ids:
+                part = fire_bulk(ids, trigger, actor, now=now)
+                sent.succeeded += part.succeeded
+                sent.failed += part.failed
+        for case_id, state in states.items():
+            if state not in ("draft", "returned"):
+                sent.failed.append(
+                    {
+                        "id": case_id,
+                        "code": "conflict",
+                        "message": str(_l("Hồ sơ đã được gửi trước đó.")),
+                    }
+                )
+        result["submitted"] = sent.as_dict()
+    return result
+
+
+def round_progress(round_: Round, actor: User) -> list[dict]:
+    """Per commune of the actor's territory: registered, submitted, at each state, recognised."""
+    rows = db.session.execute(
+        select(
+            Case.district_code,
+            Case.commune_code,
+            Case.state,
+            func.count(),
+            func.count(Case.submitted_at),
+        )
+        .where(Case.title == round_.title, Case.year == round_.year)
+        .where(scope_clause(actor, Case))
+        .group_by(Case.district_code, Case.commune_code, Case.state)
+    ).all()
+    by_area: dict[tuple, dict] = {}
+    for district, commune, state, count, submitted in rows:
+        area = by_area.setdefault(
+            (district, commune),
+            {
+                "district_code": district,
+                "commune_code": commune,
+                "registered": 0,
+                "submitted": 0,
+                "states": {},
+            },
+        )
+        area["registered"] += count
+        area["submitted"] += submitted
+        area["states"][state] = count
+    return [by_area[key] for key in sorted(by_area, key=lambda k: (k[0] or "", k[1] or ""))]
