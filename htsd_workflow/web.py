@@ -71,6 +71,7 @@ from htsd_workflow.imports.views import bp as imports_bp
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
 from htsd_workflow.reports.views import bp as reports_bp
+from htsd_workflow.rounds.views import bp as rounds_bp
 from htsd_workflow.subjects.views import bp as subjects_bp
 
 log = logging.getLogger(__name__)
@@ -251,6 +252,8 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
         ("reports.denominators_page", _("Tổng số")),
         ("queues.queue", _("Hàng chờ xử lý")),
         ("queues.search", _("Tìm kiếm")),
+        ("rounds.villages", _("Thôn, tổ dân phố")),
+        ("rounds.index", _("Đợt xét")),
         ("imports.index", _("Nhập dữ liệu")),
         ("admin.users", _("Người dùng")),
         ("notifications.deliveries", _("Thư gửi lỗi")),
@@ -413,6 +416,7 @@ def register_web(app: Flask) -> None:
         notifications_bp,
         reports_bp,
         imports_bp,
+        rounds_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -14,6 +14,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ON_BEHALF_ENTRY_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
@@ -28,7 +29,8 @@ CHUNK = 64 * 1024
 
 def may_edit_assessment(user: User, case: Case) -> bool:
     """Whether ``user`` may change the self-assessment now: the applicant, or a commune officer
-    entering a household's paper form, while the case is with the applicant (draft, returned)."""
+    or the village head entering a household's paper form, while the case is with the
+    applicant (draft, returned)."""
     if not in_scope(user, case):
         return False
     state = get_registry().definition(case.title).states[case.state]
@@ -36,7 +38,7 @@ def may_edit_assessment(user: User, case: Case) -> bool:
         return False
     if user.role == "applicant":
         return user.subject_id == case.subject_id
-    return user.role == "commune_reviewer" and case.entry_level == "commune"
+    return user.role in ON_BEHALF_ENTRY_ROLES and case.entry_level == "commune"
 
 
 def _case_for_edit(case_id: int, user: User) -> Case:

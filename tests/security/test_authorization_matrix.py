@@ -106,7 +106,7 @@ def fill(rule, world, *, canary: bool, far: bool = False):
     for name in rule.arguments:
         if name in ("case_id", "id"):
             values[name] = case.id
-        elif name == "subject_id":
+        elif name in ("subject_id", "village_id"):
             values[name] = case.subject_id
         elif name in ("code", "unit_code"):
             values[name] = (OTHER_PROVINCE if far else OTHER_DISTRICT) if canary else DISTRICT

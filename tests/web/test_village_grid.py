@@ -1,0 +1,125 @@
+"""A village's households registered and entered in one grid (issue 25), through the pages."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from htsd_workflow.audit.models import AuditEntry
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case, CaseEvent, Round
+from htsd_workflow.cases.operations import ensure_round
+from htsd_workflow.extensions import db
+from tests.factories import COMMUNE
+
+YEAR = 2026
+
+
+def _village(make, households=3, name="Thôn Kon Rơ Wang"):
+    village = make.subject("community", COMMUNE, name=name)
+    homes = [
+        make.subject("family", COMMUNE, community_id=village.id, name=f"Hộ A Thoa {n}")
+        for n in range(households)
+    ]
+    return village, homes
+
+
+def _signed_in(as_user, user):
+    user.must_change_password = False
+    db.session.commit()
+    return as_user(user)
+
+
+def test_a_village_head_registers_enters_and_sends_from_the_grid(ctx, make, as_user):
+    village, homes = _village(make)
+    ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=village.id)
+    browser = _signed_in(as_user, head)
+    start = browser.get("/villages")  # their start page: their own village
+    assert start.status_code == 200
+    page = start.get_data(as_text=True)
+    assert all(h.name in page for h in homes) and "Bảng nhập điểm" in page
+
+    response = browser.post(
+        f"/villages/{village.id}/register", data={"subject_id": [str(h.id) for h in homes]}
+    )
+    assert response.status_code == 303
+    cases = db.session.scalars(select(Case).where(Case.year == YEAR).order_by(Case.id)).all()
+    assert [c.subject_id for c in cases] == [h.id for h in homes]
+
+    items = get_registry().criteria_set(cases[0].criteria_set_id).items
+    form = {"case_id": [str(c.id) for c in cases], "action": "send"}
+    for case in cases:
+        form[f"version-{case.id}"] = str(case.version)
+    for item in items:  # the first two households complete, the third one item short
+        for case in cases[:2]:
+            form[f"score-{case.id}-{item.code}"] = str(item.max_points)
+        if item is not items[-1]:
+            form[f"score-{cases[2].id}-{item.code}"] = "5"
+    response = browser.post(f"/villages/{village.id}/grid", data=form)
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "data-grid-problems" in body and f"HS-{cases[2].id}" in body
+    db.session.expire_all()
+    states = [db.session.get(Case, c.id).state for c in cases]
+    assert states == ["commune_review", "commune_review", "draft"]
+    assert db.session.get(Case, cases[2].id).self_score == 5 * (len(items) - 1)
+    sources = db.session.scalars(
+        select(CaseEvent.data).where(
+            CaseEvent.case_id == cases[0].id, CaseEvent.trigger == "assess"
+        )
+    ).all()
+    assert sources[0]["source"] == {"via": "grid", "row": 1}
+
+
+def test_a_village_head_cannot_open_another_village(ctx, make, as_user):
+    own, _ = _village(make, 1)
+    other, other_homes = _village(make, 1, name="Thôn Khác Zqx")
+    ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=own.id)
+    browser = _signed_in(as_user, head)
+    assert browser.get(f"/villages/{other.id}").status_code == 404
+    response = browser.post(
+        f"/villages/{other.id}/register", data={"subject_id": [str(other_homes[0].id)]}
+    )
+    assert response.status_code == 404
+    assert db.session.scalar(select(Case.id)) is None
+
+
+def test_a_commune_officer_lists_the_villages_of_the_commune(ctx, make, as_user):
+    village, _ = _village(make, 1)
+    officer = make.user("commune_reviewer", COMMUNE)
+    page = _signed_in(as_user, officer).get("/villages").get_data(as_text=True)
+    assert village.name in page
+
+
+def test_a_province_officer_opens_changes_and_closes_a_round_on_the_page(ctx, make, as_user):
+    officer = make.user("province_officer")
+    browser = _signed_in(as_user, officer)
+    response = browser.post(
+        "/rounds",
+        data={
+            "title": "family",
+            "year": "2027",
+            "registration_opens_on": "2027-01-01",
+            "registration_closes_on": "2027-03-31",
+            "review_deadline": "2027-11-30",
+        },
+    )
+    assert response.status_code == 303
+    found = db.session.scalar(select(Round).where(Round.year == 2027))
+    assert found.registration_closes_on.isoformat() == "2027-03-31"
+    browser.post("/rounds", data={"round_id": str(found.id), "review_deadline": "2027-12-15"})
+    db.session.expire_all()
+    assert db.session.get(Round, found.id).review_deadline.isoformat() == "2027-12-15"
+    refused = browser.post(
+        "/rounds", data={"round_id": str(found.id), "review_deadline": "2027-01-02"}
+    )
+    assert refused.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Round, found.id).review_deadline.isoformat() == "2027-12-15"
+    audited = db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.target == f"round:{found.id}")
+    ).all()
+    assert sorted(audited) == ["round_changed", "round_opened"]
+    head_page = _signed_in(as_user, make.user("commune_reviewer", COMMUNE)).get("/rounds")
+    assert head_page.status_code == 200 and "Mở đợt mới" not in head_page.get_data(as_text=True)
