@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import select
 
 from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, Round
-from htsd_workflow.cases.operations import ensure_round
+from htsd_workflow.cases.operations import ensure_round, set_round
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE
 
@@ -123,3 +125,19 @@ def test_a_province_officer_opens_changes_and_closes_a_round_on_the_page(ctx, ma
     assert sorted(audited) == ["round_changed", "round_opened"]
     head_page = _signed_in(as_user, make.user("commune_reviewer", COMMUNE)).get("/rounds")
     assert head_page.status_code == 200 and "Mở đợt mới" not in head_page.get_data(as_text=True)
+
+
+def test_a_household_sees_the_round_s_dates_and_why_the_start_button_is_gone(ctx, make, as_user):
+    household = make.subject("family", COMMUNE)
+    applicant = make.applicant(household)
+    set_round("family", YEAR, date(2026, 1, 1), date(2026, 12, 31), date(2027, 1, 31))
+    browser = _signed_in(as_user, applicant)
+    page = browser.get("/my").get_data(as_text=True)
+    assert "đăng ký từ 01/01/2026 đến hết 31/12/2026" in page
+    assert "Bắt đầu tự đánh giá <small>(hạn đăng ký đến hết 31/12/2026)" in page
+    assert "data-registration-closed" not in page
+    set_round("family", YEAR, date(2026, 1, 1), date(2026, 11, 30), date(2027, 1, 31))
+    db.session.commit()
+    page = browser.get("/my").get_data(as_text=True)
+    assert "Bắt đầu tự đánh giá <small>" not in page and 'name="year"' not in page
+    assert "đã đóng ngày 30/11/2026" in page
