@@ -6,12 +6,14 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from htsd_workflow import models  # noqa: F401  (registers every table)
 from htsd_workflow.cases.engine import WorkflowRegistry
 from htsd_workflow.cli import register_cli
 from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
 from htsd_workflow.core.logging import configure_logging, init_request_logging
+from htsd_workflow.core.sqlite import serialise_locking_reads
 from htsd_workflow.extensions import babel, csrf, db, limiter, login_manager, migrate
 from htsd_workflow.notifications import queue  # noqa: F401  (tells the worker after commits)
 from htsd_workflow.web import register_web, select_locale
@@ -48,6 +50,9 @@ def create_app(config: dict | None = None) -> Flask:
         options.setdefault("pool_recycle", 1800)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     db.init_app(app)
+    with app.app_context():
+        for engine in db.engines.values():
+            serialise_locking_reads(engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -58,6 +63,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["htsd_registry"] = WorkflowRegistry(
         app.config["WORKFLOWS_DIR"], app.config["WORKFLOW_SET"]
     )
+
+    proxies = app.config["PROXY_COUNT"]
+    if proxies:
+        # the address the sign-in limits, the audit log and the request log see is the
+        # client's, as the trusted proxies report it, not the proxy's own
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     init_request_logging(app)

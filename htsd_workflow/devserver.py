@@ -11,7 +11,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+from werkzeug.serving import WSGIRequestHandler
+
 from htsd_workflow import create_app
+
+
+class RequestHandler(WSGIRequestHandler):
+    """Werkzeug's handler without its ``Server: Werkzeug/… Python/…`` header: a response
+    does not tell which server and Python versions answer it."""
+
+    def version_string(self) -> str:
+        return "htsd-workflow"
 
 
 def main() -> int:
@@ -41,7 +51,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: (stop(), sys.exit(0)))
     print(f" * HTSĐ Workflow on http://{args.host}:{args.port}", flush=True)
     try:
-        app.run(host=args.host, port=args.port, debug=False, use_reloader=False, threaded=True)
+        app.run(
+            host=args.host,
+            port=args.port,
+            debug=False,
+            use_reloader=False,
+            threaded=True,
+            request_handler=RequestHandler,
+        )
     finally:
         stop()
     return 0

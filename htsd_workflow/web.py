@@ -53,11 +53,14 @@ from htsd_workflow.core import labels
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.pages import (
     ERROR_TITLES,
+    REDIRECT_FIELDS,
     due_status,
     error_page,
     format_day,
+    format_figure,
     format_moment,
     format_points,
+    safe_next,
     start_endpoint,
     template_translations,
 )
@@ -182,6 +185,20 @@ def _refuse_nul_characters():
         for key, value in values.items(multi=True):
             if "\x00" in key or "\x00" in value:
                 refused = BadRequest(_("Dữ liệu gửi lên chứa ký tự không hợp lệ (NUL)."))
+                refused.description_is_ours = True
+                raise refused
+
+
+def _refuse_unsafe_redirects():
+    """A ``next`` or ``back`` that is not a path on this site (another host, a control
+    character, a line break) is refused with a 400 before the view runs: a request that could
+    not end where it asks changes nothing."""
+    for values in (request.args, request.form) if _form_may_hold_values() else (request.args,):
+        for field in REDIRECT_FIELDS:
+            if any(target and safe_next(target) is None for target in values.getlist(field)):
+                refused = BadRequest(
+                    _("Địa chỉ trang chuyển đến không hợp lệ: chỉ được là một trang của hệ thống.")
+                )
                 refused.description_is_ours = True
                 raise refused
 
@@ -415,6 +432,7 @@ def register_web(app: Flask) -> None:
         app.register_blueprint(blueprint)
     register_api(app)
     app.before_request(_refuse_nul_characters)
+    app.before_request(_refuse_unsafe_redirects)
     app.before_request(_require_new_password)
     app.after_request(_security_headers)
     app.context_processor(_template_context)
@@ -422,6 +440,7 @@ def register_web(app: Flask) -> None:
     app.jinja_env.filters["moment"] = format_moment
     app.jinja_env.filters["day"] = format_day
     app.jinja_env.filters["points"] = format_points
+    app.jinja_env.filters["figure"] = format_figure
     app.register_error_handler(DomainError, _handle_domain)
     app.register_error_handler(HTTPException, _handle_http)
     app.register_error_handler(Exception, _handle_unexpected)

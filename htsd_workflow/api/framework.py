@@ -100,6 +100,10 @@ _TOKEN_AND_USER = (
 )
 
 
+#: why an account with a temporary password gets no token and no answer
+PASSWORD_CHANGE_REQUIRED = _l("Hãy đăng nhập trên trang web và đặt mật khẩu mới trước.")
+
+
 def token_user(header: str | None) -> tuple[User, ApiToken]:
     if not header or not header.startswith("Bearer "):
         raise ApiError(401, "unauthorized", _l("Thiếu mã truy cập (Authorization: Bearer …)."))
@@ -111,6 +115,10 @@ def token_user(header: str | None) -> tuple[User, ApiToken]:
         )
     if user is None or not user.is_active:
         raise ApiError(401, "unauthorized", _l("Tài khoản không còn hoạt động."))
+    if user.must_change_password:
+        # a password someone else chose (a reset, a login slip) opens nothing but the page
+        # where its holder replaces it
+        raise ApiError(403, "password_change_required", PASSWORD_CHANGE_REQUIRED)
     return user, row
 
 

@@ -7,7 +7,12 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Integer, String, bindparam, select
 from sqlalchemy.orm import aliased, joinedload
 
-from htsd_workflow.api.framework import ApiError, endpoint, issue_token
+from htsd_workflow.api.framework import (
+    PASSWORD_CHANGE_REQUIRED,
+    ApiError,
+    endpoint,
+    issue_token,
+)
 from htsd_workflow.api.schemas import (
     AssessmentUpdate,
     BottleneckQuery,
@@ -21,6 +26,8 @@ from htsd_workflow.api.schemas import (
     ClaimRequest,
     CriteriaSetSchema,
     Empty,
+    ExtensionRequest,
+    ExtensionResponse,
     HistoryList,
     MarkRead,
     MeSchema,
@@ -40,12 +47,14 @@ from htsd_workflow.api.schemas import (
     WorkflowList,
 )
 from htsd_workflow.audit.operations import record_audit, record_sign_in
-from htsd_workflow.auth.models import ApiToken, User
+from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.auth.views import _check_password
+from htsd_workflow.auth.views import _check_password, sign_in_limited
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, SignOff
+from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, PartClaim, SignOff
 from htsd_workflow.cases.operations import (
+    actor_department,
     allowed_triggers,
     claim_case,
     fire_bulk,
@@ -60,8 +69,10 @@ from htsd_workflow.core.time import utcnow
 from htsd_workflow.criteria.scoring import compute_result
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.operations import inbox_for, mark_read, unread_count
 from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
+from htsd_workflow.sla.operations import extend_deadline
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
 
@@ -109,7 +120,7 @@ _CASE_FACTS = (
         select(_claimer.username)
         .where(_claimer.id == bindparam("claimed_by_id", type_=Integer))
         .scalar_subquery(),
-        select(Unit.is_dbkk)
+        select(unit_is_dbkk_in(bindparam("year", type_=Integer)))
         .where(Unit.code == bindparam("commune_code", type_=String))
         .scalar_subquery(),
         SignOff.department,
@@ -146,12 +157,24 @@ def case_detail(case: Case, user: User) -> dict:
             "subject_id": case.subject_id,
             "claimed_by_id": case.claimed_by_id,
             "commune_code": case.commune_code,
+            "year": case.year,
         },
     ).all()
     subject_id, subject_name, subject_kind, claimed_by, is_dbkk = facts[0][:5]
     subject = {"id": subject_id, "name": subject_name, "kind": subject_kind}
     items = {row.code: row for row in connection.execute(_CASE_ITEMS, {"case_id": case.id})}
     cset = get_registry().criteria_set(case.criteria_set_id)
+    part_claims = []
+    if get_registry().definition(case.title).states[case.state].joint:
+        part_claims = [
+            {"part": part, "user": username, "at": at}
+            for part, username, at in connection.execute(
+                select(PartClaim.part, User.username, PartClaim.claimed_at)
+                .join(User, User.id == PartClaim.user_id)
+                .where(PartClaim.case_id == case.id)
+                .order_by(PartClaim.part)
+            )
+        ]
     result = compute_result(
         cset,
         {
@@ -189,6 +212,7 @@ def case_detail(case: Case, user: User) -> dict:
             for *_head, department, signer, at in facts
             if department is not None
         ],
+        "part_claims": part_claims,
     }
 
 
@@ -222,6 +246,7 @@ def _token_limit():
     status=201,
     tags=("auth",),
 )
+@sign_in_limited
 @limiter.limit(_token_limit, scope="api-token")
 def create_token(body):
     username = (nfc(body["username"]) or "").lower()
@@ -233,11 +258,7 @@ def create_token(body):
         db.session.commit()
         raise ApiError(401, "unauthorized", _l("Tên đăng nhập hoặc mật khẩu không đúng."))
     if user.must_change_password:
-        raise ApiError(
-            403,
-            "password_change_required",
-            _l("Hãy đăng nhập trên trang web và đặt mật khẩu mới trước."),
-        )
+        raise ApiError(403, "password_change_required", PASSWORD_CHANGE_REQUIRED)
     token, row = issue_token(user)
     record_sign_in(body["username"], user, ok=True, api=True)
     return {"token": token, "expires_at": row.expires_at}
@@ -267,10 +288,7 @@ def revoke_user_tokens(user, user_id):
     target = db.session.get(User, user_id)
     if target is None or target.unit_code is None or not in_scope(user, _unit_of(target)):
         raise NotFound(_l("Không tìm thấy người dùng."))
-    for row in db.session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
-    ):
-        row.revoked_at = utcnow()
+    revoke_api_tokens(user_id)
     record_audit("api_tokens_revoked", actor=user, target=f"user:{user_id}")
     return {}
 
@@ -443,9 +461,16 @@ def list_cases(user, query):
     elif query.get("overdue") is False:
         statement = statement.where((Case.due_at.is_(None)) | (Case.due_at >= utcnow()))
     if query.get("claimed") == "me":
-        statement = statement.where(Case.claimed_by_id == user.id)
+        held = select(PartClaim.part).where(
+            PartClaim.case_id == Case.id, PartClaim.user_id == user.id
+        )
+        statement = statement.where((Case.claimed_by_id == user.id) | held.exists())
     elif query.get("claimed") == "none":
-        statement = statement.where(Case.claimed_by_id.is_(None))
+        # at a joint stage: the user's department's part is free
+        held = select(PartClaim.part).where(
+            PartClaim.case_id == Case.id, PartClaim.part == actor_department(user)
+        )
+        statement = statement.where(Case.claimed_by_id.is_(None), ~held.exists())
     rows, cursor = _page(db.session.scalars(statement).unique().all(), query["limit"])
     return {"items": [case_summary(c) for c in rows], "next_cursor": cursor}
 
@@ -508,6 +533,7 @@ def post_transition(user, case_id, body):
         user,
         comment=body.get("comment"),
         expected_version=body.get("version"),
+        override_reason=body.get("override_reason"),
     )
     return case_detail(case, user)
 
@@ -522,7 +548,13 @@ def post_transition(user, case_id, body):
     tags=("cases",),
 )
 def post_bulk(user, body):
-    return fire_bulk(body["ids"], body["trigger"], user, comment=body.get("comment")).as_dict()
+    return fire_bulk(
+        body["ids"],
+        body["trigger"],
+        user,
+        comment=body.get("comment"),
+        override_reason=body.get("override_reason"),
+    ).as_dict()
 
 
 @endpoint(
@@ -549,6 +581,7 @@ def get_history(user, case_id):
                 "from_state": e.from_state,
                 "to_state": e.to_state,
                 "comment": e.comment,
+                "override_reason": ((e.data or {}).get("override") or {}).get("reason"),
             }
             for e in events
         ]
@@ -577,6 +610,29 @@ def post_claim(user, case_id, body):
 )
 def post_release(user, case_id):
     return case_detail(release_case(case_id, user), user)
+
+
+@endpoint(
+    "/cases/<int:case_id>/extensions",
+    "POST",
+    summary="Extend the current stage's deadline by some working days, once per stage",
+    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    body=ExtensionRequest,
+    response=ExtensionResponse,
+    status=201,
+    tags=("cases",),
+)
+def post_extension(user, case_id, body):
+    previous = _visible_case(case_id, user).due_at
+    case = extend_deadline(case_id, user, None, body["reason"], working_days=body["working_days"])
+    return {
+        "case_id": case.id,
+        "state": case.state,
+        "working_days": body["working_days"],
+        "reason": nfc(body["reason"]),
+        "previous_due_at": previous,
+        "due_at": case.due_at,
+    }
 
 
 # --- definitions --------------------------------------------------------------------------

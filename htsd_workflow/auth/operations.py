@@ -132,27 +132,43 @@ def _audit_user(action: str, user: User, actor: User | None, details: dict | Non
     )
 
 
-def set_password(user: User, password: str) -> None:
-    """Change a password and end the user's other sessions."""
-    check_password_policy(password, user.username)
-    user.set_password(password)
+def end_sessions(user: User) -> None:
+    """End every signed-in session of ``user``, on every device: a session cookie names the
+    account's session token, and a new token makes every cookie issued before worth nothing
+    (a copied one too)."""
     user.session_token = secrets.token_hex(8)
-    user.must_change_password = False
-    # a new password ends every API token issued under the old one
+
+
+def revoke_api_tokens(user_id: int) -> None:
+    """End every API token of a user for good (a new password, a locked account)."""
     db.session.execute(
         update(ApiToken)
-        .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     )
+
+
+def set_password(user: User, password: str, *, temporary: bool = False) -> None:
+    """Change a password, end the user's sessions and API tokens; a ``temporary`` one (chosen
+    by someone else: a reset, a login slip) must be changed at the next sign-in."""
+    check_password_policy(password, user.username)
+    user.set_password(password)
+    end_sessions(user)
+    user.must_change_password = temporary
+    db.session.flush()  # (a new account gets its id)
+    # a new password ends every API token issued under the old one
+    revoke_api_tokens(user.id)
     db.session.flush()
 
 
 def deactivate_user(user: User, actor: User | None = None) -> int:
-    """Lock a user out and give their claimed cases back to the queue; return how many."""
+    """Lock a user out (sessions and API tokens end, and unlocking does not revive them) and
+    give their claimed cases back to the queue; return how many."""
     user.is_active_user = False
-    user.session_token = secrets.token_hex(8)
+    end_sessions(user)
     db.session.flush()
+    revoke_api_tokens(user.id)
     released = release_claims_of(user.id, actor)
     _audit_user("user_deactivated", user, actor, {"released_claims": released})
     return released
@@ -206,7 +222,7 @@ def update_user(
     user.email = nfc(email) or None
     user.phone = nfc(phone) or None
     if moved:
-        user.session_token = secrets.token_hex(8)
+        end_sessions(user)
         db.session.flush()
         release_claims_of(user.id, None)
     db.session.flush()
@@ -250,9 +266,7 @@ def reset_password(target: User, actor: User) -> str:
     if not may_reset_password(actor, target):
         raise NotAllowed(_l("Bạn không được đặt lại mật khẩu của tài khoản này."))
     password = temporary_password()
-    set_password(target, password)
-    target.must_change_password = True
-    db.session.flush()
+    set_password(target, password, temporary=True)
     record_audit(
         "password_reset",
         actor=actor,
@@ -271,7 +285,8 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
     """Create or reset applicant accounts for households and return one-time login slips.
 
     The password is shown once on the printed slip and never stored in clear; the holder must
-    choose a new one at first sign-in. No e-mail is needed.
+    choose a new one at first sign-in. No e-mail is needed. A new slip ends the account's
+    sessions and API tokens; it never unlocks an account that an admin locked.
     """
     subjects = db.session.scalars(
         select(Subject).where(Subject.id.in_(subject_ids)).order_by(Subject.name)
@@ -290,6 +305,16 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
         user = db.session.scalar(
             select(User).where(User.subject_id == subject.id, User.role == "applicant")
         )
+        if user is not None and not user.is_active_user:
+            raise InvalidInput(
+                _l(
+                    "Tài khoản “%(username)s” của “%(name)s” đang bị khóa; phiếu đăng nhập không "
+                    "mở khóa tài khoản. Hãy đề nghị cán bộ quản trị mở khóa trước.",
+                    username=user.username,
+                    name=subject.name,
+                ),
+                details={"subject_ids": [subject.id]},
+            )
         password = temporary_password()
         if user is None:
             username = _slip_username(subject)
@@ -307,10 +332,7 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
                 is_active_user=True,
             )
             db.session.add(user)
-        user.set_password(password)
-        user.session_token = secrets.token_hex(8)
-        user.must_change_password = True
-        user.is_active_user = True
+        set_password(user, password, temporary=True)
         slips.append(
             {
                 "subject": subject.name,

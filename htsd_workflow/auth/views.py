@@ -23,7 +23,7 @@ from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.operations import set_password
+from htsd_workflow.auth.operations import end_sessions, set_password
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.pages import safe_next, start_endpoint
 from htsd_workflow.core.text import nfc, search_key
@@ -34,14 +34,28 @@ bp = Blueprint("auth", __name__)
 _dummy_hash: list[str] = []
 
 
+def _typed_username() -> str:
+    """The user name a sign-in names: the form's on the web, the JSON body's on the API."""
+    if request.is_json:  # a JSON body is never run through the form parser
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested too deep: the endpoint refuses it
+            body = None
+        typed = body.get("username") if isinstance(body, dict) else None
+    else:
+        typed = request.form.get("username")
+    return typed if isinstance(typed, str) else ""
+
+
 def _login_key() -> str:
     """Failed sign-ins are counted per address and user name."""
-    return f"{get_remote_address()}|{search_key(request.form.get('username', ''))}"
+    return f"{get_remote_address()}|{search_key(_typed_username())}"
 
 
 def _failed(response) -> bool:
-    # a successful sign-in redirects; everything else counts as a failed attempt
-    return response.status_code != 302
+    # a successful sign-in redirects (web) or issues a token (API, 201); everything else
+    # counts as a failed attempt
+    return response.status_code not in (201, 302)
 
 
 def _check_password(user: User | None, password: str) -> bool:
@@ -77,26 +91,35 @@ def _throttled(_limit) -> None:
     if g.get("throttle_logged"):
         return
     g.throttle_logged = True
-    typed = request.form.get("username", "")
-    record_sign_in(typed, _user_named(typed), ok=False, reason="rate_limited")
+    typed = _typed_username()
+    api = request.blueprint == "api"
+    record_sign_in(typed, _user_named(typed), ok=False, reason="rate_limited", api=api)
     db.session.commit()
 
 
+def sign_in_limited(view):
+    """The sign-in limits, for the sign-in form and the API's token endpoint alike: failed
+    attempts through either count against one allowance per account (address and user name)
+    and one per address, so neither path gives more guesses than the other."""
+    view = limiter.shared_limit(
+        lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"],
+        scope="sign-in-address",
+        methods=["POST"],
+        deduct_when=_failed,
+        on_breach=_throttled,
+    )(view)
+    return limiter.shared_limit(
+        lambda: current_app.config["LOGIN_RATE_LIMIT"],
+        scope="sign-in-account",
+        key_func=_login_key,
+        methods=["POST"],
+        deduct_when=_failed,
+        on_breach=_throttled,
+    )(view)
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT"],
-    key_func=_login_key,
-    methods=["POST"],
-    deduct_when=_failed,
-    on_breach=_throttled,
-)
-@limiter.limit(
-    lambda: current_app.config["LOGIN_RATE_LIMIT_PER_ADDRESS"],
-    methods=["POST"],
-    deduct_when=_failed,
-    scope="login-address",
-    on_breach=_throttled,
-)
+@sign_in_limited
 @access(public=True)
 def login():
     """The sign-in form."""
@@ -132,9 +155,12 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @access()
 def logout():
-    """Sign out and forget the session (the language choice stays)."""
+    """Sign out and end the session on the server too, so that a copy of its cookie opens
+    nothing any more (the language choice stays)."""
     language = session.get("lang")
-    record_audit("logout", actor=db.session.get(User, current_user.id))
+    user = db.session.get(User, current_user.id)
+    end_sessions(user)
+    record_audit("logout", actor=user)
     db.session.commit()
     logout_user()
     session.clear()

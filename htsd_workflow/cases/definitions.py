@@ -109,6 +109,43 @@ class WorkflowDefinition:
         """Transitions of ``trigger`` that leave ``state``, in file order."""
         return self._by_trigger.get((trigger, state), [])
 
+    def _of_trigger(self, trigger: str, state: str | None) -> list[TransitionDef]:
+        if state is not None:
+            return self.candidates(trigger, state)
+        return [t for t in self.transitions if t.trigger == trigger]
+
+    def transition_label(self, trigger: str, state: str | None = None) -> str | None:
+        """The file's label of ``trigger`` fired from ``state`` (any state when None)."""
+        found = self._of_trigger(trigger, state)
+        return found[0].label if found else None
+
+    def requires_comment(self, trigger: str, state: str | None = None) -> bool:
+        """Whether the file says ``comment: true`` for ``trigger`` (from ``state``)."""
+        return any(t.comment_required for t in self._of_trigger(trigger, state))
+
+    def ends_case(self, trigger: str, state: str) -> bool:
+        """Whether every way ``trigger`` leaves ``state`` ends the case (ask to confirm first)."""
+        found = self.candidates(trigger, state)
+        return bool(found) and all(self.states[t.dest].is_final for t in found)
+
+    def is_return(self, transition: TransitionDef) -> bool:
+        """A return: from a reviewing stage back to the applicant or to an earlier stage."""
+        order = [s.name for s in self.review_states]
+        dest = self.states[transition.dest]
+        for source in transition.sources:
+            if not self.states[source].is_review:
+                continue
+            if dest.kind == "applicant" and dest.name != self.initial:
+                return True
+            if dest.is_review and order.index(dest.name) < order.index(source):
+                return True
+        return False
+
+    @property
+    def return_triggers(self) -> tuple[str, ...]:
+        """The triggers that send a case back (return_to_applicant, return_to_district …)."""
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions if self.is_return(t)))
+
     def supervising_level(self, state: str) -> str:
         """The level that supervises a stage: the next reviewing stage's level.
 

@@ -119,6 +119,23 @@ class WorkflowRegistry:
     def engine(self, title: str) -> WorkflowEngine:
         return self.engines[title]
 
+    def transition_label(self, trigger: str, state: str | None = None, title: str | None = None):
+        """The workflow file's label of a trigger: the title's definition first, then any."""
+        ordered = list(self.definitions.values())
+        if title in self.definitions:
+            ordered.insert(0, self.definitions[title])
+        for definition in ordered:
+            label = definition.transition_label(trigger, state)
+            if label is not None:
+                return label
+        return None
+
+    @property
+    def return_triggers(self) -> tuple[str, ...]:
+        """Every trigger that sends a case back, in any definition of the set."""
+        found = (t for d in self.definitions.values() for t in d.return_triggers)
+        return tuple(dict.fromkeys(found))
+
     def criteria_for(self, title: str, year: int) -> CriteriaSet:
         return criteria_set_for(self.criteria_sets, title, year)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
+
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -13,19 +16,29 @@ from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
+    PASS_MARK_TRIGGERS,
     SUPERVISOR_ROLES,
     actor_department,
     allowed_triggers,
     assessment_result,
     claim_case,
+    claim_holder,
+    claim_part,
     fire_trigger,
     release_case,
     save_assessment,
 )
 from htsd_workflow.core.errors import Conflict, InvalidInput
-from htsd_workflow.core.labels import ROLE_LEVEL_LABELS, event_label, state_label, trigger_label
+from htsd_workflow.core.labels import (
+    DEPARTMENT_LABELS,
+    ROLE_LEVEL_LABELS,
+    event_label,
+    state_label,
+    trigger_label,
+)
 from htsd_workflow.core.pages import error_page, format_moment, safe_next
 from htsd_workflow.core.text import whole_number
+from htsd_workflow.core.time import to_utc_naive
 from htsd_workflow.evidence.operations import (
     add_attachment,
     attachments_by_item,
@@ -33,24 +46,9 @@ from htsd_workflow.evidence.operations import (
     remove_attachment,
 )
 from htsd_workflow.extensions import db
+from htsd_workflow.sla.operations import MAX_EXTENSION_WORKING_DAYS, extend_deadline
 
 bp = Blueprint("cases", __name__)
-
-#: triggers a person must confirm before they go (they cannot be undone)
-CONFIRM_TRIGGERS = ("reject", "withdraw")
-#: triggers whose comment box is required, shown as such before anyone presses them
-COMMENT_TRIGGERS = ("return_to_applicant", "return_to_district", "reject")
-#: history rows that change the case (a conflict page names the latest of them)
-_ACTION_TRIGGERS = (
-    "submit",
-    "resubmit",
-    "approve",
-    "sign",
-    "return_to_applicant",
-    "return_to_district",
-    "reject",
-    "withdraw",
-)
 
 
 def load_case(case_id: int) -> Case:
@@ -78,20 +76,47 @@ def _timeline(case_id: int) -> list[dict]:
             "who": full_name or username or _("Hệ thống"),
             "level": ROLE_LEVEL_LABELS.get(event.actor_role, "") if event.actor_role else "",
             "what": event_label(event.trigger, event.from_state),
+            "new_due_at": _new_due_at(event),
         }
         for event, full_name, username in rows
     ]
 
 
+def _new_due_at(event: CaseEvent):
+    """The deadline an extension set (naive UTC), for the timeline."""
+    value = (event.data or {}).get("new_due_at") if event.trigger == "extend_deadline" else None
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return to_utc_naive(moment) if moment.tzinfo else moment
+
+
 def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
-    """The return that sent the case back to the applicant, shown on top until resubmitted."""
-    if case.state == get_registry().definition(case.title).initial:
+    """The return that sent the case back to the applicant, shown on top until resubmitted.
+
+    Only while the case is back with the applicant: a comment on an approval or a sign-off is
+    not a return, and a case that moved on shows no banner.
+    """
+    state = get_registry().definition(case.title).states[case.state]
+    if state.kind != "applicant" or not case.returned_from:
         return None
     for entry in reversed(timeline):
         event = entry["event"]
         if event.to_state == case.state and event.from_state != case.state:
             return entry if event.comment else None
     return None
+
+
+def claim_holder_of(case: Case, user, state):
+    """Who holds what ``user`` works on this case: at a joint stage their department's part
+    (a claim there holds one part only), elsewhere the whole case; None if nobody."""
+    held = {(case.id, c.part): c for c in case.part_claims} if state.joint else {}
+    holder_id = claim_holder(case, user, state, {key: c.user_id for key, c in held.items()})
+    if holder_id is None:
+        return None
+    if state.joint:
+        return held[(case.id, claim_part(user, state))].user
+    return case.claimed_by
 
 
 def _is_supervisor(user, definition, case) -> bool:
@@ -133,12 +158,10 @@ def next_step(case, user, state, allowed, result, signed) -> str:
         department = actor_department(user)
         if department and department in signed:
             return _("Sở của bạn đã ký xác nhận; đang chờ Sở còn lại.")
-        if case.claimed_by_id and case.claimed_by_id != user.id:
-            return _(
-                "Hồ sơ đang do %(name)s xử lý.",
-                name=case.claimed_by.display_name if case.claimed_by else "",
-            )
-        if not case.claimed_by_id:
+        holder = claim_holder_of(case, user, state)
+        if holder is not None and holder.id != user.id:
+            return _("Hồ sơ đang do %(name)s xử lý.", name=holder.display_name)
+        if holder is None:
             return _(
                 "Bấm “Nhận xử lý”, xem bản tự đánh giá và minh chứng, rồi chọn một thao tác ở "
                 "cuối trang."
@@ -165,7 +188,17 @@ def case_context(case: Case, **extra) -> dict:
     signed = {s.department: s for s in case.sign_offs}
     joint_state = next((s for s in definition.states.values() if s.joint), None)
     works_here = state.is_review and current_user.role in state.roles
-    claimed_by_other = bool(case.claimed_by_id and case.claimed_by_id != current_user.id)
+    holder = claim_holder_of(case, current_user, state)
+    claimed_by_other = bool(holder and holder.id != current_user.id)
+    # at a joint stage: each department's part and who holds it
+    parts = [
+        {
+            "label": DEPARTMENT_LABELS.get(part, part),
+            "claim": next((c for c in case.part_claims if c.part == part), None),
+        }
+        for part in state.joint
+    ]
+    holds_part = any(p["claim"] and p["claim"].user_id == current_user.id for p in parts)
     context = {
         "case": case,
         "subject": case.subject,
@@ -179,29 +212,41 @@ def case_context(case: Case, **extra) -> dict:
         "allowed": [
             {
                 "trigger": t,
-                "label": trigger_label(t, case.state),
-                "confirm": t in CONFIRM_TRIGGERS,
-                "needs_comment": t in COMMENT_TRIGGERS,
+                "label": trigger_label(t, case.state, case.title),
+                "confirm": definition.ends_case(t, case.state),
+                "needs_comment": definition.requires_comment(t, case.state),
             }
             for t in allowed
             if t not in ("submit", "resubmit") or not may_edit_assessment(current_user, case)
         ],
         "can_submit_from_form": any(t in ("submit", "resubmit") for t in allowed),
+        #: a failing case that this reviewer could move forward: ask for the override reason
+        "needs_override": not result.passed and any(t in PASS_MARK_TRIGGERS for t in allowed),
         "signed": signed,
         "joint_state": joint_state,
-        "can_claim": works_here and not case.claimed_by_id,
-        "can_release": bool(case.claimed_by_id)
-        and (
-            case.claimed_by_id == current_user.id or _is_supervisor(current_user, definition, case)
-        ),
+        "parts": parts,
+        "can_claim": works_here and holder is None,
+        "can_release": holds_part
+        or (
+            bool(case.claimed_by_id)
+            and (
+                case.claimed_by_id == current_user.id
+                or _is_supervisor(current_user, definition, case)
+            )
+        )
+        or (any(p["claim"] for p in parts) and _is_supervisor(current_user, definition, case)),
         "can_take_over": state.is_review
         and claimed_by_other
+        and (not state.joint or claim_part(current_user, state) is not None)
         and _is_supervisor(current_user, definition, case),
         "can_adjust": works_here and not claimed_by_other,
+        "can_extend": works_here and not case.is_extended,
+        "max_extension_days": MAX_EXTENSION_WORKING_DAYS,
         "may_edit": may_edit_assessment(current_user, case),
         "next_step": next_step(case, current_user, state, allowed, result, signed),
         "form": request.form if request.method == "POST" else {},
         "back": safe_next(request.args.get("back")),
+        "field_errors": {},
     }
     context.update(extra)
     return context
@@ -225,7 +270,10 @@ def conflict_page(case_id: int, exc: Conflict):
         row = db.session.execute(
             select(CaseEvent, User.full_name, User.username)
             .outerjoin(User, User.id == CaseEvent.actor_id)
-            .where(CaseEvent.case_id == case_id, CaseEvent.trigger.in_(_ACTION_TRIGGERS))
+            .where(
+                CaseEvent.case_id == case_id,
+                CaseEvent.trigger.in_(get_registry().definition(case.title).triggers),
+            )
             .order_by(CaseEvent.id.desc())
             .limit(1)
         ).first()
@@ -238,9 +286,11 @@ def conflict_page(case_id: int, exc: Conflict):
                 "when": format_moment(event.at),
                 "state": state_label(event.to_state),
             }
-        if case.claimed_by_id and case.claimed_by_id != current_user.id and case.claimed_by:
+        state = get_registry().definition(case.title).states[case.state]
+        holder = claim_holder_of(case, current_user, state)
+        if holder is not None and holder.id != current_user.id:
             first = first or {}
-            first["holder"] = case.claimed_by.display_name
+            first["holder"] = holder.display_name
     return error_page(
         409,
         exc.message,
@@ -252,9 +302,51 @@ def conflict_page(case_id: int, exc: Conflict):
 def _done_message(case: Case, trigger: str, before_state: str) -> str:
     return _(
         "Đã thực hiện “%(action)s”. Hồ sơ hiện ở bước: %(state)s.",
-        action=trigger_label(trigger, before_state),
+        action=trigger_label(trigger, before_state, case.title),
         state=state_label(case.state),
     )
+
+
+def _typed_adjustments(case: Case) -> list[dict]:
+    """The reviewer's adjusted scores typed on the case page, each with its note."""
+    entries = []
+    for item in get_registry().criteria_set(case.criteria_set_id).items:
+        score = request.form.get(f"review-{item.code}", "").strip()
+        if score:
+            entries.append(
+                {"code": item.code, "score": score, "note": request.form.get(f"note-{item.code}")}
+            )
+    return entries
+
+
+def _case_again(case_id: int, exc, status: int, where: str):
+    """The case page shown again after a refused save or action, with everything typed kept
+    and each error once: beside its field, or in the box of the part that refused."""
+    db.session.rollback()
+    db.session.expire_all()
+    case = load_case(case_id)
+    codes = {item.code for item in get_registry().criteria_set(case.criteria_set_id).items}
+    beside, others = split_errors(exc.details, codes)
+    message = exc.message
+    if status == 409:
+        message = _(
+            "%(why)s Hồ sơ hiện ở phiên bản %(version)s; những gì bạn vừa nhập vẫn ở dưới đây, "
+            "chưa được lưu. Xem lại rồi làm lại.",
+            why=exc.message,
+            version=case.version,
+        )
+    elif beside:
+        message = _("Chưa lưu: %(num)s ô cần sửa (ghi chú đỏ bên dưới).", num=len(beside))
+    details = {str(n): m for n, m in enumerate(others)}
+    if where == "score":
+        context = case_context(
+            case, score_error=message, score_details=details, field_errors=beside
+        )
+    else:
+        context = case_context(
+            case, action_error=message, action_details=details, field_errors=beside
+        )
+    return render_template("cases/case.html", **context), status
 
 
 @bp.route("/cases/<int:case_id>/actions", methods=["POST"])
@@ -265,26 +357,65 @@ def act(case_id: int):
     trigger = request.form.get("trigger", "")
     comment = request.form.get("comment", "")
     before = case.state
+    version = _int(request.form.get("version"))
+    # score adjustments typed on the page go with the action, or nothing does: one form, so a
+    # reviewer who types a score and presses "Đồng ý" never loses it without a word
+    adjustments = _typed_adjustments(case)
     try:
+        if adjustments:
+            save_assessment(case.id, adjustments, current_user, expected_version=version)
+            version = None  # checked by the save, under the same row lock
         updated = fire_trigger(
             case.id,
             trigger,
             current_user,
             comment=comment,
-            expected_version=_int(request.form.get("version")),
+            expected_version=version,
+            override_reason=request.form.get("override_reason"),
         )
     except Conflict as exc:
+        if adjustments:
+            return _case_again(case_id, exc, 409, "score")
         return conflict_page(case_id, exc)
     except InvalidInput as exc:
-        db.session.rollback()
-        case = load_case(case_id)
-        context = case_context(case, action_error=exc.message, action_details=exc.details)
-        return render_template("cases/case.html", **context), 422
+        where = "score" if any(k.startswith("items") for k in exc.details) else "action"
+        return _case_again(case_id, exc, 422, where)
     db.session.commit()
+    if adjustments:
+        flash(_("Đã lưu điểm điều chỉnh."), "success")
     flash(_done_message(updated, trigger, before), "success")
     back = safe_next(request.form.get("back"))
     if back and current_user.role != "applicant":
         return redirect(back)
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.route("/cases/<int:case_id>/extensions", methods=["POST"])
+@access("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer")
+def extend(case_id: int):
+    """The reviewing level extends the stage's deadline once, by working days, with a reason."""
+    case = load_case(case_id)
+    days = _int(request.form.get("working_days"))
+    try:
+        extend_deadline(
+            case.id,
+            current_user,
+            None,
+            request.form.get("reason", ""),
+            working_days=days if days is not None else 0,
+        )
+    except (InvalidInput, Conflict) as exc:
+        db.session.rollback()
+        context = case_context(
+            load_case(case_id), extension_error=exc.message, extension_details=exc.details
+        )
+        return render_template("cases/case.html", **context), exc.status
+    db.session.commit()
+    case = load_case(case_id)
+    flash(
+        _("Đã gia hạn. Hạn xử lý mới: %(due)s.", due=format_moment(case.due_at)),
+        "success",
+    )
     return redirect(url_for("cases.show", case_id=case_id))
 
 
@@ -319,26 +450,18 @@ def release(case_id: int):
 def adjust_scores(case_id: int):
     """A reviewer's adjusted scores, each with a note; the history keeps both values."""
     case = load_case(case_id)
-    cset = get_registry().criteria_set(case.criteria_set_id)
-    entries = []
-    for item in cset.items:
-        score = request.form.get(f"review-{item.code}", "").strip()
-        if score:
-            entries.append(
-                {"code": item.code, "score": score, "note": request.form.get(f"note-{item.code}")}
-            )
+    entries = _typed_adjustments(case)
     if not entries:
         flash(_("Bạn chưa nhập điểm điều chỉnh nào."), "warning")
         return redirect(url_for("cases.show", case_id=case_id) + "#assessment")
     try:
-        save_assessment(case.id, entries, current_user)
+        save_assessment(
+            case.id, entries, current_user, expected_version=_int(request.form.get("version"))
+        )
     except InvalidInput as exc:
-        db.session.rollback()
-        case = load_case(case_id)
-        context = case_context(case, score_error=exc.message, score_details=exc.details)
-        return render_template("cases/case.html", **context), 422
+        return _case_again(case_id, exc, 422, "score")
     except Conflict as exc:
-        return conflict_page(case_id, exc)
+        return _case_again(case_id, exc, 409, "score")
     db.session.commit()
     flash(_("Đã lưu điểm điều chỉnh."), "success")
     return redirect(url_for("cases.show", case_id=case_id) + "#assessment")
@@ -391,11 +514,86 @@ def assessment_context(case: Case, **extra) -> dict:
         "submit_trigger": "resubmit" if resubmitting else "submit",
         "returned": _returned_note(case, _timeline(case.id)),
         "field_errors": {},
+        "other_errors": [],
         "missing": (),
-        "file_errors": [],
+        "file_errors": {},
+        "conflict": False,
     }
     context.update(extra)
     return context
+
+
+def _keep_uploads(case_id: int, cset) -> tuple[int, dict[str, list[str]]]:
+    """Keep the files uploaded with the assessment form; return how many were kept and, per
+    item code, why the others were refused."""
+    added = 0
+    refused: dict[str, list[str]] = {}
+    for item in cset.items:
+        for upload in request.files.getlist(f"files-{item.code}"):
+            if not upload or not upload.filename:
+                continue
+            try:
+                add_attachment(case_id, item.code, upload.stream, upload.filename, current_user)
+                added += 1
+            except InvalidInput as exc:
+                refused.setdefault(item.code, []).append(exc.message)
+    return added, refused
+
+
+#: an error key of ``validate_scores`` tied to one field of the form: items[<code>].<field>
+_FIELD_KEY = re.compile(r"^items\[(?P<code>[^\]]+)\](?:\.(?P<field>score|evidence|note|code))?$")
+
+
+def split_errors(details: dict, codes) -> tuple[dict[str, str], list[str]]:
+    """An InvalidInput's details as (errors beside fields, keyed "score-<code>",
+    "evidence-<code>", "note-<code>" or "item-<code>"; the errors no field shows)."""
+    beside: dict[str, str] = {}
+    others: list[str] = []
+    for key, message in details.items():
+        match = _FIELD_KEY.match(key)
+        if match and match["code"] in codes and isinstance(message, str):
+            field = match["field"] if match["field"] in ("score", "evidence", "note") else "item"
+            beside[f"{field}-{match['code']}"] = message
+        elif isinstance(message, str):
+            others.append(message)
+    return beside, others
+
+
+def _assessment_again(case: Case, refusal, added: int, file_errors: dict):
+    """The assessment form shown again with everything typed, each error once beside its
+    field; the files already kept are listed with the item."""
+    codes = {item.code for item in get_registry().criteria_set(case.criteria_set_id).items}
+    field_errors: dict[str, str] = {}
+    other_errors: list[str] = []
+    status = 422
+    if isinstance(refusal, Conflict):
+        status = 409
+        error = _(
+            "Người khác đã lưu bản tự đánh giá này trước bạn (phiên bản %(version)s). Điểm và "
+            "minh chứng bạn vừa nhập vẫn ở dưới đây, chưa được lưu; xem lại điểm đang lưu "
+            "rồi bấm “Lưu bản nháp”.",
+            version=case.version,
+        )
+    elif refusal is not None:
+        field_errors, other_errors = split_errors(refusal.details, codes)
+        error = _(
+            "Chưa lưu điểm: %(num)s ô cần sửa (ghi chú đỏ bên dưới). Các giá trị bạn đã nhập "
+            "vẫn được giữ.",
+            num=len(field_errors) + len(other_errors),
+        )
+    else:
+        error = _("Đã lưu điểm và minh chứng đã gõ, nhưng có tệp không nhận được.")
+    if added:
+        error = f"{error} " + _("Đã lưu %(num)s tệp vừa đính kèm.", num=added)
+    context = assessment_context(
+        case,
+        error=error,
+        field_errors=field_errors,
+        other_errors=other_errors,
+        file_errors=file_errors,
+        conflict=isinstance(refusal, Conflict),
+    )
+    return render_template("cases/assessment.html", **context), status
 
 
 @bp.route("/cases/<int:case_id>/assessment", methods=["GET", "POST"])
@@ -411,37 +609,19 @@ def assessment(case_id: int):
 
     cset = get_registry().criteria_set(case.criteria_set_id)
     version = _int(request.form.get("version"))
+    refusal = None
     try:
         save_assessment(case.id, _assessment_entries(cset), current_user, expected_version=version)
-    except InvalidInput as exc:
+    except (InvalidInput, Conflict) as exc:
         db.session.rollback()
-        context = assessment_context(
-            load_case(case_id), error=exc.message, field_errors=exc.details
-        )
-        return render_template("cases/assessment.html", **context), 422
-    except Conflict as exc:
-        return conflict_page(case_id, exc)
-
-    file_errors = []
-    added = 0
-    for item in cset.items:
-        for upload in request.files.getlist(f"files-{item.code}"):
-            if not upload or not upload.filename:
-                continue
-            try:
-                add_attachment(case.id, item.code, upload.stream, upload.filename, current_user)
-                added += 1
-            except InvalidInput as exc:
-                file_errors.append(exc.message)
+        refusal = exc
+    # every uploaded file is kept, even when the scores are refused: nothing typed or attached
+    # is lost without a word
+    added, file_errors = _keep_uploads(case.id, cset)
     db.session.commit()
     case = load_case(case_id)
-    if file_errors:
-        context = assessment_context(
-            case,
-            error=_("Đã lưu điểm và minh chứng đã gõ, nhưng có tệp không nhận được:"),
-            file_errors=file_errors,
-        )
-        return render_template("cases/assessment.html", **context), 422
+    if refusal is not None or file_errors:
+        return _assessment_again(case, refusal, added, file_errors)
 
     remove = _int(request.form.get("remove_file"))
     if remove:

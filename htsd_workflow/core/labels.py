@@ -6,7 +6,11 @@ role its screen word in the user's language, falling back to the file's label fo
 
 from __future__ import annotations
 
+from flask import has_app_context
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
+
+from htsd_workflow.cases.engine import get_registry
 
 STATE_LABELS = {
     "draft": _l("Đang soạn (bản nháp)"),
@@ -19,7 +23,9 @@ STATE_LABELS = {
     "withdrawn": _l("Đã rút hồ sơ"),
 }
 
-#: a trigger's button word; approve depends on the stage it leaves
+#: a trigger's button word where no stage is known (a bulk job, a queue of several stages);
+#: with a stage the workflow file's label is the word. These are also the English catalogue's
+#: source for the files' labels.
 TRIGGER_LABELS = {
     "submit": _l("Gửi hồ sơ"),
     "resubmit": _l("Gửi lại"),
@@ -29,11 +35,15 @@ TRIGGER_LABELS = {
     "sign": _l("Ký xác nhận"),
     "return_to_applicant": _l("Trả lại hộ/đơn vị để bổ sung"),
     "return_to_district": _l("Trả lại huyện"),
+    "return_to_commune": _l("Trả lại xã"),
     "reject": _l("Không công nhận"),
     "withdraw": _l("Rút hồ sơ"),
     "claim": _l("Nhận xử lý"),
     "release": _l("Trả về hàng chờ"),
 }
+
+#: the files' button words that no entry above has, for the English catalogue
+FILE_TRIGGER_WORDS = (_l("Đồng ý, chuyển tỉnh"),)
 
 #: history rows that are not transitions
 EVENT_LABELS = {
@@ -47,7 +57,7 @@ EVENT_LABELS = {
     "detach": _l("Gỡ tệp minh chứng"),
     "remind": _l("Nhắc hạn xử lý"),
     "escalate": _l("Đã báo cáo cấp trên"),
-    "extend": _l("Gia hạn"),
+    "extend_deadline": _l("Gia hạn"),
 }
 
 #: audit log actions (htsd_workflow.audit.operations.ACTIONS)
@@ -73,6 +83,7 @@ AUDIT_ACTION_LABELS = {
     "export": _l("Xuất báo cáo"),
     "personal_data_export": _l("Xuất dữ liệu cá nhân"),
     "personal_data_erase": _l("Xóa dữ liệu cá nhân"),
+    "case_repaired": _l("Sửa dữ liệu hồ sơ"),
 }
 
 ROLE_LABELS = {
@@ -118,6 +129,14 @@ KIND_LABELS = {
     "unit": _l("Cơ quan, đơn vị"),
 }
 
+#: what a title counts, as a number of them reads ("thêm 3 hộ gia đình")
+SUBJECT_NOUNS = {
+    "family": _l("hộ gia đình"),
+    "clan": _l("dòng họ"),
+    "community": _l("cộng đồng"),
+    "unit": _l("đơn vị"),
+}
+
 DEPARTMENT_LABELS = {
     "education": _l("Sở GD&ĐT"),
     "culture": _l("Sở VHTTDL"),
@@ -133,9 +152,15 @@ def state_label(state: str, definition=None) -> str:
     return state
 
 
-def trigger_label(trigger: str, state: str | None = None) -> str:
-    """The button word of a trigger fired from ``state``."""
-    found = TRIGGER_LABELS.get((trigger, state)) or TRIGGER_LABELS.get(trigger)
+def trigger_label(trigger: str, state: str | None = None, title: str | None = None) -> str:
+    """The button word of a trigger fired from ``state``: the workflow file's label (in the
+    user's language when the catalogue has it); without a stage, the general word."""
+    if state is None and trigger in TRIGGER_LABELS:
+        return str(TRIGGER_LABELS[trigger])
+    label = get_registry().transition_label(trigger, state, title) if has_app_context() else None
+    if label is not None:
+        return gettext(label)
+    found = TRIGGER_LABELS.get(trigger)
     return str(found) if found is not None else trigger
 
 
@@ -144,3 +169,8 @@ def event_label(trigger: str, from_state: str | None = None) -> str:
     if trigger in EVENT_LABELS:
         return str(EVENT_LABELS[trigger])
     return trigger_label(trigger, from_state)
+
+
+def direct_row_name(area_name: str) -> str:
+    """A report row of the subjects an area (a district, the province) manages itself."""
+    return gettext("%(area)s (trực tiếp quản lý)", area=area_name)

@@ -3,8 +3,10 @@ in working days, and each role's start page."""
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 
+import flask_babel
 from babel.numbers import format_decimal
 from babel.support import Translations
 from flask import g, jsonify, render_template, request, url_for
@@ -94,6 +96,17 @@ def format_points(value, locale=None) -> str:
             _POINTS.clear()
         text = _POINTS[key] = format_decimal(value, format="#,##0.##", locale=locale)
     return text
+
+
+def format_figure(value, decimals: int = 1) -> str:
+    """A report figure rounded for reading, in the user's number format: one decimal for days
+    and percentages (89,5 in Vietnamese, 89.5 in English), ``decimals=0`` for counts
+    (1.050 / 1,050); "—" for no figure."""
+    if value is None:
+        return "—"
+    if decimals == 0:
+        return flask_babel.format_number(round(value))
+    return flask_babel.format_decimal(value, format="#,##0." + "0" * decimals)
 
 
 #: the deadline badge's text per (translations, overdue, days)
@@ -236,8 +249,20 @@ def error_page(status: int, message: str | None = None, **context):
     )
 
 
+#: the fields that name where to go after a form (``next``) or the way back to a list (``back``)
+REDIRECT_FIELDS = ("next", "back")
+
+
 def safe_next(target: str | None) -> str | None:
-    """``target`` if it is a path on this site (never another host), else None."""
+    """``target`` if it is a path on this site (never another host), else None.
+
+    Browsers drop tabs and line breaks from a URL, trim spaces and control characters at its
+    ends and read ``\\`` as ``/``: ``/%09/other-host`` (a tab, once decoded) becomes
+    ``//other-host``, another site. So a target holds no control, format or space character
+    and no backslash, and starts with one ``/``.
+    """
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(unicodedata.category(ch)[0] in "CZ" for ch in target):
         return None
     return target

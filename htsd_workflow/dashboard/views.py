@@ -12,6 +12,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
@@ -45,6 +46,11 @@ def _available_reports() -> list[tuple[str, str]]:
             continue
         found.append((path, name))
     return found
+
+
+def _own_unit_name() -> str:
+    unit = db.session.get(Unit, current_user.unit_code) if current_user.unit_code else None
+    return unit.name if unit else ""
 
 
 @bp.route("/overview")
@@ -103,5 +109,6 @@ def overview():
         total_overdue=sum(s["overdue"] for s in stages),
         by_unit=by_unit_rows if current_user.unit_level in ("province", "district") else [],
         child_level="district" if current_user.unit_level == "province" else "commune",
+        direct_name=direct_row_name(_own_unit_name()),
         reports=_available_reports(),
     )

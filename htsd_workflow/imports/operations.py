@@ -125,13 +125,19 @@ class _Lookups:
             )
         }
 
-    def kinds_of(self, codes) -> dict[str, tuple[int, str]]:
+    def holders_of(self, codes) -> dict:
+        """The records that already hold these codes: id, kind and territory (unit path)."""
         rows = db.session.execute(
-            select(Subject.external_code, Subject.id, Subject.kind).where(
-                Subject.external_code.in_(list(codes))
-            )
+            select(
+                Subject.external_code,
+                Subject.id,
+                Subject.kind,
+                Subject.province_code,
+                Subject.district_code,
+                Subject.commune_code,
+            ).where(Subject.external_code.in_(list(codes)))
         )
-        return {code: (subject_id, kind) for code, subject_id, kind in rows}
+        return {row.external_code: row for row in rows}
 
 
 def _parsed_rows(spec: ImportSpec, raw: IO[bytes], report: ValidationReport):
@@ -187,9 +193,9 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
     code_header, unit_header = headers["external_code"], headers["unit_code"]
     village_header = headers.get("community_code", "Mã thôn/tổ dân phố")
     members_header = headers.get("member_codes", "Mã hộ thành viên")
-    existing = lookups.kinds_of(values["external_code"] for _, values in batch)
+    existing = lookups.holders_of(values["external_code"] for _, values in batch)
     member_codes = {c for _, v in batch for c in (v.get("member_codes") or [])}
-    households = lookups.kinds_of(member_codes) if member_codes else {}
+    households = lookups.holders_of(member_codes) if member_codes else {}
     good = []
     for number, values in batch:
         code = values["external_code"]
@@ -200,9 +206,18 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
             )
         else:
             seen[code] = number
-        if code in existing and existing[code][1] != kind:
+        holder = existing.get(code)
+        if holder is not None and holder.kind != kind:
             errors.append(
                 (code_header, _("Mã “%(code)s” đã được dùng cho đối tượng loại khác", code=code))
+            )
+        elif holder is not None and not in_scope(actor, holder):
+            # the row would update (and move) that record: only its own territory may
+            errors.append(
+                (
+                    code_header,
+                    _("Mã “%(code)s” là của đối tượng ngoài địa bàn bạn quản lý", code=code),
+                )
             )
         unit = lookups.units.get(values["unit_code"])
         if unit is None:
@@ -233,7 +248,7 @@ def _check_batch(spec, batch, actor, lookups, report, seen) -> list[tuple[int, d
                     (village_header, _("Thôn “%(code)s” không thuộc xã", code=community_code))
                 )
         for member in values.get("member_codes") or []:
-            if households.get(member, (None, None))[1] != "family":
+            if getattr(households.get(member), "kind", None) != "family":
                 errors.append((members_header, _("Không có hộ mã “%(code)s”", code=member)))
         for column, message in errors:
             report.add(number, column, message)

@@ -28,6 +28,7 @@ from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import NotAllowed
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
 from htsd_workflow.notifications.channels import build_email, send_email
 from htsd_workflow.notifications.messages import GREETING, render_message, render_text
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
@@ -191,11 +192,25 @@ def send_delivery(delivery_id: int) -> str:
     return "sent"
 
 
+def _failed_in_province(statement, actor: User | None):
+    """``statement`` over failed deliveries, limited to those whose recipient belongs to the
+    admin's province (every one from the command line without an admin)."""
+    statement = statement.where(Delivery.status == "failed")
+    if actor is None:
+        return statement
+    return (
+        statement.join(User, User.id == Delivery.user_id)
+        .join(Unit, Unit.code == User.unit_code)
+        .where(Unit.province_code == actor.unit_code)
+    )
+
+
 def retry_failed(actor: User | None = None, ids: list[int] | None = None) -> list[int]:
-    """Put failed e-mails back in the queue (admins, from the page or the command line)."""
+    """Put failed e-mails back in the queue (admins, from the page or the command line): an
+    admin's own province's only; without an admin, every one."""
     if actor is not None and actor.role != "admin":
         raise NotAllowed(_l("Chỉ quản trị hệ thống được gửi lại thư lỗi."))
-    statement = select(Delivery.id).where(Delivery.status == "failed")
+    statement = _failed_in_province(select(Delivery.id), actor)
     if ids:
         statement = statement.where(Delivery.id.in_(ids))
     found = list(db.session.scalars(statement))
@@ -210,14 +225,12 @@ def retry_failed(actor: User | None = None, ids: list[int] | None = None) -> lis
 
 
 def failed_deliveries(actor: User, limit: int = 200) -> list[Delivery]:
+    """The e-mails that gave up, newest first, to recipients of the admin's province."""
     if actor.role != "admin":
         raise NotAllowed(_l("Chỉ quản trị hệ thống được xem thư lỗi."))
     return list(
         db.session.scalars(
-            select(Delivery)
-            .where(Delivery.status == "failed")
-            .order_by(Delivery.id.desc())
-            .limit(limit)
+            _failed_in_province(select(Delivery), actor).order_by(Delivery.id.desc()).limit(limit)
         )
     )
 

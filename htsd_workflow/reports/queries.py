@@ -12,6 +12,7 @@ Definitions (shown beside the figures):
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,17 +23,19 @@ from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, 
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause, territory
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput, rendered
+from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import DbkkPeriod, Unit
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import load_plans, plan_for
 
-RETURN_TRIGGERS = ("return_to_applicant", "return_to_district", "return_to_commune")
 TITLES = ("family", "clan", "community", "unit")
 
 BOTTLENECK_DEFINITIONS = {
@@ -87,6 +90,9 @@ TARGET_DEFINITIONS = {
         "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc"
     ),
     "gap": _l("Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)"),
+    "gap_count": _l(
+        "Số đối tượng (hộ, dòng họ, cộng đồng, đơn vị) cần được công nhận thêm để đạt chỉ tiêu"
+    ),
     "on_track": _l("Đạt khi tỷ lệ ≥ chỉ tiêu"),
 }
 COUNT_TARGET_DEFINITIONS = {
@@ -276,7 +282,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
 
     none = literal(0)
     counted = total("outcome")
-    decided = m.outcome.not_in((*RETURN_TRIGGERS, "withdraw"))
+    decided = m.outcome.not_in((*get_registry().return_triggers, "withdraw"))
     conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
     if filters.unit:
         conditions.append(m.province_code == filters.unit)
@@ -295,7 +301,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
             counted.label("completed"),
             none.label("overdue"),
             total("outcome", m.is_escalated).label("escalated"),
-            total("outcome", m.outcome.in_(RETURN_TRIGGERS)).label("returned"),
+            total("outcome", m.outcome.in_(get_registry().return_triggers)).label("returned"),
             counted.label("to_handle"),
             none.label("nearly_late"),
             none.label("not_yet_due"),
@@ -331,7 +337,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
     late_open = and_(open_now, v.due_at < now)
     # done (late or on time): left in the period by a decision; returns and withdrawals are
     # counted on their own, as the one-stop-shop statistics do
-    decided = and_(completed, v.outcome.not_in((*RETURN_TRIGGERS, "withdraw")))
+    decided = and_(completed, v.outcome.not_in((*get_registry().return_triggers, "withdraw")))
     # the working days of a visit completed in the period (the percentiles' values), else NULL
     days = case((and_(completed, v.working_days.is_not(None)), v.working_days)).label("days")
 
@@ -364,7 +370,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         count(completed).label("completed"),
         count(late_open).label("overdue"),
         count(and_(v.is_escalated, or_(open_now, completed))).label("escalated"),
-        count(and_(completed, v.outcome.in_(RETURN_TRIGGERS))).label("returned"),
+        count(and_(completed, v.outcome.in_(get_registry().return_triggers))).label("returned"),
         # every visit read: arrived in the period or carried over into it
         func.count().label("to_handle"),
         count(and_(open_now, v.due_at >= now, v.due_at <= soon)).label("nearly_late"),
@@ -392,7 +398,11 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         if g[2] is not None:
             spells[key].append((g[2], g[3]))
     totals = {key: dict(zip(counted, row, strict=True)) for key, row in sums.items()}
-    names = _unit_names({unit for _stage, unit in totals if unit})
+    # subjects a district or the province manages itself have no unit at the rows' level:
+    # their rows are named after the area that manages them
+    direct = filters.unit or user.unit_code
+    names = _unit_names({unit for _stage, unit in totals if unit} | {direct})
+    direct_name = direct_row_name(names.get(direct, direct or ""))
     out = []
     for (stage, unit), r in totals.items():
         median = p90 = None
@@ -406,7 +416,7 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
             {
                 "stage": stage,
                 "unit_code": unit or "",
-                "unit_name": names.get(unit, ""),
+                "unit_name": names.get(unit, unit) if unit else direct_name,
                 "waiting": r["waiting"],
                 "arrived": r["arrived"],
                 "completed": r["completed"],
@@ -572,21 +582,6 @@ def plans():
     return load_plans(f"{current_app.config['WORKFLOWS_DIR']}/plans")
 
 
-def dbkk_communes(codes, year: int) -> set[str]:
-    """Communes on the ĐBKK list in ``year``: by their listed periods, else by the flag."""
-    with_periods = set(db.session.scalars(select(DbkkPeriod.unit_code).distinct()))
-    listed = set(
-        db.session.scalars(
-            select(DbkkPeriod.unit_code).where(
-                DbkkPeriod.from_year <= year,
-                or_(DbkkPeriod.to_year.is_(None), DbkkPeriod.to_year >= year),
-            )
-        )
-    )
-    flagged = set(db.session.scalars(select(Unit.code).where(Unit.is_dbkk.is_(True))))
-    return {c for c in codes if c in listed or (c not in with_periods and c in flagged)}
-
-
 def _province_of(user: User) -> str:
     if user.unit_level == "province":
         return user.unit_code
@@ -658,6 +653,9 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     ):
         area = commune or district or province
         counts[(area, case_title)] = [registered, recognized]
+    # a province total only for whom sees the whole province: a district's figures under the
+    # province's name would read as the province's
+    whole_province = user.unit_level == "province" and unit in (None, province)
     rows = []
     groups = defaultdict(list)
     for commune in communes:
@@ -671,7 +669,8 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             row["is_dbkk"] = commune.code in dbkk
             rows.append(row)
             groups[(commune.district_code, t)].append(row)
-            groups[(commune.province_code, t)].append(row)
+            if whole_province:
+                groups[(commune.province_code, t)].append(row)
     names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
     for area in direct_areas:
         for t in titles:
@@ -687,7 +686,8 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             rows.append(row)
             if area != province:
                 groups[(area, t)].append(row)
-            groups[(province, t)].append(row)
+            if whole_province:
+                groups[(province, t)].append(row)
     totals = []
     # the province total first, then each district (code order), each with its titles
     for (code, t), members in sorted(groups.items(), key=lambda g: (g[0][0] != province, g[0])):
@@ -781,6 +781,10 @@ def _target_row(
     base = recognized if recognized_known is None else recognized_known
     percent = round(100 * base / den, 2) if den else None
     gap = round(target - percent, 2) if percent is not None and target is not None else None
+    # the gap in subjects: how many more recognitions reach the target's share of ``den``
+    gap_count = None
+    if gap is not None:
+        gap_count = max(math.ceil(target * den / 100 - 1e-9) - base, 0)
     return {
         "unit_code": code,
         "unit_name": name,
@@ -792,5 +796,6 @@ def _target_row(
         "percent": percent,
         "target": target,
         "gap": gap,
+        "gap_count": gap_count,
         "on_track": (percent >= target) if percent is not None and target is not None else None,
     }

@@ -12,7 +12,12 @@ from flask_login import current_user
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.access import access
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
+from htsd_workflow.core.labels import (
+    DEPARTMENT_LABELS,
+    SUBJECT_NOUNS,
+    TITLE_LABELS,
+    state_label,
+)
 from htsd_workflow.core.pages import format_moment
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import utcnow
@@ -71,6 +76,7 @@ TARGET_COLUMNS = [
     ("percent", "Tỷ lệ (%)"),
     ("target", "Chỉ tiêu (%)"),
     ("gap", "Còn thiếu (điểm %)"),
+    ("gap_count", "Cần công nhận thêm (số lượng)"),
     ("on_track", "Đạt tiến độ"),
     ("is_dbkk", "Xã ĐBKK"),
 ]
@@ -204,6 +210,7 @@ def _slowest(rows: list[dict]) -> list[dict]:
     )[:5]
     for row in slowest:
         row["stage_label"] = state_label(row["stage"])
+        row.update(_days(row))
     return slowest
 
 
@@ -281,7 +288,7 @@ def _target_columns(data: dict) -> list[tuple[str, str]]:
     if not data["plan"] or data["plan"]["kind"] != "count":
         return TARGET_COLUMNS
     words = {"target": "Chỉ tiêu (số lượng)", "gap": "Còn thiếu (số lượng)"}
-    return [(key, words.get(key, label)) for key, label in TARGET_COLUMNS]
+    return [(key, words.get(key, label)) for key, label in TARGET_COLUMNS if key != "gap_count"]
 
 
 def _labelled(rows: list[dict]) -> list[dict]:
@@ -292,8 +299,16 @@ def _labelled(rows: list[dict]) -> list[dict]:
         label = state_label(stage)
         if part:
             label = f"{label} · {DEPARTMENT_LABELS.get(part, part)}"
-        out.append({**row, "stage": label})
+        out.append({**row, "stage": label, **_days(row)})
     return out
+
+
+def _days(row: dict) -> dict:
+    """The row's working-day figures rounded to one decimal, as the pages show them."""
+    return {
+        key: round(row[key], 1) if row.get(key) is not None else None
+        for key in ("median_days", "p90_days")
+    }
 
 
 def _waiting_rows(cases) -> list[dict]:
@@ -339,6 +354,7 @@ def targets_page():
         printing=request.args.get("print") == "1" or kind == "pdf",
         scope_name=_scope(),
         columns=dict(_target_columns(data)),
+        SUBJECT_NOUNS=SUBJECT_NOUNS,
         exports={"targets": _export_links()},
         print_links=_print_links(),
         pdf=kind == "pdf",

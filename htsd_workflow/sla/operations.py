@@ -205,11 +205,37 @@ def _fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
     return len(claimed)
 
 
+#: the longest extension a reviewer may give at once, in working days (more is a typing slip)
+MAX_EXTENSION_WORKING_DAYS = 30
+
+
 def extend_deadline(
-    case_id: int, user: User, new_due_date: date, reason: str, *, now: datetime | None = None
+    case_id: int,
+    user: User,
+    new_due_date: date | None,
+    reason: str,
+    *,
+    working_days: int | None = None,
+    now: datetime | None = None,
 ) -> Case:
-    """Extend the current stage's deadline once, with a reason; the applicant is told."""
+    """Extend the current stage's deadline once, with a reason; the applicant is told.
+
+    The new deadline is ``new_due_date`` (17:00 that day) or, given ``working_days``, that many
+    working days after the current due day (after today when the case is already overdue).
+    """
     now = now or utcnow()
+    if working_days is not None and (
+        isinstance(working_days, bool)
+        or not isinstance(working_days, int)
+        or not 1 <= working_days <= MAX_EXTENSION_WORKING_DAYS
+    ):
+        raise InvalidInput(
+            _l(
+                "Số ngày gia hạn phải là số nguyên từ 1 đến %(max)s ngày làm việc.",
+                max=MAX_EXTENSION_WORKING_DAYS,
+            ),
+            details={"working_days": _l("Từ 1 đến %(max)s", max=MAX_EXTENSION_WORKING_DAYS)},
+        )
     case = db.session.scalar(
         select(Case)
         .where(Case.id == case_id)
@@ -227,6 +253,14 @@ def extend_deadline(
     if not reason:
         raise InvalidInput(_l("Cần ghi lý do gia hạn."), details={"reason": _l("Bắt buộc")})
     current = to_local(case.due_at).date() if case.due_at else to_local(now).date()
+    if working_days is not None:
+        start = max(current, to_local(now).date())
+        new_due_date = get_calendar().add_working_days(start, working_days)
+    if new_due_date is None:
+        raise InvalidInput(
+            _l("Cần chọn hạn mới hoặc số ngày làm việc được gia hạn."),
+            details={"working_days": _l("Bắt buộc")},
+        )
     if new_due_date <= current:
         raise InvalidInput(
             _l("Hạn mới phải sau hạn hiện tại (%(date)s).", date=current.strftime("%d/%m/%Y")),

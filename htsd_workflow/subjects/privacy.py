@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.core.errors import NotAllowed, NotFound
@@ -109,6 +110,7 @@ def erase_personal_data(subject_id: int, actor: User) -> None:
         user.phone = None
         user.is_active_user = False
         user.session_token = secrets.token_hex(8)
+        revoke_api_tokens(user.id)
     case_ids = select(Case.id).where(Case.subject_id == subject.id).scalar_subquery()
     db.session.execute(
         update(AssessmentItem)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+
+from sqlalchemy import select
 
 from htsd_workflow.auth.models import ApiToken
 from htsd_workflow.auth.operations import set_password
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
-from tests.factories import COMMUNE, DISTRICT, PROVINCE
+from htsd_workflow.notifications.models import OutboxMessage
+from htsd_workflow.notifications.recipients import recipients
+from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
 
 
 def test_token_me_and_revocation(ctx, api, make):
@@ -214,3 +221,54 @@ def test_a_new_password_ends_the_old_tokens(ctx, api, make):
     set_password(user, "mat-khau-moi-2026")
     db.session.commit()
     assert client.get("/me").status_code == 401
+
+
+def test_reviewing_level_extends_a_deadline_once_per_stage(ctx, api, make):
+    case, applicant = make.case_in("commune_review")
+    assert case.due_at == datetime(2026, 12, 21, 10)  # 17:00 local, 10 working days
+    commune = api(make.reviewer("commune_reviewer", COMMUNE))
+    path = f"/cases/{case.id}/extensions"
+    for bad in (
+        {"working_days": 0, "reason": "Chờ họp"},
+        {"working_days": "5", "reason": "Chờ họp"},
+        {"working_days": 31, "reason": "Chờ họp"},
+        {"working_days": 5, "reason": ""},
+        {"working_days": 5},
+    ):
+        refused = commune.post(path, json=bad)
+        assert refused.status_code == 422, bad
+        assert refused.get_json()["error"]["code"]
+    assert api(applicant).post(path, json={"working_days": 5, "reason": "x"}).status_code == 403
+    district = api(make.reviewer("district_reviewer", DISTRICT))
+    assert district.post(path, json={"working_days": 5, "reason": "x"}).status_code == 403
+    outsider = api(make.user("commune_reviewer", OTHER_COMMUNE_SAME_DISTRICT))
+    assert outsider.post(path, json={"working_days": 5, "reason": "x"}).status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).due_at == datetime(2026, 12, 21, 10)
+
+    done = commune.post(path, json={"working_days": 5, "reason": "Chờ họp thôn"})
+    assert done.status_code == 201
+    body = done.get_json()
+    # five working days after Monday 21 December: Monday 28 December, 17:00 local
+    assert body["due_at"] == "2026-12-28T10:00:00Z"
+    assert body["previous_due_at"] == "2026-12-21T10:00:00Z"
+    assert body["working_days"] == 5 and body["reason"] == "Chờ họp thôn"
+    again = commune.post(path, json={"working_days": 2, "reason": "Lần hai"})
+    assert again.status_code == 409
+    db.session.expire_all()
+    case = db.session.get(Case, case.id)
+    assert case.due_at == datetime(2026, 12, 28, 10) and case.is_extended
+    told = db.session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.kind == "extend_deadline"
+        )
+    ).all()
+    assert len(told) == 1
+    assert applicant.id in recipients(
+        told[0].kind, told[0].payload, case, get_registry().definition(case.title)
+    )
+    # the next stage may be extended again, once
+    fire_trigger(case.id, "approve", make.reviewer("commune_reviewer", COMMUNE))
+    db.session.commit()
+    assert district.post(path, json={"working_days": 3, "reason": "Xác minh"}).status_code == 201
+    assert district.post(path, json={"working_days": 3, "reason": "Lần hai"}).status_code == 409

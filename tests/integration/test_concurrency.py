@@ -1,20 +1,21 @@
-"""Races on one case, with real concurrent PostgreSQL connections."""
+"""Races on one case, with real concurrent connections: the same outcome on PostgreSQL (row locks)
+and on the embedded SQLite default (a locking read takes the write lock: core/sqlite.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
 
 from htsd_workflow.cases.models import Case, CaseEvent, SignOff
-from htsd_workflow.cases.operations import fire_bulk, fire_trigger
+from htsd_workflow.cases.operations import claim_case, fire_bulk, fire_trigger
 from htsd_workflow.core.errors import Conflict
 from htsd_workflow.extensions import db
+from htsd_workflow.sla.operations import extend_deadline
 from tests.factories import COMMUNE, PROVINCE
-
-pytestmark = pytest.mark.postgres_only
 
 
 def run_in_thread(app, func, results, key, *, hold=None, started=None):
@@ -160,6 +161,71 @@ def test_signatures_released_by_a_barrier_both_count(ctx, make):
         assert db.session.get(Case, case.id).state == "recognized"
 
 
+def test_one_department_signing_twice_at_once_gives_one_conflict(ctx, make):
+    """Not a 500 (the second insert of the same department's signature): a clear conflict."""
+    case, _ = make.case_in("provincial_confirmation")
+    one = make.user("education_reviewer", PROVINCE)
+    two = make.user("education_reviewer", PROVINCE)
+    case_id = case.id
+    results = two_racers(
+        ctx,
+        lambda: fire_trigger(case_id, "sign", db.session.get(type(one), one.id)).state,
+        lambda: fire_trigger(case_id, "sign", db.session.get(type(two), two.id)).state,
+    )
+    assert results["first"] == ("ok", "provincial_confirmation")
+    kind, error = results["second"]
+    assert kind == "error" and isinstance(error, Conflict), error
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).where(SignOff.case_id == case_id)) == 1
+
+
+def test_two_reviewers_claiming_at_once_one_holds_the_case(ctx, make):
+    case, _ = make.case_in("commune_review")
+    one = make.user("commune_reviewer", COMMUNE)
+    two = make.user("commune_reviewer", COMMUNE)
+    case_id = case.id
+    results = two_racers(
+        ctx,
+        lambda: claim_case(case_id, db.session.get(type(one), one.id)).claimed_by_id,
+        lambda: claim_case(case_id, db.session.get(type(two), two.id)).claimed_by_id,
+    )
+    assert results["first"] == ("ok", one.id)
+    kind, error = results["second"]
+    assert kind == "error" and isinstance(error, Conflict), error
+    db.session.expire_all()
+    assert db.session.get(Case, case_id).claimed_by_id == one.id
+    claims = db.session.scalar(
+        select(func.count()).where(CaseEvent.case_id == case_id, CaseEvent.trigger == "claim")
+    )
+    assert claims == 1
+
+
+def test_two_deadline_extensions_at_once_extend_once(ctx, make):
+    case, _ = make.case_in("commune_review")
+    one = make.user("commune_reviewer", COMMUNE)
+    two = make.user("commune_reviewer", COMMUNE)
+    case_id = case.id
+    results = two_racers(
+        ctx,
+        lambda: extend_deadline(
+            case_id, db.session.get(type(one), one.id), date(2027, 1, 8), "Chờ họp thôn"
+        ).is_extended,
+        lambda: extend_deadline(
+            case_id, db.session.get(type(two), two.id), date(2027, 1, 8), "Chờ họp xã"
+        ).is_extended,
+    )
+    assert results["first"] == ("ok", True)
+    kind, error = results["second"]
+    assert kind == "error" and isinstance(error, Conflict), error
+    db.session.expire_all()
+    extensions = db.session.scalar(
+        select(func.count()).where(
+            CaseEvent.case_id == case_id, CaseEvent.trigger == "extend_deadline"
+        )
+    )
+    assert extensions == 1
+
+
 def test_bulk_and_single_approval_on_the_same_case_do_not_both_apply(ctx, make):
     cases = [make.case_in("commune_review")[0] for _ in range(3)]
     one = make.user("commune_reviewer", COMMUNE)
@@ -176,6 +242,7 @@ def test_bulk_and_single_approval_on_the_same_case_do_not_both_apply(ctx, make):
     assert sorted(s["id"] for s in bulk["succeeded"]) == [ids[0], ids[2]]
 
 
+@pytest.mark.postgres_only
 def test_history_rows_cannot_be_changed_or_deleted(ctx, make):
     case, _ = make.case_in("commune_review")
     db.session.commit()

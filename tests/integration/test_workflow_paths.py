@@ -115,6 +115,35 @@ def test_return_and_resubmit_at_each_level(ctx, make, stage, role):
     assert resubmitted.returned_from is None
 
 
+@pytest.mark.parametrize("stage", ["district_verification", "provincial_confirmation"])
+def test_only_the_roles_of_the_row_that_fires_may_resubmit(ctx, make, stage):
+    """A commune officer may resubmit for a household what the commune returned, not what the
+    district or the province returned (those rows name the applicant only)."""
+    case, applicant = make.case_in(stage)
+    unit = {"district_verification": DISTRICT}.get(stage, PROVINCE)
+    role = {"district_verification": "district_reviewer"}.get(stage, "education_reviewer")
+    fire_trigger(case.id, "return_to_applicant", make.reviewer(role, unit), comment="Bổ sung")
+    commune = make.reviewer("commune_reviewer", COMMUNE)
+    db.session.commit()
+    returned = db.session.get(Case, case.id)
+    assert "resubmit" not in allowed_triggers(returned, commune)
+    with pytest.raises(NotAllowed):
+        fire_trigger(case.id, "resubmit", commune)
+    db.session.rollback()
+    assert db.session.get(Case, case.id).state == "returned"
+    assert "resubmit" in allowed_triggers(db.session.get(Case, case.id), applicant)
+    assert fire_trigger(case.id, "resubmit", applicant).state == stage
+
+
+def test_a_commune_officer_resubmits_what_the_commune_returned(ctx, make):
+    case, _ = make.case_in("commune_review")
+    commune = make.reviewer("commune_reviewer", COMMUNE)
+    fire_trigger(case.id, "return_to_applicant", commune, comment="Bổ sung")
+    db.session.commit()
+    assert "resubmit" in allowed_triggers(db.session.get(Case, case.id), commune)
+    assert fire_trigger(case.id, "resubmit", commune).state == "commune_review"
+
+
 @pytest.mark.parametrize(
     "stage, role",
     [

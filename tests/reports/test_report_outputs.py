@@ -46,8 +46,8 @@ def test_the_targets_pdf_carries_the_period_scope_figures_and_definitions(
         "Phạm vi: Tỉnh Kon Tum",
         "Kế hoạch tỉnh Kon Tum 2016–2020",
         "Phường Quang Trung",
-        "60.0%",  # the commune's 6 of 10 households
-        "53.33%",  # the district's weighted target
+        "60,0%",  # the commune's 6 of 10 households, written the Vietnamese way
+        "53,3%",  # the district's weighted target, one decimal
         "Định nghĩa",
         "bình quân gia quyền",
         "Trung ương Hội Khuyến học Việt Nam",

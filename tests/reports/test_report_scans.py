@@ -20,7 +20,6 @@ from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.queries import (
-    RETURN_TRIGGERS,
     TITLES,
     Filters,
     _group_level,
@@ -44,6 +43,8 @@ from tests.factories import (
 from tests.reports.test_reports import visit
 
 NOW = datetime(2026, 11, 28, 3)
+#: the three-tier files' returns (to the applicant, to the district, to the commune)
+RETURN_TRIGGERS = ("return_to_applicant", "return_to_district", "return_to_commune")
 STAGES = (
     "commune_review",
     "district_verification",

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
 from tests.factories import PASSWORD
-from tests.web.conftest import text
+from tests.web.conftest import Browser, text
 
 
 def sign_in(browser, username, password=PASSWORD, **kw):
@@ -60,6 +60,36 @@ def test_repeated_failed_sign_ins_are_slowed_down(browser, make):
     assert all(e.target == f"user:{reviewer.id}" for e in throttled)
 
 
+def test_failed_web_sign_ins_also_close_the_api_token_door(browser, make, client):
+    reviewer = make.user("commune_reviewer")
+    for _ in range(5):
+        assert sign_in(browser, reviewer.username, "wrong-one").status_code == 401
+    token = client.post(
+        "/api/v1/auth/token", json={"username": reviewer.username, "password": PASSWORD}
+    )
+    assert token.status_code == 429
+    assert "message" in token.json["error"]
+
+
+def test_failed_api_token_requests_count_against_the_web_sign_in_limit(browser, make, client):
+    reviewer = make.user("commune_reviewer")
+    for _ in range(5):
+        wrong = {"username": reviewer.username.upper(), "password": "wrong-one"}
+        assert client.post("/api/v1/auth/token", json=wrong).status_code == 401
+    right = {"username": reviewer.username, "password": PASSWORD}
+    assert client.post("/api/v1/auth/token", json=right).status_code == 429
+    from htsd_workflow.audit.models import AuditEntry
+
+    refused = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "api_token_refused")
+    ).all()
+    assert [(e.details or {}).get("reason") for e in refused][-1] == "rate_limited"
+    assert sign_in(browser, reviewer.username, PASSWORD).status_code == 429
+    # another account from the same address is not held back
+    other = make.user("commune_reviewer")
+    assert sign_in(browser, other.username, PASSWORD).status_code == 302
+
+
 def test_a_successful_sign_in_does_not_count_against_the_limit(browser, make):
     reviewer = make.user("commune_reviewer")
     for _ in range(7):
@@ -93,6 +123,23 @@ def test_signing_out_needs_a_form_and_ends_the_session(browser, make):
     assert browser.get("/logout").status_code == 405
     assert browser.post("/logout").status_code == 302
     assert browser.get("/queue").headers["Location"].startswith("/login")
+
+
+def test_signing_out_ends_the_session_on_the_server_so_a_copied_cookie_opens_nothing(
+    browser, ctx, make
+):
+    reviewer = make.user("commune_reviewer")
+    assert sign_in(browser, reviewer.username).status_code == 302
+    cookie = browser.client.get_cookie("session")
+    copied = Browser(ctx.test_client())
+    copied.client.set_cookie("session", cookie.value)
+    assert copied.get("/queue").status_code == 200
+    assert browser.post("/logout").status_code == 302
+    after = copied.get("/queue")
+    assert after.status_code == 302 and after.headers["Location"].startswith("/login")
+    # signing in again works as before
+    assert sign_in(browser, reviewer.username).status_code == 302
+    assert browser.get("/queue").status_code == 200
 
 
 def test_changing_the_password_keeps_me_in_and_ends_my_other_sessions(browser, as_user, make):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import g
 
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.operations import import_province
 from htsd_workflow.notifications.models import Delivery
 from htsd_workflow.notifications.operations import dispatch_pending, unread_count
 
@@ -64,3 +65,48 @@ def test_only_admins_see_and_retry_failed_emails(ctx, client, make):
     client.post("/admin/deliveries/retry", data={"csrf_token": token})
     db.session.expire_all()
     assert db.session.get(Delivery, failed_id).status == "pending"
+
+
+def _failed_email(user, key, error):
+    delivery = Delivery(
+        key=key,
+        user_id=user.id,
+        address="a@b.vn",
+        subject="S",
+        body="B",
+        status="failed",
+        attempts=5,
+        last_error=error,
+    )
+    db.session.add(delivery)
+    db.session.commit()
+    return delivery.id
+
+
+def test_an_admin_sees_and_retries_only_their_own_provinces_failed_emails(ctx, client, make):
+    import_province("64")
+    admin = make.user("admin", "62")
+    far_admin = make.user("admin", "64")
+    mine = _failed_email(make.user("commune_reviewer", "23281"), "x:2:email", "LoiTinhNay")
+    far = _failed_email(make.user("commune_reviewer", "23557"), "x:3:email", "CanaryTinhKhac")
+
+    login(client, admin)
+    page = client.get("/admin/deliveries").get_data(as_text=True)
+    assert "LoiTinhNay" in page and "CanaryTinhKhac" not in page
+    token = csrf_token(client, "/admin/deliveries")
+    client.post("/admin/deliveries/retry", data={"csrf_token": token, "id": [str(far)]})
+    client.post("/admin/deliveries/retry", data={"csrf_token": token})
+    db.session.expire_all()
+    assert db.session.get(Delivery, mine).status == "pending"
+    assert db.session.get(Delivery, far).status == "failed"
+
+    login(client, far_admin)
+    assert "CanaryTinhKhac" in client.get("/admin/deliveries").get_data(as_text=True)
+    # from the command line: one admin's province with --as, every province without it
+    runner = ctx.test_cli_runner()
+    result = runner.invoke(args=["outbox", "retry-failed", "--as", admin.username])
+    assert result.exit_code == 0 and "0 e-mail(s)" in result.output
+    db.session.expire_all()
+    assert db.session.get(Delivery, far).status == "failed"
+    result = runner.invoke(args=["outbox", "retry-failed"])
+    assert result.exit_code == 0 and "1 e-mail(s)" in result.output
