@@ -131,3 +131,22 @@ def test_the_user_forms_subject_id_takes_only_ids_in_ascii_digits(as_user, make)
     assert (
         admin.post("/admin/users/new", dict(form, subject_id=str(household.id))).status_code == 200
     )
+
+
+def test_a_score_in_another_scripts_digits_is_refused(as_user, make):
+    from sqlalchemy import select
+
+    from htsd_workflow.cases.models import AssessmentItem
+    from htsd_workflow.extensions import db
+
+    case, applicant = make.draft(complete=False)
+    household = as_user(applicant)
+    for typed in ("٩", "9²", "٩,٥"):
+        form = {"version": str(case.version), "action": "save", "score-1.1": typed}
+        answer = household.post(f"/cases/{case.id}/assessment", form)
+        assert answer.status_code == 422, (typed, answer.status_code)
+    db.session.expire_all()
+    score = select(AssessmentItem.score).where(
+        AssessmentItem.case_id == case.id, AssessmentItem.code == "1.1"
+    )
+    assert db.session.scalar(score) is None
