@@ -169,7 +169,7 @@ class ListQuery(Strict):
 class SubjectListQuery(ListQuery):
     q = fields.String(validate=validate.Length(max=100))
     kind = fields.String(validate=validate.OneOf(KINDS))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
 
 
 class SubjectCreate(Strict):
@@ -181,7 +181,7 @@ class SubjectCreate(Strict):
     external_code = fields.String(
         allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._/-]{1,64}$")
     )
-    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?\d{9,12}$"))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9]{9,12}$"))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     unit_type = fields.String(allow_none=True, validate=validate.OneOf(UNIT_TYPES))
     member_ids = fields.List(Id(), validate=validate.Length(max=500))
@@ -260,7 +260,7 @@ class CaseListQuery(ListQuery):
     state = fields.String(validate=validate.Length(1, 40))
     title = fields.String(validate=validate.OneOf(TITLES))
     year = WholeNumber(validate=validate.Range(2000, 2100))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
     overdue = fields.Boolean()
     claimed = fields.String(validate=validate.OneOf(("me", "none", "any")))
 
@@ -481,7 +481,7 @@ class BottleneckQuery(Strict):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     title = fields.String(validate=validate.OneOf(TITLES))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
     stage = fields.String(validate=validate.Length(1, 60))
 
 
@@ -518,7 +518,7 @@ class BottleneckReport(Strict):
 class TargetQuery(Strict):
     year = WholeNumber(validate=validate.Range(2000, 2100))
     title = fields.String(validate=validate.OneOf(TITLES))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
 
 
 class TargetRow(Strict):
