@@ -122,6 +122,18 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": True,
+        #: the public certificate check (/verify/<code>, /api/v1/verify/<code>) per address
+        "VERIFY_RATE_LIMIT": os.environ.get("VERIFY_RATE_LIMIT", "60 per minute; 600 per hour"),
+        #: PUBLIC_LISTS=1 publishes each commune's list of recognitions per year (no sign-in)
+        "PUBLIC_LISTS": _flag("PUBLIC_LISTS", False),
+        #: the key that signs issued decisions (PAdES): a PKCS#12 file, or a PKCS#11 token
+        "SIGNING_P12_PATH": os.environ.get("SIGNING_P12_PATH"),
+        "SIGNING_P12_PASSWORD": os.environ.get("SIGNING_P12_PASSWORD"),
+        "SIGNING_PKCS11_MODULE": os.environ.get("SIGNING_PKCS11_MODULE"),
+        "SIGNING_PKCS11_TOKEN_LABEL": os.environ.get("SIGNING_PKCS11_TOKEN_LABEL"),
+        "SIGNING_PKCS11_PIN": os.environ.get("SIGNING_PKCS11_PIN"),
+        "SIGNING_PKCS11_KEY_LABEL": os.environ.get("SIGNING_PKCS11_KEY_LABEL", "signing"),
+        "SIGNING_PKCS11_CERT_LABEL": os.environ.get("SIGNING_PKCS11_CERT_LABEL"),
         #: failed sign-ins allowed per address and user name, and per address
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute; 20 per hour"),
         "LOGIN_RATE_LIMIT_PER_ADDRESS": os.environ.get(

@@ -66,6 +66,7 @@ from htsd_workflow.core.pages import (
 )
 from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.dashboard.views import bp as dashboard_bp
+from htsd_workflow.decisions.views import bp as decisions_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
 from htsd_workflow.imports.views import IMPORTERS
@@ -428,6 +429,7 @@ def register_web(app: Flask) -> None:
         notifications_bp,
         reports_bp,
         imports_bp,
+        decisions_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

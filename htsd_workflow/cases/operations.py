@@ -1113,3 +1113,58 @@ def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
     )
     _expire_cases([r.id for r in rows])
     return len(rows)
+
+
+def record_decision_issued(
+    case_ids: list[int], user: User, facts: dict, *, now: datetime | None = None
+) -> None:
+    """The history row and the applicant's notification of every case a decision recognises,
+    written when the decision is issued (one statement each for the rows of all cases).
+
+    ``facts`` (the decision's id, number and date) goes into each row and message. Every case
+    must still be recognised: one that is not (revoked meanwhile) refuses the whole issue.
+    """
+    if not case_ids:
+        return
+    now = now or utcnow()
+    rows = _lock(sorted(case_ids))
+    not_recognised = [r.id for r in rows if r.state != "recognized"]
+    if not_recognised or len(rows) != len(set(case_ids)):
+        raise Conflict(
+            _l("Có hồ sơ trong danh sách không còn ở trạng thái “Đã công nhận”."),
+            details={"cases": not_recognised},
+        )
+    event_of_case = dict(
+        db.session.execute(
+            insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id),
+            [
+                {
+                    "case_id": r.id,
+                    "at": now,
+                    "actor_id": user.id,
+                    "actor_role": user.role,
+                    "trigger": "decision_issued",
+                    "from_state": r.state,
+                    "to_state": r.state,
+                    "comment": None,
+                    "data": facts,
+                }
+                for r in rows
+            ],
+        ).all()
+    )
+    db.session.execute(
+        insert(OutboxMessage),
+        [
+            {
+                "event_id": event_of_case[r.id],
+                "case_id": r.id,
+                "kind": "decision_issued",
+                "payload": {"actor_id": user.id, **facts},
+                "created_at": now,
+                "attempts": 0,
+            }
+            for r in rows
+        ],
+    )
+    db.session.info["outbox_written"] = True
