@@ -227,7 +227,7 @@ def _verify_limit():
 
 
 @endpoint(
-    "/verify/<string(maxlength=40):code>",
+    "/verify/<code>",
     "GET",
     summary="Check a certificate by its code (public; no token)",
     response=VerificationSchema,
