@@ -47,11 +47,12 @@ def sign_pdf(pdf: bytes, config=None) -> tuple[bytes, bool]:
             raise RuntimeError("SIGNING_P12_PATH: the key could not be read (password?)")
         return _sign_with(signer, pdf), True
     if config.get("SIGNING_PKCS11_MODULE"):
+        from pyhanko.config.pkcs11 import TokenCriteria
         from pyhanko.sign import pkcs11
 
         session = pkcs11.open_pkcs11_session(
             config["SIGNING_PKCS11_MODULE"],
-            token_label=config.get("SIGNING_PKCS11_TOKEN_LABEL"),
+            token_criteria=TokenCriteria(label=config.get("SIGNING_PKCS11_TOKEN_LABEL")),
             user_pin=config.get("SIGNING_PKCS11_PIN"),
         )
         try:
