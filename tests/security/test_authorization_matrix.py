@@ -109,7 +109,7 @@ def fill(rule, world, *, canary: bool, far: bool = False):
             values[name] = (OTHER_PROVINCE if far else OTHER_DISTRICT) if canary else DISTRICT
         elif name == "user_id":
             values[name] = world["canary_applicant"].id if canary else world["users"]["admin"].id
-        elif name in ("attachment_id", "job_id"):
+        elif name in ("attachment_id", "job_id", "decision_id"):
             values[name] = 1  # none exist: the page must refuse cleanly, never a 500
         elif name == "kind":
             values[name] = "households"

@@ -1,13 +1,13 @@
 """Recognition decisions, the cases each lists (with the certificate codes), certificate jobs.
 
-Revision ID: h7-decisions_decisions
+Revision ID: h7_decisions_decisions
 Revises: e6f8a0b2c4d5
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "h7-decisions_decisions"
+revision = "h7_decisions_decisions"
 down_revision = "e6f8a0b2c4d5"
 branch_labels = None
 depends_on = None
