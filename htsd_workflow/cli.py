@@ -371,6 +371,9 @@ def reports_close_months():
 
 
 def register_cli(app: Flask) -> None:
+    from htsd_workflow.decisions.cli import decisions  # here: it uses this module's helpers
+
+    app.cli.add_command(decisions)
     for group in (
         geo,
         users,

@@ -270,6 +270,7 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
             items.append(("reports.denominators_page", _("Tổng số")))
         if role != "admin":
             items.append(("queues.queue", _("Hàng chờ xử lý")))
+        items.append(("decisions.index", _("Quyết định công nhận")))
         items.append(("queues.search", _("Tìm kiếm")))
         if role in IMPORTERS:
             items.append(("imports.index", _("Nhập dữ liệu")))

@@ -83,6 +83,13 @@ def certificate_response(entry: DecisionEntry) -> Response:
     return _pdf(body, f"giay-cong-nhan-{entry.case_id}.pdf")
 
 
+@bp.app_context_processor
+def _decision_helpers() -> dict:
+    from htsd_workflow.decisions.queries import entry_of_case
+
+    return {"decision_entry_of": entry_of_case}
+
+
 # --- staff pages ----------------------------------------------------------------------------
 
 

@@ -184,3 +184,29 @@ def test_the_openapi_description_lists_the_decision_endpoints(ctx, client):
     ):
         assert path in paths, path
     assert paths["/verify/{code}"]["get"]["security"] == []
+
+
+def test_the_applicant_sees_the_decision_on_the_case_page(ctx, make, issued, as_user):
+    decision, cases = issued
+    applicant = subject_users(cases[0].subject_id)[0]
+    html = as_user(applicant).get(f"/cases/{cases[0].id}").get_data(as_text=True)
+    assert "12/QĐ-UBND" in html and "20/12/2026" in html
+    assert f"/cases/{cases[0].id}/certificate.pdf" in html
+    answer = as_user(applicant).get(f"/cases/{cases[0].id}/certificate.pdf")
+    assert answer.status_code == 200 and answer.mimetype == "application/pdf"
+    assert as_user(applicant).get(f"/cases/{cases[1].id}/certificate.pdf").status_code == 404
+
+
+def test_the_notification_gives_the_decision_number_and_date(ctx, make, issued):
+    from htsd_workflow.notifications.models import Notification
+    from htsd_workflow.notifications.operations import dispatch_pending
+
+    decision, cases = issued
+    dispatch_pending()
+    db.session.commit()
+    applicant = subject_users(cases[0].subject_id)[0]
+    bodies = [
+        n.body
+        for n in db.session.query(Notification).filter(Notification.user_id == applicant.id).all()
+    ]
+    assert any("12/QĐ-UBND" in b and "20/12/2026" in b and "Giấy công nhận" in b for b in bodies)
