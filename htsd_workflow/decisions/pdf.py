@@ -22,7 +22,7 @@ RECOGNISED_NOUNS = {
 }
 
 
-def _write_pdf(html: str) -> bytes:
+def write_pdf(html: str) -> bytes:
     from weasyprint import HTML  # imported here: Pango loads only when a PDF is asked for
     from weasyprint.urls import URLFetcher
 
@@ -84,7 +84,7 @@ def decision_pdf(decision: Decision) -> bytes:
     html = render_template(
         "decisions/decision_pdf.html", entries=decision.entries, **_common(decision)
     )
-    return _write_pdf(html)
+    return write_pdf(html)
 
 
 def certificates_html(decision: Decision, entries: list[DecisionEntry]) -> str:
@@ -99,4 +99,4 @@ def certificates_html(decision: Decision, entries: list[DecisionEntry]) -> str:
 
 def certificates_pdf(decision: Decision, entries: list[DecisionEntry]) -> bytes:
     """One A4 landscape page per certificate."""
-    return _write_pdf(certificates_html(decision, entries))
+    return write_pdf(certificates_html(decision, entries))

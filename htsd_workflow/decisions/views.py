@@ -37,6 +37,7 @@ from htsd_workflow.decisions.operations import (
 from htsd_workflow.decisions.queries import decision_summary, verification
 from htsd_workflow.decisions.signing import sign_pdf, signing_configured
 from htsd_workflow.extensions import db, limiter
+from htsd_workflow.geography.models import Unit
 
 bp = Blueprint("decisions", __name__)
 
@@ -256,3 +257,104 @@ def verify(code):
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
+
+
+# --- lists of those recognised --------------------------------------------------------------
+
+LIST_COLUMNS = [
+    ("position", "STT"),
+    ("name", "Tên"),
+    ("village", "Thôn, làng, tổ dân phố"),
+    ("commune", "Xã, phường"),
+    ("title_label", "Danh hiệu"),
+    ("year", "Năm"),
+    ("decision_number", "Số quyết định"),
+    ("decision_day", "Ngày quyết định"),
+    ("status_label", "Tình trạng"),
+]
+STATUS_LABELS = {"valid": "Còn hiệu lực", "expired": "Đã hết hạn", "revoked": "Đã thu hồi"}
+
+
+def _list_rows(rows: list[dict]) -> list[dict]:
+    from htsd_workflow.core.labels import TITLE_LABELS
+
+    return [
+        {
+            **row,
+            "position": position,
+            "title_label": str(TITLE_LABELS.get(row["title"], row["title"])),
+            "decision_day": row["decision_date"].strftime("%d/%m/%Y"),
+            "status_label": STATUS_LABELS[row["status"]],
+        }
+        for position, row in enumerate(rows, 1)
+    ]
+
+
+@bp.route("/decisions/lists")
+@access(*STAFF)
+def lists():
+    """Those recognised in the user's territory (or a unit inside it) and a year: a page,
+    CSV, XLSX or PDF; ``valid=1`` lists the titles valid in the year instead."""
+    from htsd_workflow.auth.scope import in_scope
+    from htsd_workflow.cases.models import Case
+    from htsd_workflow.core.errors import NotFound
+    from htsd_workflow.decisions.lists import recognitions, yearly_counts
+    from htsd_workflow.decisions.queries import today
+    from htsd_workflow.reports.exports import to_csv, to_xlsx
+
+    year = whole_number(request.args.get("year"), 2000, 2100) or today().year
+    title = request.args.get("title") or None
+    if title not in (None, "family", "clan", "community", "unit"):
+        title = None
+    code = (request.args.get("unit") or "").strip() or current_user.unit_code
+    unit = db.session.get(Unit, code) if code else None
+    if unit is None or not in_scope(current_user, unit):
+        raise NotFound(_("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
+    valid_in = request.args.get("valid") == "1"
+    scope = scope_clause(current_user, Case)
+    rows = _list_rows(recognitions(scope, year, title=title, unit=unit, valid_in=valid_in))
+    counts = yearly_counts(scope, year, title=title, unit=unit)
+    name = f"danh-sach-cong-nhan-{unit.code}-{year}"
+    fmt = request.args.get("format")
+    if fmt == "csv":
+        return Response(
+            to_csv(LIST_COLUMNS, rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if fmt == "xlsx":
+        return Response(
+            to_xlsx(LIST_COLUMNS, rows, title=f"Công nhận {year}"),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    context = {
+        "rows": rows,
+        "counts": counts,
+        "year": year,
+        "title": title,
+        "unit": unit,
+        "valid_in": valid_in,
+    }
+    if fmt == "pdf":
+        html = render_template("decisions/list_pdf.html", **context)
+        return _pdf(pdfs.write_pdf(html), f"{name}.pdf")
+    return render_template("decisions/lists.html", **context)
+
+
+@bp.route("/recognitions/<string(maxlength=10):commune_code>/<int:year>")
+@access(public=True)
+@limiter.shared_limit(_verify_limit, scope="verify")
+def public_list(commune_code, year):
+    """With PUBLIC_LISTS=1: a commune's recognitions of a year (names, village, title) made
+    public, as the circulars require; otherwise no such page."""
+    from sqlalchemy import true
+
+    from htsd_workflow.core.errors import NotFound
+    from htsd_workflow.decisions.lists import recognitions
+
+    unit = db.session.get(Unit, commune_code)
+    if not current_app.config.get("PUBLIC_LISTS") or unit is None or unit.level != "commune":
+        raise NotFound(_("Không tìm thấy trang."))
+    rows = [r for r in recognitions(true(), year, unit=unit) if r["status"] != "revoked"]
+    return render_template("decisions/public_list.html", rows=rows, unit=unit, year=year)
