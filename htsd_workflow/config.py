@@ -124,6 +124,8 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_HEADERS_ENABLED": True,
         #: the public certificate check (/verify/<code>, /api/v1/verify/<code>) per address
         "VERIFY_RATE_LIMIT": os.environ.get("VERIFY_RATE_LIMIT", "60 per minute; 600 per hour"),
+        #: more certificates than this at once are built by the worker, with a progress bar
+        "CERTIFICATES_INLINE_MAX": int(os.environ.get("CERTIFICATES_INLINE_MAX", 40)),
         #: PUBLIC_LISTS=1 publishes each commune's list of recognitions per year (no sign-in)
         "PUBLIC_LISTS": _flag("PUBLIC_LISTS", False),
         #: the key that signs issued decisions (PAdES): a PKCS#12 file, or a PKCS#11 token

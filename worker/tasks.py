@@ -87,6 +87,13 @@ def run_bulk_job_task(job_id: int) -> None:
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
+def build_certificates_task(job_id: int) -> None:
+    from htsd_workflow.decisions.jobs import build_certificates
+
+    build_certificates(job_id)
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=3)
 def check_import_task(job_id: int) -> None:
     check_import_job(job_id)
 

@@ -191,23 +191,65 @@ def decision_file(decision_id):
 @bp.route("/decisions/<int:decision_id>/certificates.pdf")
 @access(*STAFF)
 def certificates_file(decision_id):
-    """All certificates of an issued decision (or of one commune in it), one per page."""
+    """All certificates of an issued decision (or of one commune in it), one per page: at
+    once for a few, built by the worker with a progress bar for more."""
+    from htsd_workflow.decisions.jobs import (
+        create_certificate_job,
+        dispatch_certificate_job,
+        entries_for,
+    )
+
     decision = visible_decision(decision_id, current_user)
     if not decision.is_issued:
         raise InvalidInput(_("Quyết định chưa ban hành: chưa có giấy công nhận."))
-    entries = _entries_in_scope(decision)
-    return _pdf(pdfs.certificates_pdf(decision, entries), f"giay-cong-nhan-qd-{decision.id}.pdf")
+    entries = entries_for(decision, current_user)
+    if len(entries) <= current_app.config.get("CERTIFICATES_INLINE_MAX", 40):
+        body = pdfs.certificates_pdf(decision, entries)
+        return _pdf(body, f"giay-cong-nhan-qd-{decision.id}.pdf")
+    job = create_certificate_job(decision, current_user, len(entries))
+    db.session.commit()
+    dispatch_certificate_job(job.id)
+    return redirect(url_for("decisions.certificate_job", job_id=job.id))
 
 
-def _entries_in_scope(decision: Decision) -> list[DecisionEntry]:
-    from htsd_workflow.cases.models import Case
+def _own_certificate_job(job_id: int):
+    from flask import abort
 
-    return db.session.scalars(
-        select(DecisionEntry)
-        .join(Case, Case.id == DecisionEntry.case_id)
-        .where(DecisionEntry.decision_id == decision.id, scope_clause(current_user, Case))
-        .order_by(DecisionEntry.position)
-    ).all()
+    from htsd_workflow.decisions.models import CertificateJob
+
+    job = db.session.get(CertificateJob, job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)
+    return job
+
+
+@bp.route("/decisions/certificate-jobs/<int:job_id>")
+@access(*STAFF)
+def certificate_job(job_id):
+    job = _own_certificate_job(job_id)
+    return render_template("decisions/certificate_job.html", job=job)
+
+
+@bp.route("/decisions/certificate-jobs/<int:job_id>/status")
+@access(*STAFF)
+def certificate_job_status(job_id):
+    from flask import jsonify
+
+    job = _own_certificate_job(job_id)
+    return jsonify(
+        status=job.status, total=job.total, processed=job.processed, finished=job.is_finished
+    )
+
+
+@bp.route("/decisions/certificate-jobs/<int:job_id>/file")
+@access(*STAFF)
+def certificate_job_file(job_id):
+    job = _own_certificate_job(job_id)
+    if job.status != "done":
+        from flask import abort
+
+        abort(404)
+    return _pdf(job.pdf, f"giay-cong-nhan-qd-{job.decision_id}.pdf")
 
 
 @bp.route("/cases/<int:case_id>/certificate.pdf")

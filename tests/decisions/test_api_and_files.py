@@ -210,3 +210,34 @@ def test_the_notification_gives_the_decision_number_and_date(ctx, make, issued):
         for n in db.session.query(Notification).filter(Notification.user_id == applicant.id).all()
     ]
     assert any("12/QĐ-UBND" in b and "20/12/2026" in b and "Giấy công nhận" in b for b in bodies)
+
+
+def test_many_certificates_are_built_in_the_background_with_progress(ctx, make, issued, as_user):
+    from htsd_workflow.decisions.jobs import build_certificates
+    from htsd_workflow.decisions.models import CertificateJob
+
+    decision, _ = issued
+    ran = []
+    ctx.config["CERTIFICATES_INLINE_MAX"] = 1
+    ctx.extensions["htsd_certificate_job_runner"] = ran.append
+    try:
+        browser = as_user(make.reviewer("commune_reviewer", COMMUNE))
+        started = browser.get(f"/decisions/{decision.id}/certificates.pdf")
+        assert started.status_code == 302
+        job_id = ran[0]
+        page = browser.get(started.headers["Location"]).get_data(as_text=True)
+        assert "data-progress-url" in page
+        build_certificates(job_id, chunk=1)
+        status = browser.get(f"/decisions/certificate-jobs/{job_id}/status").get_json()
+        assert status == {"status": "done", "total": 2, "processed": 2, "finished": True}
+        done = browser.get(f"/decisions/certificate-jobs/{job_id}/file")
+        assert len(_pages(done.data)) == 2
+        from flask import g
+
+        stranger = as_user(make.user("commune_reviewer", COMMUNE))
+        g.pop("_login_user", None)  # the app context outlives requests in these tests
+        assert stranger.get(f"/decisions/certificate-jobs/{job_id}/file").status_code == 404
+    finally:
+        ctx.config["CERTIFICATES_INLINE_MAX"] = 40
+        ctx.extensions.pop("htsd_certificate_job_runner", None)
+    assert db.session.get(CertificateJob, job_id).status == "done"
