@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from htsd_workflow import models  # noqa: F401  (registers every table)
 from htsd_workflow.cases.engine import WorkflowRegistry
@@ -62,6 +63,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["htsd_registry"] = WorkflowRegistry(
         app.config["WORKFLOWS_DIR"], app.config["WORKFLOW_SET"]
     )
+
+    proxies = app.config["PROXY_COUNT"]
+    if proxies:
+        # the address the sign-in limits, the audit log and the request log see is the
+        # client's, as the trusted proxies report it, not the proxy's own
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
     init_request_logging(app)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
+from htsd_workflow.cases.checks import find_disagreements, repair
 from htsd_workflow.cases.operations import set_round
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
@@ -370,6 +371,37 @@ def reports_close_months():
     )
 
 
+cases = AppGroup("cases", help="Cases: check that their stored facts agree.")
+
+
+@cases.command("check")
+@click.option(
+    "--repair", "do_repair", is_flag=True, help="Put each right, with an audit entry each."
+)
+def cases_check(do_repair):
+    """List the cases whose stored facts disagree (all departments signed but not recognised,
+    a stage visit left open, a claim on a finished case …); with --repair, put each right
+    through the normal operation, with an audit entry each. Exits with 1 while any is left."""
+    found = find_disagreements()
+    for item in found:
+        click.echo(str(item))
+    if not found:
+        click.echo("no disagreements")
+        return
+    if not do_repair:
+        db.session.rollback()
+        click.echo(f"{len(found)} disagreement(s); run with --repair to put them right")
+        raise SystemExit(1)
+    committing(repair)(found)
+    left = find_disagreements()
+    db.session.rollback()
+    click.echo(f"repaired {len(found)} disagreement(s); {len(left)} left")
+    for item in left:
+        click.echo(f"left: {item}")
+    if left:
+        raise SystemExit(1)
+
+
 def register_cli(app: Flask) -> None:
     from htsd_workflow.decisions.cli import decisions  # here: it uses this module's helpers
 
@@ -386,6 +418,7 @@ def register_cli(app: Flask) -> None:
         sla,
         outbox,
         reports,
+        cases,
     ):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

@@ -122,6 +122,10 @@ def load_config(instance_path: Path) -> dict:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": True,
+        #: how many reverse proxies (nginx) stand in front of the app: the client's address is
+        #: read from the X-Forwarded-For entry that many hops back, and X-Forwarded-Proto is
+        #: believed; 0 (no proxy) believes neither, since a client can send them itself
+        "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", 0)),
         #: the public certificate check (/verify/<code>, /api/v1/verify/<code>) per address
         "VERIFY_RATE_LIMIT": os.environ.get("VERIFY_RATE_LIMIT", "60 per minute; 600 per hour"),
         #: more certificates than this at once are built by the worker, with a progress bar
@@ -155,6 +159,16 @@ def load_config(instance_path: Path) -> dict:
         "IMPORT_FOLDER": os.environ.get("IMPORT_FOLDER") or str(instance_path / "imports"),
         "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", 30 * 1024 * 1024)),
         "IMPORT_BACKGROUND_BYTES": int(os.environ.get("IMPORT_BACKGROUND_BYTES", 256 * 1024)),
+        #: what a spreadsheet may hold, judged by its content and not by its size on disk (an
+        #: XLSX is a zip: 200 KB can unpack to 200 MB): rows (empty ones too) and cells read,
+        #: its parts unpacked together, and the parts read whole into memory (shared strings,
+        #: styles, the workbook) together; anything more is refused with what to do
+        "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", 200_000)),
+        "IMPORT_MAX_CELLS": int(os.environ.get("IMPORT_MAX_CELLS", 5_000_000)),
+        "IMPORT_MAX_UNPACKED_BYTES": int(
+            os.environ.get("IMPORT_MAX_UNPACKED_BYTES", 160 * 1024 * 1024)
+        ),
+        "IMPORT_MAX_SHARED_BYTES": int(os.environ.get("IMPORT_MAX_SHARED_BYTES", 64 * 1024 * 1024)),
         #: uploaded files not imported or cancelled within this many hours are deleted
         "IMPORT_KEEP_HOURS": int(os.environ.get("IMPORT_KEEP_HOURS", 72)),
     }

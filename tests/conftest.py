@@ -131,6 +131,7 @@ SLOW_PATHS = (
     "tests/integration/test_workflow_properties.py",
     "tests/api/test_schemathesis.py",
     "tests/security/test_form_properties.py",
+    "tests/security/test_odd_inputs.py",
     "tests/unit/test_definitions.py::test_a_real_file_with_one_value_spoiled",
 )
 

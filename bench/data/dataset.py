@@ -61,6 +61,7 @@ from htsd_workflow.demo.seed import FAMILY_NAMES, GIVEN_NAMES
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.operations import import_province
+from htsd_workflow.geography.queries import dbkk_communes
 
 BENCH_PASSWORD = "demo1234"
 #: changes whenever the shape of the generated data changes (the bench regenerates then)
@@ -166,6 +167,7 @@ COLUMNS = {
         "claimed_by_id",
         "claimed_at",
         "self_score",
+        "score",
         "submitted_at",
         "decided_at",
         "created_at",
@@ -623,7 +625,9 @@ def generate(
     infos = accounts.add_applicants(subjects)
     say(f"{len(infos):,} subjects, {len(accounts.ids):,} accounts; {case_count:,} cases to go")
 
-    _WORK["simulator"] = _simulator(get_registry(), days, last_workday, accounts.ids)
+    _WORK["simulator"] = _simulator(
+        get_registry(), days, last_workday, accounts.ids, years=year_list
+    )
     _WORK["infos"] = infos
     batches = _plan_batches(days, last_workday, len(infos), year_list, counts, today.year, rng)
     url = db.engine.url.render_as_string(hide_password=False)
@@ -676,7 +680,13 @@ def generate(
     return result
 
 
-def _simulator(registry, days, last_workday, reviewer_ids: dict[str, int]):
+def _dbkk_by_year(years) -> dict[int, set[str]]:
+    """The ĐBKK communes of each year, by the rule scoring uses."""
+    communes = db.session.scalars(select(Unit.code).where(Unit.level == "commune")).all()
+    return {year: dbkk_communes(communes, year) for year in years}
+
+
+def _simulator(registry, days, last_workday, reviewer_ids: dict[str, int], years=()):
     """A simulator whose reviewers are the accounts ``xa<code>``, ``huyen<code>``, the Sở."""
     return CaseSimulator(
         registry,
@@ -692,6 +702,7 @@ def _simulator(registry, days, last_workday, reviewer_ids: dict[str, int]):
             "culture_reviewer": reviewer_ids["sovhttdl"],
         },
         last_workday=last_workday,
+        dbkk=_dbkk_by_year(years),
     )
 
 
@@ -849,7 +860,7 @@ def append_cases(
             first_id=top["users"] + 1,
         )
         infos = accounts.add_applicants(subjects)
-        simulator = _simulator(registry, days, last_workday, reviewer_ids)
+        simulator = _simulator(registry, days, last_workday, reviewer_ids, years=(today.year,))
         rows = Rows()
         first_case = top["cases"] + 1
         for offset, subject in enumerate(infos):

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from bench.data.days import MINUTES_PER_DAY, DayTable
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry
+from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS
+from htsd_workflow.criteria.scoring import compute_result
 
 NULL = "\\N"
 #: office hours (local minutes of the day) in which people act: 07:30 – 16:59
@@ -52,6 +54,8 @@ EVIDENCE = (
     "Xác nhận của chi hội khuyến học thôn.",
 )
 ADJUST_NOTE = "Minh chứng chưa đầy đủ, điều chỉnh điểm."
+#: why a case under its pass mark was approved or signed all the same (as fire_trigger keeps it)
+OVERRIDE_REASON = "Đã xác minh thực tế tại địa phương, đề nghị chuyển tiếp."
 
 
 #: the ``data`` of a sign event, as the core's JSON column writes it
@@ -149,8 +153,11 @@ class CaseSimulator:
         district_reviewers: dict[str, int],
         department_reviewers: dict[str, int],
         last_workday: int,
+        dbkk: dict[int, set[str]] | None = None,
     ):
         self.registry = registry
+        #: year -> the ĐBKK communes of that year (geography.queries.dbkk_communes)
+        self.dbkk = dbkk or {}
         self.days = days
         self.commune_reviewers = commune_reviewers
         self.district_reviewers = district_reviewers
@@ -580,8 +587,33 @@ class _Life:
                     self._close(visit, moment, trigger)
             self.open_visits = [v for v in self.open_visits if v[0] != part]
         data = NULL if department is None else DEPARTMENT_DATA[department]
+        if trigger in PASS_MARK_TRIGGERS:
+            override = self._override()
+            if override is not None:
+                facts = {"department": department} if department else {}
+                data = _copy_safe(json.dumps({**facts, "override": override}, ensure_ascii=False))
         self._event(moment, actor, role, trigger, state, to, comment or NULL, data)
         self.state = to
+
+    def _override(self) -> dict | None:
+        """The override a reviewer gives to move the case on under its pass mark (the score
+        that counts: reviewers' adjusted scores where given), None when it passes."""
+        scores = self.scores or [None] * len(self.codes)
+        counted = {
+            code: self.reviewed[i][0] if i in self.reviewed else scores[i]
+            for i, code in enumerate(self.codes)
+        }
+        is_dbkk = self.subject.commune_code in self.sim.dbkk.get(self.year, ())
+        cset = self.sim.registry.criteria_set(self.criteria_id)
+        result = compute_result(cset, counted, is_dbkk)
+        if result.passed:
+            return None
+        return {
+            "reason": OVERRIDE_REASON,
+            "total": result.total,
+            "max_total": result.max_total,
+            "pass_mark": result.pass_mark,
+        }
 
     def finish(self) -> None:
         """Write the case row and what is still open: visits, sign-offs, assessment items."""
@@ -611,6 +643,16 @@ class _Life:
                 )
         subject, flow = self.subject, self.flow
         self_score = sum(s for s in scores if s is not None) if scores else None
+        # the total that counts: the reviewers' adjusted score of an item where given
+        score = (
+            sum(
+                self.reviewed[i][0] if i in self.reviewed else s
+                for i, s in enumerate(scores)
+                if s is not None or i in self.reviewed
+            )
+            if scores
+            else None
+        )
         is_open = "f" if flow.kind[self.state] == "final" else "t"
         due, claimed_at, submitted, decided = (
             NULL if value is None else text(value)
@@ -622,6 +664,6 @@ class _Life:
             f"\t{_text(self.returned_from)}\t{subject.province_code}"
             f"\t{_text(subject.district_code)}\t{_text(subject.commune_code)}"
             f"\t{text(self.entered_at)}\t{due}\tf\t0\tf\t{_text(self.claimed_by)}"
-            f"\t{claimed_at}\t{_number(self_score)}\t{submitted}\t{decided}"
+            f"\t{claimed_at}\t{_number(self_score)}\t{_number(score)}\t{submitted}\t{decided}"
             f"\t{text(self.created)}\t{self.version}\n"
         )

@@ -220,6 +220,13 @@ class SignOffSchema(Strict):
     at = UtcDateTime(required=True)
 
 
+class PartClaimSchema(Strict):
+    #: the department whose part of a joint stage is held
+    part = fields.String(required=True)
+    user = fields.String(required=True)
+    at = UtcDateTime(required=True)
+
+
 class CaseSummary(Strict):
     id = fields.Integer(required=True)
     subject = fields.Nested(SubjectRef, required=True)
@@ -240,6 +247,8 @@ class CaseSchema(CaseSummary):
     allowed_triggers = fields.List(fields.String(), required=True)
     assessment = fields.Nested(AssessmentSchema, required=True)
     sign_offs = fields.List(fields.Nested(SignOffSchema), required=True)
+    #: at a joint stage, who holds each claimed department's part (``claimed_by`` stays empty)
+    part_claims = fields.List(fields.Nested(PartClaimSchema), required=True)
 
 
 class CaseList(Strict):
@@ -278,12 +287,20 @@ class TransitionRequest(Strict):
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
     comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
     version = WholeNumber(validate=validate.Range(1, MAX_ID))
+    #: needed to approve or sign a case under its pass mark; kept in the history
+    override_reason = fields.String(
+        allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH)
+    )
 
 
 class BulkRequest(Strict):
     ids = fields.List(Id(), required=True, validate=validate.Length(1, 5000))
     trigger = fields.String(required=True, validate=validate.Length(1, 40))
     comment = fields.String(allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH))
+    #: approve or sign the cases under their pass mark too, for this reason
+    override_reason = fields.String(
+        allow_none=True, validate=validate.Length(max=MAX_COMMENT_LENGTH)
+    )
 
 
 class BulkSucceeded(Strict):
@@ -316,6 +333,8 @@ class HistoryEntry(Strict):
     from_state = fields.String(allow_none=True, required=True)
     to_state = fields.String(required=True)
     comment = fields.String(allow_none=True, required=True)
+    #: why a case under its pass mark was moved forward anyway
+    override_reason = fields.String(allow_none=True)
 
 
 class HistoryList(Strict):
@@ -403,7 +422,7 @@ class BandSchema(Strict):
 
 
 class PeriodSchema(Strict):
-    from_ = fields.Integer(data_key="from", required=True)
+    from_ = fields.Integer(data_key="from", attribute="from", required=True)
     to = fields.Integer(allow_none=True, required=True)
 
 

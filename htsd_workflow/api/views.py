@@ -52,8 +52,9 @@ from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.auth.views import _check_password, sign_in_limited
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, SignOff
+from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, PartClaim, SignOff
 from htsd_workflow.cases.operations import (
+    actor_department,
     allowed_triggers,
     claim_case,
     fire_bulk,
@@ -163,6 +164,17 @@ def case_detail(case: Case, user: User) -> dict:
     subject = {"id": subject_id, "name": subject_name, "kind": subject_kind}
     items = {row.code: row for row in connection.execute(_CASE_ITEMS, {"case_id": case.id})}
     cset = get_registry().criteria_set(case.criteria_set_id)
+    part_claims = []
+    if get_registry().definition(case.title).states[case.state].joint:
+        part_claims = [
+            {"part": part, "user": username, "at": at}
+            for part, username, at in connection.execute(
+                select(PartClaim.part, User.username, PartClaim.claimed_at)
+                .join(User, User.id == PartClaim.user_id)
+                .where(PartClaim.case_id == case.id)
+                .order_by(PartClaim.part)
+            )
+        ]
     result = compute_result(
         cset,
         {
@@ -200,6 +212,7 @@ def case_detail(case: Case, user: User) -> dict:
             for *_head, department, signer, at in facts
             if department is not None
         ],
+        "part_claims": part_claims,
     }
 
 
@@ -448,9 +461,16 @@ def list_cases(user, query):
     elif query.get("overdue") is False:
         statement = statement.where((Case.due_at.is_(None)) | (Case.due_at >= utcnow()))
     if query.get("claimed") == "me":
-        statement = statement.where(Case.claimed_by_id == user.id)
+        held = select(PartClaim.part).where(
+            PartClaim.case_id == Case.id, PartClaim.user_id == user.id
+        )
+        statement = statement.where((Case.claimed_by_id == user.id) | held.exists())
     elif query.get("claimed") == "none":
-        statement = statement.where(Case.claimed_by_id.is_(None))
+        # at a joint stage: the user's department's part is free
+        held = select(PartClaim.part).where(
+            PartClaim.case_id == Case.id, PartClaim.part == actor_department(user)
+        )
+        statement = statement.where(Case.claimed_by_id.is_(None), ~held.exists())
     rows, cursor = _page(db.session.scalars(statement).unique().all(), query["limit"])
     return {"items": [case_summary(c) for c in rows], "next_cursor": cursor}
 
@@ -513,6 +533,7 @@ def post_transition(user, case_id, body):
         user,
         comment=body.get("comment"),
         expected_version=body.get("version"),
+        override_reason=body.get("override_reason"),
     )
     return case_detail(case, user)
 
@@ -527,7 +548,13 @@ def post_transition(user, case_id, body):
     tags=("cases",),
 )
 def post_bulk(user, body):
-    return fire_bulk(body["ids"], body["trigger"], user, comment=body.get("comment")).as_dict()
+    return fire_bulk(
+        body["ids"],
+        body["trigger"],
+        user,
+        comment=body.get("comment"),
+        override_reason=body.get("override_reason"),
+    ).as_dict()
 
 
 @endpoint(
@@ -554,6 +581,7 @@ def get_history(user, case_id):
                 "from_state": e.from_state,
                 "to_state": e.to_state,
                 "comment": e.comment,
+                "override_reason": ((e.data or {}).get("override") or {}).get("reason"),
             }
             for e in events
         ]

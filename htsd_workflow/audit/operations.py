@@ -41,6 +41,7 @@ ACTIONS = (
     "export",
     "personal_data_export",
     "personal_data_erase",
+    "case_repaired",
 )
 
 #: longest user name kept from a failed sign-in (what was typed, which may be anything)

@@ -156,7 +156,7 @@ def set_password(user: User, password: str, *, temporary: bool = False) -> None:
     user.set_password(password)
     end_sessions(user)
     user.must_change_password = temporary
-    db.session.flush()
+    db.session.flush()  # (a new account gets its id)
     # a new password ends every API token issued under the old one
     revoke_api_tokens(user.id)
     db.session.flush()

@@ -139,6 +139,9 @@ class Case(db.Model):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: self-assessed total, kept for queue display; computed from the items, never typed in
     self_score: Mapped[float | None] = mapped_column(Float)
+    #: the total that counts: each item's reviewers' adjusted score where given, else the
+    #: self-assessed one; kept by save_assessment for the queue, never typed in
+    score: Mapped[float | None] = mapped_column(Float)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -151,6 +154,7 @@ class Case(db.Model):
         "AssessmentItem", lazy="select", order_by="AssessmentItem.position", viewonly=True
     )
     sign_offs = relationship("SignOff", lazy="select", viewonly=True)
+    part_claims = relationship("PartClaim", lazy="select", viewonly=True)
 
 
 class AssessmentItem(db.Model):
@@ -217,6 +221,25 @@ class SignOff(db.Model):
     department: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user = relationship("User", lazy="joined")
+
+
+class PartClaim(db.Model):
+    """A reviewer's claim on one department's part of a joint stage.
+
+    At a joint stage each department's part is its own piece of work: a claim holds only the
+    claimant's department's part (the case's own ``claimed_by_id`` stays empty there), signing
+    ends it, and leaving the stage ends them all.
+    """
+
+    __tablename__ = "part_claims"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    #: the department whose part is held (a name listed in the stage's ``joint``)
+    part: Mapped[str] = mapped_column(String(20), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     user = relationship("User", lazy="joined")
 

@@ -39,6 +39,7 @@ from htsd_workflow.cases.models import (
     AssessmentItem,
     Case,
     CaseEvent,
+    PartClaim,
     Round,
     SignOff,
     StageVisit,
@@ -47,6 +48,7 @@ from htsd_workflow.cases.pgpath import Writes
 from htsd_workflow.core import labels
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
 from htsd_workflow.core.errors import (
+    BelowPassMark,
     Conflict,
     DomainError,
     InvalidInput,
@@ -56,14 +58,18 @@ from htsd_workflow.core.errors import (
 )
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
-from htsd_workflow.criteria.scoring import compute_result, validate_scores
+from htsd_workflow.criteria.scoring import ScoreResult, compute_result, validate_scores
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.queries import is_dbkk_commune
+from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: roles that may act on any case of their territory as supervisors (take over a claim)
 SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
+#: triggers that move a case forward towards recognition: refused below the pass mark unless
+#: the reviewer gives an override reason
+PASS_MARK_TRIGGERS = ("approve", "sign")
 
 _SNAPSHOT_COLUMNS = (
     Case.id,
@@ -95,6 +101,8 @@ class PlannedChange:
     to_state: str
     department: str | None = None
     comment: str | None = None
+    #: a failing case moved forward anyway: the reason, the score and the mark (for history)
+    override: dict | None = None
 
     @property
     def changes_state(self) -> bool:
@@ -128,7 +136,40 @@ def _require_active(user: User | None) -> None:
         raise NotAllowed(_l("Tài khoản không còn hoạt động."))
 
 
-def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> None:
+def claim_part(user: User, state) -> str | None:
+    """The part of a joint stage a user works: their department, if the stage lists it."""
+    department = actor_department(user)
+    return department if department in state.joint else None
+
+
+def part_claims_of(case_ids) -> dict[tuple[int, str], int]:
+    """Who holds each claimed department part of these cases: (case id, part) -> user id."""
+    if not case_ids:
+        return {}
+    rows = db.session.execute(
+        select(PartClaim.case_id, PartClaim.part, PartClaim.user_id).where(
+            PartClaim.case_id.in_(case_ids)
+        )
+    )
+    return {(case_id, part): user_id for case_id, part, user_id in rows}
+
+
+def claim_holder(case, user: User, state, part_claims: dict | None) -> int | None:
+    """Who holds what ``user`` would act on: at a joint stage their department's part (the
+    other department's claim does not hold it), elsewhere the whole case."""
+    if state.joint:
+        part = claim_part(user, state)
+        if part is None:
+            return None
+        if part_claims is None:
+            part_claims = part_claims_of([case.id])
+        return part_claims.get((case.id, part))
+    return case.claimed_by_id
+
+
+def _check_actor(
+    user: User, case, definition: WorkflowDefinition, specs, part_claims: dict | None = None
+) -> None:
     """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
     _require_active(user)
     if not in_scope(user, case):
@@ -152,12 +193,8 @@ def _check_actor(user: User, case, definition: WorkflowDefinition, specs) -> Non
                 state=later(labels.state_label, case.state, definition),
             )
         )
-    if (
-        state.is_review
-        and case.claimed_by_id is not None
-        and case.claimed_by_id != user.id
-        and user.role != "applicant"
-    ):
+    holder = claim_holder(case, user, state, part_claims) if state.is_review else None
+    if holder is not None and holder != user.id and user.role != "applicant":
         raise NotAllowed(_l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác."))
 
 
@@ -182,6 +219,67 @@ def _missing_items(case_ids, registry: WorkflowRegistry, snapshots, cur=None) ->
         cset = registry.criteria_set(snap.criteria_set_id)
         missing[snap.id] = tuple(i.code for i in cset.items if i.code not in scored[snap.id])
     return missing
+
+
+def score_results(cases) -> dict[int, ScoreResult]:
+    """The score that counts (reviewers' adjusted scores where given) and pass/fail of each
+    case, against the pass mark of its commune's ĐBKK status in the case's year; ``cases`` are
+    rows or objects with id and criteria_set_id (one statement in all)."""
+    cases = list(cases)
+    if not cases:
+        return {}
+    registry = get_registry()
+    scores: dict[int, dict] = defaultdict(dict)
+    dbkk: set[int] = set()
+    rows = db.session.execute(
+        select(
+            Case.id,
+            AssessmentItem.code,
+            func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score),
+            unit_is_dbkk_in(Case.year),
+        )
+        .select_from(Case)
+        .outerjoin(AssessmentItem, AssessmentItem.case_id == Case.id)
+        .outerjoin(Unit, Unit.code == Case.commune_code)
+        .where(Case.id.in_([c.id for c in cases]))
+    )
+    for case_id, code, score, is_dbkk in rows:
+        if code is not None:
+            scores[case_id][code] = score
+        if is_dbkk:
+            dbkk.add(case_id)
+    return {
+        c.id: compute_result(registry.criteria_set(c.criteria_set_id), scores[c.id], c.id in dbkk)
+        for c in cases
+    }
+
+
+def _vn(value: float) -> str:
+    return f"{value:g}".replace(".", ",")
+
+
+def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
+    """The override record of a failing case moved forward, None for a passing one; refuse a
+    failing case without a reason."""
+    if result is None or result.passed:
+        return None
+    reason = clean_comment(override_reason, "override_reason")
+    facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None:
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt: được %(total)s/%(max)s điểm, dưới điểm đạt %(mark)s. Muốn vẫn "
+                "chuyển tiếp, ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+                mark=_vn(result.pass_mark),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt điểm"),
+                **facts,
+            },
+        )
+    return {"reason": reason, **facts}
 
 
 def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
@@ -217,6 +315,9 @@ def _plan(
     registry: WorkflowRegistry,
     missing: dict,
     signed: dict,
+    part_claims: dict | None = None,
+    results: dict | None = None,
+    override_reason: str | None = None,
 ) -> PlannedChange:
     definition = registry.definition(snap.title)
     if trigger not in definition.triggers:
@@ -236,7 +337,7 @@ def _plan(
             ),
             details={"state": snap.state, "trigger": trigger},
         )
-    _check_actor(user, snap, definition, specs)
+    _check_actor(user, snap, definition, specs, part_claims)
     comment = clean_comment(comment)
     if any(s.comment_required for s in specs) and not comment:
         raise InvalidInput(
@@ -259,6 +360,9 @@ def _plan(
                 details={"department": department},
             )
         signed_now = signed_now | {department}
+    override = None
+    if trigger in PASS_MARK_TRIGGERS:
+        override = _check_pass_mark((results or {}).get(snap.id), override_reason)
     ctx = TransitionContext(
         state=snap.state,
         entry_level=snap.entry_level,
@@ -297,6 +401,7 @@ def _plan(
         to_state=ctx.state,
         department=department,
         comment=comment,
+        override=override,
     )
 
 
@@ -360,6 +465,8 @@ def _writes(
             # sign-offs are cleared when the case leaves the joint stage, but not to an end
             if source.joint and not dest.is_final:
                 writes.cleared.append(c.case.id)
+            if source.joint:  # the parts' claims end with the stage, as the case's claim does
+                writes.unclaimed.append((c.case.id, None))
             # stage visits: what the change ends, and what it begins
             if source.is_review:
                 writes.closes.append(_close(c, None, calendar, now))
@@ -382,10 +489,14 @@ def _writes(
         elif c.department:
             writes.closes.append(_close(c, f"{c.from_state}:{c.department}", calendar, now))
         if c.department:
+            if not c.changes_state:  # signing ends the department's claim on its part
+                writes.unclaimed.append((c.case.id, c.department))
             writes.signs.append(
                 {"case_id": c.case.id, "department": c.department, "user_id": actor_id, "at": now}
             )
-        data = {"department": c.department} if c.department else None
+        data = {"department": c.department} if c.department else {}
+        if c.override:
+            data["override"] = c.override
         writes.events.append(
             {
                 "case_id": c.case.id,
@@ -396,7 +507,7 @@ def _writes(
                 "from_state": c.from_state,
                 "to_state": c.to_state,
                 "comment": c.comment,
-                "data": data,
+                "data": data or None,
             }
         )
         writes.outbox.append(
@@ -552,10 +663,32 @@ def _apply(
         moved = _write_with_sqlalchemy(writes, now, expected_version)
     if moved != len(writes.moves):  # the rows are locked: only a bug or a stale version
         raise Conflict(_l("Hồ sơ vừa được người khác xử lý. Vui lòng tải lại trang."))
+    _end_part_claims(writes.unclaimed)
     if writes.outbox:
         db.session.info["outbox_written"] = True  # the worker is told after the commit
     versions = {c.case.id: c.case.version + (1 if c.changes_state else 0) for c in planned}
     return versions, writes
+
+
+def _end_part_claims(unclaimed: list[tuple[int, str | None]]) -> None:
+    whole = [case_id for case_id, part in unclaimed if part is None]
+    if whole:
+        db.session.execute(delete(PartClaim).where(PartClaim.case_id.in_(whole)))
+    parts = defaultdict(list)
+    for case_id, part in unclaimed:
+        if part is not None:
+            parts[part].append(case_id)
+    for part, case_ids in parts.items():
+        db.session.execute(
+            delete(PartClaim).where(PartClaim.part == part, PartClaim.case_id.in_(case_ids))
+        )
+
+
+def _joint_part_claims(rows, registry: WorkflowRegistry) -> dict:
+    """The part claims of those rows that are at a joint stage (no query when none is)."""
+    return part_claims_of(
+        [r.id for r in rows if registry.definition(r.title).states[r.state].joint]
+    )
 
 
 def _lock(case_ids, cur=None) -> list:
@@ -627,9 +760,13 @@ def fire_trigger(
     *,
     comment: str | None = None,
     expected_version: int | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> Case:
     """Fire ``trigger`` on one case for ``user``; return the updated case.
+
+    Approving or signing a case under its pass mark needs ``override_reason``, kept in the
+    history.
 
     Raises NotFound, NotAllowed, InvalidInput or Conflict (stale ``expected_version`` is
     checked before whether the trigger is still allowed, so a reviewer who lost a race learns
@@ -651,7 +788,20 @@ def fire_trigger(
     needs_missing = trigger in ("submit", "resubmit")
     missing = _missing_items([case_id], registry, rows, cur) if needs_missing else {}
     signed = _signed_departments([case_id], cur) if trigger == "sign" else {}
-    planned = _plan(snap, trigger, user, comment, registry, missing, signed)
+    part_claims = _joint_part_claims(rows, registry)
+    results = score_results(rows) if trigger in PASS_MARK_TRIGGERS else {}
+    planned = _plan(
+        snap,
+        trigger,
+        user,
+        comment,
+        registry,
+        missing,
+        signed,
+        part_claims,
+        results,
+        override_reason,
+    )
     versions, writes = _apply([planned], user, registry, get_calendar(), now, expected_version, cur)
     if cur is not None:
         return _case_after(snap, writes, versions[case_id], now)
@@ -669,9 +819,11 @@ def fire_bulk(
     user: User,
     *,
     comment: str | None = None,
+    override_reason: str | None = None,
     now: datetime | None = None,
 ) -> BulkResult:
-    """Fire ``trigger`` on many cases; cases that may not go through are listed with why."""
+    """Fire ``trigger`` on many cases; cases that may not go through are listed with why
+    (a case under its pass mark among them, unless ``override_reason`` is given)."""
     _require_active(user)
     clean_comment(comment)  # once for the whole request, not once per case
     registry = get_registry()
@@ -695,6 +847,8 @@ def fire_bulk(
             if trigger == "sign" and visible
             else {}
         )
+        part_claims = _joint_part_claims(visible, registry)
+        results = score_results(visible) if trigger in PASS_MARK_TRIGGERS and visible else {}
         planned = []
         for case_id in batch:
             row = found.get(case_id)
@@ -708,7 +862,20 @@ def fire_bulk(
                 )
                 continue
             try:
-                planned.append(_plan(row, trigger, user, comment, registry, missing, signed))
+                planned.append(
+                    _plan(
+                        row,
+                        trigger,
+                        user,
+                        comment,
+                        registry,
+                        missing,
+                        signed,
+                        part_claims,
+                        results,
+                        override_reason,
+                    )
+                )
             except DomainError as exc:
                 result.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
         versions, _ = _apply(planned, user, registry, calendar, now, cur=cur)
@@ -732,12 +899,13 @@ def allowed_triggers(case: Case, user: User) -> list[str]:
     allowed = []
     missing = None
     signed = None
+    part_claims = _joint_part_claims([case], registry)
     for trigger in definition.triggers:
         specs = definition.candidates(trigger, case.state)
         if not specs:
             continue
         try:
-            _check_actor(user, case, definition, specs)
+            _check_actor(user, case, definition, specs, part_claims)
         except DomainError:
             continue
         if trigger == "sign":
@@ -927,10 +1095,7 @@ def _load_case_for(case_id: int, user: User, *, lock: bool = False) -> Case:
 
 def assessment_result(case: Case):
     """The computed total and pass/fail of a case (latest reviewed scores win)."""
-    registry = get_registry()
-    cset = registry.criteria_set(case.criteria_set_id)
-    scores = {item.code: item.effective_score for item in case.items}
-    return compute_result(cset, scores, is_dbkk_commune(case.commune_code, case.year))
+    return score_results([case])[case.id]
 
 
 def save_assessment(
@@ -981,7 +1146,7 @@ def save_assessment(
             item.entered_by_id = user.id
         trigger = "assess"
     elif state.is_review and user.role in state.roles:
-        if case.claimed_by_id not in (None, user.id):
+        if claim_holder(case, user, state, None) not in (None, user.id):
             raise NotAllowed(
                 _l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác.")
             )
@@ -1012,10 +1177,12 @@ def save_assessment(
     else:
         raise NotAllowed(_l("Không thể sửa điểm ở bước hiện tại của hồ sơ."))
     db.session.flush()
-    total = db.session.scalar(
-        select(func.sum(AssessmentItem.score)).where(AssessmentItem.case_id == case.id)
-    )
-    case.self_score = total
+    case.self_score, case.score = db.session.execute(
+        select(
+            func.sum(AssessmentItem.score),
+            func.sum(func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score)),
+        ).where(AssessmentItem.case_id == case.id)
+    ).one()
     # a save is a change another officer's open form must not silently undo (optimistic lock)
     case.version = case.version + 1
     _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
@@ -1038,20 +1205,31 @@ def _is_supervisor(user: User, case: Case) -> bool:
 def claim_case(
     case_id: int, user: User, *, take_over: bool = False, note: str | None = None, now=None
 ) -> Case:
-    """Take a case in the queue; a supervisor may take over someone else's claim with a note."""
+    """Take a case in the queue; a supervisor may take over someone else's claim with a note.
+
+    At a joint stage the claim holds only the claimant's department's part.
+    """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
     state = get_registry().definition(case.title).states[case.state]
     if not state.is_review:
         raise Conflict(_l("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt."))
     works_here = user.role in state.roles
-    if case.claimed_by_id == user.id:
+    part = claim_part(user, state)
+    if state.joint and part is None:
+        raise NotAllowed(
+            _l("Ở bước liên ngành, chỉ chuyên viên các sở được nhận phần của sở mình.")
+        )
+    held = db.session.get(PartClaim, (case.id, part)) if part else None
+    holder = held.user_id if held is not None else (None if part else case.claimed_by_id)
+    data = {"part": part} if part else None
+    if holder == user.id:
         return case
-    if case.claimed_by_id is not None:
+    if holder is not None:
         if not (take_over and _is_supervisor(user, case)):
             raise Conflict(
                 _l("Hồ sơ đã có cán bộ khác nhận xử lý."),
-                details={"claimed_by": case.claimed_by_id},
+                details={"claimed_by": holder, **(data or {})},
             )
         note = clean_comment(note, "note")
         if not note:
@@ -1059,35 +1237,61 @@ def claim_case(
                 _l("Cần ghi lý do khi nhận thay hồ sơ của người khác."),
                 details={"note": _l("Bắt buộc")},
             )
-        previous = case.claimed_by_id
-        case.claimed_by_id = user.id
-        case.claimed_at = now
+        if held is not None:
+            held.user_id, held.claimed_at = user.id, now
+        else:
+            case.claimed_by_id, case.claimed_at = user.id, now
         _record_event(
-            case, user, "take_over", comment=note, now=now, data={"previous_claimant": previous}
+            case,
+            user,
+            "take_over",
+            comment=note,
+            now=now,
+            data={"previous_claimant": holder, **(data or {})},
         )
         return case
     if not works_here:
         raise NotAllowed(_l("Chỉ cán bộ xử lý bước này được nhận hồ sơ."))
-    case.claimed_by_id = user.id
-    case.claimed_at = now
-    _record_event(case, user, "claim", comment=None, now=now)
+    if part:
+        db.session.add(PartClaim(case_id=case.id, part=part, user_id=user.id, claimed_at=now))
+    else:
+        case.claimed_by_id = user.id
+        case.claimed_at = now
+    _record_event(case, user, "claim", comment=None, now=now, data=data)
     return case
 
 
 def release_case(case_id: int, user: User, *, now=None) -> Case:
-    """Give a claimed case back to the queue (the claimant or a supervisor)."""
+    """Give a claimed case back to the queue (the claimant or a supervisor).
+
+    At a joint stage the claimant gives back their department's part; a supervisor, every part.
+    """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
-    if case.claimed_by_id is None:
+    held = [(None, case.claimed_by_id)] if case.claimed_by_id is not None else []
+    held += [
+        (c.part, c.user_id)
+        for c in db.session.scalars(
+            select(PartClaim).where(PartClaim.case_id == case.id).order_by(PartClaim.part)
+        )
+    ]
+    if not held:
         return case
-    if case.claimed_by_id != user.id and not _is_supervisor(user, case):
+    own = [(part, holder) for part, holder in held if holder == user.id]
+    if not own and not _is_supervisor(user, case):
         raise NotAllowed(_l("Chỉ người đã nhận hồ sơ (hoặc cấp trên) được trả về hàng chờ."))
-    previous = case.claimed_by_id
-    case.claimed_by_id = None
-    case.claimed_at = None
-    _record_event(
-        case, user, "release", comment=None, now=now, data={"previous_claimant": previous}
-    )
+    for part, previous in own or held:
+        if part is None:
+            case.claimed_by_id = None
+            case.claimed_at = None
+        else:
+            db.session.execute(
+                delete(PartClaim).where(PartClaim.case_id == case.id, PartClaim.part == part)
+            )
+        data = {"previous_claimant": previous}
+        if part:
+            data["part"] = part
+        _record_event(case, user, "release", comment=None, now=now, data=data)
     return case
 
 
@@ -1097,8 +1301,34 @@ def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
     rows = db.session.execute(
         select(Case.id, Case.state).where(Case.claimed_by_id == user_id).with_for_update()
     ).all()
+    parts = db.session.execute(
+        select(PartClaim.case_id, PartClaim.part, Case.state)
+        .join(Case, Case.id == PartClaim.case_id)
+        .where(PartClaim.user_id == user_id)
+        .order_by(PartClaim.case_id)
+        .with_for_update(of=Case)
+    ).all()
+    if parts:
+        db.session.execute(delete(PartClaim).where(PartClaim.user_id == user_id))
+        db.session.execute(
+            insert(CaseEvent),
+            [
+                {
+                    "case_id": p.case_id,
+                    "at": now,
+                    "actor_id": actor.id if actor else None,
+                    "actor_role": actor.role if actor else None,
+                    "trigger": "release",
+                    "from_state": p.state,
+                    "to_state": p.state,
+                    "comment": "Tài khoản người nhận xử lý đã bị khóa",
+                    "data": {"previous_claimant": user_id, "part": p.part},
+                }
+                for p in parts
+            ],
+        )
     if not rows:
-        return 0
+        return len(parts)
     db.session.execute(
         update(Case)
         .where(Case.id.in_([r.id for r in rows]))
@@ -1123,7 +1353,7 @@ def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
         ],
     )
     _expire_cases([r.id for r in rows])
-    return len(rows)
+    return len(rows) + len(parts)
 
 
 def record_decision_issued(

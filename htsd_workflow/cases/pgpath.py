@@ -53,6 +53,9 @@ class Writes:
     signs: list[dict] = field(default_factory=list)
     #: cases whose sign-offs are cleared (they left the joint stage, not to a final state)
     cleared: list[int] = field(default_factory=list)
+    #: department part claims that end: (case_id, part) when a department signs, (case_id,
+    #: None) for all of a case's when it leaves a joint stage (written through the session)
+    unclaimed: list[tuple[int, str | None]] = field(default_factory=list)
     #: history rows, one per case (case_id, actor_id, actor_role, trigger, from_state,
     #: to_state, comment, data)
     events: list[dict] = field(default_factory=list)

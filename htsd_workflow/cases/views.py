@@ -16,17 +16,26 @@ from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
+    PASS_MARK_TRIGGERS,
     SUPERVISOR_ROLES,
     actor_department,
     allowed_triggers,
     assessment_result,
     claim_case,
+    claim_holder,
+    claim_part,
     fire_trigger,
     release_case,
     save_assessment,
 )
 from htsd_workflow.core.errors import Conflict, InvalidInput
-from htsd_workflow.core.labels import ROLE_LEVEL_LABELS, event_label, state_label, trigger_label
+from htsd_workflow.core.labels import (
+    DEPARTMENT_LABELS,
+    ROLE_LEVEL_LABELS,
+    event_label,
+    state_label,
+    trigger_label,
+)
 from htsd_workflow.core.pages import error_page, format_moment, safe_next
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_utc_naive
@@ -98,6 +107,18 @@ def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
     return None
 
 
+def claim_holder_of(case: Case, user, state):
+    """Who holds what ``user`` works on this case: at a joint stage their department's part
+    (a claim there holds one part only), elsewhere the whole case; None if nobody."""
+    held = {(case.id, c.part): c for c in case.part_claims} if state.joint else {}
+    holder_id = claim_holder(case, user, state, {key: c.user_id for key, c in held.items()})
+    if holder_id is None:
+        return None
+    if state.joint:
+        return held[(case.id, claim_part(user, state))].user
+    return case.claimed_by
+
+
 def _is_supervisor(user, definition, case) -> bool:
     state = definition.states[case.state]
     return user.role in SUPERVISOR_ROLES or (
@@ -137,12 +158,10 @@ def next_step(case, user, state, allowed, result, signed) -> str:
         department = actor_department(user)
         if department and department in signed:
             return _("Sở của bạn đã ký xác nhận; đang chờ Sở còn lại.")
-        if case.claimed_by_id and case.claimed_by_id != user.id:
-            return _(
-                "Hồ sơ đang do %(name)s xử lý.",
-                name=case.claimed_by.display_name if case.claimed_by else "",
-            )
-        if not case.claimed_by_id:
+        holder = claim_holder_of(case, user, state)
+        if holder is not None and holder.id != user.id:
+            return _("Hồ sơ đang do %(name)s xử lý.", name=holder.display_name)
+        if holder is None:
             return _(
                 "Bấm “Nhận xử lý”, xem bản tự đánh giá và minh chứng, rồi chọn một thao tác ở "
                 "cuối trang."
@@ -169,7 +188,17 @@ def case_context(case: Case, **extra) -> dict:
     signed = {s.department: s for s in case.sign_offs}
     joint_state = next((s for s in definition.states.values() if s.joint), None)
     works_here = state.is_review and current_user.role in state.roles
-    claimed_by_other = bool(case.claimed_by_id and case.claimed_by_id != current_user.id)
+    holder = claim_holder_of(case, current_user, state)
+    claimed_by_other = bool(holder and holder.id != current_user.id)
+    # at a joint stage: each department's part and who holds it
+    parts = [
+        {
+            "label": DEPARTMENT_LABELS.get(part, part),
+            "claim": next((c for c in case.part_claims if c.part == part), None),
+        }
+        for part in state.joint
+    ]
+    holds_part = any(p["claim"] and p["claim"].user_id == current_user.id for p in parts)
     context = {
         "case": case,
         "subject": case.subject,
@@ -191,15 +220,24 @@ def case_context(case: Case, **extra) -> dict:
             if t not in ("submit", "resubmit") or not may_edit_assessment(current_user, case)
         ],
         "can_submit_from_form": any(t in ("submit", "resubmit") for t in allowed),
+        #: a failing case that this reviewer could move forward: ask for the override reason
+        "needs_override": not result.passed and any(t in PASS_MARK_TRIGGERS for t in allowed),
         "signed": signed,
         "joint_state": joint_state,
-        "can_claim": works_here and not case.claimed_by_id,
-        "can_release": bool(case.claimed_by_id)
-        and (
-            case.claimed_by_id == current_user.id or _is_supervisor(current_user, definition, case)
-        ),
+        "parts": parts,
+        "can_claim": works_here and holder is None,
+        "can_release": holds_part
+        or (
+            bool(case.claimed_by_id)
+            and (
+                case.claimed_by_id == current_user.id
+                or _is_supervisor(current_user, definition, case)
+            )
+        )
+        or (any(p["claim"] for p in parts) and _is_supervisor(current_user, definition, case)),
         "can_take_over": state.is_review
         and claimed_by_other
+        and (not state.joint or claim_part(current_user, state) is not None)
         and _is_supervisor(current_user, definition, case),
         "can_adjust": works_here and not claimed_by_other,
         "can_extend": works_here and not case.is_extended,
@@ -248,9 +286,11 @@ def conflict_page(case_id: int, exc: Conflict):
                 "when": format_moment(event.at),
                 "state": state_label(event.to_state),
             }
-        if case.claimed_by_id and case.claimed_by_id != current_user.id and case.claimed_by:
+        state = get_registry().definition(case.title).states[case.state]
+        holder = claim_holder_of(case, current_user, state)
+        if holder is not None and holder.id != current_user.id:
             first = first or {}
-            first["holder"] = case.claimed_by.display_name
+            first["holder"] = holder.display_name
     return error_page(
         409,
         exc.message,
@@ -326,7 +366,12 @@ def act(case_id: int):
             save_assessment(case.id, adjustments, current_user, expected_version=version)
             version = None  # checked by the save, under the same row lock
         updated = fire_trigger(
-            case.id, trigger, current_user, comment=comment, expected_version=version
+            case.id,
+            trigger,
+            current_user,
+            comment=comment,
+            expected_version=version,
+            override_reason=request.form.get("override_reason"),
         )
     except Conflict as exc:
         if adjustments:

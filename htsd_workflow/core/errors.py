@@ -71,6 +71,12 @@ class InvalidInput(DomainError):
     code = "invalid_input"
 
 
+class BelowPassMark(InvalidInput):
+    """Moving a case forward whose score is under its pass mark, without an override reason."""
+
+    code = "below_pass_mark"
+
+
 class NotAllowed(DomainError):
     """The actor may not do this (role, level, territory or claim)."""
 

@@ -86,6 +86,7 @@ AUDIT_ACTION_LABELS = {
     "export": _l("Xuất báo cáo"),
     "personal_data_export": _l("Xuất dữ liệu cá nhân"),
     "personal_data_erase": _l("Xóa dữ liệu cá nhân"),
+    "case_repaired": _l("Sửa dữ liệu hồ sơ"),
 }
 
 ROLE_LABELS = {

@@ -257,9 +257,9 @@ def safe_next(target: str | None) -> str | None:
     """``target`` if it is a path on this site (never another host), else None.
 
     Browsers drop tabs and line breaks from a URL, trim spaces and control characters at its
-    ends and read ``\\`` as ``/``: ``/\t/other-host`` becomes ``//other-host``, another site.
-    So a target holds no control, format or space character and no backslash, and starts with
-    one ``/``.
+    ends and read ``\\`` as ``/``: ``/%09/other-host`` (a tab, once decoded) becomes
+    ``//other-host``, another site. So a target holds no control, format or space character
+    and no backslash, and starts with one ``/``.
     """
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None

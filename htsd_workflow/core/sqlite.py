@@ -19,10 +19,11 @@ from sqlalchemy.engine import Engine
 def _ensure_write_lock(conn, clauseelement, multiparams, params, execution_options):
     if getattr(clauseelement, "_for_update_arg", None) is None:
         return
-    driver = conn.connection.driver_connection
-    if not driver.in_transaction:
-        # a deferred transaction already open began with a write, so it holds the lock
-        driver.execute("BEGIN IMMEDIATE")
+    if not conn.connection.driver_connection.in_transaction:
+        # (a deferred transaction already open began with a write, so it holds the lock;)
+        # through SQLAlchemy, so that a lock still held by another writer after the busy
+        # timeout is its OperationalError, which the pages and the API answer with 503
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def serialise_locking_reads(engine: Engine) -> None:

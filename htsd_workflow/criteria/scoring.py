@@ -197,6 +197,11 @@ def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
     return cleaned
 
 
+def pass_mark_of(cset: CriteriaSet, is_dbkk: bool) -> float:
+    """The mark a case must reach: the set's ĐBKK mark in an ĐBKK commune, if it has one."""
+    return cset.pass_mark_dbkk if is_dbkk and cset.pass_mark_dbkk is not None else cset.pass_mark
+
+
 def compute_result(
     cset: CriteriaSet, scores: dict[str, float | None], is_dbkk: bool
 ) -> ScoreResult:
@@ -208,7 +213,7 @@ def compute_result(
     given = {item.code: scores.get(item.code) for item in cset.items}
     missing = tuple(code for code, score in given.items() if score is None)
     total = exact_sum(score for score in given.values() if score is not None)
-    mark = cset.pass_mark_dbkk if is_dbkk and cset.pass_mark_dbkk is not None else cset.pass_mark
+    mark = pass_mark_of(cset, is_dbkk)
     # bands are validated highest-first, so the first one reached is the highest
     band = next((b for b in cset.bands if total >= b.min), None)
     return ScoreResult(

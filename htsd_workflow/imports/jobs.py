@@ -30,7 +30,7 @@ from htsd_workflow.evidence.files import clean_filename
 from htsd_workflow.extensions import db
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, run_import, validate_import
-from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows
+from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows, unpacked_size
 from htsd_workflow.notifications.queue import run_in_background
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,10 @@ def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | 
                     )
                 out.write(chunk)
                 chunk = stream.read(CHUNK)
+        # what the file holds decides, not its size on disk: a small XLSX may unpack to a
+        # great deal (refused over the limits, else checked and imported by the worker)
+        with open(path, "rb") as stored:
+            content_size = unpacked_size(stored)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -104,7 +108,7 @@ def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | 
         size_bytes=size,
         status="checking",
         phase="checking",
-        is_background=size > current_app.config["IMPORT_BACKGROUND_BYTES"],
+        is_background=content_size > current_app.config["IMPORT_BACKGROUND_BYTES"],
         rows_done=0,
         error_count=0,
         created=0,

@@ -212,7 +212,14 @@ def slips():
 @access(*SLIP_ISSUERS)
 def print_slips():
     """Create or reset the chosen accounts and show their one-time slips, once, to print."""
-    ids = [n for v in request.form.getlist("subject_id") if (n := whole_number(v, 1))]
+    typed = request.form.getlist("subject_id")
+    ids = [n for v in typed if (n := whole_number(v, 1))]
+    if len(ids) != len(typed):
+        # "²" or "١٢" is no id (``int()`` reads the second as 12: another household's slip)
+        raise InvalidInput(
+            _l("Mã đối tượng không hợp lệ."),
+            details={"subject_id": _l("Chọn hộ trong danh sách")},
+        )
     if not ids:
         raise InvalidInput(
             _l("Chưa chọn hộ nào."), details={"subject_id": _l("Đánh dấu ít nhất một hộ")}

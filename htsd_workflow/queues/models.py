@@ -23,6 +23,8 @@ class BulkJob(db.Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     trigger: Mapped[str] = mapped_column(String(40))
     comment: Mapped[str | None] = mapped_column(Text)
+    #: approve or sign the chosen cases under their pass mark too, for this reason
+    override_reason: Mapped[str | None] = mapped_column(Text)
     #: the cases chosen when the person pressed the button (rows ticked or the whole filter)
     case_ids: Mapped[list] = mapped_column(JSON)
     #: how the cases were chosen, for the result page ("selected" or "filter")

@@ -61,9 +61,18 @@ def needs_comment(trigger: str) -> bool:
 
 
 def create_bulk_job(
-    user: User, trigger: str, case_ids: list[int], comment: str | None, *, selection: str
+    user: User,
+    trigger: str,
+    case_ids: list[int],
+    comment: str | None,
+    *,
+    selection: str,
+    override_reason: str | None = None,
 ) -> BulkJob:
-    """Record a bulk action to run; refuse an action the role has not or a missing comment."""
+    """Record a bulk action to run; refuse an action the role has not or a missing comment.
+
+    With ``override_reason`` an approval or signature moves cases under their pass mark too;
+    without it they are left, each with the reason."""
     if trigger not in bulk_triggers_for(user):
         raise InvalidInput(
             _l("Thao tác hàng loạt không hợp lệ với vai trò của bạn."),
@@ -84,6 +93,7 @@ def create_bulk_job(
         user_id=user.id,
         trigger=trigger,
         comment=comment,
+        override_reason=clean_comment(override_reason, "override_reason"),
         case_ids=ids,
         selection=selection,
         status="queued",
@@ -123,7 +133,13 @@ def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
         try:
             # the reasons are kept as text, in the language of the person who reads the job
             with force_locale(user.locale or "vi"):
-                result = fire_bulk(ids, job.trigger, user, comment=job.comment)
+                result = fire_bulk(
+                    ids,
+                    job.trigger,
+                    user,
+                    comment=job.comment,
+                    override_reason=job.override_reason,
+                )
             rows = [
                 {"job_id": job_id, "case_id": r["id"], "is_ok": True, "state": r["state"]}
                 for r in result.succeeded

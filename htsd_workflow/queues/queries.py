@@ -17,11 +17,13 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import REVIEWER_ROLES
 from htsd_workflow.auth.scope import territory, territory_clause
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import Case, SignOff
+from htsd_workflow.cases.models import Case, PartClaim, SignOff
 from htsd_workflow.cases.operations import actor_department
 from htsd_workflow.core.text import whole_number
+from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -43,6 +45,8 @@ _QUEUE_ROWS = (
         Case.submitted_at,
         Case.due_at,
         Case.self_score,
+        Case.score,
+        Case.criteria_set_id,
         Case.claimed_by_id,
         Case.is_escalated,
         Case.commune_code,
@@ -64,6 +68,33 @@ _UNITS_OF = {
     "province": _UNIT_COLUMNS.where(Unit.province_code == bindparam("code")),
     "district": _UNIT_COLUMNS.where(Unit.district_code == bindparam("code")),
 }
+
+
+def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
+    """Who holds each department part of the page's cases at a joint stage (one statement,
+    none when no row is at one): case id -> {part: (user id, name)}."""
+    registry = get_registry()
+    ids = [
+        row.id
+        for row in rows
+        if row.title in registry.definitions
+        and registry.definition(row.title).states[row.state].joint
+    ]
+    if not ids:
+        return {}
+    found: dict[int, dict[str, tuple[int, str]]] = {}
+    for case_id, part, user_id, name in _core_rows(
+        select(
+            PartClaim.case_id,
+            PartClaim.part,
+            PartClaim.user_id,
+            func.coalesce(User.full_name, User.username),
+        )
+        .join(User, User.id == PartClaim.user_id)
+        .where(PartClaim.case_id.in_(ids))
+    ):
+        found.setdefault(case_id, {})[part] = (user_id, name)
+    return found
 
 
 def _core_rows(statement, params: dict | None = None) -> list:
@@ -134,6 +165,8 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         states = [queue_filter.state]
     what, scope = territory(user)
     department = actor_department(user) if queue_filter.unsigned else None
+    # at a joint stage "mine" and "free" are about the user's department's part
+    part = actor_department(user) if queue_filter.claim else None
     shape = (
         len(states) == 1,
         what,
@@ -143,6 +176,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         queue_filter.overdue,
         queue_filter.claim,
         bool(department),
+        bool(part),
     )
     values = {
         "state": states[0] if states else None,
@@ -154,6 +188,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         "now": now,
         "me": user.id,
         "department": department,
+        "part": part,
     }
     return shape, values
 
@@ -162,7 +197,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
 def _where(shape: tuple) -> tuple:
     """The WHERE clauses of a shape, with parameters named as ``queue_filter_shape``'s
     values."""
-    one_state, what, title, district, commune, overdue, claim, unsigned = shape
+    one_state, what, title, district, commune, overdue, claim, unsigned, has_part = shape
     clauses = [
         Case.state == bindparam("state")
         if one_state
@@ -178,9 +213,24 @@ def _where(shape: tuple) -> tuple:
     if overdue:
         clauses.append(Case.due_at < bindparam("now", type_=Case.due_at.type))
     if claim == "mine":
-        clauses.append(Case.claimed_by_id == bindparam("me"))
+        mine = Case.claimed_by_id == bindparam("me")
+        if has_part:
+            mine = mine | exists(
+                select(PartClaim.part).where(
+                    PartClaim.case_id == Case.id, PartClaim.user_id == bindparam("me")
+                )
+            )
+        clauses.append(mine)
     elif claim == "free":
         clauses.append(Case.claimed_by_id.is_(None))
+        if has_part:
+            clauses.append(
+                ~exists(
+                    select(PartClaim.part).where(
+                        PartClaim.case_id == Case.id, PartClaim.part == bindparam("part")
+                    )
+                )
+            )
     if unsigned:
         clauses.append(
             ~exists(
@@ -302,6 +352,53 @@ def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: in
     """Ids of every case matching the filter (soonest due first), at most ``limit``."""
     shape, values = queue_filter_shape(user, queue_filter, now)
     return [row[0] for row in _core_rows(_matching_statement(shape), {**values, "limit": limit})]
+
+
+class PassMarks:
+    """The pass mark of each row of a page: the ĐBKK communes of the page's years looked up
+    once (one query per year, usually one), the marks per criteria set and status."""
+
+    def __init__(self, rows):
+        years: dict[int, set] = {}
+        for row in rows:
+            years.setdefault(row.year, set()).add(row.commune_code)
+        self.dbkk = {
+            (year, code) for year, codes in years.items() for code in dbkk_communes(codes, year)
+        }
+        self.registry = get_registry()
+        self.marks: dict[tuple, float] = {}
+
+    def passes(self, score, criteria_set_id: str, year: int, commune_code) -> bool | None:
+        if score is None:
+            return None
+        key = (criteria_set_id, (year, commune_code) in self.dbkk)
+        mark = self.marks.get(key)
+        if mark is None:
+            mark = self.marks[key] = pass_mark_of(self.registry.criteria_set(key[0]), key[1])
+        return score >= mark
+
+
+def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
+    """How many of the cases are under their pass mark (or have no score), by the score the
+    queue shows: for the confirmation before a bulk action over a whole filter."""
+    failing = 0
+    for start in range(0, len(case_ids), chunk):
+        rows = _core_rows(
+            select(
+                Case.id,
+                func.coalesce(Case.score, Case.self_score).label("score"),
+                Case.criteria_set_id,
+                Case.year,
+                Case.commune_code,
+            ).where(Case.id.in_(case_ids[start : start + chunk]))
+        )
+        marks = PassMarks(rows)
+        failing += sum(
+            1
+            for row in rows
+            if not marks.passes(row.score, row.criteria_set_id, row.year, row.commune_code)
+        )
+    return failing
 
 
 def units_in_scope(user: User) -> tuple[list, list]:

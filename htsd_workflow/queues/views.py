@@ -24,10 +24,12 @@ from sqlalchemy import or_, select
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.labels import TITLE_LABELS, state_label
+from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
 from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
@@ -43,9 +45,12 @@ from htsd_workflow.queues.operations import (
 )
 from htsd_workflow.queues.queries import (
     COUNT_CAP,
+    PassMarks,
     QueueFilter,
+    count_failing,
     count_matching,
     matching_ids,
+    part_holders,
     queue_page,
     queue_states,
     units_in_scope,
@@ -84,13 +89,20 @@ class QueueRow:
     overdue: bool
     due_badge: str
     due_text: str
+    #: the score that counts (reviewers' adjusted), and the self-assessed one when it differs
     points: str
+    self_points: str
+    #: whether the score reaches the case's pass mark (None without a score)
+    passed: bool | None
     is_escalated: bool
     claimed_by_id: int | None
     claimed_by_name: str | None
     show_url: str
     claim_url: str
     release_url: str
+    #: at a joint stage: (department, who holds its part or None) for each part; the
+    #: claimed_by_* fields are then the holder of the viewer's own department's part
+    parts: tuple = ()
 
 
 #: the columns of queue_page's rows that queue_rows reads, in the order it unpacks them
@@ -104,13 +116,16 @@ _ROW_COLUMNS = (
     "submitted_at",
     "due_at",
     "self_score",
+    "score",
+    "criteria_set_id",
+    "commune_code",
     "is_escalated",
     "claimed_by_id",
     "claimed_by_name",
 )
 
 
-def queue_rows(rows, now, here: str) -> list[QueueRow]:
+def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
     """The page's rows ready to print: the language, translations, calendar and link patterns
     looked up once per page; the due date and its badge once per distinct due moment (rows
     share the 17:00 deadline of a day); labels and points from their per-language caches."""
@@ -128,7 +143,11 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
     # costs more than everything else done per row here
     pick = itemgetter(*(rows[0]._fields.index(name) for name in _ROW_COLUMNS))
     dues: dict = {}
+    marks = PassMarks(rows)
     result = []
+    holders = part_holders(rows)
+    registry = get_registry()
+    own_part = actor_department(user) if user is not None else None
     for (
         case_id,
         state_code,
@@ -139,10 +158,14 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
         submitted_at,
         due_at,
         self_score,
+        score,
+        criteria_set_id,
+        commune_code,
         is_escalated,
         claimed_by_id,
         claimed_by_name,
     ) in map(pick, rows):
+        counted = self_score if score is None else score
         due = dues.get(due_at)
         if due is None:
             status = due_status(due_at, now, translations, calendar)
@@ -161,6 +184,14 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
         state = states.get(state_code)
         if state is None:
             state = states[state_code] = state_label(state_code)
+        parts = ()
+        joint = registry.definition(title).states[state_code].joint
+        if joint:
+            held = holders.get(case_id, {})
+            parts = tuple(
+                (DEPARTMENT_LABELS.get(p, p), held[p][1] if p in held else None) for p in joint
+            )
+            claimed_by_id, claimed_by_name = held.get(own_part, (None, None))
         result.append(
             QueueRow(
                 id=case_id,
@@ -175,13 +206,16 @@ def queue_rows(rows, now, here: str) -> list[QueueRow]:
                 overdue=due[1],
                 due_badge=due[2],
                 due_text=due[3],
-                points=format_points(self_score, locale),
+                points=format_points(counted, locale),
+                self_points=format_points(self_score, locale) if counted != self_score else "",
+                passed=marks.passes(counted, criteria_set_id, year, commune_code),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,
                 show_url=show(case_id),
                 claim_url=claim(case_id),
                 release_url=release(case_id),
+                parts=parts,
             )
         )
     return result
@@ -208,13 +242,15 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "filter": queue_filter,
         "filter_args": queue_filter.as_args(),
         "page": page,
-        "rows": queue_rows(page.rows, now, here),
+        "rows": queue_rows(page.rows, now, here, user),
         "total": count_matching(user, queue_filter, now),
         "count_cap": COUNT_CAP,
         "states": queue_states(user),
         "districts": districts,
         "communes": communes,
         "bulk_triggers": [(t, needs_comment(t)) for t in bulk],
+        "bulk_override": any(t in PASS_MARK_TRIGGERS for t in bulk),
+        "confirm": None,
         "is_department": user.role in ("education_reviewer", "culture_reviewer"),
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
@@ -249,8 +285,31 @@ def bulk():
         )
     else:
         ids = [n for v in request.form.getlist("case_id") if (n := whole_number(v, 1))]
+    override_reason = request.form.get("override_reason", "")
+    if selection == "filter" and request.form.get("confirmed") != "1" and ids:
+        # a whole filter is many cases: say how many, and how many are under the pass mark,
+        # before anything is done
+        failing = count_failing(ids) if trigger in PASS_MARK_TRIGGERS else 0
+        context = _queue_context(
+            queue_filter,
+            confirm={
+                "trigger": trigger,
+                "count": len(ids),
+                "failing": failing,
+                "comment": comment,
+                "override_reason": override_reason,
+            },
+        )
+        return render_template("queues/queue.html", **context)
     try:
-        job = create_bulk_job(current_user, trigger, ids, comment, selection=selection)
+        job = create_bulk_job(
+            current_user,
+            trigger,
+            ids,
+            comment,
+            selection=selection,
+            override_reason=override_reason,
+        )
     except InvalidInput as exc:
         db.session.rollback()
         context = _queue_context(

@@ -1,14 +1,14 @@
 """Recognition decisions, the cases each lists (with the certificate codes), certificate jobs.
 
 Revision ID: h7_decisions_decisions
-Revises: e6f8a0b2c4d5
+Revises: h2_scores_score_and_override
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "h7_decisions_decisions"
-down_revision = "e6f8a0b2c4d5"
+down_revision = "h2_scores_score_and_override"
 branch_labels = None
 depends_on = None
 

@@ -3,6 +3,7 @@ failing case, and assessment saves that do not overwrite each other."""
 
 from __future__ import annotations
 
+from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import set_commune_flags
 from tests.factories import COMMUNE
@@ -46,3 +47,42 @@ def test_second_reviewer_adjustment_from_the_same_version_gets_409(ctx, api, mak
     second = api(make.user("commune_reviewer", COMMUNE)).put(f"/cases/{case.id}/assessment", adjust)
     assert second.status_code == 409
     assert first.json["assessment"]["total"] == 90
+
+
+def _failing(make):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    db.session.commit()
+    return case
+
+
+def test_approving_a_failing_case_needs_override_reason_kept_in_the_history(ctx, api, make):
+    case = _failing(make)
+    client = api(make.reviewer("commune_reviewer", COMMUNE))
+    refused = client.post(f"/cases/{case.id}/transitions", json={"trigger": "approve"})
+    assert refused.status_code == 422
+    error = refused.json["error"]
+    assert error["code"] == "below_pass_mark" and "66/100" in error["message"]
+    assert (error["details"]["total"], error["details"]["pass_mark"]) == (66, 80)
+    assert client.get(f"/cases/{case.id}").json["state"] == "commune_review"
+    done = client.post(
+        f"/cases/{case.id}/transitions",
+        json={"trigger": "approve", "override_reason": "Xác minh thực tế đạt"},
+    )
+    assert done.status_code == 200 and done.json["state"] == "district_verification"
+    history = client.get(f"/cases/{case.id}/history").json["items"]
+    assert history[-1]["override_reason"] == "Xác minh thực tế đạt"
+
+
+def test_bulk_over_the_api_skips_failing_cases_unless_overridden(ctx, api, make):
+    case = _failing(make)
+    client = api(make.reviewer("commune_reviewer", COMMUNE))
+    skipped = client.post("/cases/bulk-transitions", json={"ids": [case.id], "trigger": "approve"})
+    assert skipped.status_code == 200
+    assert skipped.json["failed"][0]["code"] == "below_pass_mark"
+    done = client.post(
+        "/cases/bulk-transitions",
+        json={"ids": [case.id], "trigger": "approve", "override_reason": "Theo biên bản"},
+    )
+    assert done.json["counts"] == {"succeeded": 1, "failed": 0}

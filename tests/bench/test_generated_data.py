@@ -24,7 +24,9 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.criteria.scoring import compute_result
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.queries import dbkk_communes
 
 NOW = datetime(2026, 11, 27, 3, 0)  # a Friday, 10:00 in Kon Tum
 FINAL = {"recognized", "rejected", "withdrawn"}
@@ -159,8 +161,42 @@ def check_assessment_items(cases, history):
         scores = [i["score"] for i in items[case["id"]]]
         assert all(s is not None for s in scores) if assessed else all(s is None for s in scores)
         assert case["self_score"] == (sum(scores) if assessed else None)
+        counted = [
+            i["score"] if i["reviewed_score"] is None else i["reviewed_score"]
+            for i in items[case["id"]]
+        ]
+        assert case["score"] == (sum(counted) if assessed else None)
         if case["state"] not in ("draft", "withdrawn"):
             assert assessed
+
+
+def check_pass_marks(cases, history):
+    """Every approval or signature of a case under its pass mark (the score that counts at that
+    moment, the ĐBKK mark of its year) carries an override, as fire_trigger writes it."""
+    registry = get_registry()
+    dbkk = {}
+    overridden = 0
+    for case in cases:
+        year = case["year"]
+        if year not in dbkk:
+            dbkk[year] = dbkk_communes([case["commune_code"] for case in cases], year)
+        own, reviewed = {}, {}
+        for event in history[case["id"]]:
+            data = event["data"]
+            data = json.loads(data) if isinstance(data, str) else (data or {})
+            if event["trigger"] == "assess":
+                own.update({change["code"]: change["new"] for change in data["items"]})
+            elif event["trigger"] == "adjust_scores":
+                reviewed.update({change["code"]: change["new"] for change in data["items"]})
+            elif event["trigger"] in ("approve", "sign"):
+                result = compute_result(
+                    registry.criteria_set(case["criteria_set_id"]),
+                    {**own, **reviewed},
+                    case["commune_code"] in dbkk[year],
+                )
+                assert ("override" in data) == (not result.passed), (case["id"], event, result)
+                overridden += "override" in data
+    assert overridden, "some generated cases are moved on under their pass mark"
 
 
 @pytest.mark.postgres_only
@@ -194,6 +230,7 @@ def test_generated_cases_keep_every_invariant_of_the_core(ctx):
     check_stage_visits(cases, history)
     check_sign_offs(cases, history)
     check_assessment_items(cases, history)
+    check_pass_marks(cases, history)
 
     usernames = {r["username"] for r in rows("SELECT username FROM users")}
     assert {f"xa{code}" for code in communes} <= usernames

@@ -151,6 +151,8 @@ def test_commune_reviewer_approves_many_cases_and_sees_what_did_not_go_through(
     verifier.login(district.username, PASSWORD)
     verifier.page.check("input[name=selection][value=filter]")
     verifier.page.click("button[value=approve]")
+    verifier.see("tất cả 3 hồ sơ khớp bộ lọc")  # asked first, with the count
+    verifier.page.click("text=Xác nhận, thực hiện")
     verifier.see("3 hồ sơ đã xử lý xong, 0 hồ sơ không xử lý được")
     verifier.shot("background bulk result")
     with live_app.app_context():

@@ -63,7 +63,7 @@ def world(database_url, tmp_path):
                 ("commune2", "commune_reviewer", COMMUNE),
             )
         }
-        province = [make.case_in("provincial_confirmation")[0].id for _ in range(2 * ROUNDS)]
+        province = [make.case_in("provincial_confirmation")[0].id for _ in range(3 * ROUNDS)]
         commune = [make.case_in("commune_review")[0].id for _ in range(2 * ROUNDS)]
         db.session.commit()
         db.session.remove()
@@ -159,7 +159,7 @@ def test_both_departments_signing_at_once_recognises_once(world):
 
 
 def test_one_department_signing_twice_at_once_is_one_signature_and_one_conflict(world):
-    for case_id in world.province[ROUNDS:]:
+    for case_id in world.province[ROUNDS : 2 * ROUNDS]:
         sign = {"trigger": "sign"}
         answers = world.race(
             ("education", f"/cases/{case_id}/transitions", sign),
@@ -169,7 +169,7 @@ def test_one_department_signing_twice_at_once_is_one_signature_and_one_conflict(
         refused = next(a for a in answers if a.status_code == 409)
         assert refused.json()["error"]["code"] == "conflict"
     with world.app.app_context():
-        for case_id in world.province[ROUNDS:]:
+        for case_id in world.province[ROUNDS : 2 * ROUNDS]:
             signatures = db.session.scalar(select(func.count()).where(SignOff.case_id == case_id))
             assert signatures == 1
         db.session.remove()
@@ -206,4 +206,24 @@ def test_racing_approvals_and_claims_have_one_winner(world):
                 )
             )
             assert claims == 1
+        db.session.remove()
+
+
+def test_a_bulk_signature_and_a_single_one_at_once_recognise_once(world):
+    for case_id in world.province[2 * ROUNDS :]:
+        answers = world.race(
+            ("education", "/cases/bulk-transitions", {"ids": [case_id], "trigger": "sign"}),
+            ("culture", f"/cases/{case_id}/transitions", {"trigger": "sign"}),
+        )
+        assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
+        assert answers[0].json()["counts"] == {"succeeded": 1, "failed": 0}
+    with world.app.app_context():
+        for case_id in world.province[2 * ROUNDS :]:
+            assert db.session.get(Case, case_id).state == "recognized"
+            into_recognized = db.session.scalar(
+                select(func.count()).where(
+                    CaseEvent.case_id == case_id, CaseEvent.to_state == "recognized"
+                )
+            )
+            assert into_recognized == 1
         db.session.remove()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import event, func, select
 
 from htsd_workflow.auth.operations import deactivate_user
-from htsd_workflow.cases.models import Case, CaseEvent
-from htsd_workflow.cases.operations import claim_case, fire_bulk, fire_trigger, release_case
+from htsd_workflow.cases.models import Case, CaseEvent, PartClaim
+from htsd_workflow.cases.operations import (
+    allowed_triggers,
+    claim_case,
+    fire_bulk,
+    fire_trigger,
+    release_case,
+)
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
@@ -110,3 +118,129 @@ def test_deactivating_a_user_releases_their_claims(ctx, make):
     assert all(db.session.get(Case, c.id).claimed_by_id is None for c in cases)
     with pytest.raises(NotAllowed):
         fire_trigger(cases[0].id, "approve", reviewer)
+
+
+# --- a joint stage: each department's part is its own piece of work ---------------------
+
+
+def joint_case(make):
+    case, _ = make.case_in("provincial_confirmation")
+    return (
+        case.id,
+        make.reviewer("education_reviewer", "62"),
+        make.reviewer("culture_reviewer", "62"),
+    )
+
+
+def test_one_departments_claim_and_signature_do_not_block_the_other(ctx, make):
+    """Education claims and signs; culture is offered its actions all along, claims, signs."""
+    case_id, education, culture = joint_case(make)
+    claim_case(case_id, education)
+    db.session.commit()
+    case = db.session.get(Case, case_id)
+    assert case.claimed_by_id is None  # the claim holds education's part only
+    assert "sign" in allowed_triggers(case, culture)
+    fire_trigger(case_id, "sign", education)
+    db.session.commit()
+    assert db.session.get(PartClaim, (case_id, "education")) is None  # signing ended it
+    assert "sign" in allowed_triggers(db.session.get(Case, case_id), culture)
+    claim_case(case_id, culture)
+    db.session.commit()
+    assert db.session.get(PartClaim, (case_id, "culture")).user_id == culture.id
+    assert fire_trigger(case_id, "sign", culture).state == "recognized"
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(PartClaim)) == 0
+
+
+def test_a_department_part_is_held_against_its_own_colleagues_only(ctx, make):
+    case_id, education, culture = joint_case(make)
+    other_education = make.user("education_reviewer", "62")
+    claim_case(case_id, education)
+    db.session.commit()
+    with pytest.raises(NotAllowed):
+        fire_trigger(case_id, "sign", other_education)
+    db.session.rollback()
+    with pytest.raises(Conflict):
+        claim_case(case_id, other_education)
+    db.session.rollback()
+    refused = fire_bulk([case_id], "sign", other_education)
+    assert [f["id"] for f in refused.failed] == [case_id]
+    db.session.rollback()
+    # the other department claims its own part, and bulk-signs it while education holds its
+    claim_case(case_id, culture)
+    bulk = fire_bulk([case_id], "sign", culture)
+    assert [s["id"] for s in bulk.succeeded] == [case_id]
+    db.session.commit()
+    assert db.session.get(PartClaim, (case_id, "education")).user_id == education.id
+    assert db.session.get(PartClaim, (case_id, "culture")) is None
+
+
+def test_releasing_gives_back_only_the_claimants_part_and_leaving_the_stage_ends_all(ctx, make):
+    case_id, education, culture = joint_case(make)
+    claim_case(case_id, education)
+    claim_case(case_id, culture)
+    db.session.commit()
+    release_case(case_id, culture)
+    db.session.commit()
+    assert db.session.get(PartClaim, (case_id, "culture")) is None
+    assert db.session.get(PartClaim, (case_id, "education")).user_id == education.id
+    claim_case(case_id, culture)
+    fire_trigger(case_id, "return_to_district", education, comment="Thiếu biên bản")
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(PartClaim)) == 0
+
+
+def test_deactivating_a_department_reviewer_releases_their_part(ctx, make):
+    case_id, education, culture = joint_case(make)
+    claim_case(case_id, education)
+    claim_case(case_id, culture)
+    db.session.commit()
+    assert deactivate_user(education, make.user("admin", "62")) == 1
+    db.session.commit()
+    assert db.session.get(PartClaim, (case_id, "education")) is None
+    assert db.session.get(PartClaim, (case_id, "culture")).user_id == culture.id
+
+
+def test_part_claims_follow_the_joint_stage_of_the_workflow_file(tmp_path):
+    """The joint stage is data: renamed in the workflow files, the same rule holds there."""
+    import shutil
+
+    from htsd_workflow import create_app
+    from htsd_workflow.geography.operations import import_province
+    from tests.factories import Factory
+
+    folder = tmp_path / "workflows"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "workflows", folder)
+    for path in (folder / "three_tier").glob("*.yaml"):
+        path.write_text(path.read_text().replace("provincial_confirmation", "joint_confirmation"))
+    app = create_app(
+        {
+            "TESTING": True,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'joint.sqlite'}",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "WORKFLOWS_DIR": str(folder),
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "NOTIFY_WORKER": False,
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        import_province("62")
+        make = Factory()
+        case, applicant = make.draft()
+        fire_trigger(case.id, "submit", applicant)
+        fire_trigger(case.id, "approve", make.reviewer("commune_reviewer", COMMUNE))
+        fire_trigger(case.id, "approve", make.reviewer("district_reviewer", DISTRICT))
+        education = make.reviewer("education_reviewer", "62")
+        culture = make.reviewer("culture_reviewer", "62")
+        claim_case(case.id, education)
+        db.session.commit()
+        assert db.session.get(Case, case.id).state == "joint_confirmation"
+        assert db.session.get(PartClaim, (case.id, "education")).user_id == education.id
+        assert "sign" in allowed_triggers(db.session.get(Case, case.id), culture)
+        fire_trigger(case.id, "sign", education)
+        assert fire_trigger(case.id, "sign", culture).state == "recognized"
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(PartClaim)) == 0
+        db.session.remove()
+        db.engine.dispose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +14,7 @@ from htsd_workflow.cases.models import Case, CaseEvent, SignOff
 from htsd_workflow.cases.operations import claim_case, fire_bulk, fire_trigger
 from htsd_workflow.core.errors import Conflict
 from htsd_workflow.extensions import db
+from htsd_workflow.sla.operations import extend_deadline
 from tests.factories import COMMUNE, PROVINCE
 
 
@@ -196,6 +198,32 @@ def test_two_reviewers_claiming_at_once_one_holds_the_case(ctx, make):
         select(func.count()).where(CaseEvent.case_id == case_id, CaseEvent.trigger == "claim")
     )
     assert claims == 1
+
+
+def test_two_deadline_extensions_at_once_extend_once(ctx, make):
+    case, _ = make.case_in("commune_review")
+    one = make.user("commune_reviewer", COMMUNE)
+    two = make.user("commune_reviewer", COMMUNE)
+    case_id = case.id
+    results = two_racers(
+        ctx,
+        lambda: extend_deadline(
+            case_id, db.session.get(type(one), one.id), date(2027, 1, 8), "Chờ họp thôn"
+        ).is_extended,
+        lambda: extend_deadline(
+            case_id, db.session.get(type(two), two.id), date(2027, 1, 8), "Chờ họp xã"
+        ).is_extended,
+    )
+    assert results["first"] == ("ok", True)
+    kind, error = results["second"]
+    assert kind == "error" and isinstance(error, Conflict), error
+    db.session.expire_all()
+    extensions = db.session.scalar(
+        select(func.count()).where(
+            CaseEvent.case_id == case_id, CaseEvent.trigger == "extend_deadline"
+        )
+    )
+    assert extensions == 1
 
 
 def test_bulk_and_single_approval_on_the_same_case_do_not_both_apply(ctx, make):

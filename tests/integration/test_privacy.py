@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from htsd_workflow.api.framework import issue_token
 from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.audit.operations import audit_entries
-from htsd_workflow.auth.models import User
+from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.cases.models import AssessmentItem, Case
 from htsd_workflow.core.errors import NotAllowed
 from htsd_workflow.extensions import db
@@ -61,3 +62,16 @@ def test_privacy_actions_are_audited_and_the_log_cannot_be_edited(ctx, make):
         with pytest.raises(Exception, match="append-only"):
             db.session.execute(AuditEntry.__table__.delete())
         db.session.rollback()
+
+
+def test_erasing_a_household_revokes_its_accounts_api_tokens(ctx, make):
+    case, applicant = make.case_in("commune_review")
+    admin = make.user("admin", "62")
+    issue_token(applicant)
+    db.session.commit()
+    erase_personal_data(case.subject_id, admin)
+    db.session.commit()
+    revoked = db.session.scalars(
+        select(ApiToken.revoked_at).where(ApiToken.user_id == applicant.id)
+    ).all()
+    assert revoked and None not in revoked

@@ -78,3 +78,37 @@ def test_a_denominators_file_with_impossible_numbers_is_refused_row_by_row(ctx, 
     errors = refused.value.details["errors"]
     assert {e["row"] for e in errors} == {2, 3, 4}
     assert db.session.scalar(select(func.count()).select_from(Denominator)) == 0
+
+
+def test_login_slips_take_only_ids_in_ascii_digits(as_user, make):
+    from sqlalchemy import func, select
+
+    from htsd_workflow.auth.models import User
+    from htsd_workflow.extensions import db
+    from tests.factories import COMMUNE
+
+    household = make.subject("family", COMMUNE)
+    officer = as_user(make.user("commune_reviewer", COMMUNE))
+    arabic_indic = str(household.id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    for typed in (["²"], [arabic_indic], [str(household.id), "²"], ["1" + "0" * 30], [str(2**31)]):
+        answer = officer.post("/imports/slips", {"subject_id": typed})
+        assert answer.status_code == 422, (typed, answer.status_code)
+    accounts = select(func.count()).select_from(User).where(User.subject_id == household.id)
+    assert db.session.scalar(accounts) == 0
+    assert officer.post("/imports/slips", {"subject_id": [str(household.id)]}).status_code == 200
+    assert db.session.scalar(accounts) == 1
+
+
+def test_the_queues_cursors_take_no_id_beyond_the_keys(as_user, make):
+    from tests.factories import COMMUNE
+
+    make.case_in("commune_review")
+    officer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    for cursor in (
+        f"2026-12-07T10:00:00_{2**31}",
+        f"2026-12-07T10:00:00_{2**63}",
+        "2026-12-07T10:00:00_١٢",
+        "2026-12-07T10:00:00+07:00_1",
+    ):
+        for name in ("after", "before"):
+            assert officer.get(f"/queue?{name}={cursor}").status_code == 200, (name, cursor)

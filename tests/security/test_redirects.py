@@ -24,10 +24,12 @@ _C0_OR_SPACE = "".join(chr(c) for c in range(0x21))
 def browser_resolves(target: str, base: str = SITE) -> str:
     """Where a browser goes for ``Location: target`` on ``base``, following the parts of the
     WHATWG URL parser that Python's ``urljoin`` does not do: leading and trailing C0 controls
-    and spaces are trimmed, tabs and line breaks anywhere are removed, and in an http(s) URL a
-    backslash is a slash."""
+    and spaces are trimmed, tabs and line breaks anywhere are removed, in an http(s) URL a
+    backslash is a slash, and any run of two or more slashes at the start opens a host name
+    (checked against Chromium in ``tests/browser/test_redirect_targets.py``)."""
     target = target.strip(_C0_OR_SPACE)
     target = re.sub("[\t\n\r]", "", target).replace("\\", "/")
+    target = re.sub("^//+", "//", target)
     return urljoin(base, target)
 
 

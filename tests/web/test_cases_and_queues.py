@@ -323,7 +323,9 @@ def test_bulk_over_the_threshold_runs_as_a_background_job(as_user, make, ctx):
     ctx.config["BULK_BACKGROUND_THRESHOLD"] = 2
     ctx.extensions["htsd_bulk_job_runner"] = started.append
     try:
-        response = commune.post("/queue/bulk", {"trigger": "approve", "selection": "filter"})
+        response = commune.post(
+            "/queue/bulk", {"trigger": "approve", "selection": "filter", "confirmed": "1"}
+        )
     finally:
         ctx.config["BULK_BACKGROUND_THRESHOLD"] = 300
         del ctx.extensions["htsd_bulk_job_runner"]
@@ -474,7 +476,9 @@ def test_queue_rows_show_each_case_s_link_dates_points_badge_and_claim(as_user, 
     db.session.execute(
         update(Case)
         .where(Case.id == late.id)
-        .values(due_at=utcnow() - timedelta(days=10), is_escalated=True, self_score=1234.5)
+        .values(
+            due_at=utcnow() - timedelta(days=10), is_escalated=True, self_score=1234.5, score=1234.5
+        )
     )
     db.session.commit()
     cases = [db.session.get(Case, c.id) for c in (mine, late, taken, free)]
@@ -505,7 +509,7 @@ def test_queue_rows_show_each_case_s_link_dates_points_badge_and_claim(as_user, 
                     )
                     assert f'{due_day}<br><span class="due overdue">{badge}</span>' in row
                     assert row.startswith(' class="overdue">')
-                    assert f">{format_decimal(1234.5, format='#,##0.##')}</td>" in row
+                    assert f">{format_decimal(1234.5, format='#,##0.##')}<br>" in row
                     assert ("Escalated" if language == "en" else "Đã báo cáo cấp trên") in row
                 else:
                     days = get_calendar().working_days_left(case.due_at, now)
@@ -515,14 +519,14 @@ def test_queue_rows_show_each_case_s_link_dates_points_badge_and_claim(as_user, 
                         else gettext("Đến hạn hôm nay")
                     )
                     assert f'{due_day}<br><span class="due">{badge}</span>' in row
-                    assert f">{format_decimal(case.self_score, format='#,##0.##')}</td>" in row
+                    assert f">{format_decimal(case.score, format='#,##0.##')}<br>" in row
             release = url_for("cases.release", case_id=mine.id)
             assert f'formaction="{release}"' in _queue_row(body, mine.id)
             assert "formaction" not in _queue_row(body, taken.id)
             assert colleague.username in _queue_row(body, taken.id)
             claim = url_for("cases.claim", case_id=free.id)
             assert f'formaction="{claim}"' in _queue_row(body, free.id)
-        assert ("Self score" if language == "en" else "Tự chấm") in body
+        assert ("Passes" if language == "en" else "Đạt") in body
 
 
 def test_a_queue_page_sends_the_user_the_page_and_the_count_only(as_user, make, ctx):
@@ -609,3 +613,34 @@ def test_reviewer_extends_the_deadline_from_the_case_page_once(as_user, make):
         select(OutboxMessage.kind).where(OutboxMessage.case_id == case.id)
     ).all()
     assert told.count("extend_deadline") == 1  # the applicant is told (recipients: tests/api)
+
+
+def test_one_department_claiming_and_signing_leaves_the_other_its_part(as_user, make):
+    """Issue 18.1: education presses "Nhận xử lý", then "Ký xác nhận"; culture still has its
+    buttons, sees who holds which part, claims and bulk-signs its own part."""
+    case, _ = make.case_in("provincial_confirmation")
+    education = as_user(make.user("education_reviewer", PROVINCE, full_name="Chị Hà"))
+    culture_user = make.user("culture_reviewer", PROVINCE, full_name="Anh Minh")
+    culture = as_user(culture_user)
+    assert education.post(f"/cases/{case.id}/claim").status_code == 302
+    page = text(culture.get(f"/cases/{case.id}"))
+    assert 'name="trigger" value="sign"' in page
+    assert "đang do" not in page
+    assert "Chị Hà" in page  # who holds education's part
+    row = _queue_row(text(culture.get("/queue")), case.id)
+    assert "Chị Hà" in row and "/claim" in row  # culture's part is free to claim
+    signed = education.post(f"/cases/{case.id}/actions", {"trigger": "sign"})
+    assert signed.status_code == 302
+    page = text(culture.get(f"/cases/{case.id}"))
+    assert 'name="trigger" value="sign"' in page and "Chị Hà" not in page.split("Lịch sử")[0]
+    assert culture.post(f"/cases/{case.id}/claim").status_code == 302
+    assert case.id in [
+        int(r.split('value="')[1].split('"')[0])
+        for r in text(culture.get("/queue?claim=mine")).split('name="case_id"')[1:]
+    ]
+    done = culture.post(
+        "/queue/bulk", {"trigger": "sign", "selection": "selected", "case_id": str(case.id)}
+    )
+    assert done.status_code in (200, 302)
+    db.session.expire_all()
+    assert db.session.get(Case, case.id).state == "recognized"

@@ -6,11 +6,13 @@ from __future__ import annotations
 import io
 import re
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
+from htsd_workflow.cases.operations import fire_trigger, save_assessment
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
+from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from tests.factories import COMMUNE
 from tests.web.conftest import text
 
@@ -166,3 +168,120 @@ def test_the_case_page_has_one_form_for_adjustments_and_actions(as_user, make):
     owner = re.search(r'form="([^"]+)"', approve).group(1)
     assert re.search(r'form="([^"]+)"', review).group(1) == owner
     assert f'<form id="{owner}"' in body
+
+
+# --- issue 18 item 3: the page refuses a failing case without a reason, and shows the reason --
+
+
+def test_approve_on_the_page_below_the_mark_asks_for_a_reason_then_shows_it(as_user, make):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    db.session.commit()
+    reviewer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    page = text(reviewer.get(f"/cases/{case.id}"))
+    assert 'name="override_reason"' in page
+    refused = reviewer.post(
+        f"/cases/{case.id}/actions", {"version": str(case.version), "trigger": "approve"}
+    )
+    assert refused.status_code == 422
+    body = text(refused)
+    assert "66/100" in body and "điểm đạt 80" in body
+    done = reviewer.post(
+        f"/cases/{case.id}/actions",
+        {
+            "version": str(case.version),
+            "trigger": "approve",
+            "override_reason": "Hộ có hoàn cảnh đặc biệt, thôn đề nghị",
+        },
+    )
+    assert done.status_code == 302
+    shown = text(reviewer.get(f"/cases/{case.id}"))
+    assert "Chuyển tiếp dù chưa đạt" in shown
+    assert "Hộ có hoàn cảnh đặc biệt, thôn đề nghị" in shown
+
+
+# --- issue 18 item 4 and the queue part of item 3: the score that counts, and Đạt/Chưa đạt ---
+
+
+def _queue_row(body: str, case_id: int) -> str:
+    start = body.index(f'name="case_id" value="{case_id}"')
+    return body[start : body.index("</tr>", start)]
+
+
+def test_district_queue_shows_the_communes_adjusted_score_and_whether_it_passes(as_user, make):
+    case, applicant = make.draft(complete=False)
+    typed = {"1.1": 10, "1.2": 9.5, "1.3": 10, "2": 27, "3": 17, "4": 16}  # 89.5
+    save_assessment(case.id, [{"code": c, "score": s} for c, s in typed.items()], applicant)
+    fire_trigger(case.id, "submit", applicant)
+    commune = make.reviewer("commune_reviewer", COMMUNE)
+    save_assessment(case.id, [{"code": "2", "score": 22, "note": "Thiếu sổ học tập"}], commune)
+    fire_trigger(case.id, "approve", commune)
+    low = failing_in_district(make, commune)
+    db.session.commit()
+    body = text(as_user(make.reviewer("district_reviewer", "608")).get("/queue"))
+    row = _queue_row(body, case.id)
+    assert "84,5" in row and "tự chấm 89,5" in row and ">Đạt<" in row
+    low_row = _queue_row(body, low.id)
+    assert "66" in low_row and ">Chưa đạt<" in low_row
+
+
+def failing_in_district(make, commune):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    fire_trigger(case.id, "approve", commune, override_reason="Thôn đề nghị")
+    return case
+
+
+# --- issue 18 item 3: bulk actions skip failing cases unless overridden, and ask first -------
+
+
+def _job_items(job_id):
+    return {
+        item.case_id: item
+        for item in db.session.scalars(select(BulkJobItem).where(BulkJobItem.job_id == job_id))
+    }
+
+
+def test_bulk_over_the_filter_asks_first_with_the_count_and_how_many_fail(as_user, make):
+    good, _ = make.case_in("commune_review")
+    commune_user = make.reviewer("commune_reviewer", COMMUNE)
+    bad = failing_in_commune(make)
+    commune = as_user(commune_user)
+    asked = commune.post("/queue/bulk", {"trigger": "approve", "selection": "filter"})
+    assert asked.status_code == 200
+    body = text(asked)
+    assert "tất cả 2 hồ sơ khớp bộ lọc" in body and "Trong đó 1 hồ sơ chưa đạt điểm" in body
+    assert db.session.scalar(select(func.count()).select_from(BulkJob)) == 0  # nothing done yet
+    done = commune.post(
+        "/queue/bulk", {"trigger": "approve", "selection": "filter", "confirmed": "1"}
+    )
+    job_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    items = _job_items(job_id)
+    assert items[good.id].is_ok and not items[bad.id].is_ok
+    assert "66/100" in items[bad.id].message and items[bad.id].code == "below_pass_mark"
+    assert "66/100" in text(commune.get(f"/bulk/{job_id}"))
+
+
+def test_bulk_with_the_override_reason_moves_failing_cases_too(as_user, make):
+    commune_user = make.reviewer("commune_reviewer", COMMUNE)
+    bad = failing_in_commune(make)
+    done = as_user(commune_user).post(
+        "/queue/bulk",
+        {"trigger": "approve", "case_id": [str(bad.id)], "override_reason": "Biên bản họp thôn"},
+    )
+    job_id = int(done.headers["Location"].rsplit("/", 1)[1])
+    assert _job_items(job_id)[bad.id].is_ok
+    event = db.session.scalar(
+        select(CaseEvent).where(CaseEvent.case_id == bad.id, CaseEvent.trigger == "approve")
+    )
+    assert event.data["override"]["reason"] == "Biên bản họp thôn"
+
+
+def failing_in_commune(make):
+    case, applicant = make.draft()
+    make.fill(case, applicant, fraction=0.66)
+    fire_trigger(case.id, "submit", applicant)
+    db.session.commit()
+    return case
