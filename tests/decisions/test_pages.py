@@ -64,3 +64,48 @@ def test_the_verify_form_takes_a_typed_code(ctx, make, recognised, client):
     )
     assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/verify/{code}")
     assert "Hộ Gõ Mã" in client.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_commune_revokes_on_the_case_page_with_a_reason(ctx, make, recognised, as_user):
+    case, _ = recognised(name="Hộ Thu Hồi")
+    officer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    page = officer.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Thu hồi công nhận" in page  # the button, from the workflow file
+    refused = officer.post(f"/cases/{case.id}/actions", {"trigger": "revoke", "comment": ""})
+    assert refused.status_code == 422
+    done = officer.post(
+        f"/cases/{case.id}/actions", {"trigger": "revoke", "comment": "Khai không đúng"}
+    )
+    assert done.status_code in (302, 303)
+    db.session.expire_all()
+    from htsd_workflow.cases.models import Case
+
+    assert db.session.get(Case, case.id).state == "revoked"
+
+
+def test_decision_pages_stay_inside_the_territory(ctx, make, recognised, as_user):
+    from datetime import date
+
+    from flask import g
+
+    from htsd_workflow.decisions.operations import draft_decision, issue_decision
+    from tests.factories import OTHER_COMMUNE_SAME_DISTRICT
+
+    recognised(name="Hộ Trong Xã")
+    decision = draft_decision("family", 2026, COMMUNE, make.reviewer("commune_reviewer", COMMUNE))
+    issue_decision(decision.id, "3", date(2026, 12, 1), "A", make.user("manager", DISTRICT))
+    db.session.commit()
+    stranger = as_user(make.user("commune_reviewer", OTHER_COMMUNE_SAME_DISTRICT))
+    g.pop("_login_user", None)
+    for url in (
+        f"/decisions/{decision.id}",
+        f"/decisions/{decision.id}/pdf",
+        f"/decisions/{decision.id}/certificates.pdf",
+    ):
+        assert stranger.get(url).status_code == 404, url
+    assert "Hộ Trong Xã" not in stranger.get("/decisions").get_data(as_text=True)
+    assert "Hộ Trong Xã" not in stranger.get("/decisions/lists").get_data(as_text=True)
+    g.pop("_login_user", None)
+    applicant = as_user(make.user("applicant", subject_id=make.subject().id))
+    g.pop("_login_user", None)
+    assert applicant.get("/decisions").status_code == 403
