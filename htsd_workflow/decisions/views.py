@@ -34,7 +34,7 @@ from htsd_workflow.decisions.operations import (
     store_pdf,
     visible_decision,
 )
-from htsd_workflow.decisions.queries import decision_summary, verification
+from htsd_workflow.decisions.queries import decision_summary, today, verification
 from htsd_workflow.decisions.signing import sign_pdf, signing_configured
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.models import Unit
@@ -113,7 +113,7 @@ def index():
         "decisions/index.html",
         decisions=[decision_summary(d, count=n) for d, n in rows],
         may_draft=current_user.role in DRAFTERS,
-        this_year=date.today().year,
+        this_year=today().year,
     )
 
 
