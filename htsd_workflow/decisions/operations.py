@@ -23,6 +23,7 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import record_decision_issued
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.labels import LEVEL_LABELS
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.decisions.models import Decision, DecisionEntry
@@ -125,9 +126,10 @@ def draft_decision(
     if unit is None or not in_scope(user, unit):
         raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
     if unit.level != block.level:
+        level = str(LEVEL_LABELS.get(block.level, block.level)).lower()
         raise InvalidInput(
-            _l("Quyết định danh hiệu này do cấp %(level)s ban hành.", level=block.level),
-            details={"unit": _l("Chọn một đơn vị cấp %(level)s.", level=block.level)},
+            _l("Quyết định danh hiệu này do %(level)s ban hành.", level=level),
+            details={"unit": _l("Chọn một đơn vị hành chính %(level)s.", level=level)},
         )
     _check_drafter(user, block.level)
     province, district, commune = unit.path()
