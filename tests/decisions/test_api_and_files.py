@@ -241,3 +241,18 @@ def test_many_certificates_are_built_in_the_background_with_progress(ctx, make, 
         ctx.config["CERTIFICATES_INLINE_MAX"] = 40
         ctx.extensions.pop("htsd_certificate_job_runner", None)
     assert db.session.get(CertificateJob, job_id).status == "done"
+
+
+def test_the_case_answer_carries_its_decision(ctx, make, issued, api):
+    decision, cases = issued
+    applicant = subject_users(cases[0].subject_id)[0]
+    body = api(applicant).get(f"/cases/{cases[0].id}").get_json()
+    assert body["decision"] == {
+        "number": "12/QĐ-UBND",
+        "date": "2026-12-20",
+        "body_name": decision.body_name,
+        "certificate": f"/api/v1/cases/{cases[0].id}/certificate",
+    }
+    other, _ = make.case_in("commune_review")
+    officer = api(make.reviewer("commune_reviewer", COMMUNE))
+    assert officer.get(f"/cases/{other.id}").get_json()["decision"] is None
