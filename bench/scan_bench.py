@@ -139,7 +139,7 @@ def child(database_uri: str, scan: bool, reference: bool = False) -> dict:
         if reference:
             captured: list = []
             undo = _captured_writes(captured)
-            fired = scan_sla(commit_each_batch=False)
+            fired = scan_sla()
             undo()
             db.session.rollback()
             vacuum_written_tables(database_uri)
@@ -162,7 +162,7 @@ def child(database_uri: str, scan: bool, reference: bool = False) -> dict:
             undo = _timed_statements(totals)
             cpu = _backend_cpu(pid)
             started = time.perf_counter()
-            fired = scan_sla(commit_each_batch=False)
+            fired = scan_sla()
             result["seconds"] = round(time.perf_counter() - started, 2)
             result["backend_cpu_seconds"] = _spent(cpu, pid)
             undo()

@@ -24,16 +24,17 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province, set_commune_flags
 from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
 from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.jobs.runner import commit_each
 from htsd_workflow.notifications.operations import (
     DeliveryFailed,
     dispatch_pending,
     pending_delivery_ids,
     retry_failed,
-    send_delivery,
 )
+from htsd_workflow.notifications.sending import send_delivery
 from htsd_workflow.reports.months import close_months
 from htsd_workflow.reports.operations import denominator_template, import_denominators
-from htsd_workflow.sla.operations import scan_sla
+from htsd_workflow.sla.operations import ScanResult, scan_batches
 from htsd_workflow.subjects.models import KINDS
 from htsd_workflow.subjects.operations import create_subject
 from htsd_workflow.subjects.privacy import erase_personal_data, export_personal_data
@@ -303,8 +304,7 @@ outbox = AppGroup("outbox", help="Notifications waiting to be delivered.")
 def sla_scan(at):
     """Apply the reminder/escalation ladder to every open case (what beat runs)."""
     now = to_utc_naive(at.replace(tzinfo=LOCAL_TZ)) if at else None
-    result = scan_sla(now)
-    db.session.commit()
+    result = ScanResult.of(commit_each(scan_batches(now)))  # committed batch by batch
     rungs = ", ".join(f"rung {r}: {n}" for r, n in sorted(result.fired.items())) or "nothing due"
     click.echo(rungs)
 

@@ -12,6 +12,7 @@ from flask import Flask
 
 from htsd_workflow import create_app
 from htsd_workflow.core.logging import init_task_logging
+from htsd_workflow.jobs import names
 
 
 def celery_init_app(flask_app: Flask) -> Celery:
@@ -26,23 +27,23 @@ def celery_init_app(flask_app: Flask) -> Celery:
     celery.config_from_object(flask_app.config["CELERY"])
     celery.conf.beat_schedule = {
         "sweep-outbox": {
-            "task": "worker.tasks.sweep_outbox",
+            "task": names.SWEEP_OUTBOX,
             "schedule": float(flask_app.config["OUTBOX_SWEEP_SECONDS"]),
         },
         "scan-deadlines": {
-            "task": "worker.tasks.scan_deadlines",
+            "task": names.SCAN_DEADLINES,
             "schedule": float(flask_app.config["SLA_SCAN_SECONDS"]),
         },
         "drop-stale-imports": {
-            "task": "worker.tasks.drop_stale_imports",
+            "task": names.DROP_STALE_IMPORTS,
             "schedule": 3600.0,
         },
         "close-report-months": {
-            "task": "worker.tasks.close_report_months",
+            "task": names.CLOSE_REPORT_MONTHS,
             "schedule": _crontab(hour=1, minute=15),
         },
         "daily-digest": {
-            "task": "worker.tasks.daily_digest",
+            "task": names.DAILY_DIGEST,
             "schedule": _crontab(hour=7, minute=0, day_of_week="mon-fri"),
         },
     }

@@ -49,6 +49,12 @@ from htsd_workflow.api.schemas import (
 from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import revoke_api_tokens
+from htsd_workflow.auth.roles import (
+    CASE_STARTERS,
+    REPORT_READERS,
+    REVIEWER_ROLES,
+    SUBJECT_CREATORS,
+)
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.auth.views import _check_password, sign_in_limited
 from htsd_workflow.cases.engine import get_registry
@@ -400,7 +406,7 @@ def list_subjects(user, query):
     "/subjects",
     "POST",
     summary="Create a subject in the caller's territory",
-    roles=("commune_reviewer", "district_reviewer", "province_officer", "admin"),
+    roles=SUBJECT_CREATORS,
     body=SubjectCreate,
     response=SubjectSchema,
     status=201,
@@ -497,7 +503,7 @@ def list_cases(user, query):
     "/cases",
     "POST",
     summary="Start an application (draft) for a subject",
-    roles=("applicant", "commune_reviewer", "district_reviewer", "province_officer"),
+    roles=CASE_STARTERS,
     body=CaseCreate,
     response=CaseSchema,
     status=201,
@@ -560,7 +566,7 @@ def post_transition(user, case_id, body):
     "/cases/bulk-transitions",
     "POST",
     summary="Fire one trigger on many cases; per-case results",
-    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    roles=REVIEWER_ROLES,
     body=BulkRequest,
     response=BulkResponse,
     tags=("cases",),
@@ -634,7 +640,7 @@ def post_release(user, case_id):
     "/cases/<int:case_id>/extensions",
     "POST",
     summary="Extend the current stage's deadline by some working days, once per stage",
-    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    roles=REVIEWER_ROLES,
     body=ExtensionRequest,
     response=ExtensionResponse,
     status=201,
@@ -730,8 +736,6 @@ def post_read(user, body):
 
 
 # --- reports ------------------------------------------------------------------------------
-
-REPORT_READERS = ("manager", "province_officer", "admin", "education_reviewer", "culture_reviewer")
 
 
 @endpoint(

@@ -20,12 +20,12 @@ from sqlalchemy import select
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from htsd_workflow.audit.operations import record_audit, record_sign_in
-from htsd_workflow.auth.access import access
+from htsd_workflow.auth.access import access, start_endpoint
 from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import end_sessions, set_password
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.pages import safe_next, start_endpoint
+from htsd_workflow.core.pages import safe_next
 from htsd_workflow.core.text import nfc, search_key
 from htsd_workflow.extensions import db, limiter
 

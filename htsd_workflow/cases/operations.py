@@ -29,7 +29,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from transitions import MachineError
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES
+from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES, SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
@@ -65,8 +65,6 @@ from htsd_workflow.geography.queries import unit_is_dbkk_in
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
-#: roles that may act on any case of their territory as supervisors (take over a claim)
-SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
 #: triggers that move a case forward towards recognition: refused below the pass mark unless
 #: the reviewer gives an override reason
 PASS_MARK_TRIGGERS = ("approve", "sign")

@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REVIEWER_ROLES, SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
     PASS_MARK_TRIGGERS,
-    SUPERVISOR_ROLES,
     actor_department,
     allowed_triggers,
     assessment_result,
@@ -391,7 +391,7 @@ def act(case_id: int):
 
 
 @bp.route("/cases/<int:case_id>/extensions", methods=["POST"])
-@access("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer")
+@access(*REVIEWER_ROLES)
 def extend(case_id: int):
     """The reviewing level extends the stage's deadline once, by working days, with a reason."""
     case = load_case(case_id)
@@ -597,7 +597,7 @@ def _assessment_again(case: Case, refusal, added: int, file_errors: dict):
 
 
 @bp.route("/cases/<int:case_id>/assessment", methods=["GET", "POST"])
-@access("applicant", "commune_reviewer")
+@access(*ASSESSMENT_EDITORS)
 def assessment(case_id: int):
     """The self-assessment, item by item: score, evidence note and files; save or send."""
     case = load_case(case_id)

@@ -7,15 +7,12 @@ stops before a case is scored against a wrong table.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import NoReturn
 
-import yaml
-
+from htsd_workflow.core.datafiles import Place, is_number, read_settings, yaml_files
 from htsd_workflow.core.errors import ConfigurationError
 from htsd_workflow.core.text import nfc
 
@@ -25,7 +22,6 @@ TITLES = ("family", "clan", "community", "unit")
 _REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "pass_mark", "items")
 _OPTIONAL_KEYS = ("pass_mark_dbkk", "bands", "notes")
 _SET_KEYS = frozenset(_REQUIRED_KEYS + _OPTIONAL_KEYS)
-_PERIOD_KEYS = frozenset({"from", "to"})
 _ITEM_KEYS = frozenset({"code", "label", "label_en", "max_points", "description", "verified"})
 _BAND_KEYS = frozenset({"code", "label", "min"})
 
@@ -33,8 +29,6 @@ _BAND_KEYS = frozenset({"code", "label", "min"})
 # such as "items[1.2].score" and a String(20) column
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]{0,59}")
 _CODE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,19}")
-# years outside this range are typos (2106 for 2016), not criteria sets
-_YEAR_MIN, _YEAR_MAX = 1990, 2100
 
 
 @dataclass(frozen=True)
@@ -126,10 +120,6 @@ def exact_sum(values) -> float:
     return float(sum((Decimal(repr(float(v))) for v in values), Decimal(0)))
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -138,89 +128,43 @@ def _period_text(cset: CriteriaSet) -> str:
     return f"{cset.period_from}–{cset.period_to if cset.period_to is not None else '…'}"
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
-
-    Plain ``safe_load`` keeps the last value silently, so a second ``pass_mark:`` pasted
-    further down a file would change the mark without anyone noticing.
-    """
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _value in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:  # unhashable key: the base constructor reports it
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping",
-                    node.start_mark,
-                    f"found duplicate key {key!r}",
-                    key_node.start_mark,
-                )
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 class _Checker:
-    """Builds one set from one file's data; every refusal names the file."""
+    """Builds one set from one file's data; every refusal names the file and the place."""
 
     def __init__(self, path: Path):
-        self.path = path
+        self.top = Place(path)
 
-    def fail(self, problem: str) -> NoReturn:
-        raise ConfigurationError(f"{self.path}: {problem}")
-
-    def text(self, value, what: str, *, required: bool = True) -> str:
+    @staticmethod
+    def text(value, at: Place, *, required: bool = True) -> str:
         if value is None or (isinstance(value, str) and not value.strip()):
             if required:
-                self.fail(f"{what} is missing (give a non-empty text)")
+                at.fail("is missing (give a non-empty text)")
             return ""
         if not isinstance(value, str):
-            self.fail(f"{what} must be text, got {value!r}")
+            at.fail(f"must be text, got {value!r}")
         return nfc(value)
 
-    def year(self, value, what: str) -> int:
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(f"{what} must be a year such as 2016, got {value!r}")
-        if not _YEAR_MIN <= value <= _YEAR_MAX:
-            self.fail(f"{what} {value} is not a plausible year ({_YEAR_MIN}–{_YEAR_MAX})")
-        return value
-
-    def unknown(self, data: dict, allowed: frozenset, where: str) -> None:
-        unknown = sorted(str(k) for k in set(data) - allowed)
-        if unknown:
-            self.fail(f"{where}unknown setting(s) {unknown}; allowed: {', '.join(sorted(allowed))}")
-
-    def build(self, data) -> CriteriaSet:
-        if data is None:
-            self.fail("the file is empty")
-        if not isinstance(data, dict):
-            self.fail(f"the file must hold a mapping of settings, got {type(data).__name__}")
-        self.unknown(data, _SET_KEYS, "")
+    def build(self, data: dict) -> CriteriaSet:
+        top = self.top
         for key in _REQUIRED_KEYS:
             if key not in data or data[key] is None:
-                self.fail(f"{key} is missing")
+                (top / key).fail("is missing")
 
         set_id = data["id"]
         if not isinstance(set_id, str) or not _ID_RE.fullmatch(set_id):
-            self.fail(
-                f"id {set_id!r} must be lower-case letters, digits, '.', '_' or '-' "
+            (top / "id").fail(
+                f"{set_id!r} must be lower-case letters, digits, '.', '_' or '-' "
                 "(at most 60), e.g. 'family-2016'"
             )
         title = data["title"]
         if title not in TITLES:
-            self.fail(f"title {title!r} is not one of {list(TITLES)}")
-        period_from, period_to = self.period(data["period"])
+            (top / "title").fail(f"{title!r} is not one of {list(TITLES)}")
+        period_from, period_to = (top / "period").period(data["period"])
         version = data["version"]
         if isinstance(version, bool) or not isinstance(version, str | int):
             # an unquoted 2016.10 would be read as the number 2016.1
-            self.fail(f'version must be quoted text such as "2016.1", got {version!r}')
-        version = self.text(str(version), "version")
+            (top / "version").fail(f'must be quoted text such as "2016.1", got {version!r}')
+        version = self.text(str(version), top / "version")
 
         items = self.items(data["items"])
         max_total = exact_sum(i.max_points for i in items)
@@ -229,16 +173,16 @@ class _Checker:
         if data.get("pass_mark_dbkk") is not None:
             pass_mark_dbkk = self.mark(data["pass_mark_dbkk"], "pass_mark_dbkk", max_total)
             if pass_mark_dbkk > pass_mark:
-                self.fail(
-                    f"pass_mark_dbkk {_fmt(pass_mark_dbkk)} is above pass_mark {_fmt(pass_mark)}"
+                (top / "pass_mark_dbkk").fail(
+                    f"{_fmt(pass_mark_dbkk)} is above pass_mark {_fmt(pass_mark)}"
                     " (the mark for especially disadvantaged communes may only be lower)"
                 )
         bands = self.bands(data.get("bands"), max_total)
-        notes = self.text(data.get("notes"), "notes", required=False)
+        notes = self.text(data.get("notes"), top / "notes", required=False)
         unverified = [i.code for i in items if not i.verified]
         if unverified and not notes:
             # the data must say itself what is provisional, never look like the law
-            self.fail(
+            (top / "notes").fail(
                 f"items {unverified} are marked verified: false, so notes must say what is "
                 "provisional and how to check it"
             )
@@ -248,8 +192,8 @@ class _Checker:
             period_from=period_from,
             period_to=period_to,
             version=version,
-            label=self.text(data["label"], "label"),
-            source=self.text(data["source"], "source"),
+            label=self.text(data["label"], top / "label"),
+            source=self.text(data["source"], top / "source"),
             pass_mark=pass_mark,
             pass_mark_dbkk=pass_mark_dbkk,
             bands=bands,
@@ -257,60 +201,46 @@ class _Checker:
             notes=notes,
         )
 
-    def period(self, period) -> tuple[int, int | None]:
-        if not isinstance(period, dict) or "from" not in period:
-            self.fail("period must be a mapping {from: <year>, to: <year or null>}")
-        self.unknown(period, _PERIOD_KEYS, "period: ")
-        period_from = self.year(period["from"], "period 'from'")
-        period_to = period.get("to")
-        if period_to is not None:
-            period_to = self.year(period_to, "period 'to'")
-            if period_to < period_from:
-                self.fail(f"period 'to' {period_to} is before 'from' {period_from}")
-        return period_from, period_to
-
     def items(self, raw_items) -> tuple[CriteriaItem, ...]:
         if not isinstance(raw_items, list) or not raw_items:
-            self.fail("items must be a non-empty list")
+            (self.top / "items").fail("must be a non-empty list")
         items = []
         seen: set[str] = set()
         for number, raw in enumerate(raw_items, start=1):
-            at = f"item {number}"
+            at = self.top / "items" / number
             if not isinstance(raw, dict):
-                self.fail(f"{at}: must be a mapping with code, label, label_en, max_points")
-            self.unknown(raw, _ITEM_KEYS, f"{at}: ")
+                at.fail("must be a mapping with code, label, label_en, max_points")
+            at.mapping(raw, _ITEM_KEYS)
             code = raw.get("code")
             if code is None or code == "":
-                self.fail(f"{at}: code is missing")
+                (at / "code").fail("is missing")
             if isinstance(code, float):
                 # YAML reads 1.10 as the number 1.1: the code the author typed is lost
-                self.fail(f'{at}: code {code!r} must be quoted, e.g. code: "{code}"')
+                (at / "code").fail(f'{code!r} must be quoted, e.g. code: "{code}"')
             if isinstance(code, bool) or not isinstance(code, str | int):
-                self.fail(f'{at}: code must be text such as "1.2", got {code!r}')
+                (at / "code").fail(f'must be text such as "1.2", got {code!r}')
             code = str(code)
             if not _CODE_RE.fullmatch(code):
-                self.fail(
-                    f"{at}: code {code!r} may hold only letters, digits, '.', '_' or '-' "
-                    "(at most 20)"
+                (at / "code").fail(
+                    f"{code!r} may hold only letters, digits, '.', '_' or '-' (at most 20)"
                 )
             if code in seen:
-                self.fail(f"{at}: duplicate item code {code!r}")
+                (at / "code").fail(f"duplicate item code {code!r}")
             seen.add(code)
-            at = f"item {number} ({code})"
             max_points = raw.get("max_points")
-            if not _is_number(max_points) or max_points <= 0:
-                self.fail(f"{at}: max_points must be a positive number, got {max_points!r}")
+            if not is_number(max_points) or max_points <= 0:
+                (at / "max_points").fail(f"must be a positive number, got {max_points!r}")
             verified = raw.get("verified", False)
             if not isinstance(verified, bool):
-                self.fail(f"{at}: verified must be true or false, got {verified!r}")
+                (at / "verified").fail(f"must be true or false, got {verified!r}")
             items.append(
                 CriteriaItem(
                     code=code,
-                    label=self.text(raw.get("label"), f"{at}: label"),
-                    label_en=self.text(raw.get("label_en"), f"{at}: label_en"),
+                    label=self.text(raw.get("label"), at / "label"),
+                    label_en=self.text(raw.get("label_en"), at / "label_en"),
                     max_points=float(max_points),
                     description=self.text(
-                        raw.get("description"), f"{at}: description", required=False
+                        raw.get("description"), at / "description", required=False
                     ),
                     verified=verified,
                 )
@@ -318,61 +248,47 @@ class _Checker:
         return tuple(items)
 
     def mark(self, value, what: str, max_total: float) -> float:
-        if not _is_number(value):
-            self.fail(f"{what} must be a number, got {value!r}")
+        at = self.top / what
+        if not is_number(value):
+            at.fail(f"must be a number, got {value!r}")
         if value < 0:
-            self.fail(f"{what} {_fmt(value)} is negative")
+            at.fail(f"{_fmt(value)} is negative")
         if value > max_total:
-            self.fail(f"{what} {_fmt(value)} is above the maximum total {_fmt(max_total)}")
+            at.fail(f"{_fmt(value)} is above the maximum total {_fmt(max_total)}")
         return float(value)
 
     def bands(self, raw_bands, max_total: float) -> tuple[Band, ...]:
         if raw_bands is None:
             return ()
         if not isinstance(raw_bands, list):
-            self.fail("bands must be a list of {code, label, min}, highest min first")
+            (self.top / "bands").fail("must be a list of {code, label, min}, highest min first")
         bands: list[Band] = []
         for number, raw in enumerate(raw_bands, start=1):
-            at = f"band {number}"
+            at = self.top / "bands" / number
             if not isinstance(raw, dict):
-                self.fail(f"{at}: must be a mapping with code, label and min")
-            self.unknown(raw, _BAND_KEYS, f"{at}: ")
+                at.fail("must be a mapping with code, label and min")
+            at.mapping(raw, _BAND_KEYS)
             code = raw.get("code")
             if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
-                self.fail(f"{at}: code must be a short text such as 'good', got {code!r}")
+                (at / "code").fail(f"must be a short text such as 'good', got {code!r}")
             if code in {b.code for b in bands}:
-                self.fail(f"{at}: duplicate band code {code!r}")
+                (at / "code").fail(f"duplicate band code {code!r}")
             low = raw.get("min")
-            if not _is_number(low):
-                self.fail(f"{at} ({code}): min must be a number, got {low!r}")
+            if not is_number(low):
+                (at / "min").fail(f"must be a number, got {low!r}")
             if not 0 <= low <= max_total:
-                self.fail(
-                    f"{at} ({code}): min {_fmt(low)} is outside 0..{_fmt(max_total)} "
-                    "(the maximum total)"
+                (at / "min").fail(
+                    f"{_fmt(low)} is outside 0..{_fmt(max_total)} (the maximum total)"
                 )
             if bands and low >= bands[-1].min:
-                self.fail(
-                    f"{at} ({code}): min {_fmt(low)} is not below {_fmt(bands[-1].min)} of "
+                (at / "min").fail(
+                    f"{_fmt(low)} is not below {_fmt(bands[-1].min)} of "
                     f"{bands[-1].code!r}; list bands from the highest min down"
                 )
             bands.append(
-                Band(code=code, label=self.text(raw.get("label"), f"{at}: label"), min=float(low))
+                Band(code=code, label=self.text(raw.get("label"), at / "label"), min=float(low))
             )
         return tuple(bands)
-
-
-def _read(path: Path):
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(f"{path}: not UTF-8 text ({exc.reason})") from exc
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot be read ({exc.strerror})") from exc
-    try:
-        # _StrictLoader is a SafeLoader: this is yaml.safe_load plus the duplicate-key check
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
 
 
 def _check_periods(sets: list[tuple[CriteriaSet, Path]]) -> None:
@@ -400,18 +316,12 @@ def _check_periods(sets: list[tuple[CriteriaSet, Path]]) -> None:
 def load_criteria_sets(directory: str | Path) -> dict[str, CriteriaSet]:
     """Load and validate every ``*.yaml`` criteria set in ``directory``, keyed by id."""
     folder = Path(directory)
-    if not folder.is_dir():
-        raise ConfigurationError(f"{folder}: criteria directory not found")
-    # a .yml file would be skipped silently and its author left wondering
-    stray = sorted(folder.glob("*.yml"))
-    if stray:
-        raise ConfigurationError(f"{stray[0]}: criteria files must end in .yaml")
     loaded: list[tuple[CriteriaSet, Path]] = []
     files: dict[str, Path] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        cset = _Checker(path).build(_read(path))
+    for path in yaml_files(folder, "criteria"):
+        cset = _Checker(path).build(read_settings(path, _SET_KEYS))
         if cset.id in files:
-            raise ConfigurationError(f"{path}: set id {cset.id!r} is also used in {files[cset.id]}")
+            (Place(path) / "id").fail(f"set id {cset.id!r} is also used in {files[cset.id]}")
         files[cset.id] = path
         loaded.append((cset, path))
     if not loaded:

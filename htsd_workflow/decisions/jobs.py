@@ -1,10 +1,13 @@
-"""Certificates for hundreds of cases, built in the background with a progress bar (the same
-pattern as the bulk jobs: a job row, a plain ``build_certificates`` run by a Celery task, or
-in a thread of the web process when no broker answers)."""
+"""Certificates for hundreds of cases, built in the background with a progress bar: a job of
+the shared kind (``htsd_workflow/jobs``, docs/architecture.md "Background jobs"): the steps
+render ``CHUNK`` certificates each; the boundary (``jobs.runner.run_job``) commits after each
+step; the worker's task ``build_certificates_task`` runs it (a thread of the web process when no
+broker answers)."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from flask import current_app
 from sqlalchemy import select
@@ -16,7 +19,9 @@ from htsd_workflow.core.time import utcnow
 from htsd_workflow.decisions import pdf as pdfs
 from htsd_workflow.decisions.models import CertificateJob, Decision, DecisionEntry
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.queue import run_in_background
+from htsd_workflow.jobs import names
+from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.runner import JobKind, start_job
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ def create_certificate_job(decision: Decision, user: User, total: int) -> Certif
         user_id=user.id,
         status="queued",
         total=total,
-        processed=0,
+        done=0,
         created_at=utcnow(),
     )
     db.session.add(job)
@@ -48,9 +53,9 @@ def create_certificate_job(decision: Decision, user: User, total: int) -> Certif
     return job
 
 
-def build_certificates(job_id: int, *, chunk: int = CHUNK) -> CertificateJob | None:
-    """Render the job's certificates, ``chunk`` at a time (committing the progress after each),
-    then keep the one PDF. A failure stops the job with its reason."""
+def certificate_steps(job_id: int, *, chunk: int = CHUNK) -> Iterator[None]:
+    """Render the job's certificates, ``chunk`` at a time (yielding after each, so the
+    boundary commits the progress), then keep the one PDF. A resumed run starts again."""
     from weasyprint import HTML
     from weasyprint.urls import URLFetcher
 
@@ -58,36 +63,43 @@ def build_certificates(job_id: int, *, chunk: int = CHUNK) -> CertificateJob | N
         def fetch(self, url, headers=None):
             raise ValueError(f"not fetched for a PDF: {url}")
 
+    if not claim_job(CertificateJob, job_id):
+        return
     job = db.session.get(CertificateJob, job_id)
-    if job is None or job.status == "done":
-        return job
     user = db.session.get(User, job.user_id)
     decision = db.session.get(Decision, job.decision_id)
     entries = entries_for(decision, user)
-    job.status, job.total, job.processed, job.error = "running", len(entries), 0, None
-    db.session.commit()
-    try:
-        documents = []
-        for start in range(0, len(entries), chunk):
-            part = entries[start : start + chunk]
-            html = pdfs.certificates_html(decision, part)
-            documents.append(HTML(string=html, url_fetcher=NoFetch()).render())
-            job = db.session.get(CertificateJob, job_id)
-            job.processed = start + len(part)
-            db.session.commit()
-        pages = [page for document in documents for page in document.pages]
-        body = documents[0].copy(pages).write_pdf() if documents else b""
-    except Exception as exc:  # noqa: BLE001 - the job records why it stopped
-        db.session.rollback()
-        log.exception("certificate job %s stopped", job_id)
+    job.status, job.total, job.done, job.error = "running", len(entries), 0, None
+    job.started_at = job.started_at or utcnow()
+    yield
+    documents = []
+    for start in range(0, len(entries), chunk):
+        part = entries[start : start + chunk]
+        html = pdfs.certificates_html(decision, part)
+        documents.append(HTML(string=html, url_fetcher=NoFetch()).render())
         job = db.session.get(CertificateJob, job_id)
-        job.status, job.error, job.finished_at = "failed", str(exc)[:1000], utcnow()
-        db.session.commit()
-        return job
+        job.done = start + len(part)
+        job.heartbeat_at = utcnow()
+        yield
+    pages = [page for document in documents for page in document.pages]
     job = db.session.get(CertificateJob, job_id)
-    job.pdf, job.status, job.finished_at = body, "done", utcnow()
-    db.session.commit()
-    return job
+    job.pdf = documents[0].copy(pages).write_pdf() if documents else b""
+    job.finish("done")
+    yield
+
+
+def certificate_stopped(job_id: int, exc: Exception) -> bool:
+    """A failure stops the job with its reason; printing again starts a new one."""
+    log.error("certificate job %s stopped", job_id, exc_info=exc)
+    job = db.session.get(CertificateJob, job_id)
+    job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    job.finish("failed")
+    return True
+
+
+CERTIFICATES = JobKind(
+    task=names.BUILD_CERTIFICATES, steps=certificate_steps, stopped=certificate_stopped
+)
 
 
 def dispatch_certificate_job(job_id: int) -> None:
@@ -95,4 +107,4 @@ def dispatch_certificate_job(job_id: int) -> None:
     if runner is not None:
         runner(job_id)
         return
-    run_in_background("worker.tasks.build_certificates_task", build_certificates, job_id)
+    start_job(CERTIFICATES, job_id, background=True)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.models import JobMixin
 
 DECISION_STATUSES = ("draft", "issued")
 CERTIFICATE_JOB_STATES = ("queued", "running", "done", "failed")
@@ -103,24 +104,16 @@ class DecisionEntry(db.Model):
     decision = relationship("Decision", lazy="joined", viewonly=True)
 
 
-class CertificateJob(db.Model):
-    """Printing all certificates of a decision (or of one commune in it) in the background;
-    its progress is what the progress bar shows."""
+class CertificateJob(JobMixin, db.Model):
+    """Printing all certificates of a decision (the part in one user's territory) in the
+    background; ``total`` and ``done`` count certificates, for the progress bar."""
 
     __tablename__ = "certificate_jobs"
+    ACTIVE = ("queued", "running")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     decision_id: Mapped[int] = mapped_column(ForeignKey("decisions.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    #: one of CERTIFICATE_JOB_STATES
-    status: Mapped[str] = mapped_column(String(10), default="queued")
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    processed: Mapped[int] = mapped_column(Integer, default=0)
+    #: why a run stopped (status "failed")
     error: Mapped[str | None] = mapped_column(Text)
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in ("done", "failed")

@@ -235,10 +235,9 @@ def certificate_job(job_id):
 def certificate_job_status(job_id):
     from flask import jsonify
 
-    job = _own_certificate_job(job_id)
-    return jsonify(
-        status=job.status, total=job.total, processed=job.processed, finished=job.is_finished
-    )
+    from htsd_workflow.jobs.models import progress_of
+
+    return jsonify(progress_of(_own_certificate_job(job_id)))
 
 
 @bp.route("/decisions/certificate-jobs/<int:job_id>/file")

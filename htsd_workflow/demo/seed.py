@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import DEPARTMENT_ROLES, REVIEWER_ROLES
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import (
@@ -170,7 +171,8 @@ def _reviewers(case: Case) -> dict[str, User]:
 
 def _steps_for(target: str, entry_level: str, rng: random.Random) -> list[tuple[str, str]]:
     """(trigger, role) steps that take a new case to ``target``."""
-    stages = ["commune_reviewer", "district_reviewer"]
+    # the reviewing roles before the provincial departments: commune, then district
+    stages = [role for role in REVIEWER_ROLES if role not in DEPARTMENT_ROLES]
     if entry_level == "district":
         stages = ["district_reviewer"]
     elif entry_level == "province":
@@ -199,10 +201,10 @@ def _steps_for(target: str, entry_level: str, rng: random.Random) -> list[tuple[
             steps += [("return_to_applicant", role), ("resubmit", "applicant")]
         steps.append(("approve", role))
     if target == "recognized":
-        first, second = rng.sample(["education_reviewer", "culture_reviewer"], 2)
+        first, second = rng.sample(DEPARTMENT_ROLES, 2)
         steps += [("sign", first), ("sign", second)]
     elif target == "provincial_confirmation" and rng.random() < 0.4:
-        steps.append(("sign", rng.choice(["education_reviewer", "culture_reviewer"])))
+        steps.append(("sign", rng.choice(DEPARTMENT_ROLES)))
     return steps
 
 
@@ -432,7 +434,7 @@ def seed_demo(
             _run_case(subject, applicants[subject.id], target, today, rng)
         db.session.flush()
         # the escalation ladder as the worker's scan would have applied it by this morning
-        scan_sla(now=_at(today, 8), commit_each_batch=False)
+        scan_sla(now=_at(today, 8))
     _demo_decisions(today)
     # the demo's past months, as the worker's nightly job would have counted them
     close_months(now=_at(today, 8))

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
+
+
+def units_within(level: str | None, code):
+    """SQL: the ``Unit`` row lies in the territory of the unit ``code`` of ``level`` (a
+    province, district or commune; the unit itself included). ``code`` may be a bound
+    parameter. Nothing for another level.
+
+    The one rule for "the units of a territory": every unit row carries its province's and
+    district's codes (a district's own row included), so the territory is one indexed column.
+    """
+    if level == "province":
+        return Unit.province_code == code
+    if level == "district":
+        return Unit.district_code == code
+    if level == "commune":
+        return Unit.code == code
+    return false()
 
 
 def unit_is_dbkk_in(year):

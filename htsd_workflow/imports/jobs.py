@@ -1,8 +1,10 @@
 """Imports from the pages: an uploaded file is kept, checked, shown row by row, and imported
 only when its owner confirms a clean check; large files run as background tasks.
 
-``check_import_job`` and ``run_import_job`` are the plain functions the Celery tasks wrap; they
-commit. The others flush and leave the commit to the request.
+``CHECK_IMPORT`` and ``RUN_IMPORT`` are the jobs the worker's tasks and the pages run through
+the boundary (``jobs.runner.run_job``), which commits after each of their steps; nothing here
+commits (the progress bar's rows are written by ``jobs.runner.beat`` on a connection of its
+own). The others flush and leave the commit to the request.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import codecs
 import logging
 import secrets
 import time
+from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +23,7 @@ from flask import current_app, has_request_context
 from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
@@ -31,14 +34,13 @@ from htsd_workflow.extensions import db
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, run_import, validate_import
 from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows, unpacked_size
-from htsd_workflow.notifications.queue import run_in_background
+from htsd_workflow.jobs import names
+from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.runner import JobKind, beat, start_job
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
-#: a run that has not reported for this long is taken to be dead (its worker was killed;
-#: its transaction rolled back), so a redelivered task may start it again
-STALE_AFTER = timedelta(minutes=3)
 #: seconds between progress writes
 PROGRESS_EVERY = 0.5
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0"
@@ -109,7 +111,7 @@ def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | 
         status="checking",
         phase="checking",
         is_background=content_size > current_app.config["IMPORT_BACKGROUND_BYTES"],
-        rows_done=0,
+        done=0,
         error_count=0,
         created=0,
         updated=0,
@@ -144,12 +146,7 @@ def _progress(job_id: int, *, while_writing: bool):
         if now - last < PROGRESS_EVERY:
             return
         last = now
-        with db.engine.begin() as connection:
-            connection.execute(
-                update(ImportJob)
-                .where(ImportJob.id == job_id)
-                .values(phase=phase, rows_done=rows, heartbeat_at=utcnow())
-            )
+        beat(ImportJob, job_id, phase=phase, done=rows)
 
     return progress
 
@@ -167,51 +164,56 @@ def _drop_file(job: ImportJob) -> None:
 
 
 def _save_report(job: ImportJob, report) -> None:
-    job.rows_total = report.rows
-    job.rows_done = report.rows
+    job.total = report.rows
+    job.done = report.rows
     job.error_count = report.error_count
     job.errors = report.as_dict()["errors"]
 
 
-def check_import_job(job_id: int) -> ImportJob | None:
-    """Check the job's file row by row and keep the report; write no data."""
-    if not _claim(job_id, "checking"):
-        return db.session.get(ImportJob, job_id)
+def check_import_steps(job_id: int) -> Iterator[None]:
+    """Check the job's file row by row and keep the report; write no data. Yields once
+    claimed, once the large file's rows are estimated, and at the end (the boundary,
+    ``jobs.runner.run_job``, commits there)."""
+    if not claim_job(ImportJob, job_id, ("checking",)):
+        return
+    job = db.session.get(ImportJob, job_id)
+    job.started_at = utcnow()
+    yield
     job = db.session.get(ImportJob, job_id)
     user = db.session.get(User, job.user_id)
-    if job.is_background and job.rows_total is None and job.stored_name:
+    if job.is_background and job.total is None and job.stored_name:
         # the progress bar's length until the check has counted the rows
-        job.rows_total = estimate_rows(import_folder(), job.stored_name)
-        db.session.commit()
-    try:
-        with open(_stored_path(job), "rb") as raw, _language_of(user):
-            report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
-    except (InvalidInput, Conflict, OSError) as exc:
-        db.session.rollback()
-        job = db.session.get(ImportJob, job_id)
-        with _language_of(user):
-            message = (
-                _with_details(exc)
-                if isinstance(exc, DomainError)
-                else _(
-                    "Không mở được tệp đã tải lên trên máy xử lý: thư mục IMPORT_FOLDER phải "
-                    "dùng chung giữa máy chủ web và máy xử lý nền (%(error)s).",
-                    error=exc.__class__.__name__,
-                )
-            )
-        job.message = message
-        job.status = "checked"
-        job.error_count = 0
-        job.finished_at = utcnow()
-        db.session.commit()
-        return job
+        job.total = estimate_rows(import_folder(), job.stored_name)
+        yield
+    with open(_stored_path(job), "rb") as raw, _language_of(user):
+        report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
     job = db.session.get(ImportJob, job_id)
     _save_report(job, report)
     job.message = None
-    job.status = "checked"
-    job.finished_at = utcnow()
-    db.session.commit()
-    return job
+    job.finish("checked")
+    yield
+
+
+def check_import_stopped(job_id: int, exc: Exception) -> bool:
+    """A file that cannot be read (or found) is checked with the reason as its message."""
+    if not isinstance(exc, InvalidInput | Conflict | OSError):
+        return False
+    job = db.session.get(ImportJob, job_id)
+    user = db.session.get(User, job.user_id)
+    with _language_of(user):
+        message = (
+            _with_details(exc)
+            if isinstance(exc, DomainError)
+            else _(
+                "Không mở được tệp đã tải lên trên máy xử lý: thư mục IMPORT_FOLDER phải "
+                "dùng chung giữa máy chủ web và máy xử lý nền (%(error)s).",
+                error=exc.__class__.__name__,
+            )
+        )
+    job.message = message
+    job.error_count = 0
+    job.finish("checked")
+    return True
 
 
 def _language_of(user: User):
@@ -237,7 +239,7 @@ def confirm_import_job(job: ImportJob, user: User) -> ImportJob:
         )
     job.status = "importing"
     job.phase = "checking"
-    job.rows_done = 0
+    job.done = 0
     job.heartbeat_at = None
     db.session.flush()
     return job
@@ -252,101 +254,81 @@ def cancel_import_job(job: ImportJob, user: User) -> None:
     if job.status in ("done", "cancelled"):
         return
     _drop_file(job)
-    job.status = "cancelled"
-    job.finished_at = utcnow()
+    job.finish("cancelled")
     db.session.flush()
 
 
-def _claim(job_id: int, status: str) -> bool:
-    """Take the run: only one at a time, unless the one before has gone silent (a task
-    redelivered by the broker while the first is still at work finds it alive and stops)."""
-    now = utcnow()
-    claimed = db.session.execute(
-        update(ImportJob)
-        .where(
-            ImportJob.id == job_id,
-            ImportJob.status == status,
-            or_(ImportJob.heartbeat_at.is_(None), ImportJob.heartbeat_at < now - STALE_AFTER),
-        )
-        .values(heartbeat_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    db.session.commit()
-    return claimed == 1
-
-
-def run_import_job(job_id: int) -> ImportJob | None:
+def run_import_steps(job_id: int) -> Iterator[None]:
     """Import a confirmed file in one transaction: every row, or — if anything goes wrong —
-    none (the data stays as it was and the job says why)."""
-    if not _claim(job_id, "importing"):
-        return db.session.get(ImportJob, job_id)
+    none (the data stays as it was and the job says why: ``run_import_stopped``). Yields once
+    claimed and once the whole file is written."""
+    if not claim_job(ImportJob, job_id, ("importing",)):
+        return
+    job = db.session.get(ImportJob, job_id)
+    job.started_at = utcnow()
+    yield
     job = db.session.get(ImportJob, job_id)
     user = db.session.get(User, job.user_id)
     kind, filename = job.kind, job.filename
-    try:
-        with open(_stored_path(job), "rb") as raw, _language_of(user):
-            result = run_import(kind, raw, user, _progress(job_id, while_writing=True))
-        job = db.session.get(ImportJob, job_id)
-        job.created, job.updated, job.unchanged = result.created, result.updated, result.unchanged
-        job.rows_done = job.rows_total = result.created + result.updated + result.unchanged
-        job.phase = "writing"
-        job.status = "done"
-        job.finished_at = utcnow()
-        record_audit(
-            "import",
-            actor=user,
-            target=f"import:{job_id}",
-            details={
-                "kind": kind,
-                "file": filename,
-                "created": result.created,
-                "updated": result.updated,
-                "unchanged": result.unchanged,
-            },
-        )
-        _drop_file(job)
-        db.session.commit()
-    except InvalidInput as exc:
+    with open(_stored_path(job), "rb") as raw, _language_of(user):
+        result = run_import(kind, raw, user, _progress(job_id, while_writing=True))
+    job = db.session.get(ImportJob, job_id)
+    job.created, job.updated, job.unchanged = result.created, result.updated, result.unchanged
+    job.done = job.total = result.created + result.updated + result.unchanged
+    job.phase = "writing"
+    job.finish("done")
+    record_audit(
+        "import",
+        actor=user,
+        target=f"import:{job_id}",
+        details={
+            "kind": kind,
+            "file": filename,
+            "created": result.created,
+            "updated": result.updated,
+            "unchanged": result.unchanged,
+        },
+    )
+    _drop_file(job)
+    yield
+
+
+def run_import_stopped(job_id: int, exc: Exception) -> bool:
+    """After the rollback of a run that raised: nothing was written."""
+    job = db.session.get(ImportJob, job_id)
+    if isinstance(exc, InvalidInput):
         # the data changed since the check (a code taken meanwhile, a commune moved): show
-        # the new report; nothing was written
-        db.session.rollback()
-        job = db.session.get(ImportJob, job_id)
+        # the new report
         report = exc.details if "errors" in (exc.details or {}) else None
-        job.status = "checked"
         if report is not None:
-            job.rows_total = report["rows"]
+            job.total = report["rows"]
             job.error_count = report["error_count"]
             job.errors = report["errors"]
         else:
-            with _language_of(user):
+            with _language_of(db.session.get(User, job.user_id)):
                 job.message = _with_details(exc)
-        job.finished_at = utcnow()
-        db.session.commit()
-    except Exception as exc:  # noqa: BLE001 - the job records why it stopped
-        db.session.rollback()
-        log.exception("import job %s stopped", job_id)
-        job = db.session.get(ImportJob, job_id)
-        job.status = "failed"
-        job.message = f"{exc.__class__.__name__}: {exc}"[:1000]
-        job.finished_at = utcnow()
-        db.session.commit()
-    return job
+        job.finish("checked")
+        return True
+    log.error("import job %s stopped", job_id, exc_info=exc)
+    job.message = f"{exc.__class__.__name__}: {exc}"[:1000]
+    job.finish("failed")
+    return True
+
+
+CHECK_IMPORT = JobKind(
+    task=names.CHECK_IMPORT, steps=check_import_steps, stopped=check_import_stopped
+)
+RUN_IMPORT = JobKind(task=names.RUN_IMPORT, steps=run_import_steps, stopped=run_import_stopped)
 
 
 def start_check(job: ImportJob) -> None:
     """After the upload commits: check now (small file) or in the background (large)."""
-    if job.is_background:
-        run_in_background("worker.tasks.check_import_task", check_import_job, job.id)
-    else:
-        check_import_job(job.id)
+    start_job(CHECK_IMPORT, job.id, background=job.is_background)
 
 
 def start_run(job: ImportJob) -> None:
     """After the confirmation commits: import now (small file) or in the background."""
-    if job.is_background:
-        run_in_background("worker.tasks.run_import_task", run_import_job, job.id)
-    else:
-        run_import_job(job.id)
+    start_job(RUN_IMPORT, job.id, background=job.is_background)
 
 
 def drop_stale_import_files(now=None) -> int:
@@ -362,7 +344,6 @@ def drop_stale_import_files(now=None) -> int:
     ).all()
     for job in jobs:
         _drop_file(job)
-        job.status = "cancelled"
-        job.finished_at = utcnow()
+        job.finish("cancelled")
     db.session.flush()
     return len(jobs)

@@ -24,6 +24,7 @@ from sqlalchemy import exists, select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
+from htsd_workflow.auth.roles import IMPORTERS, SLIP_ISSUERS
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import search_key, whole_number
@@ -40,15 +41,11 @@ from htsd_workflow.imports.jobs import (
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, template_xlsx
 from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.jobs.models import progress_of
 from htsd_workflow.subjects.models import KINDS, Subject
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-#: who imports lists: a commune officer for their commune, a district officer for the
-#: district, the provincial admin for the province (the territory check is per row)
-IMPORTERS = ("commune_reviewer", "district_reviewer", "admin")
-#: who hands out login slips (the same people who reset a household head's password)
-SLIP_ISSUERS = ("commune_reviewer", "admin")
 #: subjects listed (and slips printed) at most at once
 SLIP_PAGE = 500
 
@@ -139,14 +136,7 @@ def _phase_label(job: ImportJob) -> str:
 def job_status(job_id: int):
     """The progress bar's data."""
     job = import_job_for(current_user, job_id)
-    return jsonify(
-        status=job.status,
-        phase=job.phase,
-        phase_label=_phase_label(job),
-        processed=job.rows_done,
-        total=job.rows_total or 0,
-        finished=not job.is_busy,
-    )
+    return jsonify(progress_of(job, label=_phase_label(job), phase=job.phase))
 
 
 @bp.route("/jobs/<int:job_id>/confirm", methods=["POST"])

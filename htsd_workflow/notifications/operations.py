@@ -3,10 +3,10 @@
 ``dispatch_pending`` turns outbox rows into Notification rows (unique per event and person)
 and Delivery rows (unique per event, person and channel), in one transaction with marking the
 outbox row dispatched; so a redelivered task, or two workers at once, create nothing twice.
-``send_delivery`` hands one e-mail to the SMTP server: it is marked ``sending`` (committed)
-before the hand-over and ``sent`` after. A worker that dies in between leaves it ``sending``;
-the task is redelivered and the e-mail is sent again with the same Message-ID — at least once,
-and recognisable as the same message.
+``notifications.sending.send_delivery`` hands one e-mail to the SMTP server: it is marked
+``sending`` (committed) before the hand-over and ``sent`` after. A worker that dies in between
+leaves it ``sending``; the task is redelivered and the e-mail is sent again with the same
+Message-ID — at least once, and recognisable as the same message.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import REVIEWER_ROLES
-from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.auth.scope import scope_clause, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.calendar import get_calendar
@@ -29,7 +29,6 @@ from htsd_workflow.core.errors import NotAllowed
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.notifications.channels import build_email, send_email
 from htsd_workflow.notifications.messages import GREETING, render_message, render_text
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.notifications.recipients import recipients
@@ -162,34 +161,22 @@ def mark_sending(delivery_id: int) -> Delivery | None:
     return delivery
 
 
-def send_delivery(delivery_id: int) -> str:
-    """Send one e-mail; commits its state around the hand-over. Returns the final status."""
-    delivery = mark_sending(delivery_id)
-    db.session.commit()  # "sending" is recorded before the SMTP hand-over
-    if delivery is None:
-        return "skipped"
-    message = build_email(
-        to=delivery.address,
-        subject=delivery.subject,
-        body=delivery.body,
-        message_id=delivery.message_id,
-    )
-    try:
-        send_email(message)
-    except Exception as exc:  # noqa: BLE001 - any failure is recorded and retried
-        delivery = db.session.get(Delivery, delivery_id)
-        delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
-        delivery.status = "failed" if delivery.attempts >= MAX_ATTEMPTS else "pending"
-        db.session.commit()
-        if delivery.status == "pending":
-            raise DeliveryFailed(delivery.last_error) from exc
-        return "failed"
+def record_sent(delivery_id: int) -> None:
     delivery = db.session.get(Delivery, delivery_id)
     delivery.status = "sent"
     delivery.sent_at = utcnow()
     delivery.last_error = None
-    db.session.commit()
-    return "sent"
+    db.session.flush()
+
+
+def record_failure(delivery_id: int, exc: Exception) -> Delivery:
+    """Note why the SMTP hand-over failed: the e-mail waits for another attempt ("pending")
+    or, after ``MAX_ATTEMPTS``, gives up ("failed")."""
+    delivery = db.session.get(Delivery, delivery_id)
+    delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:2000]
+    delivery.status = "failed" if delivery.attempts >= MAX_ATTEMPTS else "pending"
+    db.session.flush()
+    return delivery
 
 
 def _failed_in_province(statement, actor: User | None):
@@ -201,7 +188,7 @@ def _failed_in_province(statement, actor: User | None):
     return (
         statement.join(User, User.id == Delivery.user_id)
         .join(Unit, Unit.code == User.unit_code)
-        .where(Unit.province_code == actor.unit_code)
+        .where(units_in_territory(actor))
     )
 
 

@@ -24,9 +24,11 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from htsd_workflow.jobs import names
+
 log = logging.getLogger("htsd.queue")
 
-DISPATCH_OUTBOX = "worker.tasks.dispatch_outbox"
+DISPATCH_OUTBOX = names.DISPATCH_OUTBOX
 
 
 def _producer() -> Celery:

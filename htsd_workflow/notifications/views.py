@@ -9,6 +9,7 @@ from flask_login import current_user
 from htsd_workflow.auth.access import access
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs import names
 from htsd_workflow.notifications.operations import (
     failed_deliveries,
     inbox_for,
@@ -60,6 +61,6 @@ def retry():
     )
     db.session.commit()
     for delivery_id in ids:
-        enqueue("worker.tasks.send_email", delivery_id)
+        enqueue(names.SEND_EMAIL, delivery_id)
     flash(_("Đã đưa %(num)s thư vào hàng gửi lại.", num=len(ids)), "success")
     return redirect(url_for("notifications.deliveries"))

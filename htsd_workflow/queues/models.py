@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.models import JobMixin
 
 JOB_STATES = ("queued", "running", "done", "failed")
 
 
-class BulkJob(db.Model):
+class BulkJob(JobMixin, db.Model):
     """A bulk action (approve, sign, return …) over many cases, run inline or in the
-    background; its progress is what the progress bar shows."""
+    background; its progress is what the progress bar shows. ``status`` is one of JOB_STATES;
+    ``total`` and ``done`` count cases."""
 
     __tablename__ = "bulk_jobs"
+    ACTIVE = ("queued", "running")
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
@@ -29,22 +29,11 @@ class BulkJob(db.Model):
     case_ids: Mapped[list] = mapped_column(JSON)
     #: how the cases were chosen, for the result page ("selected" or "filter")
     selection: Mapped[str] = mapped_column(String(10), default="selected")
-    #: one of JOB_STATES
-    status: Mapped[str] = mapped_column(String(10), default="queued")
-    total: Mapped[int] = mapped_column(Integer, default=0)
-    processed: Mapped[int] = mapped_column(Integer, default=0)
     succeeded: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     is_background: Mapped[bool] = mapped_column(Boolean, default=False)
     #: why a job stopped (status "failed"); handled cases stay handled and it can resume
     error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(DateTime)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in ("done", "failed")
 
 
 class BulkJobItem(db.Model):

@@ -1,12 +1,14 @@
 """Bulk actions as jobs: created by the queue page, run inline for a few cases or in the
 background for many, resumable after a stop.
 
-``run_bulk_job(job_id)`` is the plain function a Celery task wraps (see ``dispatch_bulk_job``).
+``bulk_job_steps`` does the work and never commits; ``BULK_JOB`` is the job the worker's task
+and the queue page run through the boundary (``jobs.runner.run_job``), which commits per chunk.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 from flask import current_app
 from flask_babel import force_locale
@@ -20,7 +22,9 @@ from htsd_workflow.cases.operations import clean_comment, fire_bulk
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.queue import run_in_background
+from htsd_workflow.jobs import names
+from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.runner import JobKind, start_job
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 
 log = logging.getLogger(__name__)
@@ -98,7 +102,7 @@ def create_bulk_job(
         selection=selection,
         status="queued",
         total=len(ids),
-        processed=0,
+        done=0,
         succeeded=0,
         failed=0,
         is_background=len(ids) > current_app.config["BULK_BACKGROUND_THRESHOLD"],
@@ -109,15 +113,16 @@ def create_bulk_job(
     return job
 
 
-def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
-    """Run (or resume) a bulk job: commits after each chunk so the progress bar moves.
+def bulk_job_steps(job_id: int, *, chunk: int = JOB_CHUNK) -> Iterator[None]:
+    """Run (or resume) a bulk job, yielding once claimed and after each chunk of cases (the
+    boundary, ``jobs.runner.run_job``, commits there so the progress bar moves).
 
     Cases already handled are skipped, so running it twice (a retried task, a restart) does
-    nothing twice. An unexpected error stops the job with status "failed" and its message.
+    nothing twice; a run finds the job taken while another run is alive (``claim_job``).
     """
+    if not claim_job(BulkJob, job_id):
+        return
     job = db.session.get(BulkJob, job_id)
-    if job is None or job.status == "done":
-        return job
     user = db.session.get(User, job.user_id)
     handled = set(
         db.session.scalars(select(BulkJobItem.case_id).where(BulkJobItem.job_id == job.id))
@@ -126,53 +131,55 @@ def run_bulk_job(job_id: int, *, chunk: int = JOB_CHUNK) -> BulkJob | None:
     job.status = "running"
     job.error = None
     job.started_at = job.started_at or utcnow()
-    job.processed = len(handled)
-    db.session.commit()
+    job.done = len(handled)
+    yield
     for start in range(0, len(todo), chunk):
         ids = todo[start : start + chunk]
-        try:
-            # the reasons are kept as text, in the language of the person who reads the job
-            with force_locale(user.locale or "vi"):
-                result = fire_bulk(
-                    ids,
-                    job.trigger,
-                    user,
-                    comment=job.comment,
-                    override_reason=job.override_reason,
-                )
-            rows = [
-                {"job_id": job_id, "case_id": r["id"], "is_ok": True, "state": r["state"]}
-                for r in result.succeeded
-            ] + [
-                {
-                    "job_id": job_id,
-                    "case_id": r["id"],
-                    "is_ok": False,
-                    "code": r.get("code"),
-                    "message": r.get("message"),
-                }
-                for r in result.failed
-            ]
-            db.session.execute(insert(BulkJobItem), rows)
-            job = db.session.get(BulkJob, job_id)
-            job.processed += len(ids)
-            job.succeeded += len(result.succeeded)
-            job.failed += len(result.failed)
-            db.session.commit()
-        except Exception as exc:  # noqa: BLE001 - the job records why it stopped
-            db.session.rollback()
-            log.exception("bulk job %s stopped", job_id)
-            job = db.session.get(BulkJob, job_id)
-            job.status = "failed"
-            job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
-            job.finished_at = utcnow()
-            db.session.commit()
-            return job
+        # the reasons are kept as text, in the language of the person who reads the job
+        with force_locale(user.locale or "vi"):
+            result = fire_bulk(
+                ids,
+                job.trigger,
+                user,
+                comment=job.comment,
+                override_reason=job.override_reason,
+            )
+        rows = [
+            {"job_id": job_id, "case_id": r["id"], "is_ok": True, "state": r["state"]}
+            for r in result.succeeded
+        ] + [
+            {
+                "job_id": job_id,
+                "case_id": r["id"],
+                "is_ok": False,
+                "code": r.get("code"),
+                "message": r.get("message"),
+            }
+            for r in result.failed
+        ]
+        db.session.execute(insert(BulkJobItem), rows)
+        job = db.session.get(BulkJob, job_id)
+        job.done += len(ids)
+        job.succeeded += len(result.succeeded)
+        job.failed += len(result.failed)
+        job.heartbeat_at = utcnow()
+        yield
     job = db.session.get(BulkJob, job_id)
-    job.status = "done"
-    job.finished_at = utcnow()
-    db.session.commit()
-    return job
+    job.finish("done")
+    yield
+
+
+def bulk_job_stopped(job_id: int, exc: Exception) -> bool:
+    """An unexpected error stops the job with status "failed" and its message; the cases
+    handled stay handled and it may resume."""
+    log.error("bulk job %s stopped", job_id, exc_info=exc)
+    job = db.session.get(BulkJob, job_id)
+    job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
+    job.finish("failed")
+    return True
+
+
+BULK_JOB = JobKind(task=names.RUN_BULK_JOB, steps=bulk_job_steps, stopped=bulk_job_stopped)
 
 
 def dispatch_bulk_job(job_id: int) -> None:
@@ -181,4 +188,4 @@ def dispatch_bulk_job(job_id: int) -> None:
     if runner is not None:
         runner(job_id)
         return
-    run_in_background("worker.tasks.run_bulk_job_task", run_bulk_job, job_id)
+    start_job(BULK_JOB, job_id, background=True)

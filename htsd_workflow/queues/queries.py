@@ -23,7 +23,7 @@ from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
+from htsd_workflow.geography.queries import dbkk_communes, units_within
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -65,8 +65,8 @@ _DESCENDING = (Case.due_at.desc(), Case.id.desc())
 #: these columns)
 _UNIT_COLUMNS = select(Unit.code, Unit.name, Unit.level, Unit.district_code).order_by(Unit.code)
 _UNITS_OF = {
-    "province": _UNIT_COLUMNS.where(Unit.province_code == bindparam("code")),
-    "district": _UNIT_COLUMNS.where(Unit.district_code == bindparam("code")),
+    level: _UNIT_COLUMNS.where(units_within(level, bindparam("code")))
+    for level in ("province", "district")
 }
 
 

@@ -22,8 +22,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
-from htsd_workflow.auth.access import access
-from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.auth.access import access, may_open
+from htsd_workflow.auth.roles import DEPARTMENT_ROLES, STAFF_ROLES
+from htsd_workflow.auth.scope import in_scope, scope_clause, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
@@ -35,13 +36,15 @@ from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.jobs.models import progress_of
+from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.queues.operations import (
+    BULK_JOB,
     bulk_triggers_for,
     create_bulk_job,
     dispatch_bulk_job,
     needs_comment,
-    run_bulk_job,
 )
 from htsd_workflow.queues.queries import (
     COUNT_CAP,
@@ -59,15 +62,6 @@ from htsd_workflow.subjects.models import Subject
 
 bp = Blueprint("queues", __name__)
 
-STAFF = (
-    "commune_reviewer",
-    "district_reviewer",
-    "education_reviewer",
-    "culture_reviewer",
-    "province_officer",
-    "manager",
-    "admin",
-)
 #: results listed per group on a bulk result page
 RESULT_ROWS = 500
 
@@ -251,7 +245,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "bulk_triggers": [(t, needs_comment(t)) for t in bulk],
         "bulk_override": any(t in PASS_MARK_TRIGGERS for t in bulk),
         "confirm": None,
-        "is_department": user.role in ("education_reviewer", "culture_reviewer"),
+        "is_department": user.role in DEPARTMENT_ROLES,
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
         "form": request.form if request.method == "POST" else {},
@@ -264,7 +258,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
 
 
 @bp.route("/queue")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def queue():
     """The cases waiting at the user's level inside their territory, soonest due first."""
     queue_filter = QueueFilter.from_args(request.args)
@@ -272,7 +266,7 @@ def queue():
 
 
 @bp.route("/queue/bulk", methods=["POST"])
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def bulk():
     """Approve, sign or return the ticked cases (or all matching the filter) at once."""
     queue_filter = QueueFilter.from_args(request.form)
@@ -320,7 +314,7 @@ def bulk():
     if job.is_background:
         dispatch_bulk_job(job.id)
     else:
-        run_bulk_job(job.id)
+        run_job(BULK_JOB, job.id)
     return redirect(url_for("queues.job", job_id=job.id))
 
 
@@ -343,7 +337,7 @@ def _job_items(job: BulkJob, is_ok: bool) -> list:
 
 
 @bp.route("/bulk/<int:job_id>")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def job(job_id: int):
     """A bulk action's progress, then what went through and what did not, and why."""
     job = _own_job(job_id)
@@ -358,22 +352,15 @@ def job(job_id: int):
 
 
 @bp.route("/bulk/<int:job_id>/status")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def job_status(job_id: int):
     """The progress bar's data."""
     job = _own_job(job_id)
-    return jsonify(
-        status=job.status,
-        total=job.total,
-        processed=job.processed,
-        succeeded=job.succeeded,
-        failed=job.failed,
-        finished=job.is_finished,
-    )
+    return jsonify(progress_of(job, succeeded=job.succeeded, failed=job.failed))
 
 
 @bp.route("/bulk/<int:job_id>/resume", methods=["POST"])
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def resume_job(job_id: int):
     """Run the rest of a job that stopped on an error."""
     job = _own_job(job_id)
@@ -389,23 +376,20 @@ _CASE_CODE = re.compile(r"^\s*(?:hs[-\s]?)?([0-9]{1,12})\s*$", re.IGNORECASE)
 
 
 def _units_matching(key: str) -> list[Unit]:
-    user = current_user
-    if user.unit_level == "province":
-        where = Unit.province_code == user.unit_code
-    elif user.unit_level == "district":
-        where = or_(Unit.district_code == user.unit_code, Unit.code == user.unit_code)
-    else:
-        where = Unit.code == user.unit_code
     return db.session.scalars(
         select(Unit)
-        .where(where, Unit.level != "province", Unit.name_search.contains(key, autoescape=True))
+        .where(
+            units_in_territory(current_user),
+            Unit.level != "province",
+            Unit.name_search.contains(key, autoescape=True),
+        )
         .order_by(Unit.level, Unit.name)
         .limit(20)
     ).all()
 
 
 @bp.route("/search")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def search():
     """Find a household, clan, community, unit or case by name or code, without diacritics."""
     query = (request.args.get("q") or "").strip()[:100]
@@ -447,5 +431,5 @@ def search():
         subjects=subjects,
         latest=latest,
         units=units,
-        has_queue=current_user.role != "admin",
+        has_queue=may_open(current_app.view_functions["queues.queue"], current_user.role),
     )

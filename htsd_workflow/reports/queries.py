@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select, union_all
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause, territory
+from htsd_workflow.auth.scope import scope_clause, territory, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
@@ -34,7 +34,7 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import dbkk_communes
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
-from htsd_workflow.reports.plans import load_plans, plan_for
+from htsd_workflow.reports.plans import plan_for
 
 TITLES = ("family", "clan", "community", "unit")
 
@@ -579,7 +579,8 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
 
 
 def plans():
-    return load_plans(f"{current_app.config['WORKFLOWS_DIR']}/plans")
+    """The plans in force, loaded and validated at start-up (``create_app``)."""
+    return current_app.extensions["htsd_plans"]
 
 
 def _province_of(user: User) -> str:
@@ -606,7 +607,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         select(Unit)
         .where(
             Unit.level == "commune",
-            scope_clause(user, Unit) if user.role != "applicant" else Unit.code == "",
+            units_in_territory(user),
         )
         .order_by(Unit.code)
     ).all()

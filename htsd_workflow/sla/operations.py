@@ -1,6 +1,8 @@
 """Deadline extensions and the escalation scan.
 
-The scan is set-based: for each stage and rung it walks the matching open cases by id in
+The scan never commits: ``scan_batches`` yields after each batch, where the worker and the
+command line commit (``jobs.runner.commit_each``); ``scan_sla`` runs it all in the caller's
+transaction. It is set-based: for each stage and rung it walks the matching open cases by id in
 batches, and per batch one conditional UPDATE (``escalation_rung < rung``) claims the cases, and
 their stage-visit flags, history rows and outbox rows are written for the claimed cases only.
 The condition makes every rung fire once per case and stage, however often and however many
@@ -11,6 +13,7 @@ statement writing the rest); elsewhere a select and four SQLAlchemy statements.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
@@ -43,21 +46,37 @@ class ScanResult:
     def total(self) -> int:
         return sum(self.fired.values())
 
+    @classmethod
+    def of(cls, batches: Iterable[tuple[int, int]]) -> ScanResult:
+        """The sum of ``scan_batches``' (rung, cases) pairs."""
+        fired: dict[int, int] = {}
+        for rung, count in batches:
+            fired[rung] = fired.get(rung, 0) + count
+        return cls(fired=fired)
 
-def scan_sla(
-    now: datetime | None = None, *, batch_size: int = SCAN_BATCH, commit_each_batch: bool = True
-) -> ScanResult:
-    """Apply the ladder of every definition to the open cases at ``now``."""
+
+def scan_sla(now: datetime | None = None, *, batch_size: int = SCAN_BATCH) -> ScanResult:
+    """Apply the ladder of every definition to the open cases at ``now``, in the caller's
+    transaction (the worker and the command line commit batch by batch instead:
+    ``jobs.runner.commit_each(scan_batches(...))``)."""
+    return ScanResult.of(scan_batches(now, batch_size=batch_size))
+
+
+def scan_batches(
+    now: datetime | None = None, *, batch_size: int = SCAN_BATCH
+) -> Iterator[tuple[int, int]]:
+    """Walk every definition's stages and rungs (highest first), claiming the due cases of
+    each rung batch by batch; yields (rung, cases claimed) after each batch, where the caller
+    may commit. Never commits itself."""
     fire = _fire_batches_portable if pgpath.cursor() is None else _fire_batches_postgres
-    return _scan(fire, now or utcnow(), batch_size, commit_each_batch)
+    return _batches(fire, now or utcnow(), batch_size)
 
 
-def _scan(fire, now: datetime, batch_size: int, commit_each_batch: bool) -> ScanResult:
-    """Walk every definition's stages and rungs (highest first); ``fire`` claims the due cases
-    of one rung batch by batch, yielding after each batch how many it claimed."""
+def _batches(fire, now: datetime, batch_size: int) -> Iterator[tuple[int, int]]:
+    """``scan_batches`` with ``fire`` claiming the due cases of one rung batch by batch,
+    yielding after each batch how many it claimed."""
     registry = get_registry()
     calendar = get_calendar()
-    fired: dict[int, int] = {}
     for title, definition in registry.definitions.items():
         rungs = sorted(definition.escalation, key=lambda r: -r.rung)
         for stage in definition.review_states:
@@ -75,10 +94,7 @@ def _scan(fire, now: datetime, batch_size: int, commit_each_batch: bool) -> Scan
                     calendar=calendar,
                     batch_size=batch_size,
                 ):
-                    fired[rung.rung] = fired.get(rung.rung, 0) + count
-                    if commit_each_batch:
-                        db.session.commit()
-    return ScanResult(fired=fired)
+                    yield rung.rung, count
 
 
 def _fire_batches_postgres(

@@ -118,13 +118,13 @@
     });
   }
 
-  /* A bulk job or an import running in the background: move the progress bar until it is
+  /* A background job (templates/_progress.html; the JSON of jobs.models.progress_of): move the progress bar until it is
      done (a total still unknown shows a bar without a value, which browsers animate). */
   function setUpProgress(box) {
     var url = box.getAttribute("data-progress-url");
     var bar = box.querySelector("progress");
     var label = box.querySelector("[data-progress-text]");
-    var phase = box.querySelector("[data-progress-phase]");
+    var phase = box.querySelector("[data-progress-label]");
     function poll() {
       fetch(url, { headers: { "Accept": "application/json" }, credentials: "same-origin" })
         .then(function (response) { return response.ok ? response.json() : null; })
@@ -132,12 +132,12 @@
           if (!job) { window.setTimeout(poll, 3000); return; }
           if (bar && job.total > 0) {
             bar.max = job.total;
-            bar.value = Math.min(job.processed, job.total);
+            bar.value = Math.min(job.done, job.total);
           } else if (bar) {
             bar.removeAttribute("value");
           }
-          if (label) { label.textContent = job.processed + " / " + (job.total || "?"); }
-          if (phase && job.phase_label) { phase.textContent = job.phase_label; }
+          if (label) { label.textContent = job.done + " / " + (job.total || "?"); }
+          if (phase && job.label) { phase.textContent = job.label; }
           if (job.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
         })
         .catch(function () { window.setTimeout(poll, 3000); });

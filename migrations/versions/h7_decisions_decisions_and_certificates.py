@@ -63,12 +63,14 @@ def upgrade():
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("decision_id", sa.Integer(), sa.ForeignKey("decisions.id"), nullable=False),
         sa.Column("user_id", sa.Integer(), sa.ForeignKey("users.id"), nullable=False),
-        sa.Column("status", sa.String(10), nullable=False),
-        sa.Column("total", sa.Integer(), nullable=False),
-        sa.Column("processed", sa.Integer(), nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("pdf", sa.LargeBinary(), nullable=True),
+        sa.Column("status", sa.String(10), nullable=False),
+        sa.Column("total", sa.Integer(), nullable=True),
+        sa.Column("done", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("started_at", sa.DateTime(), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(), nullable=True),
         sa.Column("finished_at", sa.DateTime(), nullable=True),
     )
     op.create_index("ix_certificate_jobs_decision_id", "certificate_jobs", ["decision_id"])

@@ -213,8 +213,9 @@ def test_the_notification_gives_the_decision_number_and_date(ctx, make, issued):
 
 
 def test_many_certificates_are_built_in_the_background_with_progress(ctx, make, issued, as_user):
-    from htsd_workflow.decisions.jobs import build_certificates
+    from htsd_workflow.decisions.jobs import CERTIFICATES
     from htsd_workflow.decisions.models import CertificateJob
+    from htsd_workflow.jobs.runner import run_job
 
     decision, _ = issued
     ran = []
@@ -227,9 +228,15 @@ def test_many_certificates_are_built_in_the_background_with_progress(ctx, make, 
         job_id = ran[0]
         page = browser.get(started.headers["Location"]).get_data(as_text=True)
         assert "data-progress-url" in page
-        build_certificates(job_id, chunk=1)
+        run_job(CERTIFICATES, job_id, chunk=1)
         status = browser.get(f"/decisions/certificate-jobs/{job_id}/status").get_json()
-        assert status == {"status": "done", "total": 2, "processed": 2, "finished": True}
+        assert status == {
+            "status": "done",
+            "total": 2,
+            "done": 2,
+            "finished": True,
+            "label": None,
+        }
         done = browser.get(f"/decisions/certificate-jobs/{job_id}/file")
         assert len(_pages(done.data)) == 2
         from flask import g

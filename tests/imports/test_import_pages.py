@@ -16,8 +16,9 @@ from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
 from htsd_workflow.imports import operations as import_operations
-from htsd_workflow.imports.jobs import check_import_job, drop_stale_import_files
+from htsd_workflow.imports.jobs import CHECK_IMPORT, drop_stale_import_files
 from htsd_workflow.imports.models import ImportJob
+from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.subjects.models import Subject
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
 from tests.imports.test_imports import (
@@ -83,7 +84,7 @@ def test_a_file_with_errors_shows_row_column_and_problem_and_imports_nothing(as_
     response = upload(browser, "households", xlsx(HOUSEHOLD_HEADERS, rows))
     assert response.status_code == 302
     job = job_of(response)
-    assert (job.status, job.error_count, job.rows_total) == ("checked", 3, 6)
+    assert (job.status, job.error_count, job.total) == ("checked", 3, 6)
     page = text(browser.get(f"/imports/jobs/{job.id}"))
     assert "Trùng với dòng 2" in page or "trùng với dòng 2" in page
     assert "ngoài địa bàn bạn quản lý" in page and "Số điện thoại" in page
@@ -96,7 +97,7 @@ def test_a_file_with_errors_shows_row_column_and_problem_and_imports_nothing(as_
 def test_a_clean_file_imports_on_confirmation_and_again_changes_nothing(as_user, officer, ctx):
     browser = as_user(officer)
     job = job_of(upload(browser, "households", xlsx(HOUSEHOLD_HEADERS, GOOD_ROWS)))
-    assert job.is_clean and job.rows_total == 3
+    assert job.is_clean and job.total == 3
     job_id = job.id
     stored = Path(ctx.config["IMPORT_FOLDER"]) / job.stored_name
     assert stored.exists()  # kept, outside the web root, until confirmed
@@ -249,7 +250,7 @@ def test_a_large_file_goes_to_the_background_and_the_page_shows_progress(
     started = []
     monkeypatch.setitem(ctx.config, "IMPORT_BACKGROUND_BYTES", 0)
     monkeypatch.setattr(
-        "htsd_workflow.imports.jobs.run_in_background",
+        "htsd_workflow.jobs.runner.run_in_background",
         lambda task, function, job_id: started.append((task, function, job_id)),
     )
     browser = as_user(officer)
@@ -262,7 +263,7 @@ def test_a_large_file_goes_to_the_background_and_the_page_shows_progress(
     assert status["finished"] is False and status["total"] == 0  # not counted yet
     started[0][1](job.id)  # what the worker does
     status = browser.get(f"/imports/jobs/{job.id}/status").get_json()
-    assert (status["finished"], status["status"], status["processed"]) == (True, "checked", 3)
+    assert (status["finished"], status["status"], status["done"]) == (True, "checked", 3)
     browser.post(f"/imports/jobs/{job.id}/confirm")
     assert started[1][0] == "worker.tasks.run_import_task"
     assert browser.get(f"/imports/jobs/{job.id}/status").get_json()["finished"] is False
@@ -331,10 +332,10 @@ def test_files_nobody_confirms_are_deleted_after_the_keep_time(as_user, officer,
 
 def test_a_worker_that_cannot_see_the_file_says_so(as_user, officer, ctx, monkeypatch):
     monkeypatch.setitem(ctx.config, "IMPORT_BACKGROUND_BYTES", 0)
-    monkeypatch.setattr("htsd_workflow.imports.jobs.run_in_background", lambda *args: None)
+    monkeypatch.setattr("htsd_workflow.jobs.runner.run_in_background", lambda *args: None)
     job = job_of(upload(as_user(officer), "households", xlsx(HOUSEHOLD_HEADERS, GOOD_ROWS)))
     (Path(ctx.config["IMPORT_FOLDER"]) / job.stored_name).unlink()
-    check_import_job(job.id)
+    run_job(CHECK_IMPORT, job.id)
     db.session.expire_all()
     job = db.session.get(ImportJob, job.id)
     assert job.status == "checked" and "IMPORT_FOLDER" in job.message and not job.is_clean
@@ -351,7 +352,7 @@ def test_row_errors_are_written_in_the_importers_language(
     if background:
         monkeypatch.setitem(ctx.config, "IMPORT_BACKGROUND_BYTES", 0)
         monkeypatch.setattr(
-            "htsd_workflow.imports.jobs.run_in_background",
+            "htsd_workflow.jobs.runner.run_in_background",
             lambda task, function, job_id: started.append((function, job_id)),
         )
     rows = [

@@ -165,7 +165,7 @@ def test_a_small_xlsx_that_unpacks_large_is_checked_in_the_worker_and_refused_th
     started = []
     monkeypatch.setitem(ctx.config, "IMPORT_MAX_ROWS", 20_000)
     monkeypatch.setattr(
-        "htsd_workflow.imports.jobs.run_in_background",
+        "htsd_workflow.jobs.runner.run_in_background",
         lambda task, function, job_id: started.append((task, function, job_id)),
     )
     data = packed_xlsx(tiny_rows(30_000))

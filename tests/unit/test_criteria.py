@@ -151,38 +151,58 @@ def _drop(*path):
 
 
 BAD = [
-    ("unknown title", lambda d: d.update(title="farm"), "title 'farm' is not one of"),
-    ("unknown top-level key", lambda d: d.update(colour="red"), "unknown setting(s) ['colour']"),
-    ("unknown item key", _item(0, points=3), "item 1: unknown setting(s) ['points']"),
-    ("missing item code", _drop("items", 0, "code"), "item 1: code is missing"),
+    ("unknown title", lambda d: d.update(title="farm"), "title: 'farm' is not one of"),
+    (
+        "unknown top-level key",
+        lambda d: d.update(colour="red"),
+        "bad.yaml: unknown setting(s) ['colour']",
+    ),
+    ("unknown item key", _item(0, points=3), "items[1]: unknown setting(s) ['points']"),
+    ("missing item code", _drop("items", 0, "code"), "items[1].code: is missing"),
     (
         "duplicate item code",
         lambda d: d["items"].append(
             {"code": "1", "label": "C", "label_en": "C", "max_points": 1, "verified": True}
         ),
-        "item 3: duplicate item code '1'",
+        "items[3].code: duplicate item code '1'",
     ),
-    ("unquoted decimal code", _item(0, code=1.1), "code 1.1 must be quoted"),
-    ("zero max_points", _item(0, max_points=0), "item 1 (1): max_points must be a positive"),
-    ("negative max_points", _item(1, max_points=-2), "item 2 (2): max_points must be a positive"),
-    ("text max_points", _item(0, max_points="ten"), "max_points must be a positive number"),
-    ("bool max_points", _item(0, max_points=True), "max_points must be a positive number"),
-    ("nan max_points", _item(0, max_points=float("nan")), "max_points must be a positive"),
-    ("missing max_points", _drop("items", 0, "max_points"), "max_points must be a positive"),
-    ("missing label_en", _drop("items", 1, "label_en"), "item 2 (2): label_en is missing"),
-    ("text verified", _item(0, verified="yes"), "verified must be true or false"),
-    ("no items", lambda d: d.update(items=[]), "items must be a non-empty list"),
-    ("pass mark missing", _drop("pass_mark"), "pass_mark is missing"),
-    ("pass mark text", lambda d: d.update(pass_mark="80"), "pass_mark must be a number"),
-    ("pass mark above max", lambda d: d.update(pass_mark=11), "above the maximum total 10"),
-    ("pass mark negative", lambda d: d.update(pass_mark=-1), "pass_mark -1 is negative"),
-    ("dbkk above pass", lambda d: d.update(pass_mark_dbkk=9), "pass_mark_dbkk 9 is above"),
+    ("unquoted decimal code", _item(0, code=1.1), "items[1].code: 1.1 must be quoted"),
+    (
+        "zero max_points",
+        _item(0, max_points=0),
+        "items[1].max_points: must be a positive number, got 0",
+    ),
+    (
+        "negative max_points",
+        _item(1, max_points=-2),
+        "items[2].max_points: must be a positive number, got -2",
+    ),
+    ("text max_points", _item(0, max_points="ten"), ".max_points: must be a positive number"),
+    ("bool max_points", _item(0, max_points=True), ".max_points: must be a positive number"),
+    ("nan max_points", _item(0, max_points=float("nan")), ".max_points: must be a positive"),
+    ("missing max_points", _drop("items", 0, "max_points"), ".max_points: must be a positive"),
+    ("missing label_en", _drop("items", 1, "label_en"), "items[2].label_en: is missing"),
+    ("text verified", _item(0, verified="yes"), "items[1].verified: must be true or false"),
+    ("no items", lambda d: d.update(items=[]), "items: must be a non-empty list"),
+    ("pass mark missing", _drop("pass_mark"), "pass_mark: is missing"),
+    ("pass mark text", lambda d: d.update(pass_mark="80"), "pass_mark: must be a number"),
+    (
+        "pass mark above max",
+        lambda d: d.update(pass_mark=11),
+        "pass_mark: 11 is above the maximum total 10",
+    ),
+    ("pass mark negative", lambda d: d.update(pass_mark=-1), "pass_mark: -1 is negative"),
+    (
+        "dbkk above pass",
+        lambda d: d.update(pass_mark_dbkk=9),
+        "pass_mark_dbkk: 9 is above pass_mark 8",
+    ),
     (
         "bands ascending",
         lambda d: d.update(
             bands=[{"code": "a", "label": "A", "min": 3}, {"code": "b", "label": "B", "min": 5}]
         ),
-        "band 2 (b): min 5 is not below 3",
+        "bands[2].min: 5 is not below 3",
     ),
     (
         "bands equal",
@@ -194,34 +214,46 @@ BAD = [
     (
         "band above max",
         lambda d: d.update(bands=[{"code": "a", "label": "A", "min": 11}]),
-        "band 1 (a): min 11 is outside 0..10",
+        "bands[1].min: 11 is outside 0..10",
     ),
     (
         "band negative",
         lambda d: d.update(bands=[{"code": "a", "label": "A", "min": -1}]),
-        "min -1 is outside 0..10",
+        "bands[1].min: -1 is outside 0..10",
     ),
     (
         "duplicate band code",
         lambda d: d.update(
             bands=[{"code": "a", "label": "A", "min": 9}, {"code": "a", "label": "B", "min": 5}]
         ),
-        "duplicate band code 'a'",
+        "bands[2].code: duplicate band code 'a'",
     ),
     (
         "band without min",
         lambda d: d.update(bands=[{"code": "a", "label": "A"}]),
-        "min must be a number",
+        "bands[1].min: must be a number",
     ),
-    ("period reversed", lambda d: d.update(period={"from": 2020, "to": 2016}), "before 'from'"),
-    ("period text", lambda d: d.update(period={"from": "2016"}), "period 'from' must be a year"),
-    ("period typo", lambda d: d.update(period={"from": 2106}), "not a plausible year"),
-    ("missing source", _drop("source"), "source is missing"),
-    ("bad id", lambda d: d.update(id="Family 2016"), "id 'Family 2016' must be lower-case"),
+    (
+        "period reversed",
+        lambda d: d.update(period={"from": 2020, "to": 2016}),
+        "period.to: 2016 is before 'from' 2020",
+    ),
+    (
+        "period text",
+        lambda d: d.update(period={"from": "2016"}),
+        "period.from: must be a year such as 2016",
+    ),
+    (
+        "period typo",
+        lambda d: d.update(period={"from": 2106}),
+        "period.from: 2106 is not a plausible year",
+    ),
+    ("missing source", _drop("source"), "source: is missing"),
+    ("bad id", lambda d: d.update(id="Family 2016"), "id: 'Family 2016' must be lower-case"),
     (
         "unverified items without notes",
         _item(0, verified=False),
-        "items ['1'] are marked verified: false, so notes must say",
+        "notes: items ['1'] are marked verified: false, so notes must say",
     ),
 ]
 

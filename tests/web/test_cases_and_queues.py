@@ -15,9 +15,10 @@ from htsd_workflow.evidence.files import clean_filename, detect_type, stored_pat
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.evidence.operations import add_attachment
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.queues.models import BulkJob
-from htsd_workflow.queues.operations import run_bulk_job
+from htsd_workflow.queues.operations import BULK_JOB
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
 from tests.web.conftest import text
 
@@ -334,16 +335,17 @@ def test_bulk_over_the_threshold_runs_as_a_background_job(as_user, make, ctx):
     waiting = commune.get(f"/bulk/{job_id}")
     assert "<progress" in text(waiting)
     assert commune.get(f"/bulk/{job_id}/status").json["finished"] is False
-    run_bulk_job(job_id, chunk=2)
-    run_bulk_job(job_id)  # a retried task does nothing twice
+    run_job(BULK_JOB, job_id, chunk=2)
+    run_job(BULK_JOB, job_id)  # a retried task does nothing twice
     status = commune.get(f"/bulk/{job_id}/status").json
     assert status == {
         "status": "done",
         "total": 3,
-        "processed": 3,
+        "done": 3,
         "succeeded": 3,
         "failed": 0,
         "finished": True,
+        "label": None,
     }
     db.session.expire_all()
     assert {db.session.get(Case, c.id).state for c in cases} == {"district_verification"}

@@ -13,7 +13,8 @@ from htsd_workflow.cases.operations import claim_case, fire_trigger
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import STATE_LABELS
 from htsd_workflow.extensions import db
-from htsd_workflow.queues.operations import run_bulk_job
+from htsd_workflow.jobs.runner import run_job
+from htsd_workflow.queues.operations import BULK_JOB
 from tests.api.conftest import api  # noqa: F401 - the API client fixture
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
 from tests.web.conftest import text
@@ -199,7 +200,7 @@ def test_a_background_bulk_job_keeps_its_reasons_in_the_starters_language(as_use
     job_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert started == [job_id]
     fresh()  # the worker: an app context without a request
-    run_bulk_job(job_id)
+    run_job(BULK_JOB, job_id)
     page = text(commune.get(f"/bulk/{job_id}"))
     assert "Another officer has claimed this case; only they may act on it." in page
     assert "cán bộ khác nhận xử lý" not in page

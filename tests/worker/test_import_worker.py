@@ -52,7 +52,7 @@ def test_a_large_household_file_is_checked_and_imported_by_the_worker(
         # the worker first estimates the length of the bar from the sheet's size
         assert wait_for(lambda: status(browser, job_id)["total"] == ROWS)
         checked = wait_for(lambda: status(browser, job_id)["finished"] and status(browser, job_id))
-        assert checked["status"] == "checked" and checked["processed"] == ROWS
+        assert checked["status"] == "checked" and checked["done"] == ROWS
         assert browser.post(f"/imports/jobs/{job_id}/confirm").status_code == 302
         started = time.monotonic()
         done = wait_for(

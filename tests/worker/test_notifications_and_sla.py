@@ -13,16 +13,17 @@ from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.runner import commit_each
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.notifications.operations import (
     dispatch_pending,
     inbox_for,
     mark_read,
-    send_delivery,
     send_digests,
     unread_count,
 )
-from htsd_workflow.sla.operations import extend_deadline, scan_sla
+from htsd_workflow.notifications.sending import send_delivery
+from htsd_workflow.sla.operations import ScanResult, extend_deadline, scan_batches, scan_sla
 from tests.factories import COMMUNE, DISTRICT, PROVINCE
 
 MONDAY = datetime(2026, 12, 7, 2)  # 09:00 local
@@ -165,8 +166,9 @@ def test_two_scans_at_once_escalate_each_case_once(ctx, make):
     def scan():
         with ctx.app_context():
             barrier.wait(5)
-            results.append(scan_sla(MONDAY + timedelta(days=20), batch_size=2).total)
-            db.session.commit()
+            # as the worker does: committed batch by batch
+            batches = scan_batches(MONDAY + timedelta(days=20), batch_size=2)
+            results.append(ScanResult.of(commit_each(batches)).total)
             db.session.remove()
 
     threads = [threading.Thread(target=scan) for _ in range(2)]

@@ -12,9 +12,10 @@ from sqlalchemy import func, select, text, update
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.runner import commit_each
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.sla import operations
-from htsd_workflow.sla.operations import scan_sla
+from htsd_workflow.sla.operations import ScanResult, scan_batches, scan_sla
 
 pytestmark = pytest.mark.postgres_only
 
@@ -80,7 +81,7 @@ def test_the_postgres_scan_writes_what_the_portable_scan_writes(ctx, make):
     before = snapshot()
     outcomes = []
     for fire in (operations._fire_batches_postgres, operations._fire_batches_portable):
-        fired = [operations._scan(fire, now, 4, False).fired for now in moments]
+        fired = [ScanResult.of(operations._batches(fire, now, 4)).fired for now in moments]
         outcomes.append((fired, snapshot()))
         db.session.rollback()
         assert snapshot() == before
@@ -98,7 +99,14 @@ def test_the_postgres_scan_commits_each_batch(ctx, make):
     for _ in range(5):
         make.case_in("commune_review", now=MONDAY)
     later = MONDAY + timedelta(days=40)
-    assert scan_sla(later, batch_size=2).fired == {3: 5}
+    fired = []
+    for _rung, count in commit_each(scan_batches(later, batch_size=2)):  # the worker's loop
+        fired.append(count)
+        # each batch is committed before the next one starts: another session sees it
+        with db.engine.connect() as other:
+            seen = other.scalar(select(func.count()).where(Case.escalation_rung == 3))
+        assert seen == sum(fired)
+    assert fired == [2, 2, 1]
     db.session.rollback()  # nothing left to roll back: every batch was committed
     assert db.session.scalar(select(func.count()).where(Case.escalation_rung == 3)) == 5
     assert scan_sla(later, batch_size=2).total == 0
@@ -115,8 +123,8 @@ def test_three_scans_at_once_fire_each_rung_once_with_all_its_rows(ctx, make, ap
         with app.app_context():
             try:
                 barrier.wait(10)
-                results.append(scan_sla(now, batch_size=2).fired)
-                db.session.commit()
+                # as the worker does: committed batch by batch
+                results.append(ScanResult.of(commit_each(scan_batches(now, batch_size=2))).fired)
             except Exception as exc:  # noqa: BLE001 - reported below
                 errors.append(exc)
             finally:
