@@ -1,14 +1,14 @@
 """Recognition decisions, the cases each lists (with the certificate codes), certificate jobs.
 
 Revision ID: h7_decisions_decisions
-Revises: h2_scores_score_and_override
+Revises: h9_jobs_job_columns
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "h7_decisions_decisions"
-down_revision = "h2_scores_score_and_override"
+down_revision = "h9_jobs_job_columns"
 branch_labels = None
 depends_on = None
 

@@ -70,4 +70,4 @@ def test_a_final_state_may_lead_only_to_another_final_state(tmp_path):
     )
     with pytest.raises(ConfigurationError) as refused:
         load_workflows(folder, "three_tier")
-    assert "source 'recognized' is a final state" in str(refused.value)
+    assert "'recognized' is a final state; from it only another final state" in str(refused.value)
