@@ -240,6 +240,13 @@ class CaseSummary(Strict):
     is_escalated = fields.Boolean(required=True)
 
 
+class CaseDecisionSchema(Strict):
+    number = fields.String(required=True)
+    date = fields.Date(required=True)
+    body_name = fields.String(required=True)
+    certificate = fields.String(required=True)
+
+
 class CaseSchema(CaseSummary):
     workflow = fields.String(required=True)
     returned_from = fields.String(allow_none=True, required=True)
@@ -249,6 +256,8 @@ class CaseSchema(CaseSummary):
     sign_offs = fields.List(fields.Nested(SignOffSchema), required=True)
     #: at a joint stage, who holds each claimed department's part (``claimed_by`` stays empty)
     part_claims = fields.List(fields.Nested(PartClaimSchema), required=True)
+    #: the issued decision that recognised the case (None before one is issued)
+    decision = fields.Nested(CaseDecisionSchema, allow_none=True)
 
 
 class CaseList(Strict):
