@@ -6,16 +6,22 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from htsd_workflow.api.framework import endpoint
 from htsd_workflow.api.schemas import TITLES, Id, ItemInput, Strict, WholeNumber
-from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS
+from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS, STAFF_ROLES
 from htsd_workflow.cases.rounds import (
     MAX_ROWS,
     change_round,
     list_rounds,
+    meeting_votes_of,
+    meetings_for,
+    record_meeting,
     register_households,
     save_assessments,
     save_round,
 )
 from htsd_workflow.core.text import MAX_ID
+
+#: who reads village meetings: the programme's staff (in their territory) and village heads
+STAFF_AND_REGISTRARS = tuple(dict.fromkeys((*STAFF_ROLES, *REGISTRARS)))
 
 
 class RoundSchema(Strict):
@@ -205,3 +211,97 @@ def post_registrations(user, round_id, body):
 )
 def put_bulk_assessments(user, body):
     return save_assessments(body["cases"], user, submit=body["submit"], source={"via": "api"})
+
+
+class VoteSchema(Strict):
+    subject_id = Id(required=True)
+    votes_for = WholeNumber(required=True, validate=validate.Range(0, 100000))
+    present = WholeNumber(required=True, validate=validate.Range(0, 100000))
+
+
+class MeetingCreate(Strict):
+    village_id = Id(required=True)
+    round_id = Id(required=True)
+    held_on = fields.Date(required=True)
+    chair = fields.String(required=True, validate=validate.Length(1, 200))
+    secretary = fields.String(required=True, validate=validate.Length(1, 200))
+    attendance = WholeNumber(required=True, validate=validate.Range(1, 100000))
+    votes = fields.List(
+        fields.Nested(VoteSchema), required=True, validate=validate.Length(0, MAX_ROWS)
+    )
+
+
+class MeetingSchema(Strict):
+    id = fields.Integer(required=True)
+    village_id = fields.Integer(required=True)
+    round_id = fields.Integer(required=True)
+    held_on = fields.Date(required=True)
+    chair = fields.String(required=True)
+    secretary = fields.String(required=True)
+    attendance = fields.Integer(required=True)
+    has_minutes = fields.Boolean(required=True)
+    votes = fields.List(fields.Nested(VoteSchema), required=True)
+
+
+class MeetingList(Strict):
+    items = fields.List(fields.Nested(MeetingSchema), required=True)
+
+
+class MeetingQuery(Strict):
+    round_id = Id()
+
+
+def _meeting(meeting, votes) -> dict:
+    return {
+        "id": meeting.id,
+        "village_id": meeting.village_id,
+        "round_id": meeting.round_id,
+        "held_on": meeting.held_on,
+        "chair": meeting.chair,
+        "secretary": meeting.secretary,
+        "attendance": meeting.attendance,
+        "has_minutes": meeting.minutes_path is not None,
+        "votes": [
+            {"subject_id": v.subject_id, "votes_for": v.votes_for, "present": v.present}
+            for v in votes
+        ],
+    }
+
+
+@endpoint(
+    "/village-meetings",
+    "GET",
+    summary="Village meetings (bình xét) of the villages you see, with each household's vote",
+    roles=STAFF_AND_REGISTRARS,
+    query=MeetingQuery,
+    response=MeetingList,
+    tags=("rounds",),
+)
+def get_village_meetings(user, query):
+    meetings = meetings_for(user, round_id=query.get("round_id"))
+    votes = meeting_votes_of(m.id for m in meetings)
+    return {"items": [_meeting(m, votes[m.id]) for m in meetings]}
+
+
+@endpoint(
+    "/village-meetings",
+    "POST",
+    summary="Record a village's meeting of a round: date, chair, secretary, attendance, votes",
+    roles=REGISTRARS,
+    body=MeetingCreate,
+    response=MeetingSchema,
+    status=201,
+    tags=("rounds",),
+)
+def post_village_meeting(user, body):
+    meeting = record_meeting(
+        body["village_id"],
+        body["round_id"],
+        held_on=body["held_on"],
+        chair=body["chair"],
+        secretary=body["secretary"],
+        attendance=body["attendance"],
+        votes=body["votes"],
+        actor=user,
+    )
+    return _meeting(meeting, meeting_votes_of([meeting.id])[meeting.id])

@@ -13,7 +13,7 @@ from htsd_workflow.audit.operations import province_of, record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.cases.models import Case, Round
+from htsd_workflow.cases.models import Case, Round, VillageMeeting, VillageMeetingVote
 from htsd_workflow.cases.operations import (
     BulkResult,
     fire_bulk,
@@ -22,6 +22,7 @@ from htsd_workflow.cases.operations import (
     start_case,
 )
 from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
+from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.subjects.models import Subject
@@ -348,3 +349,124 @@ def round_progress(round_: Round, actor: User) -> list[dict]:
         area["submitted"] += submitted
         area["states"][state] = count
     return [by_area[key] for key in sorted(by_area, key=lambda k: (k[0] or "", k[1] or ""))]
+
+
+# --- the village meeting (bình xét) -------------------------------------------------------
+
+
+def _village_for(village_id: int, actor: User) -> Subject:
+    village = db.session.get(Subject, village_id)
+    if village is None or village.kind != "community":
+        raise NotFound(_l("Không tìm thấy thôn/tổ dân phố trong phạm vi của bạn."))
+    if actor.role == "village_head":
+        if actor.subject_id != village.id:
+            raise NotFound(_l("Không tìm thấy thôn/tổ dân phố trong phạm vi của bạn."))
+    elif not in_scope(actor, village):
+        raise NotFound(_l("Không tìm thấy thôn/tổ dân phố trong phạm vi của bạn."))
+    return village
+
+
+def record_meeting(
+    village_id: int,
+    round_id: int,
+    *,
+    held_on: date,
+    chair: str,
+    secretary: str,
+    attendance: int,
+    votes: list[dict],
+    actor: User,
+    minutes_path: str | None = None,
+    now: datetime | None = None,
+) -> VillageMeeting:
+    """Record a village's meeting of a round with the vote on each household (votes for, out
+    of those present); one meeting per village and round (a second is a conflict)."""
+    _require(actor, REGISTRARS, _l("Chỉ trưởng thôn hoặc cán bộ xã được ghi kết quả họp thôn."))
+    village = _village_for(village_id, actor)
+    round_ = get_round(round_id)
+    existing = db.session.scalar(
+        select(VillageMeeting.id).where(
+            VillageMeeting.village_id == village.id, VillageMeeting.round_id == round_.id
+        )
+    )
+    if existing is not None:
+        raise Conflict(
+            _l("Thôn đã có biên bản họp bình xét của đợt này."), details={"id": existing}
+        )
+    errors = {}
+    chair, secretary = nfc(chair), nfc(secretary)
+    if not chair:
+        errors["chair"] = _l("Bắt buộc")
+    if not secretary:
+        errors["secretary"] = _l("Bắt buộc")
+    if held_on > to_local(now or utcnow()).date():
+        errors["held_on"] = _l("Không được sau hôm nay")
+    households = set(
+        db.session.scalars(select(Subject.id).where(Subject.community_id == village.id))
+    )
+    seen = set()
+    for position, vote in enumerate(votes):
+        key = f"votes[{position}]"
+        subject_id = vote["subject_id"]
+        if subject_id not in households:
+            errors[key] = _l("Hộ không thuộc thôn này")
+        elif subject_id in seen:
+            errors[key] = _l("Hộ có mặt hai lần")
+        elif not 0 <= vote["votes_for"] <= vote["present"] <= attendance:
+            errors[key] = _l("Cần 0 ≤ số phiếu đồng ý ≤ số người biểu quyết ≤ số người dự họp")
+        seen.add(subject_id)
+    if errors:
+        raise InvalidInput(_l("Biên bản họp thôn chưa hợp lệ."), details=errors)
+    meeting = VillageMeeting(
+        village_id=village.id,
+        round_id=round_.id,
+        held_on=held_on,
+        chair=chair,
+        secretary=secretary,
+        attendance=attendance,
+        minutes_path=minutes_path,
+        recorded_by_id=actor.id,
+        recorded_at=now or utcnow(),
+    )
+    db.session.add(meeting)
+    db.session.flush()
+    db.session.add_all(
+        VillageMeetingVote(
+            meeting_id=meeting.id,
+            subject_id=v["subject_id"],
+            votes_for=v["votes_for"],
+            present=v["present"],
+        )
+        for v in votes
+    )
+    db.session.flush()
+    return meeting
+
+
+def meetings_for(actor: User, *, round_id: int | None = None) -> list[VillageMeeting]:
+    """The meetings of the villages the actor sees, newest first."""
+    statement = (
+        select(VillageMeeting)
+        .join(Subject, Subject.id == VillageMeeting.village_id)
+        .order_by(VillageMeeting.held_on.desc(), VillageMeeting.id.desc())
+    )
+    if actor.role == "village_head":
+        statement = statement.where(VillageMeeting.village_id == actor.subject_id)
+    else:
+        statement = statement.where(scope_clause(actor, Subject))
+    if round_id is not None:
+        statement = statement.where(VillageMeeting.round_id == round_id)
+    return list(db.session.scalars(statement))
+
+
+def meeting_votes_of(meeting_ids) -> dict[int, list[VillageMeetingVote]]:
+    ids = list(meeting_ids)
+    found: dict[int, list] = {i: [] for i in ids}
+    if ids:
+        for vote in db.session.scalars(
+            select(VillageMeetingVote)
+            .where(VillageMeetingVote.meeting_id.in_(ids))
+            .order_by(VillageMeetingVote.id)
+        ):
+            found[vote.meeting_id].append(vote)
+    return found

@@ -15,6 +15,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REVIEWER_ROLES, SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.meetings import meeting_votes
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
     PASS_MARK_TRIGGERS,
@@ -247,6 +248,8 @@ def case_context(case: Case, **extra) -> dict:
         "form": request.form if request.method == "POST" else {},
         "back": safe_next(request.args.get("back")),
         "field_errors": {},
+        # the village meeting's vote on the household, beside the case for the commune reviewer
+        "village_vote": meeting_votes([case.id]).get(case.id),
     }
     context.update(extra)
     return context

@@ -3,13 +3,15 @@ a village's households, and their self-assessments entered in bulk (issue 25).""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlalchemy import select
 
 from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import Case, CaseEvent, Round
+from htsd_workflow.cases.models import Case, CaseEvent, Round, VillageMeeting
 from htsd_workflow.cases.operations import ensure_round, fire_trigger, save_assessment, start_case
 from htsd_workflow.core.errors import InvalidInput, NotAllowed, NotFound
 from htsd_workflow.extensions import db
@@ -244,3 +246,93 @@ def test_bulk_assessments_of_another_village_are_refused_case_by_case(villages, 
     assert response.json["saved"]["failed"][0]["code"] == "not_found"
     db.session.expire_all()
     assert db.session.get(Case, other.id).self_score is None
+
+
+# --- the village meeting (bình xét) -------------------------------------------------------
+
+
+def _meeting_body(villages, round_, **over):
+    own = villages["own"]
+    body = {
+        "village_id": villages["thon_1"].id,
+        "round_id": round_.id,
+        "held_on": "2026-12-01",
+        "chair": "Ông A Nhương",
+        "secretary": "Bà Y Liên",
+        "attendance": 40,
+        "votes": [
+            {"subject_id": own[0].id, "votes_for": 35, "present": 38},
+            {"subject_id": own[1].id, "votes_for": 10, "present": 38},
+        ],
+    }
+    return {**body, **over}
+
+
+def test_a_village_head_records_the_meeting_and_only_their_village_sees_it(villages, make, api):
+    round_ = _open_round()
+    client = api(villages["head"])
+    response = client.post("/village-meetings", json=_meeting_body(villages, round_))
+    assert response.status_code == 201, response.json
+    assert [v["votes_for"] for v in response.json["votes"]] == [35, 10]
+    assert client.post("/village-meetings", json=_meeting_body(villages, round_)).status_code == 409
+    assert [m["id"] for m in client.get("/village-meetings").json["items"]] == [response.json["id"]]
+    other_head = make.user("village_head", subject_id=villages["thon_2"].id)
+    assert api(other_head).get("/village-meetings").json["items"] == []
+    officer = make.user("commune_reviewer", COMMUNE)
+    assert len(api(officer).get("/village-meetings").json["items"]) == 1
+    refused = api(other_head).post("/village-meetings", json=_meeting_body(villages, round_))
+    assert refused.status_code == 404
+
+
+def test_a_meeting_with_impossible_votes_is_refused_and_nothing_is_kept(villages, api):
+    round_ = _open_round()
+    own, other = villages["own"], villages["other"]
+    client = api(villages["head"])
+    for votes in (
+        [{"subject_id": own[0].id, "votes_for": 39, "present": 38}],
+        [{"subject_id": own[0].id, "votes_for": 1, "present": 41}],
+        [{"subject_id": other[0].id, "votes_for": 1, "present": 2}],
+    ):
+        response = client.post(
+            "/village-meetings", json=_meeting_body(villages, round_, votes=votes)
+        )
+        assert response.status_code == 422, response.json
+        assert "votes[0]" in response.json["error"]["details"]
+    assert db.session.scalar(select(VillageMeeting.id)) is None
+
+
+def test_with_a_required_meeting_a_case_reaches_commune_review_only_after_it(
+    villages, api, make, monkeypatch
+):
+    round_ = _open_round()
+    registry = get_registry()
+    family = registry.definition("family")
+    required = dataclasses.replace(family, village_meeting="required")
+    monkeypatch.setattr(
+        registry,
+        "definition",
+        lambda title, _d=registry.definition: required if title == "family" else _d(title),
+    )
+    head = villages["head"]
+    case = start_case(villages["own"][0].id, "family", YEAR, head)
+    make.fill(case, head)
+    db.session.commit()
+    with pytest.raises(InvalidInput) as refused:
+        fire_trigger(case.id, "submit", head)
+    assert "village_meeting" in refused.value.details
+    db.session.rollback()
+    assert (
+        api(head).post("/village-meetings", json=_meeting_body(villages, round_)).status_code == 201
+    )
+    fire_trigger(case.id, "submit", head)
+    db.session.commit()
+    assert db.session.get(Case, case.id).state == "commune_review"
+
+
+def test_an_optional_meeting_is_not_needed_to_submit(villages, make):
+    head = villages["head"]
+    case = start_case(villages["own"][0].id, "family", YEAR, head)
+    make.fill(case, head)
+    fire_trigger(case.id, "submit", head)
+    assert get_registry().definition("family").village_meeting == "optional"
+    assert case.state == "commune_review"

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, Round
-from htsd_workflow.cases.operations import ensure_round, set_round
+from htsd_workflow.cases.operations import ensure_round, fire_trigger, set_round, start_case
+from htsd_workflow.cases.rounds import record_meeting
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE
 
@@ -141,3 +142,27 @@ def test_a_household_sees_the_round_s_dates_and_why_the_start_button_is_gone(ctx
     page = browser.get("/my").get_data(as_text=True)
     assert "Bắt đầu tự đánh giá <small>" not in page and 'name="year"' not in page
     assert "đã đóng ngày 30/11/2026" in page
+
+
+def test_the_commune_reviewer_sees_the_village_meeting_with_the_case(ctx, make, as_user):
+    village, homes = _village(make, 1)
+    round_ = ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=village.id)
+    case = start_case(homes[0].id, "family", YEAR, head)
+    make.fill(case, head)
+    fire_trigger(case.id, "submit", head)
+    record_meeting(
+        village.id,
+        round_.id,
+        held_on=date(2026, 12, 1),
+        chair="Ông A Nhương",
+        secretary="Bà Y Liên",
+        attendance=40,
+        votes=[{"subject_id": homes[0].id, "votes_for": 30, "present": 40}],
+        actor=head,
+    )
+    db.session.commit()
+    officer = make.user("commune_reviewer", COMMUNE)
+    page = _signed_in(as_user, officer).get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Kết quả họp bình xét ở thôn" in page
+    assert "30/40 phiếu đồng ý (75%)" in page
