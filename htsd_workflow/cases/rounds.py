@@ -13,7 +13,15 @@ from htsd_workflow.audit.operations import province_of, record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.cases.models import Case, Round, VillageMeeting, VillageMeetingVote
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import (
+    AssessmentItem,
+    Case,
+    CaseEvent,
+    Round,
+    VillageMeeting,
+    VillageMeetingVote,
+)
 from htsd_workflow.cases.operations import (
     BulkResult,
     fire_bulk,
@@ -470,3 +478,61 @@ def meeting_votes_of(meeting_ids) -> dict[int, list[VillageMeetingVote]]:
         ):
             found[vote.meeting_id].append(vote)
     return found
+
+
+# --- year to year -------------------------------------------------------------------------
+
+
+def previous_case(case: Case) -> Case | None:
+    """The household's latest case of the same title in an earlier year."""
+    return db.session.scalar(
+        select(Case)
+        .where(Case.subject_id == case.subject_id, Case.title == case.title, Case.year < case.year)
+        .order_by(Case.year.desc())
+        .limit(1)
+    )
+
+
+def copied_from(case: Case) -> int | None:
+    """The case whose assessment this one's latest save copied (None when typed)."""
+    data = db.session.scalar(
+        select(CaseEvent.data)
+        .where(CaseEvent.case_id == case.id, CaseEvent.trigger == "assess")
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+    )
+    source = (data or {}).get("source") or {}
+    return source.get("from_case") if source.get("via") == "copy" else None
+
+
+def copy_last_year(case_id: int, actor: User, *, now: datetime | None = None) -> Case:
+    """Start a draft's assessment from the household's previous case: the scores and evidence
+    notes of the criteria both sets share (never files); the history marks it as copied."""
+    case = db.session.get(Case, case_id)
+    if case is None or not in_scope(actor, case):
+        raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
+    previous = previous_case(case)
+    if previous is None:
+        raise InvalidInput(
+            _l("Hộ chưa có hồ sơ năm trước để chép."), details={"case_id": _l("Không có")}
+        )
+    codes = {item.code for item in get_registry().criteria_set(case.criteria_set_id).items}
+    entries = [
+        {"code": item.code, "score": item.score, "evidence": item.evidence}
+        for item in db.session.scalars(
+            select(AssessmentItem).where(AssessmentItem.case_id == previous.id)
+        )
+        if item.code in codes and item.score is not None
+    ]
+    if not entries:
+        raise InvalidInput(
+            _l("Hồ sơ năm trước không có điểm nào dùng được cho bộ tiêu chí năm nay."),
+            details={"case_id": previous.id},
+        )
+    return save_assessment(
+        case.id,
+        entries,
+        actor,
+        now=now,
+        source={"via": "copy", "from_case": previous.id, "year": previous.year},
+    )

@@ -11,13 +11,16 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from htsd_workflow.auth.access import access
-from htsd_workflow.auth.roles import REGISTRARS, ROUND_EDITORS, STAFF_ROLES
+from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS, STAFF_ROLES
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import AssessmentItem
 from htsd_workflow.cases.operations import ensure_round, score_results
 from htsd_workflow.cases.rounds import (
     change_round,
+    copied_from,
+    copy_last_year,
     list_rounds,
+    previous_case,
     register_households,
     round_of_year,
     save_assessments,
@@ -279,3 +282,35 @@ def save_grid(village_id: int):
             for p in problems
         ],
     )
+
+
+@bp.app_template_global()
+def last_year_case(case):
+    """The household's previous case of the title (for "Chép bản tự đánh giá năm trước")."""
+    return previous_case(case)
+
+
+@bp.app_template_global()
+def assessment_copied_from(case):
+    """The case whose assessment this one's latest save copied, or None."""
+    return copied_from(case)
+
+
+@bp.route("/cases/<int:case_id>/copy-last-year", methods=["POST"])
+@access(*ASSESSMENT_EDITORS)
+def copy_assessment(case_id: int):
+    """Start the draft's assessment from last year's: scores and evidence notes, not files."""
+    try:
+        copy_last_year(case_id, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(exc.message, "error")
+        return redirect(url_for("cases.assessment", case_id=case_id)), 303
+    db.session.commit()
+    flash(
+        _("Đã chép điểm và ghi chú minh chứng năm trước; hãy kiểm tra lại từng tiêu chí."),
+        "success",
+    )
+    return redirect(url_for("cases.assessment", case_id=case_id)), 303

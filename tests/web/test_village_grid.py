@@ -166,3 +166,39 @@ def test_the_commune_reviewer_sees_the_village_meeting_with_the_case(ctx, make, 
     page = _signed_in(as_user, officer).get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Kết quả họp bình xét ở thôn" in page
     assert "30/40 phiếu đồng ý (75%)" in page
+
+
+def test_last_year_s_assessment_is_copied_into_a_draft_and_marked_as_copied(ctx, make, as_user):
+    household = make.subject("family", COMMUNE)
+    applicant = make.applicant(household)
+    set_round("family", 2025, date(2025, 1, 1), date(2026, 12, 31), date(2027, 1, 31))
+    last = start_case(household.id, "family", 2025, applicant)
+    make.fill(last, applicant, fraction=0.8)
+    draft = start_case(household.id, "family", YEAR, applicant)
+    db.session.commit()
+    browser = _signed_in(as_user, applicant)
+    page = browser.get(f"/cases/{draft.id}/assessment").get_data(as_text=True)
+    assert "Chép bản tự đánh giá năm 2025" in page
+    response = browser.post(f"/cases/{draft.id}/copy-last-year")
+    assert response.status_code == 303
+    db.session.expire_all()
+    copied = {i.code: (i.score, i.evidence) for i in db.session.get(Case, draft.id).items}
+    before = {i.code: (i.score, i.evidence) for i in db.session.get(Case, last.id).items}
+    assert copied == before and all(score for score, _ in copied.values())
+    page = browser.get(f"/cases/{draft.id}/assessment").get_data(as_text=True)
+    assert f"chép từ hồ sơ HS-{last.id} năm trước" in page
+    event = db.session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == draft.id, CaseEvent.trigger == "assess")
+    ).one()
+    assert event.data["source"] == {"via": "copy", "from_case": last.id, "year": 2025}
+
+
+def test_copying_needs_a_previous_case_in_the_user_s_scope(ctx, make, as_user):
+    household = make.subject("family", COMMUNE)
+    applicant = make.applicant(household)
+    draft = start_case(household.id, "family", YEAR, applicant)
+    db.session.commit()
+    browser = _signed_in(as_user, applicant)
+    assert browser.post(f"/cases/{draft.id}/copy-last-year").status_code == 303
+    stranger = make.applicant(make.subject("family", COMMUNE))
+    assert _signed_in(as_user, stranger).post(f"/cases/{draft.id}/copy-last-year").status_code == 404
