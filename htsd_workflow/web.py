@@ -254,6 +254,7 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
         ("queues.queue", _("Hàng chờ xử lý")),
         ("decisions.index", _("Quyết định công nhận")),
         ("queues.search", _("Tìm kiếm")),
+        ("rounds.commune", _("Tiến độ của xã")),
         ("rounds.villages", _("Thôn, tổ dân phố")),
         ("rounds.index", _("Đợt xét")),
         ("imports.index", _("Nhập dữ liệu")),

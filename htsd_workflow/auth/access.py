@@ -60,6 +60,8 @@ def start_endpoint(user) -> str:
         return "subjects.mine"
     if user.role == "village_head":
         return "rounds.villages"
+    if user.role == "commune_reviewer":
+        return "rounds.commune"
     if user.role == "admin":
         return "admin.users"
     if user.role in SUPERVISOR_ROLES:

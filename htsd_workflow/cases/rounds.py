@@ -536,3 +536,53 @@ def copy_last_year(case_id: int, actor: User, *, now: datetime | None = None) ->
         now=now,
         source={"via": "copy", "from_case": previous.id, "year": previous.year},
     )
+
+
+def village_progress(round_: Round, actor: User) -> list[dict]:
+    """Per village of the actor's territory: households registered and submitted."""
+    rows = db.session.execute(
+        select(
+            Subject.community_id,
+            func.count(Case.id),
+            func.count(Case.submitted_at),
+            func.count(Case.id).filter(Case.state == "recognized"),
+        )
+        .select_from(Case)
+        .join(Subject, Subject.id == Case.subject_id)
+        .where(Case.title == round_.title, Case.year == round_.year)
+        .where(scope_clause(actor, Case))
+        .group_by(Subject.community_id)
+    ).all()
+    names = dict(
+        db.session.execute(
+            select(Subject.id, Subject.name).where(
+                Subject.id.in_([r[0] for r in rows if r[0] is not None])
+            )
+        ).all()
+    )
+    return sorted(
+        (
+            {
+                "village_id": village_id,
+                "name": names.get(village_id),
+                "registered": registered,
+                "submitted": submitted,
+                "recognized": recognized,
+            }
+            for village_id, registered, submitted, recognized in rows
+        ),
+        key=lambda r: (r["name"] is None, r["name"] or ""),
+    )
+
+
+def waiting_in_commune_review(actor: User, *, limit: int = 20) -> list:
+    """(case, household name) waiting on the commune officer, soonest due first."""
+    return list(
+        db.session.execute(
+            select(Case, Subject.name)
+            .join(Subject, Subject.id == Case.subject_id)
+            .where(Case.state == "commune_review", scope_clause(actor, Case))
+            .order_by(Case.due_at.asc().nulls_last(), Case.id)
+            .limit(limit)
+        ).all()
+    )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS, STAFF_ROLES
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import AssessmentItem
+from htsd_workflow.cases.models import AssessmentItem, Round
 from htsd_workflow.cases.operations import ensure_round, score_results
 from htsd_workflow.cases.rounds import (
     change_round,
@@ -23,15 +23,19 @@ from htsd_workflow.cases.rounds import (
     previous_case,
     register_households,
     round_of_year,
+    round_progress,
     save_assessments,
     save_round,
     village_households,
+    village_progress,
     villages_of,
+    waiting_in_commune_review,
 )
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 bp = Blueprint("rounds", __name__)
@@ -66,6 +70,7 @@ def index():
         may_edit=current_user.role in ROUND_EDITORS,
         titles=sorted(set(TITLE_OF_KIND.values())),
         this_year=_today().year,
+        staff_roles=STAFF_ROLES,
     )
 
 
@@ -314,3 +319,63 @@ def copy_assessment(case_id: int):
         "success",
     )
     return redirect(url_for("cases.assessment", case_id=case_id)), 303
+
+
+def _totals(areas: list[dict]) -> dict:
+    totals = {"registered": 0, "submitted": 0, "states": {}}
+    for area in areas:
+        totals["registered"] += area["registered"]
+        totals["submitted"] += area["submitted"]
+        for state, count in area["states"].items():
+            totals["states"][state] = totals["states"].get(state, 0) + count
+    return totals
+
+
+@bp.route("/rounds/commune")
+@access("commune_reviewer")
+def commune():
+    """The commune officer's start page: this year's round in their commune — figures, each
+    village's progress, and the cases waiting on them, soonest due first."""
+    round_ = round_of_year(HOUSEHOLD_TITLE, _today())
+    areas = round_progress(round_, current_user) if round_ else []
+    waiting = waiting_in_commune_review(current_user)
+    overdue = sum(1 for case, _name in waiting if case.due_at and case.due_at < utcnow())
+    return render_template(
+        "rounds/commune.html",
+        round=round_,
+        totals=_totals(areas),
+        villages=village_progress(round_, current_user) if round_ else [],
+        waiting=waiting,
+        overdue=overdue,
+        states=_state_order(),
+    )
+
+
+def _state_order() -> list[str]:
+    seen = {}
+    for definition in get_registry().definitions.values():
+        for name in definition.states:
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+@bp.route("/rounds/<int:round_id>/progress")
+@access(*STAFF_ROLES)
+def progress(round_id: int):
+    """A round's progress per district and commune of the user's territory."""
+    round_ = db.session.get(Round, round_id)
+    if round_ is None:
+        abort(404)
+    areas = round_progress(round_, current_user)
+    codes = {a["commune_code"] for a in areas} | {a["district_code"] for a in areas}
+    names = dict(
+        db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes - {None}))).all()
+    )
+    return render_template(
+        "rounds/progress.html",
+        round=round_,
+        areas=areas,
+        names=names,
+        totals=_totals(areas),
+        states=_state_order(),
+    )

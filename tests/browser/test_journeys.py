@@ -136,6 +136,8 @@ def test_commune_reviewer_approves_many_cases_and_sees_what_did_not_go_through(
 
     officer = people("commune")
     officer.login(commune.username, PASSWORD)
+    officer.see("Hộ Đinh Văn 0")  # the commune dashboard lists what waits on them
+    officer.go("/queue")
     officer.see("Chị Hoa")  # others see who holds a case
     officer.page.check("[data-select-all]")
     assert officer.page.inner_text("[data-selected-count]") == "4"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from sqlalchemy import select
@@ -10,9 +11,9 @@ from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, Round
 from htsd_workflow.cases.operations import ensure_round, fire_trigger, set_round, start_case
-from htsd_workflow.cases.rounds import record_meeting
+from htsd_workflow.cases.rounds import record_meeting, register_households
 from htsd_workflow.extensions import db
-from tests.factories import COMMUNE
+from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
 
 YEAR = 2026
 
@@ -201,4 +202,46 @@ def test_copying_needs_a_previous_case_in_the_user_s_scope(ctx, make, as_user):
     browser = _signed_in(as_user, applicant)
     assert browser.post(f"/cases/{draft.id}/copy-last-year").status_code == 303
     stranger = make.applicant(make.subject("family", COMMUNE))
-    assert _signed_in(as_user, stranger).post(f"/cases/{draft.id}/copy-last-year").status_code == 404
+    assert (
+        _signed_in(as_user, stranger).post(f"/cases/{draft.id}/copy-last-year").status_code == 404
+    )
+
+
+def _figure(page: str, name: str) -> int:
+    found = re.search(rf'data-figure="{name}">(\d+)<', page)
+    return int(found.group(1))
+
+
+def test_the_commune_dashboard_is_the_officer_s_start_page_and_moves_with_the_village(
+    ctx, make, as_user
+):
+    village, homes = _village(make, 2)
+    round_ = ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=village.id)
+    officer = make.user("commune_reviewer", COMMUNE)
+    browser = _signed_in(as_user, officer)
+    assert browser.get("/").location.endswith("/rounds/commune")
+    page = browser.get("/rounds/commune").get_data(as_text=True)
+    assert _figure(page, "registered") == 0 and _figure(page, "commune_review") == 0
+    register_households(round_.id, [h.id for h in homes], head)
+    case = db.session.scalar(select(Case).where(Case.subject_id == homes[0].id))
+    make.fill(case, head)
+    fire_trigger(case.id, "submit", head)
+    db.session.commit()
+    page = browser.get("/rounds/commune").get_data(as_text=True)
+    assert _figure(page, "registered") == 2
+    assert _figure(page, "submitted") == 1 and _figure(page, "commune_review") == 1
+    assert homes[0].name in page and village.name in page  # waiting on them; by village
+    progress = browser.get(f"/rounds/{round_.id}/progress").get_data(as_text=True)
+    assert "Phường Quang Trung" in progress
+
+
+def test_the_commune_dashboard_counts_only_the_officer_s_commune(ctx, make, as_user):
+    round_ = ensure_round("family", YEAR)
+    other = make.subject("community", OTHER_COMMUNE_SAME_DISTRICT, name="Thôn Khác")
+    home = make.subject("family", OTHER_COMMUNE_SAME_DISTRICT, community_id=other.id)
+    register_households(round_.id, [home.id], make.user("village_head", subject_id=other.id))
+    db.session.commit()
+    officer = make.user("commune_reviewer", COMMUNE)
+    page = _signed_in(as_user, officer).get("/rounds/commune").get_data(as_text=True)
+    assert _figure(page, "registered") == 0 and "Thôn Khác" not in page
