@@ -43,7 +43,7 @@ class UserForm(FlaskForm):
     role = SelectField(_l("Vai trò"), validators=[DataRequired()])
     unit_code = SelectField(_l("Địa bàn (tỉnh, huyện hoặc xã)"), validate_choice=False)
     subject_id = IdField(
-        _l("Mã đối tượng (chỉ với người nộp hồ sơ)"),
+        _l("Mã đối tượng (người nộp hồ sơ: mã hộ/đơn vị; trưởng thôn: mã thôn, tổ dân phố)"),
         validators=[Optional()],
     )
     password = PasswordField(

@@ -20,7 +20,7 @@ from htsd_workflow.auth.operations import (
     temporary_password,
     update_user,
 )
-from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.auth.roles import ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
@@ -62,7 +62,7 @@ def _user_in_scope(user_id: int) -> User:
 
 
 def _check_subject(form: UserForm) -> bool:
-    if form.role.data != "applicant":
+    if form.role.data not in SUBJECT_BOUND_ROLES:
         return True
     subject = db.session.get(Subject, form.subject_id.data) if form.subject_id.data else None
     if subject is None or subject.province_code != current_user.unit_code:
@@ -172,7 +172,7 @@ def edit_user(user_id: int):
     form.username.data = user.username
     del form.password
     if request.method == "GET":
-        form.unit_code.data = "" if user.role == "applicant" else user.unit_code
+        form.unit_code.data = "" if user.role in SUBJECT_BOUND_ROLES else user.unit_code
     if form.validate_on_submit() and _check_subject(form):
         try:
             update_user(

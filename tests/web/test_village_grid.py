@@ -8,11 +8,13 @@ from datetime import date
 from sqlalchemy import select
 
 from htsd_workflow.audit.models import AuditEntry
+from htsd_workflow.auth.models import User
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, Round
 from htsd_workflow.cases.operations import ensure_round, fire_trigger, set_round, start_case
 from htsd_workflow.cases.rounds import record_meeting, register_households
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.operations import import_province
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
 
 YEAR = 2026
@@ -245,3 +247,29 @@ def test_the_commune_dashboard_counts_only_the_officer_s_commune(ctx, make, as_u
     officer = make.user("commune_reviewer", COMMUNE)
     page = _signed_in(as_user, officer).get("/rounds/commune").get_data(as_text=True)
     assert _figure(page, "registered") == 0 and "Thôn Khác" not in page
+
+
+def test_an_admin_creates_a_village_head_bound_to_a_village(ctx, make, as_user):
+    village, _ = _village(make, 1)
+    household = make.subject("family", COMMUNE)
+    admin = _signed_in(as_user, make.user("admin", "62"))
+    refused = admin.post(
+        "/admin/users/new",
+        {"username": "thon-sai", "role": "village_head", "subject_id": str(household.id)},
+    )
+    assert refused.status_code == 422
+    import_province("64")  # a village of another province is not the admin's to bind
+    far = make.subject("community", "23557", name="Thôn Tỉnh Khác")
+    refused = admin.post(
+        "/admin/users/new",
+        {"username": "thon-xa", "role": "village_head", "subject_id": str(far.id)},
+    )
+    assert refused.status_code == 422
+    assert db.session.scalar(select(User.id).where(User.username == "thon-xa")) is None
+    created = admin.post(
+        "/admin/users/new",
+        {"username": "thon-moi", "role": "village_head", "subject_id": str(village.id)},
+    )
+    assert created.status_code == 200, created.get_data(as_text=True)[:500]
+    user = db.session.scalar(select(User).where(User.username == "thon-moi"))
+    assert (user.role, user.subject_id, user.unit_code) == ("village_head", village.id, COMMUNE)
