@@ -586,3 +586,16 @@ def waiting_in_commune_review(actor: User, *, limit: int = 20) -> list:
             .limit(limit)
         ).all()
     )
+
+
+def consecutive_years(years) -> int:
+    """How many years in a row, ending with the latest of ``years`` ("3 năm liền")."""
+    found = sorted(set(years), reverse=True)
+    if not found:
+        return 0
+    streak = 0
+    for expected, year in zip(range(found[0], found[0] - len(found), -1), found, strict=False):
+        if year != expected:
+            break
+        streak += 1
+    return streak

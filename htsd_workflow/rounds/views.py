@@ -17,6 +17,7 @@ from htsd_workflow.cases.models import AssessmentItem, Round
 from htsd_workflow.cases.operations import ensure_round, score_results
 from htsd_workflow.cases.rounds import (
     change_round,
+    consecutive_years,
     copied_from,
     copy_last_year,
     list_rounds,
@@ -287,6 +288,12 @@ def save_grid(village_id: int):
             for p in problems
         ],
     )
+
+
+@bp.app_template_global()
+def years_in_a_row(years) -> int:
+    """How many of ``years`` run in a row up to the latest ("3 năm liền")."""
+    return consecutive_years(years)
 
 
 @bp.app_template_global()

@@ -13,6 +13,7 @@ from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, Round, VillageMeeting
 from htsd_workflow.cases.operations import ensure_round, fire_trigger, save_assessment, start_case
+from htsd_workflow.cases.rounds import consecutive_years
 from htsd_workflow.core.errors import InvalidInput, NotAllowed, NotFound
 from htsd_workflow.extensions import db
 from htsd_workflow.subjects.models import Subject
@@ -336,3 +337,11 @@ def test_an_optional_meeting_is_not_needed_to_submit(villages, make):
     fire_trigger(case.id, "submit", head)
     assert get_registry().definition("family").village_meeting == "optional"
     assert case.state == "commune_review"
+
+
+@pytest.mark.parametrize(
+    "years, streak",
+    [([], 0), ([2025], 1), ([2023, 2024, 2025], 3), ([2021, 2023, 2024], 2), ([2024, 2022], 1)],
+)
+def test_years_in_a_row_end_with_the_latest(years, streak):
+    assert consecutive_years(years) == streak

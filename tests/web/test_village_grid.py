@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.models import User
@@ -273,3 +273,18 @@ def test_an_admin_creates_a_village_head_bound_to_a_village(ctx, make, as_user):
     assert created.status_code == 200, created.get_data(as_text=True)[:500]
     user = db.session.scalar(select(User).where(User.username == "thon-moi"))
     assert (user.role, user.subject_id, user.unit_code) == ("village_head", village.id, COMMUNE)
+
+
+def test_a_subject_s_page_shows_its_recognitions_over_the_years(ctx, make, as_user):
+    set_round("family", 2025, date(2025, 1, 1), date(2026, 12, 31), date(2027, 1, 31))
+    household = make.subject("family", COMMUNE)
+    applicant = make.applicant(household)
+    last = start_case(household.id, "family", 2025, applicant)
+    this = start_case(household.id, "family", YEAR, applicant)
+    # the recognitions themselves are the workflow's business; here only the page's reading
+    db.session.execute(
+        update(Case).where(Case.id.in_([last.id, this.id])).values(state="recognized")
+    )
+    db.session.commit()
+    page = _signed_in(as_user, applicant).get("/my").get_data(as_text=True)
+    assert "Đã được công nhận các năm: 2025, 2026" in page and "2 năm liền" in page
