@@ -100,3 +100,7 @@ CASE_STARTERS = (
     "district_reviewer",
     "province_officer",
 )
+
+#: who drafts, issues and revokes recognition decisions (each within the issuing level of their
+#: territory); every staff role reads them
+DECISION_MAKERS = ("commune_reviewer", "district_reviewer", "province_officer", "manager")

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from htsd_workflow.api.framework import endpoint
 from htsd_workflow.api.schemas import TITLES, Id, Strict, WholeNumber
+from htsd_workflow.auth.roles import DECISION_MAKERS, STAFF_ROLES
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.errors import NotFound
@@ -34,16 +35,6 @@ from htsd_workflow.decisions.queries import (
 )
 from htsd_workflow.decisions.views import certificate_response, decision_pdf_response
 from htsd_workflow.extensions import db, limiter
-
-STAFF = (
-    "commune_reviewer",
-    "district_reviewer",
-    "education_reviewer",
-    "culture_reviewer",
-    "province_officer",
-    "manager",
-    "admin",
-)
 
 
 class DecisionCreate(Strict):
@@ -115,7 +106,7 @@ class VerificationSchema(Strict):
     "/decisions",
     "GET",
     summary="Decisions of the caller's territory, newest first",
-    roles=STAFF,
+    roles=STAFF_ROLES,
     query=DecisionListQuery,
     response=DecisionList,
     tags=("decisions",),
@@ -144,7 +135,7 @@ def list_decisions(user, query):
     "/decisions",
     "POST",
     summary="Draft a decision: the territory's recognised cases in no decision yet",
-    roles=("commune_reviewer", "district_reviewer", "province_officer", "manager"),
+    roles=DECISION_MAKERS,
     body=DecisionCreate,
     response=DecisionSchema,
     status=201,
@@ -161,7 +152,7 @@ def post_decision(user, body):
     "/decisions/<int:decision_id>",
     "GET",
     summary="A decision with its list",
-    roles=STAFF,
+    roles=STAFF_ROLES,
     response=DecisionSchema,
     tags=("decisions",),
 )
@@ -173,7 +164,7 @@ def get_decision(user, decision_id):
     "/decisions/<int:decision_id>/remove",
     "POST",
     summary="Take cases off a draft decision",
-    roles=("commune_reviewer", "district_reviewer", "province_officer", "manager"),
+    roles=DECISION_MAKERS,
     body=DecisionRemove,
     response=DecisionSchema,
     tags=("decisions",),
@@ -201,7 +192,7 @@ def post_decision_issue(user, decision_id, body):
     "/decisions/<int:decision_id>/pdf",
     "GET",
     summary="The decision as PDF (signed when the province configured a key)",
-    roles=STAFF,
+    roles=STAFF_ROLES,
     tags=("decisions",),
 )
 def get_decision_pdf(user, decision_id) -> Response:

@@ -15,10 +15,12 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.auth.roles import STAFF_ROLES
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import whole_number
@@ -41,15 +43,6 @@ from htsd_workflow.geography.models import Unit
 
 bp = Blueprint("decisions", __name__)
 
-STAFF = (
-    "commune_reviewer",
-    "district_reviewer",
-    "education_reviewer",
-    "culture_reviewer",
-    "province_officer",
-    "manager",
-    "admin",
-)
 DRAFTERS = tuple(r for roles in DRAFTER_ROLES.values() for r in roles) + ISSUER_ROLES
 
 
@@ -95,7 +88,7 @@ def _decision_helpers() -> dict:
 
 
 @bp.route("/decisions")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def index():
     counts = (
         select(DecisionEntry.decision_id, func.count().label("n"))
@@ -122,7 +115,7 @@ def index():
 def new():
     year = whole_number(request.form.get("year"), 2000, 2100)
     if year is None:
-        raise InvalidInput(_("Năm không hợp lệ."), details={"year": _("Nhập năm, ví dụ 2026.")})
+        raise InvalidInput(_l("Năm không hợp lệ."), details={"year": _l("Nhập năm, ví dụ 2026.")})
     decision = draft_decision(
         request.form.get("title", ""),
         year,
@@ -135,7 +128,7 @@ def new():
 
 
 @bp.route("/decisions/<int:decision_id>")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def show(decision_id):
     decision = visible_decision(decision_id, current_user)
     return render_template(
@@ -166,7 +159,8 @@ def issue(decision_id):
         issued_on = date.fromisoformat(request.form.get("date", ""))
     except ValueError:
         raise InvalidInput(
-            _("Ngày ký không hợp lệ."), details={"date": _("Nhập ngày theo dạng năm-tháng-ngày.")}
+            _l("Ngày ký không hợp lệ."),
+            details={"date": _l("Nhập ngày theo dạng năm-tháng-ngày.")},
         ) from None
     issue_decision(
         decision_id,
@@ -181,7 +175,7 @@ def issue(decision_id):
 
 
 @bp.route("/decisions/<int:decision_id>/pdf")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def decision_file(decision_id):
     response = decision_pdf_response(visible_decision(decision_id, current_user))
     db.session.commit()
@@ -189,7 +183,7 @@ def decision_file(decision_id):
 
 
 @bp.route("/decisions/<int:decision_id>/certificates.pdf")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def certificates_file(decision_id):
     """All certificates of an issued decision (or of one commune in it), one per page: at
     once for a few, built by the worker with a progress bar for more."""
@@ -201,7 +195,7 @@ def certificates_file(decision_id):
 
     decision = visible_decision(decision_id, current_user)
     if not decision.is_issued:
-        raise InvalidInput(_("Quyết định chưa ban hành: chưa có giấy công nhận."))
+        raise InvalidInput(_l("Quyết định chưa ban hành: chưa có giấy công nhận."))
     entries = entries_for(decision, current_user)
     if len(entries) <= current_app.config.get("CERTIFICATES_INLINE_MAX", 40):
         body = pdfs.certificates_pdf(decision, entries)
@@ -224,14 +218,14 @@ def _own_certificate_job(job_id: int):
 
 
 @bp.route("/decisions/certificate-jobs/<int:job_id>")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def certificate_job(job_id):
     job = _own_certificate_job(job_id)
     return render_template("decisions/certificate_job.html", job=job)
 
 
 @bp.route("/decisions/certificate-jobs/<int:job_id>/status")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def certificate_job_status(job_id):
     from flask import jsonify
 
@@ -241,7 +235,7 @@ def certificate_job_status(job_id):
 
 
 @bp.route("/decisions/certificate-jobs/<int:job_id>/file")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def certificate_job_file(job_id):
     job = _own_certificate_job(job_id)
     if job.status != "done":
@@ -262,7 +256,7 @@ def case_certificate(case_id):
     if entry is None:
         from htsd_workflow.core.errors import NotFound
 
-        raise NotFound(_("Hồ sơ chưa có giấy công nhận."))
+        raise NotFound(_l("Hồ sơ chưa có giấy công nhận."))
     return certificate_response(entry)
 
 
@@ -332,7 +326,7 @@ def _list_rows(rows: list[dict]) -> list[dict]:
 
 
 @bp.route("/decisions/lists")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def lists():
     """Those recognised in the user's territory (or a unit inside it) and a year: a page,
     CSV, XLSX or PDF; ``valid=1`` lists the titles valid in the year instead."""
@@ -350,7 +344,7 @@ def lists():
     code = (request.args.get("unit") or "").strip() or current_user.unit_code
     unit = db.session.get(Unit, code) if code else None
     if unit is None or not in_scope(current_user, unit):
-        raise NotFound(_("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
+        raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
     valid_in = request.args.get("valid") == "1"
     scope = scope_clause(current_user, Case)
     rows = _list_rows(recognitions(scope, year, title=title, unit=unit, valid_in=valid_in))
@@ -396,6 +390,6 @@ def public_list(commune_code, year):
 
     unit = db.session.get(Unit, commune_code)
     if not current_app.config.get("PUBLIC_LISTS") or unit is None or unit.level != "commune":
-        raise NotFound(_("Không tìm thấy trang."))
+        raise NotFound(_l("Không tìm thấy trang."))
     rows = [r for r in recognitions(true(), year, unit=unit) if r["status"] != "revoked"]
     return render_template("decisions/public_list.html", rows=rows, unit=unit, year=year)
