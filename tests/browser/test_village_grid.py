@@ -10,9 +10,13 @@ from sqlalchemy import select
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import ensure_round
 from htsd_workflow.extensions import db
-from tests.factories import COMMUNE, PASSWORD, Factory
+from tests.factories import COMMUNE_IN_OTHER_DISTRICT, PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
+
+#: Đắk Hà's commune: the journeys share one server and database, and theirs count the cases
+#: and households of Phường Quang Trung
+VILLAGE_COMMUNE = COMMUNE_IN_OTHER_DISTRICT
 
 OFFICE = {"width": 1366, "height": 768}
 FULL = {"1.1": "10", "1.2": "9", "1.3": "10", "2": "28", "3": "18", "4": "18"}
@@ -31,11 +35,13 @@ def _fits(person) -> None:
 
 
 def test_village_head_registers_and_enters_the_grid_on_a_phone(people, live_app, make):
-    village = make.subject("community", COMMUNE, name="Thôn Plei Đôn")
+    village = make.subject("community", VILLAGE_COMMUNE, name="Thôn Plei Đôn")
     names = ["Hộ A Blưm", "Hộ Bùi Hương", "Hộ Y Tú"]  # the grid lists them by name
-    homes = [make.subject("family", COMMUNE, community_id=village.id, name=n) for n in names]
+    homes = [
+        make.subject("family", VILLAGE_COMMUNE, community_id=village.id, name=n) for n in names
+    ]
     head = make.user("village_head", subject_id=village.id, full_name="Trưởng thôn A Nhương")
-    officer = make.user("commune_reviewer", COMMUNE, full_name="Cán bộ xã")
+    officer = make.user("commune_reviewer", VILLAGE_COMMUNE, full_name="Cán bộ xã")
     with live_app.app_context():
         ensure_round("family", 2026)
         db.session.commit()
