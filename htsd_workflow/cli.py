@@ -70,11 +70,27 @@ calendar = AppGroup("calendar", help="Extra days off and make-up working days.")
 
 
 @geo.command("import")
-@click.option("--province", "province", required=True, help="GSO province code, e.g. 62")
+@click.option("--province", "province", required=True, help="GSO province code, e.g. 51")
+@click.option(
+    "--before-2025",
+    "before_2025",
+    is_flag=True,
+    help="Import the province as it was until 30 June 2025 (with districts)",
+)
 @committing
-def geo_import(province):
-    """Import a province with its districts and communes (idempotent)."""
-    result = import_province(province)
+def geo_import(province, before_2025):
+    """Import a province (idempotent): from today's two-tier list when it is there, otherwise
+    from the pre-2025 three-tier list."""
+    result = import_province(province, before_2025=before_2025)
+    if result.structure == "two_tier":
+        click.echo("danh mục hiện hành (từ 01/7/2025): tỉnh và xã/phường, không có cấp huyện")
+    elif before_2025:
+        click.echo("danh mục trước 01/7/2025: tỉnh, huyện, xã")
+    else:
+        click.echo(
+            f"mã {province} không có trong danh mục hiện hành; "
+            "nhập theo danh mục trước 01/7/2025 (tỉnh, huyện, xã)"
+        )
     click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
 
 
