@@ -27,7 +27,16 @@ GUARD_NAMES = (
 RUNG_ACTIONS = ("remind", "escalate")
 NOTIFY_TARGETS = ("level", "supervisor", "province_officer", "manager", "applicant")
 
-_FILE_KEYS = {"abstract", "extends", "title", "initial", "states", "transitions", "escalation"}
+_FILE_KEYS = {
+    "abstract",
+    "extends",
+    "title",
+    "initial",
+    "states",
+    "transitions",
+    "escalation",
+    "carried_from",
+}
 _STATE_KEYS = {"label", "kind", "level", "roles", "sla_days", "joint"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "roles", "guards", "comment", "label"}
 _RUNG_KEYS = {"rung", "at_sla_fraction", "overdue_days", "action", "notify"}
@@ -85,6 +94,9 @@ class WorkflowDefinition:
     states: dict[str, StateDef]
     transitions: tuple[TransitionDef, ...]
     escalation: tuple[RungDef, ...]
+    #: how running cases of another set are carried into this definition: set name →
+    #: {state there: state here}; a state of the same name here needs no entry
+    carried_from: dict = field(default_factory=dict, compare=False)
     _by_trigger: dict = field(default_factory=dict, compare=False, repr=False)
     _triggers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -427,7 +439,22 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         states=states,
         transitions=tuple(transitions),
         escalation=tuple(rungs),
+        carried_from=_carried_from(data.get("carried_from"), states, where),
     )
+
+
+def _carried_from(raw, states: dict, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigurationError(f"{where}: carried_from must map a set name to {{state: state}}")
+    for set_name, mapping in raw.items():
+        for old, new in mapping.items():
+            if new not in states:
+                raise ConfigurationError(
+                    f"{where}: carried_from {set_name}: {old} → {new!r}, which is not a state"
+                )
+    return {str(k): {str(o): str(n) for o, n in v.items()} for k, v in raw.items()}
 
 
 def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDefinition]:

@@ -64,6 +64,7 @@ _SNAPSHOT_COLUMNS = (
     Case.id,
     Case.subject_id,
     Case.title,
+    Case.workflow,
     Case.year,
     Case.state,
     Case.version,
@@ -308,7 +309,7 @@ def _plan(
     results: dict | None = None,
     override_reason: str | None = None,
 ) -> PlannedChange:
-    definition = registry.definition(snap.title)
+    definition = registry.definition_of(snap)
     if trigger not in definition.triggers:
         raise InvalidInput(
             _l("Thao tác “%(trigger)s” không có trong quy trình.", trigger=trigger),
@@ -361,7 +362,7 @@ def _plan(
         joint_departments=state.joint,
     )
     try:
-        taken = registry.engine(snap.title).run(ctx, trigger)
+        taken = registry.engine_of(snap).run(ctx, trigger)
     except MachineError as exc:  # pragma: no cover - candidates() already checked the source
         raise Conflict(_l("Hồ sơ không còn ở bước cho phép thao tác này.")) from exc
     if taken is None:
@@ -427,7 +428,7 @@ def _writes(
     writes = Writes()
     actor_id = user.id if user is not None else None
     for c in planned:
-        definition = registry.definition(c.case.title)
+        definition = registry.definition_of(c.case)
         source = definition.states[c.from_state]
         dest = definition.states[c.to_state]
         if c.changes_state:
@@ -675,9 +676,7 @@ def _end_part_claims(unclaimed: list[tuple[int, str | None]]) -> None:
 
 def _joint_part_claims(rows, registry: WorkflowRegistry) -> dict:
     """The part claims of those rows that are at a joint stage (no query when none is)."""
-    return part_claims_of(
-        [r.id for r in rows if registry.definition(r.title).states[r.state].joint]
-    )
+    return part_claims_of([r.id for r in rows if registry.definition_of(r).states[r.state].joint])
 
 
 def _lock(case_ids, cur=None) -> list:
@@ -884,7 +883,7 @@ def fire_bulk(
 def allowed_triggers(case: Case, user: User) -> list[str]:
     """Triggers ``user`` may fire on ``case`` now (for buttons and the API)."""
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     allowed = []
     missing = None
     signed = None
@@ -1022,7 +1021,7 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
             ),
             details={"case_id": existing},
         )
-    definition = registry.definition(title)
+    definition = registry.definition(title, workflow_set_of(subject.province_code))
     cset = registry.criteria_for(title, year)
     case = Case(
         subject_id=subject.id,
@@ -1051,6 +1050,11 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     )
     _record_event(case, user, "create", comment=None, now=now, from_state=None)
     return case
+
+
+def workflow_set_of(province_code: str) -> str | None:
+    """The workflow set a province's new cases run (its data), or None for the default."""
+    return db.session.scalar(select(Unit.workflow_set).where(Unit.code == province_code))
 
 
 def _record_event(
@@ -1109,7 +1113,7 @@ def save_assessment(
             _l("Hồ sơ đã được người khác cập nhật trước bạn."),
             details={"current_version": case.version, "state": case.state},
         )
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     state = definition.states[case.state]
     cset = registry.criteria_set(case.criteria_set_id)
     cleaned = validate_scores(cset, entries)
@@ -1182,7 +1186,7 @@ def save_assessment(
 
 
 def _is_supervisor(user: User, case: Case) -> bool:
-    definition = get_registry().definition(case.title)
+    definition = get_registry().definition_of(case)
     if not in_scope(user, case):
         return False
     if user.role in SUPERVISOR_ROLES:
@@ -1200,7 +1204,7 @@ def claim_case(
     """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if not state.is_review:
         raise Conflict(_l("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt."))
     works_here = user.role in state.roles

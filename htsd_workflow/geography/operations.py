@@ -107,7 +107,9 @@ def import_province(province_code: str | int, *, before_2025: bool = False) -> I
         # one province across the reform (Quảng Ngãi keeps 51): its structure and workflow set
         # change when the reform is carried out, not when a list is read
         values.pop("structure")
-    else:
+    elif structure == "two_tier":
+        # a province from today's list runs the two-tier definitions; one from the old list
+        # the installation's default (WORKFLOW_SET, three_tier unless configured)
         values["workflow_set"] = structure
     _upsert(known, values, result)
     db.session.flush()

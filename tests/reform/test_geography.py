@@ -42,7 +42,7 @@ def test_kon_tum_is_not_in_today_s_list_so_it_comes_as_it_was(fresh):
     assert "không có trong danh mục hiện hành" in result.output
     assert levels("62", "three_tier") == {"province": 1, "district": 10, "commune": 102}
     assert db.session.get(Unit, "23293").name == "Phường Thắng Lợi"
-    assert db.session.get(Unit, "62").workflow_set == "three_tier"
+    assert db.session.get(Unit, "62").workflow_set is None  # the default set: three_tier
 
 
 def test_old_and_new_units_of_one_code_stay_two_units(fresh):
