@@ -7,21 +7,24 @@ import json
 from datetime import date
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
 from htsd_workflow.cases.checks import find_disagreements, repair
-from htsd_workflow.cases.operations import set_round
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import BULK_BATCH, carry_cases, set_round
+from htsd_workflow.cases.startup import parse_state_map
 from htsd_workflow.core.calendar import set_calendar_exception
-from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.errors import ConfigurationError, DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
 from htsd_workflow.demo.seed import seed_demo
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.operations import import_province, set_commune_flags
+from htsd_workflow.geography.operations import get_unit, import_province, set_commune_flags
 from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.notifications.operations import (
@@ -418,6 +421,87 @@ def cases_check(do_repair):
         raise SystemExit(1)
 
 
+workflows = AppGroup("workflows", help="Workflow definitions under running cases.")
+
+
+def _territory_clause(unit_code: str | None):
+    """Cases inside the unit ``unit_code`` (any level), or every case."""
+    if not unit_code:
+        return True
+    unit = get_unit(unit_code)
+    column = {
+        "province": Case.province_code,
+        "district": Case.district_code,
+        "commune": Case.commune_code,
+    }[unit.level]
+    return column == unit.code
+
+
+@workflows.command("migrate")
+@click.option("--from", "from_set", required=True, help="The set the cases run under now")
+@click.option("--to", "to_set", required=True, help="The set to carry them to")
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    help="old_state=new_state (over the target file's carried_from); repeatable",
+)
+@click.option("--unit", "unit_code", help="Only the cases of this unit (GSO code)")
+@click.option("--dry-run", is_flag=True, help="Say what would move; change nothing")
+def workflows_migrate(from_set, to_set, mappings, unit_code, dry_run):
+    """Carry running cases from one workflow set to another, with a history row each
+    (resumable: committed in batches; a second run finds nothing left to carry)."""
+    registry = get_registry()
+    for name in (from_set, to_set):
+        if name not in registry.sets:
+            raise click.ClickException(
+                f"no workflow set {name!r} (there are: {', '.join(registry.sets)})"
+            )
+    try:
+        state_map = {
+            **parse_state_map(current_app.config.get("WORKFLOW_STATE_MAP")),
+            **parse_state_map(list(mappings)),
+        }
+        ids = list(
+            db.session.scalars(
+                select(Case.id)
+                .where(
+                    Case.is_open.is_(True),
+                    Case.workflow.like(f"{from_set}/%"),
+                    _territory_clause(unit_code),
+                )
+                .order_by(Case.id)
+            )
+        )
+        plan = carry_cases(ids, to_set, state_map=state_map, comment="", dry_run=True)
+    except (DomainError, ConfigurationError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(getattr(exc, "message", exc))) from exc
+    for (set_name, old, new), count in sorted(plan.moves.items()):
+        click.echo(f"{set_name}/{old} → {to_set}/{new}: {count}")
+    if plan.unmapped:
+        db.session.rollback()
+        raise click.ClickException(
+            "; ".join(
+                f"{len(case_ids)} case(s) in {state!r}, which {to_set} does not have: "
+                f"give --map {state}=<state>"
+                for state, case_ids in plan.unmapped.items()
+            )
+        )
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run: {plan.total} case(s) would be carried; nothing changed")
+        return
+    comment = f"Chuyển sang quy trình {to_set} (thay đổi định nghĩa quy trình)"
+    with click.progressbar(length=len(ids), label="carrying") as bar:
+        for start in range(0, len(ids), BULK_BATCH):
+            batch = ids[start : start + BULK_BATCH]
+            carry_cases(batch, to_set, state_map=state_map, comment=comment)
+            db.session.commit()
+            bar.update(len(batch))
+    click.echo(f"carried {plan.total} case(s) to {to_set}")
+
+
 def register_cli(app: Flask) -> None:
     for group in (
         geo,
@@ -432,6 +516,7 @@ def register_cli(app: Flask) -> None:
         outbox,
         reports,
         cases,
+        workflows,
     ):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

@@ -22,7 +22,7 @@ from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
-from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
+from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry, set_of
 from htsd_workflow.cases.models import (
     MAX_COMMENT_LENGTH,
     AssessmentItem,
@@ -67,6 +67,7 @@ _SNAPSHOT_COLUMNS = (
     Case.workflow,
     Case.year,
     Case.state,
+    Case.is_open,
     Case.version,
     Case.entry_level,
     Case.returned_from,
@@ -1347,3 +1348,179 @@ def release_claims_of(user_id: int, actor: User | None, *, now=None) -> int:
     )
     _expire_cases([r.id for r in rows])
     return len(rows) + len(parts)
+
+
+# --- carrying running cases to another definition ----------------------------------------
+
+#: the history trigger of a case carried to another definition (no workflow file has it)
+CARRY_TRIGGER = "carry_definition"
+
+
+@dataclass
+class CarryPlan:
+    """What carrying running cases to another definition does (or, dry, would do)."""
+
+    #: (set, from_state, to_state) → number of cases
+    moves: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    #: case ids whose state has no place in the target definition
+    unmapped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def total(self) -> int:
+        return sum(self.moves.values())
+
+
+def carry_state_map(from_set: str, title: str, to_set: str, given: dict | None = None) -> dict:
+    """The state mapping from ``from_set`` into ``to_set`` for ``title``: the target file's
+    ``carried_from`` default, with ``given`` (the command line's) over it."""
+    target = get_registry().definition(title, to_set)
+    return {**target.carried_from.get(from_set, {}), **(given or {})}
+
+
+def carry_cases(
+    case_ids,
+    to_set: str,
+    *,
+    state_map: dict | None = None,
+    comment: str,
+    paths: dict[int, tuple[str, str | None, str | None]] | None = None,
+    data: dict[int, dict] | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> CarryPlan:
+    """Move running cases to the ``to_set`` definition of their title, each with a history row.
+
+    A state is carried by ``state_map`` (over the target file's ``carried_from``), or kept
+    when the target has a state of that name; a case whose state has neither is left as it is
+    and listed in ``unmapped`` (nothing is written unless every case has a place). ``paths``
+    gives a case its new unit path (province, district, commune), ``data`` extra facts for its
+    history row. A case that changes state leaves its stage and enters the new one (stage
+    visits closed and opened, claims released, deadline from today); one that keeps its state
+    keeps its stage, deadline and visits (their unit path follows the case). Finished cases
+    are never carried.
+    """
+    registry = get_registry()
+    calendar = get_calendar()
+    now = now or utcnow()
+    paths = paths or {}
+    data = data or {}
+    plan = CarryPlan()
+    case_ids = list(dict.fromkeys(int(i) for i in case_ids))
+    if not case_ids:
+        return plan
+    rows = _lock(case_ids, pgpath.cursor())
+    changes = []
+    for row in rows:
+        if not row.is_open:
+            continue
+        from_set = set_of(row.workflow)
+        target = registry.definition(row.title, to_set)
+        mapping = carry_state_map(from_set, row.title, to_set, state_map)
+        to_state = mapping.get(row.state, row.state)
+        if from_set == to_set and to_state == row.state and row.id not in paths:
+            if row.state in target.states:
+                continue  # nothing to carry: a second run changes nothing
+        if to_state not in target.states:
+            plan.unmapped[row.state].append(row.id)
+            continue
+        returned_from = row.returned_from and mapping.get(row.returned_from, row.returned_from)
+        if returned_from and returned_from not in target.states:
+            returned_from = None
+        plan.moves[(from_set, row.state, to_state)] += 1
+        changes.append((row, target, to_state, returned_from))
+    if dry_run or plan.unmapped:
+        return plan
+    for row, target, to_state, returned_from in changes:
+        province, district, commune = paths.get(
+            row.id, (row.province_code, row.district_code, row.commune_code)
+        )
+        values = {
+            "workflow": f"{target.set_name}/{target.name}",
+            "returned_from": returned_from,
+            "province_code": province,
+            "district_code": district,
+            "commune_code": commune,
+            "version": Case.version + 1,
+        }
+        dest = target.states[to_state]
+        if to_state != row.state:
+            due = calendar.due_at(now, dest.sla_days) if dest.is_review else None
+            _close_with_sqlalchemy(
+                [
+                    {
+                        "case_id": row.id,
+                        "part": None,
+                        "outcome": CARRY_TRIGGER,
+                        "working_days": calendar.elapsed_working_days(row.stage_entered_at, now),
+                    }
+                ],
+                now,
+            )
+            values.update(
+                state=to_state,
+                stage_entered_at=now,
+                due_at=due,
+                is_extended=False,
+                escalation_rung=0,
+                is_escalated=False,
+                claimed_by_id=None,
+                claimed_at=None,
+            )
+            db.session.execute(delete(PartClaim).where(PartClaim.case_id == row.id))
+            if not dest.joint:
+                db.session.execute(delete(SignOff).where(SignOff.case_id == row.id))
+            if dest.is_review:
+                db.session.execute(
+                    insert(StageVisit),
+                    [
+                        {
+                            "case_id": row.id,
+                            "stage": stage,
+                            "title": row.title,
+                            "year": row.year,
+                            "province_code": province,
+                            "district_code": district,
+                            "commune_code": commune,
+                            "entered_at": now,
+                            "due_at": due,
+                            "is_escalated": False,
+                        }
+                        for stage in (dest.name, *(f"{dest.name}:{d}" for d in dest.joint))
+                    ],
+                )
+        else:
+            db.session.execute(
+                update(StageVisit)
+                .where(StageVisit.case_id == row.id, StageVisit.left_at.is_(None))
+                .values(province_code=province, district_code=district, commune_code=commune)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.execute(
+            update(Case)
+            .where(Case.id == row.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            insert(CaseEvent),
+            [
+                {
+                    "case_id": row.id,
+                    "at": now,
+                    "actor_id": None,
+                    "actor_role": None,
+                    "trigger": CARRY_TRIGGER,
+                    "from_state": row.state,
+                    "to_state": to_state,
+                    "comment": comment,
+                    "data": {
+                        "from_workflow": row.workflow,
+                        "to_workflow": values["workflow"],
+                        **data.get(row.id, {}),
+                    },
+                }
+            ],
+        )
+    _expire_cases([row.id for row, *_ in changes])
+    db.session.flush()
+    return plan
