@@ -1417,9 +1417,9 @@ def carry_cases(
         target = registry.definition(row.title, to_set)
         mapping = carry_state_map(from_set, row.title, to_set, state_map)
         to_state = mapping.get(row.state, row.state)
-        if from_set == to_set and to_state == row.state and row.id not in paths:
-            if row.state in target.states:
-                continue  # nothing to carry: a second run changes nothing
+        unchanged = from_set == to_set and to_state == row.state and row.id not in paths
+        if unchanged and row.state in target.states:
+            continue  # nothing to carry: a second run changes nothing
         if to_state not in target.states:
             plan.unmapped[row.state].append(row.id)
             continue
