@@ -25,6 +25,7 @@ from htsd_workflow.demo.seed import seed_demo
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import get_unit, import_province, set_commune_flags
+from htsd_workflow.geography.reform import carry_out_reform
 from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.notifications.operations import (
@@ -95,6 +96,57 @@ def geo_import(province, before_2025):
             "nhập theo danh mục trước 01/7/2025 (tỉnh, huyện, xã)"
         )
     click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+
+
+@geo.command("reform")
+@click.option("--province", "province", required=True, help="GSO code of the new province")
+@click.option(
+    "--effective",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The first day of the new structure, e.g. 2025-07-01",
+)
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    help="old_state=new_state for running cases (over the workflow files' carried_from)",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would happen; change nothing")
+def geo_reform(province, effective, mappings, dry_run):
+    """Carry every old unit that became part of PROVINCE into it (2025 reorganisation): units
+    closed and opened, subjects, accounts and running cases moved, in one transaction."""
+    try:
+        report = carry_out_reform(
+            province, effective.date(), state_map=parse_state_map(list(mappings))
+        )
+    except (DomainError, ConfigurationError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(getattr(exc, "message", exc))) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+    click.echo(f"đơn vị mở: {report.units_opened}, đơn vị đóng: {report.units_closed}")
+    click.echo(f"liên kết đơn vị cũ → mới: {report.successions}")
+    click.echo(
+        f"đối tượng chuyển: {report.subjects_moved}, tài khoản chuyển: {report.accounts_moved}, "
+        f"tài khoản cấp huyện khóa: {report.accounts_deactivated}"
+    )
+    for (old, new), count in sorted(report.cases.items()):
+        click.echo(f"hồ sơ đang xử lý {old} → {new}: {count}")
+    if report.not_held:
+        click.echo(f"đơn vị cũ trong bảng chuyển đổi nhưng không có trong CSDL: {report.not_held}")
+    if report.to_assign:
+        click.echo(f"đối tượng cần cán bộ chỉ định xã mới: {len(report.to_assign)}")
+        for subject_id, name, unit_code, why in report.to_assign:
+            reason = "xã bị chia" if why == "split" else "thuộc huyện đã bỏ"
+            click.echo(f"  {subject_id} {name} ({unit_code}, {reason})")
+    if dry_run:
+        db.session.rollback()
+        click.echo("chạy thử (--dry-run): không thay đổi gì")
+        return
+    db.session.commit()
+    click.echo("đã thực hiện" if report.changed else "không có gì thay đổi (đã thực hiện trước đó)")
 
 
 @geo.command("set-flags")

@@ -129,3 +129,29 @@ def add_clan_members(clan: Subject, household_ids: list[int]) -> None:
         if household_id not in existing:
             db.session.add(ClanMember(clan_id=clan.id, household_id=household_id))
     db.session.flush()
+
+
+def move_subjects(moves: dict[int, str]) -> int:
+    """Put subjects under another managing unit (subject id → unit code), e.g. an old commune's
+    successor after a reorganisation; return how many changed. Their cases keep their own
+    unit path: the case operations carry the running ones."""
+    changed = 0
+    units = {
+        u.code: u
+        for u in db.session.scalars(select(Unit).where(Unit.code.in_(set(moves.values()))))
+    }
+    for subject in db.session.scalars(select(Subject).where(Subject.id.in_(list(moves)))):
+        unit = units[moves[subject.id]]
+        values = {
+            "unit_code": unit.code,
+            "managing_level": unit.level,
+            "province_code": unit.province_code,
+            "district_code": unit.district_code,
+            "commune_code": unit.code if unit.level == "commune" else None,
+        }
+        if any(getattr(subject, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(subject, key, value)
+            changed += 1
+    db.session.flush()
+    return changed
