@@ -62,11 +62,7 @@ def before_reform(fresh):
     commune = make.reviewer("commune_reviewer", QUANG_TRUNG)
     education = make.reviewer("education_reviewer", "62")
     fire_trigger(cases["provincial_confirmation"].id, "sign", education)
-    for final, (trigger, actor) in {
-        "recognized": ("sign", None),
-        "rejected": ("reject", commune),
-        "withdrawn": ("withdraw", None),
-    }.items():
+    for final in ("recognized", "rejected", "withdrawn"):
         if final == "recognized":
             case, _ = make.case_in("provincial_confirmation", unit=QUANG_TRUNG)
             fire_trigger(case.id, "sign", education)
