@@ -7,8 +7,9 @@ province 51 into it, by the official conversion table (``sources.successions``):
   successor(s) (``UnitSuccession``);
 - subjects move to their old commune's successor; those of a commune split between several
   new ones, or managed by an abolished district, are listed for an officer to assign;
-- accounts follow their territory (the auth operation, with its audit entry); accounts of an
-  abolished district are deactivated and their claims released;
+- accounts follow their territory (the auth operation, with its audit entry); reviewers of an
+  abolished district are deactivated and their claims released (its managers keep reading its
+  history);
 - running cases move to the two-tier definition by the state mapping (the workflow files'
   ``carried_from``, overridable), with a history row naming the old and new units (the case
   operation); finished cases stay as they were, under their old units;
@@ -215,7 +216,8 @@ def carry_out_reform(
     ):
         new = target[user.unit_code]
         if user.unit_code in districts:
-            if user.is_active_user:
+            # a district's managers keep reading its history (read-only); its reviewers go
+            if user.role != "manager" and user.is_active_user:
                 deactivate_user(user)
                 report.accounts_deactivated += 1
         elif new is not None and new.code != user.unit_code:

@@ -31,7 +31,12 @@ from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
+from htsd_workflow.geography.queries import (
+    dbkk_communes,
+    predecessor_provinces,
+    reform_within,
+    unit_exists_between,
+)
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import load_plans, plan_for
@@ -588,6 +593,16 @@ def _province_of(user: User) -> str:
     return db.session.get(Unit, user.unit_code).province_code
 
 
+def _scope_across_reform(user: User, model):
+    """The user's territory, and for a whole-province viewer the history of the provinces
+    merged into theirs (Kon Tum's old units and cases for today's Quảng Ngãi)."""
+    clause = scope_clause(user, model)
+    if user.unit_level != "province" or user.role == "applicant":
+        return clause
+    merged = predecessor_provinces(user.unit_code)
+    return or_(clause, model.province_code.in_(merged)) if merged else clause
+
+
 def targets(user: User, *, year: int, title: str | None = None, unit: str | None = None) -> dict:
     """Per commune and district of the viewer's territory (and a province total).
 
@@ -602,14 +617,19 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     plan = plan_for(plans(), province, year)
     by_count = plan is not None and plan.kind == "count"
     titles = [title] if title else list(TITLES)
+    first_day, last_day = date(year, 1, 1), date(year, 12, 31)
     communes = db.session.scalars(
         select(Unit)
         .where(
             Unit.level == "commune",
-            scope_clause(user, Unit) if user.role != "applicant" else Unit.code == "",
+            _scope_across_reform(user, Unit) if user.role != "applicant" else Unit.code == "",
+            # the communes that existed in the year: old ones before a reorganisation, new
+            # ones after it, both for a year that spans it
+            unit_exists_between(first_day, last_day),
         )
         .order_by(Unit.code)
     ).all()
+    reform_day = reform_within(communes, first_day, last_day)
     if unit:
         communes = [c for c in communes if unit in (c.code, c.district_code, c.province_code)]
     codes = {c.code for c in communes}
@@ -632,7 +652,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     }
     counts = defaultdict(lambda: [0, 0])
     conditions = [
-        scope_clause(user, Case),
+        _scope_across_reform(user, Case),
         Case.year == year,
         Case.title.in_(titles),
         Case.submitted_at.is_not(None),
@@ -668,9 +688,10 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             )
             row["is_dbkk"] = commune.code in dbkk
             rows.append(row)
-            groups[(commune.district_code, t)].append(row)
-            if whole_province:
-                groups[(commune.province_code, t)].append(row)
+            if commune.district_code:  # none since 2025: communes report to the province
+                groups[(commune.district_code, t)].append(row)
+            if whole_province:  # a merged province's old communes count in the viewer's
+                groups[(province, t)].append(row)
     names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
     for area in direct_areas:
         for t in titles:
@@ -742,6 +763,9 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         "plan": plan_ref,
         "year": year,
         "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
+        # a year that spans a reorganisation: the table holds old units (to the day before)
+        # and new ones (from the day)
+        "reform_day": reform_day.isoformat() if reform_day else None,
     }
 
 
