@@ -21,7 +21,7 @@ from htsd_workflow.cases.startup import parse_state_map
 from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import ConfigurationError, DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
-from htsd_workflow.demo.seed import seed_demo
+from htsd_workflow.demo.seed import seed_demo, seed_demo_today
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import get_unit, import_province, set_commune_flags
@@ -299,10 +299,20 @@ def calendar_working_day(day, note):
 
 @click.command("seed-demo")
 @click.option("--cases", "case_count", default=3000, show_default=True)
+@click.option(
+    "--before-2025",
+    "before_2025",
+    is_flag=True,
+    help="Kon Tum (62) as it was: three tiers, with districts, no reorganisation",
+)
 @committing
-def seed_demo_command(case_count):
-    """Load Kon Tum geography, demo accounts and demo cases (idempotent)."""
-    accounts = seed_demo(case_count=case_count, today=date.today())
+def seed_demo_command(case_count, before_2025):
+    """Load the demo (idempotent): today's Quảng Ngãi (51), two-tier, with Kon Tum's three-tier
+    years carried across the 2025 reorganisation; or, with --before-2025, Kon Tum as it was."""
+    if before_2025:
+        accounts = seed_demo(case_count=case_count, today=date.today())
+    else:
+        accounts = seed_demo_today(case_count=case_count, today=date.today())
     width = max(len(a["username"]) for a in accounts)
     click.echo(f"{'username'.ljust(width)}  password      role                unit")
     for account in accounts:

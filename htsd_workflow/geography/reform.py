@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -93,8 +93,12 @@ def carry_out_reform(
     effective: date,
     *,
     state_map: dict | None = None,
+    now: datetime | None = None,
 ) -> ReformReport:
-    """Carry the old units that became part of ``province_code`` into it (see module)."""
+    """Carry the old units that became part of ``province_code`` into it (see module).
+
+    ``now`` is the moment the cases' history rows carry (the demo replays the reform's day).
+    """
     code = sources.gso(province_code, "province")
     if sources.new_province(code) is None:
         raise NotFound(
@@ -265,7 +269,13 @@ def carry_out_reform(
             "to_unit": path[2] or path[1] or path[0],
         }
     plan = carry_cases(
-        ids, "two_tier", state_map=state_map, comment=REFORM_COMMENT, paths=paths, data=data
+        ids,
+        "two_tier",
+        state_map=state_map,
+        comment=REFORM_COMMENT,
+        paths=paths,
+        data=data,
+        now=now,
     )
     if plan.unmapped:
         raise InvalidInput(
