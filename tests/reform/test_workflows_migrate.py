@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from htsd_workflow import create_app
+from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.core.errors import ConfigurationError
@@ -164,3 +165,44 @@ def test_start_up_stops_on_a_state_the_files_no_longer_have(ctx, make, tmp_path)
         if mapped.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             db.engine.dispose()
     create_app(config)  # nothing stranded any more
+
+
+def test_a_case_runs_under_its_own_set_when_the_default_changes(ctx, make, tmp_path):
+    """Switching WORKFLOW_SET used to leave a district-stage case a 500 and refuse every action,
+    and send a commune-stage case of the old set straight to the province."""
+    at_district, _ = make.case_in("district_verification")
+    at_commune, _ = make.case_in("commune_review")
+    district = make.reviewer("district_reviewer", "608")
+    district_id, district_login = district.id, district.get_id()
+    commune_id = make.reviewer("commune_reviewer", COMMUNE).id
+    district_case, commune_case = at_district.id, at_commune.id
+    db.session.remove()
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": ctx.config["SQLALCHEMY_DATABASE_URI"],
+            "INSTANCE_PATH": str(tmp_path),
+            "WORKFLOW_SET": "two_tier",
+            "SECRET_KEY": "test-secret",
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "NOTIFY_WORKER": False,
+            "TESTING": True,
+        }
+    )
+    with app.app_context():
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["_user_id"] = district_login
+            session["_fresh"] = True
+        page = client.get(f"/cases/{district_case}")
+        assert page.status_code == 200
+        district = db.session.get(User, district_id)
+        moved = fire_trigger(district_case, "approve", district)
+        assert moved.state == "provincial_confirmation"
+        commune = db.session.get(User, commune_id)
+        # its record says three_tier: it goes to the district, as it always would have
+        assert fire_trigger(commune_case, "approve", commune).state == "district_verification"
+        db.session.commit()
+        db.session.remove()
+        if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+            db.engine.dispose()
