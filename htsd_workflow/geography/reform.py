@@ -58,6 +58,8 @@ class ReformReport:
     cases: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     #: subjects left for a person to assign: (id, name, old unit key, why)
     to_assign: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: staff accounts of a split commune, left for an admin to place: (username, old unit key)
+    accounts_to_assign: list[tuple[str, str]] = field(default_factory=list)
     #: old units of the table that this database does not hold
     not_held: int = 0
 
@@ -227,6 +229,8 @@ def carry_out_reform(
         elif new is not None and new.code != user.unit_code:
             _move_account(user, new.code)
             report.accounts_moved += 1
+        elif new is None and user.is_active_user:
+            report.accounts_to_assign.append((user.username, user.unit_code))
     moved_subjects = set(moves)
     for user in db.session.scalars(
         select(User).where(User.role == "applicant", User.subject_id.in_(moved_subjects))
