@@ -7,6 +7,7 @@ from datetime import datetime
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
+from htsd_workflow.reports.operations import areas_for
 from htsd_workflow.reports.queries import targets
 from tests.factories import Factory
 
@@ -57,3 +58,16 @@ def test_targets_read_old_units_before_new_after_and_both_across(fresh):
     # the old district's manager still reads its district's history
     district = targets(manager, year=2024)
     assert QUANG_TRUNG in communes(district) and recognised(district, QUANG_TRUNG) == 1
+
+
+def test_denominator_areas_are_the_units_of_the_year(fresh):
+    """The new communes need their own figures from 2025; the old ones keep theirs before."""
+    assert run(fresh, "geo", "import", "--province", "51", "--before-2025").exit_code == 0
+    assert (
+        run(fresh, "geo", "reform", "--province", "51", "--effective", "2025-07-01").exit_code == 0
+    )
+    admin = Factory().user("admin", "51")
+    old = {a.unit.code for a in areas_for(admin, 2024) if a.unit.level == "commune"}
+    new = {a.unit.code for a in areas_for(admin, 2026) if a.unit.level == "commune"}
+    assert len(old) == 170 and "21025" in old and "21025.2025" not in old
+    assert len(new) == 96 and "21025.2025" in new and not old & new
