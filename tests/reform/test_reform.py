@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
+from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import Case, CaseEvent, SignOff
 from htsd_workflow.cases.operations import claim_case, fire_trigger
@@ -169,6 +170,10 @@ def test_reform_carries_units_subjects_accounts_and_running_cases(fresh, before_
     assert db.session.get(User, data["commune"].id).unit_code == "23293.2025"
     assert db.session.get(User, data["education"].id).unit_code == "51"
     assert db.session.get(User, data["district"].id).is_active_user is False
+    audited = db.session.scalars(
+        select(AuditEntry.action).where(AuditEntry.target == f"user:{data['district'].id}")
+    ).all()
+    assert "user_deactivated" in audited
     assert db.session.get(User, data["split_officer"].id).unit_code == TRA_BUI
     applicant = db.session.get(User, data["returned_applicant"].id)
     assert applicant.unit_code == "23293.2025"
