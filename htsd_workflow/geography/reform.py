@@ -193,14 +193,14 @@ def carry_out_reform(
 
     # where each old unit's subjects, accounts and running cases go
     target: dict[str, Unit | None] = {}
-    for old in old_units.values():
+    districts = {u.code for u in closing if u.level == "district"}
+    for district in districts:
+        target[district] = None
+    for old in old_units.values():  # a district of the table (Lý Sơn) has its successor
         following = successors.get(old.code, [])
         target[old.code] = following[0] if len(following) == 1 else None
     for other in old_provinces:
         target[other] = province
-    districts = {u.code for u in closing if u.level == "district"}
-    for district in districts:
-        target[district] = None
     old_keys = set(target)
 
     subjects = db.session.scalars(
