@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, exists, func, or_, select
 
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit, UnitSuccession
@@ -67,3 +67,17 @@ def predecessor_provinces(code: str) -> list[str]:
             .where(UnitSuccession.successor_code == code, Unit.level == "province")
         )
     )
+
+
+def reform_day_between(start: date, end: date) -> date | None:
+    """The first day of a reorganisation inside ``start``–``end`` among the units held (units
+    ending in the period and others beginning in it), else None."""
+    began = db.session.scalar(
+        select(func.min(Unit.valid_from)).where(Unit.valid_from > start, Unit.valid_from <= end)
+    )
+    if began is None:
+        return None
+    ended = db.session.scalar(
+        select(func.count()).where(Unit.valid_to >= start, Unit.valid_to < end)
+    )
+    return began if ended else None

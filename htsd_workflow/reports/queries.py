@@ -34,6 +34,7 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import (
     dbkk_communes,
     predecessor_provinces,
+    reform_day_between,
     reform_within,
     unit_exists_between,
 )
@@ -243,7 +244,7 @@ def bottleneck_visits(user: User, filters: Filters, *, skip_months=None):
     """
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     column_name, code = _group_level(user, filters.unit)
-    conditions = [scope_clause(user, StageVisit, subject_column=StageVisit.case_id)]
+    conditions = [_scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id)]
     if code:
         conditions.append(_unit_filter(StageVisit, code))
     if filters.title:
@@ -288,7 +289,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
     none = literal(0)
     counted = total("outcome")
     decided = m.outcome.not_in((*get_registry().return_triggers, "withdraw"))
-    conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
+    conditions = [_scope_across_reform(user, m), m.month >= months[0], m.month < months[1]]
     if filters.unit:
         conditions.append(m.province_code == filters.unit)
     if filters.title:
@@ -446,7 +447,14 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         "definitions": rendered(BOTTLENECK_DEFINITIONS),
         "period": {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()},
         "group_by": column_name.replace("_code", ""),
+        # a period that spans a reorganisation shows old units' rows and new ones'
+        "reform_day": _reform_day(filters.date_from, filters.date_to),
     }
+
+
+def _reform_day(start: date, end: date) -> str | None:
+    day = reform_day_between(start, end)
+    return day.isoformat() if day else None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -485,7 +493,11 @@ def _unit_names(codes) -> dict[str, str]:
 
 
 def longest_waiting(user: User, filters: Filters, limit: int = 10) -> list:
-    conditions = [scope_clause(user, Case), Case.is_open.is_(True), Case.due_at.is_not(None)]
+    conditions = [
+        _scope_across_reform(user, Case),
+        Case.is_open.is_(True),
+        Case.due_at.is_not(None),
+    ]
     if filters.unit:
         conditions.append(_unit_filter(Case, filters.unit))
     if filters.title:
@@ -517,7 +529,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
     counted by the weeks it arrived, left and fell overdue in; the groups are summed here.
     """
     conditions = [
-        scope_clause(user, StageVisit, subject_column=StageVisit.case_id),
+        _scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id),
         ~StageVisit.stage.contains(":"),
     ]
     if filters.unit:
@@ -593,10 +605,10 @@ def _province_of(user: User) -> str:
     return db.session.get(Unit, user.unit_code).province_code
 
 
-def _scope_across_reform(user: User, model):
+def _scope_across_reform(user: User, model, **kw):
     """The user's territory, and for a whole-province viewer the history of the provinces
     merged into theirs (Kon Tum's old units and cases for today's Quảng Ngãi)."""
-    clause = scope_clause(user, model)
+    clause = scope_clause(user, model, **kw)
     if user.unit_level != "province" or user.role == "applicant":
         return clause
     merged = predecessor_provinces(user.unit_code)

@@ -8,7 +8,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.operations import areas_for
-from htsd_workflow.reports.queries import targets
+from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
 from tests.factories import Factory
 
 QUANG_TRUNG, KON_TUM_CITY = "23281", "608"
@@ -54,6 +54,13 @@ def test_targets_read_old_units_before_new_after_and_both_across(fresh):
     across = targets(head, year=2025)
     assert {QUANG_TRUNG, "23293.2025"} <= communes(across)
     assert across["reform_day"] == "2025-07-01"
+
+    # time in stage: Kon Tum's old districts' rows for 2024, read from today's province
+    old_rows = bottlenecks(head, parse_filters({"from": "2024-01-01", "to": "2024-12-31"}))
+    assert KON_TUM_CITY in {r["unit_code"] for r in old_rows["rows"]}
+    assert old_rows["reform_day"] is None
+    spanning = bottlenecks(head, parse_filters({"from": "2025-01-01", "to": "2025-12-31"}))
+    assert spanning["reform_day"] == "2025-07-01"
 
     # the old district's manager still reads its district's history
     district = targets(manager, year=2024)
