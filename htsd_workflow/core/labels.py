@@ -58,6 +58,7 @@ EVENT_LABELS = {
     "remind": _l("Nhắc hạn xử lý"),
     "escalate": _l("Đã báo cáo cấp trên"),
     "extend_deadline": _l("Gia hạn"),
+    "carry_definition": _l("Chuyển quy trình"),
 }
 
 #: audit log actions (htsd_workflow.audit.operations.ACTIONS)

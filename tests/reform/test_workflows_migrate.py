@@ -15,6 +15,7 @@ from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.core.errors import ConfigurationError
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, OTHER_DISTRICT
+from tests.web.conftest import as_user  # noqa: F401  (fixture)
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
@@ -33,7 +34,7 @@ def counts() -> dict:
     )
 
 
-def test_migrate_carries_running_cases_with_a_history_row_each(ctx, make):
+def test_migrate_carries_running_cases_with_a_history_row_each(ctx, make, as_user):  # noqa: F811
     at_district, _ = make.case_in("district_verification")
     at_commune, _ = make.case_in("commune_review")
     finished, _ = make.case_in("commune_review")
@@ -72,6 +73,8 @@ def test_migrate_carries_running_cases_with_a_history_row_each(ctx, make):
         "provincial_confirmation",
     )
     assert event.data["from_workflow"] == "three_tier/family"
+    page = as_user(make.reviewer("education_reviewer", "62")).get(f"/cases/{case.id}")
+    assert page.status_code == 200 and "Chuyển quy trình" in page.get_data(as_text=True)
     open_stages = set(
         db.session.scalars(
             select(StageVisit.stage).where(
