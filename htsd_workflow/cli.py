@@ -25,7 +25,7 @@ from htsd_workflow.demo.seed import seed_demo, seed_demo_today
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import get_unit, import_province, set_commune_flags
-from htsd_workflow.geography.reform import carry_out_reform
+from htsd_workflow.geography.reform import assign_subject, carry_out_reform
 from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.notifications.operations import (
@@ -240,6 +240,17 @@ def subjects_create(kind, name, unit_code, head_name, community_id, external_cod
         external_code=external_code,
     )
     click.echo(subject.id)
+
+
+@subjects.command("assign")
+@click.argument("subject_id", type=int)
+@click.option("--unit", "unit_code", required=True, help="The unit of today (key, e.g. 21136)")
+@committing
+def subjects_assign(subject_id, unit_code):
+    """Place a subject left by `geo reform` (split commune, abolished district) under a unit of
+    today; its running cases follow with a history row."""
+    subject = assign_subject(subject_id, unit_code)
+    click.echo(f"{subject.id} {subject.name}: {subject.unit_code}")
 
 
 @subjects.command("export")

@@ -306,3 +306,45 @@ def _move_account(user: User, unit_code: str | None) -> None:
         email=user.email,
         phone=user.phone,
     )
+
+
+def assign_subject(subject_id: int, unit_code: str, *, now: datetime | None = None) -> Subject:
+    """Place a subject the reform left for a person to assign (a split commune's, an abolished
+    district's) under a unit of today; its running cases and its applicant accounts follow."""
+    subject = db.session.get(Subject, subject_id)
+    if subject is None:
+        raise NotFound(_l("Không có đối tượng mã %(id)s.", id=subject_id))
+    unit = db.session.get(Unit, unit_code)
+    if unit is None or unit.valid_to is not None:
+        raise InvalidInput(
+            _l("Mã “%(code)s” không phải đơn vị hành chính hiện hành.", code=unit_code),
+            details={"unit": unit_code},
+        )
+    if subject.kind != "unit" and unit.level != "commune":
+        raise InvalidInput(
+            _l("Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn."),
+            details={"unit": unit_code},
+        )
+    old = subject.unit_code
+    move_subjects({subject.id: unit.code})
+    path = (unit.province_code, unit.district_code, unit.code if unit.level == "commune" else None)
+    ids = list(
+        db.session.scalars(
+            select(Case.id).where(Case.subject_id == subject.id, Case.is_open.is_(True))
+        )
+    )
+    province = db.session.get(Unit, unit.province_code)
+    carry_cases(
+        ids,
+        province.workflow_set or "two_tier",
+        comment=REFORM_COMMENT,
+        paths={case_id: path for case_id in ids},
+        data={case_id: {"from_unit": old, "to_unit": unit.code} for case_id in ids},
+        now=now,
+    )
+    for user in db.session.scalars(
+        select(User).where(User.role == "applicant", User.subject_id == subject.id)
+    ):
+        _move_account(user, None)
+    db.session.flush()
+    return subject

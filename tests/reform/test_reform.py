@@ -201,3 +201,34 @@ def test_reform_needs_the_old_units_and_a_province_of_today(fresh):
     assert result.exit_code == 1 and "--before-2025" in result.output
     result = run(fresh, "geo", "reform", "--province", "62", "--effective", "2025-07-01")
     assert result.exit_code == 1 and "danh mục hiện hành" in result.output
+
+
+def test_a_split_commune_s_subject_is_assigned_by_a_person(fresh, before_reform):
+    assert (
+        run(fresh, "geo", "reform", "--province", "51", "--effective", "2025-07-01").exit_code == 0
+    )
+    case = before_reform["cases"]["split"]
+    default = next(
+        s.new_code for s in sources.successions("51") if s.old_code == TRA_BUI and s.is_default
+    )
+    new = db.session.scalar(
+        select(Unit).where(Unit.gso_code == default, Unit.structure == "two_tier")
+    )
+    refused = run(fresh, "subjects", "assign", str(case.subject_id), "--unit", TRA_BUI)
+    assert refused.exit_code == 1 and "không phải đơn vị hành chính hiện hành" in refused.output
+    result = run(fresh, "subjects", "assign", str(case.subject_id), "--unit", new.code)
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert db.session.get(Subject, case.subject_id).commune_code == new.code
+    moved = db.session.get(Case, case.id)
+    assert (moved.workflow, moved.state, moved.commune_code) == (
+        "two_tier/family",
+        "commune_review",
+        new.code,
+    )
+    officer = make_officer(new.code)
+    assert fire_trigger(case.id, "approve", officer).state == "provincial_confirmation"
+
+
+def make_officer(unit_code: str) -> User:
+    return Factory().user("commune_reviewer", unit_code)
