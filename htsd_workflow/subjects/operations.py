@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.text import nfc, search_key
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.models import Unit, UnitSuccession
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES, ClanMember, Subject
 
 
@@ -51,6 +51,22 @@ def create_subject(
         raise InvalidInput(
             _l("Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn."),
             details={"unit_code": _l("Cần mã cấp xã")},
+        )
+    if unit.valid_to is not None:
+        successors = db.session.scalars(
+            select(UnitSuccession.successor_code).where(
+                UnitSuccession.predecessor_code == unit.code
+            )
+        ).all()
+        raise InvalidInput(
+            _l(
+                "%(name)s không còn từ %(day)s (sắp xếp đơn vị hành chính); đơn vị hiện hành: "
+                "%(successors)s.",
+                name=unit.name,
+                day=unit.valid_to.isoformat(),
+                successors=", ".join(successors) or "—",
+            ),
+            details={"unit_code": _l("Nhập mã đơn vị hiện hành")},
         )
     if kind == "unit" and unit_type is not None and unit_type not in UNIT_TYPES:
         raise InvalidInput(

@@ -232,3 +232,18 @@ def test_a_split_commune_s_subject_is_assigned_by_a_person(fresh, before_reform)
 
 def make_officer(unit_code: str) -> User:
     return Factory().user("commune_reviewer", unit_code)
+
+
+def test_no_new_subject_under_a_unit_that_no_longer_exists(fresh):
+    assert run(fresh, "geo", "import", "--province", "62").exit_code == 0
+    assert (
+        run(fresh, "geo", "reform", "--province", "51", "--effective", "2025-07-01").exit_code == 0
+    )
+    refused = run(
+        fresh, "subjects", "create", "--kind", "family", "--name", "Hộ A", "--unit", QUANG_TRUNG
+    )
+    assert refused.exit_code == 1 and "23293.2025" in refused.output
+    made = run(
+        fresh, "subjects", "create", "--kind", "family", "--name", "Hộ A", "--unit", "23293.2025"
+    )
+    assert made.exit_code == 0, made.output
