@@ -522,7 +522,7 @@ def seed_demo_today(
                 continue
             _run_today_case(subject, applicant, rng.choices(states, weights)[0], today, rng)
         db.session.flush()
-        scan_sla(now=_at(today, 8), commit_each_batch=False)
+        scan_sla(now=_at(today, 8))
         close_months(now=_at(today, 8))
         _today_denominators(today.year)
     accounts = []
