@@ -426,10 +426,24 @@ class PeriodSchema(Strict):
     to = fields.Integer(allow_none=True, required=True)
 
 
+class EffectiveSchema(Strict):
+    """First and last day in force (ISO dates; ``to`` null while in force)."""
+
+    from_ = fields.String(
+        data_key="from", attribute="from", required=True, metadata={"format": "date"}
+    )
+    to = fields.String(allow_none=True, required=True, metadata={"format": "date"})
+
+
 class CriteriaSetSchema(Strict):
     id = fields.String(required=True)
     title = fields.String(required=True)
     period = fields.Nested(PeriodSchema, required=True)
+    effective = fields.Nested(EffectiveSchema, required=True)
+    #: managing level (commune, district, province) → the days the set applies to its subjects
+    managed_by = fields.Dict(
+        keys=fields.String(), values=fields.Nested(EffectiveSchema), required=True
+    )
     version = fields.String(required=True)
     label = fields.String(required=True)
     source = fields.String(required=True)

@@ -1021,7 +1021,7 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
             details={"case_id": existing},
         )
     definition = registry.definition(title)
-    cset = registry.criteria_for(title, year)
+    cset = registry.criteria_for(title, year, subject.managing_level, today)
     case = Case(
         subject_id=subject.id,
         title=title,

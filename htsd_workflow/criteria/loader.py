@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
+
 from htsd_workflow.core.datafiles import Place, is_number, read_settings, yaml_files
-from htsd_workflow.core.errors import ConfigurationError
+from htsd_workflow.core.errors import ConfigurationError, InvalidInput
 from htsd_workflow.core.text import nfc
 
 #: the four titles of the domain (DOMAIN.md, "The four titles")
 TITLES = ("family", "clan", "community", "unit")
 
 _REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "pass_mark", "items")
-_OPTIONAL_KEYS = ("pass_mark_dbkk", "bands", "notes")
+_OPTIONAL_KEYS = ("pass_mark_dbkk", "bands", "notes", "managed_by")
+#: who manages a subject (``Subject.managing_level``): a set may apply to some of them only
+#: (QĐ 448 for units managed by a commune, TT 22/2020 for those of a district or the province)
+MANAGING_LEVELS = ("commune", "district", "province")
 _SET_KEYS = frozenset(_REQUIRED_KEYS + _OPTIONAL_KEYS)
 _ITEM_KEYS = frozenset({"code", "label", "label_en", "max_points", "description", "verified"})
 _BAND_KEYS = frozenset({"code", "label", "min"})
@@ -69,6 +75,26 @@ class CriteriaSet:
     bands: tuple[Band, ...]
     items: tuple[CriteriaItem, ...]
     notes: str = ""
+    #: the first and last day in force (a year in the file reads as 1 January / 31 December)
+    starts: date | None = None
+    ends: date | None = None
+    #: managing level → (first day, last day or None): who the set is for, and when
+    spans: dict | None = None
+
+    def __post_init__(self):
+        if self.starts is None:
+            object.__setattr__(self, "starts", date(self.period_from, 1, 1))
+        if self.ends is None and self.period_to is not None:
+            object.__setattr__(self, "ends", date(self.period_to, 12, 31))
+        if self.spans is None:
+            object.__setattr__(
+                self, "spans", {level: (self.starts, self.ends) for level in MANAGING_LEVELS}
+            )
+
+    @property
+    def managed_by(self) -> tuple[str, ...]:
+        """The managing levels of the subjects the set is for."""
+        return tuple(level for level in MANAGING_LEVELS if level in self.spans)
 
     @property
     def max_total(self) -> float:
@@ -86,12 +112,28 @@ class CriteriaSet:
         """Whether ``year`` falls in the set's period."""
         return self.period_from <= year and (self.period_to is None or year <= self.period_to)
 
+    def in_force_on(self, day: date, managed_by: str = "commune") -> bool:
+        """Whether the set is in force on ``day`` (effective dates, both included) for a
+        subject managed by ``managed_by``."""
+        if managed_by not in self.spans:
+            return False
+        starts, ends = self.spans[managed_by]
+        return starts <= day and (ends is None or day <= ends)
+
     def to_dict(self) -> dict:
         """The set as plain data (the API's criteria-set document)."""
         return {
             "id": self.id,
             "title": self.title,
             "period": {"from": self.period_from, "to": self.period_to},
+            "effective": {
+                "from": self.starts.isoformat(),
+                "to": self.ends.isoformat() if self.ends else None,
+            },
+            "managed_by": {
+                level: {"from": start.isoformat(), "to": end.isoformat() if end else None}
+                for level, (start, end) in self.spans.items()
+            },
             "version": self.version,
             "label": self.label,
             "source": self.source,
@@ -124,8 +166,40 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _period_text(cset: CriteriaSet) -> str:
-    return f"{cset.period_from}–{cset.period_to if cset.period_to is not None else '…'}"
+def _span(start: date, end: date | None) -> str:
+    """A span of days as the file would say it: whole years as years, else the dates."""
+    if start.month == 1 and start.day == 1 and (end is None or (end.month, end.day) == (12, 31)):
+        return f"{start.year}–{end.year if end is not None else '…'}"
+    return f"{start:%d/%m/%Y}–{f'{end:%d/%m/%Y}' if end is not None else '…'}"
+
+
+def _period_dates(at: Place, value) -> tuple[date, date | None]:
+    """``{from: <year or date>, to: <year, date or null>}`` as the first and last day in force.
+
+    A year is the whole year (``from: 2016`` is 01/01/2016, ``to: 2020`` is 31/12/2020); a date
+    (``from: 2020-09-21``) is the day a text came into force, as the law counts it.
+    """
+    if not isinstance(value, dict) or "from" not in value:
+        at.fail("must be a mapping {from: <year or date>, to: <year, date or null>}")
+    at.mapping(value, ("from", "to"))
+
+    def day(raw, where: Place, *, last: bool) -> date:
+        if isinstance(raw, date):
+            where.year(raw.year)
+            return raw
+        year = where.year(raw)
+        return date(year, 12, 31) if last else date(year, 1, 1)
+
+    def said(raw) -> str:
+        return f"{raw:%d/%m/%Y}" if isinstance(raw, date) else str(raw)
+
+    start = day(value["from"], at / "from", last=False)
+    end = value.get("to")
+    if end is not None:
+        end = day(end, at / "to", last=True)
+        if end < start:
+            (at / "to").fail(f"{said(value['to'])} is before 'from' {said(value['from'])}")
+    return start, end
 
 
 class _Checker:
@@ -159,7 +233,8 @@ class _Checker:
         title = data["title"]
         if title not in TITLES:
             (top / "title").fail(f"{title!r} is not one of {list(TITLES)}")
-        period_from, period_to = (top / "period").period(data["period"])
+        starts, ends = _period_dates(top / "period", data["period"])
+        spans = self.spans(data.get("managed_by"), starts, ends)
         version = data["version"]
         if isinstance(version, bool) or not isinstance(version, str | int):
             # an unquoted 2016.10 would be read as the number 2016.1
@@ -189,8 +264,11 @@ class _Checker:
         return CriteriaSet(
             id=set_id,
             title=title,
-            period_from=period_from,
-            period_to=period_to,
+            period_from=starts.year,
+            period_to=ends.year if ends is not None else None,
+            starts=starts,
+            ends=ends,
+            spans=spans,
             version=version,
             label=self.text(data["label"], top / "label"),
             source=self.text(data["source"], top / "source"),
@@ -200,6 +278,30 @@ class _Checker:
             items=items,
             notes=notes,
         )
+
+    def spans(self, raw, starts: date, ends: date | None) -> dict:
+        """``managed_by``: a list of levels (for the set's period), or levels each with its own
+        period inside the set's; absent, every level for the set's period."""
+        at = self.top / "managed_by"
+        if raw is None:
+            return {level: (starts, ends) for level in MANAGING_LEVELS}
+        if isinstance(raw, dict):
+            at.mapping(raw, MANAGING_LEVELS, what="managing levels to periods")
+            spans = {}
+            for level, period in raw.items():
+                first, last = _period_dates(at / level, period)
+                if first < starts or (ends is not None and (last is None or last > ends)):
+                    (at / level).fail(f"{_span(first, last)} is outside the set's period")
+                spans[level] = (first, last)
+        else:
+            levels = at.names(raw)
+            for level in levels:
+                if level not in MANAGING_LEVELS:
+                    at.fail(f"{level!r} is not one of {list(MANAGING_LEVELS)}")
+            spans = {level: (starts, ends) for level in levels}
+        if not spans:
+            at.fail(f"names no managing level; give some of {list(MANAGING_LEVELS)}")
+        return {level: spans[level] for level in MANAGING_LEVELS if level in spans}
 
     def items(self, raw_items) -> tuple[CriteriaItem, ...]:
         if not isinstance(raw_items, list) or not raw_items:
@@ -292,25 +394,36 @@ class _Checker:
 
 
 def _check_periods(sets: list[tuple[CriteriaSet, Path]]) -> None:
-    """Refuse overlaps (two sets for one year) and gaps (a year with no set) per title."""
+    """Refuse overlaps (two sets for one day) and gaps (a day with no set) per title and
+    managing level."""
     for title in TITLES:
-        chain = sorted(
-            ((cset, path) for cset, path in sets if cset.title == title),
-            key=lambda pair: pair[0].period_from,
-        )
-        for (earlier, earlier_path), (later, later_path) in zip(chain, chain[1:], strict=False):
-            if earlier.period_to is None or later.period_from <= earlier.period_to:
-                raise ConfigurationError(
-                    f"{later_path}: period {_period_text(later)} of {title!r} overlaps "
-                    f"{earlier.id} ({_period_text(earlier)}) in {earlier_path}; "
-                    "close the earlier period with 'to'"
-                )
-            if later.period_from > earlier.period_to + 1:
-                raise ConfigurationError(
-                    f"{later_path}: period {_period_text(later)} of {title!r} leaves "
-                    f"{earlier.period_to + 1}–{later.period_from - 1} without a set after "
-                    f"{earlier.id} in {earlier_path}"
-                )
+        for level in MANAGING_LEVELS:
+            chain = sorted(
+                (
+                    (cset.spans[level], cset, path)
+                    for cset, path in sets
+                    if cset.title == title and level in cset.spans
+                ),
+                key=lambda entry: entry[0][0],
+            )
+            for (e_span, earlier, e_path), (l_span, later, l_path) in zip(
+                chain, chain[1:], strict=False
+            ):
+                whose = repr(title)
+                if earlier.managed_by != MANAGING_LEVELS or later.managed_by != MANAGING_LEVELS:
+                    whose += f" managed by a {level}"
+                if e_span[1] is None or l_span[0] <= e_span[1]:
+                    raise ConfigurationError(
+                        f"{l_path}: period {_span(*l_span)} of {whose} overlaps "
+                        f"{earlier.id} ({_span(*e_span)}) in {e_path}; "
+                        "close the earlier period with 'to'"
+                    )
+                if l_span[0] > e_span[1] + timedelta(days=1):
+                    gap = _span(e_span[1] + timedelta(days=1), l_span[0] - timedelta(days=1))
+                    raise ConfigurationError(
+                        f"{l_path}: period {_span(*l_span)} of {whose} leaves "
+                        f"{gap} without a set after {earlier.id} in {e_path}"
+                    )
 
 
 def load_criteria_sets(directory: str | Path) -> dict[str, CriteriaSet]:
@@ -330,20 +443,55 @@ def load_criteria_sets(directory: str | Path) -> dict[str, CriteriaSet]:
     return {cset.id: cset for cset, _path in loaded}
 
 
-def criteria_set_for(sets: dict[str, CriteriaSet], title: str, year: int) -> CriteriaSet:
-    """The set in force for ``title`` in ``year``.
+def reference_date(year: int, today: date) -> date:
+    """The day whose rules a case for ``year`` started on ``today`` is judged by.
 
-    After the last period the latest set stays in force (until a newer file is added); a year
-    before the first period (the 2015 pilot) uses the earliest set.
+    The day it starts, kept inside the year of recognition: a case for an earlier year
+    follows that year's last rules, one for a later year that year's first.
     """
-    candidates = sorted((s for s in sets.values() if s.title == title), key=lambda s: s.period_from)
+    return min(max(today, date(year, 1, 1)), date(year, 12, 31))
+
+
+def criteria_set_for(
+    sets: dict[str, CriteriaSet],
+    title: str,
+    on: date | int,
+    managed_by: str = "commune",
+) -> CriteriaSet:
+    """The set in force for ``title`` on the day ``on`` for a subject managed by ``managed_by``.
+
+    This is the one rule choosing a set; a case stores the id it started with and keeps it.
+    A year stands for its last day. Before the first set in force for the title and level
+    (the 2015 pilot) the earliest applies; after the last closed one, the latest that had
+    started. A title or managing level no set is written for is refused with
+    ``InvalidInput``, naming the title, the day and the level.
+    """
+    day = date(on, 12, 31) if isinstance(on, int) else on
+    candidates = sorted(
+        (s for s in sets.values() if s.title == title and managed_by in s.spans),
+        key=lambda s: s.spans[managed_by][0],
+    )
     if not candidates:
-        raise ConfigurationError(f"no criteria set for title {title!r}")
+        if not any(s.title == title for s in sets.values()):
+            raise ConfigurationError(f"no criteria set for title {title!r}")
+        from htsd_workflow.core.labels import TITLE_LABELS  # labels import the registry
+
+        levels = {"commune": _l("cấp xã"), "district": _l("cấp huyện"), "province": _l("cấp tỉnh")}
+        raise InvalidInput(
+            _l(
+                "Chưa có bộ tiêu chí cho danh hiệu “%(title)s” áp dụng ngày %(day)s đối với "
+                "đối tượng do %(level)s quản lý.",
+                title=TITLE_LABELS.get(title, title),
+                day=f"{day:%d/%m/%Y}",
+                level=levels.get(managed_by, managed_by),
+            ),
+            details={"title": title, "date": day.isoformat(), "managed_by": managed_by},
+        )
     for cset in candidates:
-        if cset.holds(year):
+        if cset.in_force_on(day, managed_by):
             return cset
-    if year < candidates[0].period_from:
+    if day < candidates[0].spans[managed_by][0]:
         return candidates[0]
     # past every period, or in a gap of sets not loaded by load_criteria_sets: the latest
     # set that had started by then
-    return [s for s in candidates if s.period_from <= year][-1]
+    return [s for s in candidates if s.spans[managed_by][0] <= day][-1]

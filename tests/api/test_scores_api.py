@@ -40,10 +40,10 @@ def test_second_put_of_the_assessment_from_the_same_version_gets_409(ctx, api, m
 def test_second_reviewer_adjustment_from_the_same_version_gets_409(ctx, api, make):
     case, _ = make.case_in("commune_review")
     seen = case.version
-    adjust = {"items": [{"code": "2", "score": 20, "note": "Thiếu"}], "version": seen}
+    adjust = {"items": [{"code": "2.2", "score": 10, "note": "Thiếu"}], "version": seen}
     first = api(make.user("commune_reviewer", COMMUNE)).put(f"/cases/{case.id}/assessment", adjust)
     assert first.status_code == 200
-    adjust["items"][0]["score"] = 29
+    adjust["items"][0]["score"] = 19
     second = api(make.user("commune_reviewer", COMMUNE)).put(f"/cases/{case.id}/assessment", adjust)
     assert second.status_code == 409
     assert first.json["assessment"]["total"] == 90

@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
+from flask import Flask
+from flask_babel import Babel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from htsd_workflow.core.errors import ConfigurationError, InvalidInput
 from htsd_workflow.criteria.loader import (
-    TITLES,
     CriteriaSet,
     criteria_set_for,
     load_criteria_sets,
+    reference_date,
 )
 from htsd_workflow.criteria.scoring import compute_result, validate_scores
 
@@ -41,8 +44,8 @@ def test_every_shipped_file_loads_on_its_own(tmp_path, path):
     assert all(item.label and item.label_en for item in cset.items)
 
 
-def test_every_title_has_a_2016_2020_set_and_an_open_ended_2021_set():
-    for title in TITLES:
+def test_every_title_but_unit_has_a_2016_2020_set_and_an_open_ended_2021_set():
+    for title in ("family", "clan", "community"):
         old = criteria_set_for(SETS, title, 2018)
         new = criteria_set_for(SETS, title, 2021)
         assert (old.period_from, old.period_to) == (2016, 2020)
@@ -51,25 +54,39 @@ def test_every_title_has_a_2016_2020_set_and_an_open_ended_2021_set():
         assert criteria_set_for(SETS, title, 2040) is new
 
 
-def test_family_criterion_1_is_split_10_10_10_and_the_rest_is_marked_editable():
+def test_family_criteria_1_and_2_are_split_as_the_source_has_them():
     for set_id in ("family-2016", "family-2021"):
         family = SETS[set_id]
-        assert [(i.code, i.max_points) for i in family.items[:3]] == [
+        assert [(i.code, i.max_points) for i in family.items[:5]] == [
             ("1.1", 10),
             ("1.2", 10),
             ("1.3", 10),
+            ("2.1", 10),
+            ("2.2", 20),
         ]
-        assert all(family.item(code).verified for code in ("1.1", "1.2", "1.3"))
-        assert not any(family.item(code).verified for code in ("2", "3", "4"))
+        assert family.item("1.3").label == (
+            "Thật thà, lễ phép với mọi người trong gia đình và ngoài xã hội; "
+            "tích cực tham gia các hoạt động chung ở địa phương"
+        )
+        assert "19 đến 60" in family.item("2.1").label
+        assert all(family.item(c).verified for c in ("1.1", "1.2", "1.3", "2.1", "2.2"))
+        # no source confirms criteria 3 and 4 nor the pass marks: still marked editable
+        assert not any(family.item(code).verified for code in ("3", "4"))
         assert (family.pass_mark, family.pass_mark_dbkk) == (80, 70)
         assert "tạm" in family.notes and "ĐBKK" in family.notes
+        assert "khuyenhocyenbai.vn" in family.source
 
 
-def test_unit_2021_follows_tt_22_2020_points_and_bands():
-    unit = SETS["unit-2021"]
+def test_tt_22_2020_splits_its_criteria_as_the_circular_does():
+    unit = SETS["unit-tt22-2020"]
     assert [(i.code, i.max_points) for i in unit.items] == [
-        ("1", 30),
-        ("2", 30),
+        ("1.1", 10),
+        ("1.2", 10),
+        ("1.3", 10),
+        ("2.1", 10),
+        ("2.2", 5),
+        ("2.3", 10),
+        ("2.4", 5),
         ("3.1", 25),
         ("3.2", 10),
         ("3.3", 5),
@@ -82,10 +99,104 @@ def test_unit_2021_follows_tt_22_2020_points_and_bands():
     ]
     # the pass mark is our inference from the lowest band: the notes must say so
     assert "điểm đạt" in unit.notes.lower() and "tạm" in unit.notes
+    assert unit.managed_by == ("district", "province")
+    assert unit.starts == date(2020, 9, 21)
 
 
-def test_community_2021_has_five_criteria():
-    assert len(SETS["community-2021"].items) == 5
+def test_community_2021_has_five_criteria_under_qd_448():
+    community = SETS["community-2021"]
+    assert len(community.items) == 5
+    assert "QĐ 448" in community.source and "TT 25/2023" not in community.source
+
+
+def test_every_shipped_set_names_its_source_or_says_it_is_unverified():
+    for cset in SETS.values():
+        assert cset.source.strip(), cset.id
+        assert all(i.verified for i in cset.items) or "tạm" in cset.notes, cset.id
+
+
+# --- which set applies: title, day and who manages the subject ------------------------------
+
+
+@pytest.mark.parametrize(
+    "managed_by, day, set_id",
+    [
+        # a unit managed by a commune stays under QĐ 448 throughout
+        ("commune", date(2016, 1, 1), "unit-qd448"),
+        ("commune", date(2020, 9, 21), "unit-qd448"),
+        ("commune", date(2024, 6, 1), "unit-qd448"),
+        # a district's or the province's unit: QĐ 448 up to the day before TT 22/2020
+        ("district", date(2020, 9, 20), "unit-qd448"),
+        ("district", date(2020, 9, 21), "unit-tt22-2020"),
+        ("province", date(2020, 9, 20), "unit-qd448"),
+        ("province", date(2020, 9, 21), "unit-tt22-2020"),
+        ("district", date(2024, 6, 1), "unit-tt22-2020"),
+        # the 2015 pilot, before any set: the earliest
+        ("district", date(2015, 6, 1), "unit-qd448"),
+    ],
+)
+def test_a_unit_set_is_chosen_by_day_and_managing_level(managed_by, day, set_id):
+    assert criteria_set_for(SETS, "unit", day, managed_by).id == set_id
+
+
+@pytest.mark.parametrize(
+    "day, set_id",
+    [
+        (date(2020, 12, 31), "family-2016"),
+        (date(2021, 1, 1), "family-2021"),
+    ],
+)
+def test_a_family_set_changes_on_new_years_day_whoever_manages(day, set_id):
+    for level in ("commune", "district", "province"):
+        assert criteria_set_for(SETS, "family", day, level).id == set_id
+
+
+def test_the_reference_day_is_the_start_kept_inside_the_year_of_recognition():
+    assert reference_date(2020, date(2020, 10, 1)) == date(2020, 10, 1)
+    # a late case for 2020 started in 2021 follows 2020's last rules
+    assert reference_date(2020, date(2021, 1, 10)) == date(2020, 12, 31)
+    # a case for next year started in December follows next year's first rules
+    assert reference_date(2021, date(2020, 12, 7)) == date(2021, 1, 1)
+
+
+def test_a_level_no_set_is_written_for_is_refused_naming_title_day_and_level(tmp_path):
+    write(tmp_path, good(managed_by=["commune"]))
+    sets = load_criteria_sets(tmp_path)
+    bare = Flask(__name__)
+    Babel(bare)
+    with bare.test_request_context(), pytest.raises(InvalidInput) as refused:
+        criteria_set_for(sets, "family", date(2024, 3, 5), "district")
+    message = refused.value.message
+    assert "Gia đình học tập" in message and "05/03/2024" in message and "cấp huyện" in message
+    assert refused.value.status == 422
+
+
+def test_dated_periods_chain_per_managing_level(tmp_path):
+    write(tmp_path, good(period={"from": 2016, "to": None}, managed_by=["commune"]), "a.yaml")
+    write(
+        tmp_path,
+        good(id="t-2", period={"from": 2016, "to": date(2020, 9, 20)}, managed_by=["district"]),
+        "b.yaml",
+    )
+    write(tmp_path, good(id="t-3", period={"from": date(2020, 9, 21)}, managed_by="district"))
+    sets = load_criteria_sets(tmp_path)
+    assert criteria_set_for(sets, "family", date(2020, 9, 21), "district").id == "t-3"
+    assert criteria_set_for(sets, "family", date(2020, 9, 21), "commune").id == "t-1"
+
+
+def test_a_day_without_a_set_for_a_level_is_refused(tmp_path):
+    write(tmp_path, good(period={"from": 2016, "to": date(2020, 9, 19)}), "a.yaml")
+    later = write(tmp_path, good(id="t-2", period={"from": date(2020, 9, 21)}), "b.yaml")
+    with pytest.raises(ConfigurationError) as refused:
+        load_criteria_sets(tmp_path)
+    assert str(later) in str(refused.value)
+    assert "leaves 20/09/2020–20/09/2020 without a set" in str(refused.value)
+
+
+def test_a_level_period_outside_the_sets_period_is_refused(tmp_path):
+    write(tmp_path, good(managed_by={"district": {"from": 2015, "to": 2018}}))
+    with pytest.raises(ConfigurationError, match=r"managed_by\.district: 2015–2018 is outside"):
+        load_criteria_sets(tmp_path)
 
 
 def test_every_set_with_unverified_items_says_so_in_its_notes():
@@ -359,7 +470,8 @@ def test_labels_are_nfc_normalised(tmp_path):
 def test_criteria_set_for_picks_by_period():
     assert criteria_set_for(SETS, "family", 2018).id == "family-2016"
     assert criteria_set_for(SETS, "family", 2021).id == "family-2021"
-    assert criteria_set_for(SETS, "unit", 2024).id == "unit-2021"
+    assert criteria_set_for(SETS, "unit", 2024).id == "unit-qd448"
+    assert criteria_set_for(SETS, "unit", 2024, "district").id == "unit-tt22-2020"
     # the 2015 pilot ran before the first period: the earliest set applies
     assert criteria_set_for(SETS, "clan", 2015).id == "clan-2016"
 
@@ -388,24 +500,24 @@ def full(cset) -> dict[str, float]:
 
 def test_pass_mark_boundary():
     family = SETS["family-2016"]
-    at_mark = dict(full(family), **{"2": 10})  # 80 of 100
+    at_mark = dict(full(family), **{"2.2": 0})  # 80 of 100
     result = compute_result(family, at_mark, False)
     assert (result.total, result.passed, result.pass_mark) == (80, True, 80)
-    below = dict(full(family), **{"2": 9.5})  # 79.5
+    below = dict(full(family), **{"2.2": 0, "2.1": 9.5})  # 79.5
     assert not compute_result(family, below, False).passed
 
 
 def test_a_total_of_80_in_decimals_is_80_not_79_99999999999999():
     family = SETS["family-2016"]
-    # as floats, 10 + 10 + 10 + 14.3 + 19.9 + 15.8 is 79.99999999999999
-    scores = {"1.1": 10, "1.2": 10, "1.3": 10, "2": 14.3, "3": 19.9, "4": 15.8}
+    # as floats, 10 + 10 + 10 + 4.3 + 10 + 19.9 + 15.8 is 79.99999999999999
+    scores = {"1.1": 10, "1.2": 10, "1.3": 10, "2.1": 4.3, "2.2": 10, "3": 19.9, "4": 15.8}
     result = compute_result(family, scores, False)
     assert result.total == 80 and result.passed
 
 
 def test_dbkk_commune_uses_the_lower_pass_mark():
     family = SETS["family-2016"]
-    scores = dict(full(family), **{"2": 0})  # 70
+    scores = dict(full(family), **{"2.1": 0, "2.2": 0})  # 70
     assert not compute_result(family, scores, False).passed
     result = compute_result(family, scores, True)
     assert result.passed and result.pass_mark == 70
@@ -414,8 +526,9 @@ def test_dbkk_commune_uses_the_lower_pass_mark():
 
 
 def test_without_a_dbkk_mark_the_normal_mark_applies_in_dbkk_communes():
-    unit = SETS["unit-2021"]
-    scores = {"1": 30, "2": 19, "3.1": 0, "3.2": 0, "3.3": 0}  # 49
+    unit = SETS["unit-tt22-2020"]
+    scores = dict.fromkeys((i.code for i in unit.items), 0) | {"1.1": 10, "1.2": 10, "1.3": 10}
+    scores |= {"2.1": 10, "2.2": 5, "2.3": 4}  # 49
     result = compute_result(unit, scores, True)
     assert result.pass_mark == 50 and not result.passed
 
@@ -451,7 +564,7 @@ def test_codes_outside_the_set_do_not_count():
     ],
 )
 def test_bands_at_their_boundaries(total, band):
-    unit = SETS["unit-2021"]
+    unit = SETS["unit-tt22-2020"]
     scores, left = {}, total
     for item in unit.items:  # fill items in order up to the total
         scores[item.code] = min(left, item.max_points)
@@ -473,7 +586,7 @@ def test_every_wrong_field_is_named_at_once_with_what_to_fix():
             [
                 {"code": "1.2", "score": 12},
                 {"code": "9", "score": 1},
-                {"code": "2", "score": -1},
+                {"code": "2.2", "score": -1},
                 {"code": "3", "score": "abc"},
                 {"code": "4", "score": float("nan")},
                 {"code": "1.1", "score": True},
@@ -487,7 +600,7 @@ def test_every_wrong_field_is_named_at_once_with_what_to_fix():
     assert details == {
         "items[1.2].score": "Điểm 12 vượt quá điểm tối đa 10 của tiêu chí 1.2",
         "items[9].code": "Không có tiêu chí mã “9” trong bộ tiêu chí " + family.label,
-        "items[2].score": "Điểm -1 của tiêu chí 2 không được âm",
+        "items[2.2].score": "Điểm -1 của tiêu chí 2.2 không được âm",
         "items[3].score": "Điểm của tiêu chí 3 phải là một số (đã nhập “abc”)",
         "items[4].score": "Điểm của tiêu chí 4 phải là một số hữu hạn",
         "items[1.1].score": "Điểm của tiêu chí 1.1 phải là một số",
@@ -516,7 +629,7 @@ def test_text_scores_from_forms_are_read_with_comma_or_point():
             {"code": "1.1", "score": "8,5"},
             {"code": "1.2", "score": " 7.5 "},
             {"code": "1.3", "score": ""},
-            {"code": "2", "score": None},
+            {"code": "2.2", "score": None},
         ],
     )
     assert [e["score"] for e in cleaned] == [8.5, 7.5, None, None]
@@ -552,7 +665,7 @@ def test_bad_evidence_and_unknown_fields_are_refused():
                 {"code": "1.1", "score": 1, "evidence": 42},
                 {"code": "1.2", "score": 1, "evidence": "x" * 4001},
                 {"code": "1.3", "score": 1, "evidence": "a\x00b"},
-                {"code": "2", "score": 1, "scroe": 5},
+                {"code": "2.2", "score": 1, "scroe": 5},
             ],
         )
     details = refused.value.details
@@ -560,16 +673,16 @@ def test_bad_evidence_and_unknown_fields_are_refused():
         "items[1.1].evidence",
         "items[1.2].evidence",
         "items[1.3].evidence",
-        "items[2]",
+        "items[2.2]",
     }
     assert "tối đa 4000 ký tự" in details["items[1.2].evidence"]
-    assert "scroe" in details["items[2]"]
+    assert "scroe" in details["items[2.2]"]
 
 
 def test_a_reviewers_note_is_kept():
     family = SETS["family-2016"]
-    (entry,) = validate_scores(family, [{"code": "2", "score": 5, "note": " Thiếu minh chứng "}])
-    assert entry == {"code": "2", "score": 5.0, "note": "Thiếu minh chứng"}
+    (entry,) = validate_scores(family, [{"code": "2.2", "score": 5, "note": " Thiếu minh chứng "}])
+    assert entry == {"code": "2.2", "score": 5.0, "note": "Thiếu minh chứng"}
 
 
 def test_entries_must_be_a_list():
