@@ -548,6 +548,11 @@ class TargetRow(Strict):
     gap = fields.Float(allow_none=True, required=True)
     #: subjects still to recognise to reach the target (percentage plans)
     gap_count = fields.Integer(allow_none=True)
+    #: the recognised share when the plan's period starts, and where the path to the
+    #: end-of-period ``target`` stands in this year (percentage plans)
+    baseline = fields.Float(allow_none=True)
+    path = fields.Float(allow_none=True)
+    #: share ≥ path (≥ target where no path is known)
     on_track = fields.Boolean(allow_none=True, required=True)
     is_dbkk = fields.Boolean()
     missing_denominators = fields.Integer()
@@ -558,6 +563,9 @@ class PlanRef(Strict):
     label = fields.String(required=True)
     #: percent, or count (the 2015 pilot: recognised counts against counts)
     kind = fields.String()
+    period = fields.Nested(PeriodSchema)
+    #: the year is after the plan's period: its targets are carried forward
+    carried_past_end = fields.Boolean()
 
 
 class TargetReport(Strict):
