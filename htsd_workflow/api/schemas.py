@@ -412,7 +412,8 @@ class CriteriaItemSchema(Strict):
     label_en = fields.String(required=True)
     max_points = fields.Float(required=True)
     description = fields.String(required=True)
-    verified = fields.Boolean(required=True)
+    #: False where no source confirms the item (staff only)
+    verified = fields.Boolean()
 
 
 class BandSchema(Strict):
@@ -452,7 +453,8 @@ class CriteriaSetSchema(Strict):
     max_total = fields.Float(required=True)
     bands = fields.List(fields.Nested(BandSchema), required=True)
     items = fields.List(fields.Nested(CriteriaItemSchema), required=True)
-    notes = fields.String(required=True)
+    #: what is provisional and how to check it (staff only)
+    notes = fields.String()
 
 
 # --- notifications ------------------------------------------------------------------------

@@ -182,6 +182,11 @@ def test_workflows_and_criteria_sets(ctx, api, make):
         "from": "2020-09-21",
         "to": None,
     }
+    # staff see which figures are unverified; an applicant sees the criteria only
+    assert not family["items"][-1]["verified"] and "tạm" in family["notes"]
+    household = api(make.applicant(make.subject())).get("/criteria-sets/family-2016").json
+    assert "notes" not in household and all("verified" not in i for i in household["items"])
+    assert household["items"][0]["max_points"] == 10
 
 
 def test_notifications_inbox(ctx, api, make):

@@ -287,3 +287,11 @@ def failing_in_commune(make):
     fire_trigger(case.id, "submit", applicant)
     db.session.commit()
     return case
+
+
+def test_which_figures_are_unverified_is_shown_to_staff_only(as_user, make):
+    case, applicant = make.case_in("commune_review")  # family: criteria 3 and 4 unverified
+    staff = text(as_user(make.reviewer("commune_reviewer", COMMUNE)).get(f"/cases/{case.id}"))
+    assert "Dành cho cán bộ" in staff and "tiêu chí 3, 4" in staff and "giá trị tạm" in staff
+    mine = text(as_user(applicant).get(f"/cases/{case.id}"))
+    assert "Dành cho cán bộ" not in mine and "Giá trị tạm" not in mine
