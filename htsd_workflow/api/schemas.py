@@ -207,7 +207,16 @@ class AssessmentItemSchema(Strict):
 
 
 class AssessmentSchema(Strict):
+    """A case's assessment. A ``points`` set: ``total`` of the items' scores against the pass
+    mark. A ``levels`` set (TT 24/2023, TT 25/2023): each item is an indicator scored 1 (met)
+    or 0 (not met), ``total`` counts those met and ``level`` is the highest level (mức độ)
+    whose indicators are all met (null: none reached; ``passed`` is whether one is)."""
+
     criteria_set_id = fields.String(required=True)
+    #: points or levels
+    kind = fields.String()
+    #: a levels set: the level reached, as {code, label}, or null
+    level = fields.Dict(allow_none=True)
     items = fields.List(fields.Nested(AssessmentItemSchema), required=True)
     total = fields.Float(required=True)
     passed = fields.Boolean(required=True)

@@ -212,6 +212,10 @@ def case_detail(case: Case, user: User) -> dict:
             "total": result.total,
             "passed": result.passed,
             "missing": list(result.missing),
+            "kind": cset.kind,
+            "level": (
+                {"code": result.level.code, "label": result.level.label} if result.level else None
+            ),
         },
         "sign_offs": [
             {"department": department, "user": signer, "at": at}

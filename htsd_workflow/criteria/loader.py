@@ -22,8 +22,13 @@ from htsd_workflow.core.text import nfc
 #: the four titles of the domain (DOMAIN.md, "The four titles")
 TITLES = ("family", "clan", "community", "unit")
 
-_REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "pass_mark", "items")
-_OPTIONAL_KEYS = ("pass_mark_dbkk", "bands", "notes", "managed_by")
+_REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "items")
+_OPTIONAL_KEYS = ("pass_mark", "pass_mark_dbkk", "bands", "notes", "managed_by", "kind", "levels")
+#: a points set scores items up to their maximum against a pass mark; a levels set
+#: (TT 24/2023, TT 25/2023) lists indicators, each met or not, and levels reached by meeting
+#: them. An indicator is stored as a score of 1 (met) or 0 (not met) of at most 1.
+KINDS = ("points", "levels")
+_LEVEL_KEYS = frozenset({"code", "label", "requires"})
 #: who manages a subject (``Subject.managing_level``): a set may apply to some of them only
 #: (QĐ 448 for units managed by a commune, TT 22/2020 for those of a district or the province)
 MANAGING_LEVELS = ("commune", "district", "province")
@@ -60,6 +65,15 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Level:
+    """A level (mức độ) of a levels set: reached when every required indicator is met."""
+
+    code: str
+    label: str
+    requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CriteriaSet:
     """One version of the criteria for a title over a period of years."""
 
@@ -80,6 +94,10 @@ class CriteriaSet:
     ends: date | None = None
     #: managing level → (first day, last day or None): who the set is for, and when
     spans: dict | None = None
+    #: "points" or "levels" (``KINDS``)
+    kind: str = "points"
+    #: the levels of a levels set, lowest first, each requiring its lower one's indicators
+    levels: tuple[Level, ...] = ()
 
     def __post_init__(self):
         if self.starts is None:
@@ -140,6 +158,11 @@ class CriteriaSet:
             "pass_mark": self.pass_mark,
             "pass_mark_dbkk": self.pass_mark_dbkk,
             "max_total": self.max_total,
+            "kind": self.kind,
+            "levels": [
+                {"code": lv.code, "label": lv.label, "requires": list(lv.requires)}
+                for lv in self.levels
+            ],
             "bands": [{"code": b.code, "label": b.label, "min": b.min} for b in self.bands],
             "items": [
                 {
@@ -241,9 +264,27 @@ class _Checker:
             (top / "version").fail(f'must be quoted text such as "2016.1", got {version!r}')
         version = self.text(str(version), top / "version")
 
-        items = self.items(data["items"])
+        kind = data.get("kind", "points")
+        if kind not in KINDS:
+            (top / "kind").fail(f"{kind!r} is not one of {list(KINDS)}")
+        items = self.items(data["items"], kind)
         max_total = exact_sum(i.max_points for i in items)
-        pass_mark = self.mark(data["pass_mark"], "pass_mark", max_total)
+        levels: tuple[Level, ...] = ()
+        if kind == "levels":
+            for key in ("pass_mark", "pass_mark_dbkk", "bands"):
+                if data.get(key) is not None:
+                    (top / key).fail(
+                        "a levels set has no points: its result is the level reached (levels)"
+                    )
+            levels = self.levels(data.get("levels"), items)
+            # the fewest indicators any result passes with: the lowest level's
+            pass_mark = float(len(levels[0].requires))
+        else:
+            if data.get("levels") is not None:
+                (top / "levels").fail("only a set of kind: levels has levels")
+            if data.get("pass_mark") is None:
+                (top / "pass_mark").fail("is missing")
+            pass_mark = self.mark(data["pass_mark"], "pass_mark", max_total)
         pass_mark_dbkk = None
         if data.get("pass_mark_dbkk") is not None:
             pass_mark_dbkk = self.mark(data["pass_mark_dbkk"], "pass_mark_dbkk", max_total)
@@ -277,7 +318,48 @@ class _Checker:
             bands=bands,
             items=items,
             notes=notes,
+            kind=kind,
+            levels=levels,
         )
+
+    def levels(self, raw_levels, items) -> tuple[Level, ...]:
+        at = self.top / "levels"
+        if not isinstance(raw_levels, list) or not raw_levels:
+            at.fail("must be a non-empty list of {code, label, requires}, lowest level first")
+        codes = [i.code for i in items]
+        levels: list[Level] = []
+        for number, raw in enumerate(raw_levels, start=1):
+            here = at / number
+            if not isinstance(raw, dict):
+                here.fail("must be a mapping with code, label and requires")
+            here.mapping(raw, _LEVEL_KEYS)
+            code = raw.get("code")
+            if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+                (here / "code").fail(f"must be a short text such as 'level1', got {code!r}")
+            if code in {lv.code for lv in levels}:
+                (here / "code").fail(f"duplicate level code {code!r}")
+            requires = raw.get("requires")
+            if requires == "all":
+                requires = codes
+            if not isinstance(requires, list) or not requires:
+                (here / "requires").fail("must be a non-empty list of indicator codes, or all")
+            requires = [str(r) for r in requires]
+            unknown = [r for r in requires if r not in codes]
+            if unknown:
+                (here / "requires").fail(f"indicators {unknown} are not among the items")
+            if levels and not set(levels[-1].requires) < set(requires):
+                (here / "requires").fail(
+                    f"must hold every indicator of {levels[-1].code!r} and more "
+                    "(list levels from the lowest up)"
+                )
+            levels.append(
+                Level(
+                    code=code,
+                    label=self.text(raw.get("label"), here / "label"),
+                    requires=tuple(c for c in codes if c in requires),
+                )
+            )
+        return tuple(levels)
 
     def spans(self, raw, starts: date, ends: date | None) -> dict:
         """``managed_by``: a list of levels (for the set's period), or levels each with its own
@@ -303,7 +385,7 @@ class _Checker:
             at.fail(f"names no managing level; give some of {list(MANAGING_LEVELS)}")
         return {level: spans[level] for level in MANAGING_LEVELS if level in spans}
 
-    def items(self, raw_items) -> tuple[CriteriaItem, ...]:
+    def items(self, raw_items, kind: str = "points") -> tuple[CriteriaItem, ...]:
         if not isinstance(raw_items, list) or not raw_items:
             (self.top / "items").fail("must be a non-empty list")
         items = []
@@ -330,6 +412,10 @@ class _Checker:
                 (at / "code").fail(f"duplicate item code {code!r}")
             seen.add(code)
             max_points = raw.get("max_points")
+            if kind == "levels":
+                if max_points is not None:
+                    (at / "max_points").fail("an indicator is met or not: it has no points")
+                max_points = 1
             if not is_number(max_points) or max_points <= 0:
                 (at / "max_points").fail(f"must be a positive number, got {max_points!r}")
             verified = raw.get("verified", False)

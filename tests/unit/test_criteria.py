@@ -6,6 +6,7 @@ No database and no app: these tests import only the loader and the scoring modul
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -732,3 +733,105 @@ def test_a_score_above_the_maximum_is_always_refused(data):
     with pytest.raises(InvalidInput) as refused:
         validate_scores(cset, [{"code": item.code, "score": score}])
     assert set(refused.value.details) == {f"items[{item.code}].score"}
+
+
+# --- sets of indicators met at levels (TT 24/2023, TT 25/2023) -------------------------------
+
+
+def levels_set(**changes) -> dict:
+    data = good(
+        kind="levels",
+        items=[
+            {"code": c, "label": f"Chỉ số {c}", "label_en": f"Indicator {c}", "verified": True}
+            for c in ("1.1", "1.2", "2.1", "2.2")
+        ],
+        levels=[
+            {"code": "level1", "label": "Mức độ 1 – Khá", "requires": ["1.1", "2.1"]},
+            {"code": "level2", "label": "Mức độ 2 – Tốt", "requires": "all"},
+        ],
+    )
+    for key in ("pass_mark", "pass_mark_dbkk", "bands"):
+        del data[key]
+    data.update(changes)
+    return data
+
+
+def test_a_levels_set_loads_with_indicators_and_nested_levels(tmp_path):
+    write(tmp_path, levels_set())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    assert cset.kind == "levels" and cset.bands == () and cset.pass_mark_dbkk is None
+    assert [(lv.code, lv.requires) for lv in cset.levels] == [
+        ("level1", ("1.1", "2.1")),
+        ("level2", ("1.1", "1.2", "2.1", "2.2")),
+    ]
+    assert all(i.max_points == 1 for i in cset.items)
+    assert cset.to_dict()["levels"][0]["label"] == "Mức độ 1 – Khá"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"pass_mark": 3}, "pass_mark: a levels set has no points"),
+        ({"levels": None}, "levels: must be a non-empty list"),
+        (
+            {"levels": [{"code": "a", "label": "A", "requires": ["9"]}]},
+            "levels[1].requires: indicators ['9'] are not among the items",
+        ),
+        (
+            {
+                "levels": [
+                    {"code": "a", "label": "A", "requires": ["1.1", "2.1"]},
+                    {"code": "b", "label": "B", "requires": ["1.1"]},
+                ]
+            },
+            "levels[2].requires: must hold every indicator of 'a' and more",
+        ),
+        ({"kind": "stars"}, "kind: 'stars' is not one of ['points', 'levels']"),
+    ],
+)
+def test_a_bad_levels_set_is_refused(tmp_path, change, message):
+    write(tmp_path, levels_set(**change))
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_criteria_sets(tmp_path)
+
+
+def test_an_indicator_has_no_points_and_a_points_set_no_levels(tmp_path):
+    data = levels_set()
+    data["items"][0]["max_points"] = 10
+    write(tmp_path, data)
+    with pytest.raises(ConfigurationError, match="items\\[1\\].max_points: an indicator is met"):
+        load_criteria_sets(tmp_path)
+    write(tmp_path, good(levels=[{"code": "a", "label": "A", "requires": "all"}]))
+    with pytest.raises(ConfigurationError, match="levels: only a set of kind: levels"):
+        load_criteria_sets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "met, level, passed",
+    [
+        ({"1.1", "1.2", "2.1", "2.2"}, "level2", True),
+        ({"1.1", "2.1"}, "level1", True),
+        ({"1.1", "1.2", "2.2"}, None, False),  # three of four, but not 2.1: no level
+        (set(), None, False),
+    ],
+)
+def test_the_result_of_a_levels_set_is_the_level_reached(tmp_path, met, level, passed):
+    write(tmp_path, levels_set())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    scores = {i.code: (1 if i.code in met else 0) for i in cset.items}
+    result = compute_result(cset, scores, is_dbkk=True)
+    assert (result.level.code if result.level else None) == level
+    assert result.passed is passed and result.band is None and result.total == len(met)
+    # an unanswered indicator: incomplete, never passed
+    assert not compute_result(cset, dict(scores, **{"1.2": None}), False).passed
+
+
+def test_an_indicator_is_entered_as_met_or_not(tmp_path):
+    write(tmp_path, levels_set())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    assert validate_scores(cset, [{"code": "1.1", "score": "1"}, {"code": "1.2", "score": 0}])
+    with pytest.raises(InvalidInput) as refused:
+        validate_scores(cset, [{"code": "1.1", "score": 0.5}])
+    assert refused.value.details == {
+        "items[1.1].score": "Chỉ số 1.1 chỉ ghi 1 (đạt) hoặc 0 (chưa đạt), không ghi 0,5"
+    }
