@@ -252,6 +252,19 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
         return None
     reason = clean_comment(override_reason, "override_reason")
     facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None and result.kind == "levels":
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt mức độ nào: đạt %(total)s/%(max)s chỉ số. Muốn vẫn chuyển tiếp, "
+                "ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt mức độ"),
+                **facts,
+            },
+        )
     if reason is None:
         raise BelowPassMark(
             _l(

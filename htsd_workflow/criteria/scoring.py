@@ -38,6 +38,8 @@ class ScoreResult:
     band: Band | None
     #: a levels set: the highest level whose indicators are all met (None: not reached)
     level: Level | None = None
+    #: the set's kind: points or levels
+    kind: str = "points"
 
 
 def _vn(value: float) -> str:
@@ -240,6 +242,7 @@ def compute_result(
             pass_mark=mark,
             band=None,
             level=level,
+            kind="levels",
         )
     # bands are validated highest-first, so the first one reached is the highest
     band = next((b for b in cset.bands if total >= b.min), None)

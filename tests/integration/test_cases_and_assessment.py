@@ -70,8 +70,8 @@ def test_unit_managed_by_district_enters_at_district_verification(ctx, make):
 
 
 def test_a_units_set_follows_who_manages_it_and_the_case_keeps_it(ctx, make):
-    # 2024: TT 22/2020 for a unit managed by a district or the province, QĐ 448 for one
-    # managed by a commune (CV 6782: "ở cơ sở thuộc xã quản lý")
+    # 2024: TT 24/2023's indicators at levels for a unit managed by a district or the
+    # province, QĐ 448's points for one managed by a commune (CV 6782: "ở cơ sở thuộc xã quản lý")
     year = 2024
     set_round("unit", year, date(2024, 1, 1), date(2024, 12, 31), date(2025, 2, 15))
     started = datetime(2024, 3, 1, 3)
@@ -83,8 +83,8 @@ def test_a_units_set_follows_who_manages_it_and_the_case_keeps_it(ctx, make):
         case = start_case(subject.id, "unit", year, make.applicant(subject), now=started)
         ids[subject.managing_level] = case.criteria_set_id
     assert ids == {
-        "district": "unit-tt22-2020",
-        "province": "unit-tt22-2020",
+        "district": "unit-tt24-2023",
+        "province": "unit-tt24-2023",
         "commune": "unit-qd448",
     }
 

@@ -41,7 +41,8 @@ def test_every_shipped_file_loads_on_its_own(tmp_path, path):
     (cset,) = load_criteria_sets(tmp_path).values()
     # one file per version, named after the set it holds
     assert path.stem == cset.id
-    assert cset.max_total == 100
+    # a points set totals 100; a levels set counts its indicators
+    assert cset.max_total == (100 if cset.kind == "points" else len(cset.items))
     assert all(item.label and item.label_en for item in cset.items)
 
 
@@ -104,6 +105,15 @@ def test_tt_22_2020_splits_its_criteria_as_the_circular_does():
     assert unit.starts == date(2020, 9, 21)
 
 
+def test_tt_24_2023_is_a_levels_set_for_district_and_provincial_units():
+    unit = SETS["unit-tt24-2023"]
+    assert unit.kind == "levels" and unit.managed_by == ("district", "province")
+    assert [lv.label for lv in unit.levels] == ["Mức độ 1 – Khá", "Mức độ 2 – Tốt"]
+    assert "QĐ 324/QĐ-KHVN" in unit.item("2.1").label
+    assert not any(i.verified for i in unit.items) and "tạm" in unit.notes
+    assert SETS["unit-tt22-2020"].ends == date(2024, 1, 25)
+
+
 def test_community_2021_has_five_criteria_under_qd_448():
     community = SETS["community-2021"]
     assert len(community.items) == 5
@@ -131,7 +141,12 @@ def test_every_shipped_set_names_its_source_or_says_it_is_unverified():
         ("district", date(2020, 9, 21), "unit-tt22-2020"),
         ("province", date(2020, 9, 20), "unit-qd448"),
         ("province", date(2020, 9, 21), "unit-tt22-2020"),
-        ("district", date(2024, 6, 1), "unit-tt22-2020"),
+        ("district", date(2024, 1, 25), "unit-tt22-2020"),
+        # ... and TT 24/2023's indicators at levels from the day it came into force
+        ("district", date(2024, 1, 26), "unit-tt24-2023"),
+        ("province", date(2024, 1, 26), "unit-tt24-2023"),
+        ("district", date(2024, 6, 1), "unit-tt24-2023"),
+        ("commune", date(2024, 1, 26), "unit-qd448"),
         # the 2015 pilot, before any set: the earliest
         ("district", date(2015, 6, 1), "unit-qd448"),
     ],
@@ -472,7 +487,7 @@ def test_criteria_set_for_picks_by_period():
     assert criteria_set_for(SETS, "family", 2018).id == "family-2016"
     assert criteria_set_for(SETS, "family", 2021).id == "family-2021"
     assert criteria_set_for(SETS, "unit", 2024).id == "unit-qd448"
-    assert criteria_set_for(SETS, "unit", 2024, "district").id == "unit-tt22-2020"
+    assert criteria_set_for(SETS, "unit", 2024, "district").id == "unit-tt24-2023"
     # the 2015 pilot ran before the first period: the earliest set applies
     assert criteria_set_for(SETS, "clan", 2015).id == "clan-2016"
 
@@ -695,12 +710,14 @@ def test_entries_must_be_a_list():
 # --- properties -----------------------------------------------------------------------------
 
 SORTED_SETS = sorted(SETS.values(), key=lambda s: s.id)
+POINT_SETS = [s for s in SORTED_SETS if s.kind == "points"]
+LEVEL_SETS = [s for s in SORTED_SETS if s.kind == "levels"]
 
 
 @settings(deadline=None)
 @given(data=st.data())
 def test_total_is_the_sum_and_pass_follows_completeness_and_the_mark(data):
-    cset = data.draw(st.sampled_from(SORTED_SETS))
+    cset = data.draw(st.sampled_from(POINT_SETS))
     scores = {
         item.code: data.draw(
             st.one_of(st.none(), st.floats(0, item.max_points, allow_nan=False)), label=item.code
@@ -720,6 +737,23 @@ def test_total_is_the_sum_and_pass_follows_completeness_and_the_mark(data):
     assert result.missing == tuple(c for c, v in scores.items() if v is None)
     expected_band = next((b for b in cset.bands if result.total >= b.min), None)
     assert result.band == expected_band
+
+
+@settings(deadline=None)
+@given(data=st.data())
+def test_a_levels_result_is_the_highest_level_whose_indicators_are_all_met(data):
+    cset = data.draw(st.sampled_from(LEVEL_SETS))
+    scores = {
+        item.code: data.draw(st.sampled_from([None, 0, 1]), label=item.code) for item in cset.items
+    }
+    cleaned = validate_scores(cset, [{"code": c, "score": s} for c, s in scores.items()])
+    assert [e["score"] for e in cleaned] == list(scores.values())
+    result = compute_result(cset, scores, data.draw(st.booleans(), label="is_dbkk"))
+    met = {c for c, v in scores.items() if v == 1}
+    reached = [lv for lv in cset.levels if met >= set(lv.requires)]
+    assert result.level == (reached[-1] if reached else None)
+    assert result.total == len(met) and result.band is None
+    assert result.passed == (None not in scores.values() and bool(reached))
 
 
 @settings(deadline=None)
