@@ -445,8 +445,20 @@ class EffectiveSchema(Strict):
     to = fields.String(allow_none=True, required=True, metadata={"format": "date"})
 
 
+class LevelSchema(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    #: the indicator codes all met to reach this level
+    requires = fields.List(fields.String(), required=True)
+
+
 class CriteriaSetSchema(Strict):
+    """A criteria set. ``kind: points``: items with maximum points, a pass mark and bands.
+    ``kind: levels``: items are indicators met (1) or not (0), ``levels`` lowest first."""
+
     id = fields.String(required=True)
+    kind = fields.String(required=True)
+    levels = fields.List(fields.Nested(LevelSchema), required=True)
     title = fields.String(required=True)
     period = fields.Nested(PeriodSchema, required=True)
     effective = fields.Nested(EffectiveSchema, required=True)

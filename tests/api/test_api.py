@@ -180,8 +180,10 @@ def test_workflows_and_criteria_sets(ctx, api, make):
     }
     assert client.get("/criteria-sets/unit-tt22-2020").json["effective"] == {
         "from": "2020-09-21",
-        "to": None,
+        "to": "2024-01-25",
     }
+    levels = client.get("/criteria-sets/unit-tt24-2023").json
+    assert levels["kind"] == "levels" and levels["levels"][1]["label"] == "Mức độ 2 – Tốt"
     # staff see which figures are unverified; an applicant sees the criteria only
     assert not family["items"][-1]["verified"] and "tạm" in family["notes"]
     household = api(make.applicant(make.subject())).get("/criteria-sets/family-2016").json
