@@ -171,7 +171,7 @@ def case_detail(case: Case, user: User) -> dict:
     items = {row.code: row for row in connection.execute(_CASE_ITEMS, {"case_id": case.id})}
     cset = get_registry().criteria_set(case.criteria_set_id)
     part_claims = []
-    if get_registry().definition(case.title).states[case.state].joint:
+    if get_registry().definition_of(case).states[case.state].joint:
         part_claims = [
             {"part": part, "user": username, "at": at}
             for part, username, at in connection.execute(

@@ -77,8 +77,7 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     ids = [
         row.id
         for row in rows
-        if row.title in registry.definitions
-        and registry.definition(row.title).states[row.state].joint
+        if row.title in registry.definitions and registry.definition_of(row).states[row.state].joint
     ]
     if not ids:
         return {}

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select, union_all
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause, territory, units_in_territory
+from htsd_workflow.auth.scope import scope_clause, territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
@@ -31,7 +31,13 @@ from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
+from htsd_workflow.geography.queries import (
+    dbkk_communes,
+    predecessor_provinces,
+    reform_day_between,
+    reform_within,
+    unit_exists_between,
+)
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import plan_for
@@ -245,7 +251,7 @@ def bottleneck_visits(user: User, filters: Filters, *, skip_months=None):
     """
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     column_name, code = _group_level(user, filters.unit)
-    conditions = [scope_clause(user, StageVisit, subject_column=StageVisit.case_id)]
+    conditions = [_scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id)]
     if code:
         conditions.append(_unit_filter(StageVisit, code))
     if filters.title:
@@ -290,7 +296,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
     none = literal(0)
     counted = total("outcome")
     decided = m.outcome.not_in((*get_registry().return_triggers, "withdraw"))
-    conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
+    conditions = [_scope_across_reform(user, m), m.month >= months[0], m.month < months[1]]
     if filters.unit:
         conditions.append(m.province_code == filters.unit)
     if filters.title:
@@ -448,7 +454,14 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         "definitions": rendered(BOTTLENECK_DEFINITIONS),
         "period": {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()},
         "group_by": column_name.replace("_code", ""),
+        # a period that spans a reorganisation shows old units' rows and new ones'
+        "reform_day": _reform_day(filters.date_from, filters.date_to),
     }
+
+
+def _reform_day(start: date, end: date) -> str | None:
+    day = reform_day_between(start, end)
+    return day.isoformat() if day else None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -487,7 +500,11 @@ def _unit_names(codes) -> dict[str, str]:
 
 
 def longest_waiting(user: User, filters: Filters, limit: int = 10) -> list:
-    conditions = [scope_clause(user, Case), Case.is_open.is_(True), Case.due_at.is_not(None)]
+    conditions = [
+        _scope_across_reform(user, Case),
+        Case.is_open.is_(True),
+        Case.due_at.is_not(None),
+    ]
     if filters.unit:
         conditions.append(_unit_filter(Case, filters.unit))
     if filters.title:
@@ -519,7 +536,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
     counted by the weeks it arrived, left and fell overdue in; the groups are summed here.
     """
     conditions = [
-        scope_clause(user, StageVisit, subject_column=StageVisit.case_id),
+        _scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id),
         ~StageVisit.stage.contains(":"),
     ]
     if filters.unit:
@@ -596,6 +613,16 @@ def _province_of(user: User) -> str:
     return db.session.get(Unit, user.unit_code).province_code
 
 
+def _scope_across_reform(user: User, model, **kw):
+    """The user's territory, and for a whole-province viewer the history of the provinces
+    merged into theirs (Kon Tum's old units and cases for today's Quảng Ngãi)."""
+    clause = scope_clause(user, model, **kw)
+    if user.unit_level != "province" or user.role == "applicant":
+        return clause
+    merged = predecessor_provinces(user.unit_code)
+    return or_(clause, model.province_code.in_(merged)) if merged else clause
+
+
 def targets(
     user: User,
     *,
@@ -622,14 +649,19 @@ def targets(
     plan = plan_for(plans(), province, year)
     by_count = plan is not None and plan.kind == "count"
     titles = [title] if title else list(TITLES)
+    first_day, last_day = date(year, 1, 1), date(year, 12, 31)
     communes = db.session.scalars(
         select(Unit)
         .where(
             Unit.level == "commune",
-            units_in_territory(user),
+            _scope_across_reform(user, Unit) if user.role != "applicant" else Unit.code == "",
+            # the communes that existed in the year: old ones before a reorganisation, new
+            # ones after it, both for a year that spans it
+            unit_exists_between(first_day, last_day),
         )
         .order_by(Unit.code)
     ).all()
+    reform_day = reform_within(communes, first_day, last_day)
     if unit:
         communes = [c for c in communes if unit in (c.code, c.district_code, c.province_code)]
     codes = {c.code for c in communes}
@@ -652,7 +684,7 @@ def targets(
     }
     counts = defaultdict(lambda: [0, 0])
     conditions = [
-        scope_clause(user, Case),
+        _scope_across_reform(user, Case),
         Case.year == year,
         Case.title.in_(titles),
         Case.submitted_at.is_not(None),
@@ -688,9 +720,10 @@ def targets(
             )
             row["is_dbkk"] = commune.code in dbkk
             rows.append(row)
-            groups[(commune.district_code, t)].append(row)
-            if whole_province:
-                groups[(commune.province_code, t)].append(row)
+            if commune.district_code:  # none since 2025: communes report to the province
+                groups[(commune.district_code, t)].append(row)
+            if whole_province:  # a merged province's old communes count in the viewer's
+                groups[(province, t)].append(row)
     names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
     for area in direct_areas:
         for t in titles:
@@ -770,6 +803,9 @@ def targets(
         "plan": plan_ref,
         "year": year,
         "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
+        # a year that spans a reorganisation: the table holds old units (to the day before)
+        # and new ones (from the day)
+        "reform_day": reform_day.isoformat() if reform_day else None,
     }
 
 
