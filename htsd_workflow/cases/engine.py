@@ -8,13 +8,19 @@ it; the machine checks the source state and the guards and sets ``context.state`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from flask import current_app
 from transitions import Machine, MachineError
 
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition, load_workflows
-from htsd_workflow.criteria.loader import CriteriaSet, criteria_set_for, load_criteria_sets
+from htsd_workflow.criteria.loader import (
+    CriteriaSet,
+    criteria_set_for,
+    load_criteria_sets,
+    reference_date,
+)
 
 
 @dataclass
@@ -168,8 +174,13 @@ class WorkflowRegistry:
         found = (t for d in self.definitions.values() for t in d.return_triggers)
         return tuple(dict.fromkeys(found))
 
-    def criteria_for(self, title: str, year: int) -> CriteriaSet:
-        return criteria_set_for(self.criteria_sets, title, year)
+    def criteria_for(
+        self, title: str, year: int, managed_by: str = "commune", today: date | None = None
+    ) -> CriteriaSet:
+        """The set a case for ``year`` starting ``today`` (by default: that year's last day)
+        takes, for a subject managed by ``managed_by``."""
+        on = reference_date(year, today) if today is not None else year
+        return criteria_set_for(self.criteria_sets, title, on, managed_by)
 
     def criteria_set(self, set_id: str) -> CriteriaSet:
         return self.criteria_sets[set_id]

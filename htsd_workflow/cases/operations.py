@@ -265,6 +265,19 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
         return None
     reason = clean_comment(override_reason, "override_reason")
     facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None and result.kind == "levels":
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt mức độ nào: đạt %(total)s/%(max)s chỉ số. Muốn vẫn chuyển tiếp, "
+                "ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt mức độ"),
+                **facts,
+            },
+        )
     if reason is None:
         raise BelowPassMark(
             _l(
@@ -1032,7 +1045,7 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
             details={"case_id": existing},
         )
     definition = registry.definition(title, workflow_set_of(subject.province_code))
-    cset = registry.criteria_for(title, year)
+    cset = registry.criteria_for(title, year, subject.managing_level, today)
     case = Case(
         subject_id=subject.id,
         title=title,

@@ -92,14 +92,21 @@ _TARGET_COMMON = {
 TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
     "target": _l(
-        "Chỉ tiêu (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
+        "Chỉ tiêu cuối kỳ (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
         "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc"
     ),
     "gap": _l("Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)"),
     "gap_count": _l(
         "Số đối tượng (hộ, dòng họ, cộng đồng, đơn vị) cần được công nhận thêm để đạt chỉ tiêu"
     ),
-    "on_track": _l("Đạt khi tỷ lệ ≥ chỉ tiêu"),
+    "path": _l(
+        "Lộ trình của năm: chỉ tiêu là của cuối kỳ kế hoạch; giữa kỳ, giá trị trên đường thẳng "
+        "từ tỷ lệ đầu kỳ (tỷ lệ được công nhận năm trước kỳ, nếu không có thì số đầu kỳ kế "
+        "hoạch nêu) đến chỉ tiêu cuối kỳ; năm cuối kỳ và sau đó bằng chỉ tiêu"
+    ),
+    "on_track": _l(
+        "Đạt khi tỷ lệ ≥ lộ trình của năm; chưa có tỷ lệ đầu kỳ thì so với chỉ tiêu cuối kỳ"
+    ),
 }
 COUNT_TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
@@ -616,7 +623,14 @@ def _scope_across_reform(user: User, model, **kw):
     return or_(clause, model.province_code.in_(merged)) if merged else clause
 
 
-def targets(user: User, *, year: int, title: str | None = None, unit: str | None = None) -> dict:
+def targets(
+    user: User,
+    *,
+    year: int,
+    title: str | None = None,
+    unit: str | None = None,
+    with_path: bool = True,
+) -> dict:
     """Per commune and district of the viewer's territory (and a province total).
 
     Subjects managed by a district or the province themselves (units such as a district's
@@ -624,6 +638,11 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     of the province, against a denominator entered for that level, and in its totals.
     With a count plan (the 2015 pilot) each pilot district's recognised count is compared with
     the plan's count; communes have no count target of their own.
+
+    A percentage plan's targets are for the end of its period: each row also carries the path
+    value of ``year`` (``Plan.path_value``) from its baseline — the row's own recognised share
+    in the year before the period starts, else the baseline the plan states — and "on track"
+    compares the share with that path (``with_path=False``: the baseline's own run, no path).
     """
     unit_level = known_unit(unit).level if unit else None
     province = _province_of(user)
@@ -770,7 +789,15 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         totals.append(row)
     plan_ref = None
     if plan:
-        plan_ref = {"id": plan.id, "label": plan.label, "kind": plan.kind}
+        plan_ref = {
+            "id": plan.id,
+            "label": plan.label,
+            "kind": plan.kind,
+            "period": {"from": plan.period_from, "to": plan.period_to},
+            "carried_past_end": plan.carried_past_end(year),
+        }
+        if with_path and not by_count:
+            _on_path(totals + rows, plan, year, user, title, unit)
     return {
         "rows": totals + rows,
         "plan": plan_ref,
@@ -780,6 +807,25 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         # and new ones (from the day)
         "reform_day": reform_day.isoformat() if reform_day else None,
     }
+
+
+def _on_path(rows: list[dict], plan, year: int, user: User, title, unit) -> None:
+    """Give each row its baseline, the path value of ``year`` and "on track" against it."""
+    starts = plan.period_from - 1
+    shares = {}
+    if plan.period_to is None or year < plan.period_to:
+        # the recognised share when the period starts: the report of the year before
+        before = targets(user, year=starts, title=title, unit=unit, with_path=False)
+        shares = {(r["unit_code"], r["level"], r["title"]): r["percent"] for r in before["rows"]}
+    for row in rows:
+        baseline = shares.get((row["unit_code"], row["level"], row["title"]))
+        if baseline is None:
+            baseline = plan.baseline.get(row["title"])
+        row["baseline"] = baseline
+        row["path"] = plan.path_value(row["target"], baseline, year)
+        mark = row["path"] if row["path"] is not None else row["target"]
+        if row["percent"] is not None and mark is not None:
+            row["on_track"] = row["percent"] >= mark
 
 
 def _count_row(code, name, level, title, den, registered, recognized, plan, groups, known):
