@@ -45,6 +45,7 @@ _FILE_KEYS = {
     "transitions",
     "escalation",
     "decision",
+    "carried_from",
 }
 _STATE_KEYS = {"label", "kind", "level", "roles", "sla_days", "joint"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "roles", "guards", "comment", "label"}
@@ -135,6 +136,9 @@ class WorkflowDefinition:
     #: whether a village meeting (bình xét) must be recorded before commune review:
     #: required, optional or off (``village_meeting:``; optional by default)
     village_meeting: str = "optional"
+    #: how running cases of another set are carried into this definition: set name →
+    #: {state there: state here}; a state of the same name here needs no entry
+    carried_from: dict = field(default_factory=dict, compare=False)
     _by_trigger: dict = field(default_factory=dict, compare=False, repr=False)
     _triggers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -454,6 +458,7 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         escalation=tuple(rungs),
         decision=decision,
         village_meeting=village_meeting,
+        carried_from=_carried_from(data.get("carried_from"), states, where),
     )
 
 
@@ -496,6 +501,20 @@ def _build_decision(spec, where: str) -> DecisionDef | None:
         bases=tuple(b.strip() for b in bases),
         valid_months=months,
     )
+
+
+def _carried_from(raw, states: dict, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigurationError(f"{where}: carried_from must map a set name to {{state: state}}")
+    for set_name, mapping in raw.items():
+        for old, new in mapping.items():
+            if new not in states:
+                raise ConfigurationError(
+                    f"{where}: carried_from {set_name}: {old} → {new!r}, which is not a state"
+                )
+    return {str(k): {str(o): str(n) for o, n in v.items()} for k, v in raw.items()}
 
 
 def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDefinition]:

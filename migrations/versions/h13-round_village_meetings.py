@@ -1,7 +1,7 @@
 """cases: village meetings (bình xét) and their votes per household
 
 Revision ID: h13_round_village_meetings
-Revises: h7_decisions_decisions
+Revises: h11_reform_geography_history
 Create Date: 2026-12-07 13:20:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "h13_round_village_meetings"  # alembic allows no "-" in an id
-down_revision = "h7_decisions_decisions"
+down_revision = "h11_reform_geography_history"
 branch_labels = None
 depends_on = None
 

@@ -12,6 +12,8 @@ from htsd_workflow.decisions.models import Decision
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT
 
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
+
 
 def _text(pdf: bytes) -> str:
     """The PDF's text with every run of white space as one space (lines wrap)."""

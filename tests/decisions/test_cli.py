@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from pypdf import PdfReader
 
 from htsd_workflow.decisions.models import Decision
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT
+
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
 
 
 def test_a_decision_is_drafted_issued_and_printed_from_the_command_line(

@@ -24,6 +24,8 @@ from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT
 
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
+
 YEAR = 2026
 
 

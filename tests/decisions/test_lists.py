@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from datetime import date
 
+import pytest
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -14,6 +15,8 @@ from htsd_workflow.decisions.models import Decision
 from htsd_workflow.decisions.operations import draft_decision, issue_decision
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT
+
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
 
 
 def _issue(make, unit, number, day, year=2026, kind="family"):

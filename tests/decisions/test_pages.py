@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from htsd_workflow.decisions.models import Decision
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT
+
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
 
 
 def test_a_commune_drafts_and_a_manager_issues_on_the_pages(ctx, make, recognised, as_user):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
 from sqlalchemy import func, select
 
 from htsd_workflow.cases.models import CaseEvent
@@ -14,6 +15,8 @@ from htsd_workflow.decisions.operations import draft_decision, issue_decision
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT
 from tests.integration.test_concurrency import two_racers
+
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
 
 
 def test_two_leaders_issuing_one_draft_at_once_issue_it_once(app, ctx, make, recognised):

@@ -26,6 +26,8 @@ from pyhanko_certvalidator import ValidationContext  # noqa: E402
 from htsd_workflow.decisions.signing import sign_pdf  # noqa: E402
 from htsd_workflow.extensions import db  # noqa: E402
 
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
+
 PASSWORD = "mat-khau-thu"
 SOFTHSM_MODULE = next(
     (
