@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import ensure_round
 from htsd_workflow.extensions import db
@@ -19,7 +20,6 @@ pytestmark = pytest.mark.browser
 VILLAGE_COMMUNE = COMMUNE_IN_OTHER_DISTRICT
 
 OFFICE = {"width": 1366, "height": 768}
-FULL = {"1.1": "10", "1.2": "9", "1.3": "10", "2": "28", "3": "18", "4": "18"}
 
 
 @pytest.fixture
@@ -45,6 +45,10 @@ def test_village_head_registers_and_enters_the_grid_on_a_phone(people, live_app,
     with live_app.app_context():
         ensure_round("family", 2026)
         db.session.commit()
+        cset = get_registry().criteria_for("family", 2026)
+        full = {item.code: f"{item.max_points:g}" for item in cset.items}
+        first_code = cset.items[0].code
+        max_total = f"{cset.max_total:g}"
 
     phone = people("village-head", phone=True)
     phone.login(head.username, PASSWORD)
@@ -68,21 +72,21 @@ def test_village_head_registers_and_enters_the_grid_on_a_phone(people, live_app,
         )
     first, second, third = (cases[h.id] for h in homes)
     # the first household in full; Enter jumps to the same criterion of the next household
-    for code, score in FULL.items():
+    for code, score in full.items():
         phone.page.fill(f'[name="score-{first}-{code}"]', score)
-    phone.page.focus(f'[name="score-{first}-1.1"]')
+    phone.page.focus(f'[name="score-{first}-{first_code}"]')
     phone.page.keyboard.press("Enter")
     focused = phone.page.evaluate("document.activeElement.name")
-    assert focused == f"score-{second}-1.1"
+    assert focused == f"score-{second}-{first_code}"
     row = phone.page.locator(f"#row-{first}")
-    assert row.locator("[data-total]").inner_text() == "93"
+    assert row.locator("[data-total]").inner_text() == max_total
     assert row.locator("[data-result]").inner_text() == "Đạt"
     # the second a complete form under the mark, the third only begun
-    for code in FULL:
-        phone.page.fill(f'[name="score-{second}-{code}"]', "5")
-    phone.page.fill(f'[name="score-{third}-1.1"]', "7")
+    for code in full:
+        phone.page.fill(f'[name="score-{second}-{code}"]', "0")
+    phone.page.fill(f'[name="score-{third}-{first_code}"]', "1")
     assert phone.page.locator(f"#row-{second} [data-result]").inner_text() == "Chưa đạt"
-    assert "5" in phone.page.locator(f"#row-{third} [data-result]").inner_text()
+    assert str(len(full) - 1) in phone.page.locator(f"#row-{third} [data-result]").inner_text()
     _fits(phone)
     phone.shot("grid typed")
     # (the full-page screenshot above leaves the layout of its own taller viewport until
@@ -104,6 +108,6 @@ def test_village_head_registers_and_enters_the_grid_on_a_phone(people, live_app,
     office.go("/villages")
     office.page.click("a:has-text('Thôn Plei Đôn')")
     office.see("Bảng nhập điểm")
-    assert office.page.input_value(f'[name="score-{third}-1.1"]') == "7"
+    assert office.page.input_value(f'[name="score-{third}-{first_code}"]') == "1"
     _fits(office)
     office.shot("grid on an office screen")
