@@ -68,6 +68,7 @@ from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
 from htsd_workflow.imports.views import bp as imports_bp
+from htsd_workflow.notifications.operations import unread_count
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
 from htsd_workflow.reports.views import bp as reports_bp
@@ -266,11 +267,21 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
     )
 
 
+def unread_notifications() -> int:
+    """The signed-in user's unread messages, for the menu's "Thông báo" (0 when signed out)."""
+    if not current_user.is_authenticated:
+        return 0
+    if "unread_notifications" not in g:
+        g.unread_notifications = unread_count(current_user)
+    return g.unread_notifications
+
+
 def _template_context() -> dict:
     return {
         # the template's _() with the request's translations looked up once per rendering
         **template_translations(get_translations()),
         "nav_items": nav_items,
+        "unread_notifications": unread_notifications,
         "current_locale": str(get_locale() or "vi"),
         "state_label": labels.state_label,
         "trigger_label": labels.trigger_label,

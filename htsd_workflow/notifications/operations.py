@@ -103,7 +103,9 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
         definition = registry.definition(case.title)
         payload = message.payload or {}
         for user in recipients(message.kind, payload, case, definition).values():
-            title, body, link = render_message(message.kind, payload, case, user, definition)
+            title, body, link = render_message(
+                message.kind, payload, case, user, definition, max(now, message.created_at)
+            )
             key = f"{message.id}:{user.id}"
             notifications.append(
                 {
