@@ -24,6 +24,7 @@ from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.queues.queries import units_in_scope
 from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
     TITLE_HEADERS,
@@ -251,6 +252,7 @@ def bottleneck_page():
         waiting=waiting,
         weeks=weeks,
         trend_url=url_for("reports.bottleneck_trend", **_filter_args()),
+        units=([], []) if printing else units_in_scope(current_user),
         printing=printing,
         scope_name=_scope(),
         columns=dict(BOTTLENECK_COLUMNS),
@@ -350,6 +352,7 @@ def targets_page():
         year=year,
         title=title,
         districts=districts,
+        units=units_in_scope(current_user) if not kind else ([], []),
         printing=request.args.get("print") == "1" or kind == "pdf",
         scope_name=_scope(),
         columns=dict(_target_columns(data)),
