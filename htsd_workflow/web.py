@@ -30,7 +30,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
 from kombu import Connection
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -68,7 +68,7 @@ from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
 from htsd_workflow.imports.views import bp as imports_bp
-from htsd_workflow.notifications.operations import unread_count
+from htsd_workflow.notifications.operations import unread_count, unread_count_of
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
 from htsd_workflow.reports.views import bp as reports_bp
@@ -121,9 +121,16 @@ def load_user(session_id: str):
     number = whole_number(user_id, 1)
     if number is None:
         return None
-    user = db.session.get(User, number)
-    if user is None or not user.is_active or user.session_token != token:
+    # the menu's unread count comes in the same statement as the user
+    row = db.session.execute(
+        select(User, unread_count_of(User.id)).where(User.id == number)
+    ).first()
+    if row is None:
         return None
+    user, unread = row
+    if not user.is_active or user.session_token != token:
+        return None
+    g.unread_notifications = unread
     return user
 
 

@@ -63,13 +63,21 @@ def _int(value) -> int | None:
     return whole_number(value)
 
 
-def _timeline(case_id: int) -> list[dict]:
-    rows = db.session.execute(
+#: history rows about the reviewers' own work (who holds the case, reminders to them): the
+#: household's page leaves them out, as they concern no one outside the office
+REVIEWER_ONLY_EVENTS = ("claim", "release", "take_over", "remind", "escalate")
+
+
+def _timeline(case_id: int, *, for_applicant: bool = False) -> list[dict]:
+    statement = (
         select(CaseEvent, User.full_name, User.username)
         .outerjoin(User, User.id == CaseEvent.actor_id)
         .where(CaseEvent.case_id == case_id)
         .order_by(CaseEvent.id)
-    ).all()
+    )
+    if for_applicant:
+        statement = statement.where(CaseEvent.trigger.not_in(REVIEWER_ONLY_EVENTS))
+    rows = db.session.execute(statement).all()
     return [
         {
             "event": event,
@@ -183,7 +191,7 @@ def case_context(case: Case, **extra) -> dict:
         {"spec": spec, "row": rows.get(spec.code), "files": files.get(spec.code, [])}
         for spec in cset.items
     ]
-    timeline = _timeline(case.id)
+    timeline = _timeline(case.id, for_applicant=current_user.role == "applicant")
     allowed = allowed_triggers(case, current_user)
     signed = {s.department: s for s in case.sign_offs}
     joint_state = next((s for s in definition.states.values() if s.joint), None)
