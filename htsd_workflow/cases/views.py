@@ -159,8 +159,8 @@ def next_step(case, user, state, allowed, result, signed) -> str:
     # a reviewing stage
     if user.role == "applicant":
         return _(
-            "Hồ sơ đang chờ %(level)s xử lý. Bạn chưa cần làm gì; kết quả sẽ hiện ở đây.",
-            level=state_label(case.state),
+            "Hồ sơ đang ở bước “%(state)s”. Bạn chưa cần làm gì; kết quả sẽ hiện ở đây.",
+            state=state_label(case.state),
         )
     if user.role in state.roles:
         department = actor_department(user)
@@ -439,7 +439,8 @@ def claim(case_id: int):
         return conflict_page(case_id, exc)
     db.session.commit()
     flash(_("Bạn đã nhận xử lý hồ sơ này."), "success")
-    return redirect(safe_next(request.form.get("back")) or url_for("cases.show", case_id=case_id))
+    # whoever claims a case means to work on it: open it, wherever the button was
+    return redirect(url_for("cases.show", case_id=case_id))
 
 
 @bp.route("/cases/<int:case_id>/release", methods=["POST"])

@@ -170,7 +170,7 @@ def test_managers_read_the_reports_and_a_commune_enters_its_totals(people, live_
 
     officer = people("commune")
     officer.login(commune.username, PASSWORD)
-    officer.page.click("nav >> text=Tổng số")
+    officer.page.click("nav >> text=Tổng số theo địa bàn")
     officer.see("Tải tệp mẫu (Excel)")
     officer.page.fill(f'[name="d-{COMMUNE}-family"]', "abc")
     with officer.expecting("status of 422"):
