@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -150,7 +151,7 @@ def _export(kind: str, columns, rows, name: str):
     _audit_export(kind, name)
     if kind == "csv":
         return Response(
-            to_csv(columns, rows),
+            to_csv(columns, rows, decimal_comma=str(get_locale() or "vi") == "vi"),
             mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={name}.csv"},
         )
