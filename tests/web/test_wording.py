@@ -49,3 +49,30 @@ def test_claiming_from_the_queue_opens_the_case(as_user, make):
     assert claimed.headers["Location"].endswith(f"/cases/{case.id}")
     db.session.expire_all()
     assert db.session.get(Case, case.id).claimed_by_id == officer.id
+
+
+def test_an_admin_links_an_applicant_by_a_households_code_or_name(as_user, make):
+    from sqlalchemy import select
+
+    from htsd_workflow.auth.models import User
+
+    make.subject("family", COMMUNE, name="Hộ Y Tìm Một", external_code="KT-0001")
+    make.subject("family", COMMUNE, name="Hộ Y Tìm Hai")
+    wanted = make.subject("family", COMMUNE, name="Hộ Y Tìm Ba", external_code="KT-0003")
+    admin = as_user(make.user("admin", PROVINCE))
+    page = text(admin.get("/admin/users/new"))
+    assert "Mã đối tượng" not in page and 'name="subject_query"' in page
+    form = {"username": "chuho-tim", "full_name": "Y Tìm", "role": "applicant", "password": ""}
+    # part of a name without diacritics finds three: the page offers them to choose from
+    several = admin.post("/admin/users/new", {**form, "subject_query": "y tim"})
+    assert several.status_code == 422
+    assert "Có 3 đối tượng khớp" in text(several)
+    assert text(several).count('type="radio" name="subject_id"') == 3
+    assert db.session.scalar(select(User).where(User.username == "chuho-tim")) is None
+    # the household's code finds one: the account is made and linked to it
+    made = admin.post("/admin/users/new", {**form, "subject_query": "KT-0003"})
+    assert made.status_code == 200  # the temporary password, shown once
+    user = db.session.scalar(select(User).where(User.username == "chuho-tim"))
+    assert user.subject_id == wanted.id
+    nothing = admin.post("/admin/users/new", {**form, "username": "x2", "subject_query": "zzz"})
+    assert nothing.status_code == 422 and "Không tìm thấy" in text(nothing)
