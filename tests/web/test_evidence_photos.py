@@ -52,3 +52,33 @@ def test_a_phone_photo_is_kept_small_upright_and_without_its_location(as_user, m
         assert GPS_IFD not in exif and ORIENTATION not in exif
         # the blue band that was along the top now runs down the right side
         assert photo.getpixel((1190, 800))[2] > 150 and photo.getpixel((10, 800))[0] > 150
+
+
+def test_reviewers_see_photos_in_the_page_served_safely(as_user, make):
+    from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
+
+    case, applicant = make.draft(complete=False)
+    small = io.BytesIO()
+    Image.new("RGB", (40, 30), (10, 120, 10)).save(small, "JPEG")
+    as_user(applicant).post(
+        f"/cases/{case.id}/assessment",
+        {
+            "version": str(case.version),
+            "action": "save",
+            "files-1.1": [(io.BytesIO(small.getvalue()), "giay.jpg")],
+        },
+        content_type="multipart/form-data",
+    )
+    (kept,) = db.session.scalars(select(Attachment).where(Attachment.case_id == case.id))
+    view_url = f"/cases/{case.id}/files/{kept.id}/view"
+    reviewer = as_user(make.user("commune_reviewer", COMMUNE))
+    page = text(reviewer.get(f"/cases/{case.id}"))
+    assert f'<img src="{view_url}"' in page  # a thumbnail, opening the photo
+    shown = reviewer.get(view_url)
+    assert shown.status_code == 200 and shown.mimetype == "image/jpeg"
+    assert shown.headers["Content-Disposition"].startswith("inline")
+    assert shown.headers["X-Content-Type-Options"] == "nosniff"
+    policy = shown.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "sandbox" in policy
+    other = as_user(make.user("commune_reviewer", OTHER_COMMUNE_SAME_DISTRICT))
+    assert other.get(view_url).status_code == 404
