@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.operations import dispatch_pending
+from htsd_workflow.notifications.operations import dispatch_pending, unread_count
 from tests.factories import COMMUNE, PASSWORD, PROVINCE, Factory
 
 pytestmark = pytest.mark.browser
@@ -30,6 +30,9 @@ def reviewer_with_mail(live_app, make):
     with live_app.app_context():
         dispatch_pending()
         db.session.commit()
+        # (earlier tests' cases in the same commune may have told this reviewer too)
+        reviewer.unread = unread_count(reviewer)
+    assert reviewer.unread >= 3
     return reviewer
 
 
@@ -52,7 +55,7 @@ def test_a_reviewer_reads_the_menu_the_inbox_and_the_queue(people, reviewer_with
         assert header["height"] < 844 / 6, header
         assert not officer.page.locator("nav.main").is_visible()
         toggle = officer.page.locator(".menu-toggle")
-        assert toggle.inner_text().split()[-1] == "3"
+        assert toggle.inner_text().split()[-1] == str(reviewer_with_mail.unread)
         officer.shot("queue with folded menu")
         toggle.click()
         assert officer.page.locator("nav.main").is_visible()
@@ -63,12 +66,13 @@ def test_a_reviewer_reads_the_menu_the_inbox_and_the_queue(people, reviewer_with
         assert officer.page.locator("table.queue thead").is_hidden()
     else:
         assert not officer.page.locator(".menu-toggle").is_visible()
-        assert officer.page.locator("nav.main [data-unread]").inner_text() == "3"
+        unread = officer.page.locator("nav.main [data-unread]").inner_text()
+        assert unread == str(reviewer_with_mail.unread)
         officer.shot("queue")
     officer.page.click("nav.main a[href='/notifications']")
     officer.see("thông báo chưa đọc")
     rows = officer.page.locator("ul.inbox > li")
-    assert rows.count() == 3
+    assert rows.count() == min(reviewer_with_mail.unread, 50)
     officer.shot("inbox")
     for index in range(3):  # one line each (two at most on a phone), not a letter each
         assert rows.nth(index).bounding_box()["height"] < (130 if phone else 60)
@@ -77,7 +81,7 @@ def test_a_reviewer_reads_the_menu_the_inbox_and_the_queue(people, reviewer_with
     assert officer.page.locator("pre.message").first.is_visible()
     officer.shot("one message open")
     officer.page.click("text=Đánh dấu tất cả là đã đọc")
-    officer.see("Đã đánh dấu 3 thông báo")
+    officer.see(f"Đã đánh dấu {reviewer_with_mail.unread} thông báo")
     assert officer.page.locator("[data-unread]").count() == 0
     officer.shot("all read")
 
