@@ -403,6 +403,9 @@ def cases_check(do_repair):
 
 
 def register_cli(app: Flask) -> None:
+    from htsd_workflow.decisions.cli import decisions  # here: it uses this module's helpers
+
+    app.cli.add_command(decisions)
     for group in (
         geo,
         users,

@@ -65,6 +65,7 @@ from htsd_workflow.core.pages import (
 )
 from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.dashboard.views import bp as dashboard_bp
+from htsd_workflow.decisions.views import bp as decisions_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
 from htsd_workflow.imports.views import bp as imports_bp
@@ -258,6 +259,7 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
         ("reports.targets_page", _("Chỉ tiêu")),
         ("reports.denominators_page", _("Tổng số theo địa bàn")),
         ("queues.queue", _("Hàng chờ xử lý")),
+        ("decisions.index", _("Quyết định công nhận")),
         ("queues.search", _("Tìm kiếm")),
         ("imports.index", _("Nhập dữ liệu")),
         ("admin.users", _("Người dùng")),
@@ -431,6 +433,7 @@ def register_web(app: Flask) -> None:
         notifications_bp,
         reports_bp,
         imports_bp,
+        decisions_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

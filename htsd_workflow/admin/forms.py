@@ -7,6 +7,21 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from htsd_workflow.core.text import whole_number
+
+
+class IdField(IntegerField):
+    """A record's id typed in a form: ASCII digits from 1 to the largest key. (``int()`` reads
+    "١٢" as 12, and a larger number than the key holds must not reach SQL.)"""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        self.data = whole_number(valuelist[0], 1)
+        if self.data is None:
+            raise ValueError(_l("Mã đối tượng không hợp lệ."))
+
 
 class UserForm(FlaskForm):
     username = StringField(
@@ -33,7 +48,7 @@ class UserForm(FlaskForm):
         validators=[Optional(), Length(max=200)],
     )
     #: the one chosen among what the search found
-    subject_id = IntegerField(_l("Đối tượng"), validators=[Optional()])
+    subject_id = IdField(_l("Đối tượng"), validators=[Optional()])
     password = PasswordField(
         _l("Mật khẩu ban đầu"),
         validators=[Optional(), Length(min=8, message=_l("Mật khẩu cần ít nhất 8 ký tự"))],

@@ -169,7 +169,7 @@ class ListQuery(Strict):
 class SubjectListQuery(ListQuery):
     q = fields.String(validate=validate.Length(max=100))
     kind = fields.String(validate=validate.OneOf(KINDS))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
 
 
 class SubjectCreate(Strict):
@@ -181,7 +181,7 @@ class SubjectCreate(Strict):
     external_code = fields.String(
         allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._/-]{1,64}$")
     )
-    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?\d{9,12}$"))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9]{9,12}$"))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     unit_type = fields.String(allow_none=True, validate=validate.OneOf(UNIT_TYPES))
     member_ids = fields.List(Id(), validate=validate.Length(max=500))
@@ -240,6 +240,13 @@ class CaseSummary(Strict):
     is_escalated = fields.Boolean(required=True)
 
 
+class CaseDecisionSchema(Strict):
+    number = fields.String(required=True)
+    date = fields.Date(required=True)
+    body_name = fields.String(required=True)
+    certificate = fields.String(required=True)
+
+
 class CaseSchema(CaseSummary):
     workflow = fields.String(required=True)
     returned_from = fields.String(allow_none=True, required=True)
@@ -249,6 +256,8 @@ class CaseSchema(CaseSummary):
     sign_offs = fields.List(fields.Nested(SignOffSchema), required=True)
     #: at a joint stage, who holds each claimed department's part (``claimed_by`` stays empty)
     part_claims = fields.List(fields.Nested(PartClaimSchema), required=True)
+    #: the issued decision that recognised the case (None before one is issued)
+    decision = fields.Nested(CaseDecisionSchema, allow_none=True)
 
 
 class CaseList(Strict):
@@ -260,7 +269,7 @@ class CaseListQuery(ListQuery):
     state = fields.String(validate=validate.Length(1, 40))
     title = fields.String(validate=validate.OneOf(TITLES))
     year = WholeNumber(validate=validate.Range(2000, 2100))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
     overdue = fields.Boolean()
     claimed = fields.String(validate=validate.OneOf(("me", "none", "any")))
 
@@ -481,7 +490,7 @@ class BottleneckQuery(Strict):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     title = fields.String(validate=validate.OneOf(TITLES))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
     stage = fields.String(validate=validate.Length(1, 60))
 
 
@@ -518,7 +527,7 @@ class BottleneckReport(Strict):
 class TargetQuery(Strict):
     year = WholeNumber(validate=validate.Range(2000, 2100))
     title = fields.String(validate=validate.OneOf(TITLES))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
 
 
 class TargetRow(Strict):

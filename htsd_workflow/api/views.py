@@ -219,6 +219,24 @@ def case_detail(case: Case, user: User) -> dict:
             if department is not None
         ],
         "part_claims": part_claims,
+        "decision": _decision_of(case),
+    }
+
+
+def _decision_of(case: Case) -> dict | None:
+    """A recognised (or revoked) case's decision: number, date, and where its certificate is."""
+    if case.state not in ("recognized", "revoked"):
+        return None
+    from htsd_workflow.decisions.queries import entry_of_case
+
+    entry = entry_of_case(case.id)
+    if entry is None:
+        return None
+    return {
+        "number": entry.decision.number,
+        "date": entry.decision.issued_on,
+        "body_name": entry.decision.body_name,
+        "certificate": f"/api/v1/cases/{case.id}/certificate",
     }
 
 

@@ -73,3 +73,7 @@ SUBJECT_CREATORS = ("commune_reviewer", "district_reviewer", "province_officer",
 #: who starts an application (a draft) through the API: the applicant, or an officer on the
 #: applicant's behalf
 CASE_STARTERS = ("applicant", "commune_reviewer", "district_reviewer", "province_officer")
+
+#: who drafts, issues and revokes recognition decisions (each within the issuing level of their
+#: territory); every staff role reads them
+DECISION_MAKERS = ("commune_reviewer", "district_reviewer", "province_officer", "manager")

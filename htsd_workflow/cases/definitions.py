@@ -32,10 +32,20 @@ GUARD_NAMES = (
 RUNG_ACTIONS = ("remind", "escalate")
 NOTIFY_TARGETS = ("level", "supervisor", "province_officer", "manager", "applicant")
 
-_FILE_KEYS = {"abstract", "extends", "title", "initial", "states", "transitions", "escalation"}
+_FILE_KEYS = {
+    "abstract",
+    "extends",
+    "title",
+    "initial",
+    "states",
+    "transitions",
+    "escalation",
+    "decision",
+}
 _STATE_KEYS = {"label", "kind", "level", "roles", "sla_days", "joint"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "roles", "guards", "comment", "label"}
 _RUNG_KEYS = {"rung", "at_sla_fraction", "overdue_days", "action", "notify"}
+_DECISION_KEYS = {"level", "signer_title", "body", "number", "bases", "valid_months"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,32 @@ class RungDef:
 
 
 @dataclass(frozen=True)
+class DecisionDef:
+    """Who issues the recognition decision of a title, and what it says (``decision:``)."""
+
+    #: the issuing level: commune, district or province
+    level: str
+    #: the signer's title, e.g. "Chủ tịch Ủy ban nhân dân xã"
+    signer_title: str
+    #: the issuing body's name, "{unit}" standing for the territory's name
+    body: str
+    #: the number pattern, "{n}" standing for the running number, e.g. "{n}/QĐ-UBND"
+    number: str
+    #: the legal bases (căn cứ), one line each
+    bases: tuple[str, ...]
+    #: how long the title is valid, in months from the decision's date
+    valid_months: int
+
+    def body_name(self, unit_name: str) -> str:
+        return self.body.replace("{unit}", unit_name)
+
+    def format_number(self, number: str) -> str:
+        """A bare running number ("12") in the pattern; a full number as typed."""
+        number = number.strip()
+        return self.number.replace("{n}", number) if number.isdigit() else number
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     name: str
     title: str
@@ -90,6 +126,8 @@ class WorkflowDefinition:
     states: dict[str, StateDef]
     transitions: tuple[TransitionDef, ...]
     escalation: tuple[RungDef, ...]
+    #: the recognition decision's settings; None when the file has no ``decision:`` block
+    decision: DecisionDef | None = None
     _by_trigger: dict = field(default_factory=dict, compare=False, repr=False)
     _triggers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -310,11 +348,15 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         for source in sources:
             if not isinstance(source, str) or source not in states:
                 (at / "source").fail(f"{source!r} is not a defined state")
-            if states[source].is_final:
-                (at / "source").fail(f"{source!r} is a final state")
         dest = spec.get("dest")
         if not isinstance(dest, str) or dest not in states:
             (at / "dest").fail(f"leads to {dest!r}, which is not a defined state")
+        for source in sources:
+            # a final state is left only for another one (a revocation), never back into review
+            if states[source].is_final and not states[dest].is_final:
+                (at / "source").fail(
+                    f"{source!r} is a final state; from it only another final state may follow"
+                )
         roles = (at / "roles").names(spec.get("roles"))
         if not roles:
             (at / "roles").fail(f"missing: who may fire {trigger!r}?")
@@ -386,6 +428,9 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
                 overdue_days=overdue,
             )
         )
+    decision = _build_decision(data.get("decision"), str(where or path))
+    if "revoke" in {t.trigger for t in transitions} and decision is None:
+        raise ConfigurationError(f"{where or path}: a revoke transition needs a decision: block")
     return WorkflowDefinition(
         name=path.stem,
         title=title,
@@ -395,6 +440,48 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         states=states,
         transitions=tuple(transitions),
         escalation=tuple(rungs),
+        decision=decision,
+    )
+
+
+def _build_decision(spec, where: str) -> DecisionDef | None:
+    if spec is None:
+        return None
+    at = f"{where}: decision"
+    if not isinstance(spec, dict):
+        raise ConfigurationError(f"{at}: must be a mapping")
+    unknown = set(spec) - _DECISION_KEYS
+    if unknown:
+        raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
+    missing = _DECISION_KEYS - set(spec)
+    if missing:
+        raise ConfigurationError(f"{at}: missing setting(s) {sorted(missing)}")
+    if spec["level"] not in LEVELS:
+        raise ConfigurationError(f"{at}: level must be one of {list(LEVELS)}")
+    for key in ("signer_title", "body", "number"):
+        if not isinstance(spec[key], str) or not spec[key].strip():
+            raise ConfigurationError(f"{at}: {key} must be a text")
+    if "{unit}" not in spec["body"]:
+        raise ConfigurationError(f"{at}: body must contain {{unit}} (the territory's name)")
+    if "{n}" not in spec["number"]:
+        raise ConfigurationError(f"{at}: number must contain {{n}} (the running number)")
+    bases = spec["bases"]
+    if (
+        not isinstance(bases, list)
+        or not bases
+        or not all(isinstance(b, str) and b.strip() for b in bases)
+    ):
+        raise ConfigurationError(f"{at}: bases must be a non-empty list of texts (căn cứ)")
+    months = spec["valid_months"]
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise ConfigurationError(f"{at}: valid_months must be a whole number of months, 1 or more")
+    return DecisionDef(
+        level=spec["level"],
+        signer_title=spec["signer_title"].strip(),
+        body=spec["body"].strip(),
+        number=spec["number"].strip(),
+        bases=tuple(b.strip() for b in bases),
+        valid_months=months,
     )
 
 

@@ -17,8 +17,8 @@ MAX_EVIDENCE_LENGTH = 4000
 MAX_NOTE_LENGTH = 2000
 _ENTRY_KEYS = frozenset({"code", "score", "evidence", "note"})
 # forms send text: "8", "8.5" and the Vietnamese "8,5"; float() alone would also take
-# "1_0", "nan" and "1e400"
-_NUMBER_RE = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
+# "1_0", "nan", "1e400" and other scripts' digits ("٩" is 9.0; ``\d`` matches it too)
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)")
 # an unknown code typed by a client is echoed back, but not at any length
 _SHOWN_CODE_LENGTH = 40
 

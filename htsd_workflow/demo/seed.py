@@ -285,6 +285,49 @@ def _demo_denominators(communes, districts, year: int) -> None:
     db.session.flush()
 
 
+def _demo_decisions(today: date) -> None:
+    """Issued decisions (with certificates) for the demo district's communes and its learning
+    communities, and one draft, as the officers and leaders would have made them."""
+    from htsd_workflow.decisions.models import Decision
+    from htsd_workflow.decisions.operations import draft_decision, issue_decision
+
+    if db.session.scalar(select(func.count()).select_from(Decision)):
+        return
+    leader = db.session.scalar(select(User).where(User.username == "lanhdaohuyen"))
+    day = today - timedelta(days=2)
+    communes = db.session.scalars(
+        select(Unit).where(Unit.level == "commune", Unit.district_code == DEMO_DISTRICT)
+    ).all()
+    number = 0
+    kept_draft = False
+    for commune in communes:
+        officer = db.session.scalar(select(User).where(User.username == f"xa{commune.code}"))
+        for title in ("family", "clan"):
+            decision = draft_decision(title, today.year, commune.code, officer, now=_at(day, 8))
+            if not decision.entries:
+                db.session.delete(decision)
+                continue
+            if commune.code != DEMO_COMMUNE and not kept_draft:
+                kept_draft = True
+                continue  # left as a draft: the leader has it to issue
+            number += 1
+            issue_decision(
+                decision.id,
+                str(number),
+                day,
+                "Nguyễn Văn An",
+                leader,
+                now=_at(day, 10),
+            )
+    officer = db.session.scalar(select(User).where(User.username == "huyen"))
+    decision = draft_decision("community", today.year, DEMO_DISTRICT, officer, now=_at(day, 8))
+    if decision.entries:
+        issue_decision(decision.id, "1", day, "Trần Văn Bình", leader, now=_at(day, 10))
+    else:
+        db.session.delete(decision)
+    db.session.flush()
+
+
 def seed_demo(
     case_count: int = 2500, today: date | None = None, commune_limit: int | None = None
 ) -> list[dict]:
@@ -392,6 +435,7 @@ def seed_demo(
         db.session.flush()
         # the escalation ladder as the worker's scan would have applied it by this morning
         scan_sla(now=_at(today, 8))
+    _demo_decisions(today)
     # the demo's past months, as the worker's nightly job would have counted them
     close_months(now=_at(today, 8))
     _demo_denominators(communes, districts, today.year)

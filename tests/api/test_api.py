@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from sqlalchemy import select
 
 from htsd_workflow.auth.models import ApiToken
@@ -223,6 +224,7 @@ def test_a_new_password_ends_the_old_tokens(ctx, api, make):
     assert client.get("/me").status_code == 401
 
 
+@pytest.mark.pinned_clock
 def test_reviewing_level_extends_a_deadline_once_per_stage(ctx, api, make):
     case, applicant = make.case_in("commune_review")
     assert case.due_at == datetime(2026, 12, 21, 10)  # 17:00 local, 10 working days

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from htsd_workflow.auth.models import User
@@ -587,6 +588,7 @@ def test_the_return_banner_goes_once_the_case_is_sent_again(as_user, make):
     assert "Hồ sơ được trả lại để bổ sung" not in text(household.get(f"/cases/{case.id}"))
 
 
+@pytest.mark.pinned_clock
 def test_reviewer_extends_the_deadline_from_the_case_page_once(as_user, make):
     case, applicant = make.case_in("commune_review")
     commune = as_user(make.reviewer("commune_reviewer", COMMUNE))

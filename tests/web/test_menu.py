@@ -19,6 +19,7 @@ NOT_IN_MENU = {
     "reports.bottleneck_trend": "the Bottlenecks page links to it",
     "reports.denominators_template": "a spreadsheet to download from the Denominators page",
     "imports.slips": "the Imports page links to it",
+    "decisions.lists": "the Decisions page and the reports' recognised counts link to it",
 }
 _NAV = re.compile(r'<nav class="main".*?</nav>', re.S)
 _HREF = re.compile(r'href="([^"]+)"')
