@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from htsd_workflow import models  # noqa: F401  (registers every table)
 from htsd_workflow.cases.engine import WorkflowRegistry
+from htsd_workflow.cases.startup import refuse_stranded_cases
 from htsd_workflow.cli import register_cli
 from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
 from htsd_workflow.core.logging import configure_logging, init_request_logging
@@ -66,6 +67,8 @@ def create_app(config: dict | None = None) -> Flask:
         app.config["WORKFLOWS_DIR"], app.config["WORKFLOW_SET"]
     )
     app.extensions["htsd_plans"] = load_plans(Path(app.config["WORKFLOWS_DIR"]) / "plans")
+    # … and so do running cases in a state their file no longer has (unless mapped)
+    refuse_stranded_cases(app, app.extensions["htsd_registry"])
 
     proxies = app.config["PROXY_COUNT"]
     if proxies:

@@ -100,6 +100,9 @@ def load_config(instance_path: Path) -> dict:
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "htsd@localhost"),
         #: which workflow set under workflows/ is in force: three_tier (with districts) or two_tier
         "WORKFLOW_SET": os.environ.get("WORKFLOW_SET", "three_tier"),
+        #: where running cases in a state their workflow file no longer has will be carried
+        #: ("old_state=new_state,…"): start-up goes on instead of stopping
+        "WORKFLOW_STATE_MAP": os.environ.get("WORKFLOW_STATE_MAP", ""),
         "WORKFLOWS_DIR": os.environ.get("WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
         "DEFAULT_PROVINCE_CODE": os.environ.get("DEFAULT_PROVINCE_CODE", "62"),
         #: the issuing body in the heading of printed reports (empty: the steering committee)

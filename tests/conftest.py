@@ -130,6 +130,7 @@ SLOW_PATHS = (
     "tests/worker/",
     "tests/reports/test_demo_reports.py",
     "tests/integration/test_demo_seed.py",
+    "tests/reform/test_demo_today.py",
     "tests/integration/test_workflow_properties.py",
     "tests/api/test_schemathesis.py",
     "tests/security/test_form_properties.py",

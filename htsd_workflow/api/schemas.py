@@ -207,7 +207,16 @@ class AssessmentItemSchema(Strict):
 
 
 class AssessmentSchema(Strict):
+    """A case's assessment. A ``points`` set: ``total`` of the items' scores against the pass
+    mark. A ``levels`` set (TT 24/2023, TT 25/2023): each item is an indicator scored 1 (met)
+    or 0 (not met), ``total`` counts those met and ``level`` is the highest level (mức độ)
+    whose indicators are all met (null: none reached; ``passed`` is whether one is)."""
+
     criteria_set_id = fields.String(required=True)
+    #: points or levels
+    kind = fields.String()
+    #: a levels set: the level reached, as {code, label}, or null
+    level = fields.Dict(allow_none=True)
     items = fields.List(fields.Nested(AssessmentItemSchema), required=True)
     total = fields.Float(required=True)
     passed = fields.Boolean(required=True)
@@ -421,7 +430,8 @@ class CriteriaItemSchema(Strict):
     label_en = fields.String(required=True)
     max_points = fields.Float(required=True)
     description = fields.String(required=True)
-    verified = fields.Boolean(required=True)
+    #: False where no source confirms the item (staff only)
+    verified = fields.Boolean()
 
 
 class BandSchema(Strict):
@@ -435,10 +445,36 @@ class PeriodSchema(Strict):
     to = fields.Integer(allow_none=True, required=True)
 
 
+class EffectiveSchema(Strict):
+    """First and last day in force (ISO dates; ``to`` null while in force)."""
+
+    from_ = fields.String(
+        data_key="from", attribute="from", required=True, metadata={"format": "date"}
+    )
+    to = fields.String(allow_none=True, required=True, metadata={"format": "date"})
+
+
+class LevelSchema(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    #: the indicator codes all met to reach this level
+    requires = fields.List(fields.String(), required=True)
+
+
 class CriteriaSetSchema(Strict):
+    """A criteria set. ``kind: points``: items with maximum points, a pass mark and bands.
+    ``kind: levels``: items are indicators met (1) or not (0), ``levels`` lowest first."""
+
     id = fields.String(required=True)
+    kind = fields.String(required=True)
+    levels = fields.List(fields.Nested(LevelSchema), required=True)
     title = fields.String(required=True)
     period = fields.Nested(PeriodSchema, required=True)
+    effective = fields.Nested(EffectiveSchema, required=True)
+    #: managing level (commune, district, province) → the days the set applies to its subjects
+    managed_by = fields.Dict(
+        keys=fields.String(), values=fields.Nested(EffectiveSchema), required=True
+    )
     version = fields.String(required=True)
     label = fields.String(required=True)
     source = fields.String(required=True)
@@ -447,7 +483,8 @@ class CriteriaSetSchema(Strict):
     max_total = fields.Float(required=True)
     bands = fields.List(fields.Nested(BandSchema), required=True)
     items = fields.List(fields.Nested(CriteriaItemSchema), required=True)
-    notes = fields.String(required=True)
+    #: what is provisional and how to check it (staff only)
+    notes = fields.String()
 
 
 # --- notifications ------------------------------------------------------------------------
@@ -543,6 +580,11 @@ class TargetRow(Strict):
     gap = fields.Float(allow_none=True, required=True)
     #: subjects still to recognise to reach the target (percentage plans)
     gap_count = fields.Integer(allow_none=True)
+    #: the recognised share when the plan's period starts, and where the path to the
+    #: end-of-period ``target`` stands in this year (percentage plans)
+    baseline = fields.Float(allow_none=True)
+    path = fields.Float(allow_none=True)
+    #: share ≥ path (≥ target where no path is known)
     on_track = fields.Boolean(allow_none=True, required=True)
     is_dbkk = fields.Boolean()
     missing_denominators = fields.Integer()
@@ -553,6 +595,9 @@ class PlanRef(Strict):
     label = fields.String(required=True)
     #: percent, or count (the 2015 pilot: recognised counts against counts)
     kind = fields.String()
+    period = fields.Nested(PeriodSchema)
+    #: the year is after the plan's period: its targets are carried forward
+    carried_past_end = fields.Boolean()
 
 
 class TargetReport(Strict):

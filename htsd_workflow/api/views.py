@@ -171,7 +171,7 @@ def case_detail(case: Case, user: User) -> dict:
     items = {row.code: row for row in connection.execute(_CASE_ITEMS, {"case_id": case.id})}
     cset = get_registry().criteria_set(case.criteria_set_id)
     part_claims = []
-    if get_registry().definition(case.title).states[case.state].joint:
+    if get_registry().definition_of(case).states[case.state].joint:
         part_claims = [
             {"part": part, "user": username, "at": at}
             for part, username, at in connection.execute(
@@ -212,6 +212,10 @@ def case_detail(case: Case, user: User) -> dict:
             "total": result.total,
             "passed": result.passed,
             "missing": list(result.missing),
+            "kind": cset.kind,
+            "level": (
+                {"code": result.level.code, "label": result.level.label} if result.level else None
+            ),
         },
         "sign_offs": [
             {"department": department, "user": signer, "at": at}
@@ -684,7 +688,13 @@ def get_criteria_set(user, set_id):
     sets = get_registry().criteria_sets
     if set_id not in sets:
         raise NotFound(_l("Không có bộ tiêu chí “%(set)s”.", set=set_id))
-    return sets[set_id].to_dict()
+    document = sets[set_id].to_dict()
+    if user.role == "applicant":
+        # which figures are still unverified is for staff, who can check and correct them
+        del document["notes"]
+        for item in document["items"]:
+            del item["verified"]
+    return document
 
 
 # --- notifications ------------------------------------------------------------------------

@@ -41,6 +41,7 @@ _FILE_KEYS = {
     "transitions",
     "escalation",
     "decision",
+    "carried_from",
 }
 _STATE_KEYS = {"label", "kind", "level", "roles", "sla_days", "joint"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "roles", "guards", "comment", "label"}
@@ -128,6 +129,9 @@ class WorkflowDefinition:
     escalation: tuple[RungDef, ...]
     #: the recognition decision's settings; None when the file has no ``decision:`` block
     decision: DecisionDef | None = None
+    #: how running cases of another set are carried into this definition: set name →
+    #: {state there: state here}; a state of the same name here needs no entry
+    carried_from: dict = field(default_factory=dict, compare=False)
     _by_trigger: dict = field(default_factory=dict, compare=False, repr=False)
     _triggers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -441,6 +445,7 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         transitions=tuple(transitions),
         escalation=tuple(rungs),
         decision=decision,
+        carried_from=_carried_from(data.get("carried_from"), states, where),
     )
 
 
@@ -483,6 +488,20 @@ def _build_decision(spec, where: str) -> DecisionDef | None:
         bases=tuple(b.strip() for b in bases),
         valid_months=months,
     )
+
+
+def _carried_from(raw, states: dict, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigurationError(f"{where}: carried_from must map a set name to {{state: state}}")
+    for set_name, mapping in raw.items():
+        for old, new in mapping.items():
+            if new not in states:
+                raise ConfigurationError(
+                    f"{where}: carried_from {set_name}: {old} → {new!r}, which is not a state"
+                )
+    return {str(k): {str(o): str(n) for o, n in v.items()} for k, v in raw.items()}
 
 
 def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDefinition]:

@@ -33,7 +33,7 @@ from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES, SUPERVI
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
-from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
+from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry, set_of
 from htsd_workflow.cases.models import (
     MAX_COMMENT_LENGTH,
     AssessmentItem,
@@ -73,8 +73,10 @@ _SNAPSHOT_COLUMNS = (
     Case.id,
     Case.subject_id,
     Case.title,
+    Case.workflow,
     Case.year,
     Case.state,
+    Case.is_open,
     Case.version,
     Case.entry_level,
     Case.returned_from,
@@ -263,6 +265,19 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
         return None
     reason = clean_comment(override_reason, "override_reason")
     facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None and result.kind == "levels":
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt mức độ nào: đạt %(total)s/%(max)s chỉ số. Muốn vẫn chuyển tiếp, "
+                "ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt mức độ"),
+                **facts,
+            },
+        )
     if reason is None:
         raise BelowPassMark(
             _l(
@@ -317,7 +332,7 @@ def _plan(
     results: dict | None = None,
     override_reason: str | None = None,
 ) -> PlannedChange:
-    definition = registry.definition(snap.title)
+    definition = registry.definition_of(snap)
     if trigger not in definition.triggers:
         raise InvalidInput(
             _l("Thao tác “%(trigger)s” không có trong quy trình.", trigger=trigger),
@@ -370,7 +385,7 @@ def _plan(
         joint_departments=state.joint,
     )
     try:
-        taken = registry.engine(snap.title).run(ctx, trigger)
+        taken = registry.engine_of(snap).run(ctx, trigger)
     except MachineError as exc:  # pragma: no cover - candidates() already checked the source
         raise Conflict(_l("Hồ sơ không còn ở bước cho phép thao tác này.")) from exc
     if taken is None:
@@ -436,7 +451,7 @@ def _writes(
     writes = Writes()
     actor_id = user.id if user is not None else None
     for c in planned:
-        definition = registry.definition(c.case.title)
+        definition = registry.definition_of(c.case)
         source = definition.states[c.from_state]
         dest = definition.states[c.to_state]
         if c.changes_state:
@@ -684,9 +699,7 @@ def _end_part_claims(unclaimed: list[tuple[int, str | None]]) -> None:
 
 def _joint_part_claims(rows, registry: WorkflowRegistry) -> dict:
     """The part claims of those rows that are at a joint stage (no query when none is)."""
-    return part_claims_of(
-        [r.id for r in rows if registry.definition(r.title).states[r.state].joint]
-    )
+    return part_claims_of([r.id for r in rows if registry.definition_of(r).states[r.state].joint])
 
 
 def _lock(case_ids, cur=None) -> list:
@@ -893,7 +906,7 @@ def fire_bulk(
 def allowed_triggers(case: Case, user: User) -> list[str]:
     """Triggers ``user`` may fire on ``case`` now (for buttons and the API)."""
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     allowed = []
     missing = None
     signed = None
@@ -1031,8 +1044,8 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
             ),
             details={"case_id": existing},
         )
-    definition = registry.definition(title)
-    cset = registry.criteria_for(title, year)
+    definition = registry.definition(title, workflow_set_of(subject.province_code))
+    cset = registry.criteria_for(title, year, subject.managing_level, today)
     case = Case(
         subject_id=subject.id,
         title=title,
@@ -1060,6 +1073,11 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     )
     _record_event(case, user, "create", comment=None, now=now, from_state=None)
     return case
+
+
+def workflow_set_of(province_code: str) -> str | None:
+    """The workflow set a province's new cases run (its data), or None for the default."""
+    return db.session.scalar(select(Unit.workflow_set).where(Unit.code == province_code))
 
 
 def _record_event(
@@ -1118,7 +1136,7 @@ def save_assessment(
             _l("Hồ sơ đã được người khác cập nhật trước bạn."),
             details={"current_version": case.version, "state": case.state},
         )
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     state = definition.states[case.state]
     cset = registry.criteria_set(case.criteria_set_id)
     cleaned = validate_scores(cset, entries)
@@ -1191,7 +1209,7 @@ def save_assessment(
 
 
 def _is_supervisor(user: User, case: Case) -> bool:
-    definition = get_registry().definition(case.title)
+    definition = get_registry().definition_of(case)
     if not in_scope(user, case):
         return False
     if user.role in SUPERVISOR_ROLES:
@@ -1209,7 +1227,7 @@ def claim_case(
     """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if not state.is_review:
         raise Conflict(_l("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt."))
     works_here = user.role in state.roles
@@ -1407,3 +1425,179 @@ def record_decision_issued(
         )
     )
     db.session.info["outbox_written"] = True
+
+
+# --- carrying running cases to another definition ----------------------------------------
+
+#: the history trigger of a case carried to another definition (no workflow file has it)
+CARRY_TRIGGER = "carry_definition"
+
+
+@dataclass
+class CarryPlan:
+    """What carrying running cases to another definition does (or, dry, would do)."""
+
+    #: (set, from_state, to_state) → number of cases
+    moves: dict[tuple[str, str, str], int] = field(default_factory=lambda: defaultdict(int))
+    #: case ids whose state has no place in the target definition
+    unmapped: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def total(self) -> int:
+        return sum(self.moves.values())
+
+
+def carry_state_map(from_set: str, title: str, to_set: str, given: dict | None = None) -> dict:
+    """The state mapping from ``from_set`` into ``to_set`` for ``title``: the target file's
+    ``carried_from`` default, with ``given`` (the command line's) over it."""
+    target = get_registry().definition(title, to_set)
+    return {**target.carried_from.get(from_set, {}), **(given or {})}
+
+
+def carry_cases(
+    case_ids,
+    to_set: str,
+    *,
+    state_map: dict | None = None,
+    comment: str,
+    paths: dict[int, tuple[str, str | None, str | None]] | None = None,
+    data: dict[int, dict] | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> CarryPlan:
+    """Move running cases to the ``to_set`` definition of their title, each with a history row.
+
+    A state is carried by ``state_map`` (over the target file's ``carried_from``), or kept
+    when the target has a state of that name; a case whose state has neither is left as it is
+    and listed in ``unmapped`` (nothing is written unless every case has a place). ``paths``
+    gives a case its new unit path (province, district, commune), ``data`` extra facts for its
+    history row. A case that changes state leaves its stage and enters the new one (stage
+    visits closed and opened, claims released, deadline from today); one that keeps its state
+    keeps its stage, deadline and visits (their unit path follows the case). Finished cases
+    are never carried.
+    """
+    registry = get_registry()
+    calendar = get_calendar()
+    now = now or utcnow()
+    paths = paths or {}
+    data = data or {}
+    plan = CarryPlan()
+    case_ids = list(dict.fromkeys(int(i) for i in case_ids))
+    if not case_ids:
+        return plan
+    rows = _lock(case_ids, pgpath.cursor())
+    changes = []
+    for row in rows:
+        if not row.is_open:
+            continue
+        from_set = set_of(row.workflow)
+        target = registry.definition(row.title, to_set)
+        mapping = carry_state_map(from_set, row.title, to_set, state_map)
+        to_state = mapping.get(row.state, row.state)
+        unchanged = from_set == to_set and to_state == row.state and row.id not in paths
+        if unchanged and row.state in target.states:
+            continue  # nothing to carry: a second run changes nothing
+        if to_state not in target.states:
+            plan.unmapped[row.state].append(row.id)
+            continue
+        returned_from = row.returned_from and mapping.get(row.returned_from, row.returned_from)
+        if returned_from and returned_from not in target.states:
+            returned_from = None
+        plan.moves[(from_set, row.state, to_state)] += 1
+        changes.append((row, target, to_state, returned_from))
+    if dry_run or plan.unmapped:
+        return plan
+    for row, target, to_state, returned_from in changes:
+        province, district, commune = paths.get(
+            row.id, (row.province_code, row.district_code, row.commune_code)
+        )
+        values = {
+            "workflow": f"{target.set_name}/{target.name}",
+            "returned_from": returned_from,
+            "province_code": province,
+            "district_code": district,
+            "commune_code": commune,
+            "version": Case.version + 1,
+        }
+        dest = target.states[to_state]
+        if to_state != row.state:
+            due = calendar.due_at(now, dest.sla_days) if dest.is_review else None
+            _close_with_sqlalchemy(
+                [
+                    {
+                        "case_id": row.id,
+                        "part": None,
+                        "outcome": CARRY_TRIGGER,
+                        "working_days": calendar.elapsed_working_days(row.stage_entered_at, now),
+                    }
+                ],
+                now,
+            )
+            values.update(
+                state=to_state,
+                stage_entered_at=now,
+                due_at=due,
+                is_extended=False,
+                escalation_rung=0,
+                is_escalated=False,
+                claimed_by_id=None,
+                claimed_at=None,
+            )
+            db.session.execute(delete(PartClaim).where(PartClaim.case_id == row.id))
+            if not dest.joint:
+                db.session.execute(delete(SignOff).where(SignOff.case_id == row.id))
+            if dest.is_review:
+                db.session.execute(
+                    insert(StageVisit),
+                    [
+                        {
+                            "case_id": row.id,
+                            "stage": stage,
+                            "title": row.title,
+                            "year": row.year,
+                            "province_code": province,
+                            "district_code": district,
+                            "commune_code": commune,
+                            "entered_at": now,
+                            "due_at": due,
+                            "is_escalated": False,
+                        }
+                        for stage in (dest.name, *(f"{dest.name}:{d}" for d in dest.joint))
+                    ],
+                )
+        else:
+            db.session.execute(
+                update(StageVisit)
+                .where(StageVisit.case_id == row.id, StageVisit.left_at.is_(None))
+                .values(province_code=province, district_code=district, commune_code=commune)
+                .execution_options(synchronize_session=False)
+            )
+        db.session.execute(
+            update(Case)
+            .where(Case.id == row.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            insert(CaseEvent),
+            [
+                {
+                    "case_id": row.id,
+                    "at": now,
+                    "actor_id": None,
+                    "actor_role": None,
+                    "trigger": CARRY_TRIGGER,
+                    "from_state": row.state,
+                    "to_state": to_state,
+                    "comment": comment,
+                    "data": {
+                        "from_workflow": row.workflow,
+                        "to_workflow": values["workflow"],
+                        **data.get(row.id, {}),
+                    },
+                }
+            ],
+        )
+    _expire_cases([row.id for row, *_ in changes])
+    db.session.flush()
+    return plan

@@ -105,7 +105,7 @@ def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
     Only while the case is back with the applicant: a comment on an approval or a sign-off is
     not a return, and a case that moved on shows no banner.
     """
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if state.kind != "applicant" or not case.returned_from:
         return None
     for entry in reversed(timeline):
@@ -181,7 +181,7 @@ def next_step(case, user, state, allowed, result, signed) -> str:
 def case_context(case: Case, **extra) -> dict:
     """Everything the case page shows."""
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     state = definition.states[case.state]
     cset = registry.criteria_set(case.criteria_set_id)
     result = assessment_result(case)
@@ -280,7 +280,7 @@ def conflict_page(case_id: int, exc: Conflict):
             .outerjoin(User, User.id == CaseEvent.actor_id)
             .where(
                 CaseEvent.case_id == case_id,
-                CaseEvent.trigger.in_(get_registry().definition(case.title).triggers),
+                CaseEvent.trigger.in_(get_registry().definition_of(case).triggers),
             )
             .order_by(CaseEvent.id.desc())
             .limit(1)
@@ -294,7 +294,7 @@ def conflict_page(case_id: int, exc: Conflict):
                 "when": format_moment(event.at),
                 "state": state_label(event.to_state),
             }
-        state = get_registry().definition(case.title).states[case.state]
+        state = get_registry().definition_of(case).states[case.state]
         holder = claim_holder_of(case, current_user, state)
         if holder is not None and holder.id != current_user.id:
             first = first or {}
@@ -489,7 +489,7 @@ def _assessment_entries(cset) -> list[dict]:
 
 def assessment_context(case: Case, **extra) -> dict:
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     cset = registry.criteria_set(case.criteria_set_id)
     result = assessment_result(case)
     files = attachments_by_item(case.id)
@@ -644,7 +644,7 @@ def assessment(case_id: int):
     if request.form.get("action") == "send":
         trigger = (
             "resubmit"
-            if not get_registry().definition(case.title).candidates("submit", case.state)
+            if not get_registry().definition_of(case).candidates("submit", case.state)
             else "submit"
         )
         before = case.state

@@ -61,6 +61,7 @@ EVENT_LABELS = {
     "escalate": _l("Đã báo cáo cấp trên"),
     "extend_deadline": _l("Gia hạn"),
     "decision_issued": _l("Ban hành quyết định công nhận"),
+    "carry_definition": _l("Chuyển quy trình"),
 }
 
 #: audit log actions (htsd_workflow.audit.operations.ACTIONS)

@@ -9,18 +9,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from flask_babel import lazy_gettext as _l
+
 from htsd_workflow.core.datafiles import Place, is_number, read_settings, yaml_files
-from htsd_workflow.core.errors import ConfigurationError
+from htsd_workflow.core.errors import ConfigurationError, InvalidInput
 from htsd_workflow.core.text import nfc
 
 #: the four titles of the domain (DOMAIN.md, "The four titles")
 TITLES = ("family", "clan", "community", "unit")
 
-_REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "pass_mark", "items")
-_OPTIONAL_KEYS = ("pass_mark_dbkk", "bands", "notes")
+_REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "items")
+_OPTIONAL_KEYS = ("pass_mark", "pass_mark_dbkk", "bands", "notes", "managed_by", "kind", "levels")
+#: a points set scores items up to their maximum against a pass mark; a levels set
+#: (TT 24/2023, TT 25/2023) lists indicators, each met or not, and levels reached by meeting
+#: them. An indicator is stored as a score of 1 (met) or 0 (not met) of at most 1.
+KINDS = ("points", "levels")
+_LEVEL_KEYS = frozenset({"code", "label", "requires"})
+#: who manages a subject (``Subject.managing_level``): a set may apply to some of them only
+#: (QĐ 448 for units managed by a commune, TT 22/2020 for those of a district or the province)
+MANAGING_LEVELS = ("commune", "district", "province")
 _SET_KEYS = frozenset(_REQUIRED_KEYS + _OPTIONAL_KEYS)
 _ITEM_KEYS = frozenset({"code", "label", "label_en", "max_points", "description", "verified"})
 _BAND_KEYS = frozenset({"code", "label", "min"})
@@ -54,6 +65,15 @@ class Band:
 
 
 @dataclass(frozen=True)
+class Level:
+    """A level (mức độ) of a levels set: reached when every required indicator is met."""
+
+    code: str
+    label: str
+    requires: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class CriteriaSet:
     """One version of the criteria for a title over a period of years."""
 
@@ -69,6 +89,30 @@ class CriteriaSet:
     bands: tuple[Band, ...]
     items: tuple[CriteriaItem, ...]
     notes: str = ""
+    #: the first and last day in force (a year in the file reads as 1 January / 31 December)
+    starts: date | None = None
+    ends: date | None = None
+    #: managing level → (first day, last day or None): who the set is for, and when
+    spans: dict | None = None
+    #: "points" or "levels" (``KINDS``)
+    kind: str = "points"
+    #: the levels of a levels set, lowest first, each requiring its lower one's indicators
+    levels: tuple[Level, ...] = ()
+
+    def __post_init__(self):
+        if self.starts is None:
+            object.__setattr__(self, "starts", date(self.period_from, 1, 1))
+        if self.ends is None and self.period_to is not None:
+            object.__setattr__(self, "ends", date(self.period_to, 12, 31))
+        if self.spans is None:
+            object.__setattr__(
+                self, "spans", {level: (self.starts, self.ends) for level in MANAGING_LEVELS}
+            )
+
+    @property
+    def managed_by(self) -> tuple[str, ...]:
+        """The managing levels of the subjects the set is for."""
+        return tuple(level for level in MANAGING_LEVELS if level in self.spans)
 
     @property
     def max_total(self) -> float:
@@ -86,18 +130,39 @@ class CriteriaSet:
         """Whether ``year`` falls in the set's period."""
         return self.period_from <= year and (self.period_to is None or year <= self.period_to)
 
+    def in_force_on(self, day: date, managed_by: str = "commune") -> bool:
+        """Whether the set is in force on ``day`` (effective dates, both included) for a
+        subject managed by ``managed_by``."""
+        if managed_by not in self.spans:
+            return False
+        starts, ends = self.spans[managed_by]
+        return starts <= day and (ends is None or day <= ends)
+
     def to_dict(self) -> dict:
         """The set as plain data (the API's criteria-set document)."""
         return {
             "id": self.id,
             "title": self.title,
             "period": {"from": self.period_from, "to": self.period_to},
+            "effective": {
+                "from": self.starts.isoformat(),
+                "to": self.ends.isoformat() if self.ends else None,
+            },
+            "managed_by": {
+                level: {"from": start.isoformat(), "to": end.isoformat() if end else None}
+                for level, (start, end) in self.spans.items()
+            },
             "version": self.version,
             "label": self.label,
             "source": self.source,
             "pass_mark": self.pass_mark,
             "pass_mark_dbkk": self.pass_mark_dbkk,
             "max_total": self.max_total,
+            "kind": self.kind,
+            "levels": [
+                {"code": lv.code, "label": lv.label, "requires": list(lv.requires)}
+                for lv in self.levels
+            ],
             "bands": [{"code": b.code, "label": b.label, "min": b.min} for b in self.bands],
             "items": [
                 {
@@ -124,8 +189,40 @@ def _fmt(value: float) -> str:
     return f"{value:g}"
 
 
-def _period_text(cset: CriteriaSet) -> str:
-    return f"{cset.period_from}–{cset.period_to if cset.period_to is not None else '…'}"
+def _span(start: date, end: date | None) -> str:
+    """A span of days as the file would say it: whole years as years, else the dates."""
+    if start.month == 1 and start.day == 1 and (end is None or (end.month, end.day) == (12, 31)):
+        return f"{start.year}–{end.year if end is not None else '…'}"
+    return f"{start:%d/%m/%Y}–{f'{end:%d/%m/%Y}' if end is not None else '…'}"
+
+
+def _period_dates(at: Place, value) -> tuple[date, date | None]:
+    """``{from: <year or date>, to: <year, date or null>}`` as the first and last day in force.
+
+    A year is the whole year (``from: 2016`` is 01/01/2016, ``to: 2020`` is 31/12/2020); a date
+    (``from: 2020-09-21``) is the day a text came into force, as the law counts it.
+    """
+    if not isinstance(value, dict) or "from" not in value:
+        at.fail("must be a mapping {from: <year or date>, to: <year, date or null>}")
+    at.mapping(value, ("from", "to"))
+
+    def day(raw, where: Place, *, last: bool) -> date:
+        if isinstance(raw, date):
+            where.year(raw.year)
+            return raw
+        year = where.year(raw)
+        return date(year, 12, 31) if last else date(year, 1, 1)
+
+    def said(raw) -> str:
+        return f"{raw:%d/%m/%Y}" if isinstance(raw, date) else str(raw)
+
+    start = day(value["from"], at / "from", last=False)
+    end = value.get("to")
+    if end is not None:
+        end = day(end, at / "to", last=True)
+        if end < start:
+            (at / "to").fail(f"{said(value['to'])} is before 'from' {said(value['from'])}")
+    return start, end
 
 
 class _Checker:
@@ -159,16 +256,35 @@ class _Checker:
         title = data["title"]
         if title not in TITLES:
             (top / "title").fail(f"{title!r} is not one of {list(TITLES)}")
-        period_from, period_to = (top / "period").period(data["period"])
+        starts, ends = _period_dates(top / "period", data["period"])
+        spans = self.spans(data.get("managed_by"), starts, ends)
         version = data["version"]
         if isinstance(version, bool) or not isinstance(version, str | int):
             # an unquoted 2016.10 would be read as the number 2016.1
             (top / "version").fail(f'must be quoted text such as "2016.1", got {version!r}')
         version = self.text(str(version), top / "version")
 
-        items = self.items(data["items"])
+        kind = data.get("kind", "points")
+        if kind not in KINDS:
+            (top / "kind").fail(f"{kind!r} is not one of {list(KINDS)}")
+        items = self.items(data["items"], kind)
         max_total = exact_sum(i.max_points for i in items)
-        pass_mark = self.mark(data["pass_mark"], "pass_mark", max_total)
+        levels: tuple[Level, ...] = ()
+        if kind == "levels":
+            for key in ("pass_mark", "pass_mark_dbkk", "bands"):
+                if data.get(key) is not None:
+                    (top / key).fail(
+                        "a levels set has no points: its result is the level reached (levels)"
+                    )
+            levels = self.levels(data.get("levels"), items)
+            # the fewest indicators any result passes with: the lowest level's
+            pass_mark = float(len(levels[0].requires))
+        else:
+            if data.get("levels") is not None:
+                (top / "levels").fail("only a set of kind: levels has levels")
+            if data.get("pass_mark") is None:
+                (top / "pass_mark").fail("is missing")
+            pass_mark = self.mark(data["pass_mark"], "pass_mark", max_total)
         pass_mark_dbkk = None
         if data.get("pass_mark_dbkk") is not None:
             pass_mark_dbkk = self.mark(data["pass_mark_dbkk"], "pass_mark_dbkk", max_total)
@@ -189,8 +305,11 @@ class _Checker:
         return CriteriaSet(
             id=set_id,
             title=title,
-            period_from=period_from,
-            period_to=period_to,
+            period_from=starts.year,
+            period_to=ends.year if ends is not None else None,
+            starts=starts,
+            ends=ends,
+            spans=spans,
             version=version,
             label=self.text(data["label"], top / "label"),
             source=self.text(data["source"], top / "source"),
@@ -199,9 +318,74 @@ class _Checker:
             bands=bands,
             items=items,
             notes=notes,
+            kind=kind,
+            levels=levels,
         )
 
-    def items(self, raw_items) -> tuple[CriteriaItem, ...]:
+    def levels(self, raw_levels, items) -> tuple[Level, ...]:
+        at = self.top / "levels"
+        if not isinstance(raw_levels, list) or not raw_levels:
+            at.fail("must be a non-empty list of {code, label, requires}, lowest level first")
+        codes = [i.code for i in items]
+        levels: list[Level] = []
+        for number, raw in enumerate(raw_levels, start=1):
+            here = at / number
+            if not isinstance(raw, dict):
+                here.fail("must be a mapping with code, label and requires")
+            here.mapping(raw, _LEVEL_KEYS)
+            code = raw.get("code")
+            if not isinstance(code, str) or not _CODE_RE.fullmatch(code):
+                (here / "code").fail(f"must be a short text such as 'level1', got {code!r}")
+            if code in {lv.code for lv in levels}:
+                (here / "code").fail(f"duplicate level code {code!r}")
+            requires = raw.get("requires")
+            if requires == "all":
+                requires = codes
+            if not isinstance(requires, list) or not requires:
+                (here / "requires").fail("must be a non-empty list of indicator codes, or all")
+            requires = [str(r) for r in requires]
+            unknown = [r for r in requires if r not in codes]
+            if unknown:
+                (here / "requires").fail(f"indicators {unknown} are not among the items")
+            if levels and not set(levels[-1].requires) < set(requires):
+                (here / "requires").fail(
+                    f"must hold every indicator of {levels[-1].code!r} and more "
+                    "(list levels from the lowest up)"
+                )
+            levels.append(
+                Level(
+                    code=code,
+                    label=self.text(raw.get("label"), here / "label"),
+                    requires=tuple(c for c in codes if c in requires),
+                )
+            )
+        return tuple(levels)
+
+    def spans(self, raw, starts: date, ends: date | None) -> dict:
+        """``managed_by``: a list of levels (for the set's period), or levels each with its own
+        period inside the set's; absent, every level for the set's period."""
+        at = self.top / "managed_by"
+        if raw is None:
+            return {level: (starts, ends) for level in MANAGING_LEVELS}
+        if isinstance(raw, dict):
+            at.mapping(raw, MANAGING_LEVELS, what="managing levels to periods")
+            spans = {}
+            for level, period in raw.items():
+                first, last = _period_dates(at / level, period)
+                if first < starts or (ends is not None and (last is None or last > ends)):
+                    (at / level).fail(f"{_span(first, last)} is outside the set's period")
+                spans[level] = (first, last)
+        else:
+            levels = at.names(raw)
+            for level in levels:
+                if level not in MANAGING_LEVELS:
+                    at.fail(f"{level!r} is not one of {list(MANAGING_LEVELS)}")
+            spans = {level: (starts, ends) for level in levels}
+        if not spans:
+            at.fail(f"names no managing level; give some of {list(MANAGING_LEVELS)}")
+        return {level: spans[level] for level in MANAGING_LEVELS if level in spans}
+
+    def items(self, raw_items, kind: str = "points") -> tuple[CriteriaItem, ...]:
         if not isinstance(raw_items, list) or not raw_items:
             (self.top / "items").fail("must be a non-empty list")
         items = []
@@ -228,6 +412,10 @@ class _Checker:
                 (at / "code").fail(f"duplicate item code {code!r}")
             seen.add(code)
             max_points = raw.get("max_points")
+            if kind == "levels":
+                if max_points is not None:
+                    (at / "max_points").fail("an indicator is met or not: it has no points")
+                max_points = 1
             if not is_number(max_points) or max_points <= 0:
                 (at / "max_points").fail(f"must be a positive number, got {max_points!r}")
             verified = raw.get("verified", False)
@@ -292,25 +480,36 @@ class _Checker:
 
 
 def _check_periods(sets: list[tuple[CriteriaSet, Path]]) -> None:
-    """Refuse overlaps (two sets for one year) and gaps (a year with no set) per title."""
+    """Refuse overlaps (two sets for one day) and gaps (a day with no set) per title and
+    managing level."""
     for title in TITLES:
-        chain = sorted(
-            ((cset, path) for cset, path in sets if cset.title == title),
-            key=lambda pair: pair[0].period_from,
-        )
-        for (earlier, earlier_path), (later, later_path) in zip(chain, chain[1:], strict=False):
-            if earlier.period_to is None or later.period_from <= earlier.period_to:
-                raise ConfigurationError(
-                    f"{later_path}: period {_period_text(later)} of {title!r} overlaps "
-                    f"{earlier.id} ({_period_text(earlier)}) in {earlier_path}; "
-                    "close the earlier period with 'to'"
-                )
-            if later.period_from > earlier.period_to + 1:
-                raise ConfigurationError(
-                    f"{later_path}: period {_period_text(later)} of {title!r} leaves "
-                    f"{earlier.period_to + 1}–{later.period_from - 1} without a set after "
-                    f"{earlier.id} in {earlier_path}"
-                )
+        for level in MANAGING_LEVELS:
+            chain = sorted(
+                (
+                    (cset.spans[level], cset, path)
+                    for cset, path in sets
+                    if cset.title == title and level in cset.spans
+                ),
+                key=lambda entry: entry[0][0],
+            )
+            for (e_span, earlier, e_path), (l_span, later, l_path) in zip(
+                chain, chain[1:], strict=False
+            ):
+                whose = repr(title)
+                if earlier.managed_by != MANAGING_LEVELS or later.managed_by != MANAGING_LEVELS:
+                    whose += f" managed by a {level}"
+                if e_span[1] is None or l_span[0] <= e_span[1]:
+                    raise ConfigurationError(
+                        f"{l_path}: period {_span(*l_span)} of {whose} overlaps "
+                        f"{earlier.id} ({_span(*e_span)}) in {e_path}; "
+                        "close the earlier period with 'to'"
+                    )
+                if l_span[0] > e_span[1] + timedelta(days=1):
+                    gap = _span(e_span[1] + timedelta(days=1), l_span[0] - timedelta(days=1))
+                    raise ConfigurationError(
+                        f"{l_path}: period {_span(*l_span)} of {whose} leaves "
+                        f"{gap} without a set after {earlier.id} in {e_path}"
+                    )
 
 
 def load_criteria_sets(directory: str | Path) -> dict[str, CriteriaSet]:
@@ -330,20 +529,55 @@ def load_criteria_sets(directory: str | Path) -> dict[str, CriteriaSet]:
     return {cset.id: cset for cset, _path in loaded}
 
 
-def criteria_set_for(sets: dict[str, CriteriaSet], title: str, year: int) -> CriteriaSet:
-    """The set in force for ``title`` in ``year``.
+def reference_date(year: int, today: date) -> date:
+    """The day whose rules a case for ``year`` started on ``today`` is judged by.
 
-    After the last period the latest set stays in force (until a newer file is added); a year
-    before the first period (the 2015 pilot) uses the earliest set.
+    The day it starts, kept inside the year of recognition: a case for an earlier year
+    follows that year's last rules, one for a later year that year's first.
     """
-    candidates = sorted((s for s in sets.values() if s.title == title), key=lambda s: s.period_from)
+    return min(max(today, date(year, 1, 1)), date(year, 12, 31))
+
+
+def criteria_set_for(
+    sets: dict[str, CriteriaSet],
+    title: str,
+    on: date | int,
+    managed_by: str = "commune",
+) -> CriteriaSet:
+    """The set in force for ``title`` on the day ``on`` for a subject managed by ``managed_by``.
+
+    This is the one rule choosing a set; a case stores the id it started with and keeps it.
+    A year stands for its last day. Before the first set in force for the title and level
+    (the 2015 pilot) the earliest applies; after the last closed one, the latest that had
+    started. A title or managing level no set is written for is refused with
+    ``InvalidInput``, naming the title, the day and the level.
+    """
+    day = date(on, 12, 31) if isinstance(on, int) else on
+    candidates = sorted(
+        (s for s in sets.values() if s.title == title and managed_by in s.spans),
+        key=lambda s: s.spans[managed_by][0],
+    )
     if not candidates:
-        raise ConfigurationError(f"no criteria set for title {title!r}")
+        if not any(s.title == title for s in sets.values()):
+            raise ConfigurationError(f"no criteria set for title {title!r}")
+        from htsd_workflow.core.labels import TITLE_LABELS  # labels import the registry
+
+        levels = {"commune": _l("cấp xã"), "district": _l("cấp huyện"), "province": _l("cấp tỉnh")}
+        raise InvalidInput(
+            _l(
+                "Chưa có bộ tiêu chí cho danh hiệu “%(title)s” áp dụng ngày %(day)s đối với "
+                "đối tượng do %(level)s quản lý.",
+                title=TITLE_LABELS.get(title, title),
+                day=f"{day:%d/%m/%Y}",
+                level=levels.get(managed_by, managed_by),
+            ),
+            details={"title": title, "date": day.isoformat(), "managed_by": managed_by},
+        )
     for cset in candidates:
-        if cset.holds(year):
+        if cset.in_force_on(day, managed_by):
             return cset
-    if year < candidates[0].period_from:
+    if day < candidates[0].spans[managed_by][0]:
         return candidates[0]
     # past every period, or in a gap of sets not loaded by load_criteria_sets: the latest
     # set that had started by then
-    return [s for s in candidates if s.period_from <= year][-1]
+    return [s for s in candidates if s.spans[managed_by][0] <= day][-1]

@@ -100,7 +100,7 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
         if case is None:
             message.dispatched_at = now
             continue
-        definition = registry.definition(case.title)
+        definition = registry.definition_of(case)
         payload = message.payload or {}
         for user in recipients(message.kind, payload, case, definition).values():
             title, body, link = render_message(

@@ -202,7 +202,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
                 due_text=due[3],
                 points=format_points(counted, locale),
                 self_points=format_points(self_score, locale) if counted != self_score else "",
-                passed=marks.passes(counted, criteria_set_id, year, commune_code),
+                passed=marks.passes(counted, criteria_set_id, year, commune_code, case_id),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,

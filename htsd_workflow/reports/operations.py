@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import date
 from typing import IO
 
 from flask_babel import lazy_gettext as _l
@@ -26,6 +27,7 @@ from htsd_workflow.core.errors import InvalidInput, NotAllowed
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import LEVELS, Unit
+from htsd_workflow.geography.queries import unit_exists_between
 from htsd_workflow.imports.operations import ValidationReport
 from htsd_workflow.imports.reader import normalise_header, read_rows
 from htsd_workflow.reports.models import Denominator
@@ -71,7 +73,13 @@ def areas_for(actor: User, year: int) -> list[Area]:
     if actor.role not in DENOMINATOR_EDITORS or actor.unit_level not in LEVELS:
         raise NotAllowed(_l("Bạn không nhập được tổng số (mẫu số) của địa bàn."))
     units = db.session.scalars(
-        select(Unit).where(units_in_territory(actor)).order_by(Unit.level.desc(), Unit.code)
+        select(Unit)
+        .where(
+            units_in_territory(actor),
+            # the units that existed in the year: a new commune's figures start with it
+            unit_exists_between(date(year, 1, 1), date(year, 12, 31)),
+        )
+        .order_by(Unit.level.desc(), Unit.code)
     ).all()
     # province, then districts, then communes (code order within each level)
     order = {"province": 0, "district": 1, "commune": 2}

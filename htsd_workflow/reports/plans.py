@@ -1,4 +1,9 @@
-"""Plans as data (workflows/plans/*.yaml): target percentages per title, with ĐBKK variants."""
+"""Plans as data (workflows/plans/*.yaml): target percentages per title, with ĐBKK variants.
+
+A plan's targets are **end-of-period** figures ("đến năm 2025"): a mid-period year is judged
+against the plan's path from its baseline (the share recognised when the period starts) to the
+target, linear unless the plan says otherwise (``Plan.path_value``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,21 @@ from pathlib import Path
 from htsd_workflow.core.datafiles import Place, is_number, read_settings, yaml_files
 
 TITLES = ("family", "clan", "community", "unit")
-_KEYS = {"id", "label", "province", "period", "kind", "targets", "dbkk", "districts"}
+_KEYS = {
+    "id",
+    "label",
+    "province",
+    "period",
+    "kind",
+    "targets",
+    "dbkk",
+    "districts",
+    "baseline",
+    "path",
+    "other",
+}
+#: how a plan goes from its baseline to its end target; only a straight line so far
+PATHS = ("linear",)
 
 
 @dataclass(frozen=True)
@@ -24,11 +43,35 @@ class Plan:
     targets: dict[str, float]
     dbkk: dict[str, float] = field(default_factory=dict)
     districts: tuple[str, ...] = ()
+    #: the recognised share (%) per title when the period starts, where the plan states it
+    baseline: dict[str, float] = field(default_factory=dict)
+    path: str = "linear"
+    #: figures the plan sets beyond the four titles (e.g. "Công dân học tập"), kept as written
+    other: dict = field(default_factory=dict)
 
     def target(self, title: str, is_dbkk: bool) -> float | None:
         if is_dbkk and title in self.dbkk:
             return self.dbkk[title]
         return self.targets.get(title)
+
+    def path_value(self, target: float | None, baseline: float | None, year: int):
+        """Where the path to ``target`` stands at the end of ``year``: the target itself in
+        the period's last year and after (a plan carried past its end); between, the straight
+        line from ``baseline`` (the share when the period starts); ``None`` without one."""
+        if target is None or self.kind != "percent":
+            return None
+        if self.period_to is None or year >= self.period_to:
+            return target
+        if baseline is None:
+            return None
+        done = max(year - self.period_from + 1, 0)
+        return round(
+            baseline + (target - baseline) * done / (self.period_to - self.period_from + 1), 2
+        )
+
+    def carried_past_end(self, year: int) -> bool:
+        """Whether ``year`` is after the plan's period (the latest plan is carried forward)."""
+        return self.period_to is not None and year > self.period_to
 
 
 def _numbers(top: Place, data: dict, name: str) -> dict[str, float]:
@@ -59,6 +102,19 @@ def load_plans(directory: str | Path) -> dict[str, Plan]:
                 if value > 100:
                     (top / "targets" / title).fail(f"a percentage above 100: {value:g}")
         districts = (top / "districts").names(data.get("districts"))
+        baseline = _numbers(top, data, "baseline")
+        for title, value in baseline.items():
+            if value > 100:
+                (top / "baseline" / title).fail(f"a percentage above 100: {value:g}")
+        path_kind = data.get("path", "linear")
+        if path_kind not in PATHS:
+            (top / "path").fail(f"must be one of {list(PATHS)}, got {path_kind!r}")
+        other = data.get("other") or {}
+        if not isinstance(other, dict):
+            (top / "other").fail("must be a mapping of names to figures")
+        for name, value in other.items():
+            if not isinstance(name, str) or not (is_number(value) or isinstance(value, str)):
+                (top / "other" / str(name)).fail(f"must be a number or a text, got {value!r}")
         plan = Plan(
             id=str(data.get("id") or path.stem),
             label=str(data.get("label") or path.stem),
@@ -69,6 +125,9 @@ def load_plans(directory: str | Path) -> dict[str, Plan]:
             targets=targets,
             dbkk=_numbers(top, data, "dbkk"),
             districts=tuple(str(d) for d in districts),
+            baseline=baseline,
+            path=path_kind,
+            other=dict(other),
         )
         if plan.id in plans:
             (top / "id").fail(f"a second plan with id {plan.id!r}")

@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select, union_all
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause, territory, units_in_territory
+from htsd_workflow.auth.scope import scope_clause, territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
@@ -31,7 +31,13 @@ from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
+from htsd_workflow.geography.queries import (
+    dbkk_communes,
+    predecessor_provinces,
+    reform_day_between,
+    reform_within,
+    unit_exists_between,
+)
 from htsd_workflow.reports.models import Denominator, MonthlyVisitFigures
 from htsd_workflow.reports.months import closed_span
 from htsd_workflow.reports.plans import plan_for
@@ -86,14 +92,21 @@ _TARGET_COMMON = {
 TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
     "target": _l(
-        "Chỉ tiêu (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
+        "Chỉ tiêu cuối kỳ (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
         "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc"
     ),
     "gap": _l("Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)"),
     "gap_count": _l(
         "Số đối tượng (hộ, dòng họ, cộng đồng, đơn vị) cần được công nhận thêm để đạt chỉ tiêu"
     ),
-    "on_track": _l("Đạt khi tỷ lệ ≥ chỉ tiêu"),
+    "path": _l(
+        "Lộ trình của năm: chỉ tiêu là của cuối kỳ kế hoạch; giữa kỳ, giá trị trên đường thẳng "
+        "từ tỷ lệ đầu kỳ (tỷ lệ được công nhận năm trước kỳ, nếu không có thì số đầu kỳ kế "
+        "hoạch nêu) đến chỉ tiêu cuối kỳ; năm cuối kỳ và sau đó bằng chỉ tiêu"
+    ),
+    "on_track": _l(
+        "Đạt khi tỷ lệ ≥ lộ trình của năm; chưa có tỷ lệ đầu kỳ thì so với chỉ tiêu cuối kỳ"
+    ),
 }
 COUNT_TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
@@ -238,7 +251,7 @@ def bottleneck_visits(user: User, filters: Filters, *, skip_months=None):
     """
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     column_name, code = _group_level(user, filters.unit)
-    conditions = [scope_clause(user, StageVisit, subject_column=StageVisit.case_id)]
+    conditions = [_scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id)]
     if code:
         conditions.append(_unit_filter(StageVisit, code))
     if filters.title:
@@ -283,7 +296,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
     none = literal(0)
     counted = total("outcome")
     decided = m.outcome.not_in((*get_registry().return_triggers, "withdraw"))
-    conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
+    conditions = [_scope_across_reform(user, m), m.month >= months[0], m.month < months[1]]
     if filters.unit:
         conditions.append(m.province_code == filters.unit)
     if filters.title:
@@ -441,7 +454,14 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         "definitions": rendered(BOTTLENECK_DEFINITIONS),
         "period": {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()},
         "group_by": column_name.replace("_code", ""),
+        # a period that spans a reorganisation shows old units' rows and new ones'
+        "reform_day": _reform_day(filters.date_from, filters.date_to),
     }
+
+
+def _reform_day(start: date, end: date) -> str | None:
+    day = reform_day_between(start, end)
+    return day.isoformat() if day else None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -480,7 +500,11 @@ def _unit_names(codes) -> dict[str, str]:
 
 
 def longest_waiting(user: User, filters: Filters, limit: int = 10) -> list:
-    conditions = [scope_clause(user, Case), Case.is_open.is_(True), Case.due_at.is_not(None)]
+    conditions = [
+        _scope_across_reform(user, Case),
+        Case.is_open.is_(True),
+        Case.due_at.is_not(None),
+    ]
     if filters.unit:
         conditions.append(_unit_filter(Case, filters.unit))
     if filters.title:
@@ -512,7 +536,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
     counted by the weeks it arrived, left and fell overdue in; the groups are summed here.
     """
     conditions = [
-        scope_clause(user, StageVisit, subject_column=StageVisit.case_id),
+        _scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id),
         ~StageVisit.stage.contains(":"),
     ]
     if filters.unit:
@@ -592,7 +616,24 @@ def _province_of(user: User) -> str:
     return db.session.get(Unit, user.unit_code).province_code
 
 
-def targets(user: User, *, year: int, title: str | None = None, unit: str | None = None) -> dict:
+def _scope_across_reform(user: User, model, **kw):
+    """The user's territory, and for a whole-province viewer the history of the provinces
+    merged into theirs (Kon Tum's old units and cases for today's Quảng Ngãi)."""
+    clause = scope_clause(user, model, **kw)
+    if user.unit_level != "province" or user.role == "applicant":
+        return clause
+    merged = predecessor_provinces(user.unit_code)
+    return or_(clause, model.province_code.in_(merged)) if merged else clause
+
+
+def targets(
+    user: User,
+    *,
+    year: int,
+    title: str | None = None,
+    unit: str | None = None,
+    with_path: bool = True,
+) -> dict:
     """Per commune and district of the viewer's territory (and a province total).
 
     Subjects managed by a district or the province themselves (units such as a district's
@@ -600,20 +641,30 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     of the province, against a denominator entered for that level, and in its totals.
     With a count plan (the 2015 pilot) each pilot district's recognised count is compared with
     the plan's count; communes have no count target of their own.
+
+    A percentage plan's targets are for the end of its period: each row also carries the path
+    value of ``year`` (``Plan.path_value``) from its baseline — the row's own recognised share
+    in the year before the period starts, else the baseline the plan states — and "on track"
+    compares the share with that path (``with_path=False``: the baseline's own run, no path).
     """
     unit_level = known_unit(unit).level if unit else None
     province = _province_of(user)
     plan = plan_for(plans(), province, year)
     by_count = plan is not None and plan.kind == "count"
     titles = [title] if title else list(TITLES)
+    first_day, last_day = date(year, 1, 1), date(year, 12, 31)
     communes = db.session.scalars(
         select(Unit)
         .where(
             Unit.level == "commune",
-            units_in_territory(user),
+            _scope_across_reform(user, Unit) if user.role != "applicant" else Unit.code == "",
+            # the communes that existed in the year: old ones before a reorganisation, new
+            # ones after it, both for a year that spans it
+            unit_exists_between(first_day, last_day),
         )
         .order_by(Unit.code)
     ).all()
+    reform_day = reform_within(communes, first_day, last_day)
     if unit:
         communes = [c for c in communes if unit in (c.code, c.district_code, c.province_code)]
     codes = {c.code for c in communes}
@@ -636,7 +687,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     }
     counts = defaultdict(lambda: [0, 0])
     conditions = [
-        scope_clause(user, Case),
+        _scope_across_reform(user, Case),
         Case.year == year,
         Case.title.in_(titles),
         Case.submitted_at.is_not(None),
@@ -672,9 +723,10 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             )
             row["is_dbkk"] = commune.code in dbkk
             rows.append(row)
-            groups[(commune.district_code, t)].append(row)
-            if whole_province:
-                groups[(commune.province_code, t)].append(row)
+            if commune.district_code:  # none since 2025: communes report to the province
+                groups[(commune.district_code, t)].append(row)
+            if whole_province:  # a merged province's old communes count in the viewer's
+                groups[(province, t)].append(row)
     names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
     for area in direct_areas:
         for t in titles:
@@ -740,13 +792,43 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         totals.append(row)
     plan_ref = None
     if plan:
-        plan_ref = {"id": plan.id, "label": plan.label, "kind": plan.kind}
+        plan_ref = {
+            "id": plan.id,
+            "label": plan.label,
+            "kind": plan.kind,
+            "period": {"from": plan.period_from, "to": plan.period_to},
+            "carried_past_end": plan.carried_past_end(year),
+        }
+        if with_path and not by_count:
+            _on_path(totals + rows, plan, year, user, title, unit)
     return {
         "rows": totals + rows,
         "plan": plan_ref,
         "year": year,
         "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
+        # a year that spans a reorganisation: the table holds old units (to the day before)
+        # and new ones (from the day)
+        "reform_day": reform_day.isoformat() if reform_day else None,
     }
+
+
+def _on_path(rows: list[dict], plan, year: int, user: User, title, unit) -> None:
+    """Give each row its baseline, the path value of ``year`` and "on track" against it."""
+    starts = plan.period_from - 1
+    shares = {}
+    if plan.period_to is None or year < plan.period_to:
+        # the recognised share when the period starts: the report of the year before
+        before = targets(user, year=starts, title=title, unit=unit, with_path=False)
+        shares = {(r["unit_code"], r["level"], r["title"]): r["percent"] for r in before["rows"]}
+    for row in rows:
+        baseline = shares.get((row["unit_code"], row["level"], row["title"]))
+        if baseline is None:
+            baseline = plan.baseline.get(row["title"])
+        row["baseline"] = baseline
+        row["path"] = plan.path_value(row["target"], baseline, year)
+        mark = row["path"] if row["path"] is not None else row["target"]
+        if row["percent"] is not None and mark is not None:
+            row["on_track"] = row["percent"] >= mark
 
 
 def _count_row(code, name, level, title, den, registered, recognized, plan, groups, known):

@@ -84,7 +84,8 @@ TARGET_COLUMNS = [
     ("registered", "Đăng ký"),
     ("recognized", "Được công nhận"),
     ("percent", "Tỷ lệ (%)"),
-    ("target", "Chỉ tiêu (%)"),
+    ("path", "Lộ trình năm (%)"),
+    ("target", "Chỉ tiêu cuối kỳ (%)"),
     ("gap", "Còn thiếu (điểm %)"),
     ("gap_count", "Cần công nhận thêm (số lượng)"),
     ("on_track", "Đạt tiến độ"),
@@ -322,7 +323,11 @@ def _target_columns(data: dict) -> list[tuple[str, str]]:
     if not data["plan"] or data["plan"]["kind"] != "count":
         return TARGET_COLUMNS
     words = {"target": "Chỉ tiêu (số lượng)", "gap": "Còn thiếu (số lượng)"}
-    return [(key, words.get(key, label)) for key, label in TARGET_COLUMNS if key != "gap_count"]
+    return [
+        (key, words.get(key, label))
+        for key, label in TARGET_COLUMNS
+        if key not in ("gap_count", "path")
+    ]
 
 
 def _labelled(rows: list[dict]) -> list[dict]:

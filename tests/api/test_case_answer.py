@@ -64,6 +64,8 @@ def _through_the_orm(case_id: int, user) -> dict:
             "total": result.total,
             "passed": result.passed,
             "missing": list(result.missing),
+            "kind": cset.kind,
+            "level": None,
         },
         "sign_offs": [
             {"department": s.department, "user": s.user.username, "at": s.at}

@@ -93,7 +93,7 @@ ROLE_PREFERENCE = (
     "manager",
 )
 #: a variable part of a route: ``<int:case_id>``, ``<code>``
-_PATH_PART = re.compile(r"<(?:(\w+):)?(\w+)>")
+_PATH_PART = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")  # converter, its arguments, name
 _READ = re.compile(r'\.get(?:list)?\(\s*"([a-z_]+)"')
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -18,6 +19,7 @@ def test_the_shipped_plans_load():
     plans = load_plans(WORKFLOWS / "plans")
     assert set(plans) == {
         "kon-tum-2016-2020",
+        "kon-tum-2021-2025",
         "kon-tum-pilot-2015",
         "qd-281-2014-2020",
         "qd-387-2021-2025",
@@ -137,3 +139,46 @@ def test_the_app_does_not_start_with_a_bad_plan(tmp_path):
                 "INSTANCE_PATH": str(tmp_path),
             }
         )
+
+
+def test_kon_tum_2021_2025_is_kh_1514_with_end_of_period_targets():
+    plans = load_plans(WORKFLOWS / "plans")
+    plan = plans["kon-tum-2021-2025"]
+    assert "KH 1514/KH-UBND" in plan.label and "19/5/2022" in plan.label
+    assert plan.targets == {"family": 80, "clan": 65, "community": 70, "unit": 80}
+    assert (plan.period_from, plan.period_to, plan.province) == (2021, 2025, "62")
+    assert "KH 189/KH-UBND ngày 03/02/2015" in plans["kon-tum-2016-2020"].label
+
+
+def test_the_path_runs_straight_from_the_baseline_to_the_end_target(tmp_path):
+    write(tmp_path, good(period={"from": 2021, "to": 2025}, targets={"family": 80}))
+    plan = load_plans(tmp_path)["p-1"]
+    # 30 % when the period starts, 80 % by 2025: ten points a year
+    assert [plan.path_value(80, 30, y) for y in range(2021, 2026)] == [40, 50, 60, 70, 80]
+    # past its end the plan is carried: the end target
+    assert plan.path_value(80, 30, 2027) == 80 and plan.carried_past_end(2027)
+    assert not plan.carried_past_end(2025)
+    # without a baseline no mid-period path is known
+    assert plan.path_value(80, None, 2023) is None and plan.path_value(80, None, 2025) == 80
+
+
+def test_a_stated_baseline_path_and_other_figures_are_kept(tmp_path):
+    other = {"Công dân học tập": "ghi theo kế hoạch", "so-xa": 12}
+    write(tmp_path, good(baseline={"family": 40}, path="linear", other=other))
+    plan = load_plans(tmp_path)["p-1"]
+    assert plan.baseline == {"family": 40} and plan.path == "linear" and plan.other == other
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"path": "curve"}, "path: must be one of ['linear'], got 'curve'"),
+        ({"baseline": {"family": 140}}, "baseline.family: a percentage above 100: 140"),
+        ({"other": ["x"]}, "other: must be a mapping of names to figures"),
+        ({"other": {"x": [1]}}, "other.x: must be a number or a text"),
+    ],
+)
+def test_bad_path_baseline_or_other_figures_are_refused(tmp_path, change, message):
+    write(tmp_path, good(**change))
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_plans(tmp_path)
