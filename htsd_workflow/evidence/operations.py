@@ -20,7 +20,7 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.core.errors import InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.time import utcnow
-from htsd_workflow.evidence.files import clean_filename, detect_type, stored_path
+from htsd_workflow.evidence.files import clean_filename, detect_type, shrink_photo, stored_path
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
 
@@ -155,6 +155,10 @@ def add_attachment(
                     )
                 digest.update(chunk)
                 out.write(chunk)
+        if shrink_photo(partial, content_type):
+            # the kept file is the shrunk one: its own size and fingerprint
+            size = partial.stat().st_size
+            digest = hashlib.sha256(partial.read_bytes())
         os.replace(partial, path)
         # the file exists before its record is committed: if the transaction rolls back
         # (a failed save, the database gone), the file goes too

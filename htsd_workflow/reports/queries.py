@@ -586,6 +586,8 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
         if g.backlog:
             backlog += g.visits
     weeks = []
+    # a week that runs past today or past the period counts fewer days: the chart marks it
+    last_full_day = min(filters.date_to, to_local(utcnow()).date())
     for index, week in enumerate(days):
         backlog += fell_overdue[index] - left_overdue[index]
         weeks.append(
@@ -594,6 +596,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
                 "arrived": arrived[index],
                 "completed": completed[index],
                 "overdue_backlog": backlog,
+                "is_partial": week + timedelta(days=6) > last_full_day,
             }
         )
     return weeks

@@ -188,7 +188,19 @@
     });
   }
 
+  /* Phones: the menu folds behind one button. */
+  function setUpMenu(button) {
+    var bar = button.parentNode;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = bar.classList.toggle("open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  document.documentElement.classList.add("js");
   document.addEventListener("DOMContentLoaded", function () {
+    each(".menu-toggle", setUpMenu);
     setUpConfirmations();
     setUpFileChecks();
     setUpQueueSelection();
