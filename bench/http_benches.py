@@ -362,7 +362,9 @@ def _sent_by_the_libraries(statement) -> bool:
 
 
 #: how Flask-SQLAlchemy's ``session.get(User, id)`` begins its select
-_USER_LOAD = "SELECT users.id AS users_id,"
+_USER_LOAD = (
+    "SELECT users.id"  # Flask-Login's load (with the menu's unread count since it came along)
+)
 
 
 def floor_page(url: str, slot: int) -> str:

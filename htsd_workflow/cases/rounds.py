@@ -42,9 +42,8 @@ MAX_ROWS = 5000
 ENTRY_SOURCES = ("grid", "file", "api")
 
 
-def _require(user: User, roles: tuple[str, ...], message) -> None:
-    if user is None or not user.is_active or user.role not in roles:
-        raise NotAllowed(message)
+def _may(user: User, roles: tuple[str, ...]) -> bool:
+    return user is not None and user.is_active and user.role in roles
 
 
 def list_rounds(*, title: str | None = None, year: int | None = None) -> list[Round]:
@@ -83,8 +82,8 @@ def save_round(
     must_be_new: bool = False,
 ) -> Round:
     """Open or change a round (the command line's checks), audited."""
-    if actor is not None:
-        _require(actor, ROUND_EDITORS, _l("Chỉ cán bộ tỉnh hoặc quản trị được mở, sửa đợt."))
+    if actor is not None and not _may(actor, ROUND_EDITORS):
+        raise NotAllowed(_l("Chỉ cán bộ tỉnh hoặc quản trị được mở, sửa đợt."))
     if not 2000 <= year <= 2100:
         raise InvalidInput(
             _l("Năm %(year)s không hợp lệ.", year=year), details={"year": _l("Từ 2000 đến 2100")}
@@ -157,7 +156,8 @@ def register_households(
     """Register households for a round: each gets a draft case. Per household: registered
     (with its new case), already registered (with the case it has), or refused (with why).
     A household registered twice is not an error, so a list can be sent again."""
-    _require(actor, REGISTRARS, _l("Chỉ trưởng thôn hoặc cán bộ xã được đăng ký hộ."))
+    if not _may(actor, REGISTRARS):
+        raise NotAllowed(_l("Chỉ trưởng thôn hoặc cán bộ xã được đăng ký hộ."))
     round_ = get_round(round_id)
     ids = list(dict.fromkeys(int(i) for i in subject_ids))
     if not ids or len(ids) > MAX_ROWS:
@@ -263,7 +263,8 @@ def save_assessments(
     entry came from: ``{"via": "grid"}``, ``{"via": "file", "file": …, "row": …}``) goes into
     each case's history beside who entered it.
     """
-    _require(actor, ASSESSMENT_EDITORS, _l("Bạn không được nhập bản tự đánh giá hàng loạt."))
+    if not _may(actor, ASSESSMENT_EDITORS):
+        raise NotAllowed(_l("Bạn không được nhập bản tự đánh giá hàng loạt."))
     if not rows or len(rows) > MAX_ROWS:
         raise InvalidInput(
             _l("Gửi từ 1 đến %(n)s hồ sơ.", n=MAX_ROWS),
@@ -389,7 +390,8 @@ def record_meeting(
 ) -> VillageMeeting:
     """Record a village's meeting of a round with the vote on each household (votes for, out
     of those present); one meeting per village and round (a second is a conflict)."""
-    _require(actor, REGISTRARS, _l("Chỉ trưởng thôn hoặc cán bộ xã được ghi kết quả họp thôn."))
+    if not _may(actor, REGISTRARS):
+        raise NotAllowed(_l("Chỉ trưởng thôn hoặc cán bộ xã được ghi kết quả họp thôn."))
     village = _village_for(village_id, actor)
     round_ = get_round(round_id)
     existing = db.session.scalar(

@@ -8,6 +8,7 @@ import io
 import os
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -118,7 +119,14 @@ def _context(ca_cert) -> ValidationContext:
 def _status(pdf: bytes, ca_cert):
     reader = PdfFileReader(io.BytesIO(pdf))
     assert len(reader.embedded_signatures) == 1
-    return validate_pdf_signature(reader.embedded_signatures[0], _context(ca_cert))
+
+    def validate():
+        return validate_pdf_signature(reader.embedded_signatures[0], _context(ca_cert))
+
+    # pyHanko validates through asyncio.run: in a thread of its own, since a test process that
+    # drove a browser may still run an event loop in this one
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(validate).result()
 
 
 def _one_byte_changed(pdf: bytes) -> bytes:
