@@ -20,7 +20,7 @@ from transitions import MachineError
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES
 from htsd_workflow.auth.scope import in_scope
-from htsd_workflow.cases import pgpath
+from htsd_workflow.cases import pg_writer
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
 from htsd_workflow.cases.models import (
@@ -33,8 +33,8 @@ from htsd_workflow.cases.models import (
     SignOff,
     StageVisit,
 )
-from htsd_workflow.cases.pgpath import Writes
-from htsd_workflow.core import labels
+from htsd_workflow.cases.pg_writer import Writes
+from htsd_workflow.core import labels, pg
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
 from htsd_workflow.core.errors import (
     BelowPassMark,
@@ -194,7 +194,7 @@ def _missing_items(case_ids, registry: WorkflowRegistry, snapshots, cur=None) ->
     """Criteria item codes without a self-assessed score, per case (one query)."""
     scored = defaultdict(set)
     if cur is not None:
-        rows = pgpath.scored_items(cur, case_ids)
+        rows = pg_writer.scored_items(cur, case_ids)
     else:
         rows = db.session.execute(
             select(AssessmentItem.case_id, AssessmentItem.code).where(
@@ -274,7 +274,7 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
 def _signed_departments(case_ids, cur=None) -> dict[int, set[str]]:
     signed = defaultdict(set)
     if cur is not None:
-        rows = pgpath.signed_departments(cur, case_ids)
+        rows = pg_writer.signed_departments(cur, case_ids)
     else:
         rows = db.session.execute(
             select(SignOff.case_id, SignOff.department).where(SignOff.case_id.in_(case_ids))
@@ -632,14 +632,14 @@ def _apply(
 ) -> tuple[dict[int, int], Writes]:
     """Write the planned changes set-wise; return the new version per case id, and the rows.
 
-    ``cur`` (a PostgreSQL cursor from ``pgpath.cursor()``) writes everything in one statement;
+    ``cur`` (a PostgreSQL cursor from ``pg.cursor()``) writes everything in one statement;
     without it, SQLAlchemy statements do the same.
     """
     if not planned:
         return {}, Writes()
     writes = _writes(planned, user, registry, calendar, now)
     if cur is not None:
-        moved, stray = pgpath.write(
+        moved, stray = pg_writer.write(
             cur,
             writes,
             now=now,
@@ -683,7 +683,7 @@ def _joint_part_claims(rows, registry: WorkflowRegistry) -> dict:
 def _lock(case_ids, cur=None) -> list:
     """Load and lock case rows (ordered, so two bulk calls cannot deadlock)."""
     if cur is not None:
-        return pgpath.lock(cur, case_ids)
+        return pg_writer.lock(cur, case_ids)
     rows = db.session.execute(
         select(*_SNAPSHOT_COLUMNS).where(Case.id.in_(case_ids)).order_by(Case.id).with_for_update()
     ).all()
@@ -764,7 +764,7 @@ def fire_trigger(
     _require_active(user)
     registry = get_registry()
     now = now or utcnow()
-    cur = pgpath.cursor()
+    cur = pg.cursor()
     rows = _lock([case_id], cur)
     if not rows or not in_scope(user, rows[0]):
         raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
@@ -819,7 +819,7 @@ def fire_bulk(
     calendar = get_calendar()
     now = now or utcnow()
     result = BulkResult()
-    cur = pgpath.cursor()
+    cur = pg.cursor()
     unique_ids = list(dict.fromkeys(int(i) for i in case_ids))
     for start in range(0, len(unique_ids), BULK_BATCH):
         batch = unique_ids[start : start + BULK_BATCH]

@@ -23,9 +23,9 @@ from sqlalchemy import insert, or_, select, update
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
-from htsd_workflow.cases import pgpath
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
+from htsd_workflow.core import pg
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.text import nfc
@@ -68,7 +68,7 @@ def scan_batches(
     """Walk every definition's stages and rungs (highest first), claiming the due cases of
     each rung batch by batch; yields (rung, cases claimed) after each batch, where the caller
     may commit. Never commits itself."""
-    fire = _fire_batches_portable if pgpath.cursor() is None else _fire_batches_postgres
+    fire = _fire_batches_portable if pg.cursor() is None else _fire_batches_postgres
     return _batches(fire, now or utcnow(), batch_size)
 
 
@@ -109,10 +109,10 @@ def _fire_batches_postgres(
         "entered_before": entered_before,
         "due_before": due_before,
     }
-    due = pgscan.due_cases(pgpath.cursor(), **where)
+    due = pgscan.due_cases(pg.cursor(), **where)
     for start in range(0, len(due), batch_size):
         # a cursor per batch: a commit between batches hands the connection back to the pool
-        cur = pgpath.cursor()
+        cur = pg.cursor()
         claimed = pgscan.claim(cur, due[start : start + batch_size], **where)
         if claimed:
             pgscan.write(cur, stage=stage, rung=rung, claimed=claimed, now=now, calendar=calendar)

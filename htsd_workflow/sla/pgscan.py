@@ -23,8 +23,8 @@ from datetime import datetime
 from functools import lru_cache
 
 from htsd_workflow.cases.definitions import RungDef
-from htsd_workflow.cases.pgpath import _bind, _source
 from htsd_workflow.core.calendar import WorkingCalendar
+from htsd_workflow.core.pg import bind_rows, row_source
 
 #: the row source of the write statement: the claimed cases and their working days late
 _FIRED = (("case_id_", "case_id", "integer", "case_id"), ("late_", "late", "integer", "late"))
@@ -108,7 +108,7 @@ def claim(
 
 @lru_cache(maxsize=4)
 def _write_sql(escalate: bool) -> str:
-    parts = [f"fired AS (SELECT * FROM {_source(_FIRED, 0, True, 'f')})"]
+    parts = [f"fired AS (SELECT * FROM {row_source(_FIRED, 0, True, 'f')})"]
     if escalate:
         # the stage itself and, at the joint confirmation, each department's open part (the
         # same LIKE pattern as the portable path's ``startswith``)
@@ -169,5 +169,5 @@ def write(
         {"case_id": case_id, "late": late(due_at, now) if due_at else 0}
         for case_id, due_at in claimed
     ]
-    _bind(params, _FIRED, rows, True)
+    bind_rows(params, _FIRED, rows, True)
     cur.execute(_write_sql(escalate), params)
