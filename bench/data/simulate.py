@@ -3,7 +3,7 @@
 ``CaseSimulator.plan`` picks the steps (create, assess, submit, claim, approve, sign, returns,
 rejections, withdrawals) that lead a case to its target state, with the working day of each.
 ``CaseSimulator.emit`` replays them the way ``start_case``, ``save_assessment``, ``claim_case``
-and ``cases.operations._apply`` do — destinations come from the real workflow machine, deadlines
+and ``cases.writing._apply`` do — destinations come from the real workflow machine, deadlines
 from the real calendar (through ``DayTable``) — and appends COPY text rows for the cases,
 history, stage visits, sign-offs and assessment items.
 """
