@@ -21,8 +21,17 @@ from datetime import datetime
 from functools import lru_cache
 
 from psycopg.rows import tuple_row
+from sqlalchemy import literal_column
 
 from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.rules import (
+    NOW,
+    close_values,
+    move_values,
+    render_pg,
+    render_set_pg,
+    stray_visit,
+)
 from htsd_workflow.core.pg import bind_rows, in_list, in_params, row_source
 
 #: every column of a case, in table order: the lock reads them all, so that the operation can
@@ -152,6 +161,31 @@ _EVENT = (
 )
 
 
+def _u(name: str):
+    return literal_column(f"u.{name}")
+
+
+#: the rules of ``cases.rules``, rendered for PostgreSQL once: a move's SET list (over the
+#: moves' row source ``u``), a closing visit's (over the closes' ``e``), the stray-visit check
+_MOVE_SET = render_set_pg(
+    move_values(
+        now=NOW,
+        state=_u("state"),
+        is_open=_u("is_open"),
+        due_at=_u("due_at"),
+        keep_returned=_u("keep_returned"),
+        returned_from=_u("returned_from"),
+        is_final=_u("is_final"),
+    )
+)
+_CLOSE_SET = render_set_pg(
+    close_values(
+        now=NOW, outcome=literal_column("e.outcome"), working_days=literal_column("e.days")
+    )
+)
+_STRAY = render_pg(stray_visit(literal_column("e.entered_at")))
+
+
 @lru_cache(maxsize=256)
 def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays) -> str:
     """The one statement that writes a batch of this shape."""
@@ -159,14 +193,7 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
     if moves:
         version = " AND cases.version = %(expected_version)s" if versioned else ""
         parts.append(
-            "moved AS (UPDATE cases SET state = u.state, is_open = u.is_open, "
-            "version = cases.version + 1, stage_entered_at = %(now)s, due_at = u.due_at, "
-            "is_extended = false, escalation_rung = 0, is_escalated = false, "
-            "claimed_by_id = NULL, claimed_at = NULL, "
-            "submitted_at = coalesce(cases.submitted_at, %(now)s), "
-            "returned_from = CASE WHEN u.keep_returned THEN cases.returned_from "
-            "ELSE u.returned_from END, "
-            "decided_at = CASE WHEN u.is_final THEN %(now)s ELSE cases.decided_at END "
+            f"moved AS (UPDATE cases SET {_MOVE_SET} "
             f"FROM {row_source(_MOVE, moves, arrays, 'u')} "
             f"WHERE cases.id = u.id AND cases.state = u.from_state{version} RETURNING cases.id)"
         )
@@ -178,8 +205,7 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
         # planner may pick the reports' index on open visits by ``entered_at`` instead, and
         # read every visit a bulk call opened at that same moment for each visit it closes.
         parts.append(
-            "closed AS (UPDATE stage_visits SET left_at = %(now)s, outcome = e.outcome, "
-            "working_days = e.days, is_late = coalesce(stage_visits.due_at < %(now)s, false) "
+            f"closed AS (UPDATE stage_visits SET {_CLOSE_SET} "
             "FROM ending AS e WHERE stage_visits.case_id = e.case_id "
             "AND stage_visits.left_at IS NULL "
             "AND stage_visits.entered_at IS NOT DISTINCT FROM e.entered_at "
@@ -220,7 +246,7 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
     # open visits of the closing cases that began at another moment (must be none)
     stray = (
         "(SELECT count(*) FROM stage_visits JOIN ending AS e ON stage_visits.case_id = e.case_id "
-        "WHERE stage_visits.left_at IS NULL AND stage_visits.entered_at <> e.entered_at)"
+        f"WHERE {_STRAY})"
         if closes
         else "0"
     )

@@ -109,7 +109,7 @@ def fire_trigger(
     )
     versions, writes = _apply([planned], user, registry, get_calendar(), now, expected_version, cur)
     if cur is not None:
-        return _case_after(snap, writes, versions[case_id], now)
+        return _case_after(snap, writes, now)
     _expire_cases([case_id])
     db.session.flush()
     return db.session.get(Case, case_id)

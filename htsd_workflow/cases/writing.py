@@ -25,6 +25,14 @@ from htsd_workflow.cases.models import (
 from htsd_workflow.cases.permissions import part_claims_of
 from htsd_workflow.cases.pg_writer import Writes
 from htsd_workflow.cases.planning import _SNAPSHOT_COLUMNS, PlannedChange
+from htsd_workflow.cases.rules import (
+    MOVE_BY_PARAMS,
+    close_values,
+    move_values,
+    returned_from_after,
+    stray_visit,
+    to_python,
+)
 from htsd_workflow.core.calendar import WorkingCalendar
 from htsd_workflow.core.errors import (
     Conflict,
@@ -69,12 +77,7 @@ def _writes(
         if c.changes_state:
             # the case row
             due = calendar.due_at(now, dest.sla_days) if dest.is_review else None
-            if dest.kind == "applicant" and source.is_review:
-                keep, returned_from = False, c.from_state
-            elif dest.is_review:
-                keep, returned_from = False, None
-            else:
-                keep, returned_from = True, None
+            keep, returned_from = returned_from_after(source.kind, dest.kind, c.from_state)
             writes.moves.append(
                 {
                     "id": c.case.id,
@@ -168,11 +171,7 @@ def _close_with_sqlalchemy(closes: list[dict], now: datetime) -> None:
         groups[(close["part"], close["outcome"], close["working_days"])].append(close["case_id"])
     ids = [close["case_id"] for close in closes]
     stray = db.session.scalar(
-        select(func.count()).where(
-            StageVisit.case_id.in_(ids),
-            StageVisit.left_at.is_(None),
-            StageVisit.entered_at != stay_began,
-        )
+        select(func.count()).where(StageVisit.case_id.in_(ids), stray_visit(stay_began))
     )
     _refuse_stray_visits(stray)
     for (part, outcome, days), case_ids in groups.items():
@@ -185,10 +184,7 @@ def _close_with_sqlalchemy(closes: list[dict], now: datetime) -> None:
             statement = statement.where(StageVisit.stage == part)
         db.session.execute(
             statement.values(
-                left_at=now,
-                outcome=outcome,
-                working_days=days,
-                is_late=func.coalesce(StageVisit.due_at < now, False),
+                **close_values(now=now, outcome=outcome, working_days=days)
             ).execution_options(synchronize_session=False)
         )
 
@@ -203,23 +199,15 @@ def _write_with_sqlalchemy(writes: Writes, now: datetime, expected_version: int 
         _close_with_sqlalchemy(writes.closes, now)
     moved = 0
     for (from_state, to_state, due, keep, returned_from, is_final), ids in groups.items():
-        values = {
-            "state": to_state,
-            "is_open": not is_final,
-            "version": Case.version + 1,
-            "stage_entered_at": now,
-            "due_at": due,
-            "is_extended": False,
-            "escalation_rung": 0,
-            "is_escalated": False,
-            "claimed_by_id": None,
-            "claimed_at": None,
-            "submitted_at": func.coalesce(Case.submitted_at, now),
-        }
-        if not keep:
-            values["returned_from"] = returned_from
-        if is_final:
-            values["decided_at"] = now
+        values = move_values(
+            now=now,
+            state=to_state,
+            is_open=not is_final,
+            due_at=due,
+            keep_returned=keep,
+            returned_from=returned_from,
+            is_final=is_final,
+        )
         statement = update(Case).where(Case.id.in_(ids), Case.state == from_state)
         if expected_version is not None:
             statement = statement.where(Case.version == expected_version)
@@ -337,7 +325,11 @@ def _expire_cases(case_ids) -> None:
 _CASE_MANAGER = Case.__mapper__.class_manager
 
 
-def _case_after(row, writes: Writes, version: int, now: datetime) -> Case:
+#: what a move writes on the case row (``rules.move_values``), as Python over the locked row
+_MOVED = {name: to_python(value) for name, value in MOVE_BY_PARAMS.items()}
+
+
+def _case_after(row, writes: Writes, now: datetime) -> Case:
     """The case as it now is, from its locked row and what was written: no reload needed.
 
     An instance the session already holds is brought up to date (its relationships reload
@@ -345,23 +337,8 @@ def _case_after(row, writes: Writes, version: int, now: datetime) -> Case:
     """
     values = row._asdict()
     for move in writes.moves:
-        values.update(
-            state=move["to_state"],
-            is_open=move["is_open"],
-            version=version,
-            stage_entered_at=now,
-            due_at=move["due_at"],
-            is_extended=False,
-            escalation_rung=0,
-            is_escalated=False,
-            claimed_by_id=None,
-            claimed_at=None,
-            submitted_at=values["submitted_at"] or now,
-        )
-        if not move["keep_returned"]:
-            values["returned_from"] = move["returned_from"]
-        if move["is_final"]:
-            values["decided_at"] = now
+        params = {**move, "now": now}
+        values.update({name: moved(values, params) for name, moved in _MOVED.items()})
     session = db.session()
     key = (Case, (values["id"],), None)
     case = session.identity_map.get(key)
