@@ -11,11 +11,11 @@ from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from htsd_workflow.admin.operations import set_calendar_exception
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
 from htsd_workflow.cases.checks import find_disagreements, repair
 from htsd_workflow.cases.operations import set_round
-from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
 from htsd_workflow.demo.seed import seed_demo

@@ -50,7 +50,7 @@ from htsd_workflow.audit.operations import record_audit, record_sign_in
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope, scope_clause
-from htsd_workflow.auth.views import _check_password, sign_in_limited
+from htsd_workflow.auth.signin import _check_password, sign_in_limited
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent, PartClaim, SignOff
 from htsd_workflow.cases.operations import (

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
+from htsd_workflow.admin.operations import set_calendar_exception
 from htsd_workflow.cases.models import Case, CaseEvent
-from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs.runner import commit_each
 from htsd_workflow.notifications.models import OutboxMessage
