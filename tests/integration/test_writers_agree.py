@@ -128,10 +128,11 @@ def test_both_writers_write_the_same_rows_for_every_trigger(ctx, make, monkeypat
             forward = [o for o in options if o[0] in ("submit", "resubmit", "approve", "sign")]
             trigger, who = (fresh or forward or options)[0]
             actors = applicants if who == "applicant" else [reviewers[who]] * 2
-            covered.add((trigger, case.state))
+            source = case.state
+            covered.add((trigger, source))
             now += timedelta(days=3, hours=5)
             fast, portable = fire_both(monkeypatch, pair, trigger, actors, now)
             assert (fast.state, fast.version) == (portable.state, portable.version)
             same = written(pair[0], applicants[0].id) == written(pair[1], applicants[1].id)
-            assert same, (title, trigger, case.state)
+            assert same, (title, trigger, source)
     assert covered >= to_cover, sorted(to_cover - covered)
