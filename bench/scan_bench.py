@@ -33,7 +33,7 @@ GOAL_SECONDS = 10.0
 GOAL_MB = 300.0
 
 
-#: the PostgreSQL path's statement kinds (``sla.pgscan``), named by how their text begins
+#: the PostgreSQL path's statement kinds (``cases.pg_escalation``), named by how their text begins
 KINDS = {
     "SELECT id FROM cases WHERE": "due cases of one rung (pgscan.due_cases)",
     "UPDATE cases SET escalation_rung": "claim a batch (pgscan.claim)",

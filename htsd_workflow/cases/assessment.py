@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.engine import get_registry
@@ -121,3 +121,14 @@ def save_assessment(
     case.version = case.version + 1
     _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
     return case
+
+
+def erase_evidence_of(subject_id: int) -> None:
+    """Erase the evidence text of every case of a subject (personal data); scores stay."""
+    case_ids = select(Case.id).where(Case.subject_id == subject_id).scalar_subquery()
+    db.session.execute(
+        update(AssessmentItem)
+        .where(AssessmentItem.case_id.in_(case_ids))
+        .values(evidence=None)
+        .execution_options(synchronize_session=False)
+    )

@@ -8,6 +8,8 @@
   them on the locked row in Python (``to_python``) to hand back the case without reading it
   again.
 - ``returned_from_after``: which review stage a case remembers it was returned from.
+- ``rung_due``: when an escalation rung is due for a case (the portable scan's ``WHERE``, and
+  rendered into the PostgreSQL scan's statements).
 - ``close_values`` and ``stray_visit``: what closing a stage visit writes, and which open
   visits of a closing case must not exist (begun at another moment than the case's stay).
 
@@ -75,6 +77,24 @@ def move_values(*, now, state, is_open, due_at, keep_returned, returned_from, is
         "returned_from": _choose(keep_returned, _CASE.returned_from, returned_from),
         "decided_at": _choose(is_final, now, _CASE.decided_at),
     }
+
+
+def rung_due(*, title, stage, rung, entered_before=None, due_before=None) -> list:
+    """When an escalation rung is due for a case: open, in ``stage`` of ``title``, not yet past
+    ``rung``; entered the stage before ``entered_before`` and due before ``due_before`` when
+    those are given (``sla.ladder.rung_thresholds``). Conditions over ``cases``, as SQLAlchemy
+    clauses; the PostgreSQL scan renders them with parameters for each value."""
+    conditions = [
+        _CASE.title == title,
+        _CASE.state == stage,
+        _CASE.is_open,
+        _CASE.escalation_rung < rung,
+    ]
+    if entered_before is not None:
+        conditions.append(_CASE.stage_entered_at < entered_before)
+    if due_before is not None:
+        conditions += [_CASE.due_at.is_not(None), _CASE.due_at < due_before]
+    return conditions
 
 
 def returned_from_after(source_kind: str, dest_kind: str, from_state: str):

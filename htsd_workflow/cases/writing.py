@@ -355,9 +355,10 @@ def _case_after(row, writes: Writes, now: datetime) -> Case:
     return case
 
 
-def _record_event(
+def record_event(
     case: Case, user: User | None, trigger: str, *, comment, now, data=None, from_state="__same__"
 ) -> CaseEvent:
+    """A history row of ``case`` (no state change unless ``from_state`` says otherwise)."""
     event = CaseEvent(
         case_id=case.id,
         at=now,
@@ -372,3 +373,6 @@ def _record_event(
     db.session.add(event)
     db.session.flush()
     return event
+
+
+_record_event = record_event  # the name the case modules have used

@@ -65,7 +65,8 @@ def test_the_operations_and_job_modules_are_checked():
         "htsd_workflow/notifications/operations.py",
         "htsd_workflow/queues/operations.py",
         "htsd_workflow/sla/operations.py",
-        "htsd_workflow/sla/pgscan.py",
+        "htsd_workflow/cases/pg_escalation.py",
+        "htsd_workflow/cases/escalation.py",
     } <= checked
 
 

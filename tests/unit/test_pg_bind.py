@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from htsd_workflow.cases import pg_escalation as pgscan
 from htsd_workflow.cases import pg_writer
 from htsd_workflow.core import pg
-from htsd_workflow.sla import pgscan
 
 SOURCES = (
     pg_writer._MOVE,

@@ -13,7 +13,8 @@ each rung of a stage is
    fed by arrays) that flags the open stage visits and writes the history and outbox rows.
 
 All run on the session's connection, inside its transaction. The rows written are the same as
-the portable path's (``operations._fire_rung``), JSON texts included.
+the portable path's (``cases.escalation.fire_rung``), JSON texts included; when a rung is due
+is ``cases.rules.rung_due``, rendered here with a parameter for each value.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ import json
 from datetime import datetime
 from functools import lru_cache
 
+from sqlalchemy import bindparam
+
 from htsd_workflow.cases.definitions import RungDef
+from htsd_workflow.cases.rules import render_pg, rung_due
 from htsd_workflow.core.calendar import WorkingCalendar
 from htsd_workflow.core.pg import bind_rows, row_source
 
@@ -30,16 +34,17 @@ from htsd_workflow.core.pg import bind_rows, row_source
 _FIRED = (("case_id_", "case_id", "integer", "case_id"), ("late_", "late", "integer", "late"))
 
 
+@lru_cache(maxsize=4)
 def _conditions(by_entry: bool, by_due: bool) -> str:
-    conditions = (
-        "cases.title = %(title)s AND cases.state = %(stage)s AND cases.is_open "
-        "AND cases.escalation_rung < %(rung)s"
+    """``rung_due`` as PostgreSQL text, each value a parameter of the same name."""
+    conditions = rung_due(
+        title=bindparam("title"),
+        stage=bindparam("stage"),
+        rung=bindparam("rung"),
+        entered_before=bindparam("entered_before") if by_entry else None,
+        due_before=bindparam("due_before") if by_due else None,
     )
-    if by_entry:
-        conditions += " AND cases.stage_entered_at < %(entered_before)s"
-    if by_due:
-        conditions += " AND cases.due_at IS NOT NULL AND cases.due_at < %(due_before)s"
-    return conditions
+    return " AND ".join(render_pg(condition) for condition in conditions)
 
 
 def _rung_params(title, stage, rung, entered_before, due_before) -> dict:
