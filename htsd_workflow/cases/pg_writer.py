@@ -1,15 +1,20 @@
-"""The PostgreSQL path of the case operations: the same reads and writes, fewer round trips.
+"""The PostgreSQL writer of transitions: the same rows as the SQLAlchemy writer, fewer round trips.
 
-``cases.operations`` decides every row a batch of transitions writes in Python (``Writes``);
-on PostgreSQL (psycopg 3) this module sends them as plain statements on the session's own
-connection — inside the session's transaction — instead of through the ORM: the row lock, the
-reads that must follow it (open stage visits, sign-offs, scored items: read *after* the lock so
-that they see what a transaction that held the lock before us committed), and one statement
-that writes the case updates, stage visits, sign-offs, history and outbox rows together (a
-chain of data-modifying CTEs). Statement texts depend only on the batch's shape, so psycopg
-prepares them after a few uses.
+``cases.writing`` decides every row a batch of transitions writes, in Python (``Writes``); on
+PostgreSQL (psycopg 3) this module sends them as plain statements on the session's own
+connection, inside the session's transaction: the row lock, the reads that must follow it
+(sign-offs, scored items: read *after* the lock so that they see what a transaction that held
+the lock before us committed), and one statement that writes the case updates, stage visits,
+sign-offs, history and outbox rows together (a chain of data-modifying CTEs). Statement texts
+depend only on the batch's shape, so psycopg prepares them after a few uses.
 
-On the SQLite default the operations use SQLAlchemy statements with the same effect.
+The rules of what a move writes are not restated here: what a move sets and resets, what
+closing a stage visit writes and the stray-visit check are ``cases.rules``' SQLAlchemy
+expressions, compiled for PostgreSQL once at import (``_MOVE_SET``, ``_CLOSE_SET``,
+``_STRAY``). This module owns only the statement's shape: the row sources, the CTE chain, how
+the visits to close are found (by case, see ``_write_sql``). On other databases
+``cases.writing._write_with_sqlalchemy`` runs the same rules as SQLAlchemy statements;
+``tests/integration/test_writers_agree.py`` checks that both write the same rows.
 """
 
 from __future__ import annotations
