@@ -4,7 +4,8 @@
 Two identical cases walk the workflow side by side, one written by each path; after every
 transition their case rows, history, stage visits, sign-offs, part claims and outbox rows must
 be the same (ids aside). The walk fires every trigger from every source stage of every title's
-definition (and of a unit managed by a district and by the province).
+definition (and of a unit managed by a district and by the province), in the three-tier and
+the two-tier workflow sets.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
+from htsd_workflow import create_app
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent, PartClaim, SignOff, StageVisit
 from htsd_workflow.cases.operations import allowed_triggers, fire_trigger
 from htsd_workflow.core import pg
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
-from tests.factories import COMMUNE, DISTRICT, PROVINCE
+from tests.factories import COMMUNE, DISTRICT, PROVINCE, Factory
 
 pytestmark = pytest.mark.postgres_only
 
@@ -98,6 +100,31 @@ def fire_both(monkeypatch, pair, trigger, actors, now):
 
 @pytest.mark.parametrize("title", SUBJECTS)
 def test_both_writers_write_the_same_rows_for_every_trigger(ctx, make, monkeypatch, title):
+    walk_every_trigger(make, monkeypatch, title)
+
+
+@pytest.mark.parametrize("title", SUBJECTS)
+def test_both_writers_agree_on_the_two_tier_definitions(ctx, monkeypatch, tmp_path, title):
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": ctx.config["SQLALCHEMY_DATABASE_URI"],
+            "WORKFLOW_SET": "two_tier",
+            "INSTANCE_PATH": str(tmp_path),
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+            "TESTING": True,
+        }
+    )
+    with app.app_context():
+        try:
+            walk_every_trigger(Factory(), monkeypatch, title)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def walk_every_trigger(make, monkeypatch, title):
+    """Walk pairs of cases until every (trigger, source stage) of the title's definition has
+    fired, comparing the two writers' rows after each transition."""
     assert pg.cursor() is not None  # the fast path is there to compare with
     definition = get_registry().definition(title)
     to_cover = {(t.trigger, source) for t in definition.transitions for source in t.sources}
