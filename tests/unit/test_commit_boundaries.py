@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: where a transaction ends, and why there
 BOUNDARIES = {
     "htsd_workflow/api/framework.py": "one commit per API request",
+    "htsd_workflow/api/tokens.py": "a refused API sign-in is logged before its 401 (was views.py)",
     "htsd_workflow/auth/signin.py": "a sign-in the rate limit refuses is logged before its 429",
     "htsd_workflow/cli.py": "one transaction per command",
     "htsd_workflow/deploy.py": "the deployment command",
