@@ -48,6 +48,7 @@ from bench.httpload import (
 )
 from htsd_workflow.api.framework import issue_token
 from htsd_workflow.auth.models import User
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.labels import TITLE_LABELS
 from htsd_workflow.core.time import utcnow
@@ -345,6 +346,7 @@ def floor_entry(app, username: str) -> dict:
         "tail": page[end:],
         "base": href.replace(f"/cases/{case_id}", "/cases/{id}", 1),
         "titles": {code: str(label) for code, label in TITLE_LABELS.items()},
+        "marks": {key: cset.pass_mark for key, cset in get_registry().criteria_sets.items()},
         "bytes": _text_bytes(page),
         "ids": _CASE_IDS.findall(page, start, end),
         "size": app.config["QUEUE_PAGE_SIZE"],

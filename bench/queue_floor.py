@@ -63,7 +63,10 @@ LABELS = {
     "commune": "Xã/phường",
     "sent": "Ngày gửi",
     "due": "Hạn",
-    "score": "Tự chấm",
+    "score": "Điểm",
+    "self": "tự chấm",
+    "pass": "Đạt",
+    "fail": "Chưa đạt",
     "handler": "Người xử lý",
     "claim": "Nhận xử lý",
 }
@@ -81,7 +84,10 @@ aria-label="{{ l.pick }} HS-{{ r[0] }}"> <span class="muted">HS-{{ r[0] }}</span
       <td data-label="{{ l.sent }}">{{ r[6] }}</td>
       <td data-label="{{ l.due }}">{{ r[8] }}<br>{% if r[9] %}<span class="{{ r[9] }}">\
 {{ r[10] }}</span>{% endif %}</td>
-      <td class="num" data-label="{{ l.score }}">{{ r[11] }}</td>
+      <td class="num" data-label="{{ l.score }}">{{ r[11] }}\
+{% if r[16] %}<br><span class="muted">{{ l.self }} {{ r[16] }}</span>{% endif %}\
+{% if r[17] is not none %}<br>{% if r[17] %}<span class="pass">{{ l.pass }}</span>\
+{% else %}<span class="fail">{{ l.fail }}</span>{% endif %}{% endif %}</td>
       <td data-label="{{ l.handler }}">
         {% if r[13] %}{{ r[14] }}
         {% else %}<button type="submit" class="button small secondary" \
@@ -99,6 +105,8 @@ COLUMNS = (
     "submitted_at",
     "due_at",
     "self_score",
+    "score",
+    "criteria_set_id",
     "claimed_by_id",
     "is_escalated",
     "subject_name",
@@ -123,13 +131,25 @@ def _moment(value: datetime | None) -> str:
     return f"{local.day:02d}/{local.month:02d}/{local.year}"
 
 
-def prepare(rows, names: list[str], base: str, titles: dict, now: datetime) -> list[tuple]:
-    """The page query's rows as the template prints them (the least the app must do too)."""
+def _points(value) -> str:
+    return "–" if value is None else f"{value:g}"
+
+
+def prepare(
+    rows, names: list[str], base: str, titles: dict, now: datetime, marks: dict | None = None
+) -> list[tuple]:
+    """The page query's rows as the template prints them (the least the app must do too):
+    the score that counts, the self-score beside it when they differ, and whether it reaches
+    the set's pass mark (``marks``: criteria set id -> mark; the ĐBKK lookup is left out)."""
     pick = [names.index(c) for c in COLUMNS]
+    marks = marks or {}
     out = []
     for row in rows:
-        (case_id, title, year, submitted, due, score, claimed, escalated, name, commune,
-         claimer) = (row[i] for i in pick)  # fmt: skip
+        (case_id, title, year, submitted, due, self_score, score, criteria_set, claimed,
+         escalated, name, commune, claimer) = (row[i] for i in pick)  # fmt: skip
+        counted = self_score if score is None else score
+        mark = marks.get(criteria_set)
+        passed = None if counted is None or mark is None else counted >= mark
         if due is None:
             badge, text, overdue = "", "", False
         else:
@@ -150,11 +170,13 @@ def prepare(rows, names: list[str], base: str, titles: dict, now: datetime) -> l
                 _moment(due),
                 badge,
                 text,
-                "–" if score is None else f"{score:g}",
+                _points(counted),
                 escalated,
                 claimed,
                 claimer,
                 f"/cases/{case_id}/claim",
+                _points(self_score) if counted != self_score else "",
+                passed,
             )
         )
     return out
@@ -170,6 +192,7 @@ def _pages(plan: list[dict]) -> list[tuple]:
             entry["base"],
             entry["titles"],
             entry["size"],
+            entry.get("marks", {}),
         )
         for entry in plan
     ]
@@ -233,7 +256,7 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
         slot = session.get("slot")
         if slot is None:
             abort(403)
-        statements, page_index, head, tail, base, titles, size = pages[slot]
+        statements, page_index, head, tail, base, titles, size, marks = pages[slot]
         conn = connection()
         cursor = conn.cursor()
 
@@ -244,7 +267,8 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
 
         rows, names = _read(execute, statements, page_index, size)
         conn.rollback()
-        prepared = prepare(rows, names, base, titles, datetime.now(UTC).replace(tzinfo=None))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        prepared = prepare(rows, names, base, titles, now, marks)
         return head + rows_template.render(rows=prepared, l=LABELS) + tail
 
     return app
@@ -301,7 +325,7 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
         slot = session.get("slot")
         if slot is None or not current_user.is_authenticated:
             abort(403)
-        _statements, _page, _head, _tail, base, titles, size = pages[slot]
+        _statements, _page, _head, _tail, base, titles, size, marks = pages[slot]
         connection = db.session.connection()
 
         def execute(sql, params):
@@ -312,7 +336,8 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
         token = generate_csrf()
         head, tail = (token.join(pieces) for pieces in around[slot])
         labels = {key: gettext(label) for key, label in LABELS.items()}
-        prepared = prepare(rows, names, base, titles, datetime.now(UTC).replace(tzinfo=None))
+        now = datetime.now(UTC).replace(tzinfo=None)
+        prepared = prepare(rows, names, base, titles, now, marks)
         return head + rows_template.render(rows=prepared, l=labels) + tail
 
     return app

@@ -28,6 +28,7 @@ from bench.context import (
     machine,
     server_facts,
 )
+from bench.decisions_bench import certificates_bench, issue_bench, verify_http
 from bench.http_benches import _drain_broker, queue_http, transition_http, worker_memory
 from bench.httpload import redis_url
 from bench.imports import import_households
@@ -53,6 +54,9 @@ BENCHES = {
     "scan": escalation_scan,  # 6
     "memory": worker_memory,  # 7
     "import": import_households,  # 100,000-row household import (own database)
+    "decisions": issue_bench,  # issue a decision of 1,000 cases
+    "certificates": certificates_bench,  # 500 certificates as PDF pages
+    "verify_http": verify_http,  # the public /verify/<code> page at 16 clients
 }
 #: benchmarks with a database of their own: they need no generated cases
 OWN_DATABASE = {"import"}

@@ -10,12 +10,14 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from htsd_workflow import models  # noqa: F401  (registers every table)
 from htsd_workflow.cases.engine import WorkflowRegistry
+from htsd_workflow.cases.startup import refuse_stranded_cases
 from htsd_workflow.cli import register_cli
 from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
 from htsd_workflow.core.logging import configure_logging, init_request_logging
 from htsd_workflow.core.sqlite import serialise_locking_reads
 from htsd_workflow.extensions import babel, csrf, db, limiter, login_manager, migrate
 from htsd_workflow.notifications import dispatch  # noqa: F401  (tells the worker after commits)
+from htsd_workflow.reports.plans import load_plans
 from htsd_workflow.web import register_web, select_locale
 
 
@@ -59,10 +61,14 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
 
-    # invalid workflow or criteria files stop start-up here, naming the file and the problem
+    # invalid workflow, criteria or plan files stop start-up here, naming the file and the
+    # place in it (core/datafiles)
     app.extensions["htsd_registry"] = WorkflowRegistry(
         app.config["WORKFLOWS_DIR"], app.config["WORKFLOW_SET"]
     )
+    app.extensions["htsd_plans"] = load_plans(Path(app.config["WORKFLOWS_DIR"]) / "plans")
+    # … and so do running cases in a state their file no longer has (unless mapped)
+    refuse_stranded_cases(app, app.extensions["htsd_registry"])
 
     proxies = app.config["PROXY_COUNT"]
     if proxies:

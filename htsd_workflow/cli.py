@@ -7,7 +7,7 @@ import json
 from datetime import date
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
@@ -15,13 +15,17 @@ from htsd_workflow.admin.operations import set_calendar_exception
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
 from htsd_workflow.cases.checks import find_disagreements, repair
-from htsd_workflow.cases.operations import set_round
-from htsd_workflow.core.errors import DomainError
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.operations import BULK_BATCH, carry_cases, set_round
+from htsd_workflow.cases.startup import parse_state_map
+from htsd_workflow.core.errors import ConfigurationError, DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
-from htsd_workflow.demo.seed import seed_demo
+from htsd_workflow.demo.seed import seed_demo, seed_demo_today
 from htsd_workflow.deploy import backup, deploy
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.operations import import_province, set_commune_flags
+from htsd_workflow.geography.operations import get_unit, import_province, set_commune_flags
+from htsd_workflow.geography.reform import assign_subject, carry_out_reform
 from htsd_workflow.imports.operations import run_import, template_xlsx, validate_import
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.jobs.runner import commit_each
@@ -71,12 +75,83 @@ calendar = AppGroup("calendar", help="Extra days off and make-up working days.")
 
 
 @geo.command("import")
-@click.option("--province", "province", required=True, help="GSO province code, e.g. 62")
+@click.option("--province", "province", required=True, help="GSO province code, e.g. 51")
+@click.option(
+    "--before-2025",
+    "before_2025",
+    is_flag=True,
+    help="Import the province as it was until 30 June 2025 (with districts)",
+)
 @committing
-def geo_import(province):
-    """Import a province with its districts and communes (idempotent)."""
-    result = import_province(province)
+def geo_import(province, before_2025):
+    """Import a province (idempotent): from today's two-tier list when it is there, otherwise
+    from the pre-2025 three-tier list."""
+    result = import_province(province, before_2025=before_2025)
+    if result.structure == "two_tier":
+        click.echo("danh mục hiện hành (từ 01/7/2025): tỉnh và xã/phường, không có cấp huyện")
+    elif before_2025:
+        click.echo("danh mục trước 01/7/2025: tỉnh, huyện, xã")
+    else:
+        click.echo(
+            f"mã {province} không có trong danh mục hiện hành; "
+            "nhập theo danh mục trước 01/7/2025 (tỉnh, huyện, xã)"
+        )
     click.echo(f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}")
+
+
+@geo.command("reform")
+@click.option("--province", "province", required=True, help="GSO code of the new province")
+@click.option(
+    "--effective",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="The first day of the new structure, e.g. 2025-07-01",
+)
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    help="old_state=new_state for running cases (over the workflow files' carried_from)",
+)
+@click.option("--dry-run", is_flag=True, help="Print what would happen; change nothing")
+def geo_reform(province, effective, mappings, dry_run):
+    """Carry every old unit that became part of PROVINCE into it (2025 reorganisation): units
+    closed and opened, subjects, accounts and running cases moved, in one transaction."""
+    try:
+        report = carry_out_reform(
+            province, effective.date(), state_map=parse_state_map(list(mappings))
+        )
+    except (DomainError, ConfigurationError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(getattr(exc, "message", exc))) from exc
+    except Exception:
+        db.session.rollback()
+        raise
+    click.echo(f"đơn vị mở: {report.units_opened}, đơn vị đóng: {report.units_closed}")
+    click.echo(f"liên kết đơn vị cũ → mới: {report.successions}")
+    click.echo(
+        f"đối tượng chuyển: {report.subjects_moved}, tài khoản chuyển: {report.accounts_moved}, "
+        f"tài khoản cấp huyện khóa: {report.accounts_deactivated}"
+    )
+    for (old, new), count in sorted(report.cases.items()):
+        click.echo(f"hồ sơ đang xử lý {old} → {new}: {count}")
+    if report.not_held:
+        click.echo(f"đơn vị cũ trong bảng chuyển đổi nhưng không có trong CSDL: {report.not_held}")
+    if report.to_assign:
+        click.echo(f"đối tượng cần cán bộ chỉ định xã mới: {len(report.to_assign)}")
+        for subject_id, name, unit_code, why in report.to_assign:
+            reason = "xã bị chia" if why == "split" else "thuộc huyện đã bỏ"
+            click.echo(f"  {subject_id} {name} ({unit_code}, {reason})")
+    if report.accounts_to_assign:
+        click.echo(f"tài khoản cần quản trị chỉ định xã mới: {len(report.accounts_to_assign)}")
+        for username, unit_code in report.accounts_to_assign:
+            click.echo(f"  {username} ({unit_code}, xã bị chia)")
+    if dry_run:
+        db.session.rollback()
+        click.echo("chạy thử (--dry-run): không thay đổi gì")
+        return
+    db.session.commit()
+    click.echo("đã thực hiện" if report.changed else "không có gì thay đổi (đã thực hiện trước đó)")
 
 
 @geo.command("set-flags")
@@ -168,6 +243,17 @@ def subjects_create(kind, name, unit_code, head_name, community_id, external_cod
     click.echo(subject.id)
 
 
+@subjects.command("assign")
+@click.argument("subject_id", type=int)
+@click.option("--unit", "unit_code", required=True, help="The unit of today (key, e.g. 21136)")
+@committing
+def subjects_assign(subject_id, unit_code):
+    """Place a subject left by `geo reform` (split commune, abolished district) under a unit of
+    today; its running cases follow with a history row."""
+    subject = assign_subject(subject_id, unit_code)
+    click.echo(f"{subject.id} {subject.name}: {subject.unit_code}")
+
+
 @subjects.command("export")
 @click.argument("subject_id", type=int)
 @click.option("--as", "username", required=True, help="An admin's username")
@@ -229,10 +315,20 @@ def calendar_working_day(day, note):
 
 @click.command("seed-demo")
 @click.option("--cases", "case_count", default=3000, show_default=True)
+@click.option(
+    "--before-2025",
+    "before_2025",
+    is_flag=True,
+    help="Kon Tum (62) as it was: three tiers, with districts, no reorganisation",
+)
 @committing
-def seed_demo_command(case_count):
-    """Load Kon Tum geography, demo accounts and demo cases (idempotent)."""
-    accounts = seed_demo(case_count=case_count, today=date.today())
+def seed_demo_command(case_count, before_2025):
+    """Load the demo (idempotent): today's Quảng Ngãi (51), two-tier, with Kon Tum's three-tier
+    years carried across the 2025 reorganisation; or, with --before-2025, Kon Tum as it was."""
+    if before_2025:
+        accounts = seed_demo(case_count=case_count, today=date.today())
+    else:
+        accounts = seed_demo_today(case_count=case_count, today=date.today())
     width = max(len(a["username"]) for a in accounts)
     click.echo(f"{'username'.ljust(width)}  password      role                unit")
     for account in accounts:
@@ -402,7 +498,91 @@ def cases_check(do_repair):
         raise SystemExit(1)
 
 
+workflows = AppGroup("workflows", help="Workflow definitions under running cases.")
+
+
+def _territory_clause(unit_code: str | None):
+    """Cases inside the unit ``unit_code`` (any level), or every case."""
+    if not unit_code:
+        return True
+    unit = get_unit(unit_code)
+    column = {
+        "province": Case.province_code,
+        "district": Case.district_code,
+        "commune": Case.commune_code,
+    }[unit.level]
+    return column == unit.code
+
+
+@workflows.command("migrate")
+@click.option("--from", "from_set", required=True, help="The set the cases run under now")
+@click.option("--to", "to_set", required=True, help="The set to carry them to")
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    help="old_state=new_state (over the target file's carried_from); repeatable",
+)
+@click.option("--unit", "unit_code", help="Only the cases of this unit (GSO code)")
+@click.option("--dry-run", is_flag=True, help="Say what would move; change nothing")
+def workflows_migrate(from_set, to_set, mappings, unit_code, dry_run):
+    """Carry running cases from one workflow set to another, with a history row each
+    (resumable: committed in batches; a second run finds nothing left to carry)."""
+    registry = get_registry()
+    for name in (from_set, to_set):
+        if name not in registry.sets:
+            raise click.ClickException(
+                f"no workflow set {name!r} (there are: {', '.join(registry.sets)})"
+            )
+    try:
+        state_map = {
+            **parse_state_map(current_app.config.get("WORKFLOW_STATE_MAP")),
+            **parse_state_map(list(mappings)),
+        }
+        ids = list(
+            db.session.scalars(
+                select(Case.id)
+                .where(
+                    Case.is_open.is_(True),
+                    Case.workflow.like(f"{from_set}/%"),
+                    _territory_clause(unit_code),
+                )
+                .order_by(Case.id)
+            )
+        )
+        plan = carry_cases(ids, to_set, state_map=state_map, comment="", dry_run=True)
+    except (DomainError, ConfigurationError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(getattr(exc, "message", exc))) from exc
+    for (set_name, old, new), count in sorted(plan.moves.items()):
+        click.echo(f"{set_name}/{old} → {to_set}/{new}: {count}")
+    if plan.unmapped:
+        db.session.rollback()
+        raise click.ClickException(
+            "; ".join(
+                f"{len(case_ids)} case(s) in {state!r}, which {to_set} does not have: "
+                f"give --map {state}=<state>"
+                for state, case_ids in plan.unmapped.items()
+            )
+        )
+    if dry_run:
+        db.session.rollback()
+        click.echo(f"dry run: {plan.total} case(s) would be carried; nothing changed")
+        return
+    comment = f"Chuyển sang quy trình {to_set} (thay đổi định nghĩa quy trình)"
+    with click.progressbar(length=len(ids), label="carrying") as bar:
+        for start in range(0, len(ids), BULK_BATCH):
+            batch = ids[start : start + BULK_BATCH]
+            carry_cases(batch, to_set, state_map=state_map, comment=comment)
+            db.session.commit()
+            bar.update(len(batch))
+    click.echo(f"carried {plan.total} case(s) to {to_set}")
+
+
 def register_cli(app: Flask) -> None:
+    from htsd_workflow.decisions.cli import decisions  # here: it uses this module's helpers
+
+    app.cli.add_command(decisions)
     for group in (
         geo,
         users,
@@ -416,6 +596,7 @@ def register_cli(app: Flask) -> None:
         outbox,
         reports,
         cases,
+        workflows,
     ):
         app.cli.add_command(group)
     app.cli.add_command(seed_demo_command)

@@ -100,6 +100,9 @@ def load_config(instance_path: Path) -> dict:
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "htsd@localhost"),
         #: which workflow set under workflows/ is in force: three_tier (with districts) or two_tier
         "WORKFLOW_SET": os.environ.get("WORKFLOW_SET", "three_tier"),
+        #: where running cases in a state their workflow file no longer has will be carried
+        #: ("old_state=new_state,…"): start-up goes on instead of stopping
+        "WORKFLOW_STATE_MAP": os.environ.get("WORKFLOW_STATE_MAP", ""),
         "WORKFLOWS_DIR": os.environ.get("WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
         "DEFAULT_PROVINCE_CODE": os.environ.get("DEFAULT_PROVINCE_CODE", "62"),
         "SESSION_COOKIE_HTTPONLY": True,
@@ -126,6 +129,20 @@ def load_config(instance_path: Path) -> dict:
         #: read from the X-Forwarded-For entry that many hops back, and X-Forwarded-Proto is
         #: believed; 0 (no proxy) believes neither, since a client can send them itself
         "PROXY_COUNT": int(os.environ.get("PROXY_COUNT", 0)),
+        #: the public certificate check (/verify/<code>, /api/v1/verify/<code>) per address
+        "VERIFY_RATE_LIMIT": os.environ.get("VERIFY_RATE_LIMIT", "60 per minute; 600 per hour"),
+        #: more certificates than this at once are built by the worker, with a progress bar
+        "CERTIFICATES_INLINE_MAX": int(os.environ.get("CERTIFICATES_INLINE_MAX", 40)),
+        #: PUBLIC_LISTS=1 publishes each commune's list of recognitions per year (no sign-in)
+        "PUBLIC_LISTS": _flag("PUBLIC_LISTS", False),
+        #: the key that signs issued decisions (PAdES): a PKCS#12 file, or a PKCS#11 token
+        "SIGNING_P12_PATH": os.environ.get("SIGNING_P12_PATH"),
+        "SIGNING_P12_PASSWORD": os.environ.get("SIGNING_P12_PASSWORD"),
+        "SIGNING_PKCS11_MODULE": os.environ.get("SIGNING_PKCS11_MODULE"),
+        "SIGNING_PKCS11_TOKEN_LABEL": os.environ.get("SIGNING_PKCS11_TOKEN_LABEL"),
+        "SIGNING_PKCS11_PIN": os.environ.get("SIGNING_PKCS11_PIN"),
+        "SIGNING_PKCS11_KEY_LABEL": os.environ.get("SIGNING_PKCS11_KEY_LABEL", "signing"),
+        "SIGNING_PKCS11_CERT_LABEL": os.environ.get("SIGNING_PKCS11_CERT_LABEL"),
         #: failed sign-ins allowed per address and user name, and per address
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "5 per minute; 20 per hour"),
         "LOGIN_RATE_LIMIT_PER_ADDRESS": os.environ.get(

@@ -11,6 +11,7 @@ from htsd_workflow.cases.models import (
     StageVisit,
 )
 from htsd_workflow.core.models import CalendarException
+from htsd_workflow.decisions.models import CertificateJob, Decision, DecisionEntry
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.imports.models import ImportJob
@@ -29,9 +30,12 @@ __all__ = [
     "CalendarException",
     "Case",
     "CaseEvent",
+    "CertificateJob",
     "ClanMember",
     "ClosedMonth",
     "DbkkPeriod",
+    "Decision",
+    "DecisionEntry",
     "ImportJob",
     "Denominator",
     "Delivery",

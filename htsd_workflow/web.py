@@ -44,7 +44,7 @@ from htsd_workflow.api import (
     is_api_request,
     register_api,
 )
-from htsd_workflow.auth.access import access
+from htsd_workflow.auth.access import access, may_open, start_endpoint
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.views import bp as auth_bp
 from htsd_workflow.cases.views import bp as cases_bp
@@ -61,14 +61,13 @@ from htsd_workflow.core.pages import (
     format_moment,
     format_points,
     safe_next,
-    start_endpoint,
     template_translations,
 )
 from htsd_workflow.core.text import MAX_ID, whole_number
 from htsd_workflow.dashboard.views import bp as dashboard_bp
+from htsd_workflow.decisions.views import bp as decisions_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
-from htsd_workflow.imports.views import IMPORTERS
 from htsd_workflow.imports.views import bp as imports_bp
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
@@ -244,41 +243,29 @@ def nav_items() -> tuple[tuple[str, str, str], ...]:
 
 
 def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
-    items = []
-    if role == "applicant":
-        items.append(("subjects.mine", _("Hồ sơ của tôi")))
-    else:
-        if role in ("province_officer", "manager", "admin"):
-            items.append(("dashboard.overview", _("Tổng quan")))
-        if role in (
-            "province_officer",
-            "manager",
-            "admin",
-            "education_reviewer",
-            "culture_reviewer",
-        ):
-            items.append(("reports.bottleneck_page", _("Điểm nghẽn")))
-            items.append(("reports.targets_page", _("Chỉ tiêu")))
-        if role in (
-            "commune_reviewer",
-            "district_reviewer",
-            "manager",
-            "province_officer",
-            "admin",
-        ):
-            items.append(("reports.denominators_page", _("Tổng số")))
-        if role != "admin":
-            items.append(("queues.queue", _("Hàng chờ xử lý")))
-        items.append(("queues.search", _("Tìm kiếm")))
-        if role in IMPORTERS:
-            items.append(("imports.index", _("Nhập dữ liệu")))
-        if role == "admin":
-            items.append(("admin.users", _("Người dùng")))
-            items.append(("notifications.deliveries", _("Thư gửi lỗi")))
-            items.append(("admin.audit", _("Nhật ký")))
-    items.append(("notifications.inbox", _("Thông báo")))
-    items.append(("auth.change_password", _("Đổi mật khẩu")))
-    return tuple((endpoint, label, url_for(endpoint)) for endpoint, label in items)
+    """The menu entries, in this order, whose page the role may open by its declared access."""
+    menu = (
+        ("subjects.mine", _("Hồ sơ của tôi")),
+        ("dashboard.overview", _("Tổng quan")),
+        ("reports.bottleneck_page", _("Điểm nghẽn")),
+        ("reports.targets_page", _("Chỉ tiêu")),
+        ("reports.denominators_page", _("Tổng số")),
+        ("queues.queue", _("Hàng chờ xử lý")),
+        ("decisions.index", _("Quyết định công nhận")),
+        ("queues.search", _("Tìm kiếm")),
+        ("imports.index", _("Nhập dữ liệu")),
+        ("admin.users", _("Người dùng")),
+        ("notifications.deliveries", _("Thư gửi lỗi")),
+        ("admin.audit", _("Nhật ký")),
+        ("notifications.inbox", _("Thông báo")),
+        ("auth.change_password", _("Đổi mật khẩu")),
+    )
+    views = current_app.view_functions
+    return tuple(
+        (endpoint, label, url_for(endpoint))
+        for endpoint, label in menu
+        if may_open(views[endpoint], role)
+    )
 
 
 def _template_context() -> dict:
@@ -428,6 +415,7 @@ def register_web(app: Flask) -> None:
         notifications_bp,
         reports_bp,
         imports_bp,
+        decisions_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

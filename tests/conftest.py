@@ -19,7 +19,7 @@ from htsd_workflow import create_app
 from htsd_workflow.core.calendar import invalidate_calendar
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
-from tests.clock import TEST_NOW
+from tests.clock import DEFAULT_NOW, TEST_NOW
 from tests.factories import Factory
 from tests.services import scratch_database
 
@@ -32,10 +32,12 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 
 
 @pytest.fixture(autouse=True)
-def clock():
+def clock(request):
     """Every test starts at ``TEST_NOW`` (tests/clock), never at the real moment; the clock
-    ticks on from there. ``clock.move_to(moment)`` moves it inside a test."""
-    with time_machine.travel(TEST_NOW, tick=True) as traveller:
+    ticks on from there. ``clock.move_to(moment)`` moves it inside a test. A test marked
+    ``pinned_clock`` states dates of its own and starts at ``DEFAULT_NOW`` in every run."""
+    start = DEFAULT_NOW if request.node.get_closest_marker("pinned_clock") else TEST_NOW
+    with time_machine.travel(start, tick=True) as traveller:
         yield traveller
 
 
@@ -128,6 +130,7 @@ SLOW_PATHS = (
     "tests/worker/",
     "tests/reports/test_demo_reports.py",
     "tests/integration/test_demo_seed.py",
+    "tests/reform/test_demo_today.py",
     "tests/integration/test_workflow_properties.py",
     "tests/api/test_schemathesis.py",
     "tests/security/test_form_properties.py",

@@ -12,6 +12,7 @@ from datetime import datetime
 from celery import shared_task
 from sqlalchemy.exc import OperationalError
 
+from htsd_workflow.decisions.jobs import CERTIFICATES
 from htsd_workflow.extensions import db
 from htsd_workflow.imports.jobs import CHECK_IMPORT, RUN_IMPORT, drop_stale_import_files
 from htsd_workflow.jobs import names
@@ -93,6 +94,16 @@ def daily_digest() -> int:
 )
 def run_bulk_job_task(job_id: int) -> None:
     run_job(BULK_JOB, job_id)
+
+
+@shared_task(
+    name=names.BUILD_CERTIFICATES,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def build_certificates_task(job_id: int) -> None:
+    run_job(CERTIFICATES, job_id)
 
 
 @shared_task(

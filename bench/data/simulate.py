@@ -242,15 +242,15 @@ class CaseSimulator:
             },
         )
 
-    def criteria(self, flow: Flow, year: int):
-        if year not in flow.criteria:
-            cset = self.registry.criteria_for(flow.title, year)
-            flow.criteria[year] = (
+    def criteria(self, flow: Flow, year: int, managed_by: str = "commune"):
+        if (year, managed_by) not in flow.criteria:
+            cset = self.registry.criteria_for(flow.title, year, managed_by)
+            flow.criteria[year, managed_by] = (
                 cset.id,
                 tuple(i.code for i in cset.items),
                 tuple(i.max_points for i in cset.items),
             )
-        return flow.criteria[year]
+        return flow.criteria[year, managed_by]
 
     # --- planning ---------------------------------------------------------------------------
 
@@ -450,7 +450,7 @@ class _Life:
         self.random = rng.random
         self.text = sim.days.text
         self.flow = flow = sim.flows[subject.title]
-        self.criteria_id, self.codes, self.maxima = sim.criteria(flow, year)
+        self.criteria_id, self.codes, self.maxima = sim.criteria(flow, year, subject.level)
         self.actors = {
             "applicant": subject.applicant_id,
             "commune_reviewer": sim.commune_reviewers.get(subject.commune_code),

@@ -7,6 +7,21 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from htsd_workflow.core.text import whole_number
+
+
+class IdField(IntegerField):
+    """A record's id typed in a form: ASCII digits from 1 to the largest key. (``int()`` reads
+    "١٢" as 12, and a larger number than the key holds must not reach SQL.)"""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not str(valuelist[0]).strip():
+            self.data = None
+            return
+        self.data = whole_number(valuelist[0], 1)
+        if self.data is None:
+            raise ValueError(_l("Mã đối tượng không hợp lệ."))
+
 
 class UserForm(FlaskForm):
     username = StringField(
@@ -27,7 +42,7 @@ class UserForm(FlaskForm):
     phone = StringField(_l("Số điện thoại"), validators=[Optional(), Length(max=20)])
     role = SelectField(_l("Vai trò"), validators=[DataRequired()])
     unit_code = SelectField(_l("Địa bàn (tỉnh, huyện hoặc xã)"), validate_choice=False)
-    subject_id = IntegerField(
+    subject_id = IdField(
         _l("Mã đối tượng (chỉ với người nộp hồ sơ)"),
         validators=[Optional()],
     )

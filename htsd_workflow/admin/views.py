@@ -21,6 +21,7 @@ from htsd_workflow.auth.operations import (
     update_user,
 )
 from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
 from htsd_workflow.core.text import nfc, whole_number
@@ -37,7 +38,7 @@ _DETAIL_FIELDS = {"unit": "unit_code", "subject": "subject_id"}
 
 def _units() -> list[Unit]:
     return db.session.scalars(
-        select(Unit).where(Unit.province_code == current_user.unit_code).order_by(Unit.code)
+        select(Unit).where(units_in_territory(current_user)).order_by(Unit.code)
     ).all()
 
 
@@ -55,7 +56,7 @@ def _user_in_scope(user_id: int) -> User:
     if user is None or user.unit_code is None:
         abort(404)
     unit = db.session.get(Unit, user.unit_code)
-    if unit is None or unit.province_code != current_user.unit_code:
+    if unit is None or not in_scope(current_user, unit):
         abort(404)
     return user
 
@@ -91,7 +92,7 @@ def users():
     statement = (
         select(User, Unit.name)
         .join(Unit, Unit.code == User.unit_code)
-        .where(Unit.province_code == current_user.unit_code)
+        .where(units_in_territory(current_user))
     )
     if query:
         like = f"%{query.lower()}%"

@@ -24,6 +24,7 @@ from htsd_workflow.api.schemas import (
     TransitionRequest,
 )
 from htsd_workflow.api.serialize import _page, _visible_case, case_detail, case_summary
+from htsd_workflow.auth.roles import CASE_STARTERS, REVIEWER_ROLES
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import Case, CaseEvent, PartClaim
 from htsd_workflow.cases.operations import (
@@ -92,7 +93,7 @@ def list_cases(user, query):
     "/cases",
     "POST",
     summary="Start an application (draft) for a subject",
-    roles=("applicant", "commune_reviewer", "district_reviewer", "province_officer"),
+    roles=CASE_STARTERS,
     body=CaseCreate,
     response=CaseSchema,
     status=201,
@@ -155,7 +156,7 @@ def post_transition(user, case_id, body):
     "/cases/bulk-transitions",
     "POST",
     summary="Fire one trigger on many cases; per-case results",
-    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    roles=REVIEWER_ROLES,
     body=BulkRequest,
     response=BulkResponse,
     tags=("cases",),
@@ -229,7 +230,7 @@ def post_release(user, case_id):
     "/cases/<int:case_id>/extensions",
     "POST",
     summary="Extend the current stage's deadline by some working days, once per stage",
-    roles=("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer"),
+    roles=REVIEWER_ROLES,
     body=ExtensionRequest,
     response=ExtensionResponse,
     status=201,

@@ -11,10 +11,9 @@ from htsd_workflow.api.schemas import (
     TargetQuery,
     TargetReport,
 )
+from htsd_workflow.auth.roles import REPORT_READERS
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
-
-REPORT_READERS = ("manager", "province_officer", "admin", "education_reviewer", "culture_reviewer")
 
 
 @endpoint(

@@ -169,7 +169,7 @@ class ListQuery(Strict):
 class SubjectListQuery(ListQuery):
     q = fields.String(validate=validate.Length(max=100))
     kind = fields.String(validate=validate.OneOf(KINDS))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
 
 
 class SubjectCreate(Strict):
@@ -181,7 +181,7 @@ class SubjectCreate(Strict):
     external_code = fields.String(
         allow_none=True, validate=validate.Regexp(r"^[A-Za-z0-9._/-]{1,64}$")
     )
-    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?\d{9,12}$"))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9]{9,12}$"))
     address = fields.String(allow_none=True, validate=validate.Length(max=300))
     unit_type = fields.String(allow_none=True, validate=validate.OneOf(UNIT_TYPES))
     member_ids = fields.List(Id(), validate=validate.Length(max=500))
@@ -207,7 +207,16 @@ class AssessmentItemSchema(Strict):
 
 
 class AssessmentSchema(Strict):
+    """A case's assessment. A ``points`` set: ``total`` of the items' scores against the pass
+    mark. A ``levels`` set (TT 24/2023, TT 25/2023): each item is an indicator scored 1 (met)
+    or 0 (not met), ``total`` counts those met and ``level`` is the highest level (mức độ)
+    whose indicators are all met (null: none reached; ``passed`` is whether one is)."""
+
     criteria_set_id = fields.String(required=True)
+    #: points or levels
+    kind = fields.String()
+    #: a levels set: the level reached, as {code, label}, or null
+    level = fields.Dict(allow_none=True)
     items = fields.List(fields.Nested(AssessmentItemSchema), required=True)
     total = fields.Float(required=True)
     passed = fields.Boolean(required=True)
@@ -240,6 +249,13 @@ class CaseSummary(Strict):
     is_escalated = fields.Boolean(required=True)
 
 
+class CaseDecisionSchema(Strict):
+    number = fields.String(required=True)
+    date = fields.Date(required=True)
+    body_name = fields.String(required=True)
+    certificate = fields.String(required=True)
+
+
 class CaseSchema(CaseSummary):
     workflow = fields.String(required=True)
     returned_from = fields.String(allow_none=True, required=True)
@@ -249,6 +265,8 @@ class CaseSchema(CaseSummary):
     sign_offs = fields.List(fields.Nested(SignOffSchema), required=True)
     #: at a joint stage, who holds each claimed department's part (``claimed_by`` stays empty)
     part_claims = fields.List(fields.Nested(PartClaimSchema), required=True)
+    #: the issued decision that recognised the case (None before one is issued)
+    decision = fields.Nested(CaseDecisionSchema, allow_none=True)
 
 
 class CaseList(Strict):
@@ -260,7 +278,7 @@ class CaseListQuery(ListQuery):
     state = fields.String(validate=validate.Length(1, 40))
     title = fields.String(validate=validate.OneOf(TITLES))
     year = WholeNumber(validate=validate.Range(2000, 2100))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
     overdue = fields.Boolean()
     claimed = fields.String(validate=validate.OneOf(("me", "none", "any")))
 
@@ -412,7 +430,8 @@ class CriteriaItemSchema(Strict):
     label_en = fields.String(required=True)
     max_points = fields.Float(required=True)
     description = fields.String(required=True)
-    verified = fields.Boolean(required=True)
+    #: False where no source confirms the item (staff only)
+    verified = fields.Boolean()
 
 
 class BandSchema(Strict):
@@ -426,10 +445,36 @@ class PeriodSchema(Strict):
     to = fields.Integer(allow_none=True, required=True)
 
 
+class EffectiveSchema(Strict):
+    """First and last day in force (ISO dates; ``to`` null while in force)."""
+
+    from_ = fields.String(
+        data_key="from", attribute="from", required=True, metadata={"format": "date"}
+    )
+    to = fields.String(allow_none=True, required=True, metadata={"format": "date"})
+
+
+class LevelSchema(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+    #: the indicator codes all met to reach this level
+    requires = fields.List(fields.String(), required=True)
+
+
 class CriteriaSetSchema(Strict):
+    """A criteria set. ``kind: points``: items with maximum points, a pass mark and bands.
+    ``kind: levels``: items are indicators met (1) or not (0), ``levels`` lowest first."""
+
     id = fields.String(required=True)
+    kind = fields.String(required=True)
+    levels = fields.List(fields.Nested(LevelSchema), required=True)
     title = fields.String(required=True)
     period = fields.Nested(PeriodSchema, required=True)
+    effective = fields.Nested(EffectiveSchema, required=True)
+    #: managing level (commune, district, province) → the days the set applies to its subjects
+    managed_by = fields.Dict(
+        keys=fields.String(), values=fields.Nested(EffectiveSchema), required=True
+    )
     version = fields.String(required=True)
     label = fields.String(required=True)
     source = fields.String(required=True)
@@ -438,7 +483,8 @@ class CriteriaSetSchema(Strict):
     max_total = fields.Float(required=True)
     bands = fields.List(fields.Nested(BandSchema), required=True)
     items = fields.List(fields.Nested(CriteriaItemSchema), required=True)
-    notes = fields.String(required=True)
+    #: what is provisional and how to check it (staff only)
+    notes = fields.String()
 
 
 # --- notifications ------------------------------------------------------------------------
@@ -481,7 +527,7 @@ class BottleneckQuery(Strict):
     from_ = fields.Date(data_key="from")
     to = fields.Date()
     title = fields.String(validate=validate.OneOf(TITLES))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
     stage = fields.String(validate=validate.Length(1, 60))
 
 
@@ -518,7 +564,7 @@ class BottleneckReport(Strict):
 class TargetQuery(Strict):
     year = WholeNumber(validate=validate.Range(2000, 2100))
     title = fields.String(validate=validate.OneOf(TITLES))
-    unit = fields.String(validate=validate.Regexp(r"^\d{2,5}$"))
+    unit = fields.String(validate=validate.Regexp(r"^[0-9]{2,5}$"))
 
 
 class TargetRow(Strict):
@@ -534,6 +580,11 @@ class TargetRow(Strict):
     gap = fields.Float(allow_none=True, required=True)
     #: subjects still to recognise to reach the target (percentage plans)
     gap_count = fields.Integer(allow_none=True)
+    #: the recognised share when the plan's period starts, and where the path to the
+    #: end-of-period ``target`` stands in this year (percentage plans)
+    baseline = fields.Float(allow_none=True)
+    path = fields.Float(allow_none=True)
+    #: share ≥ path (≥ target where no path is known)
     on_track = fields.Boolean(allow_none=True, required=True)
     is_dbkk = fields.Boolean()
     missing_denominators = fields.Integer()
@@ -544,6 +595,9 @@ class PlanRef(Strict):
     label = fields.String(required=True)
     #: percent, or count (the 2015 pilot: recognised counts against counts)
     kind = fields.String()
+    period = fields.Nested(PeriodSchema)
+    #: the year is after the plan's period: its targets are carried forward
+    carried_past_end = fields.Boolean()
 
 
 class TargetReport(Strict):

@@ -113,7 +113,7 @@ def case_detail(case: Case, user: User) -> dict:
     items = {row.code: row for row in connection.execute(_CASE_ITEMS, {"case_id": case.id})}
     cset = get_registry().criteria_set(case.criteria_set_id)
     part_claims = []
-    if get_registry().definition(case.title).states[case.state].joint:
+    if get_registry().definition_of(case).states[case.state].joint:
         part_claims = [
             {"part": part, "user": username, "at": at}
             for part, username, at in connection.execute(
@@ -154,6 +154,10 @@ def case_detail(case: Case, user: User) -> dict:
             "total": result.total,
             "passed": result.passed,
             "missing": list(result.missing),
+            "kind": cset.kind,
+            "level": (
+                {"code": result.level.code, "label": result.level.label} if result.level else None
+            ),
         },
         "sign_offs": [
             {"department": department, "user": signer, "at": at}
@@ -161,6 +165,24 @@ def case_detail(case: Case, user: User) -> dict:
             if department is not None
         ],
         "part_claims": part_claims,
+        "decision": _decision_of(case),
+    }
+
+
+def _decision_of(case: Case) -> dict | None:
+    """A recognised (or revoked) case's decision: number, date, and where its certificate is."""
+    if case.state not in ("recognized", "revoked"):
+        return None
+    from htsd_workflow.decisions.queries import entry_of_case
+
+    entry = entry_of_case(case.id)
+    if entry is None:
+        return None
+    return {
+        "number": entry.decision.number,
+        "date": entry.decision.issued_on,
+        "body_name": entry.decision.body_name,
+        "certificate": f"/api/v1/cases/{case.id}/certificate",
     }
 
 

@@ -16,6 +16,7 @@ from htsd_workflow.api.schemas import (
     SubjectSchema,
 )
 from htsd_workflow.api.serialize import _page
+from htsd_workflow.auth.roles import SUBJECT_CREATORS
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.core.errors import NotFound
 from htsd_workflow.core.text import search_key
@@ -63,7 +64,7 @@ def list_subjects(user, query):
     "/subjects",
     "POST",
     summary="Create a subject in the caller's territory",
-    roles=("commune_reviewer", "district_reviewer", "province_officer", "admin"),
+    roles=SUBJECT_CREATORS,
     body=SubjectCreate,
     response=SubjectSchema,
     status=201,

@@ -37,4 +37,10 @@ def get_criteria_set(user, set_id):
     sets = get_registry().criteria_sets
     if set_id not in sets:
         raise NotFound(_l("Không có bộ tiêu chí “%(set)s”.", set=set_id))
-    return sets[set_id].to_dict()
+    document = sets[set_id].to_dict()
+    if user.role == "applicant":
+        # which figures are still unverified is for staff, who can check and correct them
+        del document["notes"]
+        for item in document["items"]:
+            del item["verified"]
+    return document

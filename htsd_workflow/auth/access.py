@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from flask import abort
 from flask_login import current_user
 
-from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.auth.roles import ROLES, SUPERVISOR_ROLES
 from htsd_workflow.extensions import login_manager
 
 
@@ -46,3 +46,20 @@ def access(*roles: str, public: bool = False):
         return wrapper
 
     return decorator
+
+
+def may_open(view, role: str) -> bool:
+    """Whether a signed-in user of ``role`` may open ``view`` by its declared access rule."""
+    rule = getattr(view, "access_rule", None)
+    return rule is not None and (rule.public or role in rule.roles)
+
+
+def start_endpoint(user) -> str:
+    """The page a user lands on after signing in."""
+    if user.role == "applicant":
+        return "subjects.mine"
+    if user.role == "admin":
+        return "admin.users"
+    if user.role in SUPERVISOR_ROLES:
+        return "dashboard.overview"
+    return "queues.queue"

@@ -27,15 +27,53 @@ ROLE_LEVEL = {
 #: the provincial department each sign-off role signs for
 DEPARTMENT_OF_ROLE = {"education_reviewer": "education", "culture_reviewer": "culture"}
 
+#: the roles that work a reviewing stage of a case (the queue shows them their own stages)
 REVIEWER_ROLES = ("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer")
 
-ROLE_LABELS_VI = {
-    "applicant": "Người nộp hồ sơ",
-    "commune_reviewer": "Cán bộ xét duyệt cấp xã",
-    "district_reviewer": "Cán bộ thẩm định cấp huyện",
-    "education_reviewer": "Sở Giáo dục và Đào tạo",
-    "culture_reviewer": "Sở Văn hóa, Thể thao và Du lịch",
-    "province_officer": "Hội Khuyến học tỉnh",
-    "manager": "Lãnh đạo, quản lý",
-    "admin": "Quản trị hệ thống",
-}
+#: the provincial departments' sign-off roles
+DEPARTMENT_ROLES = tuple(DEPARTMENT_OF_ROLE)
+
+#: every role but the applicant: the people who work for the programme
+STAFF_ROLES = tuple(r for r in ROLES if r != "applicant")
+
+#: roles that may act on any case of their territory as supervisors (take over a claim) and
+#: that see the overview
+SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
+
+#: who reads the reports (bottlenecks, targets, trend)
+REPORT_READERS = ("manager", "province_officer", "admin", *DEPARTMENT_ROLES)
+
+#: roles that enter denominators (each inside their own territory)
+DENOMINATOR_EDITORS = (
+    "commune_reviewer",
+    "district_reviewer",
+    "manager",
+    "province_officer",
+    "admin",
+)
+
+#: who imports lists: a commune officer for their commune, a district officer for the
+#: district, the provincial admin for the province (the territory check is per row)
+IMPORTERS = ("commune_reviewer", "district_reviewer", "admin")
+
+#: who resets a household head's password (admins in their province, commune officers for
+#: their commune's applicants: many have no e-mail)
+PASSWORD_RESETTERS = ("commune_reviewer", "admin")
+
+#: who hands out login slips: the same people who reset a household head's password
+SLIP_ISSUERS = PASSWORD_RESETTERS
+
+#: who edits a self-assessment and its evidence: the applicant, or a commune officer entering
+#: a household's paper form
+ASSESSMENT_EDITORS = ("applicant", "commune_reviewer")
+
+#: who registers subjects through the API (each inside their own territory)
+SUBJECT_CREATORS = ("commune_reviewer", "district_reviewer", "province_officer", "admin")
+
+#: who starts an application (a draft) through the API: the applicant, or an officer on the
+#: applicant's behalf
+CASE_STARTERS = ("applicant", "commune_reviewer", "district_reviewer", "province_officer")
+
+#: who drafts, issues and revokes recognition decisions (each within the issuing level of their
+#: territory); every staff role reads them
+DECISION_MAKERS = ("commune_reviewer", "district_reviewer", "province_officer", "manager")

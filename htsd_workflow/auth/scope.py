@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import false
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.geography.queries import units_within
 from htsd_workflow.subjects.models import Subject
 
 #: the unit-path attribute that a user's territory level is compared with
@@ -66,3 +67,12 @@ def scope_clause(user: User, model, *, subject_column=None):
 
 def sees_everything_in_province(user: User) -> bool:
     return user.unit_level == "province" and user.role != "applicant"
+
+
+def units_in_territory(user: User):
+    """A WHERE clause over ``Unit``: the units of the staff user's territory, their own unit
+    included (``geography.queries.units_within``); none for applicants or without a territory.
+    ``in_scope(user, unit)`` answers the same for one unit."""
+    if user is None or not user.is_active or user.role == "applicant":
+        return false()
+    return units_within(user.unit_level, user.unit_code)

@@ -16,13 +16,13 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
 from htsd_workflow.audit.operations import record_audit, record_sign_in
-from htsd_workflow.auth.access import access
+from htsd_workflow.auth.access import access, start_endpoint
 from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import end_sessions, set_password
 from htsd_workflow.auth.signin import _check_password, _user_named, sign_in_limited
 from htsd_workflow.core.errors import InvalidInput
-from htsd_workflow.core.pages import safe_next, start_endpoint
+from htsd_workflow.core.pages import safe_next
 from htsd_workflow.extensions import db
 
 bp = Blueprint("auth", __name__)

@@ -54,7 +54,7 @@ def save_assessment(
             _l("Hồ sơ đã được người khác cập nhật trước bạn."),
             details={"current_version": case.version, "state": case.state},
         )
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     state = definition.states[case.state]
     cset = registry.criteria_set(case.criteria_set_id)
     cleaned = validate_scores(cset, entries)

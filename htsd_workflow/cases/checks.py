@@ -155,7 +155,7 @@ def _finish_sign_off(case_id: int, now: datetime) -> None:
     cur = cursor()
     rows = _lock([case_id], cur)
     snap = rows[0]
-    definition = registry.definition(snap.title)
+    definition = registry.definition_of(snap)
     state = definition.states[snap.state]
     signed = _signed_departments([case_id], cur).get(case_id, set())
     ctx = TransitionContext(
@@ -165,7 +165,7 @@ def _finish_sign_off(case_id: int, now: datetime) -> None:
         signed_departments=frozenset(signed),
         joint_departments=state.joint,
     )
-    taken = registry.engine(snap.title).run(ctx, "sign")
+    taken = registry.engine_of(snap).run(ctx, "sign")
     if taken is None or ctx.state == snap.state:
         return
     planned = PlannedChange(

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, insert, select, update
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import (
@@ -14,7 +15,7 @@ from htsd_workflow.cases.models import (
     CaseEvent,
     PartClaim,
 )
-from htsd_workflow.cases.permissions import SUPERVISOR_ROLES, _load_case_for, claim_part
+from htsd_workflow.cases.permissions import _load_case_for, claim_part
 from htsd_workflow.cases.planning import clean_comment
 from htsd_workflow.cases.writing import _expire_cases, _record_event
 from htsd_workflow.core.errors import (
@@ -27,7 +28,7 @@ from htsd_workflow.extensions import db
 
 
 def _is_supervisor(user: User, case: Case) -> bool:
-    definition = get_registry().definition(case.title)
+    definition = get_registry().definition_of(case)
     if not in_scope(user, case):
         return False
     if user.role in SUPERVISOR_ROLES:
@@ -45,7 +46,7 @@ def claim_case(
     """
     now = now or utcnow()
     case = _load_case_for(case_id, user, lock=True)
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if not state.is_review:
         raise Conflict(_l("Chỉ nhận xử lý được hồ sơ đang chờ xét duyệt."))
     works_here = user.role in state.roles

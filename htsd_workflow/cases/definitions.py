@@ -5,9 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, ROLES
+from htsd_workflow.core.datafiles import (
+    Place,
+    is_number,
+    is_whole_number,
+    read_settings,
+    yaml_files,
+)
 from htsd_workflow.core.errors import ConfigurationError
 from htsd_workflow.geography.models import LEVELS
 from htsd_workflow.subjects.models import TITLE_OF_KIND
@@ -27,10 +32,21 @@ GUARD_NAMES = (
 RUNG_ACTIONS = ("remind", "escalate")
 NOTIFY_TARGETS = ("level", "supervisor", "province_officer", "manager", "applicant")
 
-_FILE_KEYS = {"abstract", "extends", "title", "initial", "states", "transitions", "escalation"}
+_FILE_KEYS = {
+    "abstract",
+    "extends",
+    "title",
+    "initial",
+    "states",
+    "transitions",
+    "escalation",
+    "decision",
+    "carried_from",
+}
 _STATE_KEYS = {"label", "kind", "level", "roles", "sla_days", "joint"}
 _TRANSITION_KEYS = {"trigger", "source", "dest", "roles", "guards", "comment", "label"}
 _RUNG_KEYS = {"rung", "at_sla_fraction", "overdue_days", "action", "notify"}
+_DECISION_KEYS = {"level", "signer_title", "body", "number", "bases", "valid_months"}
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,32 @@ class RungDef:
 
 
 @dataclass(frozen=True)
+class DecisionDef:
+    """Who issues the recognition decision of a title, and what it says (``decision:``)."""
+
+    #: the issuing level: commune, district or province
+    level: str
+    #: the signer's title, e.g. "Chủ tịch Ủy ban nhân dân xã"
+    signer_title: str
+    #: the issuing body's name, "{unit}" standing for the territory's name
+    body: str
+    #: the number pattern, "{n}" standing for the running number, e.g. "{n}/QĐ-UBND"
+    number: str
+    #: the legal bases (căn cứ), one line each
+    bases: tuple[str, ...]
+    #: how long the title is valid, in months from the decision's date
+    valid_months: int
+
+    def body_name(self, unit_name: str) -> str:
+        return self.body.replace("{unit}", unit_name)
+
+    def format_number(self, number: str) -> str:
+        """A bare running number ("12") in the pattern; a full number as typed."""
+        number = number.strip()
+        return self.number.replace("{n}", number) if number.isdigit() else number
+
+
+@dataclass(frozen=True)
 class WorkflowDefinition:
     name: str
     title: str
@@ -85,6 +127,11 @@ class WorkflowDefinition:
     states: dict[str, StateDef]
     transitions: tuple[TransitionDef, ...]
     escalation: tuple[RungDef, ...]
+    #: the recognition decision's settings; None when the file has no ``decision:`` block
+    decision: DecisionDef | None = None
+    #: how running cases of another set are carried into this definition: set name →
+    #: {state there: state here}; a state of the same name here needs no entry
+    carried_from: dict = field(default_factory=dict, compare=False)
     _by_trigger: dict = field(default_factory=dict, compare=False, repr=False)
     _triggers: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
@@ -213,16 +260,7 @@ class WorkflowDefinition:
 
 
 def _read(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigurationError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigurationError(f"{path}: the file must hold a mapping of settings")
-    unknown = set(data) - _FILE_KEYS
-    if unknown:
-        raise ConfigurationError(f"{path}: unknown setting(s) {sorted(unknown)}")
-    return data
+    return read_settings(path, _FILE_KEYS)
 
 
 def _merge(base: dict, child: dict) -> dict:
@@ -239,65 +277,50 @@ def _merge(base: dict, child: dict) -> dict:
     return merged
 
 
-def _as_tuple(value, where: str) -> tuple:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(value)
-    raise ConfigurationError(f"{where}: expected a name or a list of names, got {value!r}")
-
-
 def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> WorkflowDefinition:
-    where = where or str(path)
+    top = Place(where or path)
     title = data.get("title")
     if not isinstance(title, str) or title not in TITLES:
-        raise ConfigurationError(f"{where}: title {title!r} is not one of {list(TITLES)}")
+        (top / "title").fail(f"{title!r} is not one of {list(TITLES)}")
     raw_states = data.get("states")
     if not isinstance(raw_states, dict) or not raw_states:
-        raise ConfigurationError(f"{where}: 'states' must be a non-empty mapping")
+        (top / "states").fail("must be a non-empty mapping of states")
     states: dict[str, StateDef] = {}
     for name, spec in raw_states.items():
-        at = f"{where}: state {name!r}"
+        at = top / "states" / str(name)
         if not isinstance(name, str) or not name.isidentifier():
-            raise ConfigurationError(f"{at}: a state name must be a word like commune_review")
-        spec = spec or {}
-        if not isinstance(spec, dict):
-            raise ConfigurationError(f"{at}: must be a mapping")
-        unknown = set(spec) - _STATE_KEYS
-        if unknown:
-            raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
+            at.fail("a state name must be a word like commune_review")
+        spec = at.mapping(spec, _STATE_KEYS)
         kind = spec.get("kind")
         if kind not in STATE_KINDS:
-            raise ConfigurationError(f"{at}: kind must be one of {list(STATE_KINDS)}")
-        roles = _as_tuple(spec.get("roles"), at)
+            (at / "kind").fail(f"must be one of {list(STATE_KINDS)}, got {kind!r}")
+        roles = (at / "roles").names(spec.get("roles"))
         for role in roles:
             if not isinstance(role, str) or role not in ROLES:
-                raise ConfigurationError(f"{at}: unknown role {role!r}")
+                (at / "roles").fail(f"unknown role {role!r}")
         level = spec.get("level")
-        if level is not None and not isinstance(level, str):
-            raise ConfigurationError(f"{at}: level must be one of {LEVELS}")
+        if level is not None and (not isinstance(level, str) or level not in LEVELS):
+            (at / "level").fail(f"must be one of {list(LEVELS)}, got {level!r}")
         sla = spec.get("sla_days")
-        joint = _as_tuple(spec.get("joint"), at)
+        joint = (at / "joint").names(spec.get("joint"))
         if kind == "review":
-            if level not in LEVELS:
-                raise ConfigurationError(f"{at}: a review state needs level, one of {LEVELS}")
+            if level is None:
+                (at / "level").fail(f"a review state needs a level, one of {list(LEVELS)}")
             if not roles:
-                raise ConfigurationError(f"{at}: a review state needs the roles that work it")
-            if isinstance(sla, bool) or not isinstance(sla, int):
-                raise ConfigurationError(f"{at}: sla_days must be a whole number of working days")
+                (at / "roles").fail("a review state needs the roles that work it")
+            if not is_whole_number(sla):
+                (at / "sla_days").fail(f"must be a whole number of working days, got {sla!r}")
             if sla < 1:
-                raise ConfigurationError(f"{at}: sla_days must be at least 1, got {sla}")
+                (at / "sla_days").fail(f"must be at least 1, got {sla}")
         elif sla is not None:
-            raise ConfigurationError(f"{at}: only review states have sla_days")
+            (at / "sla_days").fail("only review states have sla_days")
         departments = set(DEPARTMENT_OF_ROLE.values())
         for department in joint:
             if not isinstance(department, str) or department not in departments:
-                raise ConfigurationError(f"{at}: unknown department {department!r} in joint")
+                (at / "joint").fail(f"unknown department {department!r}")
         signing = {DEPARTMENT_OF_ROLE[r] for r in roles if r in DEPARTMENT_OF_ROLE}
         if joint and not set(joint) <= signing:
-            raise ConfigurationError(f"{at}: every joint department needs its role in roles")
+            (at / "joint").fail("every joint department needs its role in roles")
         states[name] = StateDef(
             name=name,
             label=str(spec.get("label") or name),
@@ -309,49 +332,48 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         )
     initial = data.get("initial")
     if not isinstance(initial, str) or initial not in states:
-        raise ConfigurationError(f"{where}: initial state {initial!r} is not a defined state")
+        (top / "initial").fail(f"{initial!r} is not a defined state")
 
     raw_transitions = data.get("transitions")
     if not isinstance(raw_transitions, list) or not raw_transitions:
-        raise ConfigurationError(f"{where}: 'transitions' must be a non-empty list")
+        (top / "transitions").fail("must be a non-empty list")
     transitions = []
     for number, spec in enumerate(raw_transitions, start=1):
-        at = f"{where}: transition {number}"
+        at = top / "transitions" / number
         if not isinstance(spec, dict):
-            raise ConfigurationError(f"{at}: must be a mapping")
-        unknown = set(spec) - _TRANSITION_KEYS
-        if unknown:
-            raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
+            at.fail("must be a mapping with trigger, source, dest and roles")
+        at.mapping(spec, _TRANSITION_KEYS)
         trigger = spec.get("trigger")
         if not isinstance(trigger, str) or not trigger.isidentifier():
-            raise ConfigurationError(f"{at}: trigger must be a name, got {trigger!r}")
-        at = f"{where}: transition {number} ({trigger})"
-        sources = _as_tuple(spec.get("source"), at)
+            (at / "trigger").fail(f"must be a name, got {trigger!r}")
+        sources = (at / "source").names(spec.get("source"))
         if not sources:
-            raise ConfigurationError(f"{at}: source is missing")
+            (at / "source").fail("is missing")
         for source in sources:
             if not isinstance(source, str) or source not in states:
-                raise ConfigurationError(f"{at}: source {source!r} is not a defined state")
-            if states[source].is_final:
-                raise ConfigurationError(f"{at}: source {source!r} is a final state")
+                (at / "source").fail(f"{source!r} is not a defined state")
         dest = spec.get("dest")
         if not isinstance(dest, str) or dest not in states:
-            raise ConfigurationError(f"{at}: leads to {dest!r}, which is not a defined state")
-        roles = _as_tuple(spec.get("roles"), at)
+            (at / "dest").fail(f"leads to {dest!r}, which is not a defined state")
+        for source in sources:
+            # a final state is left only for another one (a revocation), never back into review
+            if states[source].is_final and not states[dest].is_final:
+                (at / "source").fail(
+                    f"{source!r} is a final state; from it only another final state may follow"
+                )
+        roles = (at / "roles").names(spec.get("roles"))
         if not roles:
-            raise ConfigurationError(f"{at}: roles are missing (who may fire it?)")
+            (at / "roles").fail(f"missing: who may fire {trigger!r}?")
         for role in roles:
             if not isinstance(role, str) or role not in ROLES:
-                raise ConfigurationError(f"{at}: unknown role {role!r}")
-        guards = _as_tuple(spec.get("guards"), at)
+                (at / "roles").fail(f"unknown role {role!r}")
+        guards = (at / "guards").names(spec.get("guards"))
         for guard in guards:
             if not isinstance(guard, str) or guard not in GUARD_NAMES:
-                raise ConfigurationError(
-                    f"{at}: unknown guard {guard!r}; known guards: {list(GUARD_NAMES)}"
-                )
+                (at / "guards").fail(f"unknown guard {guard!r}; known guards: {list(GUARD_NAMES)}")
         comment = spec.get("comment", False)
         if not isinstance(comment, bool):
-            raise ConfigurationError(f"{at}: comment must be true or false")
+            (at / "comment").fail(f"must be true or false, got {comment!r}")
         transitions.append(
             TransitionDef(
                 trigger=trigger,
@@ -374,41 +396,33 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
                 changed = True
     unreachable = set(states) - reachable
     if unreachable:
-        raise ConfigurationError(f"{where}: state(s) {sorted(unreachable)} cannot be reached")
+        (top / "states").fail(f"state(s) {sorted(unreachable)} cannot be reached from {initial!r}")
 
     rungs = []
     raw_rungs = data.get("escalation") or []
     if not isinstance(raw_rungs, list):
-        raise ConfigurationError(f"{where}: escalation must be a list of rungs")
+        (top / "escalation").fail("must be a list of rungs")
     for number, spec in enumerate(raw_rungs, start=1):
-        at = f"{where}: escalation rung {number}"
+        at = top / "escalation" / number
         if not isinstance(spec, dict):
-            raise ConfigurationError(f"{at}: must be a mapping")
-        unknown = set(spec) - _RUNG_KEYS
-        if unknown:
-            raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
+            at.fail("must be a mapping with rung, action, notify and when")
+        at.mapping(spec, _RUNG_KEYS)
         if spec.get("rung") != number:
-            raise ConfigurationError(f"{at}: rungs must be numbered 1, 2, 3 … in order")
+            (at / "rung").fail(f"rungs must be numbered 1, 2, 3 … in order; expected {number}")
         if not isinstance(spec.get("action"), str) or spec.get("action") not in RUNG_ACTIONS:
-            raise ConfigurationError(f"{at}: action must be one of {list(RUNG_ACTIONS)}")
-        notify = _as_tuple(spec.get("notify"), at)
+            (at / "action").fail(f"must be one of {list(RUNG_ACTIONS)}")
+        notify = (at / "notify").names(spec.get("notify"))
         for target in notify:
             if not isinstance(target, str) or target not in NOTIFY_TARGETS:
-                raise ConfigurationError(f"{at}: unknown notify target {target!r}")
+                (at / "notify").fail(f"unknown notify target {target!r}")
         fraction = spec.get("at_sla_fraction")
         overdue = spec.get("overdue_days")
         if (fraction is None) == (overdue is None):
-            raise ConfigurationError(f"{at}: give exactly one of at_sla_fraction, overdue_days")
-        if fraction is not None and not (
-            isinstance(fraction, int | float)
-            and not isinstance(fraction, bool)
-            and 0 < fraction < 1
-        ):
-            raise ConfigurationError(f"{at}: at_sla_fraction must be between 0 and 1")
-        if overdue is not None and (
-            isinstance(overdue, bool) or not isinstance(overdue, int) or overdue < 0
-        ):
-            raise ConfigurationError(f"{at}: overdue_days must be a whole number, 0 or more")
+            at.fail("give exactly one of at_sla_fraction, overdue_days")
+        if fraction is not None and not (is_number(fraction) and 0 < fraction < 1):
+            (at / "at_sla_fraction").fail(f"must be between 0 and 1, got {fraction!r}")
+        if overdue is not None and (not is_whole_number(overdue) or overdue < 0):
+            (at / "overdue_days").fail(f"must be a whole number, 0 or more, got {overdue!r}")
         rungs.append(
             RungDef(
                 rung=number,
@@ -418,6 +432,9 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
                 overdue_days=overdue,
             )
         )
+    decision = _build_decision(data.get("decision"), str(where or path))
+    if "revoke" in {t.trigger for t in transitions} and decision is None:
+        raise ConfigurationError(f"{where or path}: a revoke transition needs a decision: block")
     return WorkflowDefinition(
         name=path.stem,
         title=title,
@@ -427,7 +444,64 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         states=states,
         transitions=tuple(transitions),
         escalation=tuple(rungs),
+        decision=decision,
+        carried_from=_carried_from(data.get("carried_from"), states, where),
     )
+
+
+def _build_decision(spec, where: str) -> DecisionDef | None:
+    if spec is None:
+        return None
+    at = f"{where}: decision"
+    if not isinstance(spec, dict):
+        raise ConfigurationError(f"{at}: must be a mapping")
+    unknown = set(spec) - _DECISION_KEYS
+    if unknown:
+        raise ConfigurationError(f"{at}: unknown setting(s) {sorted(unknown)}")
+    missing = _DECISION_KEYS - set(spec)
+    if missing:
+        raise ConfigurationError(f"{at}: missing setting(s) {sorted(missing)}")
+    if spec["level"] not in LEVELS:
+        raise ConfigurationError(f"{at}: level must be one of {list(LEVELS)}")
+    for key in ("signer_title", "body", "number"):
+        if not isinstance(spec[key], str) or not spec[key].strip():
+            raise ConfigurationError(f"{at}: {key} must be a text")
+    if "{unit}" not in spec["body"]:
+        raise ConfigurationError(f"{at}: body must contain {{unit}} (the territory's name)")
+    if "{n}" not in spec["number"]:
+        raise ConfigurationError(f"{at}: number must contain {{n}} (the running number)")
+    bases = spec["bases"]
+    if (
+        not isinstance(bases, list)
+        or not bases
+        or not all(isinstance(b, str) and b.strip() for b in bases)
+    ):
+        raise ConfigurationError(f"{at}: bases must be a non-empty list of texts (căn cứ)")
+    months = spec["valid_months"]
+    if isinstance(months, bool) or not isinstance(months, int) or months < 1:
+        raise ConfigurationError(f"{at}: valid_months must be a whole number of months, 1 or more")
+    return DecisionDef(
+        level=spec["level"],
+        signer_title=spec["signer_title"].strip(),
+        body=spec["body"].strip(),
+        number=spec["number"].strip(),
+        bases=tuple(b.strip() for b in bases),
+        valid_months=months,
+    )
+
+
+def _carried_from(raw, states: dict, where: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not all(isinstance(v, dict) for v in raw.values()):
+        raise ConfigurationError(f"{where}: carried_from must map a set name to {{state: state}}")
+    for set_name, mapping in raw.items():
+        for old, new in mapping.items():
+            if new not in states:
+                raise ConfigurationError(
+                    f"{where}: carried_from {set_name}: {old} → {new!r}, which is not a state"
+                )
+    return {str(k): {str(o): str(n) for o, n in v.items()} for k, v in raw.items()}
 
 
 def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDefinition]:
@@ -438,7 +512,7 @@ def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDe
     folder = Path(directory) / set_name
     if not folder.is_dir():
         raise ConfigurationError(f"{folder}: no such workflow set (WORKFLOW_SET={set_name!r})")
-    raw = {path.stem: (path, _read(path)) for path in sorted(folder.glob("*.yaml"))}
+    raw = {path.stem: (path, _read(path)) for path in yaml_files(folder, "workflow")}
     by_title: dict[str, WorkflowDefinition] = {}
     for name, (path, data) in raw.items():
         if data.get("abstract"):
@@ -446,12 +520,13 @@ def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDe
         seen = [name]
         while "extends" in data:
             parent = data["extends"]
+            at = Place(raw[seen[-1]][0]) / "extends"
             if not isinstance(parent, str):
-                raise ConfigurationError(f"{path}: extends must name a file of {folder}")
+                at.fail(f"must name a file of {folder}, got {parent!r}")
             if parent not in raw:
-                raise ConfigurationError(f"{path}: extends {parent!r}, which is not in {folder}")
+                at.fail(f"{parent!r} is not a file of {folder}")
             if parent in seen:
-                raise ConfigurationError(f"{path}: extends itself through {seen}")
+                at.fail(f"the file extends itself through {seen}")
             seen.append(parent)
             data = _merge(raw[parent][1], data)
         where = str(path)
@@ -459,8 +534,8 @@ def load_workflows(directory: str | Path, set_name: str) -> dict[str, WorkflowDe
             where += " (extends " + ", ".join(str(raw[n][0]) for n in seen[1:]) + ")"
         definition = _build(path, data, set_name, where)
         if definition.title in by_title:
-            raise ConfigurationError(
-                f"{path}: a second definition for title {definition.title!r} "
+            (Place(path) / "title").fail(
+                f"a second definition for {definition.title!r} "
                 f"(also {by_title[definition.title].source_file})"
             )
         by_title[definition.title] = definition

@@ -8,12 +8,19 @@ it; the machine checks the source state and the guards and sets ``context.state`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
 
 from flask import current_app
 from transitions import Machine, MachineError
 
 from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition, load_workflows
-from htsd_workflow.criteria.loader import CriteriaSet, criteria_set_for, load_criteria_sets
+from htsd_workflow.criteria.loader import (
+    CriteriaSet,
+    criteria_set_for,
+    load_criteria_sets,
+    reference_date,
+)
 
 
 @dataclass
@@ -104,20 +111,51 @@ class WorkflowEngine:
         return ctx.taken
 
 
+#: the workflow sets an installation may hold side by side (a province runs one, in data)
+WORKFLOW_SETS = ("three_tier", "two_tier")
+
+
+def set_of(workflow: str) -> str:
+    """The set of a case's ``workflow`` ("two_tier/family" → "two_tier")."""
+    return workflow.split("/", 1)[0]
+
+
 class WorkflowRegistry:
-    """The definitions and criteria sets in force, loaded and validated at start-up."""
+    """The definitions and criteria sets in force, loaded and validated at start-up.
+
+    Every set under the workflows folder is loaded: each case runs under the set it records
+    (``Case.workflow``), and a new case under its province's set. ``definitions`` and
+    ``engines`` are those of the installation's default set (``WORKFLOW_SET``).
+    """
 
     def __init__(self, workflows_dir: str, set_name: str):
         self.set_name = set_name
-        self.definitions = load_workflows(workflows_dir, set_name)
-        self.engines = {title: WorkflowEngine(d) for title, d in self.definitions.items()}
+        self.sets = {set_name: load_workflows(workflows_dir, set_name)}
+        for other in WORKFLOW_SETS:
+            if other != set_name and (Path(workflows_dir) / other).is_dir():
+                self.sets[other] = load_workflows(workflows_dir, other)
+        self.engines_by_set = {
+            name: {title: WorkflowEngine(d) for title, d in definitions.items()}
+            for name, definitions in self.sets.items()
+        }
+        self.definitions = self.sets[set_name]
+        self.engines = self.engines_by_set[set_name]
         self.criteria_sets = load_criteria_sets(f"{workflows_dir}/criteria")
 
-    def definition(self, title: str) -> WorkflowDefinition:
-        return self.definitions[title]
+    def definition(self, title: str, set_name: str | None = None) -> WorkflowDefinition:
+        return self.sets[set_name or self.set_name][title]
 
-    def engine(self, title: str) -> WorkflowEngine:
-        return self.engines[title]
+    def engine(self, title: str, set_name: str | None = None) -> WorkflowEngine:
+        return self.engines_by_set[set_name or self.set_name][title]
+
+    def definition_of(self, case) -> WorkflowDefinition:
+        """The definition a case (or a row with ``title`` and ``workflow``) runs under."""
+        workflow = getattr(case, "workflow", None)
+        return self.definition(case.title, set_of(workflow) if workflow else None)
+
+    def engine_of(self, case) -> WorkflowEngine:
+        workflow = getattr(case, "workflow", None)
+        return self.engine(case.title, set_of(workflow) if workflow else None)
 
     def transition_label(self, trigger: str, state: str | None = None, title: str | None = None):
         """The workflow file's label of a trigger: the title's definition first, then any."""
@@ -136,8 +174,13 @@ class WorkflowRegistry:
         found = (t for d in self.definitions.values() for t in d.return_triggers)
         return tuple(dict.fromkeys(found))
 
-    def criteria_for(self, title: str, year: int) -> CriteriaSet:
-        return criteria_set_for(self.criteria_sets, title, year)
+    def criteria_for(
+        self, title: str, year: int, managed_by: str = "commune", today: date | None = None
+    ) -> CriteriaSet:
+        """The set a case for ``year`` starting ``today`` (by default: that year's last day)
+        takes, for a subject managed by ``managed_by``."""
+        on = reference_date(year, today) if today is not None else year
+        return criteria_set_for(self.criteria_sets, title, on, managed_by)
 
     def criteria_set(self, set_id: str) -> CriteriaSet:
         return self.criteria_sets[set_id]

@@ -3,16 +3,19 @@
 The code lives in modules of one idea each (issue 20): ``permissions`` (who may act),
 ``planning`` (checking a transition), ``writing`` (the rows it writes; ``pg_writer`` on
 PostgreSQL), ``transition`` (``fire_trigger``, ``fire_bulk``, ``allowed_triggers``),
-``rounds``, ``starting`` (a new case), ``assessment`` (scores) and ``claims``. New code may
+``rounds``, ``starting`` (a new case), ``assessment`` (scores), ``claims``, ``decisions``
+(what issuing a decision writes on its cases) and ``carrying`` (to another definition). New code may
 import from those modules directly.
 """
 
 from __future__ import annotations
 
+from htsd_workflow.auth.roles import SUPERVISOR_ROLES
 from htsd_workflow.cases.assessment import assessment_result, save_assessment
+from htsd_workflow.cases.carrying import CARRY_TRIGGER, CarryPlan, carry_cases, carry_state_map
 from htsd_workflow.cases.claims import claim_case, release_case, release_claims_of
+from htsd_workflow.cases.decisions import record_decision_issued
 from htsd_workflow.cases.permissions import (
-    SUPERVISOR_ROLES,
     actor_department,
     claim_holder,
     claim_part,
@@ -26,7 +29,7 @@ from htsd_workflow.cases.planning import (
     score_results,
 )
 from htsd_workflow.cases.rounds import ensure_round, set_round
-from htsd_workflow.cases.starting import start_case
+from htsd_workflow.cases.starting import start_case, workflow_set_of
 from htsd_workflow.cases.transition import (
     BULK_BATCH,
     BulkResult,
@@ -38,9 +41,11 @@ from htsd_workflow.cases.writing import _apply, _lock, _record_event
 
 __all__ = [
     "BULK_BATCH",
+    "CARRY_TRIGGER",
     "PASS_MARK_TRIGGERS",
     "SUPERVISOR_ROLES",
     "BulkResult",
+    "CarryPlan",
     "PlannedChange",
     "_apply",
     "_lock",
@@ -49,6 +54,8 @@ __all__ = [
     "actor_department",
     "allowed_triggers",
     "assessment_result",
+    "carry_cases",
+    "carry_state_map",
     "claim_case",
     "claim_holder",
     "claim_part",
@@ -57,10 +64,12 @@ __all__ = [
     "fire_bulk",
     "fire_trigger",
     "part_claims_of",
+    "record_decision_issued",
     "release_case",
     "release_claims_of",
     "save_assessment",
     "score_results",
     "set_round",
     "start_case",
+    "workflow_set_of",
 ]

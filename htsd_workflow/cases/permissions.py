@@ -22,9 +22,6 @@ from htsd_workflow.core.errors import (
 )
 from htsd_workflow.extensions import db
 
-#: roles that may act on any case of their territory as supervisors (take over a claim)
-SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
-
 
 def actor_department(user: User) -> str | None:
     return DEPARTMENT_OF_ROLE.get(user.role)

@@ -44,8 +44,10 @@ _SNAPSHOT_COLUMNS = (
     Case.id,
     Case.subject_id,
     Case.title,
+    Case.workflow,
     Case.year,
     Case.state,
+    Case.is_open,
     Case.version,
     Case.entry_level,
     Case.returned_from,
@@ -142,6 +144,19 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
         return None
     reason = clean_comment(override_reason, "override_reason")
     facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None and result.kind == "levels":
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ chưa đạt mức độ nào: đạt %(total)s/%(max)s chỉ số. Muốn vẫn chuyển tiếp, "
+                "ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                total=_vn(result.total),
+                max=_vn(result.max_total),
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt mức độ"),
+                **facts,
+            },
+        )
     if reason is None:
         raise BelowPassMark(
             _l(
@@ -196,7 +211,7 @@ def _plan(
     results: dict | None = None,
     override_reason: str | None = None,
 ) -> PlannedChange:
-    definition = registry.definition(snap.title)
+    definition = registry.definition_of(snap)
     if trigger not in definition.triggers:
         raise InvalidInput(
             _l("Thao tác “%(trigger)s” không có trong quy trình.", trigger=trigger),
@@ -249,7 +264,7 @@ def _plan(
         joint_departments=state.joint,
     )
     try:
-        taken = registry.engine(snap.title).run(ctx, trigger)
+        taken = registry.engine_of(snap).run(ctx, trigger)
     except MachineError as exc:  # pragma: no cover - candidates() already checked the source
         raise Conflict(_l("Hồ sơ không còn ở bước cho phép thao tác này.")) from exc
     if taken is None:

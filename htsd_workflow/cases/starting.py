@@ -24,6 +24,7 @@ from htsd_workflow.core.errors import (
 )
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 
@@ -90,8 +91,8 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
             ),
             details={"case_id": existing},
         )
-    definition = registry.definition(title)
-    cset = registry.criteria_for(title, year)
+    definition = registry.definition(title, workflow_set_of(subject.province_code))
+    cset = registry.criteria_for(title, year, subject.managing_level, today)
     case = Case(
         subject_id=subject.id,
         title=title,
@@ -119,3 +120,8 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     )
     _record_event(case, user, "create", comment=None, now=now, from_state=None)
     return case
+
+
+def workflow_set_of(province_code: str) -> str | None:
+    """The workflow set a province's new cases run (its data), or None for the default."""
+    return db.session.scalar(select(Unit.workflow_set).where(Unit.code == province_code))

@@ -200,7 +200,7 @@ def fire_bulk(
 def allowed_triggers(case: Case, user: User) -> list[str]:
     """Triggers ``user`` may fire on ``case`` now (for buttons and the API)."""
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     allowed = []
     missing = None
     signed = None

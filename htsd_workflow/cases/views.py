@@ -12,12 +12,12 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REVIEWER_ROLES, SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
     PASS_MARK_TRIGGERS,
-    SUPERVISOR_ROLES,
     actor_department,
     allowed_triggers,
     assessment_result,
@@ -97,7 +97,7 @@ def _returned_note(case: Case, timeline: list[dict]) -> dict | None:
     Only while the case is back with the applicant: a comment on an approval or a sign-off is
     not a return, and a case that moved on shows no banner.
     """
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if state.kind != "applicant" or not case.returned_from:
         return None
     for entry in reversed(timeline):
@@ -173,7 +173,7 @@ def next_step(case, user, state, allowed, result, signed) -> str:
 def case_context(case: Case, **extra) -> dict:
     """Everything the case page shows."""
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     state = definition.states[case.state]
     cset = registry.criteria_set(case.criteria_set_id)
     result = assessment_result(case)
@@ -272,7 +272,7 @@ def conflict_page(case_id: int, exc: Conflict):
             .outerjoin(User, User.id == CaseEvent.actor_id)
             .where(
                 CaseEvent.case_id == case_id,
-                CaseEvent.trigger.in_(get_registry().definition(case.title).triggers),
+                CaseEvent.trigger.in_(get_registry().definition_of(case).triggers),
             )
             .order_by(CaseEvent.id.desc())
             .limit(1)
@@ -286,7 +286,7 @@ def conflict_page(case_id: int, exc: Conflict):
                 "when": format_moment(event.at),
                 "state": state_label(event.to_state),
             }
-        state = get_registry().definition(case.title).states[case.state]
+        state = get_registry().definition_of(case).states[case.state]
         holder = claim_holder_of(case, current_user, state)
         if holder is not None and holder.id != current_user.id:
             first = first or {}
@@ -391,7 +391,7 @@ def act(case_id: int):
 
 
 @bp.route("/cases/<int:case_id>/extensions", methods=["POST"])
-@access("commune_reviewer", "district_reviewer", "education_reviewer", "culture_reviewer")
+@access(*REVIEWER_ROLES)
 def extend(case_id: int):
     """The reviewing level extends the stage's deadline once, by working days, with a reason."""
     case = load_case(case_id)
@@ -480,7 +480,7 @@ def _assessment_entries(cset) -> list[dict]:
 
 def assessment_context(case: Case, **extra) -> dict:
     registry = get_registry()
-    definition = registry.definition(case.title)
+    definition = registry.definition_of(case)
     cset = registry.criteria_set(case.criteria_set_id)
     result = assessment_result(case)
     files = attachments_by_item(case.id)
@@ -597,7 +597,7 @@ def _assessment_again(case: Case, refusal, added: int, file_errors: dict):
 
 
 @bp.route("/cases/<int:case_id>/assessment", methods=["GET", "POST"])
-@access("applicant", "commune_reviewer")
+@access(*ASSESSMENT_EDITORS)
 def assessment(case_id: int):
     """The self-assessment, item by item: score, evidence note and files; save or send."""
     case = load_case(case_id)
@@ -635,7 +635,7 @@ def assessment(case_id: int):
     if request.form.get("action") == "send":
         trigger = (
             "resubmit"
-            if not get_registry().definition(case.title).candidates("submit", case.state)
+            if not get_registry().definition_of(case).candidates("submit", case.state)
             else "submit"
         )
         before = case.state

@@ -71,7 +71,7 @@ def _writes(
     writes = Writes()
     actor_id = user.id if user is not None else None
     for c in planned:
-        definition = registry.definition(c.case.title)
+        definition = registry.definition_of(c.case)
         source = definition.states[c.from_state]
         dest = definition.states[c.to_state]
         if c.changes_state:
@@ -299,9 +299,7 @@ def _end_part_claims(unclaimed: list[tuple[int, str | None]]) -> None:
 
 def _joint_part_claims(rows, registry: WorkflowRegistry) -> dict:
     """The part claims of those rows that are at a joint stage (no query when none is)."""
-    return part_claims_of(
-        [r.id for r in rows if registry.definition(r.title).states[r.state].joint]
-    )
+    return part_claims_of([r.id for r in rows if registry.definition_of(r).states[r.state].joint])
 
 
 def _lock(case_ids, cur=None) -> list:

@@ -26,6 +26,7 @@ STATE_LABELS = {
     "returned": _l("Trả lại để bổ sung"),
     "rejected": _l("Không công nhận"),
     "withdrawn": _l("Đã rút hồ sơ"),
+    "revoked": _l("Đã thu hồi công nhận"),
 }
 
 #: a trigger's button word where no stage is known (a bulk job, a queue of several stages);
@@ -45,6 +46,7 @@ TRIGGER_LABELS = {
     "withdraw": _l("Rút hồ sơ"),
     "claim": _l("Nhận xử lý"),
     "release": _l("Trả về hàng chờ"),
+    "revoke": _l("Thu hồi công nhận"),
 }
 
 #: the files' button words that no entry above has, for the English catalogue
@@ -63,6 +65,8 @@ EVENT_LABELS = {
     "remind": _l("Nhắc hạn xử lý"),
     "escalate": _l("Đã báo cáo cấp trên"),
     "extend_deadline": _l("Gia hạn"),
+    "decision_issued": _l("Ban hành quyết định công nhận"),
+    "carry_definition": _l("Chuyển quy trình"),
 }
 
 #: audit log actions (htsd_workflow.audit.operations.ACTIONS)

@@ -216,17 +216,6 @@ def template_translations(translations) -> dict:
     return {"gettext": gettext, "ngettext": ngettext}
 
 
-def start_endpoint(user) -> str:
-    """The page a user lands on after signing in."""
-    if user.role == "applicant":
-        return "subjects.mine"
-    if user.role in ("province_officer", "manager"):
-        return "dashboard.overview"
-    if user.role == "admin":
-        return "admin.users"
-    return "queues.queue"
-
-
 def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.blueprint == "api"
 

@@ -11,14 +11,14 @@ from flask_babel import lazy_gettext as _l
 
 from htsd_workflow.core.errors import InvalidInput, LazyJoin
 from htsd_workflow.core.text import nfc
-from htsd_workflow.criteria.loader import Band, CriteriaSet, exact_sum
+from htsd_workflow.criteria.loader import Band, CriteriaSet, Level, exact_sum
 
 MAX_EVIDENCE_LENGTH = 4000
 MAX_NOTE_LENGTH = 2000
 _ENTRY_KEYS = frozenset({"code", "score", "evidence", "note"})
 # forms send text: "8", "8.5" and the Vietnamese "8,5"; float() alone would also take
-# "1_0", "nan" and "1e400"
-_NUMBER_RE = re.compile(r"[+-]?(\d+([.,]\d*)?|[.,]\d+)")
+# "1_0", "nan", "1e400" and other scripts' digits ("٩" is 9.0; ``\d`` matches it too)
+_NUMBER_RE = re.compile(r"[+-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)")
 # an unknown code typed by a client is echoed back, but not at any length
 _SHOWN_CODE_LENGTH = 40
 
@@ -36,6 +36,10 @@ class ScoreResult:
     #: the mark applied: the ĐBKK one for an especially disadvantaged commune, if the set has one
     pass_mark: float
     band: Band | None
+    #: a levels set: the highest level whose indicators are all met (None: not reached)
+    level: Level | None = None
+    #: the set's kind: points or levels
+    kind: str = "points"
 
 
 def _vn(value: float) -> str:
@@ -68,7 +72,7 @@ def _text(value, *, limit: int, what, code: str, errors: dict, key: str):
     return value or None
 
 
-def _score(value, item, errors: dict, key: str) -> float | None:
+def _score(value, item, errors: dict, key: str, levels: bool = False) -> float | None:
     """Check one entered score; record an error and return None when it is refused."""
     code = item.code
     if value is None or (isinstance(value, str) and not value.strip()):
@@ -95,6 +99,13 @@ def _score(value, item, errors: dict, key: str) -> float | None:
     if value < 0:
         errors[key] = _l(
             "Điểm %(score)s của tiêu chí %(code)s không được âm", score=_vn(value), code=code
+        )
+        return None
+    if levels and value not in (0, 1):
+        errors[key] = _l(
+            "Chỉ số %(code)s chỉ ghi 1 (đạt) hoặc 0 (chưa đạt), không ghi %(score)s",
+            code=code,
+            score=_vn(value),
         )
         return None
     if value > item.max_points:
@@ -164,7 +175,9 @@ def validate_scores(cset: CriteriaSet, entries: list[dict]) -> list[dict]:
         before = len(errors)
         clean: dict = {
             "code": code,
-            "score": _score(entry.get("score"), item, errors, f"items[{code}].score"),
+            "score": _score(
+                entry.get("score"), item, errors, f"items[{code}].score", cset.kind == "levels"
+            ),
         }
         if "evidence" in entry:
             clean["evidence"] = _text(
@@ -214,6 +227,23 @@ def compute_result(
     missing = tuple(code for code, score in given.items() if score is None)
     total = exact_sum(score for score in given.values() if score is not None)
     mark = pass_mark_of(cset, is_dbkk)
+    if cset.kind == "levels":
+        # an indicator counts as met with a score of 1; the level reached is the highest
+        # whose indicators are all met (levels are listed lowest first, each holding the last)
+        met = {code for code, score in given.items() if score is not None and score >= 1}
+        reached = [lv for lv in cset.levels if set(lv.requires) <= met]
+        level = reached[-1] if reached else None
+        return ScoreResult(
+            total=total,
+            max_total=cset.max_total,
+            passed=not missing and level is not None,
+            is_complete=not missing,
+            missing=missing,
+            pass_mark=mark,
+            band=None,
+            level=level,
+            kind="levels",
+        )
     # bands are validated highest-first, so the first one reached is the highest
     band = next((b for b in cset.bands if total >= b.min), None)
     return ScoreResult(

@@ -9,6 +9,7 @@ from sqlalchemy import and_, case, func, select
 from werkzeug.exceptions import HTTPException
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.auth.roles import SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
@@ -54,7 +55,7 @@ def _own_unit_name() -> str:
 
 
 @bp.route("/overview")
-@access("province_officer", "manager", "admin")
+@access(*SUPERVISOR_ROLES)
 def overview():
     """Counts by stage and level for the year, overdue counts, and a line per district or
     commune of the user's territory."""

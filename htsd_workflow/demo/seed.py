@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import DEPARTMENT_ROLES, REVIEWER_ROLES
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import (
@@ -168,9 +169,20 @@ def _reviewers(case: Case) -> dict[str, User]:
     }
 
 
-def _steps_for(target: str, entry_level: str, rng: random.Random) -> list[tuple[str, str]]:
-    """(trigger, role) steps that take a new case to ``target``."""
-    stages = ["commune_reviewer", "district_reviewer"]
+def _steps_for(
+    target: str, entry_level: str, rng: random.Random, *, two_tier: bool = False
+) -> list[tuple[str, str]]:
+    """(trigger, role) steps that take a new case to ``target`` (without the district stage
+    when ``two_tier``)."""
+    if two_tier:
+        if target == "district_verification":
+            target = "provincial_confirmation"
+        if entry_level == "district":
+            entry_level = "province"
+    # the reviewing roles before the provincial departments: commune, then district
+    stages = [role for role in REVIEWER_ROLES if role not in DEPARTMENT_ROLES]
+    if two_tier:
+        stages = ["commune_reviewer"]
     if entry_level == "district":
         stages = ["district_reviewer"]
     elif entry_level == "province":
@@ -186,8 +198,8 @@ def _steps_for(target: str, entry_level: str, rng: random.Random) -> list[tuple[
     reach = {
         "commune_review": 0,
         "district_verification": 1,
-        "provincial_confirmation": 2,
-        "recognized": 2,
+        "provincial_confirmation": len(stages) if two_tier else 2,
+        "recognized": len(stages) if two_tier else 2,
     }[target]
     if entry_level == "district":
         reach = max(0, reach - 1)
@@ -199,10 +211,10 @@ def _steps_for(target: str, entry_level: str, rng: random.Random) -> list[tuple[
             steps += [("return_to_applicant", role), ("resubmit", "applicant")]
         steps.append(("approve", role))
     if target == "recognized":
-        first, second = rng.sample(["education_reviewer", "culture_reviewer"], 2)
+        first, second = rng.sample(DEPARTMENT_ROLES, 2)
         steps += [("sign", first), ("sign", second)]
     elif target == "provincial_confirmation" and rng.random() < 0.4:
-        steps.append(("sign", rng.choice(["education_reviewer", "culture_reviewer"])))
+        steps.append(("sign", rng.choice(DEPARTMENT_ROLES)))
     return steps
 
 
@@ -280,6 +292,49 @@ def _demo_denominators(communes, districts, year: int) -> None:
     for district in districts:
         db.session.add(Denominator(unit_code=district.code, year=year, title="unit", count=3))
     db.session.add(Denominator(unit_code=PROVINCE, year=year, title="unit", count=5))
+    db.session.flush()
+
+
+def _demo_decisions(today: date) -> None:
+    """Issued decisions (with certificates) for the demo district's communes and its learning
+    communities, and one draft, as the officers and leaders would have made them."""
+    from htsd_workflow.decisions.models import Decision
+    from htsd_workflow.decisions.operations import draft_decision, issue_decision
+
+    if db.session.scalar(select(func.count()).select_from(Decision)):
+        return
+    leader = db.session.scalar(select(User).where(User.username == "lanhdaohuyen"))
+    day = today - timedelta(days=2)
+    communes = db.session.scalars(
+        select(Unit).where(Unit.level == "commune", Unit.district_code == DEMO_DISTRICT)
+    ).all()
+    number = 0
+    kept_draft = False
+    for commune in communes:
+        officer = db.session.scalar(select(User).where(User.username == f"xa{commune.code}"))
+        for title in ("family", "clan"):
+            decision = draft_decision(title, today.year, commune.code, officer, now=_at(day, 8))
+            if not decision.entries:
+                db.session.delete(decision)
+                continue
+            if commune.code != DEMO_COMMUNE and not kept_draft:
+                kept_draft = True
+                continue  # left as a draft: the leader has it to issue
+            number += 1
+            issue_decision(
+                decision.id,
+                str(number),
+                day,
+                "Nguyễn Văn An",
+                leader,
+                now=_at(day, 10),
+            )
+    officer = db.session.scalar(select(User).where(User.username == "huyen"))
+    decision = draft_decision("community", today.year, DEMO_DISTRICT, officer, now=_at(day, 8))
+    if decision.entries:
+        issue_decision(decision.id, "1", day, "Trần Văn Bình", leader, now=_at(day, 10))
+    else:
+        db.session.delete(decision)
     db.session.flush()
 
 
@@ -390,6 +445,7 @@ def seed_demo(
         db.session.flush()
         # the escalation ladder as the worker's scan would have applied it by this morning
         scan_sla(now=_at(today, 8))
+    _demo_decisions(today)
     # the demo's past months, as the worker's nightly job would have counted them
     close_months(now=_at(today, 8))
     _demo_denominators(communes, districts, today.year)
@@ -406,3 +462,154 @@ def seed_demo(
         }
     )
     return accounts
+
+
+# --- today's reality: Quảng Ngãi (51) after the 2025 reorganisation ---------------------------
+
+#: the province the demo runs in today, and the reorganisation's first day
+TODAY_PROVINCE = "51"
+REFORM_DAY = date(2025, 7, 1)
+
+
+def _commune_reviewer_of(code: str | None) -> User | None:
+    if not code:
+        return None
+    return db.session.scalar(
+        select(User)
+        .where(
+            User.role == "commune_reviewer",
+            User.unit_code == code,
+            User.is_active_user.is_(True),
+        )
+        .order_by(User.username != "xa", User.id)
+    )
+
+
+def seed_demo_today(
+    case_count: int = 2500, today: date | None = None, commune_limit: int | None = None
+) -> list[dict]:
+    """Today's demo: Kon Tum's three-tier years (cases up to 30 June 2025), the reorganisation
+    carried out on 1 July 2025 (``geo reform``), and this year's round on Quảng Ngãi's new
+    communes, two-tier. Idempotent; returns the showcase accounts and where each works now."""
+    from htsd_workflow.geography.reform import carry_out_reform
+
+    today = today or date.today()
+    rng = random.Random(2025)
+    province = db.session.get(Unit, TODAY_PROVINCE)
+    if province is None or province.structure != "two_tier":
+        seed_demo(case_count, today=REFORM_DAY - timedelta(days=1), commune_limit=commune_limit)
+        db.session.flush()
+        carry_out_reform(TODAY_PROVINCE, REFORM_DAY, now=_at(REFORM_DAY, 7))
+    for title in ("family", "clan", "community", "unit"):
+        ensure_round(title, today.year)
+    this_year = db.session.scalar(
+        select(func.count()).select_from(Case).where(Case.year == today.year)
+    )
+    subjects = db.session.scalars(
+        select(Subject).where(Subject.province_code == TODAY_PROVINCE).order_by(Subject.id)
+    ).all()
+    showcase = db.session.scalar(select(User).where(User.username == "chuho"))
+    if not this_year:
+        states = [s for s, _ in STATE_WEIGHTS]
+        weights = [w for _, w in STATE_WEIGHTS]
+        for subject in subjects:
+            if showcase is not None and subject.id == showcase.subject_id:
+                continue
+            applicant = db.session.scalar(
+                select(User).where(User.role == "applicant", User.subject_id == subject.id)
+            )
+            if applicant is None:
+                continue
+            _run_today_case(subject, applicant, rng.choices(states, weights)[0], today, rng)
+        db.session.flush()
+        scan_sla(now=_at(today, 8))
+        close_months(now=_at(today, 8))
+        _today_denominators(today.year)
+    accounts = []
+    for username, role, _unit, _name in SHOWCASE_ACCOUNTS:
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None or not user.is_active_user:
+            continue  # the district's reviewer: no districts since 1 July 2025
+        unit = db.session.get(Unit, user.unit_code) if user.unit_code else None
+        where = f"{unit.gso_code} {unit.name}" if unit else ""
+        accounts.append(
+            {"username": username, "password": DEMO_PASSWORD, "role": role, "unit": where}
+        )
+    if showcase is not None:
+        unit = db.session.get(Unit, showcase.unit_code)
+        accounts.append(
+            {
+                "username": "chuho",
+                "password": DEMO_PASSWORD,
+                "role": "applicant",
+                "unit": f"{unit.gso_code} {unit.name}",
+            }
+        )
+    return accounts
+
+
+def _run_today_case(subject, applicant, target, today, rng) -> None:
+    """A case of this year's round, two-tier, back-dated like ``_run_case``."""
+    registry = get_registry()
+    start_day = today - timedelta(days=rng.randint(3, 150))
+    if start_day.year != today.year:
+        start_day = date(today.year, 1, 2) + timedelta(days=rng.randint(0, 20))
+    moment = _at(start_day, 8)
+    case = start_case(subject.id, subject.kind, today.year, applicant, now=moment)
+    cset = registry.criteria_set(case.criteria_set_id)
+    good = rng.random() < 0.85
+    entries = [
+        {
+            "code": item.code,
+            "score": round(
+                item.max_points * (rng.uniform(0.85, 1.0) if good else rng.uniform(0.4, 0.8))
+            ),
+            "evidence": "Có biên bản họp thôn và ảnh minh chứng.",
+        }
+        for item in cset.items
+    ]
+    save_assessment(case.id, entries, applicant, now=moment + timedelta(minutes=20))
+    reviewers = {
+        "applicant": applicant,
+        "commune_reviewer": _commune_reviewer_of(case.commune_code),
+        "education_reviewer": db.session.scalar(select(User).where(User.username == "sogddt")),
+        "culture_reviewer": db.session.scalar(select(User).where(User.username == "sovhttdl")),
+    }
+    now_limit = _at(today, 8)
+    for trigger, role in _steps_for(target, subject.managing_level, rng, two_tier=True):
+        moment += timedelta(days=rng.randint(1, 9), hours=rng.randint(0, 6))
+        if moment >= now_limit:
+            break
+        actor = reviewers.get(role)
+        if actor is None:
+            break
+        try:
+            fire_trigger(case.id, trigger, actor, comment=COMMENTS.get(trigger), now=moment)
+        except DomainError:
+            break
+
+
+def _today_denominators(year: int) -> None:
+    """This year's totals for the new communes that have subjects (the others stay missing,
+    as the targets report says)."""
+    per_commune = dict(
+        db.session.execute(
+            select(Subject.commune_code, func.count())
+            .where(Subject.kind == "family", Subject.province_code == TODAY_PROVINCE)
+            .group_by(Subject.commune_code)
+        ).all()
+    )
+    for code, households in per_commune.items():
+        if code is None:
+            continue
+        for title, count in (("family", households * 2), ("clan", 3), ("community", 4)):
+            exists = db.session.scalar(
+                select(Denominator.id).where(
+                    Denominator.unit_code == code,
+                    Denominator.year == year,
+                    Denominator.title == title,
+                )
+            )
+            if exists is None:
+                db.session.add(Denominator(unit_code=code, year=year, title=title, count=count))
+    db.session.flush()

@@ -32,7 +32,7 @@ def may_edit_assessment(user: User, case: Case) -> bool:
     entering a household's paper form, while the case is with the applicant (draft, returned)."""
     if not in_scope(user, case):
         return False
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if state.kind != "applicant":
         return False
     if user.role == "applicant":

@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.auth.roles import ASSESSMENT_EDITORS
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import Case
 from htsd_workflow.evidence.files import stored_path
@@ -47,7 +48,7 @@ def download(case_id: int, attachment_id: int):
 
 
 @bp.route("/cases/<int:case_id>/files/<int:attachment_id>/delete", methods=["POST"])
-@access("applicant", "commune_reviewer")
+@access(*ASSESSMENT_EDITORS)
 def delete(case_id: int, attachment_id: int):
     """Remove an evidence file while the self-assessment is being edited."""
     path = remove_attachment(attachment_id, case_id, current_user)

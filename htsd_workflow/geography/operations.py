@@ -1,11 +1,10 @@
-"""Import of the official geography (GSO codes) from the ``vietnam-provinces`` package."""
+"""Import of the official geography (GSO codes) from the lists in ``geography.sources``."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from datetime import date
 
-import vietnam_provinces
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
@@ -13,7 +12,8 @@ from htsd_workflow.core.errors import InvalidInput, NotFound
 from htsd_workflow.core.models import assign_changed
 from htsd_workflow.core.text import nfc, search_key
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import DbkkPeriod, Unit
+from htsd_workflow.geography import sources
+from htsd_workflow.geography.models import KEY_SUFFIX, DbkkPeriod, Unit
 
 
 @dataclass
@@ -21,85 +21,144 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: which list the province came from: "two_tier" (today's) or "three_tier" (before 2025)
+    structure: str = "three_tier"
 
 
-def _divisions() -> list[dict]:
-    with open(vietnam_provinces.NESTED_DIVISIONS_JSON_PATH, encoding="utf-8") as handle:
-        return json.load(handle)
+#: the first day of the two-tier structure (Nghị quyết 202/2025/QH15, Luật TCCQĐP 2025)
+REFORM_DAY = date(2025, 7, 1)
 
 
-def _upsert(existing: Unit | None, values: dict, result: ImportResult) -> None:
+def unit_key(gso_code: str, structure: str, known: dict[str, Unit]) -> str:
+    """The key a unit of ``structure`` with ``gso_code`` has, or gets, in the units table.
+
+    Its code, unless a unit of the other structure already holds that code: then the code with
+    the structure's suffix, so that an old unit and a new one of the same code stay two units.
+    """
+    holder = known.get(gso_code)
+    if holder is None or holder.structure == structure or holder.level == "province":
+        return gso_code
+    return gso_code + KEY_SUFFIX[structure]
+
+
+def _known_units(codes: set[str]) -> dict[str, Unit]:
+    keys = codes | {c + suffix for c in codes for suffix in KEY_SUFFIX.values()}
+    return {u.code: u for u in db.session.scalars(select(Unit).where(Unit.code.in_(keys)))}
+
+
+def _upsert(known: dict[str, Unit], values: dict, result: ImportResult) -> Unit:
+    existing = known.get(values["code"])
     if existing is None:
-        db.session.add(Unit(**values, is_dbkk=False, is_ethnic_minority=False))
+        unit = Unit(**values, is_dbkk=False, is_ethnic_minority=False)
+        db.session.add(unit)
+        known[unit.code] = unit
         result.created += 1
-        return
+        return unit
     if assign_changed(existing, values):
         result.updated += 1
     else:
         result.unchanged += 1
+    return existing
 
 
-def import_province(province_code: str | int) -> ImportResult:
-    """Create or update a province with its districts and communes; a second run changes nothing.
-
-    The flags (ĐBKK, ethnic-minority area) are ours, not the package's: they are never touched.
-    """
-    code = int(province_code)
-    province = next((p for p in _divisions() if p["code"] == code), None)
-    if province is None:
-        raise NotFound(_l("Không có tỉnh mã %(code)s trong dữ liệu GSO.", code=province_code))
-    known = {
-        u.code: u for u in db.session.scalars(select(Unit).where(Unit.province_code == str(code)))
+def _unit_values(source, key: str, level: str, structure: str, **path) -> dict:
+    return {
+        "code": key,
+        "gso_code": source.code,
+        "name": nfc(source.name),
+        "name_search": search_key(source.name),
+        "level": level,
+        "division_type": source.division_type,
+        "structure": structure,
+        **path,
     }
-    result = ImportResult()
-    province_code_str = str(code)
-    _upsert(
-        known.get(province_code_str),
-        {
-            "code": province_code_str,
-            "name": nfc(province["name"]),
-            "name_search": search_key(province["name"]),
-            "level": "province",
-            "division_type": province["division_type"],
-            "parent_code": None,
-            "province_code": province_code_str,
-            "district_code": None,
-        },
-        result,
+
+
+def import_province(province_code: str | int, *, before_2025: bool = False) -> ImportResult:
+    """Create or update a province from the official lists; a second run changes nothing.
+
+    From today's two-tier list when the province is in it (communes directly under the
+    province), otherwise — or with ``before_2025`` — from the pre-2025 three-tier list. The flags
+    (ĐBKK, ethnic-minority area) and the periods a reform set are ours: never touched.
+    """
+    raw = str(province_code).strip()
+    if not raw.isdigit() or len(raw) > 2:
+        raise InvalidInput(
+            _l("Mã tỉnh phải là một hoặc hai chữ số (mã GSO), không phải “%(code)s”.", code=raw),
+            details={"province": raw},
+        )
+    source = None if before_2025 else sources.new_province(raw)
+    structure = "two_tier"
+    if source is None:
+        source = sources.old_province(raw)
+        structure = "three_tier"
+    if source is None:
+        raise NotFound(_l("Không có tỉnh mã %(code)s trong dữ liệu GSO.", code=raw))
+    codes = {source.code} | {c.code for c in source.children}
+    codes |= {w.code for c in source.children for w in c.children}
+    known = _known_units(codes)
+    result = ImportResult(structure=structure)
+    province = known.get(source.code)
+    values = _unit_values(
+        source, source.code, "province", structure, parent_code=None, province_code=source.code
     )
+    values["district_code"] = None
+    if province is not None:
+        # one province across the reform (Quảng Ngãi keeps 51): its structure and workflow set
+        # change when the reform is carried out, not when a list is read
+        values.pop("structure")
+    elif structure == "two_tier":
+        # a province from today's list runs the two-tier definitions; one from the old list
+        # the installation's default (WORKFLOW_SET, three_tier unless configured)
+        values["workflow_set"] = structure
+    _upsert(known, values, result)
     db.session.flush()
-    for district in province["districts"]:
-        district_code = str(district["code"])
+    if structure == "two_tier":
+        for commune in source.children:
+            key = unit_key(commune.code, structure, known)
+            values = _unit_values(
+                commune,
+                key,
+                "commune",
+                structure,
+                parent_code=source.code,
+                province_code=source.code,
+                district_code=None,
+            )
+            values["valid_from"] = REFORM_DAY
+            _upsert(known, values, result)
+        db.session.flush()
+        return result
+    for district in source.children:
+        district_key = unit_key(district.code, structure, known)
         _upsert(
-            known.get(district_code),
-            {
-                "code": district_code,
-                "name": nfc(district["name"]),
-                "name_search": search_key(district["name"]),
-                "level": "district",
-                "division_type": district["division_type"],
-                "parent_code": province_code_str,
-                "province_code": province_code_str,
-                "district_code": district_code,
-            },
+            known,
+            _unit_values(
+                district,
+                district_key,
+                "district",
+                structure,
+                parent_code=source.code,
+                province_code=source.code,
+                district_code=district_key,
+            ),
             result,
         )
     db.session.flush()
-    for district in province["districts"]:
-        for ward in district["wards"]:
-            ward_code = str(ward["code"])
+    for district in source.children:
+        district_key = unit_key(district.code, structure, known)
+        for ward in district.children:
             _upsert(
-                known.get(ward_code),
-                {
-                    "code": ward_code,
-                    "name": nfc(ward["name"]),
-                    "name_search": search_key(ward["name"]),
-                    "level": "commune",
-                    "division_type": ward["division_type"],
-                    "parent_code": str(district["code"]),
-                    "province_code": province_code_str,
-                    "district_code": str(district["code"]),
-                },
+                known,
+                _unit_values(
+                    ward,
+                    unit_key(ward.code, structure, known),
+                    "commune",
+                    structure,
+                    parent_code=district_key,
+                    province_code=source.code,
+                    district_code=district_key,
+                ),
                 result,
             )
     db.session.flush()

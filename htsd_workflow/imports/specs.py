@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from htsd_workflow.subjects.models import UNIT_TYPES
 
-PHONE = re.compile(r"^\+?\d{9,12}$")
+PHONE = re.compile(r"^\+?[0-9]{9,12}$")
 CODE_MAX = 64
 CODE = re.compile(r"^[A-Za-z0-9._/-]{1,64}$")
 UNIT_TYPE_WORDS = {

@@ -24,6 +24,7 @@ from sqlalchemy import exists, select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
+from htsd_workflow.auth.roles import IMPORTERS, SLIP_ISSUERS
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import search_key, whole_number
@@ -45,11 +46,6 @@ from htsd_workflow.subjects.models import KINDS, Subject
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-#: who imports lists: a commune officer for their commune, a district officer for the
-#: district, the provincial admin for the province (the territory check is per row)
-IMPORTERS = ("commune_reviewer", "district_reviewer", "admin")
-#: who hands out login slips (the same people who reset a household head's password)
-SLIP_ISSUERS = ("commune_reviewer", "admin")
 #: subjects listed (and slips printed) at most at once
 SLIP_PAGE = 500
 

@@ -14,6 +14,7 @@ CHECK_IMPORT = "worker.tasks.check_import_task"
 RUN_IMPORT = "worker.tasks.run_import_task"
 CLOSE_REPORT_MONTHS = "worker.tasks.close_report_months"
 DROP_STALE_IMPORTS = "worker.tasks.drop_stale_imports"
+BUILD_CERTIFICATES = "worker.tasks.build_certificates_task"
 
 #: every task the worker must register
 ALL = (
@@ -27,4 +28,5 @@ ALL = (
     RUN_IMPORT,
     CLOSE_REPORT_MONTHS,
     DROP_STALE_IMPORTS,
+    BUILD_CERTIFICATES,
 )

@@ -32,6 +32,11 @@ EVENTS = {
         "remind": "Nhắc việc: hồ sơ sắp đến hạn xử lý.",
         "escalate": "Hồ sơ đã quá hạn xử lý và được báo cáo cấp trên.",
         "extend_deadline": "Thời hạn xử lý hồ sơ đã được gia hạn.",
+        "decision_issued": (
+            "Đã có Quyết định công nhận số {number} ngày {date}. "
+            "Giấy công nhận được tải về tại trang hồ sơ."
+        ),
+        "revoke": "Quyết định công nhận danh hiệu của hồ sơ đã bị thu hồi.",
     },
     "en": {
         "submit": "The application was submitted and awaits review.",
@@ -47,6 +52,11 @@ EVENTS = {
         "remind": "Reminder: the application is nearly due.",
         "escalate": "The application is overdue and was reported to the level above.",
         "extend_deadline": "The deadline of the application was extended.",
+        "decision_issued": (
+            "Recognition decision No. {number} of {date} has been issued. "
+            "The certificate can be downloaded from the application's page."
+        ),
+        "revoke": "The recognition of the title was revoked.",
     },
 }
 ACTIONS = {
@@ -71,6 +81,8 @@ def render_message(
     locale = "en" if (user.locale or "vi").startswith("en") else "vi"
     event_kind = "recognized" if payload.get("to_state") == "recognized" else kind
     event = EVENTS[locale].get(event_kind, EVENTS[locale]["submit"])
+    if kind == "decision_issued":
+        event = event.format(number=payload.get("number", ""), date=payload.get("date", ""))
     state = definition.states.get(case.state)
     with force_locale(locale):
         current_state = state_label(case.state, definition)

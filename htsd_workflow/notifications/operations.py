@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import REVIEWER_ROLES
-from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.auth.scope import scope_clause, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.calendar import get_calendar
@@ -100,7 +100,7 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
         if case is None:
             message.dispatched_at = now
             continue
-        definition = registry.definition(case.title)
+        definition = registry.definition_of(case)
         payload = message.payload or {}
         for user in recipients(message.kind, payload, case, definition).values():
             title, body, link = render_message(message.kind, payload, case, user, definition)
@@ -188,7 +188,7 @@ def _failed_in_province(statement, actor: User | None):
     return (
         statement.join(User, User.id == Delivery.user_id)
         .join(Unit, Unit.code == User.unit_code)
-        .where(Unit.province_code == actor.unit_code)
+        .where(units_in_territory(actor))
     )
 
 

@@ -13,20 +13,11 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ROLE_LEVEL
+from htsd_workflow.auth.scope import TERRITORY_ATTRIBUTE
 from htsd_workflow.cases.definitions import WorkflowDefinition
 from htsd_workflow.cases.models import Case
 from htsd_workflow.extensions import db
-
-#: the case column that holds the unit code of each level
-LEVEL_CODE = {"province": "province_code", "district": "district_code", "commune": "commune_code"}
-#: level of each reviewing role
-ROLE_LEVEL = {
-    "commune_reviewer": "commune",
-    "district_reviewer": "district",
-    "education_reviewer": "province",
-    "culture_reviewer": "province",
-    "province_officer": "province",
-}
 
 
 def _users(*conditions) -> list[User]:
@@ -41,7 +32,7 @@ def reviewers_of(case: Case, roles) -> list[User]:
     """Active users of ``roles`` whose territory is the case's unit at the role's level."""
     conditions = []
     for role in roles:
-        code = getattr(case, LEVEL_CODE[ROLE_LEVEL[role]])
+        code = getattr(case, TERRITORY_ATTRIBUTE[ROLE_LEVEL[role]])
         if code:
             conditions.append((User.role == role) & (User.unit_code == code))
     return _users(or_(*conditions)) if conditions else []

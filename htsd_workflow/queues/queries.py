@@ -18,12 +18,12 @@ from htsd_workflow.auth.roles import REVIEWER_ROLES
 from htsd_workflow.auth.scope import territory, territory_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, PartClaim, SignOff
-from htsd_workflow.cases.operations import actor_department
+from htsd_workflow.cases.operations import actor_department, score_results
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
+from htsd_workflow.geography.queries import dbkk_communes, units_within
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -65,8 +65,8 @@ _DESCENDING = (Case.due_at.desc(), Case.id.desc())
 #: these columns)
 _UNIT_COLUMNS = select(Unit.code, Unit.name, Unit.level, Unit.district_code).order_by(Unit.code)
 _UNITS_OF = {
-    "province": _UNIT_COLUMNS.where(Unit.province_code == bindparam("code")),
-    "district": _UNIT_COLUMNS.where(Unit.district_code == bindparam("code")),
+    level: _UNIT_COLUMNS.where(units_within(level, bindparam("code")))
+    for level in ("province", "district")
 }
 
 
@@ -77,8 +77,7 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     ids = [
         row.id
         for row in rows
-        if row.title in registry.definitions
-        and registry.definition(row.title).states[row.state].joint
+        if row.title in registry.definitions and registry.definition_of(row).states[row.state].joint
     ]
     if not ids:
         return {}
@@ -367,10 +366,20 @@ class PassMarks:
         }
         self.registry = get_registry()
         self.marks: dict[tuple, float] = {}
+        # a levels set passes by which indicators are met, not by how many: those rows' results
+        # are computed from their items (one query for the page)
+        levels = [
+            row for row in rows if self.registry.criteria_set(row.criteria_set_id).kind == "levels"
+        ]
+        self.reached = {case_id: result.passed for case_id, result in score_results(levels).items()}
 
-    def passes(self, score, criteria_set_id: str, year: int, commune_code) -> bool | None:
+    def passes(
+        self, score, criteria_set_id: str, year: int, commune_code, case_id=None
+    ) -> bool | None:
         if score is None:
             return None
+        if case_id in self.reached:
+            return self.reached[case_id]
         key = (criteria_set_id, (year, commune_code) in self.dbkk)
         mark = self.marks.get(key)
         if mark is None:
@@ -396,7 +405,7 @@ def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
         failing += sum(
             1
             for row in rows
-            if not marks.passes(row.score, row.criteria_set_id, row.year, row.commune_code)
+            if not marks.passes(row.score, row.criteria_set_id, row.year, row.commune_code, row.id)
         )
     return failing
 

@@ -22,8 +22,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import or_, select
 
-from htsd_workflow.auth.access import access
-from htsd_workflow.auth.scope import in_scope, scope_clause
+from htsd_workflow.auth.access import access, may_open
+from htsd_workflow.auth.roles import DEPARTMENT_ROLES, STAFF_ROLES
+from htsd_workflow.auth.scope import in_scope, scope_clause, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
@@ -61,15 +62,6 @@ from htsd_workflow.subjects.models import Subject
 
 bp = Blueprint("queues", __name__)
 
-STAFF = (
-    "commune_reviewer",
-    "district_reviewer",
-    "education_reviewer",
-    "culture_reviewer",
-    "province_officer",
-    "manager",
-    "admin",
-)
 #: results listed per group on a bulk result page
 RESULT_ROWS = 500
 
@@ -210,7 +202,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
                 due_text=due[3],
                 points=format_points(counted, locale),
                 self_points=format_points(self_score, locale) if counted != self_score else "",
-                passed=marks.passes(counted, criteria_set_id, year, commune_code),
+                passed=marks.passes(counted, criteria_set_id, year, commune_code, case_id),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,
@@ -253,7 +245,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
         "bulk_triggers": [(t, needs_comment(t)) for t in bulk],
         "bulk_override": any(t in PASS_MARK_TRIGGERS for t in bulk),
         "confirm": None,
-        "is_department": user.role in ("education_reviewer", "culture_reviewer"),
+        "is_department": user.role in DEPARTMENT_ROLES,
         "here": here,
         "threshold": current_app.config["BULK_BACKGROUND_THRESHOLD"],
         "form": request.form if request.method == "POST" else {},
@@ -266,7 +258,7 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
 
 
 @bp.route("/queue")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def queue():
     """The cases waiting at the user's level inside their territory, soonest due first."""
     queue_filter = QueueFilter.from_args(request.args)
@@ -274,7 +266,7 @@ def queue():
 
 
 @bp.route("/queue/bulk", methods=["POST"])
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def bulk():
     """Approve, sign or return the ticked cases (or all matching the filter) at once."""
     queue_filter = QueueFilter.from_args(request.form)
@@ -345,7 +337,7 @@ def _job_items(job: BulkJob, is_ok: bool) -> list:
 
 
 @bp.route("/bulk/<int:job_id>")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def job(job_id: int):
     """A bulk action's progress, then what went through and what did not, and why."""
     job = _own_job(job_id)
@@ -360,7 +352,7 @@ def job(job_id: int):
 
 
 @bp.route("/bulk/<int:job_id>/status")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def job_status(job_id: int):
     """The progress bar's data."""
     job = _own_job(job_id)
@@ -368,7 +360,7 @@ def job_status(job_id: int):
 
 
 @bp.route("/bulk/<int:job_id>/resume", methods=["POST"])
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def resume_job(job_id: int):
     """Run the rest of a job that stopped on an error."""
     job = _own_job(job_id)
@@ -384,23 +376,20 @@ _CASE_CODE = re.compile(r"^\s*(?:hs[-\s]?)?([0-9]{1,12})\s*$", re.IGNORECASE)
 
 
 def _units_matching(key: str) -> list[Unit]:
-    user = current_user
-    if user.unit_level == "province":
-        where = Unit.province_code == user.unit_code
-    elif user.unit_level == "district":
-        where = or_(Unit.district_code == user.unit_code, Unit.code == user.unit_code)
-    else:
-        where = Unit.code == user.unit_code
     return db.session.scalars(
         select(Unit)
-        .where(where, Unit.level != "province", Unit.name_search.contains(key, autoescape=True))
+        .where(
+            units_in_territory(current_user),
+            Unit.level != "province",
+            Unit.name_search.contains(key, autoescape=True),
+        )
         .order_by(Unit.level, Unit.name)
         .limit(20)
     ).all()
 
 
 @bp.route("/search")
-@access(*STAFF)
+@access(*STAFF_ROLES)
 def search():
     """Find a household, clan, community, unit or case by name or code, without diacritics."""
     query = (request.args.get("q") or "").strip()[:100]
@@ -442,5 +431,5 @@ def search():
         subjects=subjects,
         latest=latest,
         units=units,
-        has_queue=current_user.role != "admin",
+        has_queue=may_open(current_app.view_functions["queues.queue"], current_user.role),
     )

@@ -13,12 +13,12 @@ Definitions (shown beside the figures):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, case, func, literal, or_, select, union_all
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause, territory
+from htsd_workflow.auth.scope import territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, StageVisit
 from htsd_workflow.core.calendar import get_calendar
@@ -26,11 +26,13 @@ from htsd_workflow.core.errors import rendered
 from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.queries import reform_day_between
 from htsd_workflow.reports.definitions import BOTTLENECK_DEFINITIONS
 from htsd_workflow.reports.filters import (
     Filters,
     _group_level,
     _overlapping,
+    _scope_across_reform,
     _start,
     _unit_filter,
     _unit_names,
@@ -62,7 +64,7 @@ def bottleneck_visits(user: User, filters: Filters, *, skip_months=None):
     """
     start, end = _start(filters.date_from), _start(filters.date_to + timedelta(days=1))
     column_name, code = _group_level(user, filters.unit)
-    conditions = [scope_clause(user, StageVisit, subject_column=StageVisit.case_id)]
+    conditions = [_scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id)]
     if code:
         conditions.append(_unit_filter(StageVisit, code))
     if filters.title:
@@ -107,7 +109,7 @@ def _closed_month_groups(user: User, filters: Filters, months):
     none = literal(0)
     counted = total("outcome")
     decided = m.outcome.not_in((*get_registry().return_triggers, "withdraw"))
-    conditions = [scope_clause(user, m), m.month >= months[0], m.month < months[1]]
+    conditions = [_scope_across_reform(user, m), m.month >= months[0], m.month < months[1]]
     if filters.unit:
         conditions.append(m.province_code == filters.unit)
     if filters.title:
@@ -265,7 +267,14 @@ def bottlenecks(user: User, filters: Filters, *, now: datetime | None = None) ->
         "definitions": rendered(BOTTLENECK_DEFINITIONS),
         "period": {"from": filters.date_from.isoformat(), "to": filters.date_to.isoformat()},
         "group_by": column_name.replace("_code", ""),
+        # a period that spans a reorganisation shows old units' rows and new ones'
+        "reform_day": _reform_day(filters.date_from, filters.date_to),
     }
+
+
+def _reform_day(start: date, end: date) -> str | None:
+    day = reform_day_between(start, end)
+    return day.isoformat() if day else None
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -298,7 +307,11 @@ def percentile_of_counts(counts, fraction: float) -> float:
 
 
 def longest_waiting(user: User, filters: Filters, limit: int = 10) -> list:
-    conditions = [scope_clause(user, Case), Case.is_open.is_(True), Case.due_at.is_not(None)]
+    conditions = [
+        _scope_across_reform(user, Case),
+        Case.is_open.is_(True),
+        Case.due_at.is_not(None),
+    ]
     if filters.unit:
         conditions.append(_unit_filter(Case, filters.unit))
     if filters.title:

@@ -60,14 +60,21 @@ _TARGET_COMMON = {
 TARGET_DEFINITIONS = {
     **_TARGET_COMMON,
     "target": _l(
-        "Chỉ tiêu (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
+        "Chỉ tiêu cuối kỳ (%) của kế hoạch áp dụng; xã ĐBKK theo chỉ tiêu riêng của năm; "
         "huyện, tỉnh: bình quân gia quyền theo tổng số của các xã và dòng trực thuộc"
     ),
     "gap": _l("Còn thiếu = chỉ tiêu − tỷ lệ (điểm phần trăm; âm là vượt)"),
     "gap_count": _l(
         "Số đối tượng (hộ, dòng họ, cộng đồng, đơn vị) cần được công nhận thêm để đạt chỉ tiêu"
     ),
-    "on_track": _l("Đạt khi tỷ lệ ≥ chỉ tiêu"),
+    "path": _l(
+        "Lộ trình của năm: chỉ tiêu là của cuối kỳ kế hoạch; giữa kỳ, giá trị trên đường thẳng "
+        "từ tỷ lệ đầu kỳ (tỷ lệ được công nhận năm trước kỳ, nếu không có thì số đầu kỳ kế "
+        "hoạch nêu) đến chỉ tiêu cuối kỳ; năm cuối kỳ và sau đó bằng chỉ tiêu"
+    ),
+    "on_track": _l(
+        "Đạt khi tỷ lệ ≥ lộ trình của năm; chưa có tỷ lệ đầu kỳ thì so với chỉ tiêu cuối kỳ"
+    ),
 }
 
 

@@ -10,11 +10,13 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, or_, select, union_all
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import StageVisit
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.queries import predecessor_provinces
 from htsd_workflow.reports.definitions import TITLES
 
 
@@ -130,3 +132,13 @@ def _unit_names(codes) -> dict[str, str]:
     if not codes:
         return {}
     return dict(db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all())
+
+
+def _scope_across_reform(user: User, model, **kw):
+    """The user's territory, and for a whole-province viewer the history of the provinces
+    merged into theirs (Kon Tum's old units and cases for today's Quảng Ngãi)."""
+    clause = scope_clause(user, model, **kw)
+    if user.unit_level != "province" or user.role == "applicant":
+        return clause
+    merged = predecessor_provinces(user.unit_code)
+    return or_(clause, model.province_code.in_(merged)) if merged else clause

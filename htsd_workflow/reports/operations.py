@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import date
 from typing import IO
 
 from flask_babel import lazy_gettext as _l
@@ -20,16 +21,17 @@ from sqlalchemy import select
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import DENOMINATOR_EDITORS
+from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.core.errors import InvalidInput, NotAllowed
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.models import LEVELS, Unit
+from htsd_workflow.geography.queries import unit_exists_between
 from htsd_workflow.imports.operations import ValidationReport
 from htsd_workflow.imports.reader import normalise_header, read_rows
 from htsd_workflow.reports.models import Denominator
 
-#: roles that enter denominators (each inside their own territory)
-EDITORS = ("commune_reviewer", "district_reviewer", "manager", "province_officer", "admin")
 TITLES = ("family", "clan", "community", "unit")
 #: the only title a district or the province itself has a denominator for
 DIRECT_TITLES = ("unit",)
@@ -57,35 +59,27 @@ class Area:
 
 def may_edit(actor: User, unit: Unit) -> bool:
     """Whether ``actor`` may set ``unit``'s figures: their own territory only."""
-    if actor is None or not actor.is_active or actor.role not in EDITORS:
+    if actor is None or not actor.is_active or actor.role not in DENOMINATOR_EDITORS:
         return False
-    if actor.unit_level == "province":
-        return unit.province_code == actor.unit_code
-    if actor.unit_level == "district":
-        return unit.district_code == actor.unit_code
-    if actor.unit_level == "commune":
-        return unit.code == actor.unit_code
-    return False
+    return in_scope(actor, unit)
 
 
 def titles_for(unit: Unit) -> tuple[str, ...]:
     return TITLES if unit.level == "commune" else DIRECT_TITLES
 
 
-def _territory_clause(actor: User):
-    if actor.unit_level == "province":
-        return Unit.province_code == actor.unit_code
-    if actor.unit_level == "district":
-        return Unit.district_code == actor.unit_code
-    return Unit.code == actor.unit_code
-
-
 def areas_for(actor: User, year: int) -> list[Area]:
     """The areas the actor may set, province or district first, with the year's figures."""
-    if actor.role not in EDITORS or actor.unit_level not in ("province", "district", "commune"):
+    if actor.role not in DENOMINATOR_EDITORS or actor.unit_level not in LEVELS:
         raise NotAllowed(_l("Bạn không nhập được tổng số (mẫu số) của địa bàn."))
     units = db.session.scalars(
-        select(Unit).where(_territory_clause(actor)).order_by(Unit.level.desc(), Unit.code)
+        select(Unit)
+        .where(
+            units_in_territory(actor),
+            # the units that existed in the year: a new commune's figures start with it
+            unit_exists_between(date(year, 1, 1), date(year, 12, 31)),
+        )
+        .order_by(Unit.level.desc(), Unit.code)
     ).all()
     # province, then districts, then communes (code order within each level)
     order = {"province": 0, "district": 1, "commune": 2}
@@ -94,7 +88,7 @@ def areas_for(actor: User, year: int) -> list[Area]:
     for d in db.session.scalars(
         select(Denominator)
         .join(Unit, Unit.code == Denominator.unit_code)
-        .where(Denominator.year == year, _territory_clause(actor))
+        .where(Denominator.year == year, units_in_territory(actor))
     ):
         counts.setdefault(d.unit_code, {})[d.title] = d.count
     return [Area(u, titles_for(u), counts.get(u.code, {})) for u in units]
@@ -307,7 +301,7 @@ def check_denominators(raw: IO[bytes], actor: User) -> tuple[ValidationReport, l
 
 def import_denominators(raw: IO[bytes], actor: User) -> int:
     """All rows or none; re-importing the same file changes nothing. Returns figures changed."""
-    if actor.role not in EDITORS:
+    if actor.role not in DENOMINATOR_EDITORS:
         raise NotAllowed(_l("Bạn không nhập được tổng số (mẫu số) của địa bàn."))
     report, rows = check_denominators(raw, actor)
     if not report.is_clean:

@@ -5,25 +5,35 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import date
 
 from flask import current_app
 from sqlalchemy import case, func, select
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.errors import rendered
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes
+from htsd_workflow.geography.queries import (
+    dbkk_communes,
+    reform_within,
+    unit_exists_between,
+)
 from htsd_workflow.reports.definitions import COUNT_TARGET_DEFINITIONS, TARGET_DEFINITIONS, TITLES
-from htsd_workflow.reports.filters import _unit_filter, _unit_names, known_unit
+from htsd_workflow.reports.filters import (
+    _scope_across_reform,
+    _unit_filter,
+    _unit_names,
+    known_unit,
+)
 from htsd_workflow.reports.models import Denominator
-from htsd_workflow.reports.plans import load_plans, plan_for
+from htsd_workflow.reports.plans import plan_for
 
 
 def plans():
-    return load_plans(f"{current_app.config['WORKFLOWS_DIR']}/plans")
+    """The plans in force, loaded and validated at start-up (``create_app``)."""
+    return current_app.extensions["htsd_plans"]
 
 
 def _province_of(user: User) -> str:
@@ -32,7 +42,14 @@ def _province_of(user: User) -> str:
     return db.session.get(Unit, user.unit_code).province_code
 
 
-def targets(user: User, *, year: int, title: str | None = None, unit: str | None = None) -> dict:
+def targets(
+    user: User,
+    *,
+    year: int,
+    title: str | None = None,
+    unit: str | None = None,
+    with_path: bool = True,
+) -> dict:
     """Per commune and district of the viewer's territory (and a province total).
 
     Subjects managed by a district or the province themselves (units such as a district's
@@ -40,20 +57,30 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     of the province, against a denominator entered for that level, and in its totals.
     With a count plan (the 2015 pilot) each pilot district's recognised count is compared with
     the plan's count; communes have no count target of their own.
+
+    A percentage plan's targets are for the end of its period: each row also carries the path
+    value of ``year`` (``Plan.path_value``) from its baseline — the row's own recognised share
+    in the year before the period starts, else the baseline the plan states — and "on track"
+    compares the share with that path (``with_path=False``: the baseline's own run, no path).
     """
     unit_level = known_unit(unit).level if unit else None
     province = _province_of(user)
     plan = plan_for(plans(), province, year)
     by_count = plan is not None and plan.kind == "count"
     titles = [title] if title else list(TITLES)
+    first_day, last_day = date(year, 1, 1), date(year, 12, 31)
     communes = db.session.scalars(
         select(Unit)
         .where(
             Unit.level == "commune",
-            scope_clause(user, Unit) if user.role != "applicant" else Unit.code == "",
+            _scope_across_reform(user, Unit) if user.role != "applicant" else Unit.code == "",
+            # the communes that existed in the year: old ones before a reorganisation, new
+            # ones after it, both for a year that spans it
+            unit_exists_between(first_day, last_day),
         )
         .order_by(Unit.code)
     ).all()
+    reform_day = reform_within(communes, first_day, last_day)
     if unit:
         communes = [c for c in communes if unit in (c.code, c.district_code, c.province_code)]
     codes = {c.code for c in communes}
@@ -76,7 +103,7 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
     }
     counts = defaultdict(lambda: [0, 0])
     conditions = [
-        scope_clause(user, Case),
+        _scope_across_reform(user, Case),
         Case.year == year,
         Case.title.in_(titles),
         Case.submitted_at.is_not(None),
@@ -112,9 +139,10 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
             )
             row["is_dbkk"] = commune.code in dbkk
             rows.append(row)
-            groups[(commune.district_code, t)].append(row)
-            if whole_province:
-                groups[(commune.province_code, t)].append(row)
+            if commune.district_code:  # none since 2025: communes report to the province
+                groups[(commune.district_code, t)].append(row)
+            if whole_province:  # a merged province's old communes count in the viewer's
+                groups[(province, t)].append(row)
     names = _unit_names({k[0] for k in groups} | set(direct_areas) | {province})
     for area in direct_areas:
         for t in titles:
@@ -180,13 +208,43 @@ def targets(user: User, *, year: int, title: str | None = None, unit: str | None
         totals.append(row)
     plan_ref = None
     if plan:
-        plan_ref = {"id": plan.id, "label": plan.label, "kind": plan.kind}
+        plan_ref = {
+            "id": plan.id,
+            "label": plan.label,
+            "kind": plan.kind,
+            "period": {"from": plan.period_from, "to": plan.period_to},
+            "carried_past_end": plan.carried_past_end(year),
+        }
+        if with_path and not by_count:
+            _on_path(totals + rows, plan, year, user, title, unit)
     return {
         "rows": totals + rows,
         "plan": plan_ref,
         "year": year,
         "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
+        # a year that spans a reorganisation: the table holds old units (to the day before)
+        # and new ones (from the day)
+        "reform_day": reform_day.isoformat() if reform_day else None,
     }
+
+
+def _on_path(rows: list[dict], plan, year: int, user: User, title, unit) -> None:
+    """Give each row its baseline, the path value of ``year`` and "on track" against it."""
+    starts = plan.period_from - 1
+    shares = {}
+    if plan.period_to is None or year < plan.period_to:
+        # the recognised share when the period starts: the report of the year before
+        before = targets(user, year=starts, title=title, unit=unit, with_path=False)
+        shares = {(r["unit_code"], r["level"], r["title"]): r["percent"] for r in before["rows"]}
+    for row in rows:
+        baseline = shares.get((row["unit_code"], row["level"], row["title"]))
+        if baseline is None:
+            baseline = plan.baseline.get(row["title"])
+        row["baseline"] = baseline
+        row["path"] = plan.path_value(row["target"], baseline, year)
+        mark = row["path"] if row["path"] is not None else row["target"]
+        if row["percent"] is not None and mark is not None:
+            row["on_track"] = row["percent"] >= mark
 
 
 def _count_row(code, name, level, title, den, registered, recognized, plan, groups, known):

@@ -8,11 +8,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, select
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import StageVisit
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.bottlenecks import _settings_for_aggregates
-from htsd_workflow.reports.filters import Filters, _overlapping, _start, _unit_filter
+from htsd_workflow.reports.filters import (
+    Filters,
+    _overlapping,
+    _scope_across_reform,
+    _start,
+    _unit_filter,
+)
 
 
 def _week_index(column, start: datetime):
@@ -37,7 +42,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
     counted by the weeks it arrived, left and fell overdue in; the groups are summed here.
     """
     conditions = [
-        scope_clause(user, StageVisit, subject_column=StageVisit.case_id),
+        _scope_across_reform(user, StageVisit, subject_column=StageVisit.case_id),
         ~StageVisit.stage.contains(":"),
     ]
     if filters.unit:

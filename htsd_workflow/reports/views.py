@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.access import access
+from htsd_workflow.auth.roles import DENOMINATOR_EDITORS, REPORT_READERS
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import (
     DEPARTMENT_LABELS,
@@ -25,7 +26,6 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
-    EDITORS,
     TITLE_HEADERS,
     areas_for,
     denominator_template,
@@ -42,7 +42,6 @@ from htsd_workflow.reports.queries import (
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-READERS = ("manager", "province_officer", "admin", "education_reviewer", "culture_reviewer")
 
 BOTTLENECK_COLUMNS = [
     ("stage", "Bước"),
@@ -74,7 +73,8 @@ TARGET_COLUMNS = [
     ("registered", "Đăng ký"),
     ("recognized", "Được công nhận"),
     ("percent", "Tỷ lệ (%)"),
-    ("target", "Chỉ tiêu (%)"),
+    ("path", "Lộ trình năm (%)"),
+    ("target", "Chỉ tiêu cuối kỳ (%)"),
     ("gap", "Còn thiếu (điểm %)"),
     ("gap_count", "Cần công nhận thêm (số lượng)"),
     ("on_track", "Đạt tiến độ"),
@@ -215,7 +215,7 @@ def _slowest(rows: list[dict]) -> list[dict]:
 
 
 @bp.get("/bottlenecks")
-@access(*READERS)
+@access(*REPORT_READERS)
 def bottleneck_page():
     kind = _format()
     filters = parse_filters(request.args)
@@ -266,7 +266,7 @@ def bottleneck_page():
 
 
 @bp.get("/bottlenecks/trend")
-@access(*READERS)
+@access(*REPORT_READERS)
 def bottleneck_trend():
     """The bottleneck page's weekly trend (chart, export links, weekly figures) for the same
     filters: fetched by the page once its tables show; opened directly (no JavaScript), a
@@ -288,7 +288,11 @@ def _target_columns(data: dict) -> list[tuple[str, str]]:
     if not data["plan"] or data["plan"]["kind"] != "count":
         return TARGET_COLUMNS
     words = {"target": "Chỉ tiêu (số lượng)", "gap": "Còn thiếu (số lượng)"}
-    return [(key, words.get(key, label)) for key, label in TARGET_COLUMNS if key != "gap_count"]
+    return [
+        (key, words.get(key, label))
+        for key, label in TARGET_COLUMNS
+        if key not in ("gap_count", "path")
+    ]
 
 
 def _labelled(rows: list[dict]) -> list[dict]:
@@ -328,7 +332,7 @@ def _waiting_rows(cases) -> list[dict]:
 
 
 @bp.get("/targets")
-@access(*READERS)
+@access(*REPORT_READERS)
 def targets_page():
     kind = _format()
     year = _year()
@@ -384,14 +388,14 @@ def _denominator_page(year: int, *, errors=None, upload_errors=None, values=None
 
 
 @bp.get("/denominators")
-@access(*EDITORS)
+@access(*DENOMINATOR_EDITORS)
 def denominators_page():
     """The year's figures of each area of the user's territory, on one form."""
     return _denominator_page(_year())
 
 
 @bp.post("/denominators")
-@access(*EDITORS)
+@access(*DENOMINATOR_EDITORS)
 def denominators_save():
     year = _year()
     try:
@@ -408,7 +412,7 @@ def denominators_save():
 
 
 @bp.get("/denominators/template.xlsx")
-@access(*EDITORS)
+@access(*DENOMINATOR_EDITORS)
 def denominators_template():
     """The spreadsheet template, pre-filled with the user's areas and the year's figures."""
     year = _year()
@@ -420,7 +424,7 @@ def denominators_template():
 
 
 @bp.post("/denominators/upload")
-@access(*EDITORS)
+@access(*DENOMINATOR_EDITORS)
 def denominators_upload():
     """Check the whole file; import it only when every row is right (all or nothing)."""
     year = _year()

@@ -190,7 +190,7 @@ def extend_deadline(
     )
     if case is None or not in_scope(user, case):
         raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
-    state = get_registry().definition(case.title).states[case.state]
+    state = get_registry().definition_of(case).states[case.state]
     if not state.is_review or user.role not in state.roles:
         raise NotAllowed(_l("Chỉ cấp đang xử lý hồ sơ mới được gia hạn."))
     if case.is_extended:

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.text import nfc, search_key
 from htsd_workflow.extensions import db
-from htsd_workflow.geography.models import Unit
+from htsd_workflow.geography.models import Unit, UnitSuccession
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES, ClanMember, Subject
 
 
@@ -51,6 +51,22 @@ def create_subject(
         raise InvalidInput(
             _l("Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn."),
             details={"unit_code": _l("Cần mã cấp xã")},
+        )
+    if unit.valid_to is not None:
+        successors = db.session.scalars(
+            select(UnitSuccession.successor_code).where(
+                UnitSuccession.predecessor_code == unit.code
+            )
+        ).all()
+        raise InvalidInput(
+            _l(
+                "%(name)s không còn từ %(day)s (sắp xếp đơn vị hành chính); đơn vị hiện hành: "
+                "%(successors)s.",
+                name=unit.name,
+                day=unit.valid_to.isoformat(),
+                successors=", ".join(successors) or "—",
+            ),
+            details={"unit_code": _l("Nhập mã đơn vị hiện hành")},
         )
     if kind == "unit" and unit_type is not None and unit_type not in UNIT_TYPES:
         raise InvalidInput(
@@ -129,3 +145,29 @@ def add_clan_members(clan: Subject, household_ids: list[int]) -> None:
         if household_id not in existing:
             db.session.add(ClanMember(clan_id=clan.id, household_id=household_id))
     db.session.flush()
+
+
+def move_subjects(moves: dict[int, str]) -> int:
+    """Put subjects under another managing unit (subject id → unit code), e.g. an old commune's
+    successor after a reorganisation; return how many changed. Their cases keep their own
+    unit path: the case operations carry the running ones."""
+    changed = 0
+    units = {
+        u.code: u
+        for u in db.session.scalars(select(Unit).where(Unit.code.in_(set(moves.values()))))
+    }
+    for subject in db.session.scalars(select(Subject).where(Subject.id.in_(list(moves)))):
+        unit = units[moves[subject.id]]
+        values = {
+            "unit_code": unit.code,
+            "managing_level": unit.level,
+            "province_code": unit.province_code,
+            "district_code": unit.district_code,
+            "commune_code": unit.code if unit.level == "commune" else None,
+        }
+        if any(getattr(subject, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(subject, key, value)
+            changed += 1
+    db.session.flush()
+    return changed

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import may_reset_password, reset_password
+from htsd_workflow.auth.roles import PASSWORD_RESETTERS, STAFF_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import Case, Round
 from htsd_workflow.cases.operations import start_case
@@ -144,15 +145,7 @@ def _subject_page_context(subject: Subject) -> dict:
 
 
 @bp.route("/subjects/<int:subject_id>")
-@access(
-    "commune_reviewer",
-    "district_reviewer",
-    "education_reviewer",
-    "culture_reviewer",
-    "province_officer",
-    "manager",
-    "admin",
-)
+@access(*STAFF_ROLES)
 def show(subject_id: int):
     """A subject inside the reviewer's territory, with its cases and accounts."""
     subject = _subject_in_scope(subject_id)
@@ -176,7 +169,7 @@ def start_on_behalf(subject_id: int):
 
 
 @bp.route("/subjects/<int:subject_id>/accounts/<int:user_id>/reset-password", methods=["POST"])
-@access("commune_reviewer", "admin")
+@access(*PASSWORD_RESETTERS)
 def reset_account_password(subject_id: int, user_id: int):
     """Give a household head a temporary password, shown once on this page."""
     subject = _subject_in_scope(subject_id)

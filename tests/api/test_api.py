@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from sqlalchemy import select
 
 from htsd_workflow.auth.models import ApiToken
@@ -171,6 +172,24 @@ def test_workflows_and_criteria_sets(ctx, api, make):
     family = client.get("/criteria-sets/family-2016").json
     assert family["max_total"] == 100 and family["items"][0]["max_points"] == 10
     assert client.get("/criteria-sets/nope").status_code == 404
+    unit = client.get("/criteria-sets/unit-qd448").json
+    # who the set is for, and from when to when, by managing level
+    assert unit["managed_by"] == {
+        "commune": {"from": "2016-01-01", "to": None},
+        "district": {"from": "2016-01-01", "to": "2020-09-20"},
+        "province": {"from": "2016-01-01", "to": "2020-09-20"},
+    }
+    assert client.get("/criteria-sets/unit-tt22-2020").json["effective"] == {
+        "from": "2020-09-21",
+        "to": "2024-01-25",
+    }
+    levels = client.get("/criteria-sets/unit-tt24-2023").json
+    assert levels["kind"] == "levels" and levels["levels"][1]["label"] == "Mức độ 2 – Tốt"
+    # staff see which figures are unverified; an applicant sees the criteria only
+    assert not family["items"][-1]["verified"] and "tạm" in family["notes"]
+    household = api(make.applicant(make.subject())).get("/criteria-sets/family-2016").json
+    assert "notes" not in household and all("verified" not in i for i in household["items"])
+    assert household["items"][0]["max_points"] == 10
 
 
 def test_notifications_inbox(ctx, api, make):
@@ -223,6 +242,7 @@ def test_a_new_password_ends_the_old_tokens(ctx, api, make):
     assert client.get("/me").status_code == 401
 
 
+@pytest.mark.pinned_clock
 def test_reviewing_level_extends_a_deadline_once_per_stage(ctx, api, make):
     case, applicant = make.case_in("commune_review")
     assert case.due_at == datetime(2026, 12, 21, 10)  # 17:00 local, 10 working days

@@ -64,6 +64,8 @@ def _through_the_orm(case_id: int, user) -> dict:
             "total": result.total,
             "passed": result.passed,
             "missing": list(result.missing),
+            "kind": cset.kind,
+            "level": None,
         },
         "sign_offs": [
             {"department": s.department, "user": s.user.username, "at": s.at}
@@ -73,9 +75,26 @@ def _through_the_orm(case_id: int, user) -> dict:
             {"part": c.part, "user": c.user.username, "at": c.claimed_at}
             for c in sorted(case.part_claims, key=lambda c: c.part)
         ],
+        "decision": _decision_through_the_orm(case),
     }
     db.session.rollback()
     return json.loads(json.dumps(_schema(CaseSchema).dump(answer)))
+
+
+def _decision_through_the_orm(case) -> dict | None:
+    from sqlalchemy import select
+
+    from htsd_workflow.decisions.models import DecisionEntry
+
+    entry = db.session.scalar(select(DecisionEntry).where(DecisionEntry.case_id == case.id))
+    if entry is None or not entry.decision.is_issued:
+        return None
+    return {
+        "number": entry.decision.number,
+        "date": entry.decision.issued_on,
+        "body_name": entry.decision.body_name,
+        "certificate": f"/api/v1/cases/{case.id}/certificate",
+    }
 
 
 def _provincial_case(make):

@@ -179,3 +179,11 @@ def test_the_api_has_the_pages_comment_limit(make, api, path):
     answer = officer.post(path.format(id=case.id), body)
     assert answer.status_code == 422 and "comment" in answer.json["error"]["details"]
     assert _history(case.id) == before
+
+
+def test_codes_and_phone_numbers_take_only_ascii_digits(make, api):
+    province = api(make.reviewer("province_officer", "62"))
+    household = {"kind": "family", "name": "Hộ D", "unit_code": COMMUNE, "phone": "٠٩١٢٣٤٥٦٧٨"}
+    assert "phone" in _error(province.post("/subjects", household), 422)["details"]
+    assert "unit" in _error(province.get("/cases?unit=٦٢"), 422)["details"]
+    assert _count(Subject) == 0

@@ -19,7 +19,14 @@ from pathlib import Path
 
 FOLDER = Path(__file__).resolve().parent
 
-TEST_NOW = datetime.fromisoformat(os.environ.get("HTSD_TEST_NOW", "2026-12-07T10:30:00+07:00"))
+#: where a test that states dates of its own runs (``@pytest.mark.pinned_clock``), whatever
+#: ``HTSD_TEST_NOW`` says: its expectations ("28/12/2026", "the 2026 round") are about this day
+DEFAULT_NOW = datetime.fromisoformat("2026-12-07T10:30:00+07:00")
+TEST_NOW = (
+    datetime.fromisoformat(os.environ["HTSD_TEST_NOW"])
+    if "HTSD_TEST_NOW" in os.environ
+    else DEFAULT_NOW
+)
 
 #: the moments at which a date rule must hold (local time, Asia/Ho_Chi_Minh)
 MOMENTS = {

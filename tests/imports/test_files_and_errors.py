@@ -45,7 +45,7 @@ def excel_saved(headers, rows, cached: dict[str, str]) -> io.BytesIO:
                 xml = data.decode()
                 for cell, value in cached.items():
                     xml = re.sub(
-                        rf'<c r="{cell}"><f>(.*?)</f><v\s*/>',
+                        rf'<c r="{cell}"><f>(.*?)</f>(?:<v\s*/>|<v></v>)',  # lxml writes <v></v>
                         lambda m, c=cell, v=value: (
                             f'<c r="{c}" t="str"><f>{m.group(1)}</f><v>{v}</v>'
                         ),

@@ -69,6 +69,36 @@ def test_unit_managed_by_district_enters_at_district_verification(ctx, make):
     assert fire_trigger(case2.id, "submit", applicant2).state == "provincial_confirmation"
 
 
+def test_a_units_set_follows_who_manages_it_and_the_case_keeps_it(ctx, make):
+    # 2024: TT 24/2023's indicators at levels for a unit managed by a district or the
+    # province, QĐ 448's points for one managed by a commune (CV 6782: "ở cơ sở thuộc xã quản lý")
+    year = 2024
+    set_round("unit", year, date(2024, 1, 1), date(2024, 12, 31), date(2025, 2, 15))
+    started = datetime(2024, 3, 1, 3)
+    by_district = create_subject("unit", "Phòng GD&ĐT TP Kon Tum", DISTRICT, unit_type="agency")
+    by_province = create_subject("unit", "Trường THPT chuyên", PROVINCE, unit_type="school")
+    by_commune = create_subject("unit", "Trường tiểu học xã", COMMUNE, unit_type="school")
+    ids = {}
+    for subject in (by_district, by_province, by_commune):
+        case = start_case(subject.id, "unit", year, make.applicant(subject), now=started)
+        ids[subject.managing_level] = case.criteria_set_id
+    assert ids == {
+        "district": "unit-tt24-2023",
+        "province": "unit-tt24-2023",
+        "commune": "unit-qd448",
+    }
+
+
+def test_a_late_case_for_2020_follows_the_rules_of_that_years_end(ctx, make):
+    set_round("unit", 2020, date(2020, 1, 1), date(2021, 3, 31), date(2021, 6, 30))
+    unit = create_subject("unit", "Phòng GD&ĐT TP Kon Tum", DISTRICT, unit_type="agency")
+    case = start_case(unit.id, "unit", 2020, make.applicant(unit), now=datetime(2021, 1, 5, 3))
+    assert case.criteria_set_id == "unit-tt22-2020"
+    early = create_subject("unit", "Phòng GD&ĐT Đắk Hà", DISTRICT, unit_type="agency")
+    case = start_case(early.id, "unit", 2020, make.applicant(early), now=datetime(2020, 9, 20, 3))
+    assert case.criteria_set_id == "unit-qd448"
+
+
 def test_scores_above_the_maximum_are_refused_and_nothing_is_half_written(ctx, make):
     case, applicant = make.draft(complete=False)
     entries = [
@@ -94,19 +124,28 @@ def test_total_and_pass_are_computed_and_the_reviewers_score_wins(ctx, make):
     fire_trigger(case.id, "submit", applicant)
     reviewer = make.reviewer("commune_reviewer", COMMUNE)
     with pytest.raises(InvalidInput):
-        save_assessment(case.id, [{"code": "2", "score": 5}], reviewer)  # a note is required
-    save_assessment(case.id, [{"code": "2", "score": 5, "note": "Không có minh chứng"}], reviewer)
+        save_assessment(case.id, [{"code": "2.2", "score": 0}], reviewer)  # a note is required
+    save_assessment(
+        case.id,
+        [
+            {"code": "2.2", "score": 0, "note": "Không có minh chứng"},
+            {"code": "3", "score": 15, "note": "Thiếu sách"},
+        ],
+        reviewer,
+    )
     db.session.commit()
     item = db.session.scalar(
-        select(AssessmentItem).where(AssessmentItem.case_id == case.id, AssessmentItem.code == "2")
+        select(AssessmentItem).where(
+            AssessmentItem.case_id == case.id, AssessmentItem.code == "2.2"
+        )
     )
-    assert (item.score, item.reviewed_score) == (30, 5)  # both values are kept
+    assert (item.score, item.reviewed_score) == (20, 0)  # both values are kept
     result = assessment_result(db.session.get(Case, case.id))
     assert result.total == 75 and not result.passed
     adjust = db.session.scalar(
         select(CaseEvent).where(CaseEvent.case_id == case.id, CaseEvent.trigger == "adjust_scores")
     )
-    assert adjust.actor_id == reviewer.id and adjust.data["items"][0]["new"] == 5
+    assert adjust.actor_id == reviewer.id and adjust.data["items"][0]["new"] == 0
 
 
 def test_dbkk_commune_uses_the_lower_pass_mark(ctx, make):
@@ -133,6 +172,6 @@ def test_reviewer_of_another_level_cannot_touch_scores(ctx, make):
     case, applicant = make.case_in("commune_review")
     district = make.reviewer("district_reviewer", DISTRICT)
     with pytest.raises(NotAllowed):
-        save_assessment(case.id, [{"code": "2", "score": 1, "note": "x"}], district)
+        save_assessment(case.id, [{"code": "2.2", "score": 1, "note": "x"}], district)
     with pytest.raises(NotAllowed):
-        save_assessment(case.id, [{"code": "2", "score": 1}], applicant)  # no longer a draft
+        save_assessment(case.id, [{"code": "2.2", "score": 1}], applicant)  # no longer a draft

@@ -200,6 +200,7 @@ def test_two_reviewers_claiming_at_once_one_holds_the_case(ctx, make):
     assert claims == 1
 
 
+@pytest.mark.pinned_clock
 def test_two_deadline_extensions_at_once_extend_once(ctx, make):
     case, _ = make.case_in("commune_review")
     one = make.user("commune_reviewer", COMMUNE)

@@ -38,9 +38,21 @@ def test_seed_demo_is_idempotent_and_covers_the_workflow(ctx):
         "returned",
     } <= states
     assert cases > 50
+    # issued decisions with certificates, and one draft, so a newcomer sees the whole path
+    from htsd_workflow.decisions.models import Decision, DecisionEntry
+    from htsd_workflow.decisions.queries import verification
+
+    statuses = set(db.session.scalars(select(Decision.status)))
+    assert statuses == {"draft", "issued"}
+    entry = db.session.scalar(
+        select(DecisionEntry).join(Decision).where(Decision.status == "issued").limit(1)
+    )
+    assert verification(entry.code)["status"] == "valid"
+    decisions = db.session.scalar(select(func.count()).select_from(Decision))
     seed_demo(case_count=3000, today=date(2026, 11, 20), commune_limit=2)
     db.session.commit()
     assert db.session.scalar(select(func.count()).select_from(Case)) == cases
     assert db.session.scalar(select(func.count()).select_from(CaseEvent)) == events
+    assert db.session.scalar(select(func.count()).select_from(Decision)) == decisions
     demo = db.session.scalar(select(User).where(User.username == "xa"))
     assert demo.check_password("demo1234") and demo.unit_code == "23281"

@@ -76,14 +76,14 @@ def test_two_reviewers_adjusting_from_the_same_version_the_second_is_refused(ctx
     seen = case.version
     save_assessment(
         case.id,
-        [{"code": "2", "score": 20, "note": "Thiếu minh chứng"}],
+        [{"code": "2.2", "score": 10, "note": "Thiếu minh chứng"}],
         first,
         expected_version=seen,
     )
     db.session.commit()
     with pytest.raises(Conflict):
         save_assessment(
-            case.id, [{"code": "2", "score": 30, "note": "Đủ"}], second, expected_version=seen
+            case.id, [{"code": "2.2", "score": 20, "note": "Đủ"}], second, expected_version=seen
         )
     db.session.rollback()
     assert assessment_result(db.session.get(Case, case.id)).total == 90
@@ -134,7 +134,14 @@ def test_an_override_reason_moves_it_forward_and_stays_in_the_history(ctx, make)
 def test_the_reviewers_adjusted_score_is_the_one_checked(ctx, make):
     case, _ = make.case_in("commune_review")  # 100 by self-assessment
     reviewer = make.reviewer("commune_reviewer", COMMUNE)
-    save_assessment(case.id, [{"code": "2", "score": 5, "note": "Không có minh chứng"}], reviewer)
+    save_assessment(
+        case.id,
+        [
+            {"code": "2.2", "score": 0, "note": "Không có minh chứng"},
+            {"code": "3", "score": 15, "note": "Thiếu sách"},
+        ],
+        reviewer,
+    )
     with pytest.raises(BelowPassMark, match="75/100"):
         fire_trigger(case.id, "approve", reviewer)
 
@@ -158,7 +165,7 @@ def test_signing_a_failing_case_needs_the_reason_too(ctx, make):
     # a score found wrong after the district's approval (written as the reviewers' score)
     db.session.execute(
         update(AssessmentItem)
-        .where(AssessmentItem.case_id == case.id, AssessmentItem.code == "2")
+        .where(AssessmentItem.case_id == case.id, AssessmentItem.code.in_(("2.1", "2.2")))
         .values(reviewed_score=0, review_note="x")
     )
     db.session.commit()

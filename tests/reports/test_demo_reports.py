@@ -73,7 +73,8 @@ def test_the_demo_figures_are_not_empty(demo):
     mine = bottlenecks(district, period)["rows"]
     assert mine and sum(r["waiting"] for r in mine) < sum(r["waiting"] for r in rows)
     report = targets(district, year=2026)
-    assert report["plan"]["id"] == "qd-387-2021-2025"
+    # the province's own plan, carried past its end in 2025
+    assert report["plan"]["id"] == "kon-tum-2021-2025" and report["plan"]["carried_past_end"]
     by_level = {(r["level"], r["title"]): r for r in report["rows"]}
     assert by_level[("district", "family")]["percent"] is not None
     assert by_level[("direct", "unit")]["denominator"] == 3  # the district's own units

@@ -44,7 +44,7 @@ def test_the_targets_pdf_carries_the_period_scope_figures_and_definitions(
     for words in (
         "Tiến độ so với chỉ tiêu năm 2018",
         "Phạm vi: Tỉnh Kon Tum",
-        "Kế hoạch tỉnh Kon Tum 2016–2020",
+        "KH 189/KH-UBND ngày 03/02/2015 của UBND tỉnh Kon Tum (2016–2020)",
         "Phường Quang Trung",
         "60,0%",  # the commune's 6 of 10 households, written the Vietnamese way
         "53,3%",  # the district's weighted target, one decimal

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import pytest
 from flask import g
 from sqlalchemy import delete
 
@@ -43,6 +44,7 @@ def test_a_district_managers_targets_name_no_row_after_the_province(ctx, make):
     assert [r["unit_name"] for r in mine if r["level"] == "province"] == ["Tỉnh Kon Tum"]
 
 
+@pytest.mark.pinned_clock
 def test_the_district_managers_overview_and_bottlenecks_name_the_districts_own_units(
     ctx, client, make
 ):

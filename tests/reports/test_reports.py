@@ -97,8 +97,12 @@ def test_percentile_matches_postgresql_percentile_cont():
 def test_the_plan_in_force_by_year():
     plans = load_plans("workflows/plans")
     assert plan_for(plans, "62", 2018).id == "kon-tum-2016-2020"
-    assert plan_for(plans, "62", 2023).id == "qd-387-2021-2025"
-    assert plan_for(plans, "62", 2027).id == "qd-387-2021-2025"  # the latest stays in force
+    # the province's KH 1514 takes precedence over the national QĐ 387 for 2021–2025
+    assert plan_for(plans, "62", 2023).id == "kon-tum-2021-2025"
+    assert plan_for(plans, "01", 2023).id == "qd-387-2021-2025"
+    # the latest stays in force after its end (QĐ 387's 2030 figures are not known)
+    assert plan_for(plans, "62", 2027).id == "kon-tum-2021-2025"
+    assert plans["kon-tum-2021-2025"].carried_past_end(2027)
     assert plans["kon-tum-2016-2020"].target("family", True) == 50
 
 
@@ -144,6 +148,37 @@ def test_targets_with_dbkk_weighted_mix_and_missing_denominators(year_2018, make
     assert district["missing_denominators"] == 19  # 21 wards, two with figures
 
 
+def test_targets_for_2023_follow_kh_1514s_path_and_show_its_end_target(ctx, make, client):
+    # 2020, the year before KH 1514's period: 3 of 10 households recognised (30 %)
+    for year, recognised in ((2020, 3), (2023, 6)):
+        set_round("family", year, date(year, 1, 1), date(year, 12, 31), date(year, 12, 15))
+        db.session.add(Denominator(unit_code=COMMUNE, year=year, title="family", count=10))
+        for _ in range(recognised):
+            case, _ = make.draft(unit=COMMUNE, year=year, now=datetime(year, 3, 1, 2))
+            db.session.execute(
+                update(Case)
+                .where(Case.id == case.id)
+                .values(state="recognized", submitted_at=datetime(year, 3, 2))
+            )
+    db.session.commit()
+    manager = make.user("manager", "62")
+    report = targets(manager, year=2023, title="family")
+    assert report["plan"]["id"] == "kon-tum-2021-2025"
+    assert not report["plan"]["carried_past_end"]
+    commune = {r["unit_code"]: r for r in report["rows"]}[COMMUNE]
+    # from 30 % (2020) to 80 % by 2025: 2023 is the third of five years, 60 % on the path
+    assert (commune["baseline"], commune["path"], commune["target"]) == (30.0, 60.0, 80.0)
+    assert commune["percent"] == 60.0 and commune["on_track"] is True
+    assert commune["gap"] == 20.0  # to the end target
+    login(client, manager)
+    page = client.get("/reports/targets?year=2023&title=family").get_data(as_text=True)
+    assert "KH 1514/KH-UBND" in page and "Lộ trình năm" in page and "Chỉ tiêu cuối kỳ" in page
+    assert "60%" in page.replace(",0%", "%") and "80%" in page.replace(",0%", "%")
+    # after 2025 the plan is carried and the page says so
+    later = client.get("/reports/targets?year=2027&title=family").get_data(as_text=True)
+    assert "kết thúc năm 2025" in later and "tiếp tục áp dụng" in later
+
+
 def test_a_district_manager_sees_only_their_district(year_2018, make):
     rows = targets(make.user("manager", OTHER_DISTRICT), year=2018, title="family")["rows"]
     assert rows and all(r["unit_code"] != COMMUNE for r in rows)
@@ -162,7 +197,7 @@ def test_pages_charts_and_exports_read_back(year_2018, client, make):
     login(client, manager)
     page = client.get("/reports/targets?year=2018&title=family")
     assert page.status_code == 200 and "<svg" in page.get_data(as_text=True)
-    assert "Kế hoạch tỉnh Kon Tum 2016–2020" in page.get_data(as_text=True)
+    assert "KH 189/KH-UBND ngày 03/02/2015" in page.get_data(as_text=True)
     sheet = load_workbook(
         io.BytesIO(client.get("/reports/targets?year=2018&title=family&format=xlsx").data)
     ).active

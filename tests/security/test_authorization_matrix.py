@@ -107,9 +107,17 @@ def fill(rule, world, *, canary: bool, far: bool = False):
             values[name] = case.subject_id
         elif name in ("code", "unit_code"):
             values[name] = (OTHER_PROVINCE if far else OTHER_DISTRICT) if canary else DISTRICT
+        elif name == "commune_code":
+            values[name] = (
+                (OTHER_PROVINCE_COMMUNE if far else COMMUNE_IN_OTHER_DISTRICT)
+                if canary
+                else COMMUNE
+            )
+        elif name == "year":
+            values[name] = 2026
         elif name == "user_id":
             values[name] = world["canary_applicant"].id if canary else world["users"]["admin"].id
-        elif name in ("attachment_id", "job_id"):
+        elif name in ("attachment_id", "job_id", "decision_id"):
             values[name] = 1  # none exist: the page must refuse cleanly, never a 500
         elif name == "kind":
             values[name] = "households"

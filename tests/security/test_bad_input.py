@@ -112,3 +112,41 @@ def test_the_queues_cursors_take_no_id_beyond_the_keys(as_user, make):
     ):
         for name in ("after", "before"):
             assert officer.get(f"/queue?{name}={cursor}").status_code == 200, (name, cursor)
+
+
+def test_the_user_forms_subject_id_takes_only_ids_in_ascii_digits(as_user, make):
+    from sqlalchemy import select
+
+    from htsd_workflow.auth.models import User
+    from htsd_workflow.extensions import db
+
+    household = make.subject()
+    admin = as_user(make.user("admin", "62"))
+    arabic_indic = str(household.id).translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+    form = {"username": "chu-ho", "role": "applicant", "unit_code": household.unit_code}
+    for typed in (str(2**31), str(2**63), "²", arabic_indic):
+        answer = admin.post("/admin/users/new", dict(form, subject_id=typed))
+        assert answer.status_code == 422, (typed, answer.status_code)
+    assert db.session.scalar(select(User).where(User.username == "chu-ho")) is None
+    assert (
+        admin.post("/admin/users/new", dict(form, subject_id=str(household.id))).status_code == 200
+    )
+
+
+def test_a_score_in_another_scripts_digits_is_refused(as_user, make):
+    from sqlalchemy import select
+
+    from htsd_workflow.cases.models import AssessmentItem
+    from htsd_workflow.extensions import db
+
+    case, applicant = make.draft(complete=False)
+    household = as_user(applicant)
+    for typed in ("٩", "9²", "٩,٥"):
+        form = {"version": str(case.version), "action": "save", "score-1.1": typed}
+        answer = household.post(f"/cases/{case.id}/assessment", form)
+        assert answer.status_code == 422, (typed, answer.status_code)
+    db.session.expire_all()
+    score = select(AssessmentItem.score).where(
+        AssessmentItem.case_id == case.id, AssessmentItem.code == "1.1"
+    )
+    assert db.session.scalar(score) is None

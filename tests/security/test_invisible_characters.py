@@ -74,7 +74,7 @@ def test_names_typed_through_the_api_and_the_pages_lose_them(make, api, as_user)
     assert user.full_name == "Trần Thị B"
 
 
-def test_spreadsheet_cells_lose_them():
+def test_spreadsheet_cells_lose_them(ctx):
     data = f"Tên hộ,Mã\nHộ{INVISIBLE} Lê Văn C,H{INVISIBLE}1\n".encode()
     rows = list(read_rows(io.BytesIO(data)))
     cells = [value for _number, row in rows for value in row.values()]

@@ -18,7 +18,6 @@ import pytest
 from flask import g
 from flask_wtf import FlaskForm
 from marshmallow import fields as mm_fields
-from werkzeug.routing import IntegerConverter
 
 from htsd_workflow.api.framework import OPERATIONS
 from htsd_workflow.extensions import db, limiter
@@ -58,10 +57,30 @@ ODD_JSON = [
     "9999-12-31",
 ]
 #: values in the path for ``<int:…>`` and ``<…>`` parts
-ODD_IDS = [2**31, 2**31 - 1 + 2**31, 2**63 - 1]
+ODD_IDS = [2**31, 2**32 - 1, 2**63 - 1]
 ODD_CODES = ["²", "١٢", "\u202e62", "9" * 30]
 DEEP = 2000
 
+#: the choices a person makes on a page (a list's value) and the fields with a format of their
+#: own, set as a person would: they decide whether the page reads the rest
+PLAUSIBLE = {
+    "role": "applicant",
+    "trigger": "approve",
+    "kind": "family",
+    "title": "family",
+    "selection": "selected",
+    "action": "save",
+    "unit_code": COMMUNE,
+    "unit": COMMUNE,
+    "commune": COMMUNE,
+    "lang": "vi",
+    "state": "commune_review",
+    "claim": "me",
+    "take_over": "1",
+    "year": "2026",
+    "email": "can.bo@kontum.gov.vn",
+    "password": "mat-khau-2026",
+}
 #: which role opens a route, when several may: the first of these the route allows
 ROLE_PREFERENCE = (
     "commune_reviewer",
@@ -73,6 +92,8 @@ ROLE_PREFERENCE = (
     "culture_reviewer",
     "manager",
 )
+#: a variable part of a route: ``<int:case_id>``, ``<code>``
+_PATH_PART = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")  # converter, its arguments, name
 _READ = re.compile(r'\.get(?:list)?\(\s*"([a-z_]+)"')
 
 
@@ -118,7 +139,7 @@ def world(make):
 
 def _path_values(rule, world, user) -> list[dict]:
     """The real ids (so the request reaches its input), then the odd ones."""
-    converters = rule._converters
+    converters = {name: kind for kind, name in _PATH_PART.findall(rule.rule)}
     if not converters:
         return [{}]
     real = {
@@ -135,7 +156,7 @@ def _path_values(rule, world, user) -> list[dict]:
         real["set_id"] = "family-2021"
     odd = []
     for name, converter in converters.items():
-        values = ODD_IDS if isinstance(converter, IntegerConverter) else ODD_CODES
+        values = ODD_IDS if converter == "int" else ODD_CODES
         odd += [dict(real, **{name: v}) for v in values]
     return [real, *odd]
 
@@ -213,11 +234,23 @@ def test_no_route_answers_an_odd_input_with_a_500(ctx, world, monkeypatch):
             # a plain request for the odd paths; every odd value for the real one
             odd_texts = ODD_TEXTS if number == 0 else ODD_TEXTS[:1]
             for text in odd_texts:
-                params = dict.fromkeys(names, text)
-                if method == "GET" or is_api:
-                    check(send(url, query_string=params, headers=headers), method, url, params)
+                odd = dict.fromkeys(names, text)
+                # and with the choices that open the other fields (role=applicant asks for a
+                # subject id) set to what a person picks, when the page has them
+                chosen = {**odd, **{n: v for n, v in PLAUSIBLE.items() if n in odd}}
+                for params in (odd, chosen) if not is_api and chosen != odd else (odd,):
+                    if method == "GET" or is_api:
+                        check(send(url, query_string=params, headers=headers), method, url, params)
+                    else:
+                        check(send(url, data=params, headers=headers), method, url, params)
+            if number == 0 and not is_api:
+                # bytes that are no UTF-8 (a lone surrogate's encoding), as a browser could send
+                raw = "&".join(f"{name}=%ED%A0%80" for name in names)
+                if method == "GET":
+                    check(send(f"{url}?{raw}"), method, url, raw)
                 else:
-                    check(send(url, data=params, headers=headers), method, url, params)
+                    form = "application/x-www-form-urlencoded"
+                    check(send(url, data=raw.encode(), content_type=form), method, url, raw)
             if number == 0 and method == "GET":
                 for edges in (
                     {"from": "0001-01-01", "to": "9999-12-31"},

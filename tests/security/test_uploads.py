@@ -36,8 +36,8 @@ def typed_form(case, **extra):
         "action": "save",
         "score-1.1": "9",
         "evidence-1.1": "Giấy khen của xã",
-        "score-2": "27",
-        "evidence-2": "Sổ theo dõi",
+        "score-2.2": "17",
+        "evidence-2.2": "Sổ theo dõi",
     }
     data.update(extra)
     return data
@@ -74,7 +74,7 @@ def test_a_refused_file_leaves_the_rest_of_the_form_as_typed(as_user, make):
     )
     assert response.status_code == 422
     page = text(response)
-    assert 'value="9"' in page and 'value="27"' in page
+    assert 'value="9"' in page and 'value="17"' in page
     assert "Giấy khen của xã" in page and "Sổ theo dõi" in page
     saved = dict(
         db.session.execute(
@@ -83,7 +83,7 @@ def test_a_refused_file_leaves_the_rest_of_the_form_as_typed(as_user, make):
             )
         ).all()
     )
-    assert saved["1.1"] == 9 and saved["2"] == 27
+    assert saved["1.1"] == 9 and saved["2.2"] == 17
 
 
 def test_a_request_over_the_size_limit_is_a_clear_413(as_user, make, ctx):

@@ -6,20 +6,24 @@ No database and no app: these tests import only the loader and the scoring modul
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
+from datetime import date
 from pathlib import Path
 
 import pytest
 import yaml
+from flask import Flask
+from flask_babel import Babel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from htsd_workflow.core.errors import ConfigurationError, InvalidInput
 from htsd_workflow.criteria.loader import (
-    TITLES,
     CriteriaSet,
     criteria_set_for,
     load_criteria_sets,
+    reference_date,
 )
 from htsd_workflow.criteria.scoring import compute_result, validate_scores
 
@@ -37,12 +41,13 @@ def test_every_shipped_file_loads_on_its_own(tmp_path, path):
     (cset,) = load_criteria_sets(tmp_path).values()
     # one file per version, named after the set it holds
     assert path.stem == cset.id
-    assert cset.max_total == 100
+    # a points set totals 100; a levels set counts its indicators
+    assert cset.max_total == (100 if cset.kind == "points" else len(cset.items))
     assert all(item.label and item.label_en for item in cset.items)
 
 
-def test_every_title_has_a_2016_2020_set_and_an_open_ended_2021_set():
-    for title in TITLES:
+def test_every_title_but_unit_has_a_2016_2020_set_and_an_open_ended_2021_set():
+    for title in ("family", "clan", "community"):
         old = criteria_set_for(SETS, title, 2018)
         new = criteria_set_for(SETS, title, 2021)
         assert (old.period_from, old.period_to) == (2016, 2020)
@@ -51,25 +56,39 @@ def test_every_title_has_a_2016_2020_set_and_an_open_ended_2021_set():
         assert criteria_set_for(SETS, title, 2040) is new
 
 
-def test_family_criterion_1_is_split_10_10_10_and_the_rest_is_marked_editable():
+def test_family_criteria_1_and_2_are_split_as_the_source_has_them():
     for set_id in ("family-2016", "family-2021"):
         family = SETS[set_id]
-        assert [(i.code, i.max_points) for i in family.items[:3]] == [
+        assert [(i.code, i.max_points) for i in family.items[:5]] == [
             ("1.1", 10),
             ("1.2", 10),
             ("1.3", 10),
+            ("2.1", 10),
+            ("2.2", 20),
         ]
-        assert all(family.item(code).verified for code in ("1.1", "1.2", "1.3"))
-        assert not any(family.item(code).verified for code in ("2", "3", "4"))
+        assert family.item("1.3").label == (
+            "Thật thà, lễ phép với mọi người trong gia đình và ngoài xã hội; "
+            "tích cực tham gia các hoạt động chung ở địa phương"
+        )
+        assert "19 đến 60" in family.item("2.1").label
+        assert all(family.item(c).verified for c in ("1.1", "1.2", "1.3", "2.1", "2.2"))
+        # no source confirms criteria 3 and 4 nor the pass marks: still marked editable
+        assert not any(family.item(code).verified for code in ("3", "4"))
         assert (family.pass_mark, family.pass_mark_dbkk) == (80, 70)
         assert "tạm" in family.notes and "ĐBKK" in family.notes
+        assert "khuyenhocyenbai.vn" in family.source
 
 
-def test_unit_2021_follows_tt_22_2020_points_and_bands():
-    unit = SETS["unit-2021"]
+def test_tt_22_2020_splits_its_criteria_as_the_circular_does():
+    unit = SETS["unit-tt22-2020"]
     assert [(i.code, i.max_points) for i in unit.items] == [
-        ("1", 30),
-        ("2", 30),
+        ("1.1", 10),
+        ("1.2", 10),
+        ("1.3", 10),
+        ("2.1", 10),
+        ("2.2", 5),
+        ("2.3", 10),
+        ("2.4", 5),
         ("3.1", 25),
         ("3.2", 10),
         ("3.3", 5),
@@ -82,10 +101,118 @@ def test_unit_2021_follows_tt_22_2020_points_and_bands():
     ]
     # the pass mark is our inference from the lowest band: the notes must say so
     assert "điểm đạt" in unit.notes.lower() and "tạm" in unit.notes
+    assert unit.managed_by == ("district", "province")
+    assert unit.starts == date(2020, 9, 21)
 
 
-def test_community_2021_has_five_criteria():
-    assert len(SETS["community-2021"].items) == 5
+def test_tt_24_2023_is_a_levels_set_for_district_and_provincial_units():
+    unit = SETS["unit-tt24-2023"]
+    assert unit.kind == "levels" and unit.managed_by == ("district", "province")
+    assert [lv.label for lv in unit.levels] == ["Mức độ 1 – Khá", "Mức độ 2 – Tốt"]
+    assert "QĐ 324/QĐ-KHVN" in unit.item("2.1").label
+    assert not any(i.verified for i in unit.items) and "tạm" in unit.notes
+    assert SETS["unit-tt22-2020"].ends == date(2024, 1, 25)
+
+
+def test_community_2021_has_five_criteria_under_qd_448():
+    community = SETS["community-2021"]
+    assert len(community.items) == 5
+    assert "QĐ 448" in community.source and "TT 25/2023" not in community.source
+
+
+def test_every_shipped_set_names_its_source_or_says_it_is_unverified():
+    for cset in SETS.values():
+        assert cset.source.strip(), cset.id
+        assert all(i.verified for i in cset.items) or "tạm" in cset.notes, cset.id
+
+
+# --- which set applies: title, day and who manages the subject ------------------------------
+
+
+@pytest.mark.parametrize(
+    "managed_by, day, set_id",
+    [
+        # a unit managed by a commune stays under QĐ 448 throughout
+        ("commune", date(2016, 1, 1), "unit-qd448"),
+        ("commune", date(2020, 9, 21), "unit-qd448"),
+        ("commune", date(2024, 6, 1), "unit-qd448"),
+        # a district's or the province's unit: QĐ 448 up to the day before TT 22/2020
+        ("district", date(2020, 9, 20), "unit-qd448"),
+        ("district", date(2020, 9, 21), "unit-tt22-2020"),
+        ("province", date(2020, 9, 20), "unit-qd448"),
+        ("province", date(2020, 9, 21), "unit-tt22-2020"),
+        ("district", date(2024, 1, 25), "unit-tt22-2020"),
+        # ... and TT 24/2023's indicators at levels from the day it came into force
+        ("district", date(2024, 1, 26), "unit-tt24-2023"),
+        ("province", date(2024, 1, 26), "unit-tt24-2023"),
+        ("district", date(2024, 6, 1), "unit-tt24-2023"),
+        ("commune", date(2024, 1, 26), "unit-qd448"),
+        # the 2015 pilot, before any set: the earliest
+        ("district", date(2015, 6, 1), "unit-qd448"),
+    ],
+)
+def test_a_unit_set_is_chosen_by_day_and_managing_level(managed_by, day, set_id):
+    assert criteria_set_for(SETS, "unit", day, managed_by).id == set_id
+
+
+@pytest.mark.parametrize(
+    "day, set_id",
+    [
+        (date(2020, 12, 31), "family-2016"),
+        (date(2021, 1, 1), "family-2021"),
+    ],
+)
+def test_a_family_set_changes_on_new_years_day_whoever_manages(day, set_id):
+    for level in ("commune", "district", "province"):
+        assert criteria_set_for(SETS, "family", day, level).id == set_id
+
+
+def test_the_reference_day_is_the_start_kept_inside_the_year_of_recognition():
+    assert reference_date(2020, date(2020, 10, 1)) == date(2020, 10, 1)
+    # a late case for 2020 started in 2021 follows 2020's last rules
+    assert reference_date(2020, date(2021, 1, 10)) == date(2020, 12, 31)
+    # a case for next year started in December follows next year's first rules
+    assert reference_date(2021, date(2020, 12, 7)) == date(2021, 1, 1)
+
+
+def test_a_level_no_set_is_written_for_is_refused_naming_title_day_and_level(tmp_path):
+    write(tmp_path, good(managed_by=["commune"]))
+    sets = load_criteria_sets(tmp_path)
+    bare = Flask(__name__)
+    Babel(bare)
+    with bare.test_request_context(), pytest.raises(InvalidInput) as refused:
+        criteria_set_for(sets, "family", date(2024, 3, 5), "district")
+    message = refused.value.message
+    assert "Gia đình học tập" in message and "05/03/2024" in message and "cấp huyện" in message
+    assert refused.value.status == 422
+
+
+def test_dated_periods_chain_per_managing_level(tmp_path):
+    write(tmp_path, good(period={"from": 2016, "to": None}, managed_by=["commune"]), "a.yaml")
+    write(
+        tmp_path,
+        good(id="t-2", period={"from": 2016, "to": date(2020, 9, 20)}, managed_by=["district"]),
+        "b.yaml",
+    )
+    write(tmp_path, good(id="t-3", period={"from": date(2020, 9, 21)}, managed_by="district"))
+    sets = load_criteria_sets(tmp_path)
+    assert criteria_set_for(sets, "family", date(2020, 9, 21), "district").id == "t-3"
+    assert criteria_set_for(sets, "family", date(2020, 9, 21), "commune").id == "t-1"
+
+
+def test_a_day_without_a_set_for_a_level_is_refused(tmp_path):
+    write(tmp_path, good(period={"from": 2016, "to": date(2020, 9, 19)}), "a.yaml")
+    later = write(tmp_path, good(id="t-2", period={"from": date(2020, 9, 21)}), "b.yaml")
+    with pytest.raises(ConfigurationError) as refused:
+        load_criteria_sets(tmp_path)
+    assert str(later) in str(refused.value)
+    assert "leaves 20/09/2020–20/09/2020 without a set" in str(refused.value)
+
+
+def test_a_level_period_outside_the_sets_period_is_refused(tmp_path):
+    write(tmp_path, good(managed_by={"district": {"from": 2015, "to": 2018}}))
+    with pytest.raises(ConfigurationError, match=r"managed_by\.district: 2015–2018 is outside"):
+        load_criteria_sets(tmp_path)
 
 
 def test_every_set_with_unverified_items_says_so_in_its_notes():
@@ -151,38 +278,58 @@ def _drop(*path):
 
 
 BAD = [
-    ("unknown title", lambda d: d.update(title="farm"), "title 'farm' is not one of"),
-    ("unknown top-level key", lambda d: d.update(colour="red"), "unknown setting(s) ['colour']"),
-    ("unknown item key", _item(0, points=3), "item 1: unknown setting(s) ['points']"),
-    ("missing item code", _drop("items", 0, "code"), "item 1: code is missing"),
+    ("unknown title", lambda d: d.update(title="farm"), "title: 'farm' is not one of"),
+    (
+        "unknown top-level key",
+        lambda d: d.update(colour="red"),
+        "bad.yaml: unknown setting(s) ['colour']",
+    ),
+    ("unknown item key", _item(0, points=3), "items[1]: unknown setting(s) ['points']"),
+    ("missing item code", _drop("items", 0, "code"), "items[1].code: is missing"),
     (
         "duplicate item code",
         lambda d: d["items"].append(
             {"code": "1", "label": "C", "label_en": "C", "max_points": 1, "verified": True}
         ),
-        "item 3: duplicate item code '1'",
+        "items[3].code: duplicate item code '1'",
     ),
-    ("unquoted decimal code", _item(0, code=1.1), "code 1.1 must be quoted"),
-    ("zero max_points", _item(0, max_points=0), "item 1 (1): max_points must be a positive"),
-    ("negative max_points", _item(1, max_points=-2), "item 2 (2): max_points must be a positive"),
-    ("text max_points", _item(0, max_points="ten"), "max_points must be a positive number"),
-    ("bool max_points", _item(0, max_points=True), "max_points must be a positive number"),
-    ("nan max_points", _item(0, max_points=float("nan")), "max_points must be a positive"),
-    ("missing max_points", _drop("items", 0, "max_points"), "max_points must be a positive"),
-    ("missing label_en", _drop("items", 1, "label_en"), "item 2 (2): label_en is missing"),
-    ("text verified", _item(0, verified="yes"), "verified must be true or false"),
-    ("no items", lambda d: d.update(items=[]), "items must be a non-empty list"),
-    ("pass mark missing", _drop("pass_mark"), "pass_mark is missing"),
-    ("pass mark text", lambda d: d.update(pass_mark="80"), "pass_mark must be a number"),
-    ("pass mark above max", lambda d: d.update(pass_mark=11), "above the maximum total 10"),
-    ("pass mark negative", lambda d: d.update(pass_mark=-1), "pass_mark -1 is negative"),
-    ("dbkk above pass", lambda d: d.update(pass_mark_dbkk=9), "pass_mark_dbkk 9 is above"),
+    ("unquoted decimal code", _item(0, code=1.1), "items[1].code: 1.1 must be quoted"),
+    (
+        "zero max_points",
+        _item(0, max_points=0),
+        "items[1].max_points: must be a positive number, got 0",
+    ),
+    (
+        "negative max_points",
+        _item(1, max_points=-2),
+        "items[2].max_points: must be a positive number, got -2",
+    ),
+    ("text max_points", _item(0, max_points="ten"), ".max_points: must be a positive number"),
+    ("bool max_points", _item(0, max_points=True), ".max_points: must be a positive number"),
+    ("nan max_points", _item(0, max_points=float("nan")), ".max_points: must be a positive"),
+    ("missing max_points", _drop("items", 0, "max_points"), ".max_points: must be a positive"),
+    ("missing label_en", _drop("items", 1, "label_en"), "items[2].label_en: is missing"),
+    ("text verified", _item(0, verified="yes"), "items[1].verified: must be true or false"),
+    ("no items", lambda d: d.update(items=[]), "items: must be a non-empty list"),
+    ("pass mark missing", _drop("pass_mark"), "pass_mark: is missing"),
+    ("pass mark text", lambda d: d.update(pass_mark="80"), "pass_mark: must be a number"),
+    (
+        "pass mark above max",
+        lambda d: d.update(pass_mark=11),
+        "pass_mark: 11 is above the maximum total 10",
+    ),
+    ("pass mark negative", lambda d: d.update(pass_mark=-1), "pass_mark: -1 is negative"),
+    (
+        "dbkk above pass",
+        lambda d: d.update(pass_mark_dbkk=9),
+        "pass_mark_dbkk: 9 is above pass_mark 8",
+    ),
     (
         "bands ascending",
         lambda d: d.update(
             bands=[{"code": "a", "label": "A", "min": 3}, {"code": "b", "label": "B", "min": 5}]
         ),
-        "band 2 (b): min 5 is not below 3",
+        "bands[2].min: 5 is not below 3",
     ),
     (
         "bands equal",
@@ -194,34 +341,46 @@ BAD = [
     (
         "band above max",
         lambda d: d.update(bands=[{"code": "a", "label": "A", "min": 11}]),
-        "band 1 (a): min 11 is outside 0..10",
+        "bands[1].min: 11 is outside 0..10",
     ),
     (
         "band negative",
         lambda d: d.update(bands=[{"code": "a", "label": "A", "min": -1}]),
-        "min -1 is outside 0..10",
+        "bands[1].min: -1 is outside 0..10",
     ),
     (
         "duplicate band code",
         lambda d: d.update(
             bands=[{"code": "a", "label": "A", "min": 9}, {"code": "a", "label": "B", "min": 5}]
         ),
-        "duplicate band code 'a'",
+        "bands[2].code: duplicate band code 'a'",
     ),
     (
         "band without min",
         lambda d: d.update(bands=[{"code": "a", "label": "A"}]),
-        "min must be a number",
+        "bands[1].min: must be a number",
     ),
-    ("period reversed", lambda d: d.update(period={"from": 2020, "to": 2016}), "before 'from'"),
-    ("period text", lambda d: d.update(period={"from": "2016"}), "period 'from' must be a year"),
-    ("period typo", lambda d: d.update(period={"from": 2106}), "not a plausible year"),
-    ("missing source", _drop("source"), "source is missing"),
-    ("bad id", lambda d: d.update(id="Family 2016"), "id 'Family 2016' must be lower-case"),
+    (
+        "period reversed",
+        lambda d: d.update(period={"from": 2020, "to": 2016}),
+        "period.to: 2016 is before 'from' 2020",
+    ),
+    (
+        "period text",
+        lambda d: d.update(period={"from": "2016"}),
+        "period.from: must be a year such as 2016",
+    ),
+    (
+        "period typo",
+        lambda d: d.update(period={"from": 2106}),
+        "period.from: 2106 is not a plausible year",
+    ),
+    ("missing source", _drop("source"), "source: is missing"),
+    ("bad id", lambda d: d.update(id="Family 2016"), "id: 'Family 2016' must be lower-case"),
     (
         "unverified items without notes",
         _item(0, verified=False),
-        "items ['1'] are marked verified: false, so notes must say",
+        "notes: items ['1'] are marked verified: false, so notes must say",
     ),
 ]
 
@@ -327,7 +486,8 @@ def test_labels_are_nfc_normalised(tmp_path):
 def test_criteria_set_for_picks_by_period():
     assert criteria_set_for(SETS, "family", 2018).id == "family-2016"
     assert criteria_set_for(SETS, "family", 2021).id == "family-2021"
-    assert criteria_set_for(SETS, "unit", 2024).id == "unit-2021"
+    assert criteria_set_for(SETS, "unit", 2024).id == "unit-qd448"
+    assert criteria_set_for(SETS, "unit", 2024, "district").id == "unit-tt24-2023"
     # the 2015 pilot ran before the first period: the earliest set applies
     assert criteria_set_for(SETS, "clan", 2015).id == "clan-2016"
 
@@ -356,24 +516,24 @@ def full(cset) -> dict[str, float]:
 
 def test_pass_mark_boundary():
     family = SETS["family-2016"]
-    at_mark = dict(full(family), **{"2": 10})  # 80 of 100
+    at_mark = dict(full(family), **{"2.2": 0})  # 80 of 100
     result = compute_result(family, at_mark, False)
     assert (result.total, result.passed, result.pass_mark) == (80, True, 80)
-    below = dict(full(family), **{"2": 9.5})  # 79.5
+    below = dict(full(family), **{"2.2": 0, "2.1": 9.5})  # 79.5
     assert not compute_result(family, below, False).passed
 
 
 def test_a_total_of_80_in_decimals_is_80_not_79_99999999999999():
     family = SETS["family-2016"]
-    # as floats, 10 + 10 + 10 + 14.3 + 19.9 + 15.8 is 79.99999999999999
-    scores = {"1.1": 10, "1.2": 10, "1.3": 10, "2": 14.3, "3": 19.9, "4": 15.8}
+    # as floats, 10 + 10 + 10 + 4.3 + 10 + 19.9 + 15.8 is 79.99999999999999
+    scores = {"1.1": 10, "1.2": 10, "1.3": 10, "2.1": 4.3, "2.2": 10, "3": 19.9, "4": 15.8}
     result = compute_result(family, scores, False)
     assert result.total == 80 and result.passed
 
 
 def test_dbkk_commune_uses_the_lower_pass_mark():
     family = SETS["family-2016"]
-    scores = dict(full(family), **{"2": 0})  # 70
+    scores = dict(full(family), **{"2.1": 0, "2.2": 0})  # 70
     assert not compute_result(family, scores, False).passed
     result = compute_result(family, scores, True)
     assert result.passed and result.pass_mark == 70
@@ -382,8 +542,9 @@ def test_dbkk_commune_uses_the_lower_pass_mark():
 
 
 def test_without_a_dbkk_mark_the_normal_mark_applies_in_dbkk_communes():
-    unit = SETS["unit-2021"]
-    scores = {"1": 30, "2": 19, "3.1": 0, "3.2": 0, "3.3": 0}  # 49
+    unit = SETS["unit-tt22-2020"]
+    scores = dict.fromkeys((i.code for i in unit.items), 0) | {"1.1": 10, "1.2": 10, "1.3": 10}
+    scores |= {"2.1": 10, "2.2": 5, "2.3": 4}  # 49
     result = compute_result(unit, scores, True)
     assert result.pass_mark == 50 and not result.passed
 
@@ -419,7 +580,7 @@ def test_codes_outside_the_set_do_not_count():
     ],
 )
 def test_bands_at_their_boundaries(total, band):
-    unit = SETS["unit-2021"]
+    unit = SETS["unit-tt22-2020"]
     scores, left = {}, total
     for item in unit.items:  # fill items in order up to the total
         scores[item.code] = min(left, item.max_points)
@@ -441,7 +602,7 @@ def test_every_wrong_field_is_named_at_once_with_what_to_fix():
             [
                 {"code": "1.2", "score": 12},
                 {"code": "9", "score": 1},
-                {"code": "2", "score": -1},
+                {"code": "2.2", "score": -1},
                 {"code": "3", "score": "abc"},
                 {"code": "4", "score": float("nan")},
                 {"code": "1.1", "score": True},
@@ -455,7 +616,7 @@ def test_every_wrong_field_is_named_at_once_with_what_to_fix():
     assert details == {
         "items[1.2].score": "Điểm 12 vượt quá điểm tối đa 10 của tiêu chí 1.2",
         "items[9].code": "Không có tiêu chí mã “9” trong bộ tiêu chí " + family.label,
-        "items[2].score": "Điểm -1 của tiêu chí 2 không được âm",
+        "items[2.2].score": "Điểm -1 của tiêu chí 2.2 không được âm",
         "items[3].score": "Điểm của tiêu chí 3 phải là một số (đã nhập “abc”)",
         "items[4].score": "Điểm của tiêu chí 4 phải là một số hữu hạn",
         "items[1.1].score": "Điểm của tiêu chí 1.1 phải là một số",
@@ -484,7 +645,7 @@ def test_text_scores_from_forms_are_read_with_comma_or_point():
             {"code": "1.1", "score": "8,5"},
             {"code": "1.2", "score": " 7.5 "},
             {"code": "1.3", "score": ""},
-            {"code": "2", "score": None},
+            {"code": "2.2", "score": None},
         ],
     )
     assert [e["score"] for e in cleaned] == [8.5, 7.5, None, None]
@@ -520,7 +681,7 @@ def test_bad_evidence_and_unknown_fields_are_refused():
                 {"code": "1.1", "score": 1, "evidence": 42},
                 {"code": "1.2", "score": 1, "evidence": "x" * 4001},
                 {"code": "1.3", "score": 1, "evidence": "a\x00b"},
-                {"code": "2", "score": 1, "scroe": 5},
+                {"code": "2.2", "score": 1, "scroe": 5},
             ],
         )
     details = refused.value.details
@@ -528,16 +689,16 @@ def test_bad_evidence_and_unknown_fields_are_refused():
         "items[1.1].evidence",
         "items[1.2].evidence",
         "items[1.3].evidence",
-        "items[2]",
+        "items[2.2]",
     }
     assert "tối đa 4000 ký tự" in details["items[1.2].evidence"]
-    assert "scroe" in details["items[2]"]
+    assert "scroe" in details["items[2.2]"]
 
 
 def test_a_reviewers_note_is_kept():
     family = SETS["family-2016"]
-    (entry,) = validate_scores(family, [{"code": "2", "score": 5, "note": " Thiếu minh chứng "}])
-    assert entry == {"code": "2", "score": 5.0, "note": "Thiếu minh chứng"}
+    (entry,) = validate_scores(family, [{"code": "2.2", "score": 5, "note": " Thiếu minh chứng "}])
+    assert entry == {"code": "2.2", "score": 5.0, "note": "Thiếu minh chứng"}
 
 
 def test_entries_must_be_a_list():
@@ -549,12 +710,14 @@ def test_entries_must_be_a_list():
 # --- properties -----------------------------------------------------------------------------
 
 SORTED_SETS = sorted(SETS.values(), key=lambda s: s.id)
+POINT_SETS = [s for s in SORTED_SETS if s.kind == "points"]
+LEVEL_SETS = [s for s in SORTED_SETS if s.kind == "levels"]
 
 
 @settings(deadline=None)
 @given(data=st.data())
 def test_total_is_the_sum_and_pass_follows_completeness_and_the_mark(data):
-    cset = data.draw(st.sampled_from(SORTED_SETS))
+    cset = data.draw(st.sampled_from(POINT_SETS))
     scores = {
         item.code: data.draw(
             st.one_of(st.none(), st.floats(0, item.max_points, allow_nan=False)), label=item.code
@@ -578,6 +741,23 @@ def test_total_is_the_sum_and_pass_follows_completeness_and_the_mark(data):
 
 @settings(deadline=None)
 @given(data=st.data())
+def test_a_levels_result_is_the_highest_level_whose_indicators_are_all_met(data):
+    cset = data.draw(st.sampled_from(LEVEL_SETS))
+    scores = {
+        item.code: data.draw(st.sampled_from([None, 0, 1]), label=item.code) for item in cset.items
+    }
+    cleaned = validate_scores(cset, [{"code": c, "score": s} for c, s in scores.items()])
+    assert [e["score"] for e in cleaned] == list(scores.values())
+    result = compute_result(cset, scores, data.draw(st.booleans(), label="is_dbkk"))
+    met = {c for c, v in scores.items() if v == 1}
+    reached = [lv for lv in cset.levels if met >= set(lv.requires)]
+    assert result.level == (reached[-1] if reached else None)
+    assert result.total == len(met) and result.band is None
+    assert result.passed == (None not in scores.values() and bool(reached))
+
+
+@settings(deadline=None)
+@given(data=st.data())
 def test_a_score_above_the_maximum_is_always_refused(data):
     cset = data.draw(st.sampled_from(SORTED_SETS))
     item = data.draw(st.sampled_from(cset.items))
@@ -587,3 +767,105 @@ def test_a_score_above_the_maximum_is_always_refused(data):
     with pytest.raises(InvalidInput) as refused:
         validate_scores(cset, [{"code": item.code, "score": score}])
     assert set(refused.value.details) == {f"items[{item.code}].score"}
+
+
+# --- sets of indicators met at levels (TT 24/2023, TT 25/2023) -------------------------------
+
+
+def levels_set(**changes) -> dict:
+    data = good(
+        kind="levels",
+        items=[
+            {"code": c, "label": f"Chỉ số {c}", "label_en": f"Indicator {c}", "verified": True}
+            for c in ("1.1", "1.2", "2.1", "2.2")
+        ],
+        levels=[
+            {"code": "level1", "label": "Mức độ 1 – Khá", "requires": ["1.1", "2.1"]},
+            {"code": "level2", "label": "Mức độ 2 – Tốt", "requires": "all"},
+        ],
+    )
+    for key in ("pass_mark", "pass_mark_dbkk", "bands"):
+        del data[key]
+    data.update(changes)
+    return data
+
+
+def test_a_levels_set_loads_with_indicators_and_nested_levels(tmp_path):
+    write(tmp_path, levels_set())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    assert cset.kind == "levels" and cset.bands == () and cset.pass_mark_dbkk is None
+    assert [(lv.code, lv.requires) for lv in cset.levels] == [
+        ("level1", ("1.1", "2.1")),
+        ("level2", ("1.1", "1.2", "2.1", "2.2")),
+    ]
+    assert all(i.max_points == 1 for i in cset.items)
+    assert cset.to_dict()["levels"][0]["label"] == "Mức độ 1 – Khá"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"pass_mark": 3}, "pass_mark: a levels set has no points"),
+        ({"levels": None}, "levels: must be a non-empty list"),
+        (
+            {"levels": [{"code": "a", "label": "A", "requires": ["9"]}]},
+            "levels[1].requires: indicators ['9'] are not among the items",
+        ),
+        (
+            {
+                "levels": [
+                    {"code": "a", "label": "A", "requires": ["1.1", "2.1"]},
+                    {"code": "b", "label": "B", "requires": ["1.1"]},
+                ]
+            },
+            "levels[2].requires: must hold every indicator of 'a' and more",
+        ),
+        ({"kind": "stars"}, "kind: 'stars' is not one of ['points', 'levels']"),
+    ],
+)
+def test_a_bad_levels_set_is_refused(tmp_path, change, message):
+    write(tmp_path, levels_set(**change))
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        load_criteria_sets(tmp_path)
+
+
+def test_an_indicator_has_no_points_and_a_points_set_no_levels(tmp_path):
+    data = levels_set()
+    data["items"][0]["max_points"] = 10
+    write(tmp_path, data)
+    with pytest.raises(ConfigurationError, match="items\\[1\\].max_points: an indicator is met"):
+        load_criteria_sets(tmp_path)
+    write(tmp_path, good(levels=[{"code": "a", "label": "A", "requires": "all"}]))
+    with pytest.raises(ConfigurationError, match="levels: only a set of kind: levels"):
+        load_criteria_sets(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "met, level, passed",
+    [
+        ({"1.1", "1.2", "2.1", "2.2"}, "level2", True),
+        ({"1.1", "2.1"}, "level1", True),
+        ({"1.1", "1.2", "2.2"}, None, False),  # three of four, but not 2.1: no level
+        (set(), None, False),
+    ],
+)
+def test_the_result_of_a_levels_set_is_the_level_reached(tmp_path, met, level, passed):
+    write(tmp_path, levels_set())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    scores = {i.code: (1 if i.code in met else 0) for i in cset.items}
+    result = compute_result(cset, scores, is_dbkk=True)
+    assert (result.level.code if result.level else None) == level
+    assert result.passed is passed and result.band is None and result.total == len(met)
+    # an unanswered indicator: incomplete, never passed
+    assert not compute_result(cset, dict(scores, **{"1.2": None}), False).passed
+
+
+def test_an_indicator_is_entered_as_met_or_not(tmp_path):
+    write(tmp_path, levels_set())
+    cset = load_criteria_sets(tmp_path)["t-1"]
+    assert validate_scores(cset, [{"code": "1.1", "score": "1"}, {"code": "1.2", "score": 0}])
+    with pytest.raises(InvalidInput) as refused:
+        validate_scores(cset, [{"code": "1.1", "score": 0.5}])
+    assert refused.value.details == {
+        "items[1.1].score": "Chỉ số 1.1 chỉ ghi 1 (đạt) hoặc 0 (chưa đạt), không ghi 0,5"
+    }

@@ -53,25 +53,56 @@ def edit_base(folder: Path, change) -> Path:
             lambda d: d["transitions"].append(
                 {"trigger": "x", "source": "nowhere", "dest": "draft", "roles": ["applicant"]}
             ),
-            "source 'nowhere' is not a defined state",
+            "].source: 'nowhere' is not a defined state",
         ),
         (
             lambda d: d["transitions"].append(
                 {"trigger": "x", "source": "draft", "dest": "limbo", "roles": ["applicant"]}
             ),
-            "leads to 'limbo'",
+            "].dest: leads to 'limbo', which is not a defined state",
         ),
         (
             lambda d: d["transitions"].append({"trigger": "x", "source": "draft", "dest": "draft"}),
-            "roles are missing",
+            "].roles: missing: who may fire 'x'?",
         ),
-        (lambda d: d["states"]["commune_review"].update(sla_days=-3), "sla_days must be at least"),
-        (lambda d: d["states"]["commune_review"].update(roles=["mayor"]), "unknown role 'mayor'"),
-        (lambda d: d["states"].update(limbo={"kind": "final"}), "cannot be reached"),
-        (lambda d: d["states"]["draft"].update(kind="weird"), "kind must be one of"),
-        (lambda d: d["transitions"][0].update(guards=["full_moon"]), "unknown guard 'full_moon'"),
-        (lambda d: d.update(colour="blue"), "unknown setting(s) ['colour']"),
-        (lambda d: d["escalation"][0].update(overdue_days=2), "exactly one of"),
+        (
+            lambda d: d["states"]["commune_review"].update(sla_days=-3),
+            "states.commune_review.sla_days: must be at least 1, got -3",
+        ),
+        (
+            lambda d: d["states"]["commune_review"].update(roles=["mayor"]),
+            "states.commune_review.roles: unknown role 'mayor'",
+        ),
+        (
+            lambda d: d["states"].update(limbo={"kind": "final"}),
+            "states: state(s) ['limbo'] cannot be reached from 'draft'",
+        ),
+        (lambda d: d["states"]["draft"].update(kind="weird"), "states.draft.kind: must be one of"),
+        (
+            lambda d: d["transitions"][0].update(guards=["full_moon"]),
+            "transitions[1].guards: unknown guard 'full_moon'",
+        ),
+        (lambda d: d.update(colour="blue"), "_base.yaml: unknown setting(s) ['colour']"),
+        (
+            lambda d: d["escalation"][0].update(overdue_days=2),
+            "escalation[1]: give exactly one of at_sla_fraction, overdue_days",
+        ),
+        (
+            lambda d: d["escalation"][1].update(rung=5),
+            "escalation[2].rung: rungs must be numbered 1, 2, 3 … in order; expected 2",
+        ),
+        (
+            lambda d: d["transitions"][0].update(comment="yes"),
+            "transitions[1].comment: must be true or false, got 'yes'",
+        ),
+        (
+            lambda d: d["states"]["commune_review"].update(level="hamlet"),
+            "states.commune_review.level: must be one of",
+        ),
+        (
+            lambda d: d["states"]["commune_review"].update(flavour="x"),
+            "states.commune_review: unknown setting(s) ['flavour']",
+        ),
     ],
 )
 def test_invalid_file_is_refused_with_file_and_problem(tmp_path, change, message):
@@ -81,6 +112,42 @@ def test_invalid_file_is_refused_with_file_and_problem(tmp_path, change, message
         load_workflows(folder, "three_tier")
     assert str(path) in str(refused.value)
     assert message in str(refused.value)
+
+
+def test_a_problem_is_named_by_file_and_place(tmp_path):
+    folder = copy_set(tmp_path)
+    family = folder / "three_tier" / "family.yaml"
+    data = yaml.safe_load(family.read_text())
+    data.setdefault("states", {})["commune_review"] = {"sla_days": -3}
+    family.write_text(yaml.safe_dump(data, allow_unicode=True))
+    with pytest.raises(ConfigurationError) as refused:
+        load_workflows(folder, "three_tier")
+    base = folder / "three_tier" / "_base.yaml"
+    assert str(refused.value) == (
+        f"{family} (extends {base}): states.commune_review.sla_days: must be at least 1, got -3"
+    )
+
+
+def test_a_wrong_extends_names_the_file_that_says_it(tmp_path):
+    folder = copy_set(tmp_path)
+    clan = folder / "three_tier" / "clan.yaml"
+    clan.write_text(clan.read_text().replace("extends: _base", "extends: _nowhere"))
+    with pytest.raises(ConfigurationError) as refused:
+        load_workflows(folder, "three_tier")
+    assert str(refused.value).startswith(f"{clan}: extends: '_nowhere' is not a file of ")
+
+
+def test_a_key_given_twice_and_a_yml_file_are_refused(tmp_path):
+    folder = copy_set(tmp_path)
+    clan = folder / "three_tier" / "clan.yaml"
+    clan.write_text(clan.read_text() + "\ntitle: clan\n")
+    with pytest.raises(
+        ConfigurationError, match="(?s)clan.yaml: not valid YAML.*duplicate key 'title'"
+    ):
+        load_workflows(folder, "three_tier")
+    clan.rename(clan.with_suffix(".yml"))
+    with pytest.raises(ConfigurationError, match="clan.yml: workflow files must end in .yaml"):
+        load_workflows(folder, "three_tier")
 
 
 def test_broken_yaml_and_missing_title_are_refused(tmp_path):

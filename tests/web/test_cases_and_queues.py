@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from htsd_workflow.auth.models import User
@@ -23,7 +24,7 @@ from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROV
 from tests.web.conftest import text
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
-SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2": "28", "3": "18", "4": "18"}
+SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2.1": "10", "2.2": "18", "3": "18", "4": "18"}
 
 
 def assessment_form(case, scores, **extra):
@@ -71,11 +72,11 @@ def test_a_score_above_the_maximum_keeps_everything_typed(as_user, make):
     assert response.status_code == 422
     body = text(response)
     assert "vượt quá điểm tối đa 10" in body
-    assert 'value="12"' in body and 'value="28"' in body and "minh chứng 3" in body
+    assert 'value="12"' in body and 'value="18"' in body and "minh chứng 3" in body
     assert (
         db.session.scalar(
             select(AssessmentItem.score).where(
-                AssessmentItem.case_id == case.id, AssessmentItem.code == "2"
+                AssessmentItem.case_id == case.id, AssessmentItem.code == "2.2"
             )
         )
         is None
@@ -112,7 +113,7 @@ def test_a_file_over_the_size_limit_is_refused(as_user, make, ctx):
     ctx.config["UPLOAD_MAX_BYTES"] = 1000
     try:
         data = assessment_form(case, {})
-        data["files-2"] = [(io.BytesIO(JPEG + b"\x00" * 2000), "big.jpg")]
+        data["files-2.2"] = [(io.BytesIO(JPEG + b"\x00" * 2000), "big.jpg")]
         response = as_user(applicant).post(
             f"/cases/{case.id}/assessment", data, content_type="multipart/form-data"
         )
@@ -219,11 +220,11 @@ def test_claiming_shows_the_holder_and_blocks_others(as_user, make):
 def test_reviewer_adjusts_a_score_with_a_note_and_history_keeps_both(as_user, make):
     case, _ = make.case_in("commune_review")
     commune = as_user(make.reviewer("commune_reviewer", COMMUNE))
-    no_note = commune.post(f"/cases/{case.id}/scores", {"review-2": "20"})
-    assert no_note.status_code == 422 and 'value="20"' in text(no_note)
-    commune.post(f"/cases/{case.id}/scores", {"review-2": "20", "note-2": "Thiếu chứng chỉ"})
+    no_note = commune.post(f"/cases/{case.id}/scores", {"review-2.2": "10"})
+    assert no_note.status_code == 422 and 'value="10"' in text(no_note)
+    commune.post(f"/cases/{case.id}/scores", {"review-2.2": "10", "note-2.2": "Thiếu chứng chỉ"})
     page = text(commune.get(f"/cases/{case.id}"))
-    assert "Thiếu chứng chỉ" in page and "tự chấm 30" in page
+    assert "Thiếu chứng chỉ" in page and "tự chấm 20" in page
 
 
 def test_commune_officer_enters_a_paper_self_assessment_on_behalf(as_user, make):
@@ -423,7 +424,7 @@ def test_removing_a_file_keeps_the_scores_typed_since_the_last_save(as_user, mak
     household.post(f"/cases/{case.id}/assessment", data, content_type="multipart/form-data")
     attachment = db.session.scalar(select(Attachment).where(Attachment.case_id == case.id))
     # the applicant types another score, then presses "Gỡ" on the file before saving
-    data = assessment_form(db.session.get(Case, case.id), {"1.1": "10", "2": "25"})
+    data = assessment_form(db.session.get(Case, case.id), {"1.1": "10", "2.2": "15"})
     data["remove_file"] = str(attachment.id)
     response = household.post(f"/cases/{case.id}/assessment", data)
     assert response.status_code == 302
@@ -431,10 +432,10 @@ def test_removing_a_file_keeps_the_scores_typed_since_the_last_save(as_user, mak
     assert db.session.scalar(select(Attachment).where(Attachment.case_id == case.id)) is None
     score = db.session.scalar(
         select(AssessmentItem.score).where(
-            AssessmentItem.case_id == case.id, AssessmentItem.code == "2"
+            AssessmentItem.case_id == case.id, AssessmentItem.code == "2.2"
         )
     )
-    assert score == 25
+    assert score == 15
 
 
 def test_a_file_whose_save_is_rolled_back_does_not_stay_on_disk(make, ctx):
@@ -585,6 +586,7 @@ def test_the_return_banner_goes_once_the_case_is_sent_again(as_user, make):
     assert "Hồ sơ được trả lại để bổ sung" not in text(household.get(f"/cases/{case.id}"))
 
 
+@pytest.mark.pinned_clock
 def test_reviewer_extends_the_deadline_from_the_case_page_once(as_user, make):
     case, applicant = make.case_in("commune_review")
     commune = as_user(make.reviewer("commune_reviewer", COMMUNE))

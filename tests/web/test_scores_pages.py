@@ -17,7 +17,7 @@ from tests.factories import COMMUNE
 from tests.web.conftest import text
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
-SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2": "28", "3": "18", "4": "18"}
+SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2.1": "10", "2.2": "18", "3": "18", "4": "18"}
 
 
 def assessment_form(case, scores, **extra):
@@ -52,7 +52,7 @@ def field_value(body: str, name: str) -> str | None:
 def test_an_over_maximum_score_keeps_the_typed_values_and_the_photo(as_user, make):
     case, applicant = make.draft(complete=False)
     household = as_user(applicant)
-    data = assessment_form(case, {**SCORES, "2": "99"})
+    data = assessment_form(case, {**SCORES, "2.2": "99"})
     data["files-1.1"] = [(io.BytesIO(JPEG), "giay-khen.jpg")]
     refused = household.post(
         f"/cases/{case.id}/assessment", data, content_type="multipart/form-data"
@@ -60,13 +60,15 @@ def test_an_over_maximum_score_keeps_the_typed_values_and_the_photo(as_user, mak
     assert refused.status_code == 422
     body = text(refused)
     # every typed value is in the form again, the bad one too
-    assert field_value(body, "score-2") == "99"
+    assert field_value(body, "score-2.2") == "99"
     assert field_value(body, "score-1.2") == "9"
     assert field_value(body, "evidence-3") == "minh chứng 3"
     # the error once, beside its field
     assert body.count("vượt quá điểm tối đa") == 1
     error_at = body.index("vượt quá điểm tối đa")
-    assert body.rindex('name="score-2"', 0, error_at) > body.rindex('name="score-1.3"', 0, error_at)
+    assert body.rindex('name="score-2.2"', 0, error_at) > body.rindex(
+        'name="score-1.3"', 0, error_at
+    )
     # the photo is kept, and listed with its item
     files = db.session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
     assert [(f.item_code, f.filename) for f in files] == [("1.1", "giay-khen.jpg")]
@@ -110,16 +112,16 @@ def test_second_adjustment_from_the_same_version_gets_409_with_its_values_kept(a
     case, _ = make.case_in("commune_review")
     seen = str(case.version)
     first = as_user(make.user("commune_reviewer", COMMUNE)).post(
-        f"/cases/{case.id}/scores", {"version": seen, "review-2": "20", "note-2": "Thiếu"}
+        f"/cases/{case.id}/scores", {"version": seen, "review-2.2": "10", "note-2.2": "Thiếu"}
     )
     assert first.status_code == 302
     second = as_user(make.user("commune_reviewer", COMMUNE)).post(
-        f"/cases/{case.id}/scores", {"version": seen, "review-2": "29", "note-2": "Đủ"}
+        f"/cases/{case.id}/scores", {"version": seen, "review-2.2": "19", "note-2.2": "Đủ"}
     )
     assert second.status_code == 409
     body = text(second)
-    assert field_value(body, "review-2") == "29" and field_value(body, "note-2") == "Đủ"
-    assert item(case, "2").reviewed_score == 20
+    assert field_value(body, "review-2.2") == "19" and field_value(body, "note-2.2") == "Đủ"
+    assert item(case, "2.2").reviewed_score == 10
 
 
 # --- issue 18 item 5: an adjustment typed before "Đồng ý" is not lost -----------------------
@@ -211,11 +213,11 @@ def _queue_row(body: str, case_id: int) -> str:
 
 def test_district_queue_shows_the_communes_adjusted_score_and_whether_it_passes(as_user, make):
     case, applicant = make.draft(complete=False)
-    typed = {"1.1": 10, "1.2": 9.5, "1.3": 10, "2": 27, "3": 17, "4": 16}  # 89.5
+    typed = {"1.1": 10, "1.2": 9.5, "1.3": 10, "2.1": 10, "2.2": 17, "3": 17, "4": 16}  # 89.5
     save_assessment(case.id, [{"code": c, "score": s} for c, s in typed.items()], applicant)
     fire_trigger(case.id, "submit", applicant)
     commune = make.reviewer("commune_reviewer", COMMUNE)
-    save_assessment(case.id, [{"code": "2", "score": 22, "note": "Thiếu sổ học tập"}], commune)
+    save_assessment(case.id, [{"code": "2.2", "score": 12, "note": "Thiếu sổ học tập"}], commune)
     fire_trigger(case.id, "approve", commune)
     low = failing_in_district(make, commune)
     db.session.commit()
@@ -285,3 +287,11 @@ def failing_in_commune(make):
     fire_trigger(case.id, "submit", applicant)
     db.session.commit()
     return case
+
+
+def test_which_figures_are_unverified_is_shown_to_staff_only(as_user, make):
+    case, applicant = make.case_in("commune_review")  # family: criteria 3 and 4 unverified
+    staff = text(as_user(make.reviewer("commune_reviewer", COMMUNE)).get(f"/cases/{case.id}"))
+    assert "Dành cho cán bộ" in staff and "tiêu chí 3, 4" in staff and "giá trị tạm" in staff
+    mine = text(as_user(applicant).get(f"/cases/{case.id}"))
+    assert "Dành cho cán bộ" not in mine and "Giá trị tạm" not in mine

@@ -1,0 +1,1 @@
+"""Recognition decisions (quyết định công nhận), certificates and their public verification."""

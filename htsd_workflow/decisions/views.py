@@ -1,0 +1,395 @@
+"""Decision pages, the PDFs, and the public certificate check (/verify)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from htsd_workflow.auth.access import access
+from htsd_workflow.auth.roles import STAFF_ROLES
+from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.core.errors import InvalidInput
+from htsd_workflow.core.text import whole_number
+from htsd_workflow.decisions import pdf as pdfs
+from htsd_workflow.decisions.models import Decision, DecisionEntry
+from htsd_workflow.decisions.operations import (
+    DRAFTER_ROLES,
+    ISSUER_ROLES,
+    draft_decision,
+    issue_decision,
+    normalise_code,
+    remove_from_draft,
+    store_pdf,
+    visible_decision,
+)
+from htsd_workflow.decisions.queries import decision_summary, today, verification
+from htsd_workflow.decisions.signing import sign_pdf, signing_configured
+from htsd_workflow.extensions import db, limiter
+from htsd_workflow.geography.models import Unit
+
+bp = Blueprint("decisions", __name__)
+
+DRAFTERS = tuple(r for roles in DRAFTER_ROLES.values() for r in roles) + ISSUER_ROLES
+
+
+def _pdf(body: bytes, filename: str) -> Response:
+    return Response(
+        body,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{filename}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def decision_pdf_bytes(decision: Decision) -> bytes:
+    """An issued decision's PDF as first made and kept (signed when a key is configured);
+    a draft's is made afresh, marked DỰ THẢO, never signed."""
+    if not decision.is_issued:
+        return pdfs.decision_pdf(decision)
+    if decision.pdf is not None:
+        return decision.pdf
+    body, signed = sign_pdf(pdfs.decision_pdf(decision))
+    return store_pdf(decision, body, signed=signed)
+
+
+def decision_pdf_response(decision: Decision) -> Response:
+    return _pdf(decision_pdf_bytes(decision), f"quyet-dinh-{decision.id}.pdf")
+
+
+def certificate_response(entry: DecisionEntry) -> Response:
+    body = pdfs.certificates_pdf(entry.decision, [entry])
+    return _pdf(body, f"giay-cong-nhan-{entry.case_id}.pdf")
+
+
+@bp.app_context_processor
+def _decision_helpers() -> dict:
+    from htsd_workflow.decisions.queries import entry_of_case
+
+    return {"decision_entry_of": entry_of_case}
+
+
+# --- staff pages ----------------------------------------------------------------------------
+
+
+@bp.route("/decisions")
+@access(*STAFF_ROLES)
+def index():
+    counts = (
+        select(DecisionEntry.decision_id, func.count().label("n"))
+        .group_by(DecisionEntry.decision_id)
+        .subquery()
+    )
+    rows = db.session.execute(
+        select(Decision, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.decision_id == Decision.id)
+        .where(scope_clause(current_user, Decision))
+        .order_by(Decision.id.desc())
+        .limit(500)
+    ).all()
+    return render_template(
+        "decisions/index.html",
+        decisions=[decision_summary(d, count=n) for d, n in rows],
+        may_draft=current_user.role in DRAFTERS,
+        this_year=today().year,
+    )
+
+
+@bp.route("/decisions/new", methods=["POST"])
+@access(*DRAFTERS)
+def new():
+    year = whole_number(request.form.get("year"), 2000, 2100)
+    if year is None:
+        raise InvalidInput(_l("Năm không hợp lệ."), details={"year": _l("Nhập năm, ví dụ 2026.")})
+    decision = draft_decision(
+        request.form.get("title", ""),
+        year,
+        (request.form.get("unit") or current_user.unit_code or "").strip(),
+        current_user,
+    )
+    db.session.commit()
+    flash(_("Đã lập dự thảo quyết định."), "success")
+    return redirect(url_for("decisions.show", decision_id=decision.id))
+
+
+@bp.route("/decisions/<int:decision_id>")
+@access(*STAFF_ROLES)
+def show(decision_id):
+    decision = visible_decision(decision_id, current_user)
+    return render_template(
+        "decisions/show.html",
+        decision=decision,
+        summary=decision_summary(decision),
+        entries=decision.entries,
+        may_edit=not decision.is_issued and current_user.role in DRAFTERS,
+        may_issue=not decision.is_issued and current_user.role in ISSUER_ROLES,
+        signing=signing_configured(),
+    )
+
+
+@bp.route("/decisions/<int:decision_id>/remove", methods=["POST"])
+@access(*DRAFTERS)
+def remove(decision_id):
+    ids = [whole_number(v, 1) for v in request.form.getlist("case_id")]
+    remove_from_draft(decision_id, [i for i in ids if i is not None], current_user)
+    db.session.commit()
+    flash(_("Đã bỏ hồ sơ khỏi dự thảo."), "success")
+    return redirect(url_for("decisions.show", decision_id=decision_id))
+
+
+@bp.route("/decisions/<int:decision_id>/issue", methods=["POST"])
+@access(*ISSUER_ROLES)
+def issue(decision_id):
+    try:
+        issued_on = date.fromisoformat(request.form.get("date", ""))
+    except ValueError:
+        raise InvalidInput(
+            _l("Ngày ký không hợp lệ."),
+            details={"date": _l("Nhập ngày theo dạng năm-tháng-ngày.")},
+        ) from None
+    issue_decision(
+        decision_id,
+        request.form.get("number", ""),
+        issued_on,
+        request.form.get("signer_name", ""),
+        current_user,
+    )
+    db.session.commit()
+    flash(_("Đã ban hành quyết định."), "success")
+    return redirect(url_for("decisions.show", decision_id=decision_id))
+
+
+@bp.route("/decisions/<int:decision_id>/pdf")
+@access(*STAFF_ROLES)
+def decision_file(decision_id):
+    response = decision_pdf_response(visible_decision(decision_id, current_user))
+    db.session.commit()
+    return response
+
+
+@bp.route("/decisions/<int:decision_id>/certificates.pdf")
+@access(*STAFF_ROLES)
+def certificates_file(decision_id):
+    """All certificates of an issued decision (or of one commune in it), one per page: at
+    once for a few, built by the worker with a progress bar for more."""
+    from htsd_workflow.decisions.jobs import (
+        create_certificate_job,
+        dispatch_certificate_job,
+        entries_for,
+    )
+
+    decision = visible_decision(decision_id, current_user)
+    if not decision.is_issued:
+        raise InvalidInput(_l("Quyết định chưa ban hành: chưa có giấy công nhận."))
+    entries = entries_for(decision, current_user)
+    if len(entries) <= current_app.config.get("CERTIFICATES_INLINE_MAX", 40):
+        body = pdfs.certificates_pdf(decision, entries)
+        return _pdf(body, f"giay-cong-nhan-qd-{decision.id}.pdf")
+    job = create_certificate_job(decision, current_user, len(entries))
+    db.session.commit()
+    dispatch_certificate_job(job.id)
+    return redirect(url_for("decisions.certificate_job", job_id=job.id))
+
+
+def _own_certificate_job(job_id: int):
+    from flask import abort
+
+    from htsd_workflow.decisions.models import CertificateJob
+
+    job = db.session.get(CertificateJob, job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)
+    return job
+
+
+@bp.route("/decisions/certificate-jobs/<int:job_id>")
+@access(*STAFF_ROLES)
+def certificate_job(job_id):
+    job = _own_certificate_job(job_id)
+    return render_template("decisions/certificate_job.html", job=job)
+
+
+@bp.route("/decisions/certificate-jobs/<int:job_id>/status")
+@access(*STAFF_ROLES)
+def certificate_job_status(job_id):
+    from flask import jsonify
+
+    from htsd_workflow.jobs.models import progress_of
+
+    return jsonify(progress_of(_own_certificate_job(job_id)))
+
+
+@bp.route("/decisions/certificate-jobs/<int:job_id>/file")
+@access(*STAFF_ROLES)
+def certificate_job_file(job_id):
+    job = _own_certificate_job(job_id)
+    if job.status != "done":
+        from flask import abort
+
+        abort(404)
+    return _pdf(job.pdf, f"giay-cong-nhan-qd-{job.decision_id}.pdf")
+
+
+@bp.route("/cases/<int:case_id>/certificate.pdf")
+@access()
+def case_certificate(case_id):
+    from htsd_workflow.api.serialize import _visible_case
+    from htsd_workflow.decisions.queries import entry_of_case
+
+    _visible_case(case_id, current_user)
+    entry = entry_of_case(case_id)
+    if entry is None:
+        from htsd_workflow.core.errors import NotFound
+
+        raise NotFound(_l("Hồ sơ chưa có giấy công nhận."))
+    return certificate_response(entry)
+
+
+# --- public check -------------------------------------------------------------------------
+
+
+def _verify_limit():
+    return current_app.config["VERIFY_RATE_LIMIT"]
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+@access(public=True)
+@limiter.shared_limit(_verify_limit, scope="verify")
+def verify_form():
+    typed = request.values.get("code", "")
+    if typed:
+        code = normalise_code(typed)
+        if code is not None:
+            return redirect(url_for("decisions.verify", code=code))
+        return render_template("decisions/verify.html", result=None, asked=True), 404
+    return render_template("decisions/verify.html", result=None, asked=False)
+
+
+@bp.route("/verify/<string(maxlength=40):code>")
+@access(public=True)
+@limiter.shared_limit(_verify_limit, scope="verify")
+def verify(code):
+    result = verification(code)
+    status = 200 if result is not None else 404
+    response = current_app.make_response(
+        (render_template("decisions/verify.html", result=result, asked=True), status)
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+# --- lists of those recognised --------------------------------------------------------------
+
+LIST_COLUMNS = [
+    ("position", "STT"),
+    ("name", "Tên"),
+    ("village", "Thôn, làng, tổ dân phố"),
+    ("commune", "Xã, phường"),
+    ("title_label", "Danh hiệu"),
+    ("year", "Năm"),
+    ("decision_number", "Số quyết định"),
+    ("decision_day", "Ngày quyết định"),
+    ("status_label", "Tình trạng"),
+]
+STATUS_LABELS = {"valid": "Còn hiệu lực", "expired": "Đã hết hạn", "revoked": "Đã thu hồi"}
+
+
+def _list_rows(rows: list[dict]) -> list[dict]:
+    from htsd_workflow.core.labels import TITLE_LABELS
+
+    return [
+        {
+            **row,
+            "position": position,
+            "title_label": str(TITLE_LABELS.get(row["title"], row["title"])),
+            "decision_day": row["decision_date"].strftime("%d/%m/%Y"),
+            "status_label": STATUS_LABELS[row["status"]],
+        }
+        for position, row in enumerate(rows, 1)
+    ]
+
+
+@bp.route("/decisions/lists")
+@access(*STAFF_ROLES)
+def lists():
+    """Those recognised in the user's territory (or a unit inside it) and a year: a page,
+    CSV, XLSX or PDF; ``valid=1`` lists the titles valid in the year instead."""
+    from htsd_workflow.auth.scope import in_scope
+    from htsd_workflow.cases.models import Case
+    from htsd_workflow.core.errors import NotFound
+    from htsd_workflow.decisions.lists import recognitions, yearly_counts
+    from htsd_workflow.decisions.queries import today
+    from htsd_workflow.reports.exports import to_csv, to_xlsx
+
+    year = whole_number(request.args.get("year"), 2000, 2100) or today().year
+    title = request.args.get("title") or None
+    if title not in (None, "family", "clan", "community", "unit"):
+        title = None
+    code = (request.args.get("unit") or "").strip() or current_user.unit_code
+    unit = db.session.get(Unit, code) if code else None
+    if unit is None or not in_scope(current_user, unit):
+        raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
+    valid_in = request.args.get("valid") == "1"
+    scope = scope_clause(current_user, Case)
+    rows = _list_rows(recognitions(scope, year, title=title, unit=unit, valid_in=valid_in))
+    counts = yearly_counts(scope, year, title=title, unit=unit)
+    name = f"danh-sach-cong-nhan-{unit.code}-{year}"
+    fmt = request.args.get("format")
+    if fmt == "csv":
+        return Response(
+            to_csv(LIST_COLUMNS, rows),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if fmt == "xlsx":
+        return Response(
+            to_xlsx(LIST_COLUMNS, rows, title=f"Công nhận {year}"),
+            mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'},
+        )
+    context = {
+        "rows": rows,
+        "counts": counts,
+        "year": year,
+        "title": title,
+        "unit": unit,
+        "valid_in": valid_in,
+    }
+    if fmt == "pdf":
+        html = render_template("decisions/list_pdf.html", **context)
+        return _pdf(pdfs.write_pdf(html), f"{name}.pdf")
+    return render_template("decisions/lists.html", **context)
+
+
+@bp.route("/recognitions/<string(maxlength=10):commune_code>/<int:year>")
+@access(public=True)
+@limiter.shared_limit(_verify_limit, scope="verify")
+def public_list(commune_code, year):
+    """With PUBLIC_LISTS=1: a commune's recognitions of a year (names, village, title) made
+    public, as the circulars require; otherwise no such page."""
+    from sqlalchemy import true
+
+    from htsd_workflow.core.errors import NotFound
+    from htsd_workflow.decisions.lists import recognitions
+
+    unit = db.session.get(Unit, commune_code)
+    if not current_app.config.get("PUBLIC_LISTS") or unit is None or unit.level != "commune":
+        raise NotFound(_l("Không tìm thấy trang."))
+    rows = [r for r in recognitions(true(), year, unit=unit) if r["status"] != "revoked"]
+    return render_template("decisions/public_list.html", rows=rows, unit=unit, year=year)

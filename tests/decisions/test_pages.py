@@ -1,0 +1,115 @@
+"""The decision pages: draft, take a case off, issue, with refusals as pages (never a 500)."""
+
+from __future__ import annotations
+
+import pytest
+
+from htsd_workflow.decisions.models import Decision
+from htsd_workflow.extensions import db
+from tests.factories import COMMUNE, DISTRICT
+
+pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
+
+
+def test_a_commune_drafts_and_a_manager_issues_on_the_pages(ctx, make, recognised, as_user):
+    kept, _ = recognised(name="Hộ Giữ Lại")
+    dropped, _ = recognised(name="Hộ Bỏ Ra")
+    officer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    made = officer.post("/decisions/new", {"title": "family", "year": "2026", "unit": COMMUNE})
+    assert made.status_code == 302
+    decision_id = int(made.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    page = officer.get(f"/decisions/{decision_id}").get_data(as_text=True)
+    assert "Hộ Giữ Lại" in page and "Hộ Bỏ Ra" in page and "Ban hành quyết định" not in page
+    officer.post(f"/decisions/{decision_id}/remove", {"case_id": str(dropped.id)})
+    manager = as_user(make.user("manager", DISTRICT))
+    from flask import g
+
+    g.pop("_login_user", None)
+    bad = manager.post(
+        f"/decisions/{decision_id}/issue",
+        {"number": "4", "date": "20/12/2026", "signer_name": "Nguyễn Văn A"},
+    )
+    assert bad.status_code == 422
+    assert db.session.get(Decision, decision_id).status == "draft"
+    done = manager.post(
+        f"/decisions/{decision_id}/issue",
+        {"number": "4", "date": "2026-12-20", "signer_name": "Nguyễn Văn A"},
+    )
+    assert done.status_code == 302
+    page = manager.get(f"/decisions/{decision_id}").get_data(as_text=True)
+    assert "4/QĐ-UBND" in page and "Hộ Giữ Lại" in page and "Hộ Bỏ Ra" not in page
+    assert "chưa được ký số" in page or "không có chữ ký số" in page
+    again = manager.post(
+        f"/decisions/{decision_id}/issue",
+        {"number": "5", "date": "2026-12-21", "signer_name": "B"},
+    )
+    assert again.status_code == 409
+    index = manager.get("/decisions").get_data(as_text=True)
+    assert "4/QĐ-UBND" in index
+
+
+def test_the_verify_form_takes_a_typed_code(ctx, make, recognised, client):
+    from datetime import date
+
+    from htsd_workflow.decisions.operations import draft_decision, format_code, issue_decision
+
+    recognised(name="Hộ Gõ Mã")
+    decision = draft_decision("family", 2026, COMMUNE, make.reviewer("commune_reviewer", COMMUNE))
+    issue_decision(decision.id, "8", date(2026, 12, 1), "A", make.user("manager", DISTRICT))
+    db.session.commit()
+    code = db.session.get(Decision, decision.id).entries[0].code
+    form = client.get("/verify")
+    assert form.status_code == 200
+    import re
+
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.get_data(as_text=True))
+    answer = client.post(
+        "/verify", data={"code": format_code(code).lower(), "csrf_token": token.group(1)}
+    )
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/verify/{code}")
+    assert "Hộ Gõ Mã" in client.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_commune_revokes_on_the_case_page_with_a_reason(ctx, make, recognised, as_user):
+    case, _ = recognised(name="Hộ Thu Hồi")
+    officer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    page = officer.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Thu hồi công nhận" in page  # the button, from the workflow file
+    refused = officer.post(f"/cases/{case.id}/actions", {"trigger": "revoke", "comment": ""})
+    assert refused.status_code == 422
+    done = officer.post(
+        f"/cases/{case.id}/actions", {"trigger": "revoke", "comment": "Khai không đúng"}
+    )
+    assert done.status_code in (302, 303)
+    db.session.expire_all()
+    from htsd_workflow.cases.models import Case
+
+    assert db.session.get(Case, case.id).state == "revoked"
+
+
+def test_decision_pages_stay_inside_the_territory(ctx, make, recognised, as_user):
+    from datetime import date
+
+    from flask import g
+
+    from htsd_workflow.decisions.operations import draft_decision, issue_decision
+    from tests.factories import OTHER_COMMUNE_SAME_DISTRICT
+
+    recognised(name="Hộ Trong Xã")
+    decision = draft_decision("family", 2026, COMMUNE, make.reviewer("commune_reviewer", COMMUNE))
+    issue_decision(decision.id, "3", date(2026, 12, 1), "A", make.user("manager", DISTRICT))
+    db.session.commit()
+    stranger = as_user(make.user("commune_reviewer", OTHER_COMMUNE_SAME_DISTRICT))
+    g.pop("_login_user", None)
+    for url in (
+        f"/decisions/{decision.id}",
+        f"/decisions/{decision.id}/pdf",
+        f"/decisions/{decision.id}/certificates.pdf",
+    ):
+        assert stranger.get(url).status_code == 404, url
+    assert "Hộ Trong Xã" not in stranger.get("/decisions").get_data(as_text=True)
+    assert "Hộ Trong Xã" not in stranger.get("/decisions/lists").get_data(as_text=True)
+    g.pop("_login_user", None)
+    applicant = as_user(make.user("applicant", subject_id=make.subject().id))
+    g.pop("_login_user", None)
+    assert applicant.get("/decisions").status_code == 403
