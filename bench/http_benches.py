@@ -351,6 +351,7 @@ def floor_entry(app, username: str) -> dict:
         "ids": _CASE_IDS.findall(page, start, end),
         "size": app.config["QUEUE_PAGE_SIZE"],
         "user": user.get_id(),
+        "user_id": user.id,
         "own": [i for i, s in enumerate(statements) if _sent_by_the_libraries(s)],
     }
 

@@ -69,6 +69,7 @@ LABELS = {
     "fail": "Chưa đạt",
     "handler": "Người xử lý",
     "claim": "Nhận xử lý",
+    "release": "Trả về hàng chờ",
 }
 
 #: the rows' markup of templates/queues/queue.html, with a reviewer who may act in bulk
@@ -89,7 +90,8 @@ aria-label="{{ l.pick }} HS-{{ r[0] }}"> <span class="muted">HS-{{ r[0] }}</span
 {% if r[17] is not none %}<br>{% if r[17] %}<span class="pass">{{ l.pass }}</span>\
 {% else %}<span class="fail">{{ l.fail }}</span>{% endif %}{% endif %}</td>
       <td data-label="{{ l.handler }}">
-        {% if r[13] %}{{ r[14] }}
+        {% if r[13] %}{{ r[14] }}{% if r[13] == uid %} <button type="submit" class="link" \
+formaction="/cases/{{ r[0] }}/release">{{ l.release }}</button>{% endif %}
         {% else %}<button type="submit" class="button small secondary" \
 formaction="{{ r[15] }}">{{ l.claim }}</button>
         {% endif %}
@@ -156,7 +158,7 @@ def prepare(
             days = (due - now).days
             overdue = days < 0
             badge = "due overdue" if overdue else ("due soon" if days <= 3 else "due")
-            text = f"Quá hạn {-days} ngày" if overdue else f"Còn {days} ngày làm việc"
+            text = f"Quá hạn {-days} ngày làm việc" if overdue else f"Còn {days} ngày làm việc"
         out.append(
             (
                 case_id,
@@ -193,6 +195,7 @@ def _pages(plan: list[dict]) -> list[tuple]:
             entry["titles"],
             entry["size"],
             entry.get("marks", {}),
+            entry.get("user_id"),
         )
         for entry in plan
     ]
@@ -256,7 +259,7 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
         slot = session.get("slot")
         if slot is None:
             abort(403)
-        statements, page_index, head, tail, base, titles, size, marks = pages[slot]
+        statements, page_index, head, tail, base, titles, size, marks, uid = pages[slot]
         conn = connection()
         cursor = conn.cursor()
 
@@ -269,7 +272,7 @@ def create_floor_app(plan: list[dict], database_uri: str) -> Flask:
         conn.rollback()
         now = datetime.now(UTC).replace(tzinfo=None)
         prepared = prepare(rows, names, base, titles, now, marks)
-        return head + rows_template.render(rows=prepared, l=LABELS) + tail
+        return head + rows_template.render(rows=prepared, l=LABELS, uid=uid) + tail
 
     return app
 
@@ -325,7 +328,7 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
         slot = session.get("slot")
         if slot is None or not current_user.is_authenticated:
             abort(403)
-        _statements, _page, _head, _tail, base, titles, size, marks = pages[slot]
+        _statements, _page, _head, _tail, base, titles, size, marks, uid = pages[slot]
         connection = db.session.connection()
 
         def execute(sql, params):
@@ -338,7 +341,7 @@ def create_library_floor_app(plan: list[dict], database_uri: str, engine_options
         labels = {key: gettext(label) for key, label in LABELS.items()}
         now = datetime.now(UTC).replace(tzinfo=None)
         prepared = prepare(rows, names, base, titles, now, marks)
-        return head + rows_template.render(rows=prepared, l=labels) + tail
+        return head + rows_template.render(rows=prepared, l=labels, uid=uid) + tail
 
     return app
 

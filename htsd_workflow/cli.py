@@ -18,6 +18,7 @@ from htsd_workflow.cases.checks import find_disagreements, repair
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import BULK_BATCH, carry_cases, set_round
+from htsd_workflow.cases.rounds import list_rounds
 from htsd_workflow.cases.startup import parse_state_map
 from htsd_workflow.core.errors import ConfigurationError, DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
@@ -291,6 +292,18 @@ def rounds_set(title, year, opens, closes, review_deadline):
         f"{found.title} {found.year}: {found.registration_opens_on} – "
         f"{found.registration_closes_on}, review by {found.review_deadline}"
     )
+
+
+@rounds.command("list")
+@click.option("--title", default=None)
+@click.option("--year", default=None, type=int)
+def rounds_list(title, year):
+    """List rounds: title, year, registration window, review deadline."""
+    for found in list_rounds(title=title, year=year):
+        click.echo(
+            f"{found.id}\t{found.title}\t{found.year}\t{found.registration_opens_on}\t"
+            f"{found.registration_closes_on}\t{found.review_deadline}"
+        )
 
 
 @calendar.command("day-off")

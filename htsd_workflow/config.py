@@ -105,6 +105,8 @@ def load_config(instance_path: Path) -> dict:
         "WORKFLOW_STATE_MAP": os.environ.get("WORKFLOW_STATE_MAP", ""),
         "WORKFLOWS_DIR": os.environ.get("WORKFLOWS_DIR", str(PROJECT_ROOT / "workflows")),
         "DEFAULT_PROVINCE_CODE": os.environ.get("DEFAULT_PROVINCE_CODE", "62"),
+        #: the issuing body in the heading of printed reports (empty: the steering committee)
+        "REPORT_ISSUING_BODY": os.environ.get("REPORT_ISSUING_BODY", ""),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": _flag("SESSION_COOKIE_SECURE", False),

@@ -9,6 +9,8 @@ from htsd_workflow.cases.models import (
     Round,
     SignOff,
     StageVisit,
+    VillageMeeting,
+    VillageMeetingVote,
 )
 from htsd_workflow.core.models import CalendarException
 from htsd_workflow.decisions.models import CertificateJob, Decision, DecisionEntry
@@ -28,6 +30,8 @@ __all__ = [
     "BulkJob",
     "BulkJobItem",
     "CalendarException",
+    "VillageMeeting",
+    "VillageMeetingVote",
     "Case",
     "CaseEvent",
     "CertificateJob",

@@ -30,7 +30,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
 from kombu import Connection
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -69,9 +69,11 @@ from htsd_workflow.decisions.views import bp as decisions_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
 from htsd_workflow.imports.views import bp as imports_bp
+from htsd_workflow.notifications.operations import unread_count, unread_count_of
 from htsd_workflow.notifications.views import bp as notifications_bp
 from htsd_workflow.queues.views import bp as queues_bp
 from htsd_workflow.reports.views import bp as reports_bp
+from htsd_workflow.rounds.views import bp as rounds_bp
 from htsd_workflow.subjects.views import bp as subjects_bp
 
 log = logging.getLogger(__name__)
@@ -121,9 +123,16 @@ def load_user(session_id: str):
     number = whole_number(user_id, 1)
     if number is None:
         return None
-    user = db.session.get(User, number)
-    if user is None or not user.is_active or user.session_token != token:
+    # the menu's unread count comes in the same statement as the user
+    row = db.session.execute(
+        select(User, unread_count_of(User.id)).where(User.id == number)
+    ).first()
+    if row is None:
         return None
+    user, unread = row
+    if not user.is_active or user.session_token != token:
+        return None
+    g.unread_notifications = unread
     return user
 
 
@@ -249,13 +258,16 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
         ("dashboard.overview", _("Tổng quan")),
         ("reports.bottleneck_page", _("Điểm nghẽn")),
         ("reports.targets_page", _("Chỉ tiêu")),
-        ("reports.denominators_page", _("Tổng số")),
+        ("reports.denominators_page", _("Tổng số theo địa bàn")),
         ("queues.queue", _("Hàng chờ xử lý")),
         ("decisions.index", _("Quyết định công nhận")),
         ("queues.search", _("Tìm kiếm")),
+        ("rounds.commune", _("Tiến độ của xã")),
+        ("rounds.villages", _("Thôn, tổ dân phố")),
+        ("rounds.index", _("Đợt xét")),
         ("imports.index", _("Nhập dữ liệu")),
         ("admin.users", _("Người dùng")),
-        ("notifications.deliveries", _("Thư gửi lỗi")),
+        ("notifications.deliveries", _("Thư điện tử gửi không được")),
         ("admin.audit", _("Nhật ký")),
         ("notifications.inbox", _("Thông báo")),
         ("auth.change_password", _("Đổi mật khẩu")),
@@ -268,11 +280,21 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
     )
 
 
+def unread_notifications() -> int:
+    """The signed-in user's unread messages, for the menu's "Thông báo" (0 when signed out)."""
+    if not current_user.is_authenticated:
+        return 0
+    if "unread_notifications" not in g:
+        g.unread_notifications = unread_count(current_user)
+    return g.unread_notifications
+
+
 def _template_context() -> dict:
     return {
         # the template's _() with the request's translations looked up once per rendering
         **template_translations(get_translations()),
         "nav_items": nav_items,
+        "unread_notifications": unread_notifications,
         "current_locale": str(get_locale() or "vi"),
         "state_label": labels.state_label,
         "trigger_label": labels.trigger_label,
@@ -416,6 +438,7 @@ def register_web(app: Flask) -> None:
         reports_bp,
         imports_bp,
         decisions_bp,
+        rounds_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -42,10 +42,13 @@ class UserForm(FlaskForm):
     phone = StringField(_l("Số điện thoại"), validators=[Optional(), Length(max=20)])
     role = SelectField(_l("Vai trò"), validators=[DataRequired()])
     unit_code = SelectField(_l("Địa bàn (tỉnh, huyện hoặc xã)"), validate_choice=False)
-    subject_id = IdField(
-        _l("Mã đối tượng (chỉ với người nộp hồ sơ)"),
-        validators=[Optional()],
+    #: what the admin types to find the household (its code or part of its name)
+    subject_query = StringField(
+        _l("Hộ, dòng họ, cộng đồng hoặc đơn vị (chỉ với người nộp hồ sơ)"),
+        validators=[Optional(), Length(max=200)],
     )
+    #: the one chosen among what the search found
+    subject_id = IdField(_l("Đối tượng"), validators=[Optional()])
     password = PasswordField(
         _l("Mật khẩu ban đầu"),
         validators=[Optional(), Length(min=8, message=_l("Mật khẩu cần ít nhất 8 ký tự"))],

@@ -20,11 +20,11 @@ from htsd_workflow.auth.operations import (
     temporary_password,
     update_user,
 )
-from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.auth.roles import ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
-from htsd_workflow.core.text import nfc, whole_number
+from htsd_workflow.core.text import nfc, search_key, whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import Subject
@@ -61,12 +61,51 @@ def _user_in_scope(user_id: int) -> User:
     return user
 
 
+def _matching_subjects(query: str, limit: int = 20) -> list[Subject]:
+    """The admin's province's subjects whose code is ``query`` or whose name holds it (with or
+    without diacritics), by name."""
+    key = search_key(query)
+    if not key:
+        return []
+    return list(
+        db.session.scalars(
+            select(Subject)
+            .where(
+                Subject.province_code == current_user.unit_code,
+                or_(Subject.external_code == query.strip(), Subject.name_search.contains(key)),
+            )
+            .order_by(Subject.name, Subject.id)
+            .limit(limit)
+        )
+    )
+
+
 def _check_subject(form: UserForm) -> bool:
-    if form.role.data != "applicant":
+    """An applicant account is linked to one subject of the admin's province, found by its
+    code or name: one match is taken, several are offered to choose from."""
+    form.subject_matches = []
+    if form.role.data not in SUBJECT_BOUND_ROLES:
         return True
+    query = (form.subject_query.data or "").strip()
+    if query:
+        matches = _matching_subjects(query)
+        if form.subject_id.data and any(m.id == form.subject_id.data for m in matches):
+            return True
+        if len(matches) == 1:
+            form.subject_id.data = matches[0].id
+            return True
+        form.subject_matches = matches
+        form.subject_query.errors = [
+            _("Có %(num)s đối tượng khớp: chọn một ở dưới.", num=len(matches))
+            if matches
+            else _("Không tìm thấy đối tượng nào của tỉnh có mã hoặc tên này.")
+        ]
+        return False
     subject = db.session.get(Subject, form.subject_id.data) if form.subject_id.data else None
     if subject is None or subject.province_code != current_user.unit_code:
-        form.subject_id.errors = [_("Nhập mã đối tượng (hộ, dòng họ, cộng đồng, đơn vị) của tỉnh")]
+        form.subject_query.errors = [
+            _("Nhập mã hộ hoặc tên của hộ, dòng họ, cộng đồng, đơn vị trong tỉnh để tìm.")
+        ]
         return False
     return True
 
@@ -172,7 +211,10 @@ def edit_user(user_id: int):
     form.username.data = user.username
     del form.password
     if request.method == "GET":
-        form.unit_code.data = "" if user.role == "applicant" else user.unit_code
+        form.unit_code.data = "" if user.role in SUBJECT_BOUND_ROLES else user.unit_code
+        subject = db.session.get(Subject, user.subject_id) if user.subject_id else None
+        if subject is not None:
+            form.subject_query.data = subject.external_code or subject.name
     if form.validate_on_submit() and _check_subject(form):
         try:
             update_user(

@@ -2,7 +2,7 @@
 
 from flask import Flask, request
 
-from htsd_workflow.api import openapi, views  # noqa: F401  (registers the endpoints)
+from htsd_workflow.api import openapi, rounds, views  # noqa: F401  (registers the endpoints)
 from htsd_workflow.api.framework import (  # noqa: F401 (api_database_unavailable: re-exported)
     api_database_unavailable,
     api_http_error,

@@ -42,6 +42,8 @@ ACTIONS = (
     "personal_data_export",
     "personal_data_erase",
     "case_repaired",
+    "round_opened",
+    "round_changed",
 )
 
 #: longest user name kept from a failed sign-in (what was typed, which may be anything)

@@ -58,6 +58,10 @@ def start_endpoint(user) -> str:
     """The page a user lands on after signing in."""
     if user.role == "applicant":
         return "subjects.mine"
+    if user.role == "village_head":
+        return "rounds.villages"
+    if user.role == "commune_reviewer":
+        return "rounds.commune"
     if user.role == "admin":
         return "admin.users"
     if user.role in SUPERVISOR_ROLES:

@@ -51,6 +51,15 @@ def _territory(role: str, unit_code: str | None, subject_id: int | None):
             )
         unit = db.session.get(Unit, subject.unit_code)
         return subject.unit_code, unit.level if unit else None, subject.id
+    if role == "village_head":
+        village = db.session.get(Subject, subject_id) if subject_id is not None else None
+        if village is None or village.kind != "community":
+            raise InvalidInput(
+                _l("Tài khoản trưởng thôn phải gắn với một thôn hoặc tổ dân phố."),
+                details={"subject": _l("Chọn mã thôn/tổ dân phố (đối tượng loại cộng đồng)")},
+            )
+        unit = db.session.get(Unit, village.unit_code)
+        return village.unit_code, unit.level if unit else None, village.id
     unit = db.session.get(Unit, unit_code) if unit_code else None
     if unit is None:
         raise InvalidInput(

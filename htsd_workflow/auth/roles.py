@@ -4,6 +4,7 @@ from __future__ import annotations
 
 ROLES = (
     "applicant",
+    "village_head",
     "commune_reviewer",
     "district_reviewer",
     "education_reviewer",
@@ -33,8 +34,13 @@ REVIEWER_ROLES = ("commune_reviewer", "district_reviewer", "education_reviewer",
 #: the provincial departments' sign-off roles
 DEPARTMENT_ROLES = tuple(DEPARTMENT_OF_ROLE)
 
-#: every role but the applicant: the people who work for the programme
-STAFF_ROLES = tuple(r for r in ROLES if r != "applicant")
+#: roles bound to a subject rather than to an administrative unit: the applicant to their own
+#: household (clan, community, unit), the village head (trưởng thôn / tổ trưởng tổ dân phố) to
+#: their village or residential group, a subject of kind community
+SUBJECT_BOUND_ROLES = ("applicant", "village_head")
+
+#: every role but the subject-bound ones: the people who work for the programme
+STAFF_ROLES = tuple(r for r in ROLES if r not in SUBJECT_BOUND_ROLES)
 
 #: roles that may act on any case of their territory as supervisors (take over a claim) and
 #: that see the overview
@@ -65,14 +71,35 @@ SLIP_ISSUERS = PASSWORD_RESETTERS
 
 #: who edits a self-assessment and its evidence: the applicant, or a commune officer entering
 #: a household's paper form
-ASSESSMENT_EDITORS = ("applicant", "commune_reviewer")
+ASSESSMENT_EDITORS = ("applicant", "village_head", "commune_reviewer")
+
+#: who enters a household's self-assessment on its behalf while it is with the household
+#: (draft or returned): the commune officer, or the head of the household's village
+ON_BEHALF_ENTRY_ROLES = ("village_head", "commune_reviewer")
+
+#: who registers a village's households for a round (each registered household gets a draft)
+#: and enters the village's grid: the village head for their village, the commune officer for
+#: the villages of their commune
+REGISTRARS = ON_BEHALF_ENTRY_ROLES
+
+#: who creates village heads' accounts (and hands out their slips)
+VILLAGE_HEAD_CREATORS = ("commune_reviewer", "admin")
+
+#: who opens, changes and closes a round (the registration window and review deadlines)
+ROUND_EDITORS = ("province_officer", "admin")
 
 #: who registers subjects through the API (each inside their own territory)
 SUBJECT_CREATORS = ("commune_reviewer", "district_reviewer", "province_officer", "admin")
 
 #: who starts an application (a draft) through the API: the applicant, or an officer on the
 #: applicant's behalf
-CASE_STARTERS = ("applicant", "commune_reviewer", "district_reviewer", "province_officer")
+CASE_STARTERS = (
+    "applicant",
+    "village_head",
+    "commune_reviewer",
+    "district_reviewer",
+    "province_officer",
+)
 
 #: who drafts, issues and revokes recognition decisions (each within the issuing level of their
 #: territory); every staff role reads them

@@ -7,9 +7,11 @@ checked: cases, subjects, stage visits, units.
 
 from __future__ import annotations
 
-from sqlalchemy import false
+from sqlalchemy import false, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import SUBJECT_BOUND_ROLES
+from htsd_workflow.extensions import db
 from htsd_workflow.geography.queries import units_within
 from htsd_workflow.subjects.models import Subject
 
@@ -28,13 +30,26 @@ def in_scope(user: User, obj) -> bool:
     if user.role == "applicant":
         subject_id = obj.id if isinstance(obj, Subject) else getattr(obj, "subject_id", None)
         return user.subject_id is not None and subject_id == user.subject_id
+    if user.role == "village_head":
+        return user.subject_id is not None and _village_of(obj) == user.subject_id
     attribute = TERRITORY_ATTRIBUTE.get(user.unit_level)
     return attribute is not None and getattr(obj, attribute, None) == user.unit_code
 
 
+def _village_of(obj) -> int | None:
+    """The village (community subject) of a household, or of a case's household."""
+    if isinstance(obj, Subject):
+        return obj.community_id
+    subject_id = getattr(obj, "subject_id", None)
+    if subject_id is None:
+        return None
+    return db.session.scalar(select(Subject.community_id).where(Subject.id == subject_id))
+
+
 def territory(user: User) -> tuple[str, object]:
     """The user's territory as (what is compared, with what): ``("subject", subject id)`` for
-    an applicant, ``(unit-path attribute, unit code)`` for staff, ``("none", None)`` for
+    an applicant, ``("village", community id)`` for a village head (the households of the
+    village and their cases), ``(unit-path attribute, unit code)`` for staff, ``("none", None)`` for
     nobody (inactive, or no territory)."""
     if user is None or not user.is_active:
         return "none", None
@@ -42,6 +57,10 @@ def territory(user: User) -> tuple[str, object]:
         if user.subject_id is None:
             return "none", None
         return "subject", user.subject_id
+    if user.role == "village_head":
+        if user.subject_id is None:
+            return "none", None
+        return "village", user.subject_id
     attribute = TERRITORY_ATTRIBUTE.get(user.unit_level)
     if attribute is None:
         return "none", None
@@ -56,6 +75,11 @@ def territory_clause(model, what: str, value, *, subject_column=None):
     if what == "subject":
         column = subject_column if subject_column is not None else model.subject_id
         return column == value
+    if what == "village":
+        if model is Subject:
+            return Subject.community_id == value
+        column = subject_column if subject_column is not None else model.subject_id
+        return column.in_(select(Subject.id).where(Subject.community_id == value))
     return getattr(model, what) == value
 
 
@@ -66,13 +90,13 @@ def scope_clause(user: User, model, *, subject_column=None):
 
 
 def sees_everything_in_province(user: User) -> bool:
-    return user.unit_level == "province" and user.role != "applicant"
+    return user.unit_level == "province" and user.role not in SUBJECT_BOUND_ROLES
 
 
 def units_in_territory(user: User):
     """A WHERE clause over ``Unit``: the units of the staff user's territory, their own unit
     included (``geography.queries.units_within``); none for applicants or without a territory.
     ``in_scope(user, unit)`` answers the same for one unit."""
-    if user is None or not user.is_active or user.role == "applicant":
+    if user is None or not user.is_active or user.role in SUBJECT_BOUND_ROLES:
         return false()
     return units_within(user.unit_level, user.unit_code)

@@ -8,6 +8,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ON_BEHALF_ENTRY_ROLES
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import (
     AssessmentItem,
@@ -39,12 +40,14 @@ def save_assessment(
     *,
     expected_version: int | None = None,
     now: datetime | None = None,
+    source: dict | None = None,
 ) -> Case:
     """Save self-assessment scores and evidence, or a reviewer's adjusted scores.
 
-    In draft or returned, the applicant (or a commune officer on a household's behalf) enters
-    scores; in a reviewing stage, a reviewer of that stage adjusts scores with a note and both
-    values are kept.
+    In draft or returned, the applicant (or a commune officer or the village head on a
+    household's behalf) enters scores; in a reviewing stage, a reviewer of that stage adjusts
+    scores with a note and both values are kept. ``source`` (an entry in bulk: the grid, or a
+    file and its row) is kept in the history beside who entered it.
     """
     registry = get_registry()
     now = now or utcnow()
@@ -66,10 +69,13 @@ def save_assessment(
     }
     changes = []
     if state.kind == "applicant":
-        on_behalf = user.role == "commune_reviewer" and case.entry_level == "commune"
+        on_behalf = user.role in ON_BEHALF_ENTRY_ROLES and case.entry_level == "commune"
         if user.role != "applicant" and not on_behalf:
             raise NotAllowed(
-                _l("Chỉ người nộp hồ sơ (hoặc cán bộ xã nhập hộ) được sửa bản tự đánh giá.")
+                _l(
+                    "Chỉ người nộp hồ sơ (hoặc cán bộ xã, trưởng thôn nhập hộ) "
+                    "được sửa bản tự đánh giá."
+                )
             )
         for entry in cleaned:
             item = items[entry["code"]]
@@ -119,7 +125,8 @@ def save_assessment(
     ).one()
     # a save is a change another officer's open form must not silently undo (optimistic lock)
     case.version = case.version + 1
-    _record_event(case, user, trigger, comment=None, now=now, data={"items": changes})
+    data = {"items": changes, "source": source} if source else {"items": changes}
+    _record_event(case, user, trigger, comment=None, now=now, data=data)
     return case
 
 

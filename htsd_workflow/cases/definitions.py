@@ -19,6 +19,10 @@ from htsd_workflow.subjects.models import TITLE_OF_KIND
 
 TITLES = tuple(TITLE_OF_KIND.values())
 STATE_KINDS = ("applicant", "review", "final")
+#: what ``village_meeting:`` may say: a meeting is required before commune review, optional
+#: (recorded and shown when held), or off
+VILLAGE_MEETING_RULES = ("required", "optional", "off")
+
 #: guard names a definition may use; their code lives in cases.engine.GUARDS
 GUARD_NAMES = (
     "assessment_complete",
@@ -129,6 +133,9 @@ class WorkflowDefinition:
     escalation: tuple[RungDef, ...]
     #: the recognition decision's settings; None when the file has no ``decision:`` block
     decision: DecisionDef | None = None
+    #: whether a village meeting (bình xét) must be recorded before commune review:
+    #: required, optional or off (``village_meeting:``; optional by default)
+    village_meeting: str = "optional"
     #: how running cases of another set are carried into this definition: set name →
     #: {state there: state here}; a state of the same name here needs no entry
     carried_from: dict = field(default_factory=dict, compare=False)
@@ -435,6 +442,11 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
     decision = _build_decision(data.get("decision"), str(where or path))
     if "revoke" in {t.trigger for t in transitions} and decision is None:
         raise ConfigurationError(f"{where or path}: a revoke transition needs a decision: block")
+    village_meeting = data.get("village_meeting", "optional")
+    if village_meeting not in VILLAGE_MEETING_RULES:
+        raise ConfigurationError(
+            f"{where or path}: village_meeting must be one of {', '.join(VILLAGE_MEETING_RULES)}"
+        )
     return WorkflowDefinition(
         name=path.stem,
         title=title,
@@ -445,6 +457,7 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         transitions=tuple(transitions),
         escalation=tuple(rungs),
         decision=decision,
+        village_meeting=village_meeting,
         carried_from=_carried_from(data.get("carried_from"), states, where),
     )
 

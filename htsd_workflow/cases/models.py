@@ -323,3 +323,39 @@ for _model in (Case, StageVisit):
         "after_create",
         DDL(fillfactor_sql(_model.__tablename__)).execute_if(dialect="postgresql"),
     )
+
+
+class VillageMeeting(db.Model):
+    """A village meeting (họp bình xét) of one round: who qualifies, by the village's vote."""
+
+    __tablename__ = "village_meetings"
+    __table_args__ = (UniqueConstraint("village_id", "round_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    #: the village (a subject of kind community) that met
+    village_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id"))
+    held_on: Mapped[date] = mapped_column(Date)
+    chair: Mapped[str] = mapped_column(String(200))
+    secretary: Mapped[str] = mapped_column(String(200))
+    #: how many people attended the meeting
+    attendance: Mapped[int] = mapped_column(Integer)
+    #: the minutes (biên bản) as a scan or photo, an evidence attachment's path; None until attached
+    minutes_path: Mapped[str | None] = mapped_column(String(500))
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class VillageMeetingVote(db.Model):
+    """One household's vote at a village meeting: votes for it, out of those present."""
+
+    __tablename__ = "village_meeting_votes"
+    __table_args__ = (UniqueConstraint("meeting_id", "subject_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("village_meetings.id"), index=True)
+    #: the household voted on
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), index=True)
+    votes_for: Mapped[int] = mapped_column(Integer)
+    #: how many voted on it (present at the time of the vote)
+    present: Mapped[int] = mapped_column(Integer)

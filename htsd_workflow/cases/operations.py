@@ -3,7 +3,8 @@
 The code lives in modules of one idea each (issue 20): ``permissions`` (who may act),
 ``planning`` (checking a transition), ``writing`` (the rows it writes; ``pg_writer`` on
 PostgreSQL), ``transition`` (``fire_trigger``, ``fire_bulk``, ``allowed_triggers``),
-``rounds``, ``starting`` (a new case), ``assessment`` (scores), ``claims``, ``decisions``
+``round_dates`` (a round's dates), ``starting`` (a new case), ``assessment`` (scores),
+``claims``, ``decisions``
 (what issuing a decision writes on its cases) and ``carrying`` (to another definition). New code may
 import from those modules directly.
 """
@@ -28,7 +29,7 @@ from htsd_workflow.cases.planning import (
     clean_comment,
     score_results,
 )
-from htsd_workflow.cases.rounds import ensure_round, set_round
+from htsd_workflow.cases.round_dates import ensure_round, set_round
 from htsd_workflow.cases.starting import start_case, workflow_set_of
 from htsd_workflow.cases.transition import (
     BULK_BATCH,

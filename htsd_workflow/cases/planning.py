@@ -14,6 +14,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.cases import pg_writer
 from htsd_workflow.cases.definitions import TransitionDef
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
+from htsd_workflow.cases.meetings import meeting_votes
 from htsd_workflow.cases.models import (
     MAX_COMMENT_LENGTH,
     AssessmentItem,
@@ -38,6 +39,8 @@ from htsd_workflow.geography.queries import unit_is_dbkk_in
 #: triggers that move a case forward towards recognition: refused below the pass mark unless
 #: the reviewer gives an override reason
 PASS_MARK_TRIGGERS = ("approve", "sign")
+#: the stage that a required village meeting must come before
+COMMUNE_REVIEW = "commune_review"
 
 
 _SNAPSHOT_COLUMNS = (
@@ -278,6 +281,15 @@ def _plan(
                 details={"assessment": {code: _l("Chưa chấm điểm") for code in missing_codes}},
             )
         raise NotAllowed(_l("Hồ sơ không đáp ứng điều kiện để thực hiện thao tác này."))
+    if (
+        definition.village_meeting == "required"
+        and taken.dest == COMMUNE_REVIEW
+        and snap.id not in meeting_votes([snap.id])
+    ):
+        raise InvalidInput(
+            _l("Chưa có kết quả họp bình xét của thôn cho hộ này; cần họp thôn trước khi gửi xã."),
+            details={"village_meeting": _l("Bắt buộc theo quy trình")},
+        )
     if user.role not in taken.roles:
         # the roles were checked as a union over the trigger's rows; the row that fires decides
         raise NotAllowed(

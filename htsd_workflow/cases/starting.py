@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ON_BEHALF_ENTRY_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import (
@@ -14,7 +15,7 @@ from htsd_workflow.cases.models import (
     Case,
     Round,
 )
-from htsd_workflow.cases.rounds import ensure_round
+from htsd_workflow.cases.round_dates import ensure_round
 from htsd_workflow.cases.writing import _record_event
 from htsd_workflow.core.errors import (
     Conflict,
@@ -31,7 +32,7 @@ from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 def _may_start_for(user: User, subject: Subject) -> bool:
     if user.role == "applicant":
         return user.subject_id == subject.id
-    if user.role == "commune_reviewer":
+    if user.role in ON_BEHALF_ENTRY_ROLES:
         return subject.managing_level == "commune" and in_scope(user, subject)
     if user.role == "district_reviewer":
         return subject.managing_level == "district" and in_scope(user, subject)

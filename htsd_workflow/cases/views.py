@@ -15,6 +15,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REVIEWER_ROLES, SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.meetings import meeting_votes
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.cases.operations import (
     PASS_MARK_TRIGGERS,
@@ -63,13 +64,21 @@ def _int(value) -> int | None:
     return whole_number(value)
 
 
-def _timeline(case_id: int) -> list[dict]:
-    rows = db.session.execute(
+#: history rows about the reviewers' own work (who holds the case, reminders to them): the
+#: household's page leaves them out, as they concern no one outside the office
+REVIEWER_ONLY_EVENTS = ("claim", "release", "take_over", "remind", "escalate")
+
+
+def _timeline(case_id: int, *, for_applicant: bool = False) -> list[dict]:
+    statement = (
         select(CaseEvent, User.full_name, User.username)
         .outerjoin(User, User.id == CaseEvent.actor_id)
         .where(CaseEvent.case_id == case_id)
         .order_by(CaseEvent.id)
-    ).all()
+    )
+    if for_applicant:
+        statement = statement.where(CaseEvent.trigger.not_in(REVIEWER_ONLY_EVENTS))
+    rows = db.session.execute(statement).all()
     return [
         {
             "event": event,
@@ -151,8 +160,8 @@ def next_step(case, user, state, allowed, result, signed) -> str:
     # a reviewing stage
     if user.role == "applicant":
         return _(
-            "Hồ sơ đang chờ %(level)s xử lý. Bạn chưa cần làm gì; kết quả sẽ hiện ở đây.",
-            level=state_label(case.state),
+            "Hồ sơ đang ở bước “%(state)s”. Bạn chưa cần làm gì; kết quả sẽ hiện ở đây.",
+            state=state_label(case.state),
         )
     if user.role in state.roles:
         department = actor_department(user)
@@ -183,7 +192,7 @@ def case_context(case: Case, **extra) -> dict:
         {"spec": spec, "row": rows.get(spec.code), "files": files.get(spec.code, [])}
         for spec in cset.items
     ]
-    timeline = _timeline(case.id)
+    timeline = _timeline(case.id, for_applicant=current_user.role == "applicant")
     allowed = allowed_triggers(case, current_user)
     signed = {s.department: s for s in case.sign_offs}
     joint_state = next((s for s in definition.states.values() if s.joint), None)
@@ -247,6 +256,8 @@ def case_context(case: Case, **extra) -> dict:
         "form": request.form if request.method == "POST" else {},
         "back": safe_next(request.args.get("back")),
         "field_errors": {},
+        # the village meeting's vote on the household, beside the case for the commune reviewer
+        "village_vote": meeting_votes([case.id]).get(case.id),
     }
     context.update(extra)
     return context
@@ -431,7 +442,8 @@ def claim(case_id: int):
         return conflict_page(case_id, exc)
     db.session.commit()
     flash(_("Bạn đã nhận xử lý hồ sơ này."), "success")
-    return redirect(safe_next(request.form.get("back")) or url_for("cases.show", case_id=case_id))
+    # whoever claims a case means to work on it: open it, wherever the button was
+    return redirect(url_for("cases.show", case_id=case_id))
 
 
 @bp.route("/cases/<int:case_id>/release", methods=["POST"])

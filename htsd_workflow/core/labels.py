@@ -93,10 +93,13 @@ AUDIT_ACTION_LABELS = {
     "personal_data_export": _l("Xuất dữ liệu cá nhân"),
     "personal_data_erase": _l("Xóa dữ liệu cá nhân"),
     "case_repaired": _l("Sửa dữ liệu hồ sơ"),
+    "round_opened": _l("Mở đợt xét công nhận"),
+    "round_changed": _l("Sửa, đóng đợt xét công nhận"),
 }
 
 ROLE_LABELS = {
     "applicant": _l("Người nộp hồ sơ"),
+    "village_head": _l("Trưởng thôn / Tổ trưởng tổ dân phố"),
     "commune_reviewer": _l("Cán bộ xét duyệt cấp xã"),
     "district_reviewer": _l("Cán bộ thẩm định cấp huyện"),
     "education_reviewer": _l("Sở Giáo dục và Đào tạo"),
@@ -109,6 +112,7 @@ ROLE_LABELS = {
 #: the level a person of a role acts for, as the timeline shows it
 ROLE_LEVEL_LABELS = {
     "applicant": _l("Hộ/đơn vị"),
+    "village_head": _l("Thôn / tổ dân phố"),
     "commune_reviewer": _l("Cấp xã"),
     "district_reviewer": _l("Cấp huyện"),
     "education_reviewer": _l("Cấp tỉnh – Sở GD&ĐT"),

@@ -4,7 +4,7 @@ in working days, and each role's start page."""
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime
 
 import flask_babel
 from babel.numbers import format_decimal
@@ -71,6 +71,9 @@ def format_moment(moment: datetime | None, with_time: bool = True) -> str:
 
 
 def format_day(day) -> str:
+    """A date (or an ISO date string, as report rows carry them) as dd/mm/yyyy."""
+    if isinstance(day, str) and day:
+        day = date.fromisoformat(day[:10])
     return day.strftime("%d/%m/%Y") if day else ""
 
 

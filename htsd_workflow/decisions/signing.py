@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import current_app
 
@@ -27,9 +29,19 @@ def _sign_with(signer, pdf: bytes) -> bytes:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
 
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    out = signers.sign_pdf(writer, _metadata(), signer=signer)
-    return out.getvalue()
+    def sign() -> bytes:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        return signers.sign_pdf(writer, _metadata(), signer=signer).getvalue()
+
+    # pyHanko's synchronous API runs its own event loop (asyncio.run), which Python refuses in
+    # a thread that already runs one (an async server, a process driving a browser): sign in a
+    # thread of its own there
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return sign()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(sign).result()
 
 
 def sign_pdf(pdf: bytes, config=None) -> tuple[bytes, bool]:

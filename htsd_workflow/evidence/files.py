@@ -7,6 +7,7 @@ import unicodedata
 from pathlib import Path
 
 from flask import current_app
+from PIL import Image, ImageOps
 
 from htsd_workflow.core.text import visible
 
@@ -61,3 +62,39 @@ def upload_root() -> Path:
 
 def stored_path(case_id: int, stored_name: str) -> Path:
     return upload_root() / str(int(case_id)) / stored_name
+
+
+#: the longest side a photo is kept at: enough to read a certificate, small for weak links
+PHOTO_MAX_SIDE = 1600
+#: (Pillow's format name, save options) of the photos shrunk on the server
+_PHOTO_FORMATS = {
+    JPEG[0]: ("JPEG", {"quality": 85, "optimize": True}),
+    PNG[0]: ("PNG", {"optimize": True}),
+    WEBP[0]: ("WEBP", {"quality": 85}),
+}
+
+
+def shrink_photo(path: Path, content_type: str) -> bool:
+    """Rewrite a photo at ``path`` upright (its EXIF orientation applied), at most
+    ``PHOTO_MAX_SIDE`` pixels on its longest side, and without its metadata (the location a
+    phone writes into EXIF is not kept). Return whether it was rewritten: a file Pillow
+    cannot read (HEIC, a damaged photo) is kept as it came."""
+    kind = _PHOTO_FORMATS.get(content_type)
+    if kind is None:
+        return False
+    name, options = kind
+    try:
+        with Image.open(path) as image:
+            if content_type == JPEG[0]:
+                image.draft("RGB", (PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))  # decode at a smaller scale
+            upright = ImageOps.exif_transpose(image)
+            upright.thumbnail((PHOTO_MAX_SIDE, PHOTO_MAX_SIDE))
+            if name == "JPEG" and upright.mode not in ("RGB", "L"):
+                upright = upright.convert("RGB")
+            shrunk = path.with_suffix(".shrunk")
+            # saved without ``exif=``: no metadata, so no GPS position, goes along
+            upright.save(shrunk, name, **options)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    shrunk.replace(path)
+    return True

@@ -14,13 +14,14 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.auth.roles import ON_BEHALF_ENTRY_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.writing import record_event
 from htsd_workflow.core.errors import InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.time import utcnow
-from htsd_workflow.evidence.files import clean_filename, detect_type, stored_path
+from htsd_workflow.evidence.files import clean_filename, detect_type, shrink_photo, stored_path
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
 
@@ -29,7 +30,8 @@ CHUNK = 64 * 1024
 
 def may_edit_assessment(user: User, case: Case) -> bool:
     """Whether ``user`` may change the self-assessment now: the applicant, or a commune officer
-    entering a household's paper form, while the case is with the applicant (draft, returned)."""
+    or the village head entering a household's paper form, while the case is with the
+    applicant (draft, returned)."""
     if not in_scope(user, case):
         return False
     state = get_registry().definition_of(case).states[case.state]
@@ -37,7 +39,7 @@ def may_edit_assessment(user: User, case: Case) -> bool:
         return False
     if user.role == "applicant":
         return user.subject_id == case.subject_id
-    return user.role == "commune_reviewer" and case.entry_level == "commune"
+    return user.role in ON_BEHALF_ENTRY_ROLES and case.entry_level == "commune"
 
 
 def _case_for_edit(case_id: int, user: User) -> Case:
@@ -143,6 +145,10 @@ def add_attachment(
                     )
                 digest.update(chunk)
                 out.write(chunk)
+        if shrink_photo(partial, content_type):
+            # the kept file is the shrunk one: its own size and fingerprint
+            size = partial.stat().st_size
+            digest = hashlib.sha256(partial.read_bytes())
         os.replace(partial, path)
         # the file exists before its record is committed: if the transaction rolls back
         # (a failed save, the database gone), the file goes too

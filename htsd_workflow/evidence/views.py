@@ -18,10 +18,8 @@ from htsd_workflow.extensions import db
 bp = Blueprint("evidence", __name__)
 
 
-@bp.route("/cases/<int:case_id>/files/<int:attachment_id>")
-@access()
-def download(case_id: int, attachment_id: int):
-    """Send an evidence file to someone who may see the case, always as a download."""
+def _file_in_scope(case_id: int, attachment_id: int):
+    """The attachment and its stored file, for someone who may see the case; else 404."""
     case = db.session.get(Case, case_id)
     attachment = db.session.get(Attachment, attachment_id)
     if (
@@ -34,6 +32,43 @@ def download(case_id: int, attachment_id: int):
     path = stored_path(case.id, attachment.stored_name)
     if not path.is_file():
         abort(404)
+    return attachment, path
+
+
+#: what may be shown in the page (photos the browser draws, PDFs its viewer opens)
+VIEWABLE = {"image/jpeg", "image/png", "image/webp", "application/pdf"}
+
+
+@bp.route("/cases/<int:case_id>/files/<int:attachment_id>/view")
+@access()
+def view(case_id: int, attachment_id: int):
+    """Show a photo or PDF in the browser (thumbnails and the viewer on the case page): its
+    checked content type, never sniffed, nothing it holds may run (a PDF gets no sandbox only
+    because the browser's PDF viewer refuses to open in one)."""
+    attachment, path = _file_in_scope(case_id, attachment_id)
+    if attachment.content_type not in VIEWABLE:
+        abort(404)
+    response = send_file(
+        path,
+        mimetype=attachment.content_type,
+        as_attachment=False,
+        download_name=attachment.filename,
+        max_age=0,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "private, no-store"
+    policy = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+    if attachment.content_type != "application/pdf":
+        policy += "; sandbox"
+    response.headers["Content-Security-Policy"] = policy
+    return response
+
+
+@bp.route("/cases/<int:case_id>/files/<int:attachment_id>")
+@access()
+def download(case_id: int, attachment_id: int):
+    """Send an evidence file to someone who may see the case, always as a download."""
+    attachment, path = _file_in_scope(case_id, attachment_id)
     response = send_file(
         path,
         mimetype=attachment.content_type,

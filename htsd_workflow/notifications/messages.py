@@ -8,8 +8,9 @@ from flask_babel import force_locale
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.definitions import WorkflowDefinition
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.labels import TITLE_LABELS, state_label
-from htsd_workflow.core.time import to_local
+from htsd_workflow.core.time import to_local, utcnow
 
 
 def render_text(name: str, **context) -> str:
@@ -71,13 +72,32 @@ ACTIONS = {
         "follow": "follow the application's progress",
     },
 }
+ACTION_LEAD = {"vi": "Việc cần làm", "en": "To do"}
+DUE_LEAD = {"vi": "trước", "en": "by"}
 GREETING = {"vi": "Kính gửi {name}", "en": "Dear {name}"}
+#: an overdue notice says how long overdue, never "by" a moment already past
+OVERDUE = {
+    "vi": "đã quá hạn {days} ngày làm việc (hạn là {due})",
+    "en": "{days} working day(s) overdue (it was due {due})",
+}
+OVERDUE_ONE = {**OVERDUE, "en": "1 working day overdue (it was due {due})"}
 
 
 def render_message(
-    kind: str, payload: dict, case: Case, user: User, definition: WorkflowDefinition
+    kind: str,
+    payload: dict,
+    case: Case,
+    user: User,
+    definition: WorkflowDefinition,
+    now=None,
 ) -> tuple[str, str, str]:
-    """Return (title, body, link path) for one recipient, in their language."""
+    """Return (title, body, link path) for one recipient, in their language, at ``now``.
+
+    The title is the message's one line in the inbox: what happened, which case and, when
+    there is one, what to do. A case that ended (recognised, not recognised, withdrawn) asks
+    for nothing; a deadline already past is told as how long overdue.
+    """
+    now = now or utcnow()
     locale = "en" if (user.locale or "vi").startswith("en") else "vi"
     event_kind = "recognized" if payload.get("to_state") == "recognized" else kind
     event = EVENTS[locale].get(event_kind, EVENTS[locale]["submit"])
@@ -88,15 +108,25 @@ def render_message(
         current_state = state_label(case.state, definition)
         title_label = str(TITLE_LABELS.get(case.title, case.title))
     case_label = f"HS-{case.id} · {title_label} {case.year} · {case.subject.name}"
-    if user.role == "applicant":
+    if not case.is_open:
+        action_key = None
+    elif user.role == "applicant":
         action_key = "supplement" if case.state == "returned" else "follow"
     elif state is not None and state.is_review and user.role in state.roles:
         action_key = "review"
     else:
         action_key = "follow"
-    due = None
+    due = overdue = None
     if action_key == "review" and case.due_at is not None:
-        due = to_local(case.due_at).strftime("%H:%M %d/%m/%Y")
+        due_text = to_local(case.due_at).strftime("%H:%M %d/%m/%Y")
+        if case.due_at < now:
+            days = get_calendar().working_days_late(case.due_at, now)
+            overdue = (OVERDUE_ONE if days == 1 else OVERDUE)[locale].format(
+                days=days, due=due_text
+            )
+        else:
+            due = due_text
+    action = ACTIONS[locale][action_key] if action_key else None
     link = f"/cases/{case.id}"
     body = render_text(
         f"notifications/message.{locale}.txt",
@@ -105,9 +135,16 @@ def render_message(
         case_label=case_label,
         state_label=current_state,
         comment=payload.get("comment"),
-        action=ACTIONS[locale][action_key],
+        action=action,
         due=due,
+        overdue=overdue,
         link=current_app.config["BASE_URL"].rstrip("/") + link,
     )
     title = f"[HS-{case.id}] {event}"
+    if action_key in ("review", "supplement"):
+        title += f" {ACTION_LEAD[locale]}: {action}"
+        if overdue:
+            title += f" ({overdue})"
+        elif due:
+            title += f" ({DUE_LEAD[locale]} {due})"
     return title[:300], body, link

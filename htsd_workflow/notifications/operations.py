@@ -103,7 +103,9 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
         definition = registry.definition_of(case)
         payload = message.payload or {}
         for user in recipients(message.kind, payload, case, definition).values():
-            title, body, link = render_message(message.kind, payload, case, user, definition)
+            title, body, link = render_message(
+                message.kind, payload, case, user, definition, max(now, message.created_at)
+            )
             key = f"{message.id}:{user.id}"
             notifications.append(
                 {
@@ -243,8 +245,16 @@ def inbox_for(
 
 
 def unread_count(user: User) -> int:
-    return db.session.scalar(
-        select(func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    return db.session.scalar(select(unread_count_of(user.id)))
+
+
+def unread_count_of(user_id):
+    """The count of unread messages of ``user_id`` (a value or a column), as a subquery: the
+    page's user loader reads it in the same statement as the user, for the menu's count."""
+    return (
+        select(func.count())
+        .where(Notification.user_id == user_id, Notification.read_at.is_(None))
+        .scalar_subquery()
     )
 
 

@@ -13,13 +13,25 @@ from openpyxl.styles import Font
 from htsd_workflow.imports.reader import neutralise
 
 
-def to_csv(columns: list[tuple[str, str]], rows: list[dict]) -> bytes:
+def to_csv(
+    columns: list[tuple[str, str]], rows: list[dict], *, decimal_comma: bool = False
+) -> bytes:
+    """The table as CSV for Excel. With ``decimal_comma`` (Vietnamese), as Excel on a
+    Vietnamese-locale Windows reads it: cells split by ";" (its list separator) and decimals
+    written 89,5; otherwise "," and 89.5."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=";" if decimal_comma else ",")
     writer.writerow([label for _, label in columns])
     for row in rows:
-        writer.writerow([neutralise(_cell(row.get(key))) for key, _ in columns])
+        writer.writerow([neutralise(_csv_cell(row.get(key), decimal_comma)) for key, _ in columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8 then
+
+
+def _csv_cell(value, decimal_comma: bool):
+    value = _cell(value)
+    if decimal_comma and isinstance(value, float):
+        return repr(value).replace(".", ",")
+    return value
 
 
 def to_xlsx(columns: list[tuple[str, str]], rows: list[dict], *, title: str) -> bytes:

@@ -9,6 +9,7 @@ from sqlalchemy import DateTime, Integer, and_, case, cast, func, literal, or_, 
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import StageVisit
+from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.bottlenecks import _settings_for_aggregates
 from htsd_workflow.reports.filters import (
@@ -92,6 +93,8 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
         if g.backlog:
             backlog += g.visits
     weeks = []
+    # a week that runs past today or past the period counts fewer days: the chart marks it
+    last_full_day = min(filters.date_to, to_local(utcnow()).date())
     for index, week in enumerate(days):
         backlog += fell_overdue[index] - left_overdue[index]
         weeks.append(
@@ -100,6 +103,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
                 "arrived": arrived[index],
                 "completed": completed[index],
                 "overdue_backlog": backlog,
+                "is_partial": week + timedelta(days=6) > last_full_day,
             }
         )
     return weeks

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -21,9 +31,10 @@ from htsd_workflow.core.labels import (
 )
 from htsd_workflow.core.pages import format_moment
 from htsd_workflow.core.text import whole_number
-from htsd_workflow.core.time import utcnow
+from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.queues.queries import units_in_scope
 from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
     TITLE_HEADERS,
@@ -150,7 +161,7 @@ def _export(kind: str, columns, rows, name: str):
     _audit_export(kind, name)
     if kind == "csv":
         return Response(
-            to_csv(columns, rows),
+            to_csv(columns, rows, decimal_comma=str(get_locale() or "vi") == "vi"),
             mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={name}.csv"},
         )
@@ -200,6 +211,28 @@ def _scope() -> str:
     code = request.args.get("unit") or current_user.unit_code
     unit = db.session.get(Unit, code) if code else None
     return unit.name if unit else ""
+
+
+def _state_heading() -> dict:
+    """What the heading of a state document needs (Nghị định 30/2020/NĐ-CP): the people's
+    committee of the viewer's area over the issuing body, and the place of the date line."""
+    unit = db.session.get(Unit, current_user.unit_code) if current_user.unit_code else None
+    province = db.session.get(Unit, unit.province_code) if unit else None
+    place = ""
+    if province is not None:
+        place = province.name
+        prefix = (province.division_type or "").strip()
+        if prefix and place.lower().startswith(prefix.lower() + " "):
+            place = place[len(prefix) + 1 :]
+    today = to_local(utcnow()).date()
+    return {
+        "committee": unit.name if unit else "",
+        # the province may name its own issuing body; by default, the steering committee
+        "body": current_app.config.get("REPORT_ISSUING_BODY")
+        or _("Ban Chỉ đạo xây dựng xã hội học tập"),
+        "place": place,
+        "day": today,
+    }
 
 
 def _slowest(rows: list[dict]) -> list[dict]:
@@ -252,11 +285,13 @@ def bottleneck_page():
         waiting=waiting,
         weeks=weeks,
         trend_url=url_for("reports.bottleneck_trend", **_filter_args()),
+        units=([], []) if printing else units_in_scope(current_user),
         printing=printing,
         scope_name=_scope(),
         columns=dict(BOTTLENECK_COLUMNS),
         exports={t: _export_links(t) for t in BOTTLENECK_TABLES},
         print_links=_print_links(),
+        heading=_state_heading() if printing else None,
         pdf=kind == "pdf",
         generated_at=format_moment(utcnow()),
     )
@@ -355,7 +390,9 @@ def targets_page():
         year=year,
         title=title,
         districts=districts,
+        units=units_in_scope(current_user) if not kind else ([], []),
         printing=request.args.get("print") == "1" or kind == "pdf",
+        heading=_state_heading() if request.args.get("print") == "1" or kind == "pdf" else None,
         scope_name=_scope(),
         columns=dict(_target_columns(data)),
         SUBJECT_NOUNS=SUBJECT_NOUNS,

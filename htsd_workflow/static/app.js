@@ -167,11 +167,45 @@
       });
   }
 
+  /* The village grid: each row totals itself as the assessment form does; Enter moves to the
+     same criterion of the next household instead of sending the form. */
+  function setUpGrid(form) {
+    var rows = form.querySelectorAll("[data-grid-row]");
+    Array.prototype.forEach.call(rows, setUpAssessment);
+    form.addEventListener("keydown", function (event) {
+      var input = event.target;
+      if (event.key !== "Enter" || !input.matches || !input.matches("input[data-max]")) { return; }
+      event.preventDefault();
+      var row = input.closest("[data-grid-row]");
+      var cells = Array.prototype.slice.call(row.querySelectorAll("input[data-max]"));
+      var column = cells.indexOf(input);
+      var next = row.nextElementSibling;
+      while (next) {
+        var target = next.querySelectorAll("input[data-max]")[column];
+        if (target && !target.disabled) { target.focus(); target.select(); return; }
+        next = next.nextElementSibling;
+      }
+    });
+  }
+
+  /* Phones: the menu folds behind one button. */
+  function setUpMenu(button) {
+    var bar = button.parentNode;
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      var open = bar.classList.toggle("open");
+      button.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
+  document.documentElement.classList.add("js");
   document.addEventListener("DOMContentLoaded", function () {
+    each(".menu-toggle", setUpMenu);
     setUpConfirmations();
     setUpFileChecks();
     setUpQueueSelection();
     each("form[data-assessment]", setUpAssessment);
+    each("form[data-grid]", setUpGrid);
     each("[data-progress-url]", setUpProgress);
     each("[data-fragment-src]", setUpFragment);
   });

@@ -17,6 +17,7 @@ from htsd_workflow.auth.roles import PASSWORD_RESETTERS, STAFF_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import Case, Round
 from htsd_workflow.cases.operations import start_case
+from htsd_workflow.cases.rounds import round_of_year
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
@@ -85,6 +86,8 @@ def _start(subject: Subject, template: str, **context):
             years=open_years(subject, cases),
             places=_unit_names(subject),
             error=error,
+            round=round_of_year(TITLE_OF_KIND[subject.kind], _today()),
+            today=_today(),
             **context,
         ),
         422,
@@ -105,6 +108,8 @@ def mine():
         cases=cases,
         years=open_years(subject, cases),
         places=_unit_names(subject),
+        round=round_of_year(TITLE_OF_KIND[subject.kind], _today()),
+        today=_today(),
     )
 
 

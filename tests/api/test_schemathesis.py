@@ -182,7 +182,9 @@ def test_every_operation_but_the_public_ones_wants_a_token(ctx, make, api):
     anyone = ctx.test_client()
     with ctx.test_request_context():
         for op in OPERATIONS:
-            values = {name: 1 for name in ("case_id", "subject_id", "user_id", "decision_id")}
+            values = {
+                name: 1 for name in ("case_id", "subject_id", "user_id", "decision_id", "round_id")
+            }
             values.update(code=COMMUNE, set_id="family-2021")
             url = url_for(f"api.{op.view.__name__}", **values, _method=op.method.upper())
             answer = anyone.open(url, method=op.method.upper(), json={})

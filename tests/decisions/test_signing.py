@@ -257,3 +257,20 @@ def test_a_pkcs11_token_signs_and_the_signature_validates(tmp_path, throwaway_ca
     status = _status(signed, ca_cert)
     assert status.intact and status.valid and status.trusted
     assert not _status(_one_byte_changed(signed), ca_cert).intact
+
+
+def test_a_decision_is_signed_from_a_thread_that_runs_an_event_loop(ctx, p12_file, throwaway_ca):
+    """pyHanko runs asyncio.run inside; a caller already in an event loop (an async server, a
+    test process driving a browser) still gets a signed PDF, not a RuntimeError."""
+    import asyncio
+
+    config = {"SIGNING_P12_PATH": str(p12_file), "SIGNING_P12_PASSWORD": PASSWORD}
+    pdf = _a_pdf()
+
+    async def inside_a_loop():
+        return sign_pdf(pdf, config)
+
+    signed, is_signed = asyncio.run(inside_a_loop())
+    assert is_signed
+    status = _status(signed, throwaway_ca[0])
+    assert status.intact and status.valid

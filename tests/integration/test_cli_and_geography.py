@@ -139,6 +139,15 @@ def test_rounds_and_calendar_commands(ctx):
         "2027-12-10",
     )
     assert result.exit_code == 0 and "2027-01-15" in result.output
+    listed = run(ctx, "rounds", "list", "--year", "2027")
+    assert listed.exit_code == 0
+    assert listed.output.split("\t")[1:] == [
+        "family",
+        "2027",
+        "2027-01-15",
+        "2027-04-30",
+        "2027-12-10\n",
+    ]
     assert run(ctx, "calendar", "working-day", "2027-02-20", "--note", "Làm bù").exit_code == 0
     assert run(ctx, "calendar", "day-off", "2027-03-08").exit_code == 0
     calendar = get_calendar()

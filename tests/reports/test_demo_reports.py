@@ -56,7 +56,10 @@ def test_the_demo_managers_open_both_reports_and_every_output(demo, client, user
         text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
         assert scope in " ".join(text.split())
         rows = list(
-            csv.reader(io.StringIO(client.get(f"{url}&format=csv").data.decode("utf-8-sig")))
+            csv.reader(
+                io.StringIO(client.get(f"{url}&format=csv").data.decode("utf-8-sig")),
+                delimiter=";",
+            )
         )
         assert len(rows) > 2
         sheet = load_workbook(io.BytesIO(client.get(f"{url}&format=xlsx").data)).active

@@ -103,7 +103,9 @@ def test_every_table_has_export_links_that_read_back(flow, client, make):  # noq
             response = client.get(url)
             assert response.status_code == 200, url
             if kind == "csv":
-                rows = list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+                rows = list(
+                    csv.reader(io.StringIO(response.data.decode("utf-8-sig")), delimiter=";")
+                )
             else:
                 sheet = load_workbook(io.BytesIO(response.data)).active
                 rows = [list(r) for r in sheet.iter_rows(values_only=True)]

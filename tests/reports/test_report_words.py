@@ -3,6 +3,8 @@ written the reader's way (89,5 and 1.050 in Vietnamese), a gap with its unit."""
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import date, datetime
 
 import pytest
@@ -90,11 +92,18 @@ def test_report_figures_are_rounded_and_written_the_readers_way(ctx, client, mak
     pdf = " ".join(pdf_text(client.get(f"/reports/bottlenecks?{query}&format=pdf").data).split())
     assert "2,4" in pdf and "2.4000000000000004" not in pdf
     csv_text = client.get(f"/reports/bottlenecks?{query}&format=csv").data.decode("utf-8-sig")
-    assert "2.4000000000000004" not in csv_text and "2.4" in csv_text
+    assert "2.4000000000000004" not in csv_text and "2,4" in csv_text
+    # as Excel on a Vietnamese Windows reads it: ";" between cells, a decimal comma
+    header, *rows = csv.reader(io.StringIO(csv_text), delimiter=";")
+    assert len(header) > 5 and all(len(r) == len(header) for r in rows)
     with client.session_transaction() as session:
         session["lang"] = "en"
     english = _page(client, f"/reports/bottlenecks?{query}")
     assert "<td>2.4</td>" in english and "75.0%" in english
+    g.__dict__.clear()
+    english_csv = client.get(f"/reports/bottlenecks?{query}&format=csv").data.decode("utf-8-sig")
+    header, *rows = csv.reader(io.StringIO(english_csv))
+    assert len(header) > 5 and "2.4" in english_csv and "2,4" not in english_csv
 
 
 def test_the_figure_format_groups_thousands_and_keeps_one_decimal(app):

@@ -206,7 +206,7 @@ def test_pages_charts_and_exports_read_back(year_2018, client, make):
     codes = [row[0] for row in sheet.iter_rows(min_row=2, values_only=True)]
     assert COMMUNE in codes
     text = client.get("/reports/targets?year=2018&format=csv").data.decode("utf-8-sig")
-    assert next(csv.reader(io.StringIO(text)))[0] == "Mã đơn vị"
+    assert next(csv.reader(io.StringIO(text), delimiter=";"))[0] == "Mã đơn vị"
     bottleneck = client.get("/reports/bottlenecks")
     html = bottleneck.get_data(as_text=True)
     assert bottleneck.status_code == 200 and html.count("<svg") == 2  # rates, funnel

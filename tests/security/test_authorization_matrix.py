@@ -83,6 +83,9 @@ def world(ctx, make):
     for role in ROLES:
         if role == "applicant":
             users[role] = own["commune_review"][1]
+        elif role == "village_head":
+            village = make.subject("community", COMMUNE, name="Thôn Ma Trận")
+            users[role] = make.user(role, subject_id=village.id)
         else:
             users[role] = make.user(role, ROLE_UNIT.get(role, "62"))
     db.session.commit()
@@ -103,7 +106,7 @@ def fill(rule, world, *, canary: bool, far: bool = False):
     for name in rule.arguments:
         if name in ("case_id", "id"):
             values[name] = case.id
-        elif name == "subject_id":
+        elif name in ("subject_id", "village_id"):
             values[name] = case.subject_id
         elif name in ("code", "unit_code"):
             values[name] = (OTHER_PROVINCE if far else OTHER_DISTRICT) if canary else DISTRICT
@@ -117,7 +120,7 @@ def fill(rule, world, *, canary: bool, far: bool = False):
             values[name] = 2026
         elif name == "user_id":
             values[name] = world["canary_applicant"].id if canary else world["users"]["admin"].id
-        elif name in ("attachment_id", "job_id", "decision_id"):
+        elif name in ("attachment_id", "job_id", "decision_id", "round_id"):
             values[name] = 1  # none exist: the page must refuse cleanly, never a 500
         elif name == "kind":
             values[name] = "households"

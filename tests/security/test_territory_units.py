@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.auth.roles import ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
@@ -30,7 +30,7 @@ BOUND = [
 
 
 def test_every_role_is_tried():
-    assert {role for role, _unit in BOUND} == set(ROLES) - {"applicant"}
+    assert {role for role, _unit in BOUND} == set(ROLES) - set(SUBJECT_BOUND_ROLES)
 
 
 @pytest.mark.parametrize("role, unit", BOUND)
@@ -53,8 +53,9 @@ def test_the_units_of_a_territory_are_the_units_in_scope(ctx, make, role, unit):
 
 def test_an_applicant_or_a_deactivated_user_has_no_units(ctx, make):
     applicant = make.user("applicant", subject_id=make.subject().id)
+    village_head = make.user("village_head", subject_id=make.subject("community").id)
     gone = make.user("district_reviewer", DISTRICT)
     gone.is_active_user = False
     db.session.commit()
-    for user in (applicant, gone):
+    for user in (applicant, village_head, gone):
         assert db.session.scalars(select(Unit.code).where(units_in_territory(user))).all() == []

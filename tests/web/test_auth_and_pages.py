@@ -23,7 +23,7 @@ def test_signing_in_starts_a_new_session_and_lands_on_the_role_start_page(browse
     token_before = browser.token()
     response = sign_in(browser, reviewer.username.upper())
     assert response.status_code == 302
-    assert response.headers["Location"].endswith("/queue")
+    assert response.headers["Location"].endswith("/rounds/commune")  # the commune dashboard
     with browser.client.session_transaction() as session:
         assert "planted" not in session
         assert session["_user_id"] == reviewer.get_id()

@@ -47,7 +47,10 @@ def menu_pages(app) -> set[str]:
 
 @pytest.mark.parametrize("role", ROLES)
 def test_the_menu_shows_exactly_the_pages_the_role_may_open(app, as_user, make, role):
-    subject_id = make.subject().id if role == "applicant" else None
+    subject_id = {
+        "applicant": lambda: make.subject().id,
+        "village_head": lambda: make.subject("community").id,
+    }.get(role, lambda: None)()
     user = make.user(role, subject_id=subject_id)
     user.must_change_password = False
     db.session.commit()

@@ -110,3 +110,24 @@ def test_an_admin_sees_and_retries_only_their_own_provinces_failed_emails(ctx, c
     assert db.session.get(Delivery, far).status == "failed"
     result = runner.invoke(args=["outbox", "retry-failed"])
     assert result.exit_code == 0 and "1 e-mail(s)" in result.output
+
+
+def test_the_menu_counts_unread_messages_and_the_inbox_is_one_line_each(ctx, client, make):
+    case, _ = make.case_in("commune_review")
+    reviewer = make.reviewer("commune_reviewer", case.commune_code)
+    dispatch_pending()
+    db.session.commit()
+    login(client, reviewer)
+    page = client.get("/queue").get_data(as_text=True)
+    nav = page[page.index('<nav class="main"') : page.index("</nav>")]
+    assert 'data-unread aria-label="1 thông báo chưa đọc">1</span>' in nav
+    page = client.get("/notifications").get_data(as_text=True)
+    summary = page[page.index("<summary>") : page.index("</summary>")]
+    # one line: what happened, which case, what to do and by when; the letter opens on demand
+    assert f"[HS-{case.id}]" in summary and "Việc cần làm: xem xét" in summary
+    assert "Kính gửi" not in summary and "Kính gửi" in page
+    token = csrf_token(client, "/notifications")
+    client.post("/notifications/read", data={"csrf_token": token})
+    g.pop("_login_user", None)
+    g.pop("unread_notifications", None)
+    assert "data-unread" not in client.get("/queue").get_data(as_text=True)
