@@ -33,7 +33,7 @@ GOAL_SECONDS = 10.0
 GOAL_MB = 300.0
 
 
-#: the PostgreSQL path's statement kinds (``sla.pgscan``), named by how their text begins
+#: the PostgreSQL path's statement kinds (``cases.pg_escalation``), named by how their text begins
 KINDS = {
     "SELECT id FROM cases WHERE": "due cases of one rung (pgscan.due_cases)",
     "UPDATE cases SET escalation_rung": "claim a batch (pgscan.claim)",
@@ -126,7 +126,7 @@ def child(database_uri: str, scan: bool, reference: bool = False) -> dict:
     """Run in the child: build the app, scan (unless ``scan`` is false), report. With
     ``reference``: scan to capture the writing statements, then time their replay alone."""
     from htsd_workflow import create_app
-    from htsd_workflow.cases import pgpath
+    from htsd_workflow.core import pg
     from htsd_workflow.sla.operations import scan_sla
 
     # the peak counts from here: Linux keeps a process's ``ru_maxrss`` across exec, so without
@@ -143,7 +143,7 @@ def child(database_uri: str, scan: bool, reference: bool = False) -> dict:
             undo()
             db.session.rollback()
             vacuum_written_tables(database_uri)
-            cursor = pgpath.cursor()
+            cursor = pg.cursor()
             cpu = _backend_cpu(pid)
             started = time.perf_counter()
             claimed = 0

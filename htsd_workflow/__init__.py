@@ -16,7 +16,7 @@ from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_u
 from htsd_workflow.core.logging import configure_logging, init_request_logging
 from htsd_workflow.core.sqlite import serialise_locking_reads
 from htsd_workflow.extensions import babel, csrf, db, limiter, login_manager, migrate
-from htsd_workflow.notifications import queue  # noqa: F401  (tells the worker after commits)
+from htsd_workflow.notifications import dispatch  # noqa: F401  (tells the worker after commits)
 from htsd_workflow.reports.plans import load_plans
 from htsd_workflow.web import register_web, select_locale
 

@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from htsd_workflow.admin.operations import set_calendar_exception
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user, deactivate_user, issue_login_slips
 from htsd_workflow.cases.checks import find_disagreements, repair
@@ -19,7 +20,6 @@ from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import BULK_BATCH, carry_cases, set_round
 from htsd_workflow.cases.rounds import list_rounds
 from htsd_workflow.cases.startup import parse_state_map
-from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.core.errors import ConfigurationError, DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
 from htsd_workflow.demo.seed import seed_demo, seed_demo_today

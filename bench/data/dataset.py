@@ -13,7 +13,7 @@ Shape of the data (``generate``):
   ages in their stage (about 30 % overdue). The history has a row for every step (create,
   assess, submit, claim, adjust_scores, approve, sign, returns and resubmissions, reject,
   withdraw), with from/to states chained exactly as the core writes them; stage visits,
-  sign-offs and assessment items follow the same rules as ``cases.operations._apply``.
+  sign-offs and assessment items follow the same rules as ``cases.writing._apply``.
 
 Not generated: outbox rows (a running system has delivered them), escalation rungs (cases wait
 for the escalation scan), extended deadlines and calendar exceptions. Case ids follow creation

@@ -3,7 +3,7 @@
 ``CaseSimulator.plan`` picks the steps (create, assess, submit, claim, approve, sign, returns,
 rejections, withdrawals) that lead a case to its target state, with the working day of each.
 ``CaseSimulator.emit`` replays them the way ``start_case``, ``save_assessment``, ``claim_case``
-and ``cases.operations._apply`` do — destinations come from the real workflow machine, deadlines
+and ``cases.writing._apply`` do — destinations come from the real workflow machine, deadlines
 from the real calendar (through ``DayTable``) — and appends COPY text rows for the cases,
 history, stage visits, sign-offs and assessment items.
 """
@@ -18,6 +18,7 @@ from bench.data.days import MINUTES_PER_DAY, DayTable
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS
+from htsd_workflow.cases.rules import RESET_ON_MOVE, returned_from_after
 from htsd_workflow.criteria.scoring import compute_result
 
 NULL = "\\N"
@@ -133,6 +134,19 @@ class Rows:
 
 def _text(value) -> str:
     return NULL if value is None else str(value)
+
+
+def _copy_value(value) -> str:
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    return _text(value)
+
+
+#: a case row's extension and escalation columns as every move leaves them (``cases.rules``);
+#: the generated lives have no extension nor escalation
+_RESET_TEXT = "\t".join(
+    _copy_value(RESET_ON_MOVE[c]) for c in ("is_extended", "escalation_rung", "is_escalated")
+)
 
 
 def _number(value) -> str:
@@ -558,10 +572,9 @@ class _Life:
             self.signed.append((department, actor, moment))
         if to != state:
             kind_to = flow.kind[to]
-            if kind_to == "applicant" and flow.kind[state] == "review":
-                self.returned_from = state
-            elif kind_to == "review":
-                self.returned_from = None
+            keep, returned_from = returned_from_after(flow.kind[state], kind_to, state)
+            if not keep:
+                self.returned_from = returned_from
             self.version += 1
             self.entered_at = moment
             self.claimed_by = self.claimed_at = None
@@ -663,7 +676,7 @@ class _Life:
             f"\t{self.criteria_id}\t{self.state}\t{is_open}\t{subject.level}"
             f"\t{_text(self.returned_from)}\t{subject.province_code}"
             f"\t{_text(subject.district_code)}\t{_text(subject.commune_code)}"
-            f"\t{text(self.entered_at)}\t{due}\tf\t0\tf\t{_text(self.claimed_by)}"
+            f"\t{text(self.entered_at)}\t{due}\t{_RESET_TEXT}\t{_text(self.claimed_by)}"
             f"\t{claimed_at}\t{_number(self_score)}\t{_number(score)}\t{submitted}\t{decided}"
             f"\t{text(self.created)}\t{self.version}\n"
         )

@@ -9,7 +9,6 @@ from htsd_workflow.api.framework import (  # noqa: F401 (api_database_unavailabl
     api_unexpected_error,
     bp,
 )
-from htsd_workflow.decisions import api as decisions_api  # noqa: F401  (its endpoints)
 from htsd_workflow.extensions import csrf
 
 

@@ -24,8 +24,8 @@ from htsd_workflow.cases.operations import (
     _record_event,
     _signed_departments,
 )
-from htsd_workflow.cases.pgpath import cursor
 from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.core.pg import cursor
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 

@@ -111,7 +111,9 @@ class Case(db.Model):
     #: family, clan, community or unit
     title: Mapped[str] = mapped_column(String(12))
     year: Mapped[int] = mapped_column(Integer)
-    #: the workflow definition the case runs on (its file name, e.g. "family")
+    #: the workflow set and definition the case was opened under ("three_tier/family"), for the
+    #: record and the API; the running case follows the definition of its ``title`` in the
+    #: set the application loaded (``WORKFLOW_SET``), not this column
     workflow: Mapped[str] = mapped_column(String(40))
     #: id of the criteria set version the self-assessment is scored against
     criteria_set_id: Mapped[str] = mapped_column(String(60))

@@ -179,22 +179,3 @@ def invalidate_calendar() -> None:
     """Forget cached calendars after an exception day was added or removed."""
     with _cache_lock:
         _cache.clear()
-
-
-def set_calendar_exception(day: date, is_working_day: bool, note: str = "", actor=None) -> None:
-    """Add or change an exception day (flushes; the caller commits); the audit log keeps it
-    with ``actor`` (None from the command line)."""
-    from htsd_workflow.audit.operations import record_audit
-
-    row = db.session.get(CalendarException, day) or CalendarException(day=day)
-    row.is_working_day = is_working_day
-    row.note = note
-    db.session.add(row)
-    db.session.flush()
-    record_audit(
-        "calendar_exception",
-        actor=actor,
-        target=f"day:{day.isoformat()}",
-        details={"is_working_day": is_working_day, "note": note},
-    )
-    invalidate_calendar()

@@ -1,16 +1,21 @@
 """The words the screens use (DOMAIN.md, "Words the screens use"), Vietnamese first.
 
-Workflow files carry Vietnamese labels as data; these tables give each known state, trigger and
-role its screen word in the user's language, falling back to the file's label for a new one.
+Workflow files carry Vietnamese labels as data. A state's word is this module's (in the user's
+language), falling back to the file's label for a state it does not know. A trigger's word
+fired from a known stage is the file's label for that transition (translated when the
+catalogue has it), falling back to this module's general word; without a stage (a bulk job, a
+queue of several stages) it is the general word. Roles, departments and events have only
+this module's words.
+
+The workflow registry is read from the application (``app.extensions["htsd_registry"]``, set
+up by ``cases.engine``), so that ``core`` imports no feature package.
 """
 
 from __future__ import annotations
 
-from flask import has_app_context
+from flask import current_app, has_app_context
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-
-from htsd_workflow.cases.engine import get_registry
 
 STATE_LABELS = {
     "draft": _l("Đang soạn (bản nháp)"),
@@ -165,7 +170,11 @@ def trigger_label(trigger: str, state: str | None = None, title: str | None = No
     user's language when the catalogue has it); without a stage, the general word."""
     if state is None and trigger in TRIGGER_LABELS:
         return str(TRIGGER_LABELS[trigger])
-    label = get_registry().transition_label(trigger, state, title) if has_app_context() else None
+    label = (
+        current_app.extensions["htsd_registry"].transition_label(trigger, state, title)
+        if has_app_context()
+        else None
+    )
     if label is not None:
         return gettext(label)
     found = TRIGGER_LABELS.get(trigger)

@@ -57,7 +57,7 @@ def decisions_issue(decision_id, number, issued_on, signer_name, username):
 @committing
 def decisions_pdf(decision_id, out):
     """Write the decision's PDF (signed when a key is configured)."""
-    from htsd_workflow.decisions.views import decision_pdf_bytes
+    from htsd_workflow.decisions.files import decision_pdf_bytes
 
     Path(out).write_bytes(decision_pdf_bytes(_decision(decision_id)))
     click.echo(out)

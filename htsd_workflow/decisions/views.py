@@ -25,6 +25,7 @@ from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.decisions import pdf as pdfs
+from htsd_workflow.decisions.files import _pdf, certificate_response, decision_pdf_response
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.operations import (
     DRAFTER_ROLES,
@@ -33,48 +34,16 @@ from htsd_workflow.decisions.operations import (
     issue_decision,
     normalise_code,
     remove_from_draft,
-    store_pdf,
     visible_decision,
 )
 from htsd_workflow.decisions.queries import decision_summary, today, verification
-from htsd_workflow.decisions.signing import sign_pdf, signing_configured
+from htsd_workflow.decisions.signing import signing_configured
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.models import Unit
 
 bp = Blueprint("decisions", __name__)
 
 DRAFTERS = tuple(r for roles in DRAFTER_ROLES.values() for r in roles) + ISSUER_ROLES
-
-
-def _pdf(body: bytes, filename: str) -> Response:
-    return Response(
-        body,
-        mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{filename}"',
-            "Cache-Control": "no-store",
-        },
-    )
-
-
-def decision_pdf_bytes(decision: Decision) -> bytes:
-    """An issued decision's PDF as first made and kept (signed when a key is configured);
-    a draft's is made afresh, marked DỰ THẢO, never signed."""
-    if not decision.is_issued:
-        return pdfs.decision_pdf(decision)
-    if decision.pdf is not None:
-        return decision.pdf
-    body, signed = sign_pdf(pdfs.decision_pdf(decision))
-    return store_pdf(decision, body, signed=signed)
-
-
-def decision_pdf_response(decision: Decision) -> Response:
-    return _pdf(decision_pdf_bytes(decision), f"quyet-dinh-{decision.id}.pdf")
-
-
-def certificate_response(entry: DecisionEntry) -> Response:
-    body = pdfs.certificates_pdf(entry.decision, [entry])
-    return _pdf(body, f"giay-cong-nhan-{entry.case_id}.pdf")
 
 
 @bp.app_context_processor
@@ -248,10 +217,10 @@ def certificate_job_file(job_id):
 @bp.route("/cases/<int:case_id>/certificate.pdf")
 @access()
 def case_certificate(case_id):
-    from htsd_workflow.api.views import _visible_case
+    from htsd_workflow.cases.permissions import _load_case_for
     from htsd_workflow.decisions.queries import entry_of_case
 
-    _visible_case(case_id, current_user)
+    _load_case_for(case_id, current_user)
     entry = entry_of_case(case_id)
     if entry is None:
         from htsd_workflow.core.errors import NotFound

@@ -17,7 +17,8 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ON_BEHALF_ENTRY_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import Case, CaseEvent
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.writing import record_event
 from htsd_workflow.core.errors import InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.evidence.files import clean_filename, detect_type, shrink_photo, stored_path
@@ -53,18 +54,7 @@ def _case_for_edit(case_id: int, user: User) -> Case:
 
 
 def _event(case: Case, user: User, trigger: str, data: dict, now: datetime) -> None:
-    db.session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            actor_id=user.id,
-            actor_role=user.role,
-            trigger=trigger,
-            from_state=case.state,
-            to_state=case.state,
-            data=data,
-        )
-    )
+    record_event(case, user, trigger, comment=None, now=now, data=data)
 
 
 NEW_FILES_KEY = "htsd_new_files"

@@ -26,7 +26,7 @@ from sqlalchemy import update
 
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.queue import run_in_background
+from htsd_workflow.notifications.dispatch import run_in_background
 
 log = logging.getLogger(__name__)
 

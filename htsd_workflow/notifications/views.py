@@ -10,6 +10,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
+from htsd_workflow.notifications.dispatch import enqueue
 from htsd_workflow.notifications.operations import (
     failed_deliveries,
     inbox_for,
@@ -17,7 +18,6 @@ from htsd_workflow.notifications.operations import (
     retry_failed,
     unread_count,
 )
-from htsd_workflow.notifications.queue import enqueue
 
 bp = Blueprint("notifications", __name__)
 

@@ -7,8 +7,10 @@ batches, and per batch one conditional UPDATE (``escalation_rung < rung``) claim
 their stage-visit flags, history rows and outbox rows are written for the claimed cases only.
 The condition makes every rung fire once per case and stage, however often and however many
 scans run at once. Rungs are tried highest first, so a case found far overdue gets the strongest
-rung only. On PostgreSQL a batch is two statements (``sla.pgscan``: pick-and-claim, then one
-statement writing the rest); elsewhere a select and four SQLAlchemy statements.
+rung only. On PostgreSQL a batch is two statements (``cases.pg_escalation``: pick-and-claim,
+then one statement writing the rest); elsewhere a select and four SQLAlchemy statements
+(``cases.escalation.fire_rung``). When a rung is due is ``cases.rules.rung_due``; the rows are
+written by ``cases/``, the one package that writes case tables.
 """
 
 from __future__ import annotations
@@ -18,21 +20,23 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import select
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
-from htsd_workflow.cases import pgpath
+from htsd_workflow.cases import pg_escalation as pgscan
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
+from htsd_workflow.cases.escalation import fire_rung
+from htsd_workflow.cases.extensions import record_extension
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.rules import rung_due
+from htsd_workflow.core import pg
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import LOCAL_TZ, to_local, to_utc_naive, utcnow
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.models import OutboxMessage
-from htsd_workflow.sla import pgscan
 from htsd_workflow.sla.ladder import rung_thresholds
 
 SCAN_BATCH = 5000
@@ -68,7 +72,7 @@ def scan_batches(
     """Walk every definition's stages and rungs (highest first), claiming the due cases of
     each rung batch by batch; yields (rung, cases claimed) after each batch, where the caller
     may commit. Never commits itself."""
-    fire = _fire_batches_portable if pgpath.cursor() is None else _fire_batches_postgres
+    fire = _fire_batches_portable if pg.cursor() is None else _fire_batches_postgres
     return _batches(fire, now or utcnow(), batch_size)
 
 
@@ -101,7 +105,7 @@ def _fire_batches_postgres(
     *, title, stage, rung, entered_before, due_before, now, calendar, batch_size
 ):
     """PostgreSQL: the due cases of the rung in one query; per batch one statement claims,
-    one writes the rest (``sla.pgscan``)."""
+    one writes the rest (``cases.pg_escalation``)."""
     where = {
         "title": title,
         "stage": stage,
@@ -109,10 +113,10 @@ def _fire_batches_postgres(
         "entered_before": entered_before,
         "due_before": due_before,
     }
-    due = pgscan.due_cases(pgpath.cursor(), **where)
+    due = pgscan.due_cases(pg.cursor(), **where)
     for start in range(0, len(due), batch_size):
         # a cursor per batch: a commit between batches hands the connection back to the pool
-        cur = pgpath.cursor()
+        cur = pg.cursor()
         claimed = pgscan.claim(cur, due[start : start + batch_size], **where)
         if claimed:
             pgscan.write(cur, stage=stage, rung=rung, claimed=claimed, now=now, calendar=calendar)
@@ -124,16 +128,13 @@ def _fire_batches_portable(
     *, title, stage, rung, entered_before, due_before, now, calendar, batch_size
 ):
     """Any database: per batch a select, a conditional update, and the rows it writes."""
-    conditions = [
-        Case.title == title,
-        Case.state == stage,
-        Case.is_open.is_(True),
-        Case.escalation_rung < rung.rung,
-    ]
-    if entered_before is not None:
-        conditions.append(Case.stage_entered_at < entered_before)
-    if due_before is not None:
-        conditions += [Case.due_at.is_not(None), Case.due_at < due_before]
+    conditions = rung_due(
+        title=title,
+        stage=stage,
+        rung=rung.rung,
+        entered_before=entered_before,
+        due_before=due_before,
+    )
     last_id = 0
     while True:
         ids = list(
@@ -147,78 +148,7 @@ def _fire_batches_portable(
         if not ids:
             return
         last_id = ids[-1]
-        yield _fire_rung(ids, conditions, rung, stage, now, calendar)
-
-
-def _fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
-    escalate = rung.action == "escalate"
-    values = {"escalation_rung": rung.rung}
-    if escalate:
-        values["is_escalated"] = True
-    claimed = db.session.execute(
-        update(Case)
-        .where(Case.id.in_(ids), *conditions)
-        .values(**values)
-        .returning(Case.id, Case.due_at)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not claimed:
-        return 0
-    if escalate:
-        db.session.execute(
-            update(StageVisit)
-            .where(
-                StageVisit.case_id.in_([c.id for c in claimed]),
-                StageVisit.left_at.is_(None),
-                # the stage itself and, at the joint confirmation, each department's open part
-                or_(StageVisit.stage == stage, StageVisit.stage.startswith(f"{stage}:")),
-            )
-            .values(is_escalated=True)
-            .execution_options(synchronize_session=False)
-        )
-    trigger = "escalate" if escalate else "remind"
-    events = []
-    for case_id, due_at in claimed:
-        late = calendar.working_days_late(due_at, now) if due_at else 0
-        events.append(
-            {
-                "case_id": case_id,
-                "at": now,
-                "actor_id": None,
-                "actor_role": None,
-                "trigger": trigger,
-                "from_state": stage,
-                "to_state": stage,
-                "comment": None,
-                "data": {"rung": rung.rung, "working_days_late": late},
-            }
-        )
-    event_of_case = dict(
-        db.session.execute(
-            insert(CaseEvent).returning(CaseEvent.case_id, CaseEvent.id), events
-        ).all()
-    )
-    db.session.execute(
-        insert(OutboxMessage),
-        [
-            {
-                "event_id": event_of_case[e["case_id"]],
-                "case_id": e["case_id"],
-                "kind": trigger,
-                "payload": {
-                    "stage": stage,
-                    "rung": rung.rung,
-                    "notify": list(rung.notify),
-                    "working_days_late": e["data"]["working_days_late"],
-                },
-                "created_at": now,
-                "attempts": 0,
-            }
-            for e in events
-        ],
-    )
-    db.session.info["outbox_written"] = True
-    return len(claimed)
+        yield fire_rung(ids, conditions, rung, stage, now, calendar)
 
 
 #: the longest extension a reviewer may give at once, in working days (more is a typing slip)
@@ -292,47 +222,7 @@ def extend_deadline(
         )
     old_due = case.due_at
     new_due = to_utc_naive(datetime.combine(new_due_date, time(17), tzinfo=LOCAL_TZ))
-    case.due_at = new_due
-    case.is_extended = True
-    db.session.execute(
-        update(StageVisit)
-        .where(StageVisit.case_id == case.id, StageVisit.left_at.is_(None))
-        .values(due_at=new_due)
-        .execution_options(synchronize_session=False)
-    )
-    event = CaseEvent(
-        case_id=case.id,
-        at=now,
-        actor_id=user.id,
-        actor_role=user.role,
-        trigger="extend_deadline",
-        from_state=case.state,
-        to_state=case.state,
-        comment=reason,
-        data={
-            "old_due_at": old_due.isoformat() if old_due else None,
-            "new_due_at": new_due.isoformat(),
-        },
-    )
-    db.session.add(event)
-    db.session.flush()
-    db.session.add(
-        OutboxMessage(
-            event_id=event.id,
-            case_id=case.id,
-            kind="extend_deadline",
-            payload={
-                "from_state": case.state,
-                "to_state": case.state,
-                "comment": reason,
-                "new_due_at": new_due.isoformat(),
-            },
-            created_at=now,
-            attempts=0,
-        )
-    )
-    db.session.flush()
-    db.session.info["outbox_written"] = True
+    record_extension(case, user, new_due, reason, now)
     record_audit(
         "deadline_extended",
         actor=user,

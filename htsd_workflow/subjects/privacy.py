@@ -9,13 +9,14 @@ from __future__ import annotations
 import secrets
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import revoke_api_tokens
 from htsd_workflow.auth.scope import in_scope
-from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
+from htsd_workflow.cases.assessment import erase_evidence_of
+from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.core.errors import NotAllowed, NotFound
 from htsd_workflow.core.text import search_key
 from htsd_workflow.extensions import db
@@ -111,11 +112,5 @@ def erase_personal_data(subject_id: int, actor: User) -> None:
         user.is_active_user = False
         user.session_token = secrets.token_hex(8)
         revoke_api_tokens(user.id)
-    case_ids = select(Case.id).where(Case.subject_id == subject.id).scalar_subquery()
-    db.session.execute(
-        update(AssessmentItem)
-        .where(AssessmentItem.case_id.in_(case_ids))
-        .values(evidence=None)
-        .execution_options(synchronize_session=False)
-    )
+    erase_evidence_of(subject.id)
     db.session.flush()

@@ -127,7 +127,7 @@ def test_another_territorys_external_code_is_refused_without_naming_its_subject(
 def test_two_requests_creating_one_external_code_at_once_give_a_201_and_a_409(
     ctx, make, api, monkeypatch
 ):
-    from htsd_workflow.api import views
+    from htsd_workflow.api import subjects as views
 
     province = api(make.reviewer("province_officer", "62"))
     other = api(make.reviewer("province_officer", "62"))

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import insert, inspect, select, text
 
-from htsd_workflow.cases import pgpath
+from htsd_workflow.cases import pg_writer
 from htsd_workflow.cases.models import Case, SignOff, StageVisit
 from htsd_workflow.cases.operations import fire_bulk, fire_trigger
+from htsd_workflow.core import pg
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, DISTRICT, PROVINCE
@@ -111,7 +112,6 @@ def test_closing_a_visit_finds_it_by_its_case_not_by_a_moment_many_visits_share(
     look it up by case (``ix_stage_visits_open``), not read every visit begun at that moment
     through the reports' index on ``entered_at``."""
     from bench.capture import capture
-    from htsd_workflow.cases import pgpath
 
     cases = [make.case_in("commune_review", now=MONDAY)[0] for _ in range(40)]
     reviewer = make.reviewer("commune_reviewer", COMMUNE)
@@ -137,7 +137,7 @@ def test_closing_a_visit_finds_it_by_its_case_not_by_a_moment_many_visits_share(
     captured = capture(lambda: fire_trigger(cases[0].id, "approve", district, now=later))
     statement = next(s for s in captured.statements if s.sql.startswith("WITH"))
     db.session.rollback()
-    cur = pgpath.cursor()
+    cur = pg.cursor()
     cur.execute("EXPLAIN " + statement.sql, statement.params)
     plan = "\n".join(row[0] for row in cur.fetchall())
     closed = plan[plan.index("CTE closed") : plan.index("CTE opened")]
@@ -253,14 +253,14 @@ def test_the_case_handed_back_is_a_clean_persistent_instance_of_the_session(ctx,
 def test_the_postgres_path_reuses_one_cursor_per_connection(ctx, make):
     case, _ = make.case_in("commune_review", now=MONDAY)
     reviewer = make.reviewer("commune_reviewer", COMMUNE)
-    first = pgpath.cursor()
+    first = pg.cursor()
     assert first.connection is db.session.connection().connection.driver_connection
     fire_trigger(case.id, "approve", reviewer, now=MONDAY + timedelta(days=1))
-    assert pgpath.cursor() is first  # same connection: same cursor
-    assert first.row_factory is pgpath.tuple_row  # the lock's row factory is put back
+    assert pg.cursor() is first  # same connection: same cursor
+    assert first.row_factory is pg_writer.tuple_row  # the lock's row factory is put back
     first.close()
-    again = pgpath.cursor()  # a closed one is replaced
+    again = pg.cursor()  # a closed one is replaced
     assert again is not first and not again.closed
-    assert pgpath.cursor() is again
+    assert pg.cursor() is again
     db.session.commit()
     assert db.session.get(Case, case.id).state == "district_verification"

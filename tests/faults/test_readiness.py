@@ -7,7 +7,7 @@ from flask_migrate import upgrade
 
 from htsd_workflow import create_app
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications.queue import reset_broker_backoff
+from htsd_workflow.notifications.dispatch import reset_broker_backoff
 from tests.faults.test_database_restart import own_postgres  # noqa: F401 (fixture)
 from tests.services import ThrowawayRedis
 

@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: where a transaction ends, and why there
 BOUNDARIES = {
     "htsd_workflow/api/framework.py": "one commit per API request",
+    "htsd_workflow/api/tokens.py": "a refused API sign-in is logged before its 401 (was views.py)",
+    "htsd_workflow/auth/signin.py": "a sign-in the rate limit refuses is logged before its 429",
     "htsd_workflow/cli.py": "one transaction per command",
     "htsd_workflow/deploy.py": "the deployment command",
     "htsd_workflow/jobs/runner.py": "background jobs: a commit after each step, the scan's batches",
@@ -64,7 +66,8 @@ def test_the_operations_and_job_modules_are_checked():
         "htsd_workflow/notifications/operations.py",
         "htsd_workflow/queues/operations.py",
         "htsd_workflow/sla/operations.py",
-        "htsd_workflow/sla/pgscan.py",
+        "htsd_workflow/cases/pg_escalation.py",
+        "htsd_workflow/cases/escalation.py",
     } <= checked
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
-from htsd_workflow.notifications import queue
+from htsd_workflow.notifications import dispatch
 from htsd_workflow.notifications.models import OutboxMessage
 from tests.factories import COMMUNE
 
@@ -47,7 +47,7 @@ class RecordingProducer:
 
     def notices(self):
         with self.lock:
-            return [s for s in self.sent if s[0] == queue.DISPATCH_OUTBOX]
+            return [s for s in self.sent if s[0] == dispatch.DISPATCH_OUTBOX]
 
 
 @pytest.fixture
@@ -57,11 +57,11 @@ def producer(ctx, monkeypatch):
     monkeypatch.setitem(ctx.config, "WORKER_NOTICE_SECONDS", WINDOW)
     monkeypatch.setitem(ctx.extensions, "htsd_celery_producer", recording)
     monkeypatch.setitem(ctx.extensions, "htsd_outbox_notice", None)
-    queue.reset_broker_backoff()
+    dispatch.reset_broker_backoff()
     yield recording
     # let a trailing notice of this test go before the next test's producer is set
     time.sleep(ctx.config["WORKER_NOTICE_SECONDS"] + 0.2)
-    queue.reset_broker_backoff()
+    dispatch.reset_broker_backoff()
 
 
 def quiet(ctx, producer):
@@ -146,7 +146,7 @@ def test_a_window_of_zero_tells_every_commit(ctx, make, producer, monkeypatch):
 
 
 def test_threads_committing_together_share_the_notices(ctx, producer):
-    notice = queue.outbox_notice(ctx)
+    notice = dispatch.outbox_notice(ctx)
     start = threading.Barrier(8)
 
     def commits():
@@ -168,22 +168,22 @@ def test_threads_committing_together_share_the_notices(ctx, producer):
 
 def test_a_broker_down_backs_off_and_the_trailing_notice_does_not_wait_on_it(ctx, producer):
     producer.fail = True
-    notice = queue.outbox_notice(ctx)
+    notice = dispatch.outbox_notice(ctx)
     notice.committed()  # fails: the broker is marked down
     notice.committed()  # within the window: a trailing notice, which finds the broker down
     time.sleep(WINDOW + 0.2)
     assert producer.notices() == []
     producer.fail = False
-    assert not queue.enqueue(queue.DISPATCH_OUTBOX)  # still backing off
-    queue.reset_broker_backoff()
-    assert queue.enqueue(queue.DISPATCH_OUTBOX)
+    assert not dispatch.enqueue(dispatch.DISPATCH_OUTBOX)  # still backing off
+    dispatch.reset_broker_backoff()
+    assert dispatch.enqueue(dispatch.DISPATCH_OUTBOX)
 
 
 def test_run_in_background_still_sends_its_own_task_at_once(ctx, producer):
-    queue.outbox_notice(ctx).committed()  # a notice window is open
-    queue.run_in_background("worker.tasks.run_bulk_job_task", lambda job: None, 7)
+    dispatch.outbox_notice(ctx).committed()  # a notice window is open
+    dispatch.run_in_background("worker.tasks.run_bulk_job_task", lambda job: None, 7)
     assert [s[0] for s in producer.sent] == [
-        queue.DISPATCH_OUTBOX,
+        dispatch.DISPATCH_OUTBOX,
         "worker.tasks.run_bulk_job_task",
     ]
 
@@ -191,14 +191,14 @@ def test_run_in_background_still_sends_its_own_task_at_once(ctx, producer):
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_gets_its_own_notices(ctx, producer):
     producer.count_pending = False
-    parent_notice = queue.outbox_notice(ctx)
+    parent_notice = dispatch.outbox_notice(ctx)
     parent_notice.committed()
     parent_notice.committed()  # the parent now waits on its trailing timer
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: the parent's timer thread does not exist here
         try:
-            child_notice = queue.outbox_notice(ctx)
+            child_notice = dispatch.outbox_notice(ctx)
             before = len(producer.notices())
             child_notice.committed()  # told at once, not left to a timer that never runs
             told = len(producer.notices()) - before
@@ -211,12 +211,12 @@ def test_a_forked_child_gets_its_own_notices(ctx, producer):
     os.close(read)
     os.waitpid(pid, 0)
     assert answer == "1 1"
-    assert queue.outbox_notice(ctx) is parent_notice
+    assert dispatch.outbox_notice(ctx) is parent_notice
     assert wait_until(lambda: len(producer.notices()) == 2)  # the parent's trailing notice
 
 
 def test_without_new_threads_a_commit_inside_the_window_is_told_at_once(ctx, producer, monkeypatch):
-    notice = queue.outbox_notice(ctx)
+    notice = dispatch.outbox_notice(ctx)
     notice.committed()
 
     def refuse(self):
@@ -231,7 +231,7 @@ def test_the_producer_makes_one_result_backend_for_every_thread(ctx, monkeypatch
     """Celery makes a result backend per thread (scanning the installed packages, ≈ 4 ms);
     the trailing notice runs in a new thread each window, so the producer shares one."""
     monkeypatch.setitem(ctx.extensions, "htsd_celery_producer", None)
-    producer = queue._producer()
+    producer = dispatch._producer()
     seen = []
     thread = threading.Thread(target=lambda: seen.append(producer.backend))
     thread.start()

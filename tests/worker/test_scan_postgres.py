@@ -1,4 +1,5 @@
-"""The escalation scan's PostgreSQL path (``sla.pgscan``) against the portable path, and races."""
+"""The escalation scan's PostgreSQL path (``cases.pg_escalation``) against the portable path,
+and races."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, text, update
 
+from htsd_workflow.admin.operations import set_calendar_exception
 from htsd_workflow.cases.models import Case, CaseEvent
-from htsd_workflow.core.calendar import set_calendar_exception
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs.runner import commit_each
 from htsd_workflow.notifications.models import OutboxMessage
@@ -175,10 +176,10 @@ def test_the_flags_are_found_case_by_case_whatever_the_planner_prefers(ctx, make
     the 1M data a custom plan for a batch of 5,000 chose a hash join over the ~60,000 open
     visits of the stage (0.5–2 s per batch, instead of ≈ 0.15 s). ``enable_nestloop = off``
     stands in for that preference here: a join it can choose, it then avoids."""
-    from htsd_workflow.cases import pgpath
+    from htsd_workflow.cases import pg_escalation as pgscan
     from htsd_workflow.cases.engine import get_registry
+    from htsd_workflow.core import pg
     from htsd_workflow.core.calendar import get_calendar
-    from htsd_workflow.sla import pgscan
 
     ids = [make.case_in("commune_review", now=MONDAY)[0].id for _ in range(6)]
     db.session.commit()
@@ -200,7 +201,7 @@ def test_the_flags_are_found_case_by_case_whatever_the_planner_prefers(ctx, make
         now=MONDAY + timedelta(days=30),
         calendar=get_calendar(),
     )
-    cur = pgpath.cursor()
+    cur = pg.cursor()
     cur.execute("SET LOCAL enable_nestloop = off")
     cur.execute("SET LOCAL enable_seqscan = off")  # as on a table of millions of visits
     cur.execute("SET LOCAL plan_cache_mode = force_custom_plan")

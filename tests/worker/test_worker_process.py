@@ -21,8 +21,8 @@ from sqlalchemy import create_engine, func, select, text
 from htsd_workflow import create_app
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
+from htsd_workflow.notifications.dispatch import reset_broker_backoff
 from htsd_workflow.notifications.models import Notification, OutboxMessage
-from htsd_workflow.notifications.queue import reset_broker_backoff
 from tests.clock import child_env, child_pythonpath
 from tests.factories import COMMUNE, Factory
 from tests.services import ThrowawayRedis, free_port
@@ -254,7 +254,7 @@ def test_a_burst_of_transitions_sends_few_notices_and_every_message_arrives(
     """Commits close together share the worker notices (the first at once, then at most one
     per window, the last after the last commit); the worker delivers every message of the
     burst with no sweep running (no beat)."""
-    from htsd_workflow.notifications.queue import DISPATCH_OUTBOX, _producer
+    from htsd_workflow.notifications.dispatch import DISPATCH_OUTBOX, _producer
 
     controller, _ = smtp
     window = 2.0
@@ -300,7 +300,7 @@ def test_the_worker_closes_the_report_months_every_night(worker_app, redis_serve
     from celery.schedules import crontab
 
     import worker
-    from htsd_workflow.notifications.queue import _producer
+    from htsd_workflow.notifications.dispatch import _producer
     from htsd_workflow.reports.models import ClosedMonth
     from tests.reports.test_reports import visit
 

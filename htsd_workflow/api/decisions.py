@@ -17,6 +17,7 @@ from htsd_workflow.auth.roles import DECISION_MAKERS, STAFF_ROLES
 from htsd_workflow.auth.scope import in_scope, scope_clause
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.errors import NotFound
+from htsd_workflow.decisions.files import certificate_response, decision_pdf_response
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.operations import (
     MAX_NUMBER_LENGTH,
@@ -33,7 +34,6 @@ from htsd_workflow.decisions.queries import (
     entry_of_case,
     verification,
 )
-from htsd_workflow.decisions.views import certificate_response, decision_pdf_response
 from htsd_workflow.extensions import db, limiter
 
 

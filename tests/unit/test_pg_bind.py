@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import pytest
 
-from htsd_workflow.cases import pgpath
-from htsd_workflow.sla import pgscan
+from htsd_workflow.cases import pg_escalation as pgscan
+from htsd_workflow.cases import pg_writer
+from htsd_workflow.core import pg
 
 SOURCES = (
-    pgpath._MOVE,
-    pgpath._CLOSE,
-    pgpath._VISIT,
-    pgpath._SIGN,
-    pgpath._CLEAR,
-    pgpath._EVENT,
+    pg_writer._MOVE,
+    pg_writer._CLOSE,
+    pg_writer._VISIT,
+    pg_writer._SIGN,
+    pg_writer._CLEAR,
+    pg_writer._EVENT,
     pgscan._FIRED,
 )
 
@@ -39,6 +40,6 @@ def test_dict_rows_bind_as_the_tuple_rows(columns, arrays):
     keys = [key for _prefix, _column, _kind, key in columns]
     rows = [{key: f"{key}-{i}" for key in keys} for i in range(3)]
     bound = {}
-    pgpath._bind(bound, columns, rows, arrays)
+    pg.bind_rows(bound, columns, rows, arrays)
     assert bound == expected(columns, rows, arrays)
     assert len(bound) == (len(columns) if arrays else 3 * len(columns))

@@ -1,15 +1,20 @@
-"""The PostgreSQL path of the case operations: the same reads and writes, fewer round trips.
+"""The PostgreSQL writer of transitions: the same rows as the SQLAlchemy writer, fewer round trips.
 
-``cases.operations`` decides every row a batch of transitions writes in Python (``Writes``);
-on PostgreSQL (psycopg 3) this module sends them as plain statements on the session's own
-connection — inside the session's transaction — instead of through the ORM: the row lock, the
-reads that must follow it (open stage visits, sign-offs, scored items: read *after* the lock so
-that they see what a transaction that held the lock before us committed), and one statement
-that writes the case updates, stage visits, sign-offs, history and outbox rows together (a
-chain of data-modifying CTEs). Statement texts depend only on the batch's shape, so psycopg
-prepares them after a few uses.
+``cases.writing`` decides every row a batch of transitions writes, in Python (``Writes``); on
+PostgreSQL (psycopg 3) this module sends them as plain statements on the session's own
+connection, inside the session's transaction: the row lock, the reads that must follow it
+(sign-offs, scored items: read *after* the lock so that they see what a transaction that held
+the lock before us committed), and one statement that writes the case updates, stage visits,
+sign-offs, history and outbox rows together (a chain of data-modifying CTEs). Statement texts
+depend only on the batch's shape, so psycopg prepares them after a few uses.
 
-On the SQLite default the operations use SQLAlchemy statements with the same effect.
+The rules of what a move writes are not restated here: what a move sets and resets, what
+closing a stage visit writes and the stray-visit check are ``cases.rules``' SQLAlchemy
+expressions, compiled for PostgreSQL once at import (``_MOVE_SET``, ``_CLOSE_SET``,
+``_STRAY``). This module owns only the statement's shape: the row sources, the CTE chain, how
+the visits to close are found (by case, see ``_write_sql``). On other databases
+``cases.writing._write_with_sqlalchemy`` runs the same rules as SQLAlchemy statements;
+``tests/integration/test_writers_agree.py`` checks that both write the same rows.
 """
 
 from __future__ import annotations
@@ -21,9 +26,18 @@ from datetime import datetime
 from functools import lru_cache
 
 from psycopg.rows import tuple_row
+from sqlalchemy import literal_column
 
 from htsd_workflow.cases.models import Case
-from htsd_workflow.extensions import db
+from htsd_workflow.cases.rules import (
+    NOW,
+    close_values,
+    move_values,
+    render_pg,
+    render_set_pg,
+    stray_visit,
+)
+from htsd_workflow.core.pg import bind_rows, in_list, in_params, row_source
 
 #: every column of a case, in table order: the lock reads them all, so that the operation can
 #: hand back an up-to-date ``Case`` without loading it again
@@ -63,45 +77,10 @@ class Writes:
     outbox: list[dict] = field(default_factory=list)
 
 
-#: the key, in a pooled connection's ``info``, of the cursor these operations reuse on it
-CURSOR_KEY = "htsd_pgpath_cursor"
-
-
-def cursor():
-    """A cursor on the session's connection when it is PostgreSQL through psycopg 3, else None.
-
-    Pending ORM changes are flushed first, as a query through the session would. The cursor
-    is made once per database connection and kept in the pooled connection's ``info`` (a
-    connection serves one session, hence one thread, at a time); a cursor of another (say
-    reconnected) driver connection, or a closed one, is replaced.
-    """
-    session = db.session()
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql" or dialect.driver != "psycopg":
-        return None
-    session.flush()
-    pooled = connection.connection
-    cur = pooled.info.get(CURSOR_KEY)
-    driver = pooled.driver_connection
-    if cur is None or cur.closed or cur.connection is not driver:
-        cur = driver.cursor(row_factory=tuple_row)
-        pooled.info[CURSOR_KEY] = cur
-    return cur
-
-
-def _in(prefix: str, count: int) -> str:
-    return ", ".join(f"%({prefix}_{i})s" for i in range(count))
-
-
-def _in_params(prefix: str, values) -> dict:
-    return {f"{prefix}_{i}": value for i, value in enumerate(values)}
-
-
 @lru_cache(maxsize=64)
 def _lock_sql(count: int) -> str:
     return (
-        f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id IN ({_in('id', count)}) "
+        f"SELECT {', '.join(CASE_COLUMNS)} FROM cases WHERE id IN ({in_list('id', count)}) "
         "ORDER BY id FOR UPDATE"
     )
 
@@ -110,7 +89,7 @@ def lock(cur, case_ids) -> list[LockedCase]:
     """Lock the cases (ordered by id, so two batches cannot deadlock); return their rows."""
     cur.row_factory = _locked_case_row
     try:
-        cur.execute(_lock_sql(len(case_ids)), _in_params("id", case_ids))
+        cur.execute(_lock_sql(len(case_ids)), in_params("id", case_ids))
         return cur.fetchall()
     finally:
         cur.row_factory = tuple_row
@@ -118,11 +97,13 @@ def lock(cur, case_ids) -> list[LockedCase]:
 
 @lru_cache(maxsize=64)
 def _signed_sql(count: int) -> str:
-    return f"SELECT case_id, department FROM sign_offs WHERE case_id IN ({_in('case_id', count)})"
+    return (
+        f"SELECT case_id, department FROM sign_offs WHERE case_id IN ({in_list('case_id', count)})"
+    )
 
 
 def signed_departments(cur, case_ids) -> list:
-    cur.execute(_signed_sql(len(case_ids)), _in_params("case_id", case_ids))
+    cur.execute(_signed_sql(len(case_ids)), in_params("case_id", case_ids))
     return cur.fetchall()
 
 
@@ -130,12 +111,12 @@ def signed_departments(cur, case_ids) -> list:
 def _scored_sql(count: int) -> str:
     return (
         "SELECT case_id, code FROM assessment_items "
-        f"WHERE case_id IN ({_in('case_id', count)}) AND score IS NOT NULL"
+        f"WHERE case_id IN ({in_list('case_id', count)}) AND score IS NOT NULL"
     )
 
 
 def scored_items(cur, case_ids) -> list:
-    cur.execute(_scored_sql(len(case_ids)), _in_params("case_id", case_ids))
+    cur.execute(_scored_sql(len(case_ids)), in_params("case_id", case_ids))
     return cur.fetchall()
 
 
@@ -185,39 +166,29 @@ _EVENT = (
 )
 
 
-def _source(columns, count: int, arrays: bool, alias: str) -> str:
-    """Rows to read from: ``count`` rows of scalar parameters, or one array per column.
+def _u(name: str):
+    return literal_column(f"u.{name}")
 
-    Scalars keep a one-case statement simple (and replayable by pgbench); arrays keep a
-    500-case statement at a few dozen parameters, which PostgreSQL parses and plans quickly.
-    """
-    names = ", ".join(column for _, column, _, _ in columns)
-    if arrays:
-        unnest = ", ".join(f"%({prefix.rstrip('_')})s::{kind}[]" for prefix, _, kind, _ in columns)
-        return f"unnest({unnest}) AS {alias}({names})"
-    rows = ", ".join(
-        "(" + ", ".join(f"%({prefix}{i})s::{kind}" for prefix, _, kind, _ in columns) + ")"
-        for i in range(count)
+
+#: the rules of ``cases.rules``, rendered for PostgreSQL once: a move's SET list (over the
+#: moves' row source ``u``), a closing visit's (over the closes' ``e``), the stray-visit check
+_MOVE_SET = render_set_pg(
+    move_values(
+        now=NOW,
+        state=_u("state"),
+        is_open=_u("is_open"),
+        due_at=_u("due_at"),
+        keep_returned=_u("keep_returned"),
+        returned_from=_u("returned_from"),
+        is_final=_u("is_final"),
     )
-    return f"(VALUES {rows}) AS {alias}({names})"
-
-
-@lru_cache(maxsize=1024)
-def _row_names(columns, index: int) -> tuple[tuple[str, str], ...]:
-    """(parameter name, key in the row) of each column of row ``index`` of a scalar source."""
-    return tuple((f"{prefix}{index}", key) for prefix, _, _, key in columns)
-
-
-def _bind(params: dict, columns, rows: list[dict], arrays: bool) -> None:
-    """Bind rows given as dicts (each value under its column's key): one parameter per value,
-    or one array per column; no tuple made per row nor parameter name formatted per value."""
-    if arrays:
-        for prefix, _, _, key in columns:
-            params[prefix.rstrip("_")] = [row[key] for row in rows]
-        return
-    for index, row in enumerate(rows):
-        for name, key in _row_names(columns, index):
-            params[name] = row[key]
+)
+_CLOSE_SET = render_set_pg(
+    close_values(
+        now=NOW, outcome=literal_column("e.outcome"), working_days=literal_column("e.days")
+    )
+)
+_STRAY = render_pg(stray_visit(literal_column("e.entered_at")))
 
 
 @lru_cache(maxsize=256)
@@ -227,27 +198,19 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
     if moves:
         version = " AND cases.version = %(expected_version)s" if versioned else ""
         parts.append(
-            "moved AS (UPDATE cases SET state = u.state, is_open = u.is_open, "
-            "version = cases.version + 1, stage_entered_at = %(now)s, due_at = u.due_at, "
-            "is_extended = false, escalation_rung = 0, is_escalated = false, "
-            "claimed_by_id = NULL, claimed_at = NULL, "
-            "submitted_at = coalesce(cases.submitted_at, %(now)s), "
-            "returned_from = CASE WHEN u.keep_returned THEN cases.returned_from "
-            "ELSE u.returned_from END, "
-            "decided_at = CASE WHEN u.is_final THEN %(now)s ELSE cases.decided_at END "
-            f"FROM {_source(_MOVE, moves, arrays, 'u')} "
+            f"moved AS (UPDATE cases SET {_MOVE_SET} "
+            f"FROM {row_source(_MOVE, moves, arrays, 'u')} "
             f"WHERE cases.id = u.id AND cases.state = u.from_state{version} RETURNING cases.id)"
         )
     if closes:
-        parts.append(f"ending AS (SELECT * FROM {_source(_CLOSE, closes, arrays, 'e')})")
+        parts.append(f"ending AS (SELECT * FROM {row_source(_CLOSE, closes, arrays, 'e')})")
         # The visits to close are found by case (``ix_stage_visits_open``: case_id, left_at);
         # the stay's start is only checked. Written as ``IS NOT DISTINCT FROM`` (the same for
         # these non-null moments) so that it cannot be an index condition: with ``=`` the
         # planner may pick the reports' index on open visits by ``entered_at`` instead, and
         # read every visit a bulk call opened at that same moment for each visit it closes.
         parts.append(
-            "closed AS (UPDATE stage_visits SET left_at = %(now)s, outcome = e.outcome, "
-            "working_days = e.days, is_late = coalesce(stage_visits.due_at < %(now)s, false) "
+            f"closed AS (UPDATE stage_visits SET {_CLOSE_SET} "
             "FROM ending AS e WHERE stage_visits.case_id = e.case_id "
             "AND stage_visits.left_at IS NULL "
             "AND stage_visits.entered_at IS NOT DISTINCT FROM e.entered_at "
@@ -258,20 +221,21 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
             "opened AS (INSERT INTO stage_visits (case_id, stage, title, year, province_code, "
             "district_code, commune_code, entered_at, due_at, is_escalated) "
             "SELECT v.case_id, v.stage, v.title, v.year, v.province_code, v.district_code, "
-            f"v.commune_code, %(now)s, v.due_at, false FROM {_source(_VISIT, visits, arrays, 'v')})"
+            "v.commune_code, %(now)s, v.due_at, false "
+            f"FROM {row_source(_VISIT, visits, arrays, 'v')})"
         )
     if signs:
         parts.append(
             "signed AS (INSERT INTO sign_offs (case_id, department, user_id, at) "
             f"SELECT s.case_id, s.department, s.user_id, %(now)s "
-            f"FROM {_source(_SIGN, signs, arrays, 's')})"
+            f"FROM {row_source(_SIGN, signs, arrays, 's')})"
         )
     if cleared:
         parts.append(
             "cleared AS (DELETE FROM sign_offs USING "
-            f"{_source(_CLEAR, cleared, arrays, 'c')} WHERE sign_offs.case_id = c.case_id)"
+            f"{row_source(_CLEAR, cleared, arrays, 'c')} WHERE sign_offs.case_id = c.case_id)"
         )
-    parts.append(f"happened AS (SELECT * FROM {_source(_EVENT, events, arrays, 'h')})")
+    parts.append(f"happened AS (SELECT * FROM {row_source(_EVENT, events, arrays, 'h')})")
     parts.append(
         "events AS (INSERT INTO case_events (case_id, at, actor_id, actor_role, trigger, "
         "from_state, to_state, comment, data) "
@@ -287,7 +251,7 @@ def _write_sql(moves, versioned, closes, visits, signs, cleared, events, arrays)
     # open visits of the closing cases that began at another moment (must be none)
     stray = (
         "(SELECT count(*) FROM stage_visits JOIN ending AS e ON stage_visits.case_id = e.case_id "
-        "WHERE stage_visits.left_at IS NULL AND stage_visits.entered_at <> e.entered_at)"
+        f"WHERE {_STRAY})"
         if closes
         else "0"
     )
@@ -310,12 +274,12 @@ def write(
     params: dict = {"now": now, "actor_id": actor_id, "actor_role": actor_role}
     if expected_version is not None:
         params["expected_version"] = expected_version
-    _bind(params, _MOVE, writes.moves, arrays)
-    _bind(params, _CLOSE, writes.closes, arrays)
-    _bind(params, _VISIT, writes.visits, arrays)
-    _bind(params, _SIGN, writes.signs, arrays)
-    _bind(params, _CLEAR, [{"case_id": case_id} for case_id in writes.cleared], arrays)
-    _bind(
+    bind_rows(params, _MOVE, writes.moves, arrays)
+    bind_rows(params, _CLOSE, writes.closes, arrays)
+    bind_rows(params, _VISIT, writes.visits, arrays)
+    bind_rows(params, _SIGN, writes.signs, arrays)
+    bind_rows(params, _CLEAR, [{"case_id": case_id} for case_id in writes.cleared], arrays)
+    bind_rows(
         params,
         _EVENT,
         [

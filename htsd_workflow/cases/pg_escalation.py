@@ -13,7 +13,8 @@ each rung of a stage is
    fed by arrays) that flags the open stage visits and writes the history and outbox rows.
 
 All run on the session's connection, inside its transaction. The rows written are the same as
-the portable path's (``operations._fire_rung``), JSON texts included.
+the portable path's (``cases.escalation.fire_rung``), JSON texts included; when a rung is due
+is ``cases.rules.rung_due``, rendered here with a parameter for each value.
 """
 
 from __future__ import annotations
@@ -22,24 +23,28 @@ import json
 from datetime import datetime
 from functools import lru_cache
 
+from sqlalchemy import bindparam
+
 from htsd_workflow.cases.definitions import RungDef
-from htsd_workflow.cases.pgpath import _bind, _source
+from htsd_workflow.cases.rules import render_pg, rung_due
 from htsd_workflow.core.calendar import WorkingCalendar
+from htsd_workflow.core.pg import bind_rows, row_source
 
 #: the row source of the write statement: the claimed cases and their working days late
 _FIRED = (("case_id_", "case_id", "integer", "case_id"), ("late_", "late", "integer", "late"))
 
 
+@lru_cache(maxsize=4)
 def _conditions(by_entry: bool, by_due: bool) -> str:
-    conditions = (
-        "cases.title = %(title)s AND cases.state = %(stage)s AND cases.is_open "
-        "AND cases.escalation_rung < %(rung)s"
+    """``rung_due`` as PostgreSQL text, each value a parameter of the same name."""
+    conditions = rung_due(
+        title=bindparam("title"),
+        stage=bindparam("stage"),
+        rung=bindparam("rung"),
+        entered_before=bindparam("entered_before") if by_entry else None,
+        due_before=bindparam("due_before") if by_due else None,
     )
-    if by_entry:
-        conditions += " AND cases.stage_entered_at < %(entered_before)s"
-    if by_due:
-        conditions += " AND cases.due_at IS NOT NULL AND cases.due_at < %(due_before)s"
-    return conditions
+    return " AND ".join(render_pg(condition) for condition in conditions)
 
 
 def _rung_params(title, stage, rung, entered_before, due_before) -> dict:
@@ -108,7 +113,7 @@ def claim(
 
 @lru_cache(maxsize=4)
 def _write_sql(escalate: bool) -> str:
-    parts = [f"fired AS (SELECT * FROM {_source(_FIRED, 0, True, 'f')})"]
+    parts = [f"fired AS (SELECT * FROM {row_source(_FIRED, 0, True, 'f')})"]
     if escalate:
         # the stage itself and, at the joint confirmation, each department's open part (the
         # same LIKE pattern as the portable path's ``startswith``)
@@ -169,5 +174,5 @@ def write(
         {"case_id": case_id, "late": late(due_at, now) if due_at else 0}
         for case_id, due_at in claimed
     ]
-    _bind(params, _FIRED, rows, True)
+    bind_rows(params, _FIRED, rows, True)
     cur.execute(_write_sql(escalate), params)
