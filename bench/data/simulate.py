@@ -229,7 +229,7 @@ class CaseSimulator:
                     back[state.name] = (transition.trigger, transition.dest)
         return Flow(
             title=title,
-            workflow=f"{definition.set_name}/{definition.name}",
+            workflow=definition.ref,
             initial=definition.initial,
             kind={name: s.kind for name, s in states.items()},
             sla={name: s.sla_days for name, s in states.items()},

@@ -21,7 +21,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
-from htsd_workflow.cases.operations import record_decision_issued
+from htsd_workflow.cases.operations import definition_for, record_decision_issued
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import LEVEL_LABELS
 from htsd_workflow.core.text import nfc
@@ -107,24 +107,20 @@ def draft_decision(
     """A draft decision for a round (title, year) and a territory, listing its recognised
     cases that no decision lists yet."""
     now = now or utcnow()
-    registry = get_registry()
-    try:
-        definition = registry.definition(title)
-    except KeyError:
-        definition = None
-    if definition is None:
+    if title not in get_registry().definitions:
         raise InvalidInput(
             _l("Danh hiệu không hợp lệ."), details={"title": _l("Danh hiệu không hợp lệ.")}
         )
-    block = definition.decision
+    unit = db.session.get(Unit, str(unit_code)) if unit_code else None
+    if unit is None or not in_scope(user, unit):
+        raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
+    # the issuing level is the province's set's (a two-tier province's, a three-tier one's)
+    block = definition_for(title, unit.path()[0]).decision
     if block is None:
         raise InvalidInput(
             _l("Quy trình của danh hiệu này chưa quy định cấp ban hành quyết định."),
             details={"title": _l("Thiếu mục decision trong tệp quy trình.")},
         )
-    unit = db.session.get(Unit, str(unit_code)) if unit_code else None
-    if unit is None or not in_scope(user, unit):
-        raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
     if unit.level != block.level:
         level = str(LEVEL_LABELS.get(block.level, block.level)).lower()
         raise InvalidInput(
@@ -228,7 +224,7 @@ def issue_decision(
             _l("Quyết định đã được ban hành (số %(number)s).", number=decision.number),
             details={"status": decision.status},
         )
-    definition = get_registry().definition(decision.title)
+    definition = definition_for(decision.title, decision.province_code)
     number = nfc(number) or ""
     signer_name = nfc(signer_name) or ""
     errors = {}

@@ -25,7 +25,7 @@ from sqlalchemy import or_, select
 from htsd_workflow.auth.access import access, may_open
 from htsd_workflow.auth.roles import DEPARTMENT_ROLES, STAFF_ROLES
 from htsd_workflow.auth.scope import in_scope, scope_clause, units_in_territory
-from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.engine import get_registry, set_of
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
 from htsd_workflow.core.calendar import get_calendar
@@ -105,6 +105,7 @@ _ROW_COLUMNS = (
     "state",
     "subject_name",
     "title",
+    "workflow",
     "year",
     "commune_name",
     "submitted_at",
@@ -147,6 +148,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         state_code,
         subject_name,
         title,
+        workflow,
         year,
         commune_name,
         submitted_at,
@@ -179,7 +181,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         if state is None:
             state = states[state_code] = state_label(state_code)
         parts = ()
-        joint = registry.definition(title).states[state_code].joint
+        joint = registry.definition(title, set_of(workflow)).states[state_code].joint
         if joint:
             held = holders.get(case_id, {})
             parts = tuple(
