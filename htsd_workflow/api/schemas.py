@@ -138,6 +138,49 @@ class UnitList(Strict):
     items = fields.List(fields.Nested(UnitSchema), required=True)
 
 
+class SuccessorSchema(Strict):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    #: the part of the old commune that went to it, when known
+    share = fields.Float(allow_none=True, required=True)
+    #: the official conversion table's choice when an address cannot say which
+    is_default = fields.Boolean(required=True)
+
+
+class OldUnitSchema(Strict):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    valid_to = fields.Date(allow_none=True, required=True)
+
+
+class AwaitingSubjectSchema(Strict):
+    subject_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    old_unit = fields.Nested(OldUnitSchema, required=True)
+    candidates = fields.List(fields.Nested(SuccessorSchema), required=True)
+    running_cases = fields.Integer(required=True)
+
+
+class AwaitingSubjectList(Strict):
+    items = fields.List(fields.Nested(AwaitingSubjectSchema), required=True)
+
+
+class Assignment(Strict):
+    subject_id = Id(required=True)
+    unit_code = fields.String(required=True, validate=validate.Length(1, 20))
+
+
+class AssignmentBody(Strict):
+    assignments = fields.List(
+        fields.Nested(Assignment), required=True, validate=validate.Length(1, 500)
+    )
+
+
+class AssignmentResult(Strict):
+    moved = fields.Integer(required=True)
+
+
 class SubjectSchema(Strict):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)

@@ -95,6 +95,7 @@ AUDIT_ACTION_LABELS = {
     "case_repaired": _l("Sửa dữ liệu hồ sơ"),
     "round_opened": _l("Mở đợt xét công nhận"),
     "round_changed": _l("Sửa, đóng đợt xét công nhận"),
+    "subject_assigned": _l("Chỉ định xã mới cho đối tượng (sắp xếp đơn vị hành chính)"),
 }
 
 ROLE_LABELS = {

@@ -226,6 +226,13 @@ def test_a_split_commune_s_subject_is_assigned_by_a_person(fresh, before_reform)
         "commune_review",
         new.code,
     )
+    # assigned from the command line: audited; the same command again changes nothing
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "subject_assigned"))
+    assert (entry.actor_id, entry.target) == (None, f"subject:{case.subject_id}")
+    history = db.session.scalar(select(db.func.count()).select_from(CaseEvent))
+    again = run(fresh, "subjects", "assign", str(case.subject_id), "--unit", new.code)
+    assert again.exit_code == 0, again.output
+    assert db.session.scalar(select(db.func.count()).select_from(CaseEvent)) == history
     officer = make_officer(new.code)
     assert fire_trigger(case.id, "approve", officer).state == "provincial_confirmation"
 
