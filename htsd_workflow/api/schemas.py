@@ -643,8 +643,20 @@ class PlanRef(Strict):
     carried_past_end = fields.Boolean()
 
 
+class MissingDenominator(Strict):
+    unit_code = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    titles = fields.List(fields.String(), required=True)
+    #: the day a reorganisation formed the commune, if one did
+    formed_on = fields.String(allow_none=True, required=True)
+
+
 class TargetReport(Strict):
     rows = fields.List(fields.Nested(TargetRow), required=True)
     plan = fields.Nested(PlanRef, allow_none=True, required=True)
     year = fields.Integer(required=True)
+    #: the communes of the year without a denominator for a title in view
+    missing_denominators = fields.List(fields.Nested(MissingDenominator), required=True)
+    #: the first day of a reorganisation inside the year (old and new units both shown)
+    reform_day = fields.String(allow_none=True, required=True)
     definitions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

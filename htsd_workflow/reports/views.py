@@ -396,6 +396,7 @@ def targets_page():
         scope_name=_scope(),
         columns=dict(_target_columns(data)),
         SUBJECT_NOUNS=SUBJECT_NOUNS,
+        may_enter_denominators=current_user.role in DENOMINATOR_EDITORS,
         exports={"targets": _export_links()},
         print_links=_print_links(),
         pdf=kind == "pdf",

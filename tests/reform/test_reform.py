@@ -105,6 +105,7 @@ def test_reform_carries_units_subjects_accounts_and_running_cases(fresh, before_
     assert dry.exit_code == 0, dry.output
     assert "three_tier/district_verification → two_tier/provincial_confirmation: 2" in dry.output
     assert "cần cán bộ chỉ định" in dry.output and "không thay đổi gì" in dry.output
+    assert "/reform/subjects" in dry.output  # where an officer assigns them
     split_officer = data["split_officer"].username
     assert f"  {split_officer} ({TRA_BUI}, xã bị chia)" in dry.output
     assert snapshot() == before  # a dry run changes nothing

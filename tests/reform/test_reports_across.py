@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from htsd_workflow.api.framework import issue_token
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
+from htsd_workflow.reports.models import Denominator
 from htsd_workflow.reports.operations import areas_for
 from htsd_workflow.reports.queries import (
     bottlenecks,
@@ -159,3 +161,49 @@ def test_trend_and_longest_waiting_before_after_and_across(fresh):
     assert "Kỳ báo cáo có sắp xếp đơn vị hành chính (tuần bắt đầu 30/06/2025)" in page.text
     page = client.get("/reports/bottlenecks/trend?from=2026-01-01&to=2026-06-30")
     assert "sắp xếp đơn vị hành chính" not in page.text
+
+
+def test_targets_name_the_new_communes_without_their_own_denominators(fresh):
+    """After the reform the new communes need their own figures: the report says which."""
+    assert run(fresh, "geo", "import", "--province", "62").exit_code == 0
+    make = Factory()
+    db.session.add(Denominator(unit_code=QUANG_TRUNG, year=2024, title="family", count=900))
+    db.session.commit()
+    assert (
+        run(fresh, "geo", "reform", "--province", "51", "--effective", "2025-07-01").exit_code == 0
+    )
+    db.session.add(Denominator(unit_code=NEW_KON_TUM, year=2026, title="family", count=5000))
+    head = make.user("manager", "51")
+    db.session.commit()
+
+    before = targets(head, year=2024, title="family")
+    missing = {m["unit_code"]: m for m in before["missing_denominators"]}
+    assert QUANG_TRUNG not in missing and len(missing) == 101  # Kon Tum's other old communes
+    assert all(m["formed_on"] is None for m in missing.values())
+
+    after = targets(head, year=2026, title="family")
+    missing = {m["unit_code"]: m for m in after["missing_denominators"]}
+    assert NEW_KON_TUM not in missing and len(missing) == 95
+    assert {m["formed_on"] for m in missing.values()} == {"2025-07-01"}
+    assert all(m["titles"] == ["family"] for m in missing.values())
+
+    client = fresh.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = head.get_id()
+        session["_fresh"] = True
+    page = client.get("/reports/targets?year=2026&title=family")
+    assert page.status_code == 200
+    assert "Chưa có số liệu tổng số (mẫu số) năm 2026 của 95 xã" in page.text
+    assert "95 xã mới hình thành sau sắp xếp đơn vị hành chính" in page.text
+    assert (
+        "mới từ 01/07/2025" in page.text and 'href="/reports/denominators?year=2026"' in page.text
+    )
+    token, _row = issue_token(head)
+    db.session.commit()
+    answer = client.get(
+        "/api/v1/reports/targets?year=2026&title=family",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert answer.status_code == 200
+    assert len(answer.json["missing_denominators"]) == 95
+    assert answer.json["reform_day"] is None
