@@ -178,11 +178,19 @@ class WorkflowRegistry:
                 seen.setdefault(state.name, state)
         return list(seen.values())
 
-    def transition_label(self, trigger: str, state: str | None = None, title: str | None = None):
-        """The workflow file's label of a trigger: the title's definition first, then any."""
+    def transition_label(
+        self,
+        trigger: str,
+        state: str | None = None,
+        title: str | None = None,
+        workflow: str | None = None,
+    ):
+        """The workflow file's label of a trigger: the case's definition first (its title in
+        the set ``workflow`` names, else in the default set), then any."""
         ordered = self.every_definition()
         if title in self.definitions:
-            ordered.insert(0, self.definitions[title])
+            set_name = set_of(workflow) if workflow else self.set_name
+            ordered.insert(0, self.sets.get(set_name, self.definitions)[title])
         for definition in ordered:
             label = definition.transition_label(trigger, state)
             if label is not None:

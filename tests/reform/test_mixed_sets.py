@@ -156,3 +156,21 @@ def test_queue_filters_and_stage_counts_show_both_sets(ctx, make, mixed, tmp_pat
         db.session.remove()
         if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
             db.engine.dispose()
+
+
+def test_a_case_s_buttons_are_its_own_set_s_words(ctx, make, tmp_path):
+    """Under a two-tier default a three-tier case at the commune still goes to the district:
+    its button must say so (the two-tier file's word is "Đồng ý, chuyển tỉnh")."""
+    three, _ = make.case_in("commune_review", now=MONDAY)
+    with province_on("two_tier"):
+        two, _ = make.case_in("commune_review", now=MONDAY)
+        officer_id = make.reviewer("commune_reviewer", COMMUNE).id
+        three_id, two_id = three.id, two.id
+        app = app_with_default(ctx, tmp_path, "two_tier")
+        with app.app_context():
+            client = signed_in(app, officer_id)
+            assert "Đồng ý, chuyển huyện" in client.get(f"/cases/{three_id}").text
+            assert "Đồng ý, chuyển tỉnh" in client.get(f"/cases/{two_id}").text
+            db.session.remove()
+            if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+                db.engine.dispose()
