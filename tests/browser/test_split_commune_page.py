@@ -3,16 +3,13 @@ successors, on a 1366×768 office screen and on a phone (390×844)."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
-from htsd_workflow import create_app
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import UnitSuccession
 from htsd_workflow.subjects.models import Subject
+from tests.browser.conftest import browser_app, served
 from tests.factories import PASSWORD, Factory
 
 pytestmark = pytest.mark.browser
@@ -26,26 +23,11 @@ NAMES = ["Hộ Hồ Văn Bình", "Hộ Đinh Thị Lan", "Dòng họ Hồ Trà B
 def live_app(tmp_path_factory):
     """A server of its own: today's Quảng Ngãi carried from the old one (the other journeys
     share Kon Tum as it was)."""
-    instance = tmp_path_factory.mktemp("reform-browser")
-    app = create_app(
-        {
-            "TESTING": True,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'reform.sqlite'}",
-            "SECRET_KEY": "browser-test-secret",
-            "INSTANCE_PATH": str(instance),
-            "RATELIMIT_STORAGE_URI": "memory://",
-            "LOGIN_RATE_LIMIT": "100 per minute",
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-            "NOTIFY_WORKER": False,
-        }
-    )
+    app = browser_app(tmp_path_factory.mktemp("reform-browser"))
     with app.app_context():
-        db.create_all()
         runner = app.test_cli_runner()
-        assert (
-            runner.invoke(args=["geo", "import", "--province", "51", "--before-2025"]).exit_code
-            == 0
-        )
+        imported = runner.invoke(args=["geo", "import", "--province", "51", "--before-2025"])
+        assert imported.exit_code == 0, imported.output
         make = Factory()
         make.case_in("commune_review", unit=TRA_BUI, name=NAMES[0])
         make.subject("family", TRA_BUI, name=NAMES[1])
@@ -59,15 +41,8 @@ def live_app(tmp_path_factory):
             "admin": make.user("admin", "51").username,
         }
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config["LIVE_URL"] = f"http://127.0.0.1:{server.server_port}"
-    yield app
-    server.shutdown()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    with served(app):
+        yield app
 
 
 def _fits(person) -> None:
