@@ -9,9 +9,8 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 
 from htsd_workflow.cases.models import MAX_COMMENT_LENGTH
 from htsd_workflow.core.text import MAX_ID, whole_number
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES
-
-TITLES = ("family", "clan", "community", "unit")
 
 
 class UtcDateTime(fields.DateTime):

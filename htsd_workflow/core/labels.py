@@ -132,6 +132,7 @@ TITLE_LABELS = {
     "family": _l("Gia đình học tập"),
     "clan": _l("Dòng họ học tập"),
     "community": _l("Cộng đồng học tập"),
+    "commune": _l("Cộng đồng học tập cấp xã"),
     "unit": _l("Đơn vị học tập"),
 }
 
@@ -139,6 +140,7 @@ KIND_LABELS = {
     "family": _l("Hộ gia đình"),
     "clan": _l("Dòng họ"),
     "community": _l("Cộng đồng (thôn, làng, tổ dân phố)"),
+    "commune": _l("Xã, phường, thị trấn (cả xã)"),
     "unit": _l("Cơ quan, đơn vị"),
 }
 
@@ -147,6 +149,7 @@ SUBJECT_NOUNS = {
     "family": _l("hộ gia đình"),
     "clan": _l("dòng họ"),
     "community": _l("cộng đồng"),
+    "commune": _l("xã, phường, thị trấn"),
     "unit": _l("đơn vị"),
 }
 

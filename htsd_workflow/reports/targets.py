@@ -13,6 +13,7 @@ from sqlalchemy import case, func, select
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.errors import rendered
+from htsd_workflow.core.titles import ONE_PER_COMMUNE
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import (
@@ -131,7 +132,8 @@ def targets(
     groups = defaultdict(list)
     for commune in communes:
         for t in titles:
-            den = denominators.get((commune.code, t))
+            # the commune's own title counts the commune itself: one, entered by no one
+            den = 1 if t in ONE_PER_COMMUNE else denominators.get((commune.code, t))
             registered, recognized = counts[(commune.code, t)]
             target = plan.target(t, commune.code in dbkk) if plan and not by_count else None
             row = _target_row(
