@@ -183,3 +183,33 @@ def test_the_database_keeps_one_commune_subject_per_commune(ctx, make):
     with pytest.raises(IntegrityError):
         db.session.flush()
     db.session.rollback()
+
+
+def test_the_commune_officers_are_told_what_an_applicant_is_told(ctx, make):
+    from htsd_workflow.cases.engine import get_registry
+    from htsd_workflow.cases.operations import fire_trigger, save_assessment, start_case
+    from htsd_workflow.notifications.models import OutboxMessage
+    from htsd_workflow.notifications.recipients import recipients
+
+    subject = create_subject("commune", "Phường Quang Trung", COMMUNE)
+    officer = make.reviewer("commune_reviewer", COMMUNE)
+    elsewhere = make.reviewer("commune_reviewer", OTHER_COMMUNE_SAME_DISTRICT)
+    case = start_case(subject.id, "commune", YEAR, officer)
+    save_assessment(
+        case.id, [{"code": i.code, "score": 1, "evidence": "x"} for i in case.items], officer
+    )
+    fire_trigger(case.id, "submit", officer)
+    fire_trigger(
+        case.id,
+        "return_to_applicant",
+        make.reviewer("district_reviewer", DISTRICT),
+        comment="Bổ sung minh chứng chỉ số 2.1",
+    )
+    db.session.commit()
+    message = db.session.scalars(
+        select(OutboxMessage).where(
+            OutboxMessage.case_id == case.id, OutboxMessage.kind == "return_to_applicant"
+        )
+    ).one()
+    told = recipients(message.kind, message.payload, case, get_registry().definition("commune"))
+    assert officer.id in told and elsewhere.id not in told
