@@ -114,3 +114,36 @@ def test_the_list_of_the_recognised_keeps_a_commune_36_months(ctx, make):
     for year, listed in ((2026, True), (2029, True), (2030, False)):
         found = recognitions(scope, year, title="commune", valid_in=True)
         assert [r["case_id"] for r in found] == ([case.id] if listed else []), year
+
+
+def test_a_district_unit_on_tt_24_counts_its_level_on_the_direct_row(ctx, make):
+    from datetime import datetime
+
+    from htsd_workflow.cases.operations import set_round
+
+    set_round("unit", 2024, date(2024, 1, 1), date(2024, 12, 31), date(2025, 2, 15))
+    started = datetime(2024, 3, 1, 3)
+    unit = create_subject("unit", "Phòng GD&ĐT", DISTRICT, unit_type="agency")
+    applicant = make.applicant(unit)
+    case = start_case(unit.id, "unit", 2024, applicant, now=started)
+    assert case.criteria_set_id == "unit-tt24-2023"
+    met = {"1.1", "2.1", "3.1"}
+    entries = [
+        {"code": i.code, "score": 1 if i.code in met else 0, "evidence": "x"} for i in case.items
+    ]
+    save_assessment(case.id, entries, applicant, now=started)
+    fire_trigger(case.id, "submit", applicant, now=started)
+    fire_trigger(case.id, "approve", make.reviewer("district_reviewer", DISTRICT), now=started)
+    for role in ("education_reviewer", "culture_reviewer"):
+        fire_trigger(case.id, "sign", make.reviewer(role, PROVINCE), now=started)
+    # a commune-managed unit of the same year: QĐ 448's points, no level
+    points, _ = make.draft("unit", COMMUNE, year=2024, now=started)
+    assert points.criteria_set_id == "unit-qd448"
+    db.session.commit()
+    rows = {
+        (r["unit_code"], r["level"]): r
+        for r in targets(make.user("manager", PROVINCE), year=2024, title="unit")["rows"]
+    }
+    assert rows[(DISTRICT, "direct")]["levels"] == {"level1": 1}
+    assert rows[(DISTRICT, "district")]["levels"] == {"level1": 1}
+    assert rows[(COMMUNE, "commune")]["levels"] == {}
