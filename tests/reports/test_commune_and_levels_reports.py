@@ -16,8 +16,8 @@ from htsd_workflow.decisions.operations import draft_decision, issue_decision
 from htsd_workflow.extensions import db
 from htsd_workflow.reports.queries import bottlenecks, parse_filters, targets
 from htsd_workflow.subjects.operations import create_subject
+from tests.clients import text
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
-from tests.web.conftest import text
 
 YEAR = 2026
 LEVEL1 = {"1.1", "1.2", "2.1", "3.1", "4.1", "5.1"}

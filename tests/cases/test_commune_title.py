@@ -13,8 +13,8 @@ from htsd_workflow.decisions.models import Decision
 from htsd_workflow.extensions import db
 from htsd_workflow.subjects.models import Subject
 from htsd_workflow.subjects.operations import create_subject
+from tests.clients import text
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
-from tests.web.conftest import text
 
 YEAR = 2026
 
