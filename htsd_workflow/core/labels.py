@@ -50,7 +50,13 @@ TRIGGER_LABELS = {
 }
 
 #: the files' button words that no entry above has, for the English catalogue
-FILE_TRIGGER_WORDS = (_l("Đồng ý, chuyển tỉnh"),)
+FILE_TRIGGER_WORDS = (
+    _l("Đồng ý, chuyển tỉnh"),
+    # the commune's own title (workflows/*/commune.yaml)
+    _l("Gửi hồ sơ lên huyện"),
+    _l("Gửi hồ sơ lên tỉnh"),
+    _l("Trả lại xã để bổ sung"),
+)
 
 #: history rows that are not transitions
 EVENT_LABELS = {

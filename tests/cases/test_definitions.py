@@ -252,3 +252,14 @@ def test_a_real_file_with_one_value_spoiled_loads_or_names_the_problem(tmp_path_
         load_workflows(folder, "three_tier")
     except ConfigurationError as exc:
         assert "three_tier" in str(exc)
+
+
+def test_every_button_word_of_the_shipped_files_is_a_screen_word_to_translate():
+    """The files' transition labels reach the English catalogue through core/labels.py."""
+    from htsd_workflow.core.labels import FILE_TRIGGER_WORDS, TRIGGER_LABELS
+
+    known = {str(w) for w in (*TRIGGER_LABELS.values(), *FILE_TRIGGER_WORDS)}
+    for set_name in ("three_tier", "two_tier"):
+        for definition in load_workflows(WORKFLOWS, set_name).values():
+            missing = {t.label for t in definition.transitions} - known
+            assert not missing, (definition.source_file, missing)
