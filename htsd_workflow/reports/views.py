@@ -34,7 +34,6 @@ from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.queues.queries import units_in_scope
 from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
     TITLE_HEADERS,
@@ -48,6 +47,7 @@ from htsd_workflow.reports.queries import (
     longest_waiting,
     parse_filters,
     targets,
+    units_of_period,
     weekly_trend,
 )
 
@@ -286,7 +286,11 @@ def bottleneck_page():
         waiting=waiting,
         weeks=weeks,
         trend_url=url_for("reports.bottleneck_trend", **_filter_args()),
-        units=([], []) if printing else units_in_scope(current_user),
+        units=(
+            ([], [])
+            if printing
+            else units_of_period(current_user, filters.date_from, filters.date_to)
+        ),
         printing=printing,
         scope_name=_scope(),
         columns=dict(BOTTLENECK_COLUMNS),
@@ -398,7 +402,9 @@ def targets_page():
         year=year,
         title=title,
         districts=districts,
-        units=units_in_scope(current_user) if not kind else ([], []),
+        units=units_of_period(current_user, date(year, 1, 1), date(year, 12, 31))
+        if not kind
+        else ([], []),
         printing=request.args.get("print") == "1" or kind == "pdf",
         heading=_state_heading() if request.args.get("print") == "1" or kind == "pdf" else None,
         scope_name=_scope(),

@@ -207,3 +207,35 @@ def test_targets_name_the_new_communes_without_their_own_denominators(fresh):
     assert answer.status_code == 200
     assert len(answer.json["missing_denominators"]) == 95
     assert answer.json["reform_day"] is None
+
+
+def test_report_filters_offer_the_units_of_the_period(fresh):
+    """The unit picker of a report lists the units that existed in its period."""
+    assert run(fresh, "geo", "import", "--province", "62").exit_code == 0
+    assert (
+        run(fresh, "geo", "reform", "--province", "51", "--effective", "2025-07-01").exit_code == 0
+    )
+    head = Factory().user("manager", "51")
+    db.session.commit()
+    client = fresh.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = head.get_id()
+        session["_fresh"] = True
+
+    def offered(url) -> tuple[bool, bool, bool]:
+        page = client.get(url)
+        assert page.status_code == 200
+        return (
+            f'value="{QUANG_TRUNG}"' in page.text,
+            f'value="{KON_TUM_CITY}"' in page.text,
+            f'value="{NEW_KON_TUM}"' in page.text,
+        )
+
+    # before: Kon Tum's old district and commune (read from today's province), not today's
+    assert offered("/reports/bottlenecks?from=2024-01-01&to=2024-12-31") == (True, True, False)
+    assert offered("/reports/targets?year=2024") == (True, True, False)
+    # after: today's commune only
+    assert offered("/reports/bottlenecks?from=2026-01-01&to=2026-06-30") == (False, False, True)
+    assert offered("/reports/targets?year=2026") == (False, False, True)
+    # across: both
+    assert offered("/reports/bottlenecks?from=2025-01-01&to=2025-12-31") == (True, True, True)
