@@ -21,7 +21,7 @@ def to_csv(
     written 89,5; otherwise "," and 89.5."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";" if decimal_comma else ",")
-    writer.writerow([label for _, label in columns])
+    writer.writerow([str(label) for _, label in columns])
     for row in rows:
         writer.writerow([neutralise(_csv_cell(row.get(key), decimal_comma)) for key, _ in columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8 then
@@ -38,7 +38,7 @@ def to_xlsx(columns: list[tuple[str, str]], rows: list[dict], *, title: str) -> 
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = title[:31]
-    sheet.append([label for _, label in columns])
+    sheet.append([str(label) for _, label in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
