@@ -59,9 +59,10 @@ def _cell(value):
 PRINT_CSS = "report-print.css"
 
 
-def to_pdf(html: str) -> bytes:
-    """The printable page as PDF (WeasyPrint) with the print stylesheet; charts are inline
-    SVG. Nothing is fetched: a reference to any other resource is refused."""
+def render_pdf(html: str):
+    """The printable page laid out as a PDF document (WeasyPrint) with the print stylesheet;
+    charts are inline SVG. Nothing is fetched: a reference to any other resource is refused.
+    ``.pages`` are the pages, ``.write_pdf()`` writes the file."""
     from weasyprint import CSS, HTML  # imported here: Pango loads only when a PDF is asked for
     from weasyprint.urls import URLFetcher
 
@@ -70,4 +71,9 @@ def to_pdf(html: str) -> bytes:
             raise ValueError(f"not fetched for a PDF: {url}")
 
     stylesheet = CSS(filename=str(Path(current_app.static_folder) / PRINT_CSS))
-    return HTML(string=html, url_fetcher=NoFetch()).write_pdf(stylesheets=[stylesheet])
+    return HTML(string=html, url_fetcher=NoFetch()).render(stylesheets=[stylesheet])
+
+
+def to_pdf(html: str) -> bytes:
+    """The printable page as PDF (``render_pdf``)."""
+    return render_pdf(html).write_pdf()

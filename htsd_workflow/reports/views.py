@@ -7,8 +7,10 @@ from datetime import date
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -172,6 +174,63 @@ def _export(kind: str, columns, rows, name: str):
     )
 
 
+def _pdf_or_job(html: str, name: str):
+    """The PDF at once for a short report; for a long one (more table rows than
+    ``REPORT_PDF_INLINE_MAX_ROWS``) a job the worker builds while a progress bar shows."""
+    if html.count("<tr") <= current_app.config.get("REPORT_PDF_INLINE_MAX_ROWS", 120):
+        return _pdf(html, name)
+    from htsd_workflow.reports.pdf_jobs import create_report_pdf_job, dispatch_report_pdf_job
+
+    _audit_export("pdf", name)
+    back = url_for(request.endpoint, **_filter_args())
+    job = create_report_pdf_job(current_user, name, html, back)
+    db.session.commit()
+    dispatch_report_pdf_job(job.id)
+    return redirect(url_for("reports.pdf_job", job_id=job.id))
+
+
+def _own_pdf_job(job_id: int):
+    from htsd_workflow.reports.models import ReportPdfJob
+
+    job = db.session.get(ReportPdfJob, job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)
+    return job
+
+
+@bp.route("/pdf-jobs/<int:job_id>")
+@access(*REPORT_READERS)
+def pdf_job(job_id):
+    """The progress of a long report's PDF, then its file."""
+    return render_template("reports/pdf_job.html", job=_own_pdf_job(job_id))
+
+
+@bp.route("/pdf-jobs/<int:job_id>/status")
+@access(*REPORT_READERS)
+def pdf_job_status(job_id):
+    from htsd_workflow.jobs.models import progress_of
+
+    job = _own_pdf_job(job_id)
+    label = _("Đang ghi tệp PDF (%(pages)s trang)", pages=job.pages) if job.done else None
+    return jsonify(progress_of(job, label=label))
+
+
+@bp.route("/pdf-jobs/<int:job_id>/file")
+@access(*REPORT_READERS)
+def pdf_job_file(job_id):
+    from htsd_workflow.reports.models import ReportPdfJob
+
+    job = _own_pdf_job(job_id)
+    if job.status != "done":
+        abort(404)
+    pdf = db.session.get(ReportPdfJob, job.id).pdf
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename={job.name}.pdf"},
+    )
+
+
 def _pdf(html: str, name: str) -> Response:
     _audit_export("pdf", name)
     return Response(
@@ -296,7 +355,7 @@ def bottleneck_page():
         generated_at=format_moment(utcnow()),
     )
     if kind == "pdf":
-        return _pdf(html, "diem-nghen")
+        return _pdf_or_job(html, "diem-nghen")
     return html
 
 
@@ -402,7 +461,7 @@ def targets_page():
         generated_at=format_moment(utcnow()),
     )
     if kind == "pdf":
-        return _pdf(html, "chi-tieu")
+        return _pdf_or_job(html, "chi-tieu")
     return html
 
 
