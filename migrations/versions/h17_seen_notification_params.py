@@ -3,7 +3,7 @@
 Messages stored before keep params NULL and show the text they were sent with.
 
 Revision ID: h17_seen_notification_params
-Revises: h13_round_village_meetings
+Revises: h20_commune_subject_once
 Create Date: 2026-12-07 15:20:00
 
 """
@@ -13,7 +13,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "h17_seen_notification_params"
-down_revision = "h13_round_village_meetings"
+down_revision = "h20_commune_subject_once"
 branch_labels = None
 depends_on = None
 
