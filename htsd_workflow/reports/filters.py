@@ -12,6 +12,7 @@ from sqlalchemy import and_, or_, select, union_all
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import StageVisit
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
@@ -145,7 +146,7 @@ def units_of_period(user: User, start: date, end: date) -> tuple[list, list]:
             Unit.level.in_(("district", "commune")),
             unit_exists_between(start, end),
         )
-        .order_by(Unit.code)
+        .order_by(collated(Unit.name), Unit.code)
     ).all()
     return [u for u in rows if u.level == "district"], [u for u in rows if u.level == "commune"]
 
