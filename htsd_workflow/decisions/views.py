@@ -20,6 +20,12 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.auth.issuers import (
+    DRAFTER_ROLES,
+    ISSUER_ROLES,
+    acts_for_issuing_level,
+    is_leader_of,
+)
 from htsd_workflow.auth.roles import STAFF_ROLES
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
@@ -28,8 +34,7 @@ from htsd_workflow.decisions import pdf as pdfs
 from htsd_workflow.decisions.files import _pdf, certificate_response, decision_pdf_response
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.operations import (
-    DRAFTER_ROLES,
-    ISSUER_ROLES,
+    decision_path,
     draft_decision,
     issue_decision,
     normalise_code,
@@ -100,13 +105,15 @@ def new():
 @access(*STAFF_ROLES)
 def show(decision_id):
     decision = visible_decision(decision_id, current_user)
+    path = decision_path(decision)
     return render_template(
         "decisions/show.html",
         decision=decision,
         summary=decision_summary(decision),
         entries=decision.entries,
-        may_edit=not decision.is_issued and current_user.role in DRAFTERS,
-        may_issue=not decision.is_issued and current_user.role in ISSUER_ROLES,
+        may_edit=not decision.is_issued
+        and acts_for_issuing_level(current_user, decision.level, path),
+        may_issue=not decision.is_issued and is_leader_of(current_user, decision.level, path),
         signing=signing_configured(),
     )
 
