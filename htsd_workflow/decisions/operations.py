@@ -13,7 +13,7 @@ import secrets
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -164,11 +164,13 @@ def draft_decision(
 def _list_cases(decision: Decision, managed_by: tuple[str, ...]) -> None:
     village = aliased(Subject)
     commune = aliased(Unit)
+    # the commune, or for a unit a district or the province manages, that district or province
+    place = func.coalesce(Case.commune_code, Case.district_code, Case.province_code)
     rows = db.session.execute(
         select(Case.id, Subject.name, Subject.kind, village.name, commune.name)
         .join(Subject, Subject.id == Case.subject_id)
         .outerjoin(village, village.id == Subject.community_id)
-        .outerjoin(commune, commune.code == Case.commune_code)
+        .outerjoin(commune, commune.code == place)
         .where(*territory_cases(decision, managed_by))
         .order_by(commune.name, village.name, Subject.name, Case.id)
     ).all()
