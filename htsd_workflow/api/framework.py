@@ -54,6 +54,8 @@ class Operation:
     status: int = 200
     public: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: what a successful answer is: JSON, or a file (``application/pdf``) the view returns
+    media_type: str = "application/json"
 
 
 #: every endpoint, for the OpenAPI document
@@ -159,6 +161,7 @@ def endpoint(
     status=200,
     public=False,
     tags=(),
+    media_type="application/json",
 ):
     roles = tuple(roles) or ROLES
     for role in roles:
@@ -216,6 +219,7 @@ def endpoint(
                 status=status,
                 public=public,
                 tags=tags,
+                media_type=media_type,
             )
         )
         return wrapper
