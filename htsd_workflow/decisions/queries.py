@@ -72,7 +72,8 @@ def verification(typed_code: str | None) -> dict | None:
     code = normalise_code(typed_code)
     if code is None:
         return None
-    row = db.session.execute(_VERIFY, {"code": code}).first()
+    # on the session's connection: a Core statement needs none of the ORM's execution
+    row = db.session.connection().execute(_VERIFY, {"code": code}).first()
     if row is None:
         return None
     decision = SimpleNamespace(issued_on=row.issued_on, valid_months=row.valid_months)

@@ -14,9 +14,11 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.access import access
@@ -243,6 +245,27 @@ def _verify_limit():
     return current_app.config["VERIFY_RATE_LIMIT"]
 
 
+#: the public check's rendered content, by (language, what it shows): a verification's facts
+#: (its status included) are the key, so a revocation or an expiry shows at once. Bounded: it
+#: is emptied when full (the codes of one province's certificates fit many times over).
+_VERIFY_CONTENT: dict[tuple, Markup] = {}
+VERIFY_CONTENT_MAX = 4096
+
+
+def _verify_page(result: dict | None, *, asked: bool, status: int = 200):
+    """The verification page: its content made once per (language, facts), the page around
+    it (the language form's token) per request."""
+    key = (str(get_locale()), asked, tuple(result.items()) if result else None)
+    content = _VERIFY_CONTENT.get(key)
+    if content is None:
+        if len(_VERIFY_CONTENT) >= VERIFY_CONTENT_MAX:
+            _VERIFY_CONTENT.clear()
+        content = _VERIFY_CONTENT[key] = Markup(
+            render_template("decisions/_verify_content.html", result=result, asked=asked)
+        )
+    return render_template("decisions/verify.html", content=content), status
+
+
 @bp.route("/verify", methods=["GET", "POST"])
 @access(public=True)
 @limiter.shared_limit(_verify_limit, scope="verify")
@@ -252,8 +275,8 @@ def verify_form():
         code = normalise_code(typed)
         if code is not None:
             return redirect(url_for("decisions.verify", code=code))
-        return render_template("decisions/verify.html", result=None, asked=True), 404
-    return render_template("decisions/verify.html", result=None, asked=False)
+        return _verify_page(None, asked=True, status=404)
+    return _verify_page(None, asked=False)
 
 
 @bp.route("/verify/<string(maxlength=40):code>")
@@ -261,9 +284,8 @@ def verify_form():
 @limiter.shared_limit(_verify_limit, scope="verify")
 def verify(code):
     result = verification(code)
-    status = 200 if result is not None else 404
     response = current_app.make_response(
-        (render_template("decisions/verify.html", result=result, asked=True), status)
+        _verify_page(result, asked=True, status=200 if result is not None else 404)
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"
