@@ -9,7 +9,9 @@
   again.
 - ``returned_from_after``: which review stage a case remembers it was returned from.
 - ``rung_due``: when an escalation rung is due for a case (the portable scan's ``WHERE``, and
-  rendered into the PostgreSQL scan's statements).
+  rendered into the PostgreSQL scan's statements); ``rung_visits``, the stage visits it flags
+  (likewise); ``rung_data`` and ``rung_payload``, the JSON of its history and outbox rows
+  (the PostgreSQL scan binds them, one per case, rather than building JSON in SQL).
 - ``close_values`` and ``stray_visit``: what closing a stage visit writes, and which open
   visits of a closing case must not exist (begun at another moment than the case's stay).
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import operator
 
-from sqlalchemy import and_, bindparam, false, func, literal_column, null, true
+from sqlalchemy import and_, bindparam, false, func, literal_column, null, or_, true
 from sqlalchemy import case as either
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import elements, functions
@@ -95,6 +97,31 @@ def rung_due(*, title, stage, rung, entered_before=None, due_before=None) -> lis
     if due_before is not None:
         conditions += [_CASE.due_at.is_not(None), _CASE.due_at < due_before]
     return conditions
+
+
+def rung_visits(stage, part_prefix, visits=None):
+    """The stage visits an escalation flags: the open visit of ``stage`` itself and, at the
+    joint confirmation, each department's open part (a stage named ``part_prefix`` and the
+    department: ``f"{stage}:"``). Over ``visits`` (``stage_visits`` or an alias of it)."""
+    column = (visits if visits is not None else StageVisit.__table__).c
+    return and_(
+        column.left_at.is_(None), or_(column.stage == stage, column.stage.startswith(part_prefix))
+    )
+
+
+def rung_data(rung, late: int) -> dict:
+    """The history row's ``data`` of a fired rung, ``late`` working days after the due moment."""
+    return {"rung": rung.rung, "working_days_late": late}
+
+
+def rung_payload(stage: str, rung, late: int) -> dict:
+    """The outbox row's ``payload`` of a fired rung."""
+    return {
+        "stage": stage,
+        "rung": rung.rung,
+        "notify": list(rung.notify),
+        "working_days_late": late,
+    }
 
 
 def returned_from_after(source_kind: str, dest_kind: str, from_state: str):
