@@ -15,8 +15,8 @@
 - ``close_values`` and ``stray_visit``: what closing a stage visit writes, and which open
   visits of a closing case must not exist (begun at another moment than the case's stay).
 
-The bench's data generator (``bench/data/simulate.py``) imports ``RESET_ON_MOVE`` and
-``returned_from_after``.
+The bench's data generator (``bench/data/simulate.py``) imports ``RESET_ON_MOVE``,
+``returned_from_after`` and ``CLOSE_BY_PARAMS`` (whether a closed visit was late).
 """
 
 from __future__ import annotations
@@ -166,6 +166,9 @@ def render_set_pg(values: dict) -> str:
     return ", ".join(f"{name} = {render_pg(value)}" for name, value in values.items())
 
 
+_COMPARISONS = (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne)
+
+
 def to_python(value):
     """``value`` as a Python function of ``(row, params)``: columns read from ``row``,
     ``bindparam``s from ``params`` (only the forms the rules use: constants, columns, +,
@@ -189,6 +192,14 @@ def to_python(value):
     if isinstance(value, elements.BinaryExpression) and value.operator is operator.add:
         left, right = to_python(value.left), to_python(value.right)
         return lambda row, params: left(row, params) + right(row, params)
+    if isinstance(value, elements.BinaryExpression) and value.operator in _COMPARISONS:
+        left, right, compare = to_python(value.left), to_python(value.right), value.operator
+
+        def comparison(row, params):
+            a, b = left(row, params), right(row, params)
+            return None if a is None or b is None else compare(a, b)  # SQL's NULL
+
+        return comparison
     if isinstance(value, functions.coalesce):
         clauses = [to_python(clause) for clause in value.clauses]
 
@@ -227,4 +238,11 @@ MOVE_BY_PARAMS = move_values(
     keep_returned=bindparam("keep_returned"),
     returned_from=bindparam("returned_from"),
     is_final=bindparam("is_final"),
+)
+
+#: closing a visit with the close's own fields as parameters (``now``, ``outcome``,
+#: ``working_days``) over the visit's columns (``due_at``): what the bench's data generator
+#: evaluates with ``to_python``
+CLOSE_BY_PARAMS = close_values(
+    now=NOW, outcome=bindparam("outcome"), working_days=bindparam("working_days")
 )
