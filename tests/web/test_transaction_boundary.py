@@ -15,7 +15,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.extensions import db
-from tests.web.conftest import text
+from tests.clients import text
 
 
 def _committed(target: str) -> int:
