@@ -43,7 +43,8 @@ def finish(status: int, *, expire: bool = True) -> None:
     page): the objects loaded stay loaded, so that the ``after_request`` hooks reading the
     signed-in user do not read it again."""
     waiting = g.pop("htsd_after_commit", [])
-    if succeeded(status) or g.pop("htsd_keep_writes", False):
+    keep = g.pop("htsd_keep_writes", False)
+    if succeeded(status) or keep:
         session = db.session()
         session.expire_on_commit = expire
         try:
@@ -62,6 +63,7 @@ def abandon() -> None:
     """Roll the request's transaction back (the view raised; its error, not a failed rollback
     on a dead connection, is what the error page answers)."""
     g.pop("htsd_after_commit", None)
+    g.pop("htsd_keep_writes", None)
     with contextlib.suppress(Exception):
         db.session.rollback()
 
