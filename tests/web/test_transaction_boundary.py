@@ -148,3 +148,34 @@ def test_a_refused_page_operation_changes_nothing(as_user, make, monkeypatch):
     assert page.status_code == 303
     assert _committed("round_half_saved") == 0
     assert "Đợt xét không hợp lệ." in text(officer.get(page.headers["Location"]))
+
+
+def test_a_refused_savepoint_deletes_only_the_files_stored_inside_it(ctx, make):
+    """Evidence files stored before a refused operation stay with their rows (the draft's
+    photos when a "send" is refused); those stored inside the undone savepoint go."""
+    import io
+
+    from htsd_workflow.cases.engine import get_registry
+    from htsd_workflow.evidence.files import stored_path
+    from htsd_workflow.evidence.models import Attachment
+    from htsd_workflow.evidence.operations import add_attachment
+
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
+    case, applicant = make.draft()
+    code = get_registry().criteria_set(case.criteria_set_id).items[0].code
+
+    def view():
+        add_attachment(case.id, code, io.BytesIO(jpeg), "truoc.jpg", applicant)
+        try:
+            with transaction.undone_on_refusal():
+                add_attachment(case.id, code, io.BytesIO(jpeg), "trong.jpg", applicant)
+                raise InvalidInput("refused")
+        except InvalidInput:
+            pass
+        return redirect("/"), 303
+
+    assert _page(ctx, view).status_code == 303
+    kept = db.session.scalars(select(Attachment).where(Attachment.case_id == case.id)).all()
+    assert [a.filename for a in kept] == ["truoc.jpg"]
+    folder = stored_path(case.id, kept[0].stored_name).parent
+    assert [p.name for p in folder.iterdir()] == [kept[0].stored_name]
