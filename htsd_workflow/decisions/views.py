@@ -30,6 +30,7 @@ from htsd_workflow.auth.issuers import (
 )
 from htsd_workflow.auth.roles import STAFF_ROLES
 from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.titles import TITLES
@@ -99,7 +100,6 @@ def new():
         (request.form.get("unit") or current_user.unit_code or "").strip(),
         current_user,
     )
-    db.session.commit()
     flash(_("Đã lập dự thảo quyết định."), "success")
     return redirect(url_for("decisions.show", decision_id=decision.id))
 
@@ -126,7 +126,6 @@ def show(decision_id):
 def remove(decision_id):
     ids = [whole_number(v, 1) for v in request.form.getlist("case_id")]
     remove_from_draft(decision_id, [i for i in ids if i is not None], current_user)
-    db.session.commit()
     flash(_("Đã bỏ hồ sơ khỏi dự thảo."), "success")
     return redirect(url_for("decisions.show", decision_id=decision_id))
 
@@ -148,7 +147,6 @@ def issue(decision_id):
         request.form.get("signer_name", ""),
         current_user,
     )
-    db.session.commit()
     flash(_("Đã ban hành quyết định."), "success")
     return redirect(url_for("decisions.show", decision_id=decision_id))
 
@@ -156,9 +154,7 @@ def issue(decision_id):
 @bp.route("/decisions/<int:decision_id>/pdf")
 @access(*STAFF_ROLES)
 def decision_file(decision_id):
-    response = decision_pdf_response(visible_decision(decision_id, current_user))
-    db.session.commit()
-    return response
+    return decision_pdf_response(visible_decision(decision_id, current_user))
 
 
 @bp.route("/decisions/<int:decision_id>/certificates.pdf")
@@ -180,8 +176,7 @@ def certificates_file(decision_id):
         body = pdfs.certificates_pdf(decision, entries)
         return _pdf(body, f"giay-cong-nhan-qd-{decision.id}.pdf")
     job = create_certificate_job(decision, current_user, len(entries))
-    db.session.commit()
-    dispatch_certificate_job(job.id)
+    transaction.after_commit(dispatch_certificate_job, job.id)
     return redirect(url_for("decisions.certificate_job", job_id=job.id))
 
 
