@@ -33,6 +33,7 @@ from htsd_workflow.cases.rounds import (
     villages_of,
     waiting_in_commune_review,
 )
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
@@ -82,38 +83,37 @@ def save():
     """Open a round, or change or close one (the same checks as the command line)."""
     round_id = whole_number(request.form.get("round_id"))
     try:
-        if round_id:
-            change_round(
-                round_id,
-                current_user,
-                opens_on=_day("registration_opens_on"),
-                closes_on=_day("registration_closes_on"),
-                review_deadline=_day("review_deadline"),
-                close=request.form.get("action") == "close",
-            )
-        else:
-            opens, closes, deadline = (
-                _day("registration_opens_on"),
-                _day("registration_closes_on"),
-                _day("review_deadline"),
-            )
-            if not (opens and closes and deadline):
-                flash(_("Nhập đủ ngày mở, ngày đóng đăng ký và hạn xét duyệt."), "error")
-                return redirect(url_for("rounds.index")), 303
-            save_round(
-                request.form.get("title", ""),
-                whole_number(request.form.get("year")) or 0,
-                opens,
-                closes,
-                deadline,
-                current_user,
-                must_be_new=True,
-            )
+        with transaction.undone_on_refusal():
+            if round_id:
+                change_round(
+                    round_id,
+                    current_user,
+                    opens_on=_day("registration_opens_on"),
+                    closes_on=_day("registration_closes_on"),
+                    review_deadline=_day("review_deadline"),
+                    close=request.form.get("action") == "close",
+                )
+            else:
+                opens, closes, deadline = (
+                    _day("registration_opens_on"),
+                    _day("registration_closes_on"),
+                    _day("review_deadline"),
+                )
+                if not (opens and closes and deadline):
+                    flash(_("Nhập đủ ngày mở, ngày đóng đăng ký và hạn xét duyệt."), "error")
+                    return redirect(url_for("rounds.index")), 303
+                save_round(
+                    request.form.get("title", ""),
+                    whole_number(request.form.get("year")) or 0,
+                    opens,
+                    closes,
+                    deadline,
+                    current_user,
+                    must_be_new=True,
+                )
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("rounds.index")), 303
-    db.session.commit()
     flash(_("Đã lưu đợt xét công nhận."), "success")
     return redirect(url_for("rounds.index")), 303
 
@@ -199,13 +199,12 @@ def register(village_id: int):
         flash(_("Chưa chọn hộ nào để đăng ký."), "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
     try:
-        round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
-        result = register_households(round_.id, ids, current_user)
+        with transaction.undone_on_refusal():
+            round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
+            result = register_households(round_.id, ids, current_user)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
-    db.session.commit()
     counts = result["counts"]
     flash(
         _("Đã đăng ký %(num)s hộ.", num=counts["registered"]),
@@ -253,12 +252,11 @@ def save_grid(village_id: int):
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
     send = request.form.get("action") == "send"
     try:
-        outcome = save_assessments(rows, current_user, submit=send, source={"via": "grid"})
+        with transaction.undone_on_refusal():
+            outcome = save_assessments(rows, current_user, submit=send, source={"via": "grid"})
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
-    db.session.commit()
     saved = outcome["saved"]["counts"]["succeeded"]
     sent = outcome["submitted"]["counts"]["succeeded"] if outcome["submitted"] else 0
     flash(
@@ -316,14 +314,13 @@ def assessment_copied_from(case):
 def copy_assessment(case_id: int):
     """Start the draft's assessment from last year's: scores and evidence notes, not files."""
     try:
-        copy_last_year(case_id, current_user)
+        with transaction.undone_on_refusal():
+            copy_last_year(case_id, current_user)
     except DomainError as exc:
-        db.session.rollback()
         if exc.status == 404:
             abort(404)
         flash(exc.message, "error")
         return redirect(url_for("cases.assessment", case_id=case_id)), 303
-    db.session.commit()
     flash(
         _("Đã chép điểm và ghi chú minh chứng năm trước; hãy kiểm tra lại từng tiêu chí."),
         "success",
