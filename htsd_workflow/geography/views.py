@@ -10,10 +10,10 @@ from flask_login import current_user
 
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.roles import SUBJECT_ASSIGNERS
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import KIND_LABELS
 from htsd_workflow.core.text import whole_number
-from htsd_workflow.extensions import db
 from htsd_workflow.geography.reform import assign_split_subjects, subjects_awaiting_assignment
 
 bp = Blueprint("geography", __name__)
@@ -73,12 +73,11 @@ def assign_subjects():
     error, details, status = None, {}, 200
     if request.method == "POST":
         try:
-            moved = assign_split_subjects(_choices(request.form, awaiting), current_user)
+            with transaction.undone_on_refusal():
+                moved = assign_split_subjects(_choices(request.form, awaiting), current_user)
         except InvalidInput as exc:
-            db.session.rollback()
             error, details, status = exc.message, exc.details, 422
         else:
-            db.session.commit()
             if moved:
                 flash(_("Đã chỉ định xã mới cho %(num)s đối tượng.", num=moved), "success")
             else:
