@@ -10,8 +10,8 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.cases.operations import claim_case, fire_trigger
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import Notification
+from tests.clients import text
 from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, OTHER_COMMUNE_SAME_DISTRICT
-from tests.web.conftest import text
 
 
 @pytest.fixture
