@@ -325,7 +325,9 @@ def conditional_page(template: str, parts: tuple, **context):
     is marked ``private, no-cache``: the browser keeps it but asks every time (signing out
     clears the browser's cache of the site: ``Clear-Site-Data``)."""
     validator = page_validator(*parts)
-    if request.if_none_match.contains(validator):
+    # weak comparison, as RFC 9110 asks of If-None-Match (a proxy that compresses the page
+    # may have weakened the ETag it passed on)
+    if request.if_none_match.contains_weak(validator):
         response = current_app.response_class(status=304)
     else:
         response = make_response(render_template(template, **context))

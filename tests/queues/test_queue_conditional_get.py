@@ -146,3 +146,9 @@ def test_switching_the_language_changes_even_an_empty_queue(as_user, make):
     browser.post("/language", {"lang": "en", "next": "/queue"})
     changed = browser.get("/queue", headers={"If-None-Match": page.headers["ETag"]})
     assert changed.status_code == 200 and 'lang="en"' in text(changed)
+
+
+def test_an_etag_weakened_on_the_way_still_matches(queue):
+    weak = "W/" + queue.page.headers["ETag"]
+    again = queue.client.get("/queue", headers={"If-None-Match": weak})
+    assert again.status_code == 304
