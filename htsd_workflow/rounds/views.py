@@ -7,6 +7,7 @@ from datetime import date
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -261,9 +262,11 @@ def save_grid(village_id: int):
     saved = outcome["saved"]["counts"]["succeeded"]
     sent = outcome["submitted"]["counts"]["succeeded"] if outcome["submitted"] else 0
     flash(
-        _("Đã lưu %(saved)s hộ, đã gửi %(sent)s hộ.", saved=saved, sent=sent)
+        ngettext("Đã lưu %(num)s hộ", "Đã lưu %(num)s hộ", saved)
+        + ", "
+        + ngettext("đã gửi %(num)s hộ.", "đã gửi %(num)s hộ.", sent)
         if send
-        else _("Đã lưu bản nháp của %(saved)s hộ.", saved=saved),
+        else ngettext("Đã lưu bản nháp của %(num)s hộ.", "Đã lưu bản nháp của %(num)s hộ.", saved),
         "success",
     )
     problems = outcome["saved"]["failed"] + (
