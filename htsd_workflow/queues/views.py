@@ -33,7 +33,13 @@ from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
-from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
+from htsd_workflow.core.pages import (
+    UrlPattern,
+    conditional_page,
+    due_status,
+    format_moment,
+    format_points,
+)
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
@@ -266,7 +272,22 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
 def queue():
     """The cases waiting at the user's level inside their territory, soonest due first."""
     queue_filter = QueueFilter.from_args(request.args)
-    return render_template("queues/queue.html", **_queue_context(queue_filter))
+    context = _queue_context(queue_filter)
+    # what the page shows of its own (the layout's part is page_validator's): an unchanged
+    # queue answers 304 without rendering
+    shown = (
+        context["rows"],
+        context["total"],
+        context["page"].next_cursor,
+        context["page"].prev_cursor,
+        context["states"],
+        context["districts"],
+        context["communes"],
+        context["bulk_triggers"],
+        context["threshold"],
+        queue_filter,
+    )
+    return conditional_page("queues/queue.html", shown, **context)
 
 
 @bp.route("/queue/bulk", methods=["POST"])
