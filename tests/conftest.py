@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -166,6 +167,9 @@ def ctx(app, request):
                 )
             )
         invalidate_calendar()
+        # the evidence files go with their rows: ids start again at 1, so a later test's case
+        # would otherwise find an earlier test's files in its folder
+        shutil.rmtree(app.config["UPLOAD_FOLDER"], ignore_errors=True)
 
 
 #: what `make check` leaves out (marked ``slow`` here, in one place): real servers, browsers,
