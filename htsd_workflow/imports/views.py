@@ -7,6 +7,7 @@ import io
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -24,7 +25,7 @@ from sqlalchemy import exists, select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
-from htsd_workflow.auth.roles import IMPORTERS, SLIP_ISSUERS
+from htsd_workflow.auth.roles import IMPORT_JOB_OWNERS, IMPORTERS, SLIP_ISSUERS
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import search_key, whole_number
@@ -40,7 +41,7 @@ from htsd_workflow.imports.jobs import (
 )
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, template_xlsx
-from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.imports.specs import ASSESSMENT_SPEC, SPECS
 from htsd_workflow.jobs.models import progress_of
 from htsd_workflow.subjects.models import KINDS, Subject
 
@@ -95,7 +96,8 @@ def template(kind: str):
 @access(*IMPORTERS)
 def upload(kind: str):
     """Keep the uploaded file and check it (now, or in the background when large)."""
-    get_spec(kind)
+    if kind not in SPECS:  # a village's assessments are uploaded on the village's page
+        abort(404)
     upload = request.files.get("file")
     try:
         if upload is None:
@@ -113,7 +115,7 @@ def upload(kind: str):
 
 
 @bp.route("/jobs/<int:job_id>")
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def job(job_id: int):
     """Progress while busy; then the report (row, column, what is wrong) or the result."""
     job = import_job_for(current_user, job_id)
@@ -123,6 +125,9 @@ def job(job_id: int):
         phase_label=_phase_label(job),
         spec=get_spec(job.kind),
         may_slip=current_user.role in SLIP_ISSUERS and job.kind == "households",
+        back_url=url_for("rounds.villages")
+        if job.kind == ASSESSMENT_SPEC.kind
+        else url_for("imports.index"),
     )
 
 
@@ -132,7 +137,7 @@ def _phase_label(job: ImportJob) -> str:
 
 
 @bp.route("/jobs/<int:job_id>/status")
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def job_status(job_id: int):
     """The progress bar's data."""
     job = import_job_for(current_user, job_id)
@@ -140,7 +145,7 @@ def job_status(job_id: int):
 
 
 @bp.route("/jobs/<int:job_id>/confirm", methods=["POST"])
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def confirm(job_id: int):
     """Import a cleanly checked file."""
     job = confirm_import_job(import_job_for(current_user, job_id), current_user)
@@ -150,7 +155,7 @@ def confirm(job_id: int):
 
 
 @bp.route("/jobs/<int:job_id>/cancel", methods=["POST"])
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def cancel(job_id: int):
     """Drop the uploaded file without importing it."""
     cancel_import_job(import_job_for(current_user, job_id), current_user)

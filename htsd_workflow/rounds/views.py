@@ -3,10 +3,12 @@ registered and their paper forms entered in one grid by the village head or the 
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,11 +34,14 @@ from htsd_workflow.cases.rounds import (
     villages_of,
     waiting_in_commune_review,
 )
-from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.errors import DomainError, InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.imports.assessments import template_xlsx as assessment_xlsx
+from htsd_workflow.imports.jobs import create_import_job, start_check
+from htsd_workflow.imports.specs import ASSESSMENT_SPEC
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 bp = Blueprint("rounds", __name__)
@@ -288,6 +293,53 @@ def save_grid(village_id: int):
             for p in problems
         ],
     )
+
+
+@bp.route("/villages/<int:village_id>/assessments.xlsx")
+@access(*REGISTRARS)
+def assessment_template(village_id: int):
+    """The village's spreadsheet: its registered households as rows (with the scores saved so
+    far), the criteria as columns, and a "Hướng dẫn" sheet."""
+    pairs = village_households(village_id, current_user, round_of_year(HOUSEHOLD_TITLE, _today()))
+    village = db.session.get(Subject, village_id)
+    try:
+        data = assessment_xlsx(village, pairs)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("rounds.grid", village_id=village_id)), 303
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"tu-danh-gia-{village.external_code or village.id}.xlsx",
+    )
+
+
+@bp.route("/villages/<int:village_id>/assessments", methods=["POST"])
+@access(*REGISTRARS)
+def upload_assessments(village_id: int):
+    """Keep the filled spreadsheet and check it like every import (now, or in the worker
+    when large); its page shows the report, then "Xác nhận nhập"."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    upload = request.files.get("file")
+    try:
+        if upload is None:
+            raise InvalidInput(
+                _l("Chưa chọn tệp."),
+                details={"file": _l("Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên")},
+            )
+        job = create_import_job(current_user, ASSESSMENT_SPEC.kind, upload.stream, upload.filename)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(" ".join([exc.message, *_hints(exc)]), "error")
+        return redirect(url_for("rounds.grid", village_id=village_id)), 303
+    db.session.commit()
+    start_check(job)
+    return redirect(url_for("imports.job", job_id=job.id)), 303
+
+
+def _hints(exc: DomainError) -> list[str]:
+    return [str(v) for v in (exc.details or {}).values() if isinstance(v, str)]
 
 
 @bp.app_template_global()
