@@ -200,10 +200,16 @@ def users_create(username, password, role, unit_code, subject_id, email, full_na
 @users.command("slips")
 @click.argument("subject_ids", nargs=-1, type=int, required=True)
 @click.option("--as", "username", required=True, help="The commune officer handing them out")
+@click.option(
+    "--village-heads",
+    is_flag=True,
+    help="The subjects are villages: create or reset their heads' accounts (village_head)",
+)
 @committing
-def users_slips(subject_ids, username):
-    """Create or reset household accounts and print one-time login slips."""
-    for slip in issue_login_slips(list(subject_ids), _importer(username)):
+def users_slips(subject_ids, username, village_heads):
+    """Create or reset household (or village heads') accounts and print one-time slips."""
+    role = "village_head" if village_heads else "applicant"
+    for slip in issue_login_slips(list(subject_ids), _importer(username), role=role):
         click.echo(
             f"{slip['subject']}\n  Tên đăng nhập: {slip['username']}\n"
             f"  Mật khẩu dùng một lần: {slip['password']}\n"

@@ -164,8 +164,15 @@ def cancel(job_id: int):
     return redirect(url_for("imports.index"))
 
 
+#: the slips page's choice beside the subject kinds: the village heads' own accounts
+VILLAGE_HEADS = "village_head"
+
+
 def _slip_candidates(kind: str, without_account: bool, query: str) -> list:
-    has_account = exists().where(User.subject_id == Subject.id, User.role == "applicant")
+    role = "village_head" if kind == VILLAGE_HEADS else "applicant"
+    if kind == VILLAGE_HEADS:
+        kind = "community"
+    has_account = exists().where(User.subject_id == Subject.id, User.role == role)
     statement = (
         select(Subject, has_account.label("has_account"))
         .where(Subject.kind == kind, scope_clause(current_user, Subject, subject_column=Subject.id))
@@ -186,7 +193,7 @@ def _slip_candidates(kind: str, without_account: bool, query: str) -> list:
 def slips():
     """Choose the households (clans, communities, units) to print login slips for."""
     kind = request.args.get("kind", "family")
-    if kind not in KINDS:
+    if kind not in (*KINDS, VILLAGE_HEADS):
         kind = "family"
     without_account = request.args.get("all") != "1"
     query = (request.args.get("q") or "").strip()[:100]
@@ -196,7 +203,7 @@ def slips():
         rows=rows[:SLIP_PAGE],
         more=len(rows) > SLIP_PAGE,
         kind=kind,
-        kinds=KINDS,
+        kinds=(*KINDS, VILLAGE_HEADS),
         without_account=without_account,
         query=query,
         limit=SLIP_PAGE,
@@ -224,7 +231,8 @@ def print_slips():
             _l("Mỗi lần in tối đa %(count)s phiếu.", count=SLIP_PAGE),
             details={"subject_id": _l("Chọn ít hộ hơn rồi in nhiều lần")},
         )
-    issued = issue_login_slips(ids, current_user)
+    role = "village_head" if request.form.get("kind") == VILLAGE_HEADS else "applicant"
+    issued = issue_login_slips(ids, current_user, role=role)
     db.session.commit()
     codes = {s["commune_code"] for s in issued if s["commune_code"]}
     places = dict(
