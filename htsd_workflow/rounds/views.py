@@ -15,7 +15,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS, STAFF_ROLES
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import AssessmentItem, Round
+from htsd_workflow.cases.models import AssessmentItem, Round, VillageMeeting
 from htsd_workflow.cases.operations import ensure_round, score_results
 from htsd_workflow.cases.rounds import (
     change_round,
@@ -23,7 +23,9 @@ from htsd_workflow.cases.rounds import (
     copied_from,
     copy_last_year,
     list_rounds,
+    meeting_votes_of,
     previous_case,
+    record_meeting,
     register_households,
     round_of_year,
     round_progress,
@@ -37,6 +39,7 @@ from htsd_workflow.cases.rounds import (
 from htsd_workflow.core.errors import DomainError, InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.evidence.operations import keep_minutes, minutes_file
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.imports.assessments import template_xlsx as assessment_xlsx
@@ -340,6 +343,132 @@ def upload_assessments(village_id: int):
 
 def _hints(exc: DomainError) -> list[str]:
     return [str(v) for v in (exc.details or {}).values() if isinstance(v, str)]
+
+
+def _meeting_of(village_id: int, round_):
+    if round_ is None:
+        return None
+    return db.session.scalar(
+        select(VillageMeeting).where(
+            VillageMeeting.village_id == village_id, VillageMeeting.round_id == round_.id
+        )
+    )
+
+
+def _meeting_page(village_id: int, errors: dict | None = None, status: int = 200):
+    round_ = round_of_year(HOUSEHOLD_TITLE, _today())
+    rows, _unregistered = _grid_rows(village_id, round_)
+    meeting = _meeting_of(village_id, round_)
+    votes = {}
+    if meeting is not None:
+        votes = {v.subject_id: v for v in meeting_votes_of([meeting.id])[meeting.id]}
+    return (
+        render_template(
+            "rounds/meeting.html",
+            village=db.session.get(Subject, village_id),
+            round=round_,
+            rows=rows,
+            meeting=meeting,
+            votes=votes,
+            errors=errors or {},
+            form=request.form,
+            today=_today(),
+        ),
+        status,
+    )
+
+
+@bp.route("/villages/<int:village_id>/meeting")
+@access(*REGISTRARS)
+def meeting(village_id: int):
+    """The village's meeting (bình xét) of this year's round: the record, or the form to
+    record it (date, chair, secretary, attendance, each household's votes, the minutes)."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    return _meeting_page(village_id)
+
+
+def _typed_votes(rows) -> tuple[list[dict], dict]:
+    votes, errors = [], {}
+    for row in rows:
+        subject_id = row["household"].id
+        typed_for = (request.form.get(f"for-{subject_id}") or "").strip()
+        typed_present = (request.form.get(f"present-{subject_id}") or "").strip()
+        if not typed_for and not typed_present:
+            continue
+        votes_for, present = whole_number(typed_for, 0), whole_number(typed_present, 0)
+        if votes_for is None or present is None:
+            errors[f"for-{subject_id}"] = _(
+                "%(name)s: nhập số phiếu đồng ý và số người biểu quyết", name=row["household"].name
+            )
+            continue
+        votes.append({"subject_id": subject_id, "votes_for": votes_for, "present": present})
+    return votes, errors
+
+
+@bp.route("/villages/<int:village_id>/meeting", methods=["POST"])
+@access(*REGISTRARS)
+def record_village_meeting(village_id: int):
+    """Record the meeting once, with the minutes' scan or photo; a refusal keeps what was
+    typed and names each wrong field."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    round_ = round_of_year(HOUSEHOLD_TITLE, _today())
+    if round_ is None:
+        abort(404)
+    rows, _unregistered = _grid_rows(village_id, round_)
+    votes, errors = _typed_votes(rows)
+    held_on = _day("held_on")
+    attendance = whole_number(request.form.get("attendance"), 1)
+    if held_on is None:
+        errors["held_on"] = _("Nhập ngày họp")
+    if attendance is None:
+        errors["attendance"] = _("Nhập số người dự họp")
+    if errors:
+        return _meeting_page(village_id, errors, 422)
+    names = {row["household"].id: row["household"].name for row in rows}
+    try:
+        upload = request.files.get("minutes")
+        minutes = (
+            keep_minutes(upload.stream, upload.filename) if upload and upload.filename else None
+        )
+        record_meeting(
+            village_id,
+            round_.id,
+            held_on=held_on,
+            chair=request.form.get("chair", ""),
+            secretary=request.form.get("secretary", ""),
+            attendance=attendance,
+            votes=votes,
+            actor=current_user,
+            minutes_path=minutes,
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        found = {}
+        for key, message in (exc.details or {}).items():
+            if key.startswith("votes[") and key[6:-1].isdigit():
+                subject_id = votes[int(key[6:-1])]["subject_id"]
+                found[f"for-{subject_id}"] = f"{names.get(subject_id, '')}: {message}"
+            else:
+                found[key] = str(message)
+        found.setdefault("form", exc.message)
+        return _meeting_page(village_id, found, exc.status if exc.status != 404 else 422)
+    db.session.commit()
+    flash(_("Đã ghi biên bản họp bình xét của thôn."), "success")
+    return redirect(url_for("rounds.meeting", village_id=village_id)), 303
+
+
+@bp.route("/villages/<int:village_id>/meeting/minutes")
+@access(*REGISTRARS)
+def meeting_minutes(village_id: int):
+    """The meeting's minutes as it was uploaded (a scan or a photo)."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    meeting = _meeting_of(village_id, round_of_year(HOUSEHOLD_TITLE, _today()))
+    if meeting is None or not meeting.minutes_path:
+        abort(404)
+    path = minutes_file(meeting.minutes_path)
+    if not path.is_file():
+        abort(404)
+    return send_file(path, download_name=f"bien-ban-hop-thon{path.suffix}")
 
 
 @bp.app_template_global()

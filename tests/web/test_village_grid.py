@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -288,3 +290,76 @@ def test_a_subject_s_page_shows_its_recognitions_over_the_years(ctx, make, as_us
     db.session.commit()
     page = _signed_in(as_user, applicant).get("/my").get_data(as_text=True)
     assert "Đã được công nhận các năm: 2025, 2026" in page and "2 năm liền" in page
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # a PNG by its first bytes (Pillow cannot read it)
+
+
+def test_a_village_head_records_the_meeting_with_its_minutes_on_a_page(ctx, make, as_user):
+    from htsd_workflow.cases.models import VillageMeeting, VillageMeetingVote
+
+    village, homes = _village(make)
+    round_ = ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=village.id)
+    register_households(round_.id, [h.id for h in homes], head)
+    db.session.commit()
+    browser = _signed_in(as_user, head)
+    assert "data-meeting-link" in browser.get(f"/villages/{village.id}").get_data(as_text=True)
+    form = {
+        "held_on": "2026-03-10",
+        "chair": "A Blong",
+        "secretary": "Y Nhi",
+        "attendance": "40",
+        f"for-{homes[0].id}": "35",
+        f"present-{homes[0].id}": "38",
+        f"for-{homes[1].id}": "39",  # more for than present
+        f"present-{homes[1].id}": "38",
+    }
+    response = browser.post(
+        f"/villages/{village.id}/meeting",
+        data={**form, "minutes": (io.BytesIO(PNG), "bien-ban.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert homes[1].name in page and "số người biểu quyết" in page and 'value="A Blong"' in page
+    assert db.session.scalar(select(VillageMeeting.id)) is None
+    assert not list((Path(ctx.config["UPLOAD_FOLDER"]) / "meetings").glob("*"))  # file gone
+
+    form[f"for-{homes[1].id}"] = "30"
+    response = browser.post(
+        f"/villages/{village.id}/meeting",
+        data={**form, "minutes": (io.BytesIO(PNG), "bien-ban.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    meeting = db.session.scalar(select(VillageMeeting))
+    assert (meeting.chair, meeting.attendance, meeting.recorded_by_id) == ("A Blong", 40, head.id)
+    votes = {
+        v.subject_id: (v.votes_for, v.present)
+        for v in db.session.scalars(select(VillageMeetingVote))
+    }
+    assert votes == {homes[0].id: (35, 38), homes[1].id: (30, 38)}
+    page = browser.get(f"/villages/{village.id}/meeting").get_data(as_text=True)
+    assert "data-meeting" in page and "Xem biên bản" in page
+    minutes = browser.get(f"/villages/{village.id}/meeting/minutes")
+    assert minutes.status_code == 200 and minutes.data == PNG
+    # a second record is refused; nothing changes
+    again = browser.post(f"/villages/{village.id}/meeting", data=form)
+    assert again.status_code == 409
+    # not a scan or a photo: refused, naming the file
+    other, other_homes = _village(make, households=1, name="Thôn 2")
+    register_households(round_.id, [other_homes[0].id], make.user("commune_reviewer", COMMUNE))
+    officer = make.user("commune_reviewer", COMMUNE)
+    db.session.commit()
+    response = _signed_in(as_user, officer).post(
+        f"/villages/{other.id}/meeting",
+        data={
+            **{k: v for k, v in form.items() if not k.startswith(("for-", "present-"))},
+            "minutes": (io.BytesIO(b"MZ not a scan"), "virus.exe"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422 and "virus.exe" in response.get_data(as_text=True)
+    # another village's meeting is not the head's
+    assert browser.get(f"/villages/{other.id}/meeting").status_code == 404
