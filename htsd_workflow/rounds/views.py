@@ -45,6 +45,7 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.imports.assessments import template_xlsx as assessment_xlsx
 from htsd_workflow.imports.jobs import create_import_job, start_check
 from htsd_workflow.imports.specs import ASSESSMENT_SPEC
+from htsd_workflow.reports.targets import commune_target
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 bp = Blueprint("rounds", __name__)
@@ -531,12 +532,20 @@ def commune():
     return render_template(
         "rounds/commune.html",
         round=round_,
+        target=_commune_target(round_),
         totals=_totals(areas),
         villages=village_progress(round_, current_user) if round_ else [],
         waiting=waiting,
         overdue=overdue,
         states=_state_order(),
     )
+
+
+def _commune_target(round_) -> dict | None:
+    """The officer's commune against the plan's target for this round (None without one)."""
+    if round_ is None or not current_user.unit_code:
+        return None
+    return commune_target(current_user.unit_code, round_.title, round_.year)
 
 
 def _state_order() -> list[str]:

@@ -363,3 +363,21 @@ def test_a_village_head_records_the_meeting_with_its_minutes_on_a_page(ctx, make
     assert response.status_code == 422 and "virus.exe" in response.get_data(as_text=True)
     # another village's meeting is not the head's
     assert browser.get(f"/villages/{other.id}/meeting").status_code == 404
+
+
+def test_the_commune_dashboard_shows_the_plan_s_target_for_the_commune(ctx, make, as_user):
+    from htsd_workflow.reports.models import Denominator
+    from htsd_workflow.reports.targets import commune_target
+
+    ensure_round("family", YEAR)
+    officer = make.user("commune_reviewer", COMMUNE)
+    browser = _signed_in(as_user, officer)
+    page = browser.get("/rounds/commune").get_data(as_text=True)
+    assert "data-commune-target" in page
+    row = commune_target(COMMUNE, "family", YEAR)["row"]
+    assert row["target"] is not None  # Kon Tum's plan, carried past its end
+    assert "Chưa nhập tổng số hộ" in page
+    db.session.add(Denominator(unit_code=COMMUNE, year=YEAR, title="family", count=200))
+    db.session.commit()
+    page = browser.get("/rounds/commune").get_data(as_text=True)
+    assert "0 trên 200 hộ được công nhận" in page and "Còn thiếu" in page
