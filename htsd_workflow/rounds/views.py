@@ -70,6 +70,11 @@ def _day(name: str) -> date | None:
         return None
 
 
+def _level_days() -> dict:
+    """Each level's deadline as typed (a cleared field removes the level's own deadline)."""
+    return {level: day for level in Round.LEVELS if (day := _day(f"deadline_{level}")) is not None}
+
+
 @bp.route("/rounds")
 @access(*STAFF_ROLES, *REGISTRARS)
 def index():
@@ -79,6 +84,7 @@ def index():
         rounds=list_rounds(),
         may_edit=current_user.role in ROUND_EDITORS,
         titles=sorted(set(TITLE_OF_KIND.values())),
+        levels=Round.LEVELS,
         this_year=_today().year,
         staff_roles=STAFF_ROLES,
     )
@@ -98,6 +104,7 @@ def save():
                 closes_on=_day("registration_closes_on"),
                 review_deadline=_day("review_deadline"),
                 close=request.form.get("action") == "close",
+                level_deadlines=_level_days(),
             )
         else:
             opens, closes, deadline = (
@@ -116,6 +123,7 @@ def save():
                 deadline,
                 current_user,
                 must_be_new=True,
+                level_deadlines=_level_days(),
             )
     except DomainError as exc:
         db.session.rollback()
@@ -529,11 +537,19 @@ def commune():
     areas = round_progress(round_, current_user) if round_ else []
     waiting = waiting_in_commune_review(current_user)
     overdue = sum(1 for case, _name in waiting if case.due_at and case.due_at < utcnow())
+    totals = _totals(areas)
+    deadline = round_.deadline_of("commune") if round_ else None
     return render_template(
         "rounds/commune.html",
         round=round_,
+        commune_deadline=deadline,
+        days_left=(deadline - _today()).days if deadline else None,
+        # the round's own deadline for the commune, used: what is still with the commune after it
+        late_in_round=(
+            totals["states"].get("commune_review", 0) if deadline and _today() > deadline else 0
+        ),
         target=_commune_target(round_),
-        totals=_totals(areas),
+        totals=totals,
         villages=village_progress(round_, current_user) if round_ else [],
         waiting=waiting,
         overdue=overdue,

@@ -381,3 +381,55 @@ def test_the_commune_dashboard_shows_the_plan_s_target_for_the_commune(ctx, make
     db.session.commit()
     page = browser.get("/rounds/commune").get_data(as_text=True)
     assert "0 trên 200 hộ được công nhận" in page and "Còn thiếu" in page
+
+
+def test_the_commune_s_own_deadline_is_set_on_the_page_and_used_on_its_dashboard(
+    ctx, make, as_user
+):
+    province = _signed_in(as_user, make.user("province_officer"))
+    round_ = ensure_round("family", YEAR)
+    village, homes = _village(make, 1)  # registered and sent while registration is open
+    head = make.user("village_head", subject_id=village.id)
+    register_households(round_.id, [homes[0].id], head)
+    case = db.session.scalar(select(Case).where(Case.subject_id == homes[0].id))
+    make.fill(case, head)
+    fire_trigger(case.id, "submit", head)
+    db.session.commit()
+    response = province.post(
+        "/rounds",
+        data={
+            "round_id": str(round_.id),
+            "registration_opens_on": "2026-01-01",
+            "registration_closes_on": "2026-03-31",
+            "review_deadline": "2026-12-15",
+            "deadline_commune": "2026-04-30",
+            "deadline_province": "2026-11-30",
+        },
+    )
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Round, round_.id).level_deadlines == {
+        "commune": "2026-04-30",
+        "province": "2026-11-30",
+    }
+    page = province.get("/rounds").get_data(as_text=True)
+    assert 'value="2026-04-30"' in page
+    # a commune deadline before registration closes is refused, and nothing changes
+    province.post(
+        "/rounds",
+        data={"round_id": str(round_.id), "deadline_commune": "2026-02-01"},
+    )
+    db.session.expire_all()
+    assert db.session.get(Round, round_.id).deadline_of("commune") == date(2026, 4, 30)
+
+    officer = _signed_in(as_user, make.user("commune_reviewer", COMMUNE))
+    page = officer.get("/rounds/commune").get_data(as_text=True)
+    deadline = re.search(r"data-commune-deadline>(.*?)</p>", page, re.S).group(1)
+    assert "30/04/2026" in deadline
+    from htsd_workflow.core.time import to_local, utcnow
+
+    today = to_local(utcnow()).date()
+    if today > date(2026, 4, 30):
+        assert "1 hồ sơ còn chờ xã xét duyệt" in deadline
+    else:
+        assert "còn" in deadline or "hôm nay" in deadline
