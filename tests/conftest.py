@@ -19,6 +19,7 @@ from htsd_workflow import create_app
 from htsd_workflow.core.calendar import invalidate_calendar
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
+from tests.clients import api, as_user, browser  # noqa: F401 (fixtures for every test)
 from tests.clock import DEFAULT_NOW, TEST_NOW
 from tests.factories import Factory
 from tests.services import scratch_database
@@ -129,13 +130,13 @@ SLOW_PATHS = (
     "tests/bench/",
     "tests/worker/",
     "tests/reports/test_demo_reports.py",
-    "tests/integration/test_demo_seed.py",
-    "tests/reform/test_demo_today.py",
-    "tests/integration/test_workflow_properties.py",
+    "tests/demo/test_demo_seed.py",
+    "tests/geography/test_demo_today.py",
+    "tests/cases/test_workflow_properties.py",
     "tests/api/test_schemathesis.py",
     "tests/security/test_form_properties.py",
     "tests/security/test_odd_inputs.py",
-    "tests/unit/test_definitions.py::test_a_real_file_with_one_value_spoiled",
+    "tests/cases/test_definitions.py::test_a_real_file_with_one_value_spoiled",
 )
 
 

@@ -7,9 +7,7 @@ import pytest
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.extensions import db
-from tests.api.conftest import api  # noqa: F401 (the API client fixture)
 from tests.factories import COMMUNE, PROVINCE
-from tests.web.conftest import as_user  # noqa: F401 (signed-in pages)
 
 
 @pytest.fixture

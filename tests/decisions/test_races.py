@@ -13,8 +13,8 @@ from htsd_workflow.core.errors import Conflict
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.operations import draft_decision, issue_decision
 from htsd_workflow.extensions import db
+from tests.cases.test_concurrency import two_racers
 from tests.factories import COMMUNE, DISTRICT
-from tests.integration.test_concurrency import two_racers
 
 pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
 

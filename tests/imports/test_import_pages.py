@@ -20,6 +20,7 @@ from htsd_workflow.imports.jobs import CHECK_IMPORT, drop_stale_import_files
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.subjects.models import Subject
+from tests.clients import text
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
 from tests.imports.test_imports import (
     COMMUNITY_HEADERS,
@@ -27,7 +28,6 @@ from tests.imports.test_imports import (
     csv_bytes,
     xlsx,
 )
-from tests.web.conftest import text
 
 GOOD_ROWS = [
     ["H1", "Nguyễn Văn An", COMMUNE, None, "0912345678", "Số 1"],

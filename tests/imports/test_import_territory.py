@@ -12,6 +12,7 @@ from htsd_workflow.extensions import db
 from htsd_workflow.imports.operations import run_import, validate_import
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.subjects.models import ClanMember, Subject
+from tests.clients import text
 from tests.factories import (
     COMMUNE,
     COMMUNE_IN_OTHER_DISTRICT,
@@ -22,7 +23,6 @@ from tests.factories import (
 )
 from tests.imports.test_import_pages import job_of, upload
 from tests.imports.test_imports import xlsx
-from tests.web.conftest import text
 
 
 def headers(kind):

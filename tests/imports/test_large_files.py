@@ -18,10 +18,10 @@ from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import run_import, validate_import
 from htsd_workflow.imports.reader import estimate_rows
 from htsd_workflow.subjects.models import Subject
+from tests.clients import text
 from tests.factories import COMMUNE
 from tests.imports.test_import_pages import job_of, stored_files, upload
 from tests.imports.test_imports import COMMUNITY_HEADERS, HOUSEHOLD_HEADERS, csv_bytes, xlsx
-from tests.web.conftest import text
 
 MIB = 1 << 20
 

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.reports.models import Denominator
+from tests.clients import Browser
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, OTHER_DISTRICT
-from tests.web.conftest import Browser
 
 IN_OTHER_DISTRICT = "23500"
 

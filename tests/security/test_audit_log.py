@@ -20,8 +20,8 @@ from htsd_workflow.imports.operations import run_import
 from htsd_workflow.imports.specs import SPECS
 from htsd_workflow.reports.operations import import_denominators
 from htsd_workflow.sla.operations import extend_deadline
+from tests.clients import Browser, text
 from tests.factories import COMMUNE, PASSWORD
-from tests.web.conftest import Browser, text
 
 MONDAY = datetime(2026, 12, 7, 2)  # 09:00 local
 

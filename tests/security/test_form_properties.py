@@ -17,8 +17,8 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ROLES
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.extensions import db, limiter
+from tests.clients import Browser
 from tests.factories import COMMUNE, DISTRICT
-from tests.web.conftest import Browser
 
 NASTY = [
     "",

@@ -9,9 +9,9 @@ from sqlalchemy import select
 from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.extensions import db, limiter
 from htsd_workflow.geography.operations import import_province
+from tests.clients import Browser
 from tests.conftest import _make_app
 from tests.factories import PASSWORD, Factory
-from tests.web.conftest import Browser
 
 NGINX = {"REMOTE_ADDR": "10.0.0.2"}
 

@@ -14,8 +14,8 @@ from htsd_workflow.audit.models import AuditEntry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.core.pages import safe_next
 from htsd_workflow.extensions import db
+from tests.clients import text
 from tests.factories import COMMUNE, PASSWORD
-from tests.web.conftest import text
 
 SITE = "https://htsd.example.gov.vn/queue?page=2"
 _C0_OR_SPACE = "".join(chr(c) for c in range(0x21))

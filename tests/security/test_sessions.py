@@ -9,8 +9,8 @@ from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.operations import issue_login_slips, set_password
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.extensions import db
+from tests.clients import text
 from tests.factories import COMMUNE, PASSWORD
-from tests.web.conftest import text
 
 
 def test_a_deactivated_user_is_locked_out_on_the_next_request(as_user, make, ctx):

@@ -13,8 +13,8 @@ from htsd_workflow.cases.models import AssessmentItem
 from htsd_workflow.evidence.files import stored_path
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
+from tests.clients import Browser, text
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT, OTHER_DISTRICT
-from tests.web.conftest import Browser, text
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
 PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"

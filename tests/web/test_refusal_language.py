@@ -15,9 +15,8 @@ from htsd_workflow.core.labels import STATE_LABELS
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.queues.operations import BULK_JOB
-from tests.api.conftest import api  # noqa: F401 - the API client fixture
+from tests.clients import text
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
-from tests.web.conftest import text
 
 
 def fresh():

@@ -6,8 +6,8 @@ import re
 
 from htsd_workflow.cases.models import Case
 from htsd_workflow.extensions import db
+from tests.clients import text
 from tests.factories import COMMUNE, PROVINCE
-from tests.web.conftest import text
 
 
 def _words(page: str) -> str:

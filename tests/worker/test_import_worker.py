@@ -11,9 +11,9 @@ from sqlalchemy import func, select
 
 from htsd_workflow.extensions import db
 from htsd_workflow.subjects.models import Subject
+from tests.clients import Browser
 from tests.factories import COMMUNE, Factory
 from tests.imports.test_imports import HOUSEHOLD_HEADERS, xlsx
-from tests.web.conftest import Browser
 from tests.worker.test_worker_process import start_worker, stop, wait_for
 
 pytestmark = pytest.mark.postgres_only

@@ -7,7 +7,7 @@ from sqlalchemy import text
 
 from htsd_workflow import create_app
 from htsd_workflow.extensions import db
-from tests.integration.test_migrations import empty_database  # noqa: F401  (fixture)
+from tests.core.test_migrations import empty_database  # noqa: F401  (fixture)
 
 UNIT = (
     "INSERT INTO units (code, name, name_search, level, division_type, parent_code,"

@@ -13,8 +13,8 @@ from htsd_workflow.cases.operations import fire_trigger, save_assessment
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
+from tests.clients import text
 from tests.factories import COMMUNE
-from tests.web.conftest import text
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
 SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2.1": "10", "2.2": "18", "3": "18", "4": "18"}

@@ -6,8 +6,8 @@ import re
 
 from htsd_workflow.cases.operations import claim_case, release_case
 from htsd_workflow.extensions import db
+from tests.clients import text
 from tests.factories import COMMUNE
-from tests.web.conftest import text
 
 
 def test_the_self_assessment_shows_plain_help_and_no_office_note(as_user, make):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from htsd_workflow.evidence.files import stored_path
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
-from tests.web.conftest import text
+from tests.clients import text
 
 ORIENTATION, GPS_IFD = 0x0112, 0x8825
 

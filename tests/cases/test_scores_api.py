@@ -96,8 +96,8 @@ def test_a_district_unit_in_2024_runs_on_tt_24s_levels_page_api_and_queue(ctx, a
     from htsd_workflow.cases.operations import save_assessment, set_round, start_case
     from htsd_workflow.core.errors import BelowPassMark
     from htsd_workflow.subjects.operations import create_subject
+    from tests.clients import text
     from tests.factories import DISTRICT
-    from tests.web.conftest import text
 
     set_round("unit", 2024, date(2024, 1, 1), date(2024, 12, 31), date(2025, 2, 15))
     started = datetime(2024, 3, 1, 3)

@@ -1,4 +1,5 @@
-"""Helpers for the route tests: sign a user in, and post forms with their CSRF token."""
+"""Signed-in clients for the tests: ``browser`` and ``as_user`` post forms with their CSRF
+token as a browser does; ``api`` holds a real bearer token. The root conftest registers them."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import re
 import pytest
 from flask import g
 
-from htsd_workflow.extensions import limiter
+from htsd_workflow.api.framework import issue_token
+from htsd_workflow.extensions import db, limiter
 
 _TOKEN = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
@@ -67,3 +69,41 @@ def as_user(ctx):
 
 def text(response) -> str:
     return response.get_data(as_text=True)
+
+
+class Api:
+    def __init__(self, client, token=None):
+        self.client, self.token = client, token
+
+    def _headers(self):
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def get(self, path, **kw):
+        return self.client.get("/api/v1" + path, headers=self._headers(), **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.client.post("/api/v1" + path, json=json, headers=self._headers(), **kw)
+
+    def put(self, path, json=None):
+        return self.client.put("/api/v1" + path, json=json, headers=self._headers())
+
+    def delete(self, path):
+        return self.client.delete("/api/v1" + path, headers=self._headers())
+
+
+@pytest.fixture
+def api(ctx):
+    """``api(user)`` gives a client holding a fresh token for the user; ``api()`` none."""
+
+    def make(user=None):
+        client = ctx.test_client()
+        if user is None:
+            return Api(client)
+        # tokens come straight from the operation: the token endpoint's rate limit would
+        # otherwise count every test's sign-in (test_api.py exercises the endpoint itself)
+        user.must_change_password = False
+        token, _ = issue_token(user)
+        db.session.commit()
+        return Api(client, token)
+
+    return make

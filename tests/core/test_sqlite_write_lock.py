@@ -11,8 +11,8 @@ from htsd_workflow import create_app
 from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
+from tests.clients import Browser
 from tests.factories import COMMUNE, Factory
-from tests.web.conftest import Browser
 
 
 def test_a_write_lock_held_past_the_busy_timeout_is_a_503_and_changes_nothing(tmp_path):

@@ -15,7 +15,6 @@ from htsd_workflow.cases.operations import fire_trigger
 from htsd_workflow.core.errors import ConfigurationError
 from htsd_workflow.extensions import db
 from tests.factories import COMMUNE, COMMUNE_IN_OTHER_DISTRICT, OTHER_DISTRICT
-from tests.web.conftest import as_user  # noqa: F401  (fixture)
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 

@@ -196,7 +196,7 @@ def test_bulk_skips_failing_cases_with_the_reason_unless_the_override_is_given(c
 
 @pytest.mark.postgres_only
 def test_two_officers_saving_the_same_assessment_at_once_the_second_gets_a_conflict(ctx, make):
-    from tests.integration.test_concurrency import two_racers
+    from tests.cases.test_concurrency import two_racers
 
     case, applicant = make.draft(complete=False)
     officer = make.reviewer("commune_reviewer", COMMUNE)

@@ -20,8 +20,8 @@ from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.queues.models import BulkJob
 from htsd_workflow.queues.operations import BULK_JOB
+from tests.clients import text
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT, PROVINCE
-from tests.web.conftest import text
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 100
 SCORES = {"1.1": "10", "1.2": "9", "1.3": "10", "2.1": "10", "2.2": "18", "3": "18", "4": "18"}

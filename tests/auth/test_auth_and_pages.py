@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.extensions import db
+from tests.clients import Browser, text
 from tests.factories import PASSWORD
-from tests.web.conftest import Browser, text
 
 
 def sign_in(browser, username, password=PASSWORD, **kw):

@@ -14,8 +14,8 @@ from htsd_workflow.cases.models import Case
 from htsd_workflow.core.calendar import WorkingCalendar, get_calendar
 from htsd_workflow.core.time import to_local
 from htsd_workflow.extensions import db
+from tests.clients import text
 from tests.clock import MOMENTS
-from tests.web.conftest import text
 
 CAL = WorkingCalendar()
 

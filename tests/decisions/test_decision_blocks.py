@@ -10,7 +10,7 @@ import yaml
 
 from htsd_workflow.cases.definitions import load_workflows
 from htsd_workflow.core.errors import ConfigurationError
-from tests.unit.test_definitions import WORKFLOWS, copy_set, edit_base
+from tests.cases.test_definitions import WORKFLOWS, copy_set, edit_base
 
 
 def test_every_shipped_definition_has_a_decision_block_and_a_revoke_transition():

@@ -19,8 +19,8 @@ from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage as Outbox
 from htsd_workflow.notifications.recipients import recipients
 from htsd_workflow.reports.queries import Filters, bottlenecks
+from tests.clients import Browser, text
 from tests.factories import COMMUNE, DISTRICT, Factory
-from tests.web.conftest import Browser, text
 
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
