@@ -18,9 +18,9 @@ from htsd_workflow.cases.rounds import register_households
 from htsd_workflow.extensions import db
 from htsd_workflow.imports.assessments import criterion_header
 from htsd_workflow.imports.models import ImportJob
+from tests.clients import text
 from tests.factories import COMMUNE, OTHER_COMMUNE_SAME_DISTRICT
 from tests.imports.test_imports import csv_bytes, xlsx
-from tests.web.conftest import text
 
 YEAR = 2026
 
