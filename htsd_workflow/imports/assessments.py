@@ -332,3 +332,51 @@ def import_assessments(
             details=report.as_dict(),
         )
     return result
+
+
+def registration_list(raw: IO[bytes], village: Subject, actor: User) -> list[int]:
+    """The households a village's list names (a column "Mã hộ"; the other columns are not
+    read), checked row by row: each must be a household of the village that the actor sees.
+    Raises InvalidInput with every wrong row (row, column, what to fix); returns their ids."""
+    report = ValidationReport()
+    code_key = normalise_header(ASSESSMENT_CODE)
+    households = {
+        s.external_code: s
+        for s in db.session.scalars(
+            select(Subject).where(Subject.community_id == village.id, Subject.kind == "family")
+        )
+        if s.external_code and in_scope(actor, s)
+    }
+    ids, seen = [], {}
+    rows = read_rows(raw)
+    try:
+        for number, cells in rows:
+            report.rows += 1
+            if code_key not in cells:
+                raise InvalidInput(
+                    _l("Tệp thiếu cột: %(columns)s.", columns=ASSESSMENT_CODE),
+                    details={"file": _l("Cột “Mã hộ” ghi mã của từng hộ đăng ký")},
+                )
+            code, error = check_cell(ASSESSMENT_SPEC.columns[0], cells.get(code_key))
+            if error is None and code in seen:
+                error = _("Mã hộ “%(code)s” trùng với dòng %(row)s", code=code, row=seen[code])
+            elif error is None and code not in households:
+                error = _("Hộ mã “%(code)s” không thuộc thôn này", code=code)
+            if error:
+                report.add(number, ASSESSMENT_CODE, error)
+                continue
+            seen[code] = number
+            ids.append(households[code].id)
+    finally:
+        rows.close()
+    if not report.rows:
+        raise InvalidInput(
+            _l("Tệp không có dòng dữ liệu nào."),
+            details={"file": _l("Mỗi hộ đăng ký một dòng, dưới dòng tiêu đề “Mã hộ”")},
+        )
+    if not report.is_clean:
+        raise InvalidInput(
+            _l("Tệp có %(count)s lỗi; chưa đăng ký hộ nào.", count=report.error_count),
+            details=report.as_dict(),
+        )
+    return ids

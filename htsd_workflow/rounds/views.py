@@ -6,7 +6,17 @@ from __future__ import annotations
 import io
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -42,6 +52,7 @@ from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.evidence.operations import keep_minutes, minutes_file
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.imports.assessments import registration_list
 from htsd_workflow.imports.assessments import template_xlsx as assessment_xlsx
 from htsd_workflow.imports.jobs import create_import_job, start_check
 from htsd_workflow.imports.specs import ASSESSMENT_SPEC
@@ -225,6 +236,48 @@ def register(village_id: int):
     counts = result["counts"]
     flash(
         _("Đã đăng ký %(num)s hộ.", num=counts["registered"]),
+        "success" if not counts["failed"] else "error",
+    )
+    for failure in result["failed"]:
+        flash(_("Hộ mã %(id)s: %(why)s", id=failure["subject_id"], why=failure["message"]), "error")
+    return redirect(url_for("rounds.grid", village_id=village_id)), 303
+
+
+@bp.route("/villages/<int:village_id>/register-list", methods=["POST"])
+@access(*REGISTRARS)
+def register_list(village_id: int):
+    """Register the households a village's list names (a spreadsheet with a column "Mã hộ"):
+    every row checked, and none registered while any is wrong."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    village = db.session.get(Subject, village_id)
+    upload = request.files.get("file")
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    data = upload.stream.read(limit + 1) if upload is not None else b""
+    try:
+        if not data or len(data) > limit:
+            raise InvalidInput(
+                _l("Chưa chọn tệp, tệp trống hoặc quá lớn."),
+                details={"file": _l("Chọn tệp .xlsx hoặc .csv có cột “Mã hộ”")},
+            )
+        ids = registration_list(io.BytesIO(data), village, current_user)
+        round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
+        result = register_households(round_.id, ids, current_user)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(" ".join([exc.message, *_hints(exc)]), "error")
+        for error in (exc.details or {}).get("errors", [])[:50]:
+            flash(
+                _("Dòng %(row)s: %(message)s", row=error["row"], message=error["message"]), "error"
+            )
+        return redirect(url_for("rounds.grid", village_id=village_id)), 303
+    db.session.commit()
+    counts = result["counts"]
+    flash(
+        _(
+            "Đã đăng ký %(num)s hộ theo danh sách (%(already)s hộ đã đăng ký từ trước).",
+            num=counts["registered"],
+            already=counts["already_registered"],
+        ),
         "success" if not counts["failed"] else "error",
     )
     for failure in result["failed"]:

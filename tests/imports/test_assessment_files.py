@@ -279,3 +279,42 @@ def test_a_large_file_is_checked_and_saved_in_the_worker_with_progress(
     assert db.session.get(ImportJob, job.id).updated == 3
     case = case_of(village["homes"][1])
     assert scores_of(case.id) == {i.code: i.max_points for i in village["items"]}
+
+
+def test_a_village_s_list_registers_its_households_all_or_nothing(ctx, make, as_user):
+    thon = make.subject("community", COMMUNE, name="Thôn Đăk Rơ Wa", external_code="TW")
+    homes = [
+        make.subject("family", COMMUNE, community_id=thon.id, external_code=f"W{n}")
+        for n in (1, 2, 3)
+    ]
+    other = make.subject("community", COMMUNE, name="Thôn khác")
+    make.subject("family", COMMUNE, community_id=other.id, external_code="W9")
+    ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=thon.id)
+    head.must_change_password = False
+    db.session.commit()
+    browser = as_user(head)
+
+    def registered():
+        db.session.expire_all()
+        return set(db.session.scalars(select(Case.subject_id).where(Case.year == YEAR)))
+
+    wrong = xlsx(["Mã hộ", "Tên chủ hộ"], [["W1", "A"], ["W9", "B"], ["W1", "C"]])
+    response = browser.post(
+        f"/villages/{thon.id}/register-list",
+        data={"file": (wrong, "ds.xlsx")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    page = text(browser.get(f"/villages/{thon.id}"))
+    assert "Dòng 3: Hộ mã “W9” không thuộc thôn này" in page
+    assert "Dòng 4: Mã hộ “W1” trùng với dòng 2" in page
+    assert registered() == set()
+    good = csv_bytes(["Mã hộ"], [["W1"], ["W3"]])
+    browser.post(
+        f"/villages/{thon.id}/register-list",
+        data={"file": (good, "ds.csv")},
+        content_type="multipart/form-data",
+    )
+    assert registered() == {homes[0].id, homes[2].id}
+    assert "Đã đăng ký 2 hộ theo danh sách" in text(browser.get(f"/villages/{thon.id}"))
