@@ -264,6 +264,7 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
         ("queues.search", _("Tìm kiếm")),
         ("rounds.commune", _("Tiến độ của xã")),
         ("rounds.villages", _("Thôn, tổ dân phố")),
+        ("subjects.commune", _("Cộng đồng học tập cấp xã")),
         ("rounds.index", _("Đợt xét")),
         ("imports.index", _("Nhập dữ liệu")),
         ("admin.users", _("Người dùng")),

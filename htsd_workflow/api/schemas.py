@@ -9,9 +9,8 @@ from marshmallow import Schema, ValidationError, fields, pre_load, validate, val
 
 from htsd_workflow.cases.models import MAX_COMMENT_LENGTH
 from htsd_workflow.core.text import MAX_ID, whole_number
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES
-
-TITLES = ("family", "clan", "community", "unit")
 
 
 class UtcDateTime(fields.DateTime):
@@ -588,6 +587,9 @@ class TargetRow(Strict):
     on_track = fields.Boolean(allow_none=True, required=True)
     is_dbkk = fields.Boolean()
     missing_denominators = fields.Integer()
+    #: recognised cases of a levels set (TT 24/2023, TT 25/2023) by the level reached: level
+    #: code (``TargetReport.levels``) → count; "none" for a recognition without a level
+    levels = fields.Dict(keys=fields.String(), values=fields.Integer())
 
 
 class PlanRef(Strict):
@@ -600,8 +602,15 @@ class PlanRef(Strict):
     carried_past_end = fields.Boolean()
 
 
+class LevelRef(Strict):
+    code = fields.String(required=True)
+    label = fields.String(required=True)
+
+
 class TargetReport(Strict):
     rows = fields.List(fields.Nested(TargetRow), required=True)
+    #: the levels a row's ``levels`` counts, lowest first
+    levels = fields.List(fields.Nested(LevelRef))
     plan = fields.Nested(PlanRef, allow_none=True, required=True)
     year = fields.Integer(required=True)
     definitions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

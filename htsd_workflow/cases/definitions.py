@@ -14,10 +14,9 @@ from htsd_workflow.core.datafiles import (
     yaml_files,
 )
 from htsd_workflow.core.errors import ConfigurationError
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.geography.models import LEVELS
-from htsd_workflow.subjects.models import TITLE_OF_KIND
 
-TITLES = tuple(TITLE_OF_KIND.values())
 STATE_KINDS = ("applicant", "review", "final")
 #: what ``village_meeting:`` may say: a meeting is required before commune review, optional
 #: (recorded and shown when held), or off

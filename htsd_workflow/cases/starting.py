@@ -24,6 +24,7 @@ from htsd_workflow.core.errors import (
     NotFound,
 )
 from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
@@ -53,7 +54,7 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     if title not in TITLE_OF_KIND.values():
         raise InvalidInput(
             _l("Danh hiệu “%(title)s” không tồn tại.", title=title),
-            details={"title": _l("Chọn family, clan, community hoặc unit")},
+            details={"title": _l("Chọn một trong: %(choices)s", choices=", ".join(TITLES))},
         )
     if TITLE_OF_KIND[subject.kind] != title:
         raise InvalidInput(

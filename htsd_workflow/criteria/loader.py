@@ -18,9 +18,7 @@ from flask_babel import lazy_gettext as _l
 from htsd_workflow.core.datafiles import Place, is_number, read_settings, yaml_files
 from htsd_workflow.core.errors import ConfigurationError, InvalidInput
 from htsd_workflow.core.text import nfc
-
-#: the four titles of the domain (DOMAIN.md, "The four titles")
-TITLES = ("family", "clan", "community", "unit")
+from htsd_workflow.core.titles import TITLES
 
 _REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "items")
 _OPTIONAL_KEYS = ("pass_mark", "pass_mark_dbkk", "bands", "notes", "managed_by", "kind", "levels")

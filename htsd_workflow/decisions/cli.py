@@ -8,6 +8,7 @@ import click
 from flask.cli import AppGroup
 
 from htsd_workflow.cli import _importer, committing
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.decisions import pdf as pdfs
 from htsd_workflow.decisions.models import Decision
 from htsd_workflow.decisions.operations import draft_decision, issue_decision
@@ -24,7 +25,7 @@ def _decision(decision_id: int) -> Decision:
 
 
 @decisions.command("draft")
-@click.option("--title", required=True, type=click.Choice(["family", "clan", "community", "unit"]))
+@click.option("--title", required=True, type=click.Choice(TITLES))
 @click.option("--year", required=True, type=int)
 @click.option("--unit", "unit_code", required=True, help="GSO code of the issuing territory")
 @click.option("--as", "username", required=True, help="An officer of the issuing level")

@@ -18,6 +18,7 @@ RECOGNISED_NOUNS = {
     "family": "hộ gia đình",
     "clan": "dòng họ",
     "community": "cộng đồng",
+    "commune": "xã, phường, thị trấn",
     "unit": "đơn vị",
 }
 

@@ -24,6 +24,7 @@ from htsd_workflow.auth.roles import STAFF_ROLES
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import whole_number
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.decisions import pdf as pdfs
 from htsd_workflow.decisions.files import _pdf, certificate_response, decision_pdf_response
 from htsd_workflow.decisions.models import Decision, DecisionEntry
@@ -308,7 +309,7 @@ def lists():
 
     year = whole_number(request.args.get("year"), 2000, 2100) or today().year
     title = request.args.get("title") or None
-    if title not in (None, "family", "clan", "community", "unit"):
+    if title not in (None, *TITLES):
         title = None
     code = (request.args.get("unit") or "").strip() or current_user.unit_code
     unit = db.session.get(Unit, code) if code else None

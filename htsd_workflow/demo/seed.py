@@ -25,6 +25,7 @@ from htsd_workflow.cases.operations import (
 )
 from htsd_workflow.core.errors import DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
+from htsd_workflow.core.titles import TITLES
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit
 from htsd_workflow.geography.operations import import_province
@@ -264,6 +265,46 @@ def _run_case(
             break
 
 
+def _demo_commune_title(today: date) -> None:
+    """The showcase commune officer's commune applying as itself ("Cộng đồng học tập cấp
+    xã", TT 25/2023): entered once, its self-assessment of this year sent up a few days ago
+    (to the district, or to the province in a two-tier province). Idempotent."""
+    officer = db.session.scalar(select(User).where(User.username == "xa"))
+    if officer is None or not officer.is_active_user:
+        return
+    ensure_round("commune", today.year)
+    subject = db.session.scalar(
+        select(Subject).where(Subject.kind == "commune", Subject.unit_code == officer.unit_code)
+    )
+    if subject is None:
+        unit = db.session.get(Unit, officer.unit_code)
+        if unit is None or unit.level != "commune" or unit.valid_to is not None:
+            return
+        subject = create_subject("commune", unit.name, unit.code)
+    if db.session.scalar(
+        select(Case.id).where(Case.subject_id == subject.id, Case.year == today.year)
+    ):
+        return
+    started = _at(max(date(today.year, 1, 2), today - timedelta(days=8)), 8)
+    case = start_case(subject.id, "commune", today.year, officer, now=started)
+    cset = get_registry().criteria_set(case.criteria_set_id)
+    # every indicator but the last met: the level below the top one, where it has levels
+    last = cset.items[-1].code
+    entries = [
+        {
+            "code": item.code,
+            "score": (0 if item.code == last else 1)
+            if cset.kind == "levels"
+            else round(item.max_points * 0.9),
+            "evidence": "Nghị quyết, kế hoạch và báo cáo tổng kết năm của xã.",
+        }
+        for item in cset.items
+    ]
+    save_assessment(case.id, entries, officer, now=started + timedelta(hours=2))
+    sent = min(started + timedelta(days=2), _at(today, 7))
+    fire_trigger(case.id, "submit", officer, now=sent)
+
+
 def _demo_denominators(communes, districts, year: int) -> None:
     """Illustrative totals per commune (the demo registers only part of each commune), and the
     units each district and the province manage themselves."""
@@ -339,11 +380,17 @@ def _demo_decisions(today: date) -> None:
 
 
 def seed_demo(
-    case_count: int = 2500, today: date | None = None, commune_limit: int | None = None
+    case_count: int = 2500,
+    today: date | None = None,
+    commune_limit: int | None = None,
+    *,
+    commune_title: bool = True,
 ) -> list[dict]:
     """Load the demo; return the showcase accounts (username, password, role, unit).
 
-    ``commune_limit`` seeds subjects in only the first communes (tests use it).
+    ``commune_limit`` seeds subjects in only the first communes (tests use it);
+    ``commune_title``: the showcase commune applies as itself this year (not in the years
+    before a reorganisation: an old commune's own case is not carried to its successor).
     """
     today = today or date.today()
     rng = random.Random(2026)
@@ -432,7 +479,7 @@ def seed_demo(
         )
     db.session.flush()
 
-    for title in ("family", "clan", "community", "unit"):
+    for title in TITLES:
         ensure_round(title, today.year)
     if db.session.scalar(select(func.count()).select_from(Case)) == 0:
         states = [s for s, _ in STATE_WEIGHTS]
@@ -443,6 +490,8 @@ def seed_demo(
             target = rng.choices(states, weights)[0]
             _run_case(subject, applicants[subject.id], target, today, rng)
         db.session.flush()
+        if commune_title:
+            _demo_commune_title(today)
         # the escalation ladder as the worker's scan would have applied it by this morning
         scan_sla(now=_at(today, 8))
     _demo_decisions(today)
@@ -497,10 +546,15 @@ def seed_demo_today(
     rng = random.Random(2025)
     province = db.session.get(Unit, TODAY_PROVINCE)
     if province is None or province.structure != "two_tier":
-        seed_demo(case_count, today=REFORM_DAY - timedelta(days=1), commune_limit=commune_limit)
+        seed_demo(
+            case_count,
+            today=REFORM_DAY - timedelta(days=1),
+            commune_limit=commune_limit,
+            commune_title=False,
+        )
         db.session.flush()
         carry_out_reform(TODAY_PROVINCE, REFORM_DAY, now=_at(REFORM_DAY, 7))
-    for title in ("family", "clan", "community", "unit"):
+    for title in TITLES:
         ensure_round(title, today.year)
     this_year = db.session.scalar(
         select(func.count()).select_from(Case).where(Case.year == today.year)
@@ -522,6 +576,7 @@ def seed_demo_today(
                 continue
             _run_today_case(subject, applicant, rng.choices(states, weights)[0], today, rng)
         db.session.flush()
+        _demo_commune_title(today)
         scan_sla(now=_at(today, 8))
         close_months(now=_at(today, 8))
         _today_denominators(today.year)

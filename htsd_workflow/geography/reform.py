@@ -33,6 +33,7 @@ from htsd_workflow.auth.operations import deactivate_user, update_user
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import carry_cases
 from htsd_workflow.core.errors import InvalidInput, NotFound
+from htsd_workflow.core.titles import ONE_PER_COMMUNE
 from htsd_workflow.extensions import db
 from htsd_workflow.geography import sources
 from htsd_workflow.geography.models import Unit, UnitSuccession
@@ -208,6 +209,8 @@ def carry_out_reform(
     ).all()
     moves: dict[int, str] = {}
     for subject in subjects:
+        if subject.kind in ONE_PER_COMMUNE:
+            continue  # the old commune's own subject stays with it (move_subjects)
         new = target[subject.unit_code]
         if new is None:
             why = "district" if subject.unit_code in districts else "split"

@@ -1,6 +1,6 @@
 """Who is told about an event on a case.
 
-- the applicant, at every step;
+- the applicant, at every step (for the commune applying as itself: its commune officers);
 - the reviewers of a level when a case reaches their queue (both departments at the joint
   provincial confirmation);
 - the previous level when its case is returned or rejected upstream;
@@ -17,6 +17,7 @@ from htsd_workflow.auth.roles import ROLE_LEVEL
 from htsd_workflow.auth.scope import TERRITORY_ATTRIBUTE
 from htsd_workflow.cases.definitions import WorkflowDefinition
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.titles import ONE_PER_COMMUNE
 from htsd_workflow.extensions import db
 
 
@@ -25,6 +26,9 @@ def _users(*conditions) -> list[User]:
 
 
 def applicants_of(case: Case) -> list[User]:
+    if case.title in ONE_PER_COMMUNE:
+        # the commune applying as itself: its officers stand for the applicant
+        return _users(User.role == "commune_reviewer", User.unit_code == case.commune_code)
     return _users(User.role == "applicant", User.subject_id == case.subject_id)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
-TITLES = ("family", "clan", "community", "unit")
-
+from htsd_workflow.core.titles import TITLES  # noqa: F401 (the reports import it here)
 
 BOTTLENECK_DEFINITIONS = {
     "waiting": _l("Hồ sơ đang ở bước này lúc xem báo cáo"),

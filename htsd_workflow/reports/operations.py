@@ -25,6 +25,7 @@ from htsd_workflow.auth.roles import DENOMINATOR_EDITORS
 from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.core.errors import InvalidInput, NotAllowed
 from htsd_workflow.core.text import whole_number
+from htsd_workflow.core.titles import ONE_PER_COMMUNE, TITLES
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import LEVELS, Unit
 from htsd_workflow.geography.queries import unit_exists_between
@@ -32,7 +33,8 @@ from htsd_workflow.imports.operations import ValidationReport
 from htsd_workflow.imports.reader import normalise_header, read_rows
 from htsd_workflow.reports.models import Denominator
 
-TITLES = ("family", "clan", "community", "unit")
+#: the titles a commune enters a total for: not the commune itself (its own title counts one)
+COMMUNE_TITLES = tuple(t for t in TITLES if t not in ONE_PER_COMMUNE)
 #: the only title a district or the province itself has a denominator for
 DIRECT_TITLES = ("unit",)
 CODE_HEADER = "Mã đơn vị hành chính"
@@ -65,7 +67,7 @@ def may_edit(actor: User, unit: Unit) -> bool:
 
 
 def titles_for(unit: Unit) -> tuple[str, ...]:
-    return TITLES if unit.level == "commune" else DIRECT_TITLES
+    return COMMUNE_TITLES if unit.level == "commune" else DIRECT_TITLES
 
 
 def areas_for(actor: User, year: int) -> list[Area]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from htsd_workflow.core.datafiles import Place, is_number, read_settings, yaml_files
+from htsd_workflow.core.titles import TITLES
 
-TITLES = ("family", "clan", "community", "unit")
 _KEYS = {
     "id",
     "label",

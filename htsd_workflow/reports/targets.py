@@ -4,15 +4,18 @@ denominators, per area and title."""
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date
 
 from flask import current_app
 from sqlalchemy import case, func, select
 
 from htsd_workflow.auth.models import User
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.planning import score_results
 from htsd_workflow.core.errors import rendered
+from htsd_workflow.core.titles import ONE_PER_COMMUNE
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import (
@@ -124,6 +127,7 @@ def targets(
     ):
         area = commune or district or province
         counts[(area, case_title)] = [registered, recognized]
+    reached, level_labels = _levels_reached(conditions, province)
     # a province total only for whom sees the whole province: a district's figures under the
     # province's name would read as the province's
     whole_province = user.unit_level == "province" and unit in (None, province)
@@ -131,13 +135,15 @@ def targets(
     groups = defaultdict(list)
     for commune in communes:
         for t in titles:
-            den = denominators.get((commune.code, t))
+            # the commune's own title counts the commune itself: one, entered by no one
+            den = 1 if t in ONE_PER_COMMUNE else denominators.get((commune.code, t))
             registered, recognized = counts[(commune.code, t)]
             target = plan.target(t, commune.code in dbkk) if plan and not by_count else None
             row = _target_row(
                 commune.code, commune.name, "commune", t, den, registered, recognized, target
             )
             row["is_dbkk"] = commune.code in dbkk
+            row["levels"] = dict(reached.get((commune.code, t), {}))
             rows.append(row)
             if commune.district_code:  # none since 2025: communes report to the province
                 groups[(commune.district_code, t)].append(row)
@@ -155,6 +161,7 @@ def targets(
                 area, names.get(area, area), "direct", t, den, registered, recognized, target
             )
             row["is_dbkk"] = False
+            row["levels"] = dict(reached.get((area, t), {}))
             rows.append(row)
             if area != province:
                 groups[(area, t)].append(row)
@@ -182,6 +189,7 @@ def targets(
                 known,
             )
             row["missing_denominators"] = len(members) - len(known)
+            row["levels"] = _sum_levels(members)
             totals.append(row)
             continue
         weighted = [m for m in known if m["target"] is not None]
@@ -205,6 +213,7 @@ def targets(
             recognized_known=sum(m["recognized"] for m in known),
         )
         row["missing_denominators"] = len(members) - len(known)
+        row["levels"] = _sum_levels(members)
         totals.append(row)
     plan_ref = None
     if plan:
@@ -222,10 +231,48 @@ def targets(
         "plan": plan_ref,
         "year": year,
         "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
+        # the levels (mức độ) recognised cases of a levels set reached, counted per row
+        "levels": level_labels,
         # a year that spans a reorganisation: the table holds old units (to the day before)
         # and new ones (from the day)
         "reform_day": reform_day.isoformat() if reform_day else None,
     }
+
+
+def _levels_reached(conditions: list, province: str):
+    """Recognised cases of a levels set (TT 24/2023, TT 25/2023) by the level they reached,
+    per (area, title); and the levels' codes and labels, lowest first. A case's level is its
+    result with the reviewers' corrections (``score_results``)."""
+    sets = [s for s in get_registry().criteria_sets.values() if s.kind == "levels"]
+    labels: dict[str, str] = {}
+    for cset in sets:
+        for level in cset.levels:
+            labels.setdefault(level.code, level.label)
+    if not sets:
+        return {}, []
+    cases = db.session.execute(
+        select(Case.id, Case.criteria_set_id, Case.title, Case.district_code, Case.commune_code)
+        .where(
+            *conditions,
+            Case.state == "recognized",
+            Case.criteria_set_id.in_([s.id for s in sets]),
+        )
+        .order_by(Case.id)
+    ).all()
+    results = score_results(cases)
+    reached: dict[tuple, Counter] = defaultdict(Counter)
+    for case_ in cases:
+        level = results[case_.id].level
+        area = case_.commune_code or case_.district_code or province
+        reached[(area, case_.title)][level.code if level else "none"] += 1
+    return reached, [{"code": code, "label": label} for code, label in labels.items()]
+
+
+def _sum_levels(members: list[dict]) -> dict[str, int]:
+    total: Counter = Counter()
+    for member in members:
+        total.update(member["levels"])
+    return dict(total)
 
 
 def _on_path(rows: list[dict], plan, year: int, user: User, title, unit) -> None:

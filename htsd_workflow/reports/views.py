@@ -83,6 +83,7 @@ TARGET_COLUMNS = [
     ("denominator", "Tổng số"),
     ("registered", "Đăng ký"),
     ("recognized", "Được công nhận"),
+    ("levels", "Mức độ đạt được"),
     ("percent", "Tỷ lệ (%)"),
     ("path", "Lộ trình năm (%)"),
     ("target", "Chỉ tiêu cuối kỳ (%)"),
@@ -318,6 +319,12 @@ def bottleneck_trend():
     return render_template("reports/trend.html", filters=filters, back=back, **context)
 
 
+def levels_text(counts: dict[str, int], levels: list[dict]) -> str:
+    """A row's recognitions by level reached, e.g. "Mức độ 1 – Khá: 2; Mức độ 2 – Tốt: 1"."""
+    words = [(lv["code"], lv["label"]) for lv in levels] + [("none", _("Chưa đạt mức độ"))]
+    return "; ".join(f"{label}: {counts[code]}" for code, label in words if counts.get(code))
+
+
 def _target_columns(data: dict) -> list[tuple[str, str]]:
     """The targets table's columns; a count plan (the 2015 pilot) has counts, not percentages."""
     if not data["plan"] or data["plan"]["kind"] != "count":
@@ -379,6 +386,7 @@ def targets_page():
                 **r,
                 "title": str(TITLE_LABELS.get(r["title"], r["title"])),
                 "level": str(REPORT_LEVELS.get(r["level"], r["level"])),
+                "levels": levels_text(r["levels"], data["levels"]),
             }
             for r in data["rows"]
         ]
@@ -396,6 +404,7 @@ def targets_page():
         scope_name=_scope(),
         columns=dict(_target_columns(data)),
         SUBJECT_NOUNS=SUBJECT_NOUNS,
+        levels_text=levels_text,
         exports={"targets": _export_links()},
         print_links=_print_links(),
         pdf=kind == "pdf",

@@ -4,23 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from htsd_workflow.core.time import utcnow
+from htsd_workflow.core.titles import KINDS, TITLE_OF_KIND  # noqa: F401 (their old address)
 from htsd_workflow.extensions import db
 
-KINDS = ("family", "clan", "community", "unit")
-#: the title each kind of subject applies for
-TITLE_OF_KIND = {"family": "family", "clan": "clan", "community": "community", "unit": "unit"}
 UNIT_TYPES = ("agency", "organisation", "school", "enterprise")
 
 
 class Subject(db.Model):
     __tablename__ = "subjects"
+    __table_args__ = (
+        # the commune as an applicant ("Cộng đồng học tập cấp xã"): one subject per commune
+        Index(
+            "uq_subjects_one_commune",
+            "unit_code",
+            unique=True,
+            postgresql_where=text("kind = 'commune'"),
+            sqlite_where=text("kind = 'commune'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    #: family (household), clan, community (thôn/làng/tổ dân phố) or unit
+    #: family (household), clan, community (thôn/làng/tổ dân phố), commune (the commune
+    #: itself, for "Cộng đồng học tập cấp xã") or unit
     kind: Mapped[str] = mapped_column(String(12), index=True)
     name: Mapped[str] = mapped_column(String(300))
     name_search: Mapped[str] = mapped_column(String(300), index=True)

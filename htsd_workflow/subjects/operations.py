@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.text import nfc, search_key
+from htsd_workflow.core.titles import ONE_PER_COMMUNE
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit, UnitSuccession
 from htsd_workflow.subjects.models import KINDS, UNIT_TYPES, ClanMember, Subject
@@ -28,8 +29,9 @@ def create_subject(
 ) -> Subject:
     """Create a subject managed by the unit ``unit_code``.
 
-    Households, clans and communities belong to a commune (a clan to its head's commune);
-    units are attached to the commune, district or province that manages them.
+    Households, clans and communities belong to a commune (a clan to its head's commune), and
+    so does the commune itself as an applicant (kind ``commune``, one per commune); units are
+    attached to the commune, district or province that manages them.
     """
     if kind not in KINDS:
         raise InvalidInput(
@@ -88,6 +90,10 @@ def create_subject(
         select(Subject.id).where(Subject.external_code == external_code)
     ):
         raise _code_taken(external_code)
+    if kind in ONE_PER_COMMUNE and db.session.scalar(
+        select(Subject.id).where(Subject.kind == kind, Subject.unit_code == unit.code)
+    ):
+        raise _commune_taken(unit)
     subject = Subject(
         kind=kind,
         name=name,
@@ -112,10 +118,22 @@ def create_subject(
         # request's boundary rolls the transaction back
         if external_code and "external_code" in str(exc.orig):
             raise _code_taken(external_code) from exc
+        if kind in ONE_PER_COMMUNE and "uq_subjects_one_commune" in str(exc.orig):
+            raise _commune_taken(unit) from exc
+        if kind in ONE_PER_COMMUNE and "subjects.unit_code" in str(exc.orig):  # SQLite's words
+            raise _commune_taken(unit) from exc
         raise
     if member_ids:
         add_clan_members(subject, member_ids)
     return subject
+
+
+def _commune_taken(unit: Unit) -> Conflict:
+    """The refusal of a second subject for a commune's own title."""
+    return Conflict(
+        _l("%(name)s đã có trong danh sách đối tượng (mỗi xã một hồ sơ cấp xã).", name=unit.name),
+        details={"unit_code": _l("Đã tồn tại")},
+    )
 
 
 def _code_taken(external_code: str) -> Conflict:
@@ -157,6 +175,9 @@ def move_subjects(moves: dict[int, str]) -> int:
         for u in db.session.scalars(select(Unit).where(Unit.code.in_(set(moves.values()))))
     }
     for subject in db.session.scalars(select(Subject).where(Subject.id.in_(list(moves)))):
+        if subject.kind in ONE_PER_COMMUNE:
+            # a commune applying as itself stays that commune: its successor applies anew
+            continue
         unit = units[moves[subject.id]]
         values = {
             "unit_code": unit.code,

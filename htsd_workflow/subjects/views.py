@@ -1,5 +1,6 @@
 """An applicant's own subject and cases; a reviewer's view of a subject, where a commune
-officer enters a household's paper self-assessment or resets its head's password."""
+officer enters a household's paper self-assessment or resets its head's password; the commune
+itself as an applicant ("Cộng đồng học tập cấp xã")."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
+from htsd_workflow.subjects.operations import create_subject
 
 bp = Blueprint("subjects", __name__)
 
@@ -171,6 +173,29 @@ def start_on_behalf(subject_id: int):
     """A commune officer opens an application to enter a household's paper self-assessment."""
     subject = _subject_in_scope(subject_id)
     return _start(subject, "subjects/subject.html", **_subject_page_context(subject))
+
+
+@bp.route("/commune", methods=["GET", "POST"])
+@access("commune_reviewer")
+def commune():
+    """The commune itself as an applicant for "Cộng đồng học tập cấp xã": a commune officer
+    enters it once (one subject per commune), then applies for it from its subject page."""
+    unit = db.session.get(Unit, current_user.unit_code)
+    subject = db.session.scalar(
+        select(Subject).where(Subject.kind == "commune", Subject.unit_code == unit.code)
+    )
+    error = None
+    if subject is None and request.method == "POST":
+        try:
+            subject = create_subject("commune", unit.name, unit.code)
+        except (InvalidInput, Conflict) as exc:
+            db.session.rollback()
+            error = exc.message
+        else:
+            db.session.commit()
+    if subject is not None:
+        return redirect(url_for("subjects.show", subject_id=subject.id))
+    return render_template("subjects/commune.html", unit=unit, error=error), 422 if error else 200
 
 
 @bp.route("/subjects/<int:subject_id>/accounts/<int:user_id>/reset-password", methods=["POST"])

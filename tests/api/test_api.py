@@ -168,7 +168,7 @@ def test_case_list_filters_and_keyset_pages(ctx, api, make):
 def test_workflows_and_criteria_sets(ctx, api, make):
     client = api(make.reviewer("commune_reviewer", COMMUNE))
     workflows = client.get("/workflows").json["items"]
-    assert {w["title"] for w in workflows} == {"family", "clan", "community", "unit"}
+    assert {w["title"] for w in workflows} == {"family", "clan", "community", "commune", "unit"}
     family = client.get("/criteria-sets/family-2016").json
     assert family["max_total"] == 100 and family["items"][0]["max_points"] == 10
     assert client.get("/criteria-sets/nope").status_code == 404

@@ -17,10 +17,24 @@ from htsd_workflow.core.errors import ConfigurationError
 WORKFLOWS = Path(__file__).resolve().parents[2] / "workflows"
 
 
-def test_shipped_sets_load_for_all_four_titles():
+def test_shipped_sets_load_for_every_title():
     for set_name in ("three_tier", "two_tier"):
         definitions = load_workflows(WORKFLOWS, set_name)
-        assert set(definitions) == {"family", "clan", "community", "unit"}
+        assert set(definitions) == {"family", "clan", "community", "commune", "unit"}
+
+
+def test_the_commune_sends_its_own_dossier_up_and_the_decision_is_kept_36_months():
+    three = load_workflows(WORKFLOWS, "three_tier")["commune"]
+    two = load_workflows(WORKFLOWS, "two_tier")["commune"]
+    # no commune review of the commune's own dossier: a commune officer submits it upwards
+    assert "commune_review" not in three.states and "commune_review" not in two.states
+    (submit,) = [t for t in three.transitions if t.trigger == "submit"]
+    assert (submit.dest, submit.roles) == ("district_verification", ("commune_reviewer",))
+    (submit,) = [t for t in two.transitions if t.trigger == "submit"]
+    assert (submit.dest, submit.roles) == ("provincial_confirmation", ("commune_reviewer",))
+    assert three.decision.level == "district" and three.decision.valid_months == 36
+    assert "25/2023/TT-BGDĐT" in three.decision.bases[0]
+    assert two.decision.level == "province" and two.decision.valid_months == 36
 
 
 def test_supervising_level_is_the_next_stage_in_the_definition():
@@ -238,3 +252,14 @@ def test_a_real_file_with_one_value_spoiled_loads_or_names_the_problem(tmp_path_
         load_workflows(folder, "three_tier")
     except ConfigurationError as exc:
         assert "three_tier" in str(exc)
+
+
+def test_every_button_word_of_the_shipped_files_is_a_screen_word_to_translate():
+    """The files' transition labels reach the English catalogue through core/labels.py."""
+    from htsd_workflow.core.labels import FILE_TRIGGER_WORDS, TRIGGER_LABELS
+
+    known = {str(w) for w in (*TRIGGER_LABELS.values(), *FILE_TRIGGER_WORDS)}
+    for set_name in ("three_tier", "two_tier"):
+        for definition in load_workflows(WORKFLOWS, set_name).values():
+            missing = {t.label for t in definition.transitions} - known
+            assert not missing, (definition.source_file, missing)

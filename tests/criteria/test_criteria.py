@@ -167,6 +167,38 @@ def test_a_family_set_changes_on_new_years_day_whoever_manages(day, set_id):
         assert criteria_set_for(SETS, "family", day, level).id == set_id
 
 
+@pytest.mark.parametrize(
+    "day, set_id",
+    [
+        (date(2015, 1, 26), "commune-tt44-2014"),
+        (date(2024, 2, 11), "commune-tt44-2014"),
+        # TT 25/2023/TT-BGDĐT in force: indicators at levels
+        (date(2024, 2, 12), "commune-tt25-2023"),
+        (date(2030, 1, 1), "commune-tt25-2023"),
+    ],
+)
+def test_the_commune_title_follows_tt_44_2014_then_tt_25_2023_from_12_february_2024(day, set_id):
+    assert criteria_set_for(SETS, "commune", day, "commune").id == set_id
+
+
+def test_the_commune_title_has_sets_for_the_commune_itself_only():
+    with pytest.raises(InvalidInput) as refused:
+        criteria_set_for(SETS, "commune", date(2024, 6, 1), "district")
+    assert refused.value.details["managed_by"] == "district"
+
+
+def test_tt_25_2023_has_five_criteria_and_fifteen_indicators_at_two_levels():
+    commune = SETS["commune-tt25-2023"]
+    assert commune.kind == "levels" and commune.managed_by == ("commune",)
+    assert len(commune.items) == 15
+    assert len({i.code.split(".")[0] for i in commune.items}) == 5
+    assert [lv.label for lv in commune.levels] == ["Mức độ 1 – Khá", "Mức độ 2 – Tốt"]
+    assert commune.pass_mark_dbkk is None
+    assert "TT 25/2023" in commune.source and "tạm" in commune.notes
+    old = SETS["commune-tt44-2014"]
+    assert old.kind == "points" and "TT 44/2014" in old.source and "tạm" in old.notes
+
+
 def test_the_reference_day_is_the_start_kept_inside_the_year_of_recognition():
     assert reference_date(2020, date(2020, 10, 1)) == date(2020, 10, 1)
     # a late case for 2020 started in 2021 follows 2020's last rules

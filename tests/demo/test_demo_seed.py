@@ -38,6 +38,10 @@ def test_seed_demo_is_idempotent_and_covers_the_workflow(ctx):
         "returned",
     } <= states
     assert cases > 50
+    # the showcase commune applies as itself ("Cộng đồng học tập cấp xã"): at the district
+    assert db.session.execute(
+        select(Case.workflow, Case.state, Case.criteria_set_id).where(Case.title == "commune")
+    ).all() == [("three_tier/commune", "district_verification", "commune-tt25-2023")]
     # issued decisions with certificates, and one draft, so a newcomer sees the whole path
     from htsd_workflow.decisions.models import Decision, DecisionEntry
     from htsd_workflow.decisions.queries import verification

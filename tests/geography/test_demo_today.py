@@ -59,8 +59,11 @@ def test_demo_is_today_s_quang_ngai_with_kon_tum_s_history(fresh):
         "two_tier/family",
         "two_tier/clan",
         "two_tier/community",
+        "two_tier/commune",
         "two_tier/unit",
     }
+    # the showcase commune applies as itself: sent to the province
+    assert ("two_tier/commune", "provincial_confirmation") in this_year
     assert {"commune_review", "provincial_confirmation", "recognized"} <= {s for _, s in this_year}
     carried = db.session.scalar(
         select(func.count()).select_from(CaseEvent).where(CaseEvent.trigger == "carry_definition")

@@ -247,3 +247,24 @@ def test_no_new_subject_under_a_unit_that_no_longer_exists(fresh):
         fresh, "subjects", "create", "--kind", "family", "--name", "Hộ A", "--unit", "23293.2025"
     )
     assert made.exit_code == 0, made.output
+
+
+def test_old_communes_applying_as_themselves_stay_with_their_old_commune(fresh, before_reform):
+    """Five old wards became Phường Kon Tum: their own subjects ("Cộng đồng học tập cấp xã",
+    one per commune) are not merged into one; the new ward applies as itself."""
+    from htsd_workflow.subjects.operations import create_subject
+
+    merged = sorted(
+        s.old_code
+        for s in sources.successions("51")
+        if s.new_code == "23293" and s.old_code != QUANG_TRUNG
+    )
+    codes = [QUANG_TRUNG, merged[0]]
+    ids = [create_subject("commune", f"Phường {code}", code).id for code in codes]
+    db.session.commit()
+    result = run(fresh, "geo", "reform", "--province", "51", "--effective", "2025-07-01")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert [db.session.get(Subject, i).unit_code for i in ids] == codes
+    new = create_subject("commune", "Phường Kon Tum", "23293.2025")
+    assert new.commune_code == "23293.2025"
