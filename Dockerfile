@@ -5,11 +5,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HTSD_INSTANCE_PATH=/data/instance
 RUN apt-get update \
  && apt-get install -y --no-install-recommends postgresql-client fonts-dejavu-core \
-    libpango-1.0-0 libpangoft2-1.0-0 \
+    libpango-1.0-0 libpangoft2-1.0-0 libicu72 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY requirements.txt .
-RUN pip install -r requirements.txt
+# PyICU (Vietnamese collation) compiles against ICU's headers: the build tools leave again
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libicu-dev pkg-config g++ \
+ && pip install -r requirements.txt \
+ && apt-get purge -y --auto-remove libicu-dev pkg-config g++ \
+ && rm -rf /var/lib/apt/lists/*
 COPY . .
 RUN useradd --create-home --uid 1000 htsd && mkdir -p /data/instance \
  && chown -R htsd /data

@@ -13,6 +13,7 @@ from htsd_workflow.cases.engine import WorkflowRegistry
 from htsd_workflow.cases.startup import refuse_stranded_cases
 from htsd_workflow.cli import register_cli
 from htsd_workflow.config import PROJECT_ROOT, load_config, normalize_database_url
+from htsd_workflow.core.collation import register_sqlite_collation
 from htsd_workflow.core.logging import configure_logging, init_request_logging
 from htsd_workflow.core.sqlite import serialise_locking_reads
 from htsd_workflow.extensions import babel, csrf, db, limiter, login_manager, migrate
@@ -55,6 +56,7 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         for engine in db.engines.values():
             serialise_locking_reads(engine)
+            register_sqlite_collation(engine)
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     login_manager.init_app(app)
     csrf.init_app(app)

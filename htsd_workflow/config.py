@@ -135,6 +135,9 @@ def load_config(instance_path: Path) -> dict:
         "VERIFY_RATE_LIMIT": os.environ.get("VERIFY_RATE_LIMIT", "60 per minute; 600 per hour"),
         #: more certificates than this at once are built by the worker, with a progress bar
         "CERTIFICATES_INLINE_MAX": int(os.environ.get("CERTIFICATES_INLINE_MAX", 40)),
+        #: a report PDF with more table rows than this is built by the worker, with a progress
+        #: bar (the targets of a whole province, some 18 pages, take WeasyPrint 5–7 s)
+        "REPORT_PDF_INLINE_MAX_ROWS": int(os.environ.get("REPORT_PDF_INLINE_MAX_ROWS", 120)),
         #: PUBLIC_LISTS=1 publishes each commune's list of recognitions per year (no sign-in)
         "PUBLIC_LISTS": _flag("PUBLIC_LISTS", False),
         #: the key that signs issued decisions (PAdES): a PKCS#12 file, or a PKCS#11 token

@@ -137,6 +137,7 @@ SLOW_PATHS = (
     "tests/security/test_form_properties.py",
     "tests/security/test_odd_inputs.py",
     "tests/cases/test_definitions.py::test_a_real_file_with_one_value_spoiled",
+    "tests/web/test_english_crawl.py::test_no_vietnamese_words_in_english_outside_user_data",
 )
 
 

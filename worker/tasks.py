@@ -26,6 +26,7 @@ from htsd_workflow.notifications.operations import (
 from htsd_workflow.notifications.sending import send_delivery
 from htsd_workflow.queues.operations import BULK_JOB
 from htsd_workflow.reports.months import close_months
+from htsd_workflow.reports.pdf_jobs import REPORT_PDF
 from htsd_workflow.sla.operations import ScanResult, scan_batches
 
 log = logging.getLogger("htsd.tasks")
@@ -104,6 +105,16 @@ def run_bulk_job_task(job_id: int) -> None:
 )
 def build_certificates_task(job_id: int) -> None:
     run_job(CERTIFICATES, job_id)
+
+
+@shared_task(
+    name=names.BUILD_REPORT_PDF,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def build_report_pdf_task(job_id: int) -> None:
+    run_job(REPORT_PDF, job_id)
 
 
 @shared_task(

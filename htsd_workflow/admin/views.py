@@ -22,6 +22,7 @@ from htsd_workflow.auth.operations import (
 )
 from htsd_workflow.auth.roles import ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope, units_in_territory
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
 from htsd_workflow.core.text import nfc, search_key, whole_number
@@ -38,7 +39,9 @@ _DETAIL_FIELDS = {"unit": "unit_code", "subject": "subject_id"}
 
 def _units() -> list[Unit]:
     return db.session.scalars(
-        select(Unit).where(units_in_territory(current_user)).order_by(Unit.code)
+        select(Unit)
+        .where(units_in_territory(current_user))
+        .order_by(Unit.level.desc(), collated(Unit.name), Unit.code)
     ).all()
 
 
@@ -74,7 +77,7 @@ def _matching_subjects(query: str, limit: int = 20) -> list[Subject]:
                 Subject.province_code == current_user.unit_code,
                 or_(Subject.external_code == query.strip(), Subject.name_search.contains(key)),
             )
-            .order_by(Subject.name, Subject.id)
+            .order_by(collated(Subject.name), Subject.id)
             .limit(limit)
         )
     )

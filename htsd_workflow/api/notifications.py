@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from flask_babel import get_locale
+
 from htsd_workflow.api.framework import (
     endpoint,
 )
@@ -11,7 +13,7 @@ from htsd_workflow.api.schemas import (
     NotificationList,
     NotificationQuery,
 )
-from htsd_workflow.notifications.operations import inbox_for, mark_read, unread_count
+from htsd_workflow.notifications.operations import inbox_for, mark_read, shown_text, unread_count
 
 
 @endpoint(
@@ -27,12 +29,15 @@ def list_notifications(user, query):
     rows = inbox_for(user, before_id=before, limit=query["limit"] + 1, unread_only=query["unread"])
     more = len(rows) > query["limit"]
     rows = rows[: query["limit"]]
+    # in the language the client asks for (Accept-Language), as the API's other words
+    locale = str(get_locale() or "vi")
+    texts = {n.id: shown_text(n, locale, user.display_name) for n in rows}
     return {
         "items": [
             {
                 "id": n.id,
-                "title": n.title,
-                "body": n.body,
+                "title": texts[n.id][0],
+                "body": texts[n.id][1],
                 "link": n.link,
                 "case_id": n.case_id,
                 "created_at": n.created_at,

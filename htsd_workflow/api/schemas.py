@@ -595,6 +595,8 @@ class TargetRow(Strict):
 class PlanRef(Strict):
     id = fields.String(required=True)
     label = fields.String(required=True)
+    #: the name in English ("" where the plan file gives none)
+    label_en = fields.String()
     #: percent, or count (the 2015 pilot: recognised counts against counts)
     kind = fields.String()
     period = fields.Nested(PeriodSchema)

@@ -12,6 +12,7 @@ from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.operations import release_claims_of
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import utcnow
@@ -309,7 +310,9 @@ def issue_login_slips(
     if role not in SLIP_ROLES:
         raise InvalidInput(_l("Loại tài khoản không hợp lệ."), details={"role": list(SLIP_ROLES)})
     subjects = db.session.scalars(
-        select(Subject).where(Subject.id.in_(subject_ids)).order_by(Subject.name)
+        select(Subject)
+        .where(Subject.id.in_(subject_ids))
+        .order_by(collated(Subject.name), Subject.id)
     ).all()
     found = {s.id for s in subjects}
     missing = [i for i in subject_ids if i not in found]

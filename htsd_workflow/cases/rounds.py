@@ -29,6 +29,7 @@ from htsd_workflow.cases.operations import (
     set_round,
     start_case,
 )
+from htsd_workflow.core.collation import collated, sort_key
 from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import to_local, utcnow
@@ -263,7 +264,7 @@ def village_households(village_id: int, actor: User, round_: Round | None = None
         select(Subject)
         .where(Subject.community_id == village.id, Subject.kind == "family")
         .where(scope_clause(actor, Subject))
-        .order_by(Subject.name, Subject.id)
+        .order_by(collated(Subject.name), Subject.id)
     )
     households = list(db.session.scalars(statement))
     cases = {}
@@ -290,7 +291,7 @@ def villages_of(actor: User) -> list[Subject]:
         db.session.scalars(
             select(Subject)
             .where(Subject.kind == "community", scope_clause(actor, Subject))
-            .order_by(Subject.name, Subject.id)
+            .order_by(collated(Subject.name), Subject.id)
         )
     )
 
@@ -624,7 +625,7 @@ def village_progress(round_: Round, actor: User) -> list[dict]:
             }
             for village_id, registered, submitted, recognized in rows
         ),
-        key=lambda r: (r["name"] is None, r["name"] or ""),
+        key=lambda r: (r["name"] is None, sort_key(r["name"])),
     )
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -347,7 +348,11 @@ def _case_again(case_id: int, exc, status: int, where: str):
             version=case.version,
         )
     elif beside:
-        message = _("Chưa lưu: %(num)s ô cần sửa (ghi chú đỏ bên dưới).", num=len(beside))
+        message = ngettext(
+            "Chưa lưu: %(num)s ô cần sửa (ghi chú đỏ bên dưới).",
+            "Chưa lưu: %(num)s ô cần sửa (ghi chú đỏ bên dưới).",
+            len(beside),
+        )
     details = {str(n): m for n, m in enumerate(others)}
     if where == "score":
         context = case_context(

@@ -21,7 +21,17 @@ from htsd_workflow.core.text import nfc
 from htsd_workflow.core.titles import TITLES
 
 _REQUIRED_KEYS = ("id", "title", "period", "version", "label", "source", "items")
-_OPTIONAL_KEYS = ("pass_mark", "pass_mark_dbkk", "bands", "notes", "managed_by", "kind", "levels")
+_OPTIONAL_KEYS = (
+    "pass_mark",
+    "pass_mark_dbkk",
+    "bands",
+    "notes",
+    "managed_by",
+    "kind",
+    "levels",
+    "label_en",
+    "notes_en",
+)
 #: a points set scores items up to their maximum against a pass mark; a levels set
 #: (TT 24/2023, TT 25/2023) lists indicators, each met or not, and levels reached by meeting
 #: them. An indicator is stored as a score of 1 (met) or 0 (not met) of at most 1.
@@ -31,7 +41,9 @@ _LEVEL_KEYS = frozenset({"code", "label", "requires"})
 #: (QĐ 448 for units managed by a commune, TT 22/2020 for those of a district or the province)
 MANAGING_LEVELS = ("commune", "district", "province")
 _SET_KEYS = frozenset(_REQUIRED_KEYS + _OPTIONAL_KEYS)
-_ITEM_KEYS = frozenset({"code", "label", "label_en", "max_points", "description", "verified"})
+_ITEM_KEYS = frozenset(
+    {"code", "label", "label_en", "max_points", "description", "description_en", "verified"}
+)
 _BAND_KEYS = frozenset({"code", "label", "min"})
 
 # ids go into URLs and a String(60) column; item codes into form field names, error keys
@@ -49,6 +61,8 @@ class CriteriaItem:
     label_en: str
     max_points: float
     description: str = ""
+    #: the description in English (the Vietnamese one shows where it is missing)
+    description_en: str = ""
     #: False where the item (its points, often its wording) is an editable guess, not the text
     verified: bool = False
 
@@ -96,6 +110,9 @@ class CriteriaSet:
     kind: str = "points"
     #: the levels of a levels set, lowest first, each requiring its lower one's indicators
     levels: tuple[Level, ...] = ()
+    #: the set's name and notes in English (the Vietnamese ones show where they are missing)
+    label_en: str = ""
+    notes_en: str = ""
 
     def __post_init__(self):
         if self.starts is None:
@@ -318,6 +335,8 @@ class _Checker:
             notes=notes,
             kind=kind,
             levels=levels,
+            label_en=self.text(data.get("label_en"), top / "label_en", required=False),
+            notes_en=self.text(data.get("notes_en"), top / "notes_en", required=False),
         )
 
     def levels(self, raw_levels, items) -> tuple[Level, ...]:
@@ -427,6 +446,9 @@ class _Checker:
                     max_points=float(max_points),
                     description=self.text(
                         raw.get("description"), at / "description", required=False
+                    ),
+                    description_en=self.text(
+                        raw.get("description_en"), at / "description_en", required=False
                     ),
                     verified=verified,
                 )

@@ -13,6 +13,7 @@ from htsd_workflow.auth.roles import SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.labels import direct_row_name
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
@@ -95,7 +96,7 @@ def overview():
         .outerjoin(Unit, Unit.code == child)
         .where(in_scope, Case.year == year)
         .group_by(child, Unit.name)
-        .order_by(Unit.name)
+        .order_by(collated(Unit.name))
     ).all()
     years = sorted(
         set(db.session.scalars(select(Case.year).where(in_scope).distinct())) | {this_year},

@@ -9,6 +9,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core.collation import collated
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.queries import certificate_status, valid_until
 from htsd_workflow.extensions import db
@@ -45,7 +46,11 @@ def recognitions(
         .join(Decision, Decision.id == DecisionEntry.decision_id)
         .join(Case, Case.id == DecisionEntry.case_id)
         .where(*where)
-        .order_by(DecisionEntry.commune, DecisionEntry.village, DecisionEntry.name)
+        .order_by(
+            collated(DecisionEntry.commune),
+            collated(DecisionEntry.village),
+            collated(DecisionEntry.name),
+        )
     ).all()
     out = []
     first, last = date(year, 1, 1), date(year, 12, 31)

@@ -22,6 +22,7 @@ from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import record_decision_issued
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import LEVEL_LABELS
 from htsd_workflow.core.text import nfc
@@ -164,7 +165,7 @@ def _list_cases(decision: Decision) -> None:
         .outerjoin(village, village.id == Subject.community_id)
         .outerjoin(commune, commune.code == Case.commune_code)
         .where(*territory_cases(decision))
-        .order_by(commune.name, village.name, Subject.name, Case.id)
+        .order_by(collated(commune.name), collated(village.name), collated(Subject.name), Case.id)
     ).all()
     entries = [
         {

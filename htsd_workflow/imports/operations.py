@@ -94,7 +94,7 @@ def template_xlsx(kind: str) -> bytes:
     spec = SPECS[kind]
     workbook = Workbook()
     sheet = workbook.active
-    sheet.title = spec.label[:31]
+    sheet.title = str(spec.label)[:31]
     sheet.append([c.header for c in spec.columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -108,7 +108,7 @@ def template_xlsx(kind: str) -> bytes:
     for column in spec.columns:
         notes.append([column.header, "Có" if column.required else "Không", column.example])
     for note in spec.notes:
-        notes.append([note])
+        notes.append([str(note)])
     notes.append(["Xóa dòng ví dụ trước khi nhập. Nhập lại cùng tệp không tạo bản ghi trùng."])
     buffer = io.BytesIO()
     workbook.save(buffer)

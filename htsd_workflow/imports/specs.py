@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from htsd_workflow.subjects.models import UNIT_TYPES
 
@@ -30,12 +31,15 @@ class Column:
     kind: str = "text"
     max_length: int = 300
     example: str = ""
+    #: the header in the reader's language, for the pages (the file keeps ``header``)
+    label: object = None
 
 
 @dataclass(frozen=True)
 class ImportSpec:
     kind: str
-    label: str
+    #: the list's name in the reader's language (a lazy translation)
+    label: object
     columns: tuple[Column, ...]
     #: the column whose value keeps re-imports idempotent
     key: str = "external_code"
@@ -45,35 +49,73 @@ class ImportSpec:
 SPECS = {
     "communities": ImportSpec(
         kind="communities",
-        label="Thôn, làng, tổ dân phố",
+        label=_l("Thôn, làng, tổ dân phố"),
         columns=(
-            Column("Mã thôn/tổ dân phố", "external_code", True, "code", example="T23281-01"),
-            Column("Tên thôn/tổ dân phố", "name", True, example="Tổ dân phố 1"),
-            Column("Mã xã", "unit_code", True, "code", example="23281"),
-            Column("Trưởng thôn", "head_name", example="A Blong"),
+            Column(
+                "Mã thôn/tổ dân phố",
+                "external_code",
+                True,
+                "code",
+                example="T23281-01",
+                label=_l("Mã thôn/tổ dân phố"),
+            ),
+            Column(
+                "Tên thôn/tổ dân phố",
+                "name",
+                True,
+                example="Tổ dân phố 1",
+                label=_l("Tên thôn/tổ dân phố"),
+            ),
+            Column("Mã xã", "unit_code", True, "code", example="23281", label=_l("Mã xã")),
+            Column("Trưởng thôn", "head_name", example="A Blong", label=_l("Trưởng thôn")),
         ),
     ),
     "households": ImportSpec(
         kind="households",
-        label="Hộ gia đình",
+        label=_l("Hộ gia đình"),
         columns=(
-            Column("Mã hộ", "external_code", True, "code", example="H23281-0001"),
-            Column("Tên chủ hộ", "head_name", True, example="Nguyễn Văn An"),
-            Column("Mã xã", "unit_code", True, "code", example="23281"),
-            Column("Mã thôn/tổ dân phố", "community_code", False, "code", example="T23281-01"),
-            Column("Số điện thoại", "phone", False, "phone", example="0912345678"),
-            Column("Địa chỉ", "address", example="Số 5, đường Trần Phú"),
+            Column(
+                "Mã hộ", "external_code", True, "code", example="H23281-0001", label=_l("Mã hộ")
+            ),
+            Column(
+                "Tên chủ hộ", "head_name", True, example="Nguyễn Văn An", label=_l("Tên chủ hộ")
+            ),
+            Column("Mã xã", "unit_code", True, "code", example="23281", label=_l("Mã xã")),
+            Column(
+                "Mã thôn/tổ dân phố",
+                "community_code",
+                False,
+                "code",
+                example="T23281-01",
+                label=_l("Mã thôn/tổ dân phố"),
+            ),
+            Column(
+                "Số điện thoại",
+                "phone",
+                False,
+                "phone",
+                example="0912345678",
+                label=_l("Số điện thoại"),
+            ),
+            Column("Địa chỉ", "address", example="Số 5, đường Trần Phú", label=_l("Địa chỉ")),
         ),
-        notes=("Mỗi hộ một dòng; Mã hộ không trùng nhau.",),
+        notes=(_l("Mỗi hộ một dòng; Mã hộ không trùng nhau."),),
     ),
     "clans": ImportSpec(
         kind="clans",
-        label="Dòng họ",
+        label=_l("Dòng họ"),
         columns=(
-            Column("Mã dòng họ", "external_code", True, "code", example="D23281-01"),
-            Column("Tên dòng họ", "name", True, example="Dòng họ Nguyễn"),
-            Column("Trưởng họ", "head_name", example="Nguyễn Văn Bình"),
-            Column("Mã xã", "unit_code", True, "code", example="23281"),
+            Column(
+                "Mã dòng họ",
+                "external_code",
+                True,
+                "code",
+                example="D23281-01",
+                label=_l("Mã dòng họ"),
+            ),
+            Column("Tên dòng họ", "name", True, example="Dòng họ Nguyễn", label=_l("Tên dòng họ")),
+            Column("Trưởng họ", "head_name", example="Nguyễn Văn Bình", label=_l("Trưởng họ")),
+            Column("Mã xã", "unit_code", True, "code", example="23281", label=_l("Mã xã")),
             Column(
                 "Mã hộ thành viên",
                 "member_codes",
@@ -81,21 +123,51 @@ SPECS = {
                 "codes",
                 20000,
                 example="H23281-0001; H23284-0007",
+                label=_l("Mã hộ thành viên"),
             ),
         ),
-        notes=("Mã hộ thành viên cách nhau bằng dấu ; — hộ có thể ở xã khác.",),
+        notes=(_l("Mã hộ thành viên cách nhau bằng dấu ; — hộ có thể ở xã khác."),),
     ),
     "units": ImportSpec(
         kind="units",
-        label="Cơ quan, tổ chức, trường học, doanh nghiệp",
+        label=_l("Cơ quan, tổ chức, trường học, doanh nghiệp"),
         columns=(
-            Column("Mã đơn vị", "external_code", True, "code", example="U23281-01"),
-            Column("Tên đơn vị", "name", True, example="Trường Tiểu học Quang Trung"),
-            Column("Loại đơn vị", "unit_type", True, "unit_type", example="trường học"),
-            Column("Mã đơn vị hành chính quản lý", "unit_code", True, "code", example="23281"),
-            Column("Người đứng đầu", "head_name", example="Trần Thị Lan"),
+            Column(
+                "Mã đơn vị",
+                "external_code",
+                True,
+                "code",
+                example="U23281-01",
+                label=_l("Mã đơn vị"),
+            ),
+            Column(
+                "Tên đơn vị",
+                "name",
+                True,
+                example="Trường Tiểu học Quang Trung",
+                label=_l("Tên đơn vị"),
+            ),
+            Column(
+                "Loại đơn vị",
+                "unit_type",
+                True,
+                "unit_type",
+                example="trường học",
+                label=_l("Loại đơn vị"),
+            ),
+            Column(
+                "Mã đơn vị hành chính quản lý",
+                "unit_code",
+                True,
+                "code",
+                example="23281",
+                label=_l("Mã đơn vị hành chính quản lý"),
+            ),
+            Column(
+                "Người đứng đầu", "head_name", example="Trần Thị Lan", label=_l("Người đứng đầu")
+            ),
         ),
-        notes=("Loại đơn vị: cơ quan, tổ chức, trường học hoặc doanh nghiệp.",),
+        notes=(_l("Loại đơn vị: cơ quan, tổ chức, trường học hoặc doanh nghiệp."),),
     ),
 }
 

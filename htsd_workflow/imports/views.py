@@ -27,6 +27,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
 from htsd_workflow.auth.roles import IMPORT_JOB_OWNERS, IMPORTERS, SLIP_ISSUERS
 from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.extensions import db
@@ -176,7 +177,7 @@ def _slip_candidates(kind: str, without_account: bool, query: str) -> list:
     statement = (
         select(Subject, has_account.label("has_account"))
         .where(Subject.kind == kind, scope_clause(current_user, Subject, subject_column=Subject.id))
-        .order_by(Subject.commune_code, Subject.name, Subject.id)
+        .order_by(Subject.commune_code, collated(Subject.name), Subject.id)
         .limit(SLIP_PAGE + 1)
     )
     if without_account:

@@ -15,6 +15,7 @@ RUN_IMPORT = "worker.tasks.run_import_task"
 CLOSE_REPORT_MONTHS = "worker.tasks.close_report_months"
 DROP_STALE_IMPORTS = "worker.tasks.drop_stale_imports"
 BUILD_CERTIFICATES = "worker.tasks.build_certificates_task"
+BUILD_REPORT_PDF = "worker.tasks.build_report_pdf_task"
 
 #: every task the worker must register
 ALL = (
@@ -29,4 +30,5 @@ ALL = (
     CLOSE_REPORT_MONTHS,
     DROP_STALE_IMPORTS,
     BUILD_CERTIFICATES,
+    BUILD_REPORT_PDF,
 )

@@ -42,6 +42,9 @@ class Notification(db.Model):
     outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
     title: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
+    #: what the message says in no language (``messages.message_params``): the inbox renders
+    #: it in the reader's language; None on messages stored before, which show their text
+    params: Mapped[dict | None] = mapped_column(JSON)
     #: path inside the app to open (the case page, the queue)
     link: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -29,7 +28,12 @@ from htsd_workflow.core.errors import NotAllowed
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.notifications.messages import GREETING, render_message, render_text
+from htsd_workflow.notifications.messages import (
+    digest_params,
+    message_params,
+    recipient_locale,
+    render_params,
+)
 from htsd_workflow.notifications.models import Delivery, Notification, OutboxMessage
 from htsd_workflow.notifications.recipients import recipients
 
@@ -103,9 +107,10 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
         definition = registry.definition_of(case)
         payload = message.payload or {}
         for user in recipients(message.kind, payload, case, definition).values():
-            title, body, link = render_message(
+            params = message_params(
                 message.kind, payload, case, user, definition, max(now, message.created_at)
             )
+            title, body, link = render_params(params, recipient_locale(user), user.display_name)
             key = f"{message.id}:{user.id}"
             notifications.append(
                 {
@@ -115,6 +120,7 @@ def dispatch_pending(limit: int = 200, now: datetime | None = None) -> Dispatche
                     "outbox_id": message.id,
                     "title": title,
                     "body": body,
+                    "params": params,
                     "link": link,
                     "created_at": now,
                 }
@@ -244,6 +250,15 @@ def inbox_for(
     return list(db.session.scalars(statement))
 
 
+def shown_text(notification: Notification, locale: str, name: str) -> tuple[str, str]:
+    """(title, body) of a message in ``locale``: rendered from its params, or, for a message
+    stored before messages kept them, the text it was sent with."""
+    if notification.params:
+        title, body, _link = render_params(notification.params, locale, name)
+        return title, body
+    return notification.title, notification.body
+
+
 def unread_count(user: User) -> int:
     return db.session.scalar(select(unread_count_of(user.id)))
 
@@ -302,21 +317,8 @@ def send_digests(now: datetime | None = None) -> int:
         overdue = db.session.scalar(base.where(Case.due_at < now))
         if not (new or due_soon or overdue):
             continue
-        locale = "en" if (user.locale or "vi").startswith("en") else "vi"
-        body = render_text(
-            f"notifications/digest.{locale}.txt",
-            greeting=GREETING[locale].format(name=user.display_name),
-            day=local_day.strftime("%d/%m/%Y"),
-            new=new,
-            due_soon=due_soon,
-            overdue=overdue,
-            link=current_app.config["BASE_URL"].rstrip("/") + "/queue",
-        )
-        title = (
-            f"Hàng chờ ngày {local_day:%d/%m/%Y}: {overdue} quá hạn"
-            if locale == "vi"
-            else f"Your queue on {local_day:%d/%m/%Y}: {overdue} overdue"
-        )
+        params = digest_params(local_day.strftime("%d/%m/%Y"), new, due_soon, overdue)
+        title, body, _link = render_params(params, recipient_locale(user), user.display_name)
         key = f"digest:{local_day.isoformat()}:{user.id}"
         notifications.append(
             {
@@ -324,6 +326,7 @@ def send_digests(now: datetime | None = None) -> int:
                 "user_id": user.id,
                 "title": title,
                 "body": body,
+                "params": params,
                 "link": "/queue",
                 "created_at": now,
             }

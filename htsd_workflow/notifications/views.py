@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from flask_babel import gettext as _
+from flask_babel import get_locale, ngettext
 from flask_login import current_user
 
 from htsd_workflow.auth.access import access
@@ -16,6 +16,7 @@ from htsd_workflow.notifications.operations import (
     inbox_for,
     mark_read,
     retry_failed,
+    shown_text,
     unread_count,
 )
 
@@ -28,9 +29,12 @@ def inbox():
     """The signed-in user's messages, newest first."""
     before = whole_number(request.args.get("before"), 1)
     messages = inbox_for(current_user, before_id=before, limit=50)
+    locale, name = str(get_locale() or "vi"), current_user.display_name
+    texts = {m.id: shown_text(m, locale, name) for m in messages}
     return render_template(
         "notifications/inbox.html",
         messages=messages,
+        texts=texts,
         unread=unread_count(current_user),
         next_before=messages[-1].id if len(messages) == 50 else None,
     )
@@ -41,7 +45,14 @@ def inbox():
 def read_all():
     count = mark_read(current_user)
     db.session.commit()
-    flash(_("Đã đánh dấu %(num)s thông báo là đã đọc.", num=count), "success")
+    flash(
+        ngettext(
+            "Đã đánh dấu %(num)s thông báo là đã đọc.",
+            "Đã đánh dấu %(num)s thông báo là đã đọc.",
+            count,
+        ),
+        "success",
+    )
     return redirect(url_for("notifications.inbox"))
 
 
@@ -62,5 +73,10 @@ def retry():
     db.session.commit()
     for delivery_id in ids:
         enqueue(names.SEND_EMAIL, delivery_id)
-    flash(_("Đã đưa %(num)s thư vào hàng gửi lại.", num=len(ids)), "success")
+    flash(
+        ngettext(
+            "Đã đưa %(num)s thư vào hàng gửi lại.", "Đã đưa %(num)s thư vào hàng gửi lại.", len(ids)
+        ),
+        "success",
+    )
     return redirect(url_for("notifications.deliveries"))

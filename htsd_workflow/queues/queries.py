@@ -19,6 +19,7 @@ from htsd_workflow.auth.scope import territory, territory_clause
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, PartClaim, SignOff
 from htsd_workflow.cases.operations import actor_department, score_results
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.extensions import db
@@ -63,7 +64,9 @@ _DESCENDING = (Case.due_at.desc(), Case.id.desc())
 
 #: the units a province's or a district's user may filter by (the filter lists need only
 #: these columns)
-_UNIT_COLUMNS = select(Unit.code, Unit.name, Unit.level, Unit.district_code).order_by(Unit.code)
+_UNIT_COLUMNS = select(Unit.code, Unit.name, Unit.level, Unit.district_code).order_by(
+    collated(Unit.name), Unit.code
+)
 _UNITS_OF = {
     level: _UNIT_COLUMNS.where(units_within(level, bindparam("code")))
     for level in ("province", "district")

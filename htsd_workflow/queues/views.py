@@ -29,6 +29,7 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
 from htsd_workflow.core.calendar import get_calendar
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
 from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
@@ -383,7 +384,7 @@ def _units_matching(key: str) -> list[Unit]:
             Unit.level != "province",
             Unit.name_search.contains(key, autoescape=True),
         )
-        .order_by(Unit.level, Unit.name)
+        .order_by(Unit.level, collated(Unit.name))
         .limit(20)
     ).all()
 
@@ -412,7 +413,7 @@ def search():
                     Subject.external_code == query,
                 ),
             )
-            .order_by(Subject.name)
+            .order_by(collated(Subject.name), Subject.id)
             .limit(50)
         ).all()
         if subjects:

@@ -21,7 +21,7 @@ def to_csv(
     written 89,5; otherwise "," and 89.5."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";" if decimal_comma else ",")
-    writer.writerow([label for _, label in columns])
+    writer.writerow([str(label) for _, label in columns])
     for row in rows:
         writer.writerow([neutralise(_csv_cell(row.get(key), decimal_comma)) for key, _ in columns])
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")  # BOM: Excel reads UTF-8 then
@@ -38,7 +38,7 @@ def to_xlsx(columns: list[tuple[str, str]], rows: list[dict], *, title: str) -> 
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = title[:31]
-    sheet.append([label for _, label in columns])
+    sheet.append([str(label) for _, label in columns])
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in rows:
@@ -59,9 +59,10 @@ def _cell(value):
 PRINT_CSS = "report-print.css"
 
 
-def to_pdf(html: str) -> bytes:
-    """The printable page as PDF (WeasyPrint) with the print stylesheet; charts are inline
-    SVG. Nothing is fetched: a reference to any other resource is refused."""
+def render_pdf(html: str):
+    """The printable page laid out as a PDF document (WeasyPrint) with the print stylesheet;
+    charts are inline SVG. Nothing is fetched: a reference to any other resource is refused.
+    ``.pages`` are the pages, ``.write_pdf()`` writes the file."""
     from weasyprint import CSS, HTML  # imported here: Pango loads only when a PDF is asked for
     from weasyprint.urls import URLFetcher
 
@@ -70,4 +71,9 @@ def to_pdf(html: str) -> bytes:
             raise ValueError(f"not fetched for a PDF: {url}")
 
     stylesheet = CSS(filename=str(Path(current_app.static_folder) / PRINT_CSS))
-    return HTML(string=html, url_fetcher=NoFetch()).write_pdf(stylesheets=[stylesheet])
+    return HTML(string=html, url_fetcher=NoFetch()).render(stylesheets=[stylesheet])
+
+
+def to_pdf(html: str) -> bytes:
+    """The printable page as PDF (``render_pdf``)."""
+    return render_pdf(html).write_pdf()

@@ -5,10 +5,22 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.models import JobMixin
 
 
 class Denominator(db.Model):
@@ -88,3 +100,26 @@ class MonthlyVisitFigures(db.Model):
     #: the local day the visits entered the stage (only visits that entered before the month)
     entered_on: Mapped[date | None] = mapped_column(Date)
     visits: Mapped[int] = mapped_column(Integer)
+
+
+class ReportPdfJob(JobMixin, db.Model):
+    """A large report's PDF (the targets of a whole province: some 18 pages) built by the
+    worker with a progress bar. The page's printable HTML is made in the request (it needs the
+    reader's territory, filters and language) and kept here; the worker lays it out and writes
+    the PDF. ``total`` and ``done`` count the two steps: laying out the pages, writing the file."""
+
+    __tablename__ = "report_pdf_jobs"
+    ACTIVE = ("queued", "running")
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    #: the file's name without ".pdf" ("chi-tieu")
+    name: Mapped[str] = mapped_column(String(60))
+    #: where the reader came from (the report with its filters), for the "back" link
+    back: Mapped[str | None] = mapped_column(String(500))
+    html: Mapped[str | None] = mapped_column(Text, deferred=True)
+    #: the pages laid out, once known
+    pages: Mapped[int | None] = mapped_column(Integer)
+    #: why a run stopped (status "failed")
+    error: Mapped[str | None] = mapped_column(Text)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import IO
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -45,6 +46,13 @@ TITLE_HEADERS = {
     "clan": "Số dòng họ",
     "community": "Số thôn, tổ dân phố",
     "unit": "Số cơ quan, đơn vị",
+}
+#: the same columns on the pages, in the reader's language (the file keeps ``TITLE_HEADERS``)
+TITLE_WORDS = {
+    "family": _l("Số hộ gia đình"),
+    "clan": _l("Số dòng họ"),
+    "community": _l("Số thôn, tổ dân phố"),
+    "unit": _l("Số cơ quan, đơn vị"),
 }
 #: headers the reader also accepts (files made from the first template)
 ALIASES = {"Mã xã": CODE_HEADER}
@@ -111,9 +119,13 @@ def _check_count(text: str | None) -> tuple[int | None, str | None]:
         return None, None
     text = str(text).strip().replace(".", "").replace(" ", "")  # 2.150 and 2 150 are 2150
     if whole_number(text, 0, 10**18) is None:
-        return None, f"“{text}” không phải số nguyên không âm"
+        return None, _("“%(text)s” không phải số nguyên không âm", text=text)
     if int(text) > MAX_COUNT:
-        return None, f"“{text}” lớn quá (tối đa {MAX_COUNT:,})".replace(",", ".")
+        return None, _(
+            "“%(text)s” lớn quá (tối đa %(most)s)",
+            text=text,
+            most=f"{MAX_COUNT:,}".replace(",", "."),
+        )
     return int(text), None
 
 
@@ -131,7 +143,7 @@ def save_form(actor: User, year, form: dict[str, str]) -> int:
         if not name.startswith("d-"):
             continue
         try:
-            _, code, title = name.split("-", 2)
+            _field, code, title = name.split("-", 2)
         except ValueError:
             errors[name] = "Tên ô không hợp lệ"
             continue
@@ -139,17 +151,21 @@ def save_form(actor: User, year, form: dict[str, str]) -> int:
         if area is None:
             unit = db.session.get(Unit, code)
             errors[name] = (
-                f"Không có đơn vị hành chính mã “{code}”"
+                _("Không có đơn vị hành chính mã “%(code)s”", code=code)
                 if unit is None
-                else f"“{unit.name}” ngoài địa bàn bạn quản lý"
+                else _("“%(name)s” ngoài địa bàn bạn quản lý", name=unit.name)
             )
             continue
         if title not in area.titles:
-            errors[name] = f"{area.unit.name} không nhập {TITLE_HEADERS.get(title, title).lower()}"
+            errors[name] = _(
+                "%(area)s không nhập %(column)s",
+                area=area.unit.name,
+                column=str(TITLE_WORDS.get(title, title)).lower(),
+            )
             continue
         count, problem = _check_count(value)
         if problem:
-            errors[name] = f"{area.unit.name} – {TITLE_HEADERS[title]}: {problem}"
+            errors[name] = f"{area.unit.name} – {TITLE_WORDS[title]}: {problem}"
             continue
         wanted[(code, title)] = count
     if errors:
@@ -171,7 +187,7 @@ def _write(year: int, wanted: dict[tuple[str, str], int | None]) -> int:
     """Upsert (or delete, for None) the figures of one year in one pass."""
     if not wanted:
         return 0
-    codes = {code for code, _ in wanted}
+    codes = {code for code, _title in wanted}
     existing = {
         (d.unit_code, d.title): d
         for d in db.session.scalars(

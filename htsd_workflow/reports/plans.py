@@ -16,6 +16,7 @@ from htsd_workflow.core.titles import TITLES
 _KEYS = {
     "id",
     "label",
+    "label_en",
     "province",
     "period",
     "kind",
@@ -48,6 +49,8 @@ class Plan:
     path: str = "linear"
     #: figures the plan sets beyond the four titles (e.g. "Công dân học tập"), kept as written
     other: dict = field(default_factory=dict)
+    #: the plan's name in English (the Vietnamese one shows where it is missing)
+    label_en: str = ""
 
     def target(self, title: str, is_dbkk: bool) -> float | None:
         if is_dbkk and title in self.dbkk:
@@ -118,6 +121,7 @@ def load_plans(directory: str | Path) -> dict[str, Plan]:
         plan = Plan(
             id=str(data.get("id") or path.stem),
             label=str(data.get("label") or path.stem),
+            label_en=str(data.get("label_en") or ""),
             province=str(data.get("province") or "national"),
             period_from=period_from,
             period_to=period_to,

@@ -220,6 +220,7 @@ def targets(
         plan_ref = {
             "id": plan.id,
             "label": plan.label,
+            "label_en": plan.label_en,
             "kind": plan.kind,
             "period": {"from": plan.period_from, "to": plan.period_to},
             "carried_past_end": plan.carried_past_end(year),

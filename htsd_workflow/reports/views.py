@@ -7,8 +7,10 @@ from datetime import date
 from flask import (
     Blueprint,
     Response,
+    abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -37,7 +39,7 @@ from htsd_workflow.geography.models import Unit
 from htsd_workflow.queues.queries import units_in_scope
 from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
-    TITLE_HEADERS,
+    TITLE_WORDS,
     areas_for,
     denominator_template,
     import_denominators,
@@ -55,75 +57,75 @@ bp = Blueprint("reports", __name__, url_prefix="/reports")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 BOTTLENECK_COLUMNS = [
-    ("stage", "Bước"),
-    ("unit_code", "Mã đơn vị"),
-    ("unit_name", "Đơn vị"),
-    ("waiting", "Đang chờ"),
-    ("arrived", "Đến trong kỳ"),
-    ("completed", "Xử lý trong kỳ"),
-    ("overdue", "Quá hạn"),
-    ("escalated", "Báo cáo cấp trên"),
-    ("returned", "Trả lại"),
-    ("withdrawn", "Rút hồ sơ"),
-    ("median_days", "Trung vị (ngày LV)"),
-    ("p90_days", "P90 (ngày LV)"),
-    ("to_handle", "Phải giải quyết"),
-    ("nearly_late", "Sắp đến hạn"),
-    ("not_yet_due", "Chưa đến hạn"),
-    ("late_done", "Giải quyết trễ"),
-    ("on_time_done", "Giải quyết đúng hạn"),
-    ("late_rate", "Tỷ lệ trễ hạn"),
-    ("on_time_rate", "Tỷ lệ đúng hạn"),
+    ("stage", _l("Bước")),
+    ("unit_code", _l("Mã đơn vị")),
+    ("unit_name", _l("Đơn vị")),
+    ("waiting", _l("Đang chờ")),
+    ("arrived", _l("Đến trong kỳ")),
+    ("completed", _l("Xử lý trong kỳ")),
+    ("overdue", _l("Quá hạn")),
+    ("escalated", _l("Báo cáo cấp trên")),
+    ("returned", _l("Trả lại")),
+    ("withdrawn", _l("Rút hồ sơ")),
+    ("median_days", _l("Trung vị (ngày LV)")),
+    ("p90_days", _l("P90 (ngày LV)")),
+    ("to_handle", _l("Phải giải quyết")),
+    ("nearly_late", _l("Sắp đến hạn")),
+    ("not_yet_due", _l("Chưa đến hạn")),
+    ("late_done", _l("Giải quyết trễ")),
+    ("on_time_done", _l("Giải quyết đúng hạn")),
+    ("late_rate", _l("Tỷ lệ trễ hạn")),
+    ("on_time_rate", _l("Tỷ lệ đúng hạn")),
 ]
 TARGET_COLUMNS = [
-    ("unit_code", "Mã đơn vị"),
-    ("unit_name", "Đơn vị"),
-    ("level", "Cấp"),
-    ("title", "Danh hiệu"),
-    ("denominator", "Tổng số"),
-    ("registered", "Đăng ký"),
-    ("recognized", "Được công nhận"),
-    ("levels", "Mức độ đạt được"),
-    ("percent", "Tỷ lệ (%)"),
-    ("path", "Lộ trình năm (%)"),
-    ("target", "Chỉ tiêu cuối kỳ (%)"),
-    ("gap", "Còn thiếu (điểm %)"),
-    ("gap_count", "Cần công nhận thêm (số lượng)"),
-    ("on_track", "Đạt tiến độ"),
-    ("is_dbkk", "Xã ĐBKK"),
+    ("unit_code", _l("Mã đơn vị")),
+    ("unit_name", _l("Đơn vị")),
+    ("level", _l("Cấp")),
+    ("title", _l("Danh hiệu")),
+    ("denominator", _l("Tổng số")),
+    ("registered", _l("Đăng ký")),
+    ("recognized", _l("Được công nhận")),
+    ("levels", _l("Mức độ đạt được")),
+    ("percent", _l("Tỷ lệ (%)")),
+    ("path", _l("Lộ trình năm (%)")),
+    ("target", _l("Chỉ tiêu cuối kỳ (%)")),
+    ("gap", _l("Còn thiếu (điểm %)")),
+    ("gap_count", _l("Cần công nhận thêm (số lượng)")),
+    ("on_track", _l("Đạt tiến độ")),
+    ("is_dbkk", _l("Xã ĐBKK")),
 ]
 #: the level column of the targets table in words ("direct": managed by the district/province)
 REPORT_LEVELS = {
-    "commune": "Xã",
-    "district": "Huyện",
-    "province": "Tỉnh",
-    "direct": "Trực tiếp quản lý",
+    "commune": _l("Xã"),
+    "district": _l("Huyện"),
+    "province": _l("Tỉnh"),
+    "direct": _l("Trực tiếp quản lý"),
 }
 
 
 SLOWEST_COLUMNS = [
-    ("stage_label", "Bước"),
-    ("unit_code", "Mã đơn vị"),
-    ("unit_name", "Đơn vị"),
-    ("median_days", "Trung vị (ngày LV)"),
-    ("p90_days", "P90 (ngày LV)"),
-    ("completed", "Xử lý trong kỳ"),
+    ("stage_label", _l("Bước")),
+    ("unit_code", _l("Mã đơn vị")),
+    ("unit_name", _l("Đơn vị")),
+    ("median_days", _l("Trung vị (ngày LV)")),
+    ("p90_days", _l("P90 (ngày LV)")),
+    ("completed", _l("Xử lý trong kỳ")),
 ]
 WAITING_COLUMNS = [
-    ("case", "Hồ sơ"),
-    ("subject", "Đối tượng"),
-    ("title", "Danh hiệu"),
-    ("stage_label", "Bước"),
-    ("commune_code", "Mã xã"),
-    ("district_code", "Mã huyện"),
-    ("entered", "Đến bước lúc"),
-    ("due", "Hạn"),
+    ("case", _l("Hồ sơ")),
+    ("subject", _l("Đối tượng")),
+    ("title", _l("Danh hiệu")),
+    ("stage_label", _l("Bước")),
+    ("commune_code", _l("Mã xã")),
+    ("district_code", _l("Mã huyện")),
+    ("entered", _l("Đến bước lúc")),
+    ("due", _l("Hạn")),
 ]
 TREND_COLUMNS = [
-    ("week", "Tuần bắt đầu"),
-    ("arrived", "Đến"),
-    ("completed", "Xử lý"),
-    ("overdue_backlog", "Tồn đọng quá hạn cuối tuần"),
+    ("week", _l("Tuần bắt đầu")),
+    ("arrived", _l("Đến")),
+    ("completed", _l("Xử lý")),
+    ("overdue_backlog", _l("Tồn đọng quá hạn cuối tuần")),
 ]
 #: the tables of each page that export: ?table=<name>&format=csv|xlsx (the first is the default)
 BOTTLENECK_TABLES = ("details", "slowest", "waiting", "trend")
@@ -170,6 +172,63 @@ def _export(kind: str, columns, rows, name: str):
         to_xlsx(columns, rows, title=name),
         mimetype=XLSX,
         headers={"Content-Disposition": f"attachment; filename={name}.xlsx"},
+    )
+
+
+def _pdf_or_job(html: str, name: str):
+    """The PDF at once for a short report; for a long one (more table rows than
+    ``REPORT_PDF_INLINE_MAX_ROWS``) a job the worker builds while a progress bar shows."""
+    if html.count("<tr") <= current_app.config.get("REPORT_PDF_INLINE_MAX_ROWS", 120):
+        return _pdf(html, name)
+    from htsd_workflow.reports.pdf_jobs import create_report_pdf_job, dispatch_report_pdf_job
+
+    _audit_export("pdf", name)
+    back = url_for(request.endpoint, **_filter_args())
+    job = create_report_pdf_job(current_user, name, html, back)
+    db.session.commit()
+    dispatch_report_pdf_job(job.id)
+    return redirect(url_for("reports.pdf_job", job_id=job.id))
+
+
+def _own_pdf_job(job_id: int):
+    from htsd_workflow.reports.models import ReportPdfJob
+
+    job = db.session.get(ReportPdfJob, job_id)
+    if job is None or job.user_id != current_user.id:
+        abort(404)
+    return job
+
+
+@bp.route("/pdf-jobs/<int:job_id>")
+@access(*REPORT_READERS)
+def pdf_job(job_id):
+    """The progress of a long report's PDF, then its file."""
+    return render_template("reports/pdf_job.html", job=_own_pdf_job(job_id))
+
+
+@bp.route("/pdf-jobs/<int:job_id>/status")
+@access(*REPORT_READERS)
+def pdf_job_status(job_id):
+    from htsd_workflow.jobs.models import progress_of
+
+    job = _own_pdf_job(job_id)
+    label = _("Đang ghi tệp PDF (%(pages)s trang)", pages=job.pages) if job.done else None
+    return jsonify(progress_of(job, label=label))
+
+
+@bp.route("/pdf-jobs/<int:job_id>/file")
+@access(*REPORT_READERS)
+def pdf_job_file(job_id):
+    from htsd_workflow.reports.models import ReportPdfJob
+
+    job = _own_pdf_job(job_id)
+    if job.status != "done":
+        abort(404)
+    pdf = db.session.get(ReportPdfJob, job.id).pdf
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename={job.name}.pdf"},
     )
 
 
@@ -297,7 +356,7 @@ def bottleneck_page():
         generated_at=format_moment(utcnow()),
     )
     if kind == "pdf":
-        return _pdf(html, "diem-nghen")
+        return _pdf_or_job(html, "diem-nghen")
     return html
 
 
@@ -329,7 +388,7 @@ def _target_columns(data: dict) -> list[tuple[str, str]]:
     """The targets table's columns; a count plan (the 2015 pilot) has counts, not percentages."""
     if not data["plan"] or data["plan"]["kind"] != "count":
         return TARGET_COLUMNS
-    words = {"target": "Chỉ tiêu (số lượng)", "gap": "Còn thiếu (số lượng)"}
+    words = {"target": _l("Chỉ tiêu (số lượng)"), "gap": _l("Còn thiếu (số lượng)")}
     return [
         (key, words.get(key, label))
         for key, label in TARGET_COLUMNS
@@ -411,7 +470,7 @@ def targets_page():
         generated_at=format_moment(utcnow()),
     )
     if kind == "pdf":
-        return _pdf(html, "chi-tieu")
+        return _pdf_or_job(html, "chi-tieu")
     return html
 
 
@@ -424,7 +483,7 @@ def _denominator_page(year: int, *, errors=None, upload_errors=None, values=None
             "reports/denominators.html",
             year=year,
             areas=areas_for(current_user, year),
-            titles=TITLE_HEADERS,
+            titles=TITLE_WORDS,
             errors=errors or {},
             upload_errors=upload_errors,
             values=values or {},

@@ -19,6 +19,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -331,9 +332,11 @@ def save_grid(village_id: int):
     saved = outcome["saved"]["counts"]["succeeded"]
     sent = outcome["submitted"]["counts"]["succeeded"] if outcome["submitted"] else 0
     flash(
-        _("Đã lưu %(saved)s hộ, đã gửi %(sent)s hộ.", saved=saved, sent=sent)
+        ngettext("Đã lưu %(num)s hộ", "Đã lưu %(num)s hộ", saved)
+        + ", "
+        + ngettext("đã gửi %(num)s hộ.", "đã gửi %(num)s hộ.", sent)
         if send
-        else _("Đã lưu bản nháp của %(saved)s hộ.", saved=saved),
+        else ngettext("Đã lưu bản nháp của %(num)s hộ.", "Đã lưu bản nháp của %(num)s hộ.", saved),
         "success",
     )
     problems = outcome["saved"]["failed"] + (
