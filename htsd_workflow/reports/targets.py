@@ -385,4 +385,7 @@ def commune_target(commune_code: str, title: str, year: int) -> dict:
     ).one()
     name = commune.name if commune is not None else commune_code
     row = _target_row(commune_code, name, "commune", title, den, registered, recognized, target)
-    return {"row": row, "plan": {"label": plan.label} if plan else None}
+    return {
+        "row": row,
+        "plan": {"label": plan.label, "label_en": plan.label_en} if plan else None,
+    }

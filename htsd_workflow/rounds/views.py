@@ -274,9 +274,10 @@ def register_list(village_id: int):
     db.session.commit()
     counts = result["counts"]
     flash(
-        _(
+        ngettext(
             "Đã đăng ký %(num)s hộ theo danh sách (%(already)s hộ đã đăng ký từ trước).",
-            num=counts["registered"],
+            "Đã đăng ký %(num)s hộ theo danh sách (%(already)s hộ đã đăng ký từ trước).",
+            counts["registered"],
             already=counts["already_registered"],
         ),
         "success" if not counts["failed"] else "error",

@@ -1,7 +1,7 @@
 """rounds: each level's review deadline (commune, district, province)
 
 Revision ID: h21_round_level_deadlines
-Revises: h20_commune_subject_once
+Revises: h17_seen_report_pdf_jobs
 Create Date: 2026-12-07 15:10:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "h21_round_level_deadlines"  # alembic allows no "-" in an id
-down_revision = "h20_commune_subject_once"
+down_revision = "h17_seen_report_pdf_jobs"
 branch_labels = None
 depends_on = None
 
