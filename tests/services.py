@@ -130,7 +130,11 @@ class ThrowawayPostgres:
 @contextlib.contextmanager
 def scratch_database(server_url: str, prefix: str):
     """A new, empty database on the PostgreSQL at ``server_url`` (its URL, password kept),
-    dropped afterwards with any connection still open on it."""
+    dropped afterwards with any connection still open on it.
+
+    A throwaway database needs no durability: its commits do not wait for the WAL to reach the
+    disk (``synchronous_commit = off``; a crash could lose the last few, a clean restart loses
+    none), which makes the commit-heavy tests several times faster on a busy disk."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -142,6 +146,7 @@ def scratch_database(server_url: str, prefix: str):
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
+            connection.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
         yield base.set(database=name).render_as_string(hide_password=False)
         with admin.connect() as connection:
             connection.execute(

@@ -18,10 +18,17 @@ from bench.data.days import MINUTES_PER_DAY, DayTable
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE
 from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS
-from htsd_workflow.cases.rules import RESET_ON_MOVE, returned_from_after
+from htsd_workflow.cases.rules import (
+    CLOSE_BY_PARAMS,
+    RESET_ON_MOVE,
+    returned_from_after,
+    to_python,
+)
 from htsd_workflow.criteria.scoring import compute_result
 
 NULL = "\\N"
+#: whether a closed visit was late, by the rule the writers apply (``rules.close_values``)
+_CLOSED_LATE = to_python(CLOSE_BY_PARAMS["is_late"])
 #: office hours (local minutes of the day) in which people act: 07:30 – 16:59
 FIRST_MINUTE, LAST_MINUTE = 450, 1019
 
@@ -494,7 +501,7 @@ class _Life:
     def _close(self, visit, moment, outcome) -> None:
         stage, came, due = visit
         text = self.text
-        late = "t" if moment > due else "f"
+        late = "t" if _CLOSED_LATE({"due_at": due}, {"now": moment}) else "f"
         self.rows.visits.append(
             f"{self.case_id}\t{stage}{self.visit_head}{text(came)}\t{text(due)}"
             f"\t{text(moment)}\t{outcome}\t{self.sim.days.working_days(came, moment)}"

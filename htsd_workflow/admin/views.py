@@ -22,6 +22,7 @@ from htsd_workflow.auth.operations import (
 )
 from htsd_workflow.auth.roles import ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope, units_in_territory
+from htsd_workflow.core import transaction
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import AUDIT_ACTION_LABELS, ROLE_LABELS
@@ -178,24 +179,23 @@ def new_user():
     if form.validate_on_submit() and _check_subject(form):
         password = form.password.data or temporary_password()
         try:
-            user = create_user(
-                form.username.data,
-                password,
-                form.role.data,
-                unit_code=form.unit_code.data or None,
-                subject_id=form.subject_id.data,
-                email=form.email.data,
-                full_name=form.full_name.data,
-                phone=form.phone.data,
-                actor=current_user,
-            )
-            user.must_change_password = True
-            db.session.flush()
+            with transaction.undone_on_refusal():
+                user = create_user(
+                    form.username.data,
+                    password,
+                    form.role.data,
+                    unit_code=form.unit_code.data or None,
+                    subject_id=form.subject_id.data,
+                    email=form.email.data,
+                    full_name=form.full_name.data,
+                    phone=form.phone.data,
+                    actor=current_user,
+                )
+                user.must_change_password = True
+                db.session.flush()
         except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
             _show_errors(form, exc)
         else:
-            db.session.commit()
             if not form.password.data:
                 return _temporary_page(user, password)
             flash(_("Đã tạo tài khoản %(name)s.", name=user.username), "success")
@@ -220,21 +220,20 @@ def edit_user(user_id: int):
             form.subject_query.data = subject.external_code or subject.name
     if form.validate_on_submit() and _check_subject(form):
         try:
-            update_user(
-                user,
-                role=form.role.data,
-                unit_code=form.unit_code.data or None,
-                subject_id=form.subject_id.data,
-                full_name=form.full_name.data,
-                email=form.email.data,
-                phone=form.phone.data,
-                actor=current_user,
-            )
+            with transaction.undone_on_refusal():
+                update_user(
+                    user,
+                    role=form.role.data,
+                    unit_code=form.unit_code.data or None,
+                    subject_id=form.subject_id.data,
+                    full_name=form.full_name.data,
+                    email=form.email.data,
+                    phone=form.phone.data,
+                    actor=current_user,
+                )
         except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
             _show_errors(form, exc)
         else:
-            db.session.commit()
             flash(_("Đã lưu tài khoản %(name)s.", name=user.username), "success")
             return redirect(url_for("admin.edit_user", user_id=user.id))
     status = 422 if request.method == "POST" else 200
@@ -250,7 +249,6 @@ def deactivate(user_id: int):
         flash(_("Bạn không thể tự khóa tài khoản của mình."), "error")
         return redirect(url_for("admin.edit_user", user_id=user.id))
     released = deactivate_user(user, current_user)
-    db.session.commit()
     flash(
         _(
             "Đã khóa tài khoản %(name)s; %(num)s hồ sơ đang giữ đã trả về hàng chờ.",
@@ -268,7 +266,6 @@ def activate(user_id: int):
     """Unlock an account."""
     user = _user_in_scope(user_id)
     reactivate_user(user, current_user)
-    db.session.commit()
     flash(_("Đã mở khóa tài khoản %(name)s.", name=user.username), "success")
     return redirect(url_for("admin.edit_user", user_id=user.id))
 
@@ -279,7 +276,6 @@ def reset(user_id: int):
     """Give the account a temporary password, shown once."""
     user = _user_in_scope(user_id)
     password = reset_password(user, current_user)
-    db.session.commit()
     return _temporary_page(user, password)
 
 

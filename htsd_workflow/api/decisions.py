@@ -194,6 +194,7 @@ def post_decision_issue(user, decision_id, body):
     summary="The decision as PDF (signed when the province configured a key)",
     roles=STAFF_ROLES,
     tags=("decisions",),
+    media_type="application/pdf",
 )
 def get_decision_pdf(user, decision_id) -> Response:
     return decision_pdf_response(visible_decision(decision_id, user))
@@ -204,6 +205,7 @@ def get_decision_pdf(user, decision_id) -> Response:
     "GET",
     summary="The case's certificate (PDF) once its decision is issued",
     tags=("decisions",),
+    media_type="application/pdf",
 )
 def get_certificate(user, case_id) -> Response:
     case = db.session.get(Case, case_id)

@@ -32,6 +32,7 @@ from werkzeug.exceptions import HTTPException
 from htsd_workflow.auth.access import AccessRule
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.roles import ROLES
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import DomainError, rendered
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
@@ -54,6 +55,8 @@ class Operation:
     status: int = 200
     public: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
+    #: what a successful answer is: JSON, or a file (``application/pdf``) the view returns
+    media_type: str = "application/json"
 
 
 #: every endpoint, for the OpenAPI document
@@ -159,6 +162,7 @@ def endpoint(
     status=200,
     public=False,
     tags=(),
+    media_type="application/json",
 ):
     roles = tuple(roles) or ROLES
     for role in roles:
@@ -192,7 +196,7 @@ def endpoint(
                     raise ApiError(400, "bad_request", _l("Nội dung phải là một đối tượng JSON."))
                 kwargs["body"] = _load(body, payload, _l("Dữ liệu gửi lên không hợp lệ."))
             result = view(user, **kwargs) if not public else view(**kwargs)
-            db.session.commit()
+            transaction.finish(_status_of(result, status))
             if isinstance(result, tuple | Response):
                 return result
             if response is not None:
@@ -216,11 +220,21 @@ def endpoint(
                 status=status,
                 public=public,
                 tags=tags,
+                media_type=media_type,
             )
         )
         return wrapper
 
     return decorator
+
+
+def _status_of(result, default: int) -> int:
+    """The status of what an endpoint returned (its declared ``status`` when it gave data)."""
+    if isinstance(result, Response):
+        return result.status_code
+    if isinstance(result, tuple) and len(result) > 1 and isinstance(result[1], int):
+        return result[1]
+    return default
 
 
 # --- errors -------------------------------------------------------------------------------

@@ -85,9 +85,13 @@ def build_spec() -> dict:
                 "required": True,
                 "content": {"application/json": {"schema": op.body}},
             }
+        if op.media_type == "application/json":
+            answer = {"schema": op.response or {"type": "object"}}
+        else:  # a file: its bytes
+            answer = {"schema": {"type": "string", "format": "binary"}}
         operation["responses"][str(op.status)] = {
             "description": "OK",
-            "content": {"application/json": {"schema": op.response or {"type": "object"}}},
+            "content": {op.media_type: answer},
         }
         for status, description in ERROR_STATUSES.items():
             operation["responses"][status] = {

@@ -1,9 +1,10 @@
 """Declared access rules for every route.
 
-Each view is wrapped by ``access(...)``; the rule is kept on the view function
-(``view.access_rule``) so that a test can walk the URL map and fail for a route that declares
-none. Territory is checked inside the view through ``auth.scope`` (objects) and
-``scope_clause`` (lists).
+Each view is wrapped by ``access(...)``, which also ends the request's transaction
+(``core.transaction.finish``: commit on success, roll back on a refusal); the rule is kept on
+the view function (``view.access_rule``) so that a test can walk the URL map and fail for a
+route that declares none. Territory is checked inside the view through ``auth.scope``
+(objects) and ``scope_clause`` (lists).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from flask import abort
+from flask import abort, g, make_response
 from flask_login import current_user
 
 from htsd_workflow.auth.roles import ROLES, SUPERVISOR_ROLES
+from htsd_workflow.core import transaction
 from htsd_workflow.extensions import login_manager
 
 
@@ -40,7 +42,18 @@ def access(*roles: str, public: bool = False):
                     return login_manager.unauthorized()
                 if current_user.role not in rule.roles:
                     abort(403)
-            return view(*args, **kwargs)
+            if g.get("htsd_in_view"):
+                return view(*args, **kwargs)  # called by another view, which ends the request
+            g.htsd_in_view = True
+            try:
+                response = make_response(view(*args, **kwargs))
+            except BaseException:
+                transaction.abandon()
+                raise
+            finally:
+                g.htsd_in_view = False
+            transaction.finish(response.status_code, expire=False)
+            return response
 
         wrapper.access_rule = rule
         return wrapper

@@ -21,6 +21,7 @@ from htsd_workflow.auth.forms import ChangePasswordForm, LoginForm
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import end_sessions, set_password
 from htsd_workflow.auth.signin import _check_password, _user_named, sign_in_limited
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.pages import safe_next
 from htsd_workflow.extensions import db
@@ -53,11 +54,10 @@ def login():
         if _check_password(user, form.password.data or ""):
             if not user.is_active:
                 record_sign_in(form.username.data, user, ok=False, reason="locked")
-                db.session.commit()
+                transaction.keep_writes()  # the refused sign-in is recorded
                 error = _("Tài khoản này đã bị khóa. Hãy liên hệ cán bộ quản trị.")
             else:
                 record_sign_in(form.username.data, user, ok=True)
-                db.session.commit()
                 _start_session(user)
                 if user.must_change_password:
                     flash(_("Bạn đang dùng mật khẩu tạm. Hãy đặt mật khẩu mới."), "warning")
@@ -67,7 +67,7 @@ def login():
         else:
             reason = "unknown_user" if user is None else "wrong_password"
             record_sign_in(form.username.data, user, ok=False, reason=reason)
-            db.session.commit()
+            transaction.keep_writes()  # the refused sign-in is recorded
             error = _("Tên đăng nhập hoặc mật khẩu không đúng.")
     status = 401 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form, error=error), status
@@ -82,7 +82,6 @@ def logout():
     user = db.session.get(User, current_user.id)
     end_sessions(user)
     record_audit("logout", actor=user)
-    db.session.commit()
     logout_user()
     session.clear()
     if language:
@@ -104,13 +103,12 @@ def change_password():
             form.new_password.errors.append(_("Mật khẩu mới phải khác mật khẩu hiện tại"))
         else:
             try:
-                set_password(user, form.new_password.data)
-                record_audit("password_changed", actor=user, target=f"user:{user.id}")
+                with transaction.undone_on_refusal():
+                    set_password(user, form.new_password.data)
+                    record_audit("password_changed", actor=user, target=f"user:{user.id}")
             except InvalidInput as exc:
-                db.session.rollback()
                 form.new_password.errors.append(exc.message)
             else:
-                db.session.commit()
                 _start_session(user)  # the old sessions ended with the new password
                 flash(_("Đã đổi mật khẩu."), "success")
                 return redirect(url_for(start_endpoint(user)))
@@ -128,5 +126,4 @@ def set_language():
         if current_user.is_authenticated:
             user = db.session.get(User, current_user.id)
             user.locale = language
-            db.session.commit()
     return redirect(safe_next(request.form.get("next")) or url_for("home"))

@@ -15,6 +15,7 @@ from htsd_workflow.core.datafiles import (
 )
 from htsd_workflow.core.errors import ConfigurationError
 from htsd_workflow.core.titles import TITLES
+from htsd_workflow.criteria.loader import MANAGING_LEVELS
 from htsd_workflow.geography.models import LEVELS
 
 STATE_KINDS = ("applicant", "review", "final")
@@ -47,7 +48,16 @@ _FILE_KEYS = {
     "carried_from",
 }
 _STATE_KEYS = {"label", "kind", "level", "roles", "sla_days", "joint"}
-_TRANSITION_KEYS = {"trigger", "source", "dest", "roles", "guards", "comment", "label"}
+_TRANSITION_KEYS = {
+    "trigger",
+    "source",
+    "dest",
+    "roles",
+    "guards",
+    "comment",
+    "label",
+    "issuing_level",
+}
 _RUNG_KEYS = {"rung", "at_sla_fraction", "overdue_days", "action", "notify"}
 _DECISION_KEYS = {"level", "signer_title", "body", "number", "bases", "valid_months"}
 
@@ -81,6 +91,9 @@ class TransitionDef:
     guards: tuple[str, ...] = ()
     comment_required: bool = False
     label: str = ""
+    #: only people of the level that issues the case's recognition decision may fire it (its
+    #: officer or its leader, for that decision's territory): ``issuing_level: true``
+    issuing_level: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,11 +107,17 @@ class RungDef:
     overdue_days: int | None = None
 
 
-@dataclass(frozen=True)
-class DecisionDef:
-    """Who issues the recognition decision of a title, and what it says (``decision:``)."""
+#: ``decision: level: managing``: the level that manages the subject issues its decision (a
+#: unit managed by a district or the province: the People's Committee of the same level)
+MANAGING = "managing"
+#: the texts of a decision block that may differ by issuing level (a mapping level → text)
+_PER_LEVEL_KEYS = ("signer_title", "body", "number")
 
-    #: the issuing level: commune, district or province
+
+@dataclass(frozen=True)
+class DecisionText:
+    """What a decision of one issuing level says: its signer, body and number pattern."""
+
     level: str
     #: the signer's title, e.g. "Chủ tịch Ủy ban nhân dân xã"
     signer_title: str
@@ -106,10 +125,6 @@ class DecisionDef:
     body: str
     #: the number pattern, "{n}" standing for the running number, e.g. "{n}/QĐ-UBND"
     number: str
-    #: the legal bases (căn cứ), one line each
-    bases: tuple[str, ...]
-    #: how long the title is valid, in months from the decision's date
-    valid_months: int
 
     def body_name(self, unit_name: str) -> str:
         return self.body.replace("{unit}", unit_name)
@@ -118,6 +133,35 @@ class DecisionDef:
         """A bare running number ("12") in the pattern; a full number as typed."""
         number = number.strip()
         return self.number.replace("{n}", number) if number.isdigit() else number
+
+
+@dataclass(frozen=True)
+class DecisionDef:
+    """Who issues the recognition decision of a title, and what it says (``decision:``)."""
+
+    #: the issuing level: commune, district or province, or ``managing`` (the level that
+    #: manages the subject, ``Subject.managing_level`` as the criteria sets read it)
+    level: str
+    #: the legal bases (căn cứ), one line each
+    bases: tuple[str, ...]
+    #: how long the title is valid, in months from the decision's date
+    valid_months: int
+    #: issuing level → what a decision of that level says
+    texts: dict[str, DecisionText] = field(default_factory=dict, compare=False)
+
+    def text(self, level: str) -> DecisionText:
+        return self.texts[level]
+
+
+def issuing_level(block: DecisionDef, managed_by: str, levels) -> str:
+    """The level that issues the decision for a subject managed by ``managed_by`` under a
+    definition whose stages work at ``levels``: the block's level, or the managing level
+    where it says ``managing``; where the definition has no district stage (the two-tier set:
+    no districts since 1 July 2025) the district level is the province's."""
+    level = managed_by if block.level == MANAGING else block.level
+    if level == "district" and "district" not in levels:
+        return "province"
+    return level
 
 
 @dataclass(frozen=True)
@@ -198,6 +242,23 @@ class WorkflowDefinition:
     def return_triggers(self) -> tuple[str, ...]:
         """The triggers that send a case back (return_to_applicant, return_to_district …)."""
         return tuple(dict.fromkeys(t.trigger for t in self.transitions if self.is_return(t)))
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """The administrative levels the definition's reviewing stages work at."""
+        return tuple(dict.fromkeys(s.level for s in self.review_states))
+
+    def issuing_level(self, managed_by: str) -> str:
+        """The level that issues the decision recognising a subject managed by ``managed_by``
+        (``Case.entry_level``); see ``issuing_level``."""
+        return issuing_level(self.decision, managed_by, self.levels)
+
+    def managed_by_issued_at(self, level: str) -> tuple[str, ...]:
+        """The managing levels of the subjects whose decisions ``level`` issues (none when
+        the title has no decision block or that level issues none)."""
+        if self.decision is None:
+            return ()
+        return tuple(m for m in MANAGING_LEVELS if self.issuing_level(m) == level)
 
     def supervising_level(self, state: str) -> str:
         """The level that supervises a stage: the next reviewing stage's level.
@@ -380,6 +441,9 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
         comment = spec.get("comment", False)
         if not isinstance(comment, bool):
             (at / "comment").fail(f"must be true or false, got {comment!r}")
+        by_issuing_level = spec.get("issuing_level", False)
+        if not isinstance(by_issuing_level, bool):
+            (at / "issuing_level").fail(f"must be true or false, got {by_issuing_level!r}")
         transitions.append(
             TransitionDef(
                 trigger=trigger,
@@ -389,6 +453,7 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
                 guards=guards,
                 comment_required=comment,
                 label=str(spec.get("label") or trigger),
+                issuing_level=by_issuing_level,
             )
         )
 
@@ -438,9 +503,12 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
                 overdue_days=overdue,
             )
         )
-    decision = _build_decision(data.get("decision"), str(where or path))
+    levels = tuple(dict.fromkeys(s.level for s in states.values() if s.is_review))
+    decision = _build_decision(data.get("decision"), str(where or path), levels)
     if "revoke" in {t.trigger for t in transitions} and decision is None:
         raise ConfigurationError(f"{where or path}: a revoke transition needs a decision: block")
+    if decision is None and any(t.issuing_level for t in transitions):
+        raise ConfigurationError(f"{where or path}: issuing_level: true needs a decision: block")
     village_meeting = data.get("village_meeting", "optional")
     if village_meeting not in VILLAGE_MEETING_RULES:
         raise ConfigurationError(
@@ -461,7 +529,7 @@ def _build(path: Path, data: dict, set_name: str, where: str | None = None) -> W
     )
 
 
-def _build_decision(spec, where: str) -> DecisionDef | None:
+def _build_decision(spec, where: str, levels: tuple[str, ...] = LEVELS) -> DecisionDef | None:
     if spec is None:
         return None
     at = f"{where}: decision"
@@ -473,15 +541,37 @@ def _build_decision(spec, where: str) -> DecisionDef | None:
     missing = _DECISION_KEYS - set(spec)
     if missing:
         raise ConfigurationError(f"{at}: missing setting(s) {sorted(missing)}")
-    if spec["level"] not in LEVELS:
-        raise ConfigurationError(f"{at}: level must be one of {list(LEVELS)}")
-    for key in ("signer_title", "body", "number"):
-        if not isinstance(spec[key], str) or not spec[key].strip():
-            raise ConfigurationError(f"{at}: {key} must be a text")
-    if "{unit}" not in spec["body"]:
-        raise ConfigurationError(f"{at}: body must contain {{unit}} (the territory's name)")
-    if "{n}" not in spec["number"]:
-        raise ConfigurationError(f"{at}: number must contain {{n}} (the running number)")
+    if spec["level"] not in (*LEVELS, MANAGING):
+        raise ConfigurationError(f"{at}: level must be one of {[*LEVELS, MANAGING]}")
+    probe = DecisionDef(level=spec["level"], bases=(), valid_months=1)
+    # the levels this block issues at: every managing level's, in this definition
+    issuing = tuple(dict.fromkeys(issuing_level(probe, m, levels) for m in MANAGING_LEVELS))
+    per_level = {}
+    for key in _PER_LEVEL_KEYS:
+        value = spec[key]
+        if isinstance(value, dict):
+            unknown_levels = set(value) - set(LEVELS)
+            if unknown_levels:
+                raise ConfigurationError(
+                    f"{at}: {key} names unknown level(s) {sorted(map(str, unknown_levels))}"
+                )
+            lacking = [lv for lv in issuing if lv not in value]
+            if lacking:
+                raise ConfigurationError(
+                    f"{at}: {key} gives no text for the level(s) {lacking} it issues at"
+                )
+        else:
+            value = dict.fromkeys(issuing, value)
+        for text in value.values():
+            if not isinstance(text, str) or not text.strip():
+                raise ConfigurationError(f"{at}: {key} must be a text (or one per level)")
+        per_level[key] = {level: text.strip() for level, text in value.items()}
+    for body in per_level["body"].values():
+        if "{unit}" not in body:
+            raise ConfigurationError(f"{at}: body must contain {{unit}} (the territory's name)")
+    for number in per_level["number"].values():
+        if "{n}" not in number:
+            raise ConfigurationError(f"{at}: number must contain {{n}} (the running number)")
     bases = spec["bases"]
     if (
         not isinstance(bases, list)
@@ -494,11 +584,17 @@ def _build_decision(spec, where: str) -> DecisionDef | None:
         raise ConfigurationError(f"{at}: valid_months must be a whole number of months, 1 or more")
     return DecisionDef(
         level=spec["level"],
-        signer_title=spec["signer_title"].strip(),
-        body=spec["body"].strip(),
-        number=spec["number"].strip(),
         bases=tuple(b.strip() for b in bases),
         valid_months=months,
+        texts={
+            level: DecisionText(
+                level=level,
+                signer_title=per_level["signer_title"][level],
+                body=per_level["body"][level],
+                number=per_level["number"][level],
+            )
+            for level in issuing
+        },
     )
 
 

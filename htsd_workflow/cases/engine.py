@@ -7,7 +7,7 @@ it; the machine checks the source state and the guards and sets ``context.state`
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -50,6 +50,15 @@ GUARDS = {
         set(ctx.joint_departments) <= ctx.signed_departments
     ),
 }
+
+
+#: the guards that read the case's missing scores (``missing_items``, looked up only for them)
+READS_MISSING_ITEMS = frozenset({"assessment_complete"})
+
+
+def reads_missing_items(specs) -> bool:
+    """Whether firing one of the transitions ``specs`` evaluates the missing scores."""
+    return any(READS_MISSING_ITEMS.intersection(spec.guards) for spec in specs)
 
 
 def guard_passes(name: str, ctx: TransitionContext, transition: TransitionDef) -> bool:
@@ -96,6 +105,11 @@ class WorkflowEngine:
                 )
                 # each machine transition knows the definition row it came from
                 self.machine.events[spec.trigger].transitions[source][-1].spec = spec
+
+    def would_take(self, ctx: TransitionContext, trigger: str) -> TransitionDef | None:
+        """The transition ``trigger`` would take from ``ctx`` by the machine's guards, without
+        changing ``ctx`` (it is fired on a copy)."""
+        return self.run(replace(ctx), trigger)
 
     def run(self, ctx: TransitionContext, trigger: str) -> TransitionDef | None:
         """Fire ``trigger`` on ``ctx``; return the transition taken, or None if guards refused.

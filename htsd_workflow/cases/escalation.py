@@ -4,9 +4,10 @@ rows). Flushes, never commits."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert, update
 
 from htsd_workflow.cases.models import Case, CaseEvent, StageVisit
+from htsd_workflow.cases.rules import rung_data, rung_payload, rung_visits
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
 
@@ -33,9 +34,7 @@ def fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
             update(StageVisit)
             .where(
                 StageVisit.case_id.in_([c.id for c in claimed]),
-                StageVisit.left_at.is_(None),
-                # the stage itself and, at the joint confirmation, each department's open part
-                or_(StageVisit.stage == stage, StageVisit.stage.startswith(f"{stage}:")),
+                rung_visits(stage, f"{stage}:"),
             )
             .values(is_escalated=True)
             .execution_options(synchronize_session=False)
@@ -54,7 +53,7 @@ def fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
                 "from_state": stage,
                 "to_state": stage,
                 "comment": None,
-                "data": {"rung": rung.rung, "working_days_late": late},
+                "data": rung_data(rung, late),
             }
         )
     event_of_case = dict(
@@ -69,12 +68,7 @@ def fire_rung(ids, conditions, rung, stage, now, calendar) -> int:
                 "event_id": event_of_case[e["case_id"]],
                 "case_id": e["case_id"],
                 "kind": trigger,
-                "payload": {
-                    "stage": stage,
-                    "rung": rung.rung,
-                    "notify": list(rung.notify),
-                    "working_days_late": e["data"]["working_days_late"],
-                },
+                "payload": rung_payload(stage, rung, e["data"]["working_days_late"]),
                 "created_at": now,
                 "attempts": 0,
             }

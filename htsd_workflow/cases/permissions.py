@@ -5,10 +5,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from htsd_workflow.auth.issuers import acts_for_issuing_level
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import DEPARTMENT_OF_ROLE, REVIEWER_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.definitions import WorkflowDefinition
+from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import (
     Case,
     PartClaim,
@@ -20,6 +22,7 @@ from htsd_workflow.core.errors import (
     NotFound,
     later,
 )
+from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.extensions import db
 
 
@@ -89,9 +92,42 @@ def _check_actor(
                 state=later(labels.state_label, case.state, definition),
             )
         )
+    if any(spec.issuing_level for spec in specs):
+        level, path = issuing_territory(case)
+        if not acts_for_issuing_level(user, level, path):
+            raise NotAllowed(
+                _l(
+                    "Chỉ cán bộ hoặc lãnh đạo của cấp đã ban hành quyết định công nhận, "
+                    "trên địa bàn của quyết định, mới được thực hiện thao tác này."
+                )
+            )
     holder = claim_holder(case, user, state, part_claims) if state.is_review else None
     if holder is not None and holder != user.id and user.role != "applicant":
         raise NotAllowed(_l("Hồ sơ đang do cán bộ khác nhận xử lý; chỉ người đó được thao tác."))
+
+
+def issuing_territory(case) -> tuple[str, tuple[str, str | None, str | None]]:
+    """The level and territory (unit path) that issued the decision listing ``case`` or, while
+    no decision lists it, that will issue it: the ``decision:`` block of its province's set, by
+    the level that manages its subject."""
+    row = db.session.execute(
+        select(
+            Decision.level, Decision.province_code, Decision.district_code, Decision.commune_code
+        )
+        .join(DecisionEntry, DecisionEntry.decision_id == Decision.id)
+        .where(DecisionEntry.case_id == case.id)
+    ).first()
+    if row is not None:
+        return row.level, (row.province_code, row.district_code, row.commune_code)
+    from htsd_workflow.cases.starting import workflow_set_of  # starting imports this module
+
+    definition = get_registry().definition(case.title, workflow_set_of(case.province_code))
+    level = definition.issuing_level(case.entry_level)
+    return level, (
+        case.province_code,
+        case.district_code if level != "province" else None,
+        case.commune_code if level == "commune" else None,
+    )
 
 
 def _load_case_for(case_id: int, user: User, *, lock: bool = False) -> Case:

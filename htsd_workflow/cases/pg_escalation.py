@@ -9,8 +9,10 @@ each rung of a stage is
    rung`` and the rung's other conditions, checked again on the row's latest version, so a case
    a concurrent scan or transition got to first is left alone), returning their due moments;
 3. after each claimed case's working days late are counted on the calendar (in Python, the same
-   ``working_days_late`` as the portable path), one statement (a chain of data-modifying CTEs
-   fed by arrays) that flags the open stage visits and writes the history and outbox rows.
+   ``working_days_late`` as the portable path) and its history and outbox JSON made by the same
+   functions (``rules.rung_data``, ``rules.rung_payload``, serialised by ``json.dumps`` as the
+   ORM's JSON type does), one statement (a chain of data-modifying CTEs fed by arrays) that
+   flags the open stage visits (``rules.rung_visits``) and writes the history and outbox rows.
 
 All run on the session's connection, inside its transaction. The rows written are the same as
 the portable path's (``cases.escalation.fire_rung``), JSON texts included; when a rung is due
@@ -26,12 +28,21 @@ from functools import lru_cache
 from sqlalchemy import bindparam
 
 from htsd_workflow.cases.definitions import RungDef
-from htsd_workflow.cases.rules import render_pg, rung_due
+from htsd_workflow.cases.models import StageVisit
+from htsd_workflow.cases.rules import render_pg, rung_data, rung_due, rung_payload, rung_visits
 from htsd_workflow.core.calendar import WorkingCalendar
 from htsd_workflow.core.pg import bind_rows, row_source
 
-#: the row source of the write statement: the claimed cases and their working days late
-_FIRED = (("case_id_", "case_id", "integer", "case_id"), ("late_", "late", "integer", "late"))
+#: the row source of the write statement: the claimed cases and the JSON texts of their history
+#: and outbox rows (``rules.rung_data``, ``rules.rung_payload``, serialised as the ORM does)
+_FIRED = (
+    ("case_id_", "case_id", "integer", "case_id"),
+    ("data_", "data", "text", "data"),
+    ("payload_", "payload", "text", "payload"),
+)
+
+#: the open stage visit an escalation flags, as the lateral lookup names it
+_OPEN = StageVisit.__table__.alias("open_visit")
 
 
 @lru_cache(maxsize=4)
@@ -119,33 +130,26 @@ def _write_sql(escalate: bool) -> str:
         # same LIKE pattern as the portable path's ``startswith``)
         # looked up case by case (``ix_stage_visits_open``), then updated by primary key: no
         # join for the planner to turn into a hash of every open visit of the stage
+        flagged = render_pg(rung_visits(bindparam("stage"), bindparam("part_prefix"), _OPEN))
         parts.append(
             "flagged AS (UPDATE stage_visits SET is_escalated = true "
             "WHERE stage_visits.id = ANY(ARRAY(SELECT visit.id FROM fired "
-            "CROSS JOIN LATERAL (SELECT open.id FROM stage_visits AS open "
-            "WHERE open.case_id = fired.case_id AND open.left_at IS NULL "
-            "AND (open.stage = %(stage)s OR open.stage LIKE %(parts)s) OFFSET 0) AS visit)))"
+            "CROSS JOIN LATERAL (SELECT open_visit.id FROM stage_visits AS open_visit "
+            f"WHERE open_visit.case_id = fired.case_id AND {flagged} OFFSET 0) AS visit)))"
         )
     parts.append(
         "events AS (INSERT INTO case_events (case_id, at, actor_id, actor_role, trigger, "
         "from_state, to_state, comment, data) "
         "SELECT case_id, %(now)s, NULL, NULL, %(trigger)s, %(stage)s, %(stage)s, NULL, "
-        "(%(data_head)s || late || '}')::json FROM fired ORDER BY case_id "
+        "data::json FROM fired ORDER BY case_id "
         "RETURNING id, case_id)"
     )
     return (
         f"WITH {', '.join(parts)} "
         "INSERT INTO outbox (event_id, case_id, kind, payload, created_at, attempts) "
-        "SELECT events.id, events.case_id, %(trigger)s, "
-        "(%(payload_head)s || fired.late || '}')::json, %(now)s, 0 "
+        "SELECT events.id, events.case_id, %(trigger)s, fired.payload::json, %(now)s, 0 "
         "FROM events JOIN fired ON fired.case_id = events.case_id ORDER BY events.id"
     )
-
-
-def _json_head(document: dict) -> str:
-    """``document`` as JSON text (as the ORM writes it) with ``"working_days_late": `` added
-    last: the statement appends each case's number and the closing brace."""
-    return json.dumps(document)[:-1] + ', "working_days_late": '
 
 
 def write(
@@ -162,17 +166,19 @@ def write(
     params = {
         "now": now,
         "stage": stage,
-        "parts": f"{stage}:%",
+        "part_prefix": f"{stage}:",
         "trigger": "escalate" if escalate else "remind",
-        "data_head": _json_head({"rung": rung.rung}),
-        "payload_head": _json_head(
-            {"stage": stage, "rung": rung.rung, "notify": list(rung.notify)}
-        ),
     }
-    late = calendar.working_days_late
-    rows = [
-        {"case_id": case_id, "late": late(due_at, now) if due_at else 0}
-        for case_id, due_at in claimed
-    ]
+    working_days_late = calendar.working_days_late
+    rows = []
+    for case_id, due_at in claimed:
+        late = working_days_late(due_at, now) if due_at else 0
+        rows.append(
+            {
+                "case_id": case_id,
+                "data": json.dumps(rung_data(rung, late)),
+                "payload": json.dumps(rung_payload(stage, rung, late)),
+            }
+        )
     bind_rows(params, _FIRED, rows, True)
     cur.execute(_write_sql(escalate), params)

@@ -202,6 +202,19 @@ def clean_comment(comment: str | None, field: str = "comment") -> str | None:
     return comment
 
 
+def guard_context(snap, definition, missing: dict, signed_now: frozenset) -> TransitionContext:
+    """What the machine's guards look at for the case ``snap`` (its missing scores when
+    ``missing`` has them; the departments that have signed, with the one signing now)."""
+    return TransitionContext(
+        state=snap.state,
+        entry_level=snap.entry_level,
+        returned_from=snap.returned_from,
+        missing_items=missing.get(snap.id),
+        signed_departments=signed_now,
+        joint_departments=definition.states[snap.state].joint,
+    )
+
+
 def _plan(
     snap,
     trigger: str,
@@ -258,14 +271,7 @@ def _plan(
     override = None
     if trigger in PASS_MARK_TRIGGERS:
         override = _check_pass_mark((results or {}).get(snap.id), override_reason)
-    ctx = TransitionContext(
-        state=snap.state,
-        entry_level=snap.entry_level,
-        returned_from=snap.returned_from,
-        missing_items=missing.get(snap.id),
-        signed_departments=signed_now,
-        joint_departments=state.joint,
-    )
+    ctx = guard_context(snap, definition, missing, signed_now)
     try:
         taken = registry.engine_of(snap).run(ctx, trigger)
     except MachineError as exc:  # pragma: no cover - candidates() already checked the source

@@ -9,19 +9,21 @@
   again.
 - ``returned_from_after``: which review stage a case remembers it was returned from.
 - ``rung_due``: when an escalation rung is due for a case (the portable scan's ``WHERE``, and
-  rendered into the PostgreSQL scan's statements).
+  rendered into the PostgreSQL scan's statements); ``rung_visits``, the stage visits it flags
+  (likewise); ``rung_data`` and ``rung_payload``, the JSON of its history and outbox rows
+  (the PostgreSQL scan binds them, one per case, rather than building JSON in SQL).
 - ``close_values`` and ``stray_visit``: what closing a stage visit writes, and which open
   visits of a closing case must not exist (begun at another moment than the case's stay).
 
-The bench's data generator (``bench/data/simulate.py``) imports ``RESET_ON_MOVE`` and
-``returned_from_after``.
+The bench's data generator (``bench/data/simulate.py``) imports ``RESET_ON_MOVE``,
+``returned_from_after`` and ``CLOSE_BY_PARAMS`` (whether a closed visit was late).
 """
 
 from __future__ import annotations
 
 import operator
 
-from sqlalchemy import and_, bindparam, false, func, literal_column, null, true
+from sqlalchemy import and_, bindparam, false, func, literal_column, null, or_, true
 from sqlalchemy import case as either
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import elements, functions
@@ -97,6 +99,31 @@ def rung_due(*, title, stage, rung, entered_before=None, due_before=None) -> lis
     return conditions
 
 
+def rung_visits(stage, part_prefix, visits=None):
+    """The stage visits an escalation flags: the open visit of ``stage`` itself and, at the
+    joint confirmation, each department's open part (a stage named ``part_prefix`` and the
+    department: ``f"{stage}:"``). Over ``visits`` (``stage_visits`` or an alias of it)."""
+    column = (visits if visits is not None else StageVisit.__table__).c
+    return and_(
+        column.left_at.is_(None), or_(column.stage == stage, column.stage.startswith(part_prefix))
+    )
+
+
+def rung_data(rung, late: int) -> dict:
+    """The history row's ``data`` of a fired rung, ``late`` working days after the due moment."""
+    return {"rung": rung.rung, "working_days_late": late}
+
+
+def rung_payload(stage: str, rung, late: int) -> dict:
+    """The outbox row's ``payload`` of a fired rung."""
+    return {
+        "stage": stage,
+        "rung": rung.rung,
+        "notify": list(rung.notify),
+        "working_days_late": late,
+    }
+
+
 def returned_from_after(source_kind: str, dest_kind: str, from_state: str):
     """(keep the case's ``returned_from``, else its new value) after a move between stages of
     these kinds: a review stage returning to the applicant is remembered until the case is
@@ -139,6 +166,9 @@ def render_set_pg(values: dict) -> str:
     return ", ".join(f"{name} = {render_pg(value)}" for name, value in values.items())
 
 
+_COMPARISONS = (operator.lt, operator.le, operator.gt, operator.ge, operator.eq, operator.ne)
+
+
 def to_python(value):
     """``value`` as a Python function of ``(row, params)``: columns read from ``row``,
     ``bindparam``s from ``params`` (only the forms the rules use: constants, columns, +,
@@ -162,6 +192,14 @@ def to_python(value):
     if isinstance(value, elements.BinaryExpression) and value.operator is operator.add:
         left, right = to_python(value.left), to_python(value.right)
         return lambda row, params: left(row, params) + right(row, params)
+    if isinstance(value, elements.BinaryExpression) and value.operator in _COMPARISONS:
+        left, right, compare = to_python(value.left), to_python(value.right), value.operator
+
+        def comparison(row, params):
+            a, b = left(row, params), right(row, params)
+            return None if a is None or b is None else compare(a, b)  # SQL's NULL
+
+        return comparison
     if isinstance(value, functions.coalesce):
         clauses = [to_python(clause) for clause in value.clauses]
 
@@ -200,4 +238,11 @@ MOVE_BY_PARAMS = move_values(
     keep_returned=bindparam("keep_returned"),
     returned_from=bindparam("returned_from"),
     is_final=bindparam("is_final"),
+)
+
+#: closing a visit with the close's own fields as parameters (``now``, ``outcome``,
+#: ``working_days``) over the visit's columns (``due_at``): what the bench's data generator
+#: evaluates with ``to_python``
+CLOSE_BY_PARAMS = close_values(
+    now=NOW, outcome=bindparam("outcome"), working_days=bindparam("working_days")
 )

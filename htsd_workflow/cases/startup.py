@@ -64,8 +64,7 @@ def refuse_stranded_cases(app, registry: WorkflowRegistry) -> None:
         try:
             stranded = stranded_cases(registry)
         except SQLAlchemyError:  # no schema yet, or the database is not up: nothing to check
-            db.session.rollback()
-            return
+            return  # (``remove`` below rolls the failed read back)
         finally:
             db.session.remove()
     unmapped = [s for s in stranded if s[2] not in mapping]

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
-from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.engine import get_registry, reads_missing_items
 from htsd_workflow.cases.models import (
     Case,
 )
@@ -23,6 +23,7 @@ from htsd_workflow.cases.planning import (
     _plan,
     _signed_departments,
     clean_comment,
+    guard_context,
     score_results,
 )
 from htsd_workflow.cases.writing import (
@@ -58,6 +59,14 @@ class BulkResult:
         }
 
 
+def _reads_missing_items(rows, trigger: str, registry) -> bool:
+    """Whether firing ``trigger`` on one of ``rows`` evaluates a guard on missing scores."""
+    return any(
+        reads_missing_items(registry.definition_of(row).candidates(trigger, row.state))
+        for row in rows
+    )
+
+
 def fire_trigger(
     case_id: int,
     trigger: str,
@@ -90,8 +99,11 @@ def fire_trigger(
             _l("Hồ sơ đã được người khác cập nhật trước bạn."),
             details={"current_version": snap.version, "state": snap.state},
         )
-    needs_missing = trigger in ("submit", "resubmit")
-    missing = _missing_items([case_id], registry, rows, cur) if needs_missing else {}
+    missing = (
+        _missing_items([case_id], registry, rows, cur)
+        if _reads_missing_items(rows, trigger, registry)
+        else {}
+    )
     signed = _signed_departments([case_id], cur) if trigger == "sign" else {}
     part_claims = _joint_part_claims(rows, registry)
     results = score_results(rows) if trigger in PASS_MARK_TRIGGERS else {}
@@ -144,7 +156,7 @@ def fire_bulk(
         visible = [row for row in rows if in_scope(user, row)]
         missing = (
             _missing_items([r.id for r in visible], registry, visible, cur)
-            if trigger in ("submit", "resubmit") and visible
+            if visible and _reads_missing_items(visible, trigger, registry)
             else {}
         )
         signed = (
@@ -205,6 +217,7 @@ def allowed_triggers(case: Case, user: User) -> list[str]:
     missing = None
     signed = None
     part_claims = _joint_part_claims([case], registry)
+    engine = registry.engine_of(case)
     for trigger in definition.triggers:
         specs = definition.candidates(trigger, case.state)
         if not specs:
@@ -213,23 +226,20 @@ def allowed_triggers(case: Case, user: User) -> list[str]:
             _check_actor(user, case, definition, specs, part_claims)
         except DomainError:
             continue
+        signed_now = frozenset()
         if trigger == "sign":
             if signed is None:
                 signed = _signed_departments([case.id])
-            if actor_department(user) in signed.get(case.id, set()):
+            department = actor_department(user)
+            if department in signed.get(case.id, set()):
                 continue
-        if any("assessment_complete" in s.guards for s in specs):
-            if missing is None:
-                missing = _missing_items([case.id], registry, [case])
-            if missing[case.id]:
-                continue
-        if any("returned_from_dest" in s.guards for s in specs) and not any(
-            s.dest == case.returned_from and user.role in s.roles for s in specs
-        ):
-            continue
-        if trigger == "submit" and not any(
-            f"managed_at_{case.entry_level}" in s.guards and user.role in s.roles for s in specs
-        ):
-            continue
-        allowed.append(trigger)
+            signed_now = frozenset(signed.get(case.id, set()) | {department})
+        if missing is None and reads_missing_items(specs):
+            missing = _missing_items([case.id], registry, [case])
+        # the guards as the machine evaluates them when the trigger is fired (``_plan``), and
+        # the row it would take decides the role
+        context = guard_context(case, definition, missing or {}, signed_now)
+        taken = engine.would_take(context, trigger)
+        if taken is not None and user.role in taken.roles:
+            allowed.append(trigger)
     return allowed

@@ -30,6 +30,7 @@ from htsd_workflow.cases.operations import (
     release_case,
     save_assessment,
 )
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.labels import (
     DEPARTMENT_LABELS,
@@ -273,8 +274,8 @@ def show(case_id: int):
 
 
 def conflict_page(case_id: int, exc: Conflict):
-    """The 409 page after a conflicting action: who acted first, and a way to reload."""
-    db.session.rollback()
+    """The 409 page after a conflicting action (undone by ``undone_on_refusal``): who acted
+    first, and a way to reload."""
     db.session.expire_all()
     case = db.session.get(Case, case_id)
     first = None
@@ -333,8 +334,8 @@ def _typed_adjustments(case: Case) -> list[dict]:
 
 def _case_again(case_id: int, exc, status: int, where: str):
     """The case page shown again after a refused save or action, with everything typed kept
-    and each error once: beside its field, or in the box of the part that refused."""
-    db.session.rollback()
+    and each error once: beside its field, or in the box of the part that refused (the refused
+    operation was undone by ``undone_on_refusal``)."""
     db.session.expire_all()
     case = load_case(case_id)
     codes = {item.code for item in get_registry().criteria_set(case.criteria_set_id).items}
@@ -378,17 +379,18 @@ def act(case_id: int):
     # reviewer who types a score and presses "Đồng ý" never loses it without a word
     adjustments = _typed_adjustments(case)
     try:
-        if adjustments:
-            save_assessment(case.id, adjustments, current_user, expected_version=version)
-            version = None  # checked by the save, under the same row lock
-        updated = fire_trigger(
-            case.id,
-            trigger,
-            current_user,
-            comment=comment,
-            expected_version=version,
-            override_reason=request.form.get("override_reason"),
-        )
+        with transaction.undone_on_refusal():
+            if adjustments:
+                save_assessment(case.id, adjustments, current_user, expected_version=version)
+                version = None  # checked by the save, under the same row lock
+            updated = fire_trigger(
+                case.id,
+                trigger,
+                current_user,
+                comment=comment,
+                expected_version=version,
+                override_reason=request.form.get("override_reason"),
+            )
     except Conflict as exc:
         if adjustments:
             return _case_again(case_id, exc, 409, "score")
@@ -396,7 +398,6 @@ def act(case_id: int):
     except InvalidInput as exc:
         where = "score" if any(k.startswith("items") for k in exc.details) else "action"
         return _case_again(case_id, exc, 422, where)
-    db.session.commit()
     if adjustments:
         flash(_("Đã lưu điểm điều chỉnh."), "success")
     flash(_done_message(updated, trigger, before), "success")
@@ -413,20 +414,19 @@ def extend(case_id: int):
     case = load_case(case_id)
     days = _int(request.form.get("working_days"))
     try:
-        extend_deadline(
-            case.id,
-            current_user,
-            None,
-            request.form.get("reason", ""),
-            working_days=days if days is not None else 0,
-        )
+        with transaction.undone_on_refusal():
+            extend_deadline(
+                case.id,
+                current_user,
+                None,
+                request.form.get("reason", ""),
+                working_days=days if days is not None else 0,
+            )
     except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
         context = case_context(
             load_case(case_id), extension_error=exc.message, extension_details=exc.details
         )
         return render_template("cases/case.html", **context), exc.status
-    db.session.commit()
     case = load_case(case_id)
     flash(
         _("Đã gia hạn. Hạn xử lý mới: %(due)s.", due=format_moment(case.due_at)),
@@ -442,10 +442,10 @@ def claim(case_id: int):
     load_case(case_id)
     take_over = request.form.get("take_over") == "1"
     try:
-        claim_case(case_id, current_user, take_over=take_over, note=request.form.get("note"))
+        with transaction.undone_on_refusal():
+            claim_case(case_id, current_user, take_over=take_over, note=request.form.get("note"))
     except Conflict as exc:
         return conflict_page(case_id, exc)
-    db.session.commit()
     flash(_("Bạn đã nhận xử lý hồ sơ này."), "success")
     # whoever claims a case means to work on it: open it, wherever the button was
     return redirect(url_for("cases.show", case_id=case_id))
@@ -457,7 +457,6 @@ def release(case_id: int):
     """Give the case back to the queue."""
     load_case(case_id)
     release_case(case_id, current_user)
-    db.session.commit()
     flash(_("Đã trả hồ sơ về hàng chờ."), "success")
     return redirect(safe_next(request.form.get("back")) or url_for("cases.show", case_id=case_id))
 
@@ -472,14 +471,14 @@ def adjust_scores(case_id: int):
         flash(_("Bạn chưa nhập điểm điều chỉnh nào."), "warning")
         return redirect(url_for("cases.show", case_id=case_id) + "#assessment")
     try:
-        save_assessment(
-            case.id, entries, current_user, expected_version=_int(request.form.get("version"))
-        )
+        with transaction.undone_on_refusal():
+            save_assessment(
+                case.id, entries, current_user, expected_version=_int(request.form.get("version"))
+            )
     except InvalidInput as exc:
         return _case_again(case_id, exc, 422, "score")
     except Conflict as exc:
         return _case_again(case_id, exc, 409, "score")
-    db.session.commit()
     flash(_("Đã lưu điểm điều chỉnh."), "success")
     return redirect(url_for("cases.show", case_id=case_id) + "#assessment")
 
@@ -628,24 +627,26 @@ def assessment(case_id: int):
     version = _int(request.form.get("version"))
     refusal = None
     try:
-        save_assessment(case.id, _assessment_entries(cset), current_user, expected_version=version)
+        with transaction.undone_on_refusal():
+            save_assessment(
+                case.id, _assessment_entries(cset), current_user, expected_version=version
+            )
     except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
         refusal = exc
     # every uploaded file is kept, even when the scores are refused: nothing typed or attached
     # is lost without a word
     added, file_errors = _keep_uploads(case.id, cset)
-    db.session.commit()
+    db.session.flush()
     case = load_case(case_id)
     if refusal is not None or file_errors:
+        transaction.keep_writes()  # the files (and scores) that were accepted
         return _assessment_again(case, refusal, added, file_errors)
 
     remove = _int(request.form.get("remove_file"))
     if remove:
         # "Gỡ" on a file submits the whole form: the scores typed so far were saved above
         path = remove_attachment(remove, case.id, current_user)
-        db.session.commit()
-        path.unlink(missing_ok=True)
+        transaction.after_commit(path.unlink, missing_ok=True)
         flash(_("Đã lưu bản nháp và gỡ tệp minh chứng."), "success")
         return redirect(url_for("cases.assessment", case_id=case_id))
 
@@ -657,9 +658,12 @@ def assessment(case_id: int):
         )
         before = case.state
         try:
-            updated = fire_trigger(case.id, trigger, current_user, expected_version=case.version)
+            with transaction.undone_on_refusal():
+                updated = fire_trigger(
+                    case.id, trigger, current_user, expected_version=case.version
+                )
         except InvalidInput as exc:
-            db.session.rollback()
+            transaction.keep_writes()  # the draft and its files
             missing = tuple((exc.details.get("assessment") or {}).keys())
             context = assessment_context(
                 load_case(case_id),
@@ -668,8 +672,8 @@ def assessment(case_id: int):
             )
             return render_template("cases/assessment.html", **context), 422
         except Conflict as exc:
+            transaction.keep_writes()  # the draft and its files
             return conflict_page(case_id, exc)
-        db.session.commit()
         flash(_done_message(updated, trigger, before), "success")
         return redirect(url_for("cases.show", case_id=case_id))
 

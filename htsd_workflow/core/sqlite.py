@@ -26,6 +26,16 @@ def _ensure_write_lock(conn, clauseelement, multiparams, params, execution_optio
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def begin_before_savepoint(connection) -> None:
+    """Open the transaction before a savepoint (no-op elsewhere than SQLite): a ``SAVEPOINT``
+    run outside a transaction starts one that its ``RELEASE`` commits, which would end the
+    request's transaction in the middle. With the write lock, as a locking read takes it."""
+    if connection.dialect.name != "sqlite":
+        return
+    if not connection.connection.driver_connection.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def serialise_locking_reads(engine: Engine) -> None:
     """Make ``with_for_update()`` take SQLite's write lock on ``engine`` (no-op elsewhere)."""
     if engine.dialect.name != "sqlite":

@@ -13,15 +13,16 @@ import secrets
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
+from htsd_workflow.auth.issuers import acts_for_issuing_level, is_leader_of
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
-from htsd_workflow.cases.operations import record_decision_issued
+from htsd_workflow.cases.operations import record_decision_issued, workflow_set_of
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import LEVEL_LABELS
@@ -31,15 +32,6 @@ from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.subjects.models import Subject
-
-#: who drafts a decision at each issuing level (besides a manager of the territory)
-DRAFTER_ROLES = {
-    "commune": ("commune_reviewer",),
-    "district": ("district_reviewer",),
-    "province": ("province_officer",),
-}
-#: who issues it: the leader of the territory, who signs
-ISSUER_ROLES = ("manager",)
 
 #: a verification code: 80 random bits in base32 (16 letters A-Z and digits 2-7)
 CODE_BYTES = 10
@@ -79,20 +71,33 @@ def visible_decision(decision_id: int, user: User) -> Decision:
     return _decision_for(decision_id, user)
 
 
-def _check_drafter(user: User, level: str) -> None:
-    if user.role not in DRAFTER_ROLES.get(level, ()) + ISSUER_ROLES:
+def decision_path(decision: Decision) -> tuple[str, str | None, str | None]:
+    return (decision.province_code, decision.district_code, decision.commune_code)
+
+
+def _check_drafter(user: User, level: str, path) -> None:
+    """The officer of the issuing level for that territory, or its leader."""
+    if not acts_for_issuing_level(user, level, path):
         raise NotAllowed(
             _l("Chỉ cán bộ của cấp ban hành quyết định mới được lập dự thảo quyết định.")
         )
 
 
-def territory_cases(decision: Decision):
-    """The recognised cases of the decision's title, year and territory in no decision yet."""
+def definition_for(title: str, province_code: str):
+    """The workflow definition whose ``decision:`` block decides a title in a province (the
+    set the province runs)."""
+    return get_registry().definition(title, workflow_set_of(province_code))
+
+
+def territory_cases(decision: Decision, managed_by: tuple[str, ...]):
+    """The recognised cases of the decision's title, year and territory in no decision yet,
+    of the subjects managed at ``managed_by`` (those whose decisions the level issues)."""
     where = [
         Case.title == decision.title,
         Case.year == decision.year,
         Case.state == "recognized",
         Case.province_code == decision.province_code,
+        Case.entry_level.in_(managed_by),
         ~exists().where(DecisionEntry.case_id == Case.id),
     ]
     if decision.level == "district":
@@ -106,45 +111,46 @@ def draft_decision(
     title: str, year: int, unit_code: str, user: User, *, now: datetime | None = None
 ) -> Decision:
     """A draft decision for a round (title, year) and a territory, listing its recognised
-    cases that no decision lists yet."""
+    cases that no decision lists yet. The territory's level must be one the title's
+    ``decision:`` block issues at (for a unit: the level that manages it)."""
     now = now or utcnow()
     registry = get_registry()
-    try:
-        definition = registry.definition(title)
-    except KeyError:
-        definition = None
-    if definition is None:
+    if title not in registry.definitions:
         raise InvalidInput(
             _l("Danh hiệu không hợp lệ."), details={"title": _l("Danh hiệu không hợp lệ.")}
         )
+    unit = db.session.get(Unit, str(unit_code)) if unit_code else None
+    if unit is None or not in_scope(user, unit):
+        raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
+    definition = definition_for(title, unit.province_code)
     block = definition.decision
     if block is None:
         raise InvalidInput(
             _l("Quy trình của danh hiệu này chưa quy định cấp ban hành quyết định."),
             details={"title": _l("Thiếu mục decision trong tệp quy trình.")},
         )
-    unit = db.session.get(Unit, str(unit_code)) if unit_code else None
-    if unit is None or not in_scope(user, unit):
-        raise NotFound(_l("Không tìm thấy đơn vị hành chính trong phạm vi của bạn."))
-    if unit.level != block.level:
-        level = str(LEVEL_LABELS.get(block.level, block.level)).lower()
+    managed_by = definition.managed_by_issued_at(unit.level)
+    if not managed_by:
+        level = " / ".join(str(LEVEL_LABELS.get(lv, lv)).lower() for lv in block.texts)
         raise InvalidInput(
             _l("Quyết định danh hiệu này do %(level)s ban hành.", level=level),
             details={"unit": _l("Chọn một đơn vị hành chính %(level)s.", level=level)},
         )
-    _check_drafter(user, block.level)
-    province, district, commune = unit.path()
+    path = unit.path()
+    _check_drafter(user, unit.level, path)
+    text = block.text(unit.level)
+    province, district, commune = path
     decision = Decision(
         title=title,
         year=int(year),
-        level=block.level,
+        level=unit.level,
         unit_code=unit.code,
         province_code=province,
         district_code=district,
         commune_code=commune,
         status="draft",
-        body_name=block.body_name(unit.name),
-        signer_title=block.signer_title,
+        body_name=text.body_name(unit.name),
+        signer_title=text.signer_title,
         bases="\n".join(block.bases),
         valid_months=block.valid_months,
         created_by_id=user.id,
@@ -152,19 +158,21 @@ def draft_decision(
     )
     db.session.add(decision)
     db.session.flush()
-    _list_cases(decision)
+    _list_cases(decision, managed_by)
     return decision
 
 
-def _list_cases(decision: Decision) -> None:
+def _list_cases(decision: Decision, managed_by: tuple[str, ...]) -> None:
     village = aliased(Subject)
     commune = aliased(Unit)
+    # the commune, or for a unit a district or the province manages, that district or province
+    place = func.coalesce(Case.commune_code, Case.district_code, Case.province_code)
     rows = db.session.execute(
         select(Case.id, Subject.name, Subject.kind, village.name, commune.name)
         .join(Subject, Subject.id == Case.subject_id)
         .outerjoin(village, village.id == Subject.community_id)
-        .outerjoin(commune, commune.code == Case.commune_code)
-        .where(*territory_cases(decision))
+        .outerjoin(commune, commune.code == place)
+        .where(*territory_cases(decision, managed_by))
         .order_by(collated(commune.name), collated(village.name), collated(Subject.name), Case.id)
     ).all()
     entries = [
@@ -193,7 +201,7 @@ def _list_cases(decision: Decision) -> None:
 def remove_from_draft(decision_id: int, case_ids: list[int], user: User) -> Decision:
     """Take cases off a draft decision (they may go into a later one)."""
     decision = _decision_for(decision_id, user, lock=True)
-    _check_drafter(user, decision.level)
+    _check_drafter(user, decision.level, decision_path(decision))
     if decision.is_issued:
         raise Conflict(_l("Quyết định đã ban hành, không thể thay đổi."))
     db.session.execute(
@@ -222,14 +230,14 @@ def issue_decision(
     applicant a notification in the same transaction. An issued decision never changes."""
     now = now or utcnow()
     decision = _decision_for(decision_id, user, lock=True)
-    if user.role not in ISSUER_ROLES:
+    if not is_leader_of(user, decision.level, decision_path(decision)):
         raise NotAllowed(_l("Chỉ lãnh đạo của cấp ban hành mới được ban hành quyết định."))
     if decision.is_issued:
         raise Conflict(
             _l("Quyết định đã được ban hành (số %(number)s).", number=decision.number),
             details={"status": decision.status},
         )
-    definition = get_registry().definition(decision.title)
+    block = definition_for(decision.title, decision.province_code).decision
     number = nfc(number) or ""
     signer_name = nfc(signer_name) or ""
     errors = {}
@@ -245,8 +253,8 @@ def issue_decision(
         errors["date"] = _l("Nhập ngày ký.")
     if errors:
         raise InvalidInput(_l("Thông tin ban hành chưa hợp lệ."), details=errors)
-    if definition.decision is not None:
-        number = definition.decision.format_number(number)
+    if block is not None and decision.level in block.texts:
+        number = block.text(decision.level).format_number(number)
     entries = db.session.scalars(
         select(DecisionEntry.case_id).where(DecisionEntry.decision_id == decision.id)
     ).all()

@@ -72,7 +72,10 @@ def verification(typed_code: str | None) -> dict | None:
     code = normalise_code(typed_code)
     if code is None:
         return None
-    row = db.session.execute(_VERIFY, {"code": code}).first()
+    # one statement on a connection of its own in autocommit: no ORM execution, and no BEGIN
+    # and ROLLBACK round trips around it (the public page reads nothing else)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = connection.execute(_VERIFY, {"code": code}).first()
     if row is None:
         return None
     decision = SimpleNamespace(issued_on=row.issued_on, valid_months=row.valid_months)

@@ -14,14 +14,23 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.auth.issuers import (
+    DRAFTER_ROLES,
+    ISSUER_ROLES,
+    acts_for_issuing_level,
+    is_leader_of,
+)
 from htsd_workflow.auth.roles import STAFF_ROLES
 from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.titles import TITLES
@@ -29,8 +38,7 @@ from htsd_workflow.decisions import pdf as pdfs
 from htsd_workflow.decisions.files import _pdf, certificate_response, decision_pdf_response
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.operations import (
-    DRAFTER_ROLES,
-    ISSUER_ROLES,
+    decision_path,
     draft_decision,
     issue_decision,
     normalise_code,
@@ -92,7 +100,6 @@ def new():
         (request.form.get("unit") or current_user.unit_code or "").strip(),
         current_user,
     )
-    db.session.commit()
     flash(_("Đã lập dự thảo quyết định."), "success")
     return redirect(url_for("decisions.show", decision_id=decision.id))
 
@@ -101,13 +108,15 @@ def new():
 @access(*STAFF_ROLES)
 def show(decision_id):
     decision = visible_decision(decision_id, current_user)
+    path = decision_path(decision)
     return render_template(
         "decisions/show.html",
         decision=decision,
         summary=decision_summary(decision),
         entries=decision.entries,
-        may_edit=not decision.is_issued and current_user.role in DRAFTERS,
-        may_issue=not decision.is_issued and current_user.role in ISSUER_ROLES,
+        may_edit=not decision.is_issued
+        and acts_for_issuing_level(current_user, decision.level, path),
+        may_issue=not decision.is_issued and is_leader_of(current_user, decision.level, path),
         signing=signing_configured(),
     )
 
@@ -117,7 +126,6 @@ def show(decision_id):
 def remove(decision_id):
     ids = [whole_number(v, 1) for v in request.form.getlist("case_id")]
     remove_from_draft(decision_id, [i for i in ids if i is not None], current_user)
-    db.session.commit()
     flash(_("Đã bỏ hồ sơ khỏi dự thảo."), "success")
     return redirect(url_for("decisions.show", decision_id=decision_id))
 
@@ -139,7 +147,6 @@ def issue(decision_id):
         request.form.get("signer_name", ""),
         current_user,
     )
-    db.session.commit()
     flash(_("Đã ban hành quyết định."), "success")
     return redirect(url_for("decisions.show", decision_id=decision_id))
 
@@ -147,9 +154,7 @@ def issue(decision_id):
 @bp.route("/decisions/<int:decision_id>/pdf")
 @access(*STAFF_ROLES)
 def decision_file(decision_id):
-    response = decision_pdf_response(visible_decision(decision_id, current_user))
-    db.session.commit()
-    return response
+    return decision_pdf_response(visible_decision(decision_id, current_user))
 
 
 @bp.route("/decisions/<int:decision_id>/certificates.pdf")
@@ -171,8 +176,7 @@ def certificates_file(decision_id):
         body = pdfs.certificates_pdf(decision, entries)
         return _pdf(body, f"giay-cong-nhan-qd-{decision.id}.pdf")
     job = create_certificate_job(decision, current_user, len(entries))
-    db.session.commit()
-    dispatch_certificate_job(job.id)
+    transaction.after_commit(dispatch_certificate_job, job.id)
     return redirect(url_for("decisions.certificate_job", job_id=job.id))
 
 
@@ -237,6 +241,27 @@ def _verify_limit():
     return current_app.config["VERIFY_RATE_LIMIT"]
 
 
+#: the public check's rendered content, by (language, what it shows): a verification's facts
+#: (its status included) are the key, so a revocation or an expiry shows at once. Bounded: it
+#: is emptied when full (the codes of one province's certificates fit many times over).
+_VERIFY_CONTENT: dict[tuple, Markup] = {}
+VERIFY_CONTENT_MAX = 4096
+
+
+def _verify_page(result: dict | None, *, asked: bool, status: int = 200):
+    """The verification page: its content made once per (language, facts), the page around
+    it (the language form's token) per request."""
+    key = (str(get_locale()), asked, tuple(result.items()) if result else None)
+    content = _VERIFY_CONTENT.get(key)
+    if content is None:
+        if len(_VERIFY_CONTENT) >= VERIFY_CONTENT_MAX:
+            _VERIFY_CONTENT.clear()
+        content = _VERIFY_CONTENT[key] = Markup(
+            render_template("decisions/_verify_content.html", result=result, asked=asked)
+        )
+    return render_template("decisions/verify.html", content=content), status
+
+
 @bp.route("/verify", methods=["GET", "POST"])
 @access(public=True)
 @limiter.shared_limit(_verify_limit, scope="verify")
@@ -246,8 +271,8 @@ def verify_form():
         code = normalise_code(typed)
         if code is not None:
             return redirect(url_for("decisions.verify", code=code))
-        return render_template("decisions/verify.html", result=None, asked=True), 404
-    return render_template("decisions/verify.html", result=None, asked=False)
+        return _verify_page(None, asked=True, status=404)
+    return _verify_page(None, asked=False)
 
 
 @bp.route("/verify/<string(maxlength=40):code>")
@@ -255,9 +280,8 @@ def verify_form():
 @limiter.shared_limit(_verify_limit, scope="verify")
 def verify(code):
     result = verification(code)
-    status = 200 if result is not None else 404
     response = current_app.make_response(
-        (render_template("decisions/verify.html", result=result, asked=True), status)
+        _verify_page(result, asked=True, status=200 if result is not None else 404)
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex"

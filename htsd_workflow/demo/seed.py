@@ -371,11 +371,14 @@ def _demo_decisions(today: date) -> None:
                 now=_at(day, 10),
             )
     officer = db.session.scalar(select(User).where(User.username == "huyen"))
-    decision = draft_decision("community", today.year, DEMO_DISTRICT, officer, now=_at(day, 8))
-    if decision.entries:
-        issue_decision(decision.id, "1", day, "Trần Văn Bình", leader, now=_at(day, 10))
-    else:
-        db.session.delete(decision)
+    # the district's own decisions: its communes' learning communities, and the learning units
+    # the district manages (the People's Committee of the managing level decides those)
+    for number, title in enumerate(("community", "unit"), 1):
+        decision = draft_decision(title, today.year, DEMO_DISTRICT, officer, now=_at(day, 8))
+        if decision.entries:
+            issue_decision(decision.id, str(number), day, "Trần Văn Bình", leader, now=_at(day, 10))
+        else:
+            db.session.delete(decision)
     db.session.flush()
 
 

@@ -62,8 +62,18 @@ NEW_FILES_KEY = "htsd_new_files"
 
 @event.listens_for(Session, "after_rollback")
 def _remove_files_of_a_rolled_back_transaction(session) -> None:
-    for name in session.info.pop(NEW_FILES_KEY, []):
-        Path(name).unlink(missing_ok=True)
+    """Delete the files stored in what was rolled back: the whole transaction, or only a
+    savepoint (``core.transaction.undone_on_refusal``), whose rollback keeps the files stored
+    before it."""
+    rolled_back = session.get_nested_transaction() if session.in_nested_transaction() else None
+    kept = []
+    for name, stored_in in session.info.pop(NEW_FILES_KEY, []):
+        if rolled_back is None or stored_in is rolled_back:
+            Path(name).unlink(missing_ok=True)
+        else:
+            kept.append((name, stored_in))
+    if kept:
+        session.info[NEW_FILES_KEY] = kept
 
 
 @event.listens_for(Session, "after_commit")
@@ -152,7 +162,9 @@ def add_attachment(
         os.replace(partial, path)
         # the file exists before its record is committed: if the transaction rolls back
         # (a failed save, the database gone), the file goes too
-        db.session.info.setdefault(NEW_FILES_KEY, []).append(str(path))
+        db.session.info.setdefault(NEW_FILES_KEY, []).append(
+            (str(path), db.session().get_nested_transaction())
+        )
     finally:
         if partial.exists():
             partial.unlink()

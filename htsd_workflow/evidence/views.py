@@ -10,6 +10,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core import transaction
 from htsd_workflow.evidence.files import stored_path
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.evidence.operations import remove_attachment
@@ -87,7 +88,6 @@ def download(case_id: int, attachment_id: int):
 def delete(case_id: int, attachment_id: int):
     """Remove an evidence file while the self-assessment is being edited."""
     path = remove_attachment(attachment_id, case_id, current_user)
-    db.session.commit()
-    path.unlink(missing_ok=True)
+    transaction.after_commit(path.unlink, missing_ok=True)
     flash(_("Đã gỡ tệp minh chứng."), "success")
     return redirect(url_for("cases.assessment", case_id=case_id))

@@ -27,6 +27,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
 from htsd_workflow.auth.roles import IMPORT_JOB_OWNERS, IMPORTERS, SLIP_ISSUERS
 from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.core import transaction
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import search_key, whole_number
@@ -106,12 +107,11 @@ def upload(kind: str):
                 _l("Chưa chọn tệp."),
                 details={"file": _l("Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên")},
             )
-        job = create_import_job(current_user, kind, upload.stream, upload.filename)
+        with transaction.undone_on_refusal():
+            job = create_import_job(current_user, kind, upload.stream, upload.filename)
     except InvalidInput as exc:
-        db.session.rollback()
         return _index(exc.message, exc.details, 422)
-    db.session.commit()
-    start_check(job)
+    transaction.after_commit(start_check, job)
     return redirect(url_for("imports.job", job_id=job.id))
 
 
@@ -150,8 +150,7 @@ def job_status(job_id: int):
 def confirm(job_id: int):
     """Import a cleanly checked file."""
     job = confirm_import_job(import_job_for(current_user, job_id), current_user)
-    db.session.commit()
-    start_run(job)
+    transaction.after_commit(start_run, job)
     return redirect(url_for("imports.job", job_id=job.id))
 
 
@@ -160,7 +159,6 @@ def confirm(job_id: int):
 def cancel(job_id: int):
     """Drop the uploaded file without importing it."""
     cancel_import_job(import_job_for(current_user, job_id), current_user)
-    db.session.commit()
     flash(_("Đã hủy; tệp đã được xóa khỏi máy chủ."), "info")
     return redirect(url_for("imports.index"))
 
@@ -234,7 +232,6 @@ def print_slips():
         )
     role = "village_head" if request.form.get("kind") == VILLAGE_HEADS else "applicant"
     issued = issue_login_slips(ids, current_user, role=role)
-    db.session.commit()
     codes = {s["commune_code"] for s in issued if s["commune_code"]}
     places = dict(
         db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all()

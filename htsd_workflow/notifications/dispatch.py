@@ -176,5 +176,8 @@ def _tell_the_worker(session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget_outbox(session) -> None:
-    # rolled back: the rows are gone, and nothing is sent for them
+    # rolled back: the rows are gone, and nothing is sent for them (a savepoint's rollback
+    # leaves the rows written before it)
+    if session.in_nested_transaction():
+        return
     session.info.pop("outbox_written", None)

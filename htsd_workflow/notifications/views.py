@@ -7,8 +7,8 @@ from flask_babel import get_locale, ngettext
 from flask_login import current_user
 
 from htsd_workflow.auth.access import access
+from htsd_workflow.core import transaction
 from htsd_workflow.core.text import whole_number
-from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
 from htsd_workflow.notifications.dispatch import enqueue
 from htsd_workflow.notifications.operations import (
@@ -44,7 +44,6 @@ def inbox():
 @access()
 def read_all():
     count = mark_read(current_user)
-    db.session.commit()
     flash(
         ngettext(
             "Đã đánh dấu %(num)s thông báo là đã đọc.",
@@ -70,9 +69,8 @@ def retry():
     ids = retry_failed(
         current_user, [n for i in request.form.getlist("id") if (n := whole_number(i, 1))] or None
     )
-    db.session.commit()
     for delivery_id in ids:
-        enqueue(names.SEND_EMAIL, delivery_id)
+        transaction.after_commit(enqueue, names.SEND_EMAIL, delivery_id)
     flash(
         ngettext(
             "Đã đưa %(num)s thư vào hàng gửi lại.", "Đã đưa %(num)s thư vào hàng gửi lại.", len(ids)

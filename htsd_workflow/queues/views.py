@@ -28,6 +28,7 @@ from htsd_workflow.auth.scope import in_scope, scope_clause, units_in_territory
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
+from htsd_workflow.core import transaction
 from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
@@ -297,25 +298,24 @@ def bulk():
         )
         return render_template("queues/queue.html", **context)
     try:
-        job = create_bulk_job(
-            current_user,
-            trigger,
-            ids,
-            comment,
-            selection=selection,
-            override_reason=override_reason,
-        )
+        with transaction.undone_on_refusal():
+            job = create_bulk_job(
+                current_user,
+                trigger,
+                ids,
+                comment,
+                selection=selection,
+                override_reason=override_reason,
+            )
     except InvalidInput as exc:
-        db.session.rollback()
         context = _queue_context(
             queue_filter, bulk_error=exc.message, selected={str(i) for i in ids}
         )
         return render_template("queues/queue.html", **context), 422
-    db.session.commit()
     if job.is_background:
-        dispatch_bulk_job(job.id)
+        transaction.after_commit(dispatch_bulk_job, job.id)
     else:
-        run_job(BULK_JOB, job.id)
+        transaction.after_commit(run_job, BULK_JOB, job.id)
     return redirect(url_for("queues.job", job_id=job.id))
 
 
@@ -367,8 +367,7 @@ def resume_job(job_id: int):
     job = _own_job(job_id)
     if job.status == "failed":
         job.status = "queued"
-        db.session.commit()
-        dispatch_bulk_job(job.id)
+        transaction.after_commit(dispatch_bulk_job, job.id)
         flash(_("Đang chạy tiếp phần còn lại."), "info")
     return redirect(url_for("queues.job", job_id=job.id))
 

@@ -24,6 +24,7 @@ from flask_login import current_user
 from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.roles import DENOMINATOR_EDITORS, REPORT_READERS
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import (
     DEPARTMENT_LABELS,
@@ -156,7 +157,6 @@ def _audit_export(kind: str, name: str) -> None:
         target=f"report:{name}",
         details={"format": kind, "query": request.query_string.decode()[:500]},
     )
-    db.session.commit()
 
 
 def _export(kind: str, columns, rows, name: str):
@@ -185,8 +185,7 @@ def _pdf_or_job(html: str, name: str):
     _audit_export("pdf", name)
     back = url_for(request.endpoint, **_filter_args())
     job = create_report_pdf_job(current_user, name, html, back)
-    db.session.commit()
-    dispatch_report_pdf_job(job.id)
+    transaction.after_commit(dispatch_report_pdf_job, job.id)
     return redirect(url_for("reports.pdf_job", job_id=job.id))
 
 
@@ -504,14 +503,13 @@ def denominators_page():
 def denominators_save():
     year = _year()
     try:
-        changed = save_form(current_user, year, request.form.to_dict())
+        with transaction.undone_on_refusal():
+            changed = save_form(current_user, year, request.form.to_dict())
     except InvalidInput as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return _denominator_page(
             year, errors=exc.details, values=request.form.to_dict(), status=422
         )
-    db.session.commit()
     flash(_("Đã lưu %(n)s số liệu của năm %(year)s.", n=changed, year=year), "success")
     return redirect(url_for("reports.denominators_page", year=year))
 
@@ -538,14 +536,13 @@ def denominators_upload():
         flash(_("Chọn tệp Excel (.xlsx) hoặc CSV để tải lên."), "error")
         return _denominator_page(year, status=422)
     try:
-        changed = import_denominators(upload.stream, current_user)
+        with transaction.undone_on_refusal():
+            changed = import_denominators(upload.stream, current_user)
     except InvalidInput as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         listed = exc.details.get("errors") if isinstance(exc.details, dict) else None
         if listed is None:  # a whole-file problem (not a spreadsheet, no rows, missing column)
             listed = [{"row": "", "column": k, "message": v} for k, v in exc.details.items()]
         return _denominator_page(year, upload_errors=listed, status=422)
-    db.session.commit()
     flash(_("Đã nhập tệp: %(n)s số liệu được ghi hoặc thay đổi.", n=changed), "success")
     return redirect(url_for("reports.denominators_page", year=year))

@@ -47,6 +47,7 @@ from htsd_workflow.cases.rounds import (
     villages_of,
     waiting_in_commune_review,
 )
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import DomainError, InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
@@ -108,40 +109,39 @@ def save():
     """Open a round, or change or close one (the same checks as the command line)."""
     round_id = whole_number(request.form.get("round_id"))
     try:
-        if round_id:
-            change_round(
-                round_id,
-                current_user,
-                opens_on=_day("registration_opens_on"),
-                closes_on=_day("registration_closes_on"),
-                review_deadline=_day("review_deadline"),
-                close=request.form.get("action") == "close",
-                level_deadlines=_level_days(),
-            )
-        else:
-            opens, closes, deadline = (
-                _day("registration_opens_on"),
-                _day("registration_closes_on"),
-                _day("review_deadline"),
-            )
-            if not (opens and closes and deadline):
-                flash(_("Nhập đủ ngày mở, ngày đóng đăng ký và hạn xét duyệt."), "error")
-                return redirect(url_for("rounds.index")), 303
-            save_round(
-                request.form.get("title", ""),
-                whole_number(request.form.get("year")) or 0,
-                opens,
-                closes,
-                deadline,
-                current_user,
-                must_be_new=True,
-                level_deadlines=_level_days(),
-            )
+        with transaction.undone_on_refusal():
+            if round_id:
+                change_round(
+                    round_id,
+                    current_user,
+                    opens_on=_day("registration_opens_on"),
+                    closes_on=_day("registration_closes_on"),
+                    review_deadline=_day("review_deadline"),
+                    close=request.form.get("action") == "close",
+                    level_deadlines=_level_days(),
+                )
+            else:
+                opens, closes, deadline = (
+                    _day("registration_opens_on"),
+                    _day("registration_closes_on"),
+                    _day("review_deadline"),
+                )
+                if not (opens and closes and deadline):
+                    flash(_("Nhập đủ ngày mở, ngày đóng đăng ký và hạn xét duyệt."), "error")
+                    return redirect(url_for("rounds.index")), 303
+                save_round(
+                    request.form.get("title", ""),
+                    whole_number(request.form.get("year")) or 0,
+                    opens,
+                    closes,
+                    deadline,
+                    current_user,
+                    must_be_new=True,
+                    level_deadlines=_level_days(),
+                )
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("rounds.index")), 303
-    db.session.commit()
     flash(_("Đã lưu đợt xét công nhận."), "success")
     return redirect(url_for("rounds.index")), 303
 
@@ -227,13 +227,12 @@ def register(village_id: int):
         flash(_("Chưa chọn hộ nào để đăng ký."), "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
     try:
-        round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
-        result = register_households(round_.id, ids, current_user)
+        with transaction.undone_on_refusal():
+            round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
+            result = register_households(round_.id, ids, current_user)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
-    db.session.commit()
     counts = result["counts"]
     flash(
         _("Đã đăng ký %(num)s hộ.", num=counts["registered"]),
@@ -260,18 +259,17 @@ def register_list(village_id: int):
                 _l("Chưa chọn tệp, tệp trống hoặc quá lớn."),
                 details={"file": _l("Chọn tệp .xlsx hoặc .csv có cột “Mã hộ”")},
             )
-        ids = registration_list(io.BytesIO(data), village, current_user)
-        round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
-        result = register_households(round_.id, ids, current_user)
+        with transaction.undone_on_refusal():
+            ids = registration_list(io.BytesIO(data), village, current_user)
+            round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
+            result = register_households(round_.id, ids, current_user)
     except DomainError as exc:
-        db.session.rollback()
         flash(" ".join([exc.message, *_hints(exc)]), "error")
         for error in (exc.details or {}).get("errors", [])[:50]:
             flash(
                 _("Dòng %(row)s: %(message)s", row=error["row"], message=error["message"]), "error"
             )
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
-    db.session.commit()
     counts = result["counts"]
     flash(
         ngettext(
@@ -324,12 +322,11 @@ def save_grid(village_id: int):
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
     send = request.form.get("action") == "send"
     try:
-        outcome = save_assessments(rows, current_user, submit=send, source={"via": "grid"})
+        with transaction.undone_on_refusal():
+            outcome = save_assessments(rows, current_user, submit=send, source={"via": "grid"})
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
-    db.session.commit()
     saved = outcome["saved"]["counts"]["succeeded"]
     sent = outcome["submitted"]["counts"]["succeeded"] if outcome["submitted"] else 0
     flash(
@@ -397,13 +394,14 @@ def upload_assessments(village_id: int):
                 _l("Chưa chọn tệp."),
                 details={"file": _l("Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên")},
             )
-        job = create_import_job(current_user, ASSESSMENT_SPEC.kind, upload.stream, upload.filename)
+        with transaction.undone_on_refusal():
+            job = create_import_job(
+                current_user, ASSESSMENT_SPEC.kind, upload.stream, upload.filename
+            )
     except DomainError as exc:
-        db.session.rollback()
         flash(" ".join([exc.message, *_hints(exc)]), "error")
         return redirect(url_for("rounds.grid", village_id=village_id)), 303
-    db.session.commit()
-    start_check(job)
+    transaction.after_commit(start_check, job)
     return redirect(url_for("imports.job", job_id=job.id)), 303
 
 
@@ -492,23 +490,23 @@ def record_village_meeting(village_id: int):
         return _meeting_page(village_id, errors, 422)
     names = {row["household"].id: row["household"].name for row in rows}
     try:
-        upload = request.files.get("minutes")
-        minutes = (
-            keep_minutes(upload.stream, upload.filename) if upload and upload.filename else None
-        )
-        record_meeting(
-            village_id,
-            round_.id,
-            held_on=held_on,
-            chair=request.form.get("chair", ""),
-            secretary=request.form.get("secretary", ""),
-            attendance=attendance,
-            votes=votes,
-            actor=current_user,
-            minutes_path=minutes,
-        )
+        with transaction.undone_on_refusal():
+            upload = request.files.get("minutes")
+            minutes = (
+                keep_minutes(upload.stream, upload.filename) if upload and upload.filename else None
+            )
+            record_meeting(
+                village_id,
+                round_.id,
+                held_on=held_on,
+                chair=request.form.get("chair", ""),
+                secretary=request.form.get("secretary", ""),
+                attendance=attendance,
+                votes=votes,
+                actor=current_user,
+                minutes_path=minutes,
+            )
     except DomainError as exc:
-        db.session.rollback()
         found = {}
         for key, message in (exc.details or {}).items():
             if key.startswith("votes[") and key[6:-1].isdigit():
@@ -518,7 +516,6 @@ def record_village_meeting(village_id: int):
                 found[key] = str(message)
         found.setdefault("form", exc.message)
         return _meeting_page(village_id, found, exc.status if exc.status != 404 else 422)
-    db.session.commit()
     flash(_("Đã ghi biên bản họp bình xét của thôn."), "success")
     return redirect(url_for("rounds.meeting", village_id=village_id)), 303
 
@@ -560,14 +557,13 @@ def assessment_copied_from(case):
 def copy_assessment(case_id: int):
     """Start the draft's assessment from last year's: scores and evidence notes, not files."""
     try:
-        copy_last_year(case_id, current_user)
+        with transaction.undone_on_refusal():
+            copy_last_year(case_id, current_user)
     except DomainError as exc:
-        db.session.rollback()
         if exc.status == 404:
             abort(404)
         flash(exc.message, "error")
         return redirect(url_for("cases.assessment", case_id=case_id)), 303
-    db.session.commit()
     flash(
         _("Đã chép điểm và ghi chú minh chứng năm trước; hãy kiểm tra lại từng tiêu chí."),
         "success",

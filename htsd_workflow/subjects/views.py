@@ -19,6 +19,7 @@ from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.models import Case, Round
 from htsd_workflow.cases.operations import start_case
 from htsd_workflow.cases.rounds import round_of_year
+from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import Conflict, InvalidInput
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
@@ -70,14 +71,13 @@ def _start(subject: Subject, template: str, **context):
     """Open an application for the year chosen in the form; re-show the page on a refusal."""
     year = request.form.get("year", "")
     try:
-        case = start_case(subject.id, TITLE_OF_KIND[subject.kind], int(year), current_user)
+        with transaction.undone_on_refusal():
+            case = start_case(subject.id, TITLE_OF_KIND[subject.kind], int(year), current_user)
     except ValueError:
         error = _("Hãy chọn năm đăng ký.")
     except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
         error = exc.message
     else:
-        db.session.commit()
         return redirect(url_for("cases.assessment", case_id=case.id))
     cases = _cases_of(subject)
     return (
@@ -187,12 +187,10 @@ def commune():
     error = None
     if subject is None and request.method == "POST":
         try:
-            subject = create_subject("commune", unit.name, unit.code)
+            with transaction.undone_on_refusal():
+                subject = create_subject("commune", unit.name, unit.code)
         except (InvalidInput, Conflict) as exc:
-            db.session.rollback()
             error = exc.message
-        else:
-            db.session.commit()
     if subject is not None:
         return redirect(url_for("subjects.show", subject_id=subject.id))
     return render_template("subjects/commune.html", unit=unit, error=error), 422 if error else 200
@@ -207,7 +205,6 @@ def reset_account_password(subject_id: int, user_id: int):
     if target is None or target.subject_id != subject.id:
         abort(404)
     password = reset_password(target, current_user)
-    db.session.commit()
     # shown in this response only: never put in a flash message (the session cookie is
     # signed, not encrypted)
     return render_template(

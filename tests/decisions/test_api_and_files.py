@@ -265,3 +265,28 @@ def test_the_case_answer_carries_its_decision(ctx, make, issued, api):
     other, _ = make.case_in("commune_review")
     officer = api(make.reviewer("commune_reviewer", COMMUNE))
     assert officer.get(f"/cases/{other.id}").get_json()["decision"] is None
+
+
+def test_the_pdf_endpoints_answer_as_the_openapi_document_says(ctx, make, issued, api):
+    """The document declares PDF (not JSON) for the decision and the certificate, and their
+    answers pass schemathesis' checks (status, content type, body)."""
+    import schemathesis
+
+    from tests.api.test_schemathesis import SPEC, STEP_CHECKS
+
+    decision, cases = issued
+    token = api(make.reviewer("commune_reviewer", COMMUNE)).token
+    schema = schemathesis.from_dict(SPEC, app=ctx, base_url="/api/v1")
+    for path, parameters in (
+        ("/decisions/{decision_id}/pdf", {"decision_id": decision.id}),
+        ("/cases/{case_id}/certificate", {"case_id": cases[0].id}),
+    ):
+        declared = SPEC["paths"][path]["get"]["responses"]
+        assert list(declared["200"]["content"]) == ["application/pdf"], path
+        assert list(declared["404"]["content"]) == ["application/json"], path
+        case = schema[path]["GET"].make_case(
+            path_parameters=parameters, headers={"Authorization": f"Bearer {token}"}
+        )
+        response = case.call_wsgi()
+        assert response.status_code == 200 and response.data.startswith(b"%PDF"), path
+        case.validate_response(response, checks=STEP_CHECKS)

@@ -113,3 +113,37 @@ def test_decision_pages_stay_inside_the_territory(ctx, make, recognised, as_user
     applicant = as_user(make.user("applicant", subject_id=make.subject().id))
     g.pop("_login_user", None)
     assert applicant.get("/decisions").status_code == 403
+
+
+def test_the_verify_page_is_made_once_per_fact_and_a_revocation_shows_at_once(
+    ctx, make, recognised, client
+):
+    """The page's content is kept per (language, what it shows): the same certificate asked
+    again is answered from it, a revocation changes what it shows, and so the page."""
+    from datetime import date
+
+    from htsd_workflow.cases.operations import fire_trigger
+    from htsd_workflow.decisions import views
+    from htsd_workflow.decisions.operations import draft_decision, format_code, issue_decision
+
+    case, _ = recognised(name="Hộ Kiểm Tra Lại")
+    officer = make.reviewer("commune_reviewer", COMMUNE)
+    decision = draft_decision("family", 2026, COMMUNE, officer)
+    issue_decision(decision.id, "9", date(2026, 12, 1), "A", make.user("manager", DISTRICT))
+    db.session.commit()
+    code = db.session.get(Decision, decision.id).entries[0].code
+    views._VERIFY_CONTENT.clear()
+    first = client.get(f"/verify/{code}").get_data(as_text=True)
+    assert "Còn hiệu lực" in first and len(views._VERIFY_CONTENT) == 1
+    assert client.get(f"/verify/{code}").get_data(as_text=True) == first
+    assert len(views._VERIFY_CONTENT) == 1  # answered from the kept content
+    # the look-up form is a GET without a session token: the content is the same for everyone
+    assert '<form method="get" action="/verify"' in first
+    typed = client.get("/verify", query_string={"code": format_code(code).lower()})
+    assert typed.status_code == 302 and typed.headers["Location"].endswith(f"/verify/{code}")
+    fire_trigger(case.id, "revoke", officer, comment="Khai sai")
+    db.session.commit()
+    after = client.get(f"/verify/{code}").get_data(as_text=True)
+    assert "Đã bị thu hồi" in after and "Còn hiệu lực" not in after
+    english = client.get(f"/verify/{code}", headers={"Accept-Language": "en"})
+    assert english.status_code == 200

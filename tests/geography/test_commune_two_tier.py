@@ -39,12 +39,6 @@ def test_in_a_two_tier_province_the_commune_goes_to_the_province(fresh):
     _recognised_in_two_tier(fresh)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="draft_decision reads the decision block of the app's default workflow set "
-    "(three_tier: the district), not the province's own set (two_tier: the province); "
-    "the decisions work of issue 24's other half (branch h18-decisions) is to settle it",
-)
 def test_in_a_two_tier_province_the_province_issues_the_communes_decision(fresh):
     from datetime import date
 
