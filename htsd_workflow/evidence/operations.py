@@ -258,7 +258,9 @@ def keep_minutes(stream, filename: str | None) -> str:
                 out.write(chunk)
         shrink_photo(partial, content_type)
         os.replace(partial, path)
-        db.session.info.setdefault(NEW_FILES_KEY, []).append(str(path))
+        db.session.info.setdefault(NEW_FILES_KEY, []).append(
+            (str(path), db.session().get_nested_transaction())
+        )
     finally:
         if partial.exists():
             partial.unlink()
