@@ -9,7 +9,7 @@ TEST_WORKERS ?= 2
 
 .PHONY: run test check install migrate seed lint format bench worker beat web clean translations
 
-$(BIN)/activate: requirements.txt requirements-dev.txt
+$(BIN)/activate: requirements.txt requirements-dev.txt bench/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt

@@ -4,6 +4,8 @@ Closed loop: ``FastHttpUser`` clients with no wait time, each sending its next r
 last one answered. What each client does comes from the JSON plan named by ``BENCH_PLAN``:
 
 * ``mode`` — ``queue`` (a reviewer's queue: the first page, then the page after a cursor),
+  ``queue_conditional`` (the same, each request carrying the ETag of the client's last copy
+  of that page, as a browser does; 304s are recorded as ``queue 304``),
   ``healthz`` (the framework floor), ``transition`` (``POST /api/v1/cases/<id>/transitions``
   with a bearer token, each client on its own cases) or ``mixed`` (queue pages, case pages,
   search and the API's case list, for the memory benchmark);
@@ -45,6 +47,9 @@ def _record(request_type, name, response_time, response_length, exception=None, 
     global _stopping
     if name.startswith("setup:"):
         return
+    response = kwargs.get("response")
+    if getattr(response, "status_code", None) == 304:
+        name += " 304"  # a conditional GET answered "not modified"
     _samples.append([name, time.time() - response_time / 1000, response_time, exception is None])
     limit = PLAN.get("requests")
     if limit and len(_samples) >= limit and not _stopping and _runner[0] is not None:
@@ -131,6 +136,19 @@ class Client(FastHttpUser):
         elif mode == "queue":
             urls = self.plan["urls"]
             self._get(urls[self.step % len(urls)], "queue")
+        elif mode == "queue_conditional":
+            # as a browser does with the queue it keeps: it asks again with the page's ETag
+            urls = self.plan["urls"]
+            url = urls[self.step % len(urls)]
+            etags = self.__dict__.setdefault("etags", {})
+            headers = {"If-None-Match": etags[url]} if url in etags else None
+            with self.client.get(
+                url, name="queue", headers=headers, allow_redirects=False, catch_response=True
+            ) as response:
+                if response.status_code == 200:
+                    etags[url] = response.headers.get("ETag")
+                elif response.status_code != 304:
+                    response.failure(f"{url}: {response.status_code}")
         elif mode == "floor":
             self._get("/floor/queue", "queue floor")
         elif mode == "transition":

@@ -25,6 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lang", choices=("vi", "en"), default=None)
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--conditional",
+        action="store_true",
+        help="also measure the page asked again with its ETag (304: the queue's conditional GET)",
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -54,9 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     def count(*_a, **_k):
         statements.append(1)
 
+    headers: dict = {}
+
     def get():
-        response = client.get(args.url)
-        if response.status_code != 200:
+        response = client.get(args.url, headers=headers)
+        if response.status_code != (304 if headers else 200):
             raise SystemExit(f"{args.url}: {response.status_code}")
         return response
 
@@ -83,6 +90,14 @@ def main(argv: list[str] | None = None) -> None:
         f"({wall / args.requests * 1000:.2f} ms wall), {per_page} statements per page, "
         f"{len(body):,} bytes"
     )
+    if args.conditional:
+        headers["If-None-Match"] = get().headers["ETag"]
+        get()
+        cpu = time.process_time()
+        for _ in range(args.requests):
+            get()
+        cpu = time.process_time() - cpu
+        print(f"  asked again with its ETag: {cpu / args.requests * 1000:.2f} ms CPU per 304")
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.top)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.top)

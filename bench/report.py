@@ -43,6 +43,9 @@ def details(figures: list[Figure]) -> str:
         if "rounds" in d:
             rounds = "\n".join(f"  {name}: {values}" for name, values in d["rounds"].items())
             parts.append(f"rounds of {f.key}:\n{rounds}")
+        if "does_per_action" in d and isinstance(d["does_per_action"], dict):
+            body = "\n".join(f"  {name}: {does}" for name, does in d["does_per_action"].items())
+            parts.append(f"what each engine does per action ({f.key}):\n{body}")
         if "pgbench_script" in d:
             parts.append(f"pgbench script of one transition ({f.key}):\n\n{d['pgbench_script']}")
         if "statements" in d:

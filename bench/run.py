@@ -29,6 +29,7 @@ from bench.context import (
     server_facts,
 )
 from bench.decisions_bench import certificates_bench, issue_bench, verify_http
+from bench.engines import engine_chains
 from bench.http_benches import _drain_broker, queue_http, transition_http, worker_memory
 from bench.httpload import redis_url
 from bench.imports import import_households
@@ -48,6 +49,7 @@ QUICK_CASES = 20_000
 BENCHES = {
     "single": single_transitions,  # 1
     "bulk": bulk_transitions,  # 2
+    "engines": engine_chains,  # the same chain on SpiffWorkflow and python-statemachine
     "queue_sql": queue_sql_plans,  # 3, the SQL alone
     "queue_http": queue_http,  # 3
     "transition_http": transition_http,  # 4

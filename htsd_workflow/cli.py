@@ -143,6 +143,10 @@ def geo_reform(province, effective, mappings, dry_run):
         for subject_id, name, unit_code, why in report.to_assign:
             reason = "xã bị chia" if why == "split" else "thuộc huyện đã bỏ"
             click.echo(f"  {subject_id} {name} ({unit_code}, {reason})")
+        click.echo(
+            "  (xã bị chia: trang /reform/subjects; mọi trường hợp: "
+            "flask subjects assign ID --unit MÃ)"
+        )
     if report.accounts_to_assign:
         click.echo(f"tài khoản cần quản trị chỉ định xã mới: {len(report.accounts_to_assign)}")
         for username, unit_code in report.accounts_to_assign:

@@ -68,6 +68,7 @@ from htsd_workflow.dashboard.views import bp as dashboard_bp
 from htsd_workflow.decisions.views import bp as decisions_bp
 from htsd_workflow.evidence.views import bp as evidence_bp
 from htsd_workflow.extensions import db, login_manager
+from htsd_workflow.geography.views import bp as geography_bp
 from htsd_workflow.imports.views import bp as imports_bp
 from htsd_workflow.notifications.operations import unread_count, unread_count_of
 from htsd_workflow.notifications.views import bp as notifications_bp
@@ -267,6 +268,7 @@ def _nav_items(role: str) -> tuple[tuple[str, str, str], ...]:
         ("subjects.commune", _("Cộng đồng học tập cấp xã")),
         ("rounds.index", _("Đợt xét")),
         ("imports.index", _("Nhập dữ liệu")),
+        ("geography.assign_subjects", _("Xã bị chia tách")),
         ("admin.users", _("Người dùng")),
         ("notifications.deliveries", _("Thư điện tử gửi không được")),
         ("admin.audit", _("Nhật ký")),
@@ -440,6 +442,7 @@ def register_web(app: Flask) -> None:
         imports_bp,
         decisions_bp,
         rounds_bp,
+        geography_bp,
     ):
         app.register_blueprint(blueprint)
     register_api(app)

@@ -809,7 +809,8 @@ def append_cases(
     now: datetime | None = None,
     seed: int = 7,
 ) -> list[int]:
-    """Add ``count`` new households with one case each, waiting in ``target``; return the ids.
+    """Add ``count`` new households with one case each, waiting in ``target`` (a reviewing
+    stage, or ``draft``: assessed, ready to submit); return the ids.
 
     The cases have consecutive ids and the same shape (create, assess, submit, an approval per
     stage passed, entering ``target`` on the last working day, so none is overdue): the pools

@@ -236,7 +236,7 @@ class CaseSimulator:
                     back[state.name] = (transition.trigger, transition.dest)
         return Flow(
             title=title,
-            workflow=f"{definition.set_name}/{definition.name}",
+            workflow=definition.ref,
             initial=definition.initial,
             kind={name: s.kind for name, s in states.items()},
             sla={name: s.sla_days for name, s in states.items()},
@@ -371,7 +371,14 @@ class CaseSimulator:
 
     def plain_plan(self, subject: SubjectInfo, target: str) -> list:
         """The shortest life that leaves a case in reviewing stage ``target`` since the last
-        working day: create and assess, submit, then one approval per stage before it."""
+        working day: create and assess, submit, then one approval per stage before it.
+        ``draft``: created and fully assessed on the last working day, ready to submit."""
+        if target == "draft":
+            day = self.last_workday
+            return [
+                ["create", "applicant", day, None, None],
+                ["assess", "applicant", day, None, None],
+            ]
         flow = self.flows[subject.title]
         stages = flow.path[subject.level]
         if target not in stages:

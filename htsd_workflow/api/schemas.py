@@ -137,6 +137,49 @@ class UnitList(Strict):
     items = fields.List(fields.Nested(UnitSchema), required=True)
 
 
+class SuccessorSchema(Strict):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    #: the part of the old commune that went to it, when known
+    share = fields.Float(allow_none=True, required=True)
+    #: the official conversion table's choice when an address cannot say which
+    is_default = fields.Boolean(required=True)
+
+
+class OldUnitSchema(Strict):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    valid_to = fields.Date(allow_none=True, required=True)
+
+
+class AwaitingSubjectSchema(Strict):
+    subject_id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    kind = fields.String(required=True)
+    old_unit = fields.Nested(OldUnitSchema, required=True)
+    candidates = fields.List(fields.Nested(SuccessorSchema), required=True)
+    running_cases = fields.Integer(required=True)
+
+
+class AwaitingSubjectList(Strict):
+    items = fields.List(fields.Nested(AwaitingSubjectSchema), required=True)
+
+
+class Assignment(Strict):
+    subject_id = Id(required=True)
+    unit_code = fields.String(required=True, validate=validate.Length(1, 20))
+
+
+class AssignmentBody(Strict):
+    assignments = fields.List(
+        fields.Nested(Assignment), required=True, validate=validate.Length(1, 500)
+    )
+
+
+class AssignmentResult(Strict):
+    moved = fields.Integer(required=True)
+
+
 class SubjectSchema(Strict):
     id = fields.Integer(required=True)
     kind = fields.String(required=True)
@@ -604,6 +647,14 @@ class PlanRef(Strict):
     carried_past_end = fields.Boolean()
 
 
+class MissingDenominator(Strict):
+    unit_code = fields.String(required=True)
+    unit_name = fields.String(required=True)
+    titles = fields.List(fields.String(), required=True)
+    #: the day a reorganisation formed the commune, if one did
+    formed_on = fields.String(allow_none=True, required=True)
+
+
 class LevelRef(Strict):
     code = fields.String(required=True)
     label = fields.String(required=True)
@@ -615,4 +666,8 @@ class TargetReport(Strict):
     levels = fields.List(fields.Nested(LevelRef))
     plan = fields.Nested(PlanRef, allow_none=True, required=True)
     year = fields.Integer(required=True)
+    #: the communes of the year without a denominator for a title in view
+    missing_denominators = fields.List(fields.Nested(MissingDenominator), required=True)
+    #: the first day of a reorganisation inside the year (old and new units both shown)
+    reform_day = fields.String(allow_none=True, required=True)
     definitions = fields.Dict(keys=fields.String(), values=fields.String(), required=True)

@@ -18,12 +18,12 @@ from htsd_workflow.core.errors import NotFound
 @endpoint(
     "/workflows",
     "GET",
-    summary="The workflow definitions in force",
+    summary="The workflow definitions in force, of every set (a case names its own: workflow)",
     response=WorkflowList,
     tags=("definitions",),
 )
 def list_workflows(user):
-    return {"items": [d.to_dict() for d in get_registry().definitions.values()]}
+    return {"items": [d.to_dict() for d in get_registry().every_definition()]}
 
 
 @endpoint(

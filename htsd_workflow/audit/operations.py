@@ -44,6 +44,7 @@ ACTIONS = (
     "case_repaired",
     "round_opened",
     "round_changed",
+    "subject_assigned",
 )
 
 #: longest user name kept from a failed sign-in (what was typed, which may be anything)

@@ -46,6 +46,10 @@ STAFF_ROLES = tuple(r for r in ROLES if r not in SUBJECT_BOUND_ROLES)
 #: that see the overview
 SUPERVISOR_ROLES = ("province_officer", "manager", "admin")
 
+#: who places a split commune's subjects under one of its successors after a reorganisation
+#: (the provincial association and the province's admin, inside their province)
+SUBJECT_ASSIGNERS = ("province_officer", "admin")
+
 #: who reads the reports (bottlenecks, targets, trend)
 REPORT_READERS = ("manager", "province_officer", "admin", *DEPARTMENT_ROLES)
 

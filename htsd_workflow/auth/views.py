@@ -87,7 +87,10 @@ def logout():
     if language:
         session["lang"] = language
     flash(_("Bạn đã đăng xuất."), "info")
-    return redirect(url_for("auth.login"))
+    response = redirect(url_for("auth.login"))
+    # the pages the browser kept to ask again (the queue's conditional GET) go with the session
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])

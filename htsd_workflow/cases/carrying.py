@@ -100,7 +100,7 @@ def carry_cases(
             row.id, (row.province_code, row.district_code, row.commune_code)
         )
         values = {
-            "workflow": f"{target.set_name}/{target.name}",
+            "workflow": target.ref,
             "returned_from": returned_from,
             "province_code": province,
             "district_code": district,

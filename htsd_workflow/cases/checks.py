@@ -53,24 +53,25 @@ class Disagreement:
 
 
 def _states():
-    """Review, joint and final state names over the definitions in force, per title."""
+    """Review, joint and final state names of every definition of every set, per definition
+    (``Case.workflow``: a case is checked against the set it runs under)."""
     review, joint, final = set(), {}, set()
-    for title, definition in get_registry().definitions.items():
+    for definition in get_registry().every_definition():
         for state in definition.states.values():
             if state.is_review:
-                review.add((title, state.name))
+                review.add((definition.ref, state.name))
             if state.joint:
-                joint[(title, state.name)] = state.joint
+                joint[(definition.ref, state.name)] = state.joint
             if state.is_final:
-                final.add((title, state.name))
+                final.add((definition.ref, state.name))
     return review, joint, final
 
 
 def _pairs_in(pairs):
-    """A clause: (cases.title, cases.state) is one of ``pairs``."""
+    """A clause: (cases.workflow, cases.state) is one of ``pairs``."""
     if not pairs:
         return false()
-    return or_(*(and_(Case.title == t, Case.state == s) for t, s in sorted(pairs)))
+    return or_(*(and_(Case.workflow == w, Case.state == s) for w, s in sorted(pairs)))
 
 
 def find_disagreements() -> list[Disagreement]:
@@ -80,15 +81,15 @@ def find_disagreements() -> list[Disagreement]:
 
     if joint:
         signed = db.session.execute(
-            select(Case.id, Case.title, Case.state, func.count(distinct(SignOff.department)))
+            select(Case.id, Case.workflow, Case.state, func.count(distinct(SignOff.department)))
             .join(SignOff, SignOff.case_id == Case.id)
             .where(_pairs_in(joint))
-            .group_by(Case.id, Case.title, Case.state)
+            .group_by(Case.id, Case.workflow, Case.state)
         ).all()
-        candidates = [r.id for r in signed if r[3] >= len(joint[(r.title, r.state)])]
+        candidates = [r.id for r in signed if r[3] >= len(joint[(r.workflow, r.state)])]
         by_case = _signed_departments(candidates) if candidates else {}
         for r in signed:
-            if r.id in by_case and set(joint[(r.title, r.state)]) <= by_case[r.id]:
+            if r.id in by_case and set(joint[(r.workflow, r.state)]) <= by_case[r.id]:
                 found.append(Disagreement(r.id, "all_signed_not_recognised"))
 
     for case_id, state in db.session.execute(
@@ -104,13 +105,13 @@ def find_disagreements() -> list[Disagreement]:
             found.append(Disagreement(case_id, "case_claim_at_joint_stage"))
 
     rows = db.session.execute(
-        select(PartClaim.case_id, PartClaim.part, Case.title, Case.state)
+        select(PartClaim.case_id, PartClaim.part, Case.workflow, Case.state)
         .join(Case, Case.id == PartClaim.case_id)
         .order_by(PartClaim.case_id, PartClaim.part)
     ).all()
     signed_parts = _signed_departments([r.case_id for r in rows]) if rows else {}
     for r in rows:
-        parts = joint.get((r.title, r.state), ())
+        parts = joint.get((r.workflow, r.state), ())
         if r.part not in parts or r.part in signed_parts.get(r.case_id, set()):
             found.append(Disagreement(r.case_id, "stray_part_claim", r.part))
 

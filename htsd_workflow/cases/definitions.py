@@ -194,6 +194,11 @@ class WorkflowDefinition:
         object.__setattr__(self, "_triggers", triggers)
 
     @property
+    def ref(self) -> str:
+        """What a case records of the definition it runs under (``Case.workflow``)."""
+        return f"{self.set_name}/{self.name}"
+
+    @property
     def review_states(self) -> list[StateDef]:
         """Reviewing stages in the order the file lists them (commune first)."""
         return [s for s in self.states.values() if s.is_review]

@@ -14,7 +14,12 @@ from pathlib import Path
 from flask import current_app
 from transitions import Machine, MachineError
 
-from htsd_workflow.cases.definitions import TransitionDef, WorkflowDefinition, load_workflows
+from htsd_workflow.cases.definitions import (
+    StateDef,
+    TransitionDef,
+    WorkflowDefinition,
+    load_workflows,
+)
 from htsd_workflow.criteria.loader import (
     CriteriaSet,
     criteria_set_for,
@@ -138,8 +143,11 @@ class WorkflowRegistry:
     """The definitions and criteria sets in force, loaded and validated at start-up.
 
     Every set under the workflows folder is loaded: each case runs under the set it records
-    (``Case.workflow``), and a new case under its province's set. ``definitions`` and
-    ``engines`` are those of the installation's default set (``WORKFLOW_SET``).
+    (``Case.workflow``: ``definition_of``), and a new case under its province's set
+    (``cases.starting.definition_for``). ``definitions`` and ``engines`` are those of the
+    installation's default set (``WORKFLOW_SET``), the set of a province whose data names
+    none; what walks stages or states (the escalation scan, queues, counts, checks) walks
+    ``every_definition`` instead, since a database may hold cases of either set.
     """
 
     def __init__(self, workflows_dir: str, set_name: str):
@@ -163,19 +171,40 @@ class WorkflowRegistry:
         return self.engines_by_set[set_name or self.set_name][title]
 
     def definition_of(self, case) -> WorkflowDefinition:
-        """The definition a case (or a row with ``title`` and ``workflow``) runs under."""
-        workflow = getattr(case, "workflow", None)
-        return self.definition(case.title, set_of(workflow) if workflow else None)
+        """The definition a case (or a row with ``title`` and ``workflow``) runs under: the set
+        it records, never the default one (a three-tier case stays three-tier under a two-tier
+        default until it is carried)."""
+        return self.definition(case.title, set_of(case.workflow))
 
     def engine_of(self, case) -> WorkflowEngine:
-        workflow = getattr(case, "workflow", None)
-        return self.engine(case.title, set_of(workflow) if workflow else None)
+        return self.engine(case.title, set_of(case.workflow))
 
-    def transition_label(self, trigger: str, state: str | None = None, title: str | None = None):
-        """The workflow file's label of a trigger: the title's definition first, then any."""
-        ordered = list(self.definitions.values())
+    def every_definition(self) -> list[WorkflowDefinition]:
+        """Every loaded definition of every set, the default set's first."""
+        return [d for definitions in self.sets.values() for d in definitions.values()]
+
+    def states_in_force(self) -> list[StateDef]:
+        """Every state of every set, once per name, in the files' order (the default set's
+        first): the stages a list or a count may meet."""
+        seen: dict[str, StateDef] = {}
+        for definition in self.every_definition():
+            for state in definition.states.values():
+                seen.setdefault(state.name, state)
+        return list(seen.values())
+
+    def transition_label(
+        self,
+        trigger: str,
+        state: str | None = None,
+        title: str | None = None,
+        workflow: str | None = None,
+    ):
+        """The workflow file's label of a trigger: the case's definition first (its title in
+        the set ``workflow`` names, else in the default set), then any."""
+        ordered = self.every_definition()
         if title in self.definitions:
-            ordered.insert(0, self.definitions[title])
+            set_name = set_of(workflow) if workflow else self.set_name
+            ordered.insert(0, self.sets.get(set_name, self.definitions)[title])
         for definition in ordered:
             label = definition.transition_label(trigger, state)
             if label is not None:
@@ -184,8 +213,8 @@ class WorkflowRegistry:
 
     @property
     def return_triggers(self) -> tuple[str, ...]:
-        """Every trigger that sends a case back, in any definition of the set."""
-        found = (t for d in self.definitions.values() for t in d.return_triggers)
+        """Every trigger that sends a case back, in any definition of any set."""
+        found = (t for d in self.every_definition() for t in d.return_triggers)
         return tuple(dict.fromkeys(found))
 
     def criteria_for(

@@ -128,9 +128,10 @@ class Case(db.Model):
     #: family, clan, community or unit
     title: Mapped[str] = mapped_column(String(12))
     year: Mapped[int] = mapped_column(Integer)
-    #: the workflow set and definition the case was opened under ("three_tier/family"), for the
-    #: record and the API; the running case follows the definition of its ``title`` in the
-    #: set the application loaded (``WORKFLOW_SET``), not this column
+    #: the workflow set and definition the case runs under ("three_tier/family"): its
+    #: province's set when it was opened, changed only by carrying it to another set
+    #: (``cases.carrying``); every reader takes the case's definition from here
+    #: (``registry.definition_of``), never from the installation's default set
     workflow: Mapped[str] = mapped_column(String(40))
     #: id of the criteria set version the self-assessment is scored against
     criteria_set_id: Mapped[str] = mapped_column(String(60))

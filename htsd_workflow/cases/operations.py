@@ -30,7 +30,7 @@ from htsd_workflow.cases.planning import (
     score_results,
 )
 from htsd_workflow.cases.round_dates import ensure_round, set_round
-from htsd_workflow.cases.starting import start_case, workflow_set_of
+from htsd_workflow.cases.starting import definition_for, start_case, workflow_set_of
 from htsd_workflow.cases.transition import (
     BULK_BATCH,
     BulkResult,
@@ -61,6 +61,7 @@ __all__ = [
     "claim_holder",
     "claim_part",
     "clean_comment",
+    "definition_for",
     "ensure_round",
     "fire_bulk",
     "fire_trigger",

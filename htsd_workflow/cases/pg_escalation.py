@@ -50,6 +50,7 @@ def _conditions(by_entry: bool, by_due: bool) -> str:
     """``rung_due`` as PostgreSQL text, each value a parameter of the same name."""
     conditions = rung_due(
         title=bindparam("title"),
+        workflow=bindparam("workflow"),
         stage=bindparam("stage"),
         rung=bindparam("rung"),
         entered_before=bindparam("entered_before") if by_entry else None,
@@ -58,9 +59,10 @@ def _conditions(by_entry: bool, by_due: bool) -> str:
     return " AND ".join(render_pg(condition) for condition in conditions)
 
 
-def _rung_params(title, stage, rung, entered_before, due_before) -> dict:
+def _rung_params(title, workflow, stage, rung, entered_before, due_before) -> dict:
     return {
         "title": title,
+        "workflow": workflow,
         "stage": stage,
         "rung": rung.rung,
         "entered_before": entered_before,
@@ -77,6 +79,7 @@ def due_cases(
     cur,
     *,
     title: str,
+    workflow: str,
     stage: str,
     rung: RungDef,
     entered_before: datetime | None,
@@ -85,7 +88,7 @@ def due_cases(
     """The ids of the open cases ``rung`` is due for, in order (``ix_cases_sla_scan``)."""
     cur.execute(
         _due_sql(entered_before is not None, due_before is not None),
-        _rung_params(title, stage, rung, entered_before, due_before),
+        _rung_params(title, workflow, stage, rung, entered_before, due_before),
     )
     return [row[0] for row in cur.fetchall()]
 
@@ -105,6 +108,7 @@ def claim(
     ids: list[int],
     *,
     title: str,
+    workflow: str,
     stage: str,
     rung: RungDef,
     entered_before: datetime | None,
@@ -113,7 +117,7 @@ def claim(
     """Claim those of the cases ``ids`` that ``rung`` is still due for (on their latest
     version: a concurrent scan or transition may have got there first); return the claimed
     cases' (id, due_at)."""
-    params = _rung_params(title, stage, rung, entered_before, due_before)
+    params = _rung_params(title, workflow, stage, rung, entered_before, due_before)
     params["ids"] = ids
     cur.execute(
         _claim_sql(rung.action == "escalate", entered_before is not None, due_before is not None),

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import cache
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from transitions import MachineError
 
 from htsd_workflow.auth.models import User
@@ -103,6 +104,25 @@ def _missing_items(case_ids, registry: WorkflowRegistry, snapshots, cur=None) ->
     return missing
 
 
+@cache
+def _scores_statement():
+    """The statement of ``score_results``, built once: the cases' ids go in as one expanding
+    parameter (building the select and its cache key anew on every approval cost more than
+    the rest of the pass-mark check)."""
+    return (
+        select(
+            Case.id,
+            AssessmentItem.code,
+            func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score),
+            unit_is_dbkk_in(Case.year),
+        )
+        .select_from(Case)
+        .outerjoin(AssessmentItem, AssessmentItem.case_id == Case.id)
+        .outerjoin(Unit, Unit.code == Case.commune_code)
+        .where(Case.id.in_(bindparam("case_ids", expanding=True)))
+    )
+
+
 def score_results(cases) -> dict[int, ScoreResult]:
     """The score that counts (reviewers' adjusted scores where given) and pass/fail of each
     case, against the pass mark of its commune's ĐBKK status in the case's year; ``cases`` are
@@ -113,18 +133,7 @@ def score_results(cases) -> dict[int, ScoreResult]:
     registry = get_registry()
     scores: dict[int, dict] = defaultdict(dict)
     dbkk: set[int] = set()
-    rows = db.session.execute(
-        select(
-            Case.id,
-            AssessmentItem.code,
-            func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score),
-            unit_is_dbkk_in(Case.year),
-        )
-        .select_from(Case)
-        .outerjoin(AssessmentItem, AssessmentItem.case_id == Case.id)
-        .outerjoin(Unit, Unit.code == Case.commune_code)
-        .where(Case.id.in_([c.id for c in cases]))
-    )
+    rows = db.session.execute(_scores_statement(), {"case_ids": [c.id for c in cases]})
     for case_id, code, score, is_dbkk in rows:
         if code is not None:
             scores[case_id][code] = score

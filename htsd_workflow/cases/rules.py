@@ -81,13 +81,16 @@ def move_values(*, now, state, is_open, due_at, keep_returned, returned_from, is
     }
 
 
-def rung_due(*, title, stage, rung, entered_before=None, due_before=None) -> list:
-    """When an escalation rung is due for a case: open, in ``stage`` of ``title``, not yet past
-    ``rung``; entered the stage before ``entered_before`` and due before ``due_before`` when
-    those are given (``sla.ladder.rung_thresholds``). Conditions over ``cases``, as SQLAlchemy
-    clauses; the PostgreSQL scan renders them with parameters for each value."""
+def rung_due(*, title, workflow, stage, rung, entered_before=None, due_before=None) -> list:
+    """When an escalation rung is due for a case: open, in ``stage`` of ``title`` running under
+    the definition ``workflow`` ("two_tier/family": each set has its own stages and deadlines),
+    not yet past ``rung``; entered the stage before ``entered_before`` and due before
+    ``due_before`` when those are given (``sla.ladder.rung_thresholds``). Conditions over
+    ``cases``, as SQLAlchemy clauses; the PostgreSQL scan renders them with parameters for each
+    value."""
     conditions = [
         _CASE.title == title,
+        _CASE.workflow == workflow,
         _CASE.state == stage,
         _CASE.is_open,
         _CASE.escalation_rung < rung,

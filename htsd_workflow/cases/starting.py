@@ -93,13 +93,13 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
             ),
             details={"case_id": existing},
         )
-    definition = registry.definition(title, workflow_set_of(subject.province_code))
+    definition = definition_for(title, subject.province_code)
     cset = registry.criteria_for(title, year, subject.managing_level, today)
     case = Case(
         subject_id=subject.id,
         title=title,
         year=year,
-        workflow=f"{definition.set_name}/{definition.name}",
+        workflow=definition.ref,
         criteria_set_id=cset.id,
         state=definition.initial,
         is_open=True,
@@ -122,6 +122,13 @@ def start_case(subject_id: int, title: str, year: int, user: User, *, now=None) 
     )
     _record_event(case, user, "create", comment=None, now=now, from_state=None)
     return case
+
+
+def definition_for(title: str, province_code: str):
+    """The definition a new case (or decision) of ``title`` in a province runs under: the
+    province's set (its data), else the installation's default. KeyError for no such title.
+    A running case's is ``registry.definition_of(case)``, the set it records."""
+    return get_registry().definition(title, workflow_set_of(province_code))
 
 
 def workflow_set_of(province_code: str) -> str | None:

@@ -223,7 +223,7 @@ def case_context(case: Case, **extra) -> dict:
         "allowed": [
             {
                 "trigger": t,
-                "label": trigger_label(t, case.state, case.title),
+                "label": trigger_label(t, case.state, case.title, case.workflow),
                 "confirm": definition.ends_case(t, case.state),
                 "needs_comment": definition.requires_comment(t, case.state),
             }
@@ -315,7 +315,7 @@ def conflict_page(case_id: int, exc: Conflict):
 def _done_message(case: Case, trigger: str, before_state: str) -> str:
     return _(
         "Đã thực hiện “%(action)s”. Hồ sơ hiện ở bước: %(state)s.",
-        action=trigger_label(trigger, before_state, case.title),
+        action=trigger_label(trigger, before_state, case.title, case.workflow),
         state=state_label(case.state),
     )
 

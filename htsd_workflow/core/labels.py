@@ -101,6 +101,7 @@ AUDIT_ACTION_LABELS = {
     "case_repaired": _l("Sửa dữ liệu hồ sơ"),
     "round_opened": _l("Mở đợt xét công nhận"),
     "round_changed": _l("Sửa, đóng đợt xét công nhận"),
+    "subject_assigned": _l("Chỉ định xã mới cho đối tượng (sắp xếp đơn vị hành chính)"),
 }
 
 ROLE_LABELS = {
@@ -174,13 +175,16 @@ def state_label(state: str, definition=None) -> str:
     return state
 
 
-def trigger_label(trigger: str, state: str | None = None, title: str | None = None) -> str:
-    """The button word of a trigger fired from ``state``: the workflow file's label (in the
-    user's language when the catalogue has it); without a stage, the general word."""
+def trigger_label(
+    trigger: str, state: str | None = None, title: str | None = None, workflow: str | None = None
+) -> str:
+    """The button word of a trigger fired from ``state``: the workflow file's label (of the
+    case's own definition, ``workflow``, when given), in the user's language when the
+    catalogue has it; without a stage, the general word."""
     if state is None and trigger in TRIGGER_LABELS:
         return str(TRIGGER_LABELS[trigger])
     label = (
-        current_app.extensions["htsd_registry"].transition_label(trigger, state, title)
+        current_app.extensions["htsd_registry"].transition_label(trigger, state, title, workflow)
         if has_app_context()
         else None
     )

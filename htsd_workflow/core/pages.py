@@ -3,15 +3,20 @@ in working days, and each role's start page."""
 
 from __future__ import annotations
 
+import hashlib
+import time
 import unicodedata
 from datetime import date, datetime
+from pathlib import Path
 
 import flask_babel
 from babel.numbers import format_decimal
 from babel.support import Translations
-from flask import g, jsonify, render_template, request, url_for
+from flask import current_app, g, jsonify, make_response, render_template, request, session, url_for
 from flask_babel import get_locale, get_translations
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from jinja2 import pass_context
 from markupsafe import Markup
 
@@ -258,3 +263,74 @@ def safe_next(target: str | None) -> str | None:
     if any(unicodedata.category(ch)[0] in "CZ" for ch in target):
         return None
     return target
+
+
+# --- conditional GET ----------------------------------------------------------------------
+
+
+def _build_token(app) -> bytes:
+    """What every page's text depends on besides its data: the templates and the compiled
+    translations as this process loaded them (a deploy that changes either changes every
+    validator), hashed once per app."""
+    token = app.extensions.get("htsd_page_build_token")
+    if token is None:
+        digest = hashlib.sha256()
+        env = app.jinja_env
+        for name in sorted(env.list_templates()):
+            digest.update(name.encode())
+            digest.update(env.loader.get_source(env, name)[0].encode())
+        for catalogue in sorted(Path(app.root_path, "translations").rglob("*.mo")):
+            digest.update(catalogue.read_bytes())
+        token = app.extensions["htsd_page_build_token"] = digest.digest()
+    return token
+
+
+def page_validator(*parts) -> str:
+    """An ETag for a signed-in page built from ``parts`` (everything of the page's own that it
+    shows: its rows, counts, filter lists, page links) and what every page's layout shows: the
+    address, the user (name, role, unit), the language, the unread count, pending flash
+    messages, the session's CSRF secret and the period in which the page's CSRF token stays
+    valid (a page kept by the browser must still submit its forms), the templates and the
+    translations. Keyed with the app's secret, so it reveals nothing of what it covers."""
+    user = current_user if current_user and current_user.is_authenticated else None
+    config = current_app.config
+    field = config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    if config.get("WTF_CSRF_ENABLED", True) and field not in session:
+        generate_csrf()  # the page's forms will carry a token of this secret: make it first
+    limit = config.get("WTF_CSRF_TIME_LIMIT", 3600)
+    period = int(time.time() // (limit / 2)) if limit else 0
+    layout = (
+        request.script_root,
+        request.full_path,
+        None
+        if user is None
+        else (user.id, user.username, user.full_name, user.role, user.unit_code, user.unit_level),
+        str(get_locale()),
+        g.get("unread_notifications"),
+        session.get("_flashes"),
+        session.get(field),
+        period,
+    )
+    secret = current_app.secret_key or ""
+    key = hashlib.sha256(secret.encode() if isinstance(secret, str) else secret).digest()
+    digest = hashlib.blake2b(key=key, digest_size=16)
+    digest.update(_build_token(current_app._get_current_object()))
+    digest.update(repr((layout, parts)).encode())
+    return digest.hexdigest()
+
+
+def conditional_page(template: str, parts: tuple, **context):
+    """``render_template(template, **context)`` answered ``304 Not Modified`` without rendering
+    when the browser's copy carries the same validator (``page_validator(*parts)``). The page
+    is marked ``private, no-cache``: the browser keeps it but asks every time (signing out
+    clears the browser's cache of the site: ``Clear-Site-Data``)."""
+    validator = page_validator(*parts)
+    # weak comparison, as RFC 9110 asks of If-None-Match (a proxy that compresses the page
+    # may have weakened the ETag it passed on)
+    if request.if_none_match.contains_weak(validator):
+        response = current_app.response_class(status=304)
+    else:
+        response = make_response(render_template(template, **context))
+    response.set_etag(validator)
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response

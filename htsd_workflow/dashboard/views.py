@@ -29,13 +29,13 @@ REPORT_LINKS = (
 )
 
 
-def _ordered_states() -> list:
-    """Every state of the workflows in force, in the order the files list them."""
-    seen = {}
-    for definition in get_registry().definitions.values():
-        for state in definition.states.values():
-            seen.setdefault(state.name, state)
-    return list(seen.values())
+def _ordered_states(counted) -> list:
+    """The states of the default set, in the order the files list them, and every other set's
+    state that cases are in (a three-tier case waiting at the district under a two-tier
+    default)."""
+    registry = get_registry()
+    default = {name for d in registry.definitions.values() for name in d.states}
+    return [s for s in registry.states_in_force() if s.name in default or s.name in counted]
 
 
 def _available_reports() -> list[tuple[str, str]]:
@@ -79,7 +79,7 @@ def overview():
             "total": counts[state.name].total if state.name in counts else 0,
             "overdue": (counts[state.name].overdue or 0) if state.name in counts else 0,
         }
-        for state in _ordered_states()
+        for state in _ordered_states(counts)
     ]
     child = Case.district_code if current_user.unit_level == "province" else Case.commune_code
     recognized = func.sum(case((Case.state == "recognized", 1), else_=0))

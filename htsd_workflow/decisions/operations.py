@@ -22,7 +22,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
-from htsd_workflow.cases.operations import record_decision_issued, workflow_set_of
+from htsd_workflow.cases.operations import definition_for, record_decision_issued
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import LEVEL_LABELS
@@ -81,12 +81,6 @@ def _check_drafter(user: User, level: str, path) -> None:
         raise NotAllowed(
             _l("Chỉ cán bộ của cấp ban hành quyết định mới được lập dự thảo quyết định.")
         )
-
-
-def definition_for(title: str, province_code: str):
-    """The workflow definition whose ``decision:`` block decides a title in a province (the
-    set the province runs)."""
-    return get_registry().definition(title, workflow_set_of(province_code))
 
 
 def territory_cases(decision: Decision, managed_by: tuple[str, ...]):

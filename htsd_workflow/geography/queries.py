@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from functools import cache
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, bindparam, exists, false, func, or_, select
 
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import DbkkPeriod, Unit, UnitSuccession
@@ -43,14 +44,20 @@ def unit_is_dbkk_in(year):
     return or_(covered, and_(~has_periods, Unit.is_dbkk.is_(True)))
 
 
+@cache
+def _dbkk_statement():
+    """``dbkk_communes``' statement, built once (the queue asks it on every page)."""
+    return select(Unit.code).where(
+        Unit.code.in_(bindparam("codes", expanding=True)), unit_is_dbkk_in(bindparam("year"))
+    )
+
+
 def dbkk_communes(codes: Iterable[str], year: int) -> set[str]:
     """The communes of ``codes`` that are ĐBKK in ``year`` (``unit_is_dbkk_in``)."""
     codes = {c for c in codes if c}
     if not codes:
         return set()
-    return set(
-        db.session.scalars(select(Unit.code).where(Unit.code.in_(codes), unit_is_dbkk_in(year)))
-    )
+    return set(db.session.scalars(_dbkk_statement(), {"codes": sorted(codes), "year": year}))
 
 
 def is_dbkk_commune(code: str | None, year: int) -> bool:

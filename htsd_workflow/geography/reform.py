@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from htsd_workflow.audit.operations import record_audit
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import deactivate_user, update_user
+from htsd_workflow.auth.scope import in_scope, units_in_territory
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import carry_cases
-from htsd_workflow.core.errors import InvalidInput, NotFound
+from htsd_workflow.core.errors import Conflict, InvalidInput, NotFound
 from htsd_workflow.core.titles import ONE_PER_COMMUNE
 from htsd_workflow.extensions import db
 from htsd_workflow.geography import sources
@@ -311,9 +313,13 @@ def _move_account(user: User, unit_code: str | None) -> None:
     )
 
 
-def assign_subject(subject_id: int, unit_code: str, *, now: datetime | None = None) -> Subject:
+def assign_subject(
+    subject_id: int, unit_code: str, *, actor: User | None = None, now: datetime | None = None
+) -> Subject:
     """Place a subject the reform left for a person to assign (a split commune's, an abolished
-    district's) under a unit of today; its running cases and its applicant accounts follow."""
+    district's) under a unit of today; its running cases and its applicant accounts follow,
+    with an audit entry (``actor`` None: the command line). A subject already there is left
+    as it is (a second submission changes nothing)."""
     subject = db.session.get(Subject, subject_id)
     if subject is None:
         raise NotFound(_l("Không có đối tượng mã %(id)s.", id=subject_id))
@@ -328,6 +334,8 @@ def assign_subject(subject_id: int, unit_code: str, *, now: datetime | None = No
             _l("Hộ gia đình, dòng họ và cộng đồng phải thuộc một xã/phường/thị trấn."),
             details={"unit": unit_code},
         )
+    if subject.unit_code == unit.code:
+        return subject  # placed there already
     old = subject.unit_code
     move_subjects({subject.id: unit.code})
     path = (unit.province_code, unit.district_code, unit.code if unit.level == "commune" else None)
@@ -349,5 +357,140 @@ def assign_subject(subject_id: int, unit_code: str, *, now: datetime | None = No
         select(User).where(User.role == "applicant", User.subject_id == subject.id)
     ):
         _move_account(user, None)
+    record_audit(
+        "subject_assigned",
+        actor=actor,
+        target=f"subject:{subject.id}",
+        details={"from": old, "to": unit.code, "cases": len(ids)},
+        province_code=unit.province_code,
+    )
     db.session.flush()
     return subject
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A successor commune a split commune's subject may be placed under."""
+
+    code: str
+    name: str
+    #: the part of the old commune that went to it, when the decision says so
+    share: float | None
+    #: the one the official conversion table names when an address cannot say which
+    is_default: bool
+
+
+@dataclass
+class Awaiting:
+    """A subject of a split commune still under its old commune, and where it may go."""
+
+    subject: Subject
+    old_unit: Unit
+    candidates: list[Candidate]
+    #: its running cases (they follow it)
+    running: int
+
+
+def _split_candidates(user: User, old_codes=None) -> dict[str, list[Candidate]]:
+    """The closed communes split between several new ones (all of them, or ``old_codes``),
+    with their successors inside the user's territory: old unit key → candidates."""
+    split = (
+        select(UnitSuccession.predecessor_code)
+        .group_by(UnitSuccession.predecessor_code)
+        .having(func.count() > 1)
+    )
+    statement = (
+        select(UnitSuccession, Unit.name)
+        .join(Unit, Unit.code == UnitSuccession.successor_code)
+        .where(
+            UnitSuccession.predecessor_code.in_(split),
+            units_in_territory(user),
+            Unit.valid_to.is_(None),
+            Unit.level == "commune",
+        )
+        .order_by(UnitSuccession.predecessor_code, Unit.name, Unit.code)
+    )
+    if old_codes is not None:
+        statement = statement.where(UnitSuccession.predecessor_code.in_(list(old_codes)))
+    found: dict[str, list[Candidate]] = defaultdict(list)
+    for succession, name in db.session.execute(statement):
+        found[succession.predecessor_code].append(
+            Candidate(succession.successor_code, name, succession.share, succession.is_default)
+        )
+    closed = set(
+        db.session.scalars(
+            select(Unit.code).where(Unit.code.in_(list(found)), Unit.valid_to.is_not(None))
+        )
+    )
+    return {code: found[code] for code in found if code in closed}
+
+
+def subjects_awaiting_assignment(user: User) -> list[Awaiting]:
+    """The subjects of split communes that no officer has placed yet, whose old commune has a
+    successor in the user's territory, with those successors (by old commune, then name)."""
+    candidates = _split_candidates(user)
+    if not candidates:
+        return []
+    subjects = db.session.scalars(
+        select(Subject)
+        .where(Subject.unit_code.in_(list(candidates)))
+        .order_by(Subject.unit_code, Subject.name, Subject.id)
+    ).all()
+    running = dict(
+        db.session.execute(
+            select(Case.subject_id, func.count())
+            .where(Case.subject_id.in_([s.id for s in subjects]), Case.is_open.is_(True))
+            .group_by(Case.subject_id)
+        ).all()
+    )
+    old_units = {
+        u.code: u for u in db.session.scalars(select(Unit).where(Unit.code.in_(list(candidates))))
+    }
+    return [
+        Awaiting(s, old_units[s.unit_code], candidates[s.unit_code], running.get(s.id, 0))
+        for s in subjects
+    ]
+
+
+def assign_split_subjects(choices: dict[int, str], actor: User, *, now=None) -> int:
+    """Place subjects of split communes under the successor chosen for each (subject id →
+    unit key), all or none; return how many moved. A subject already under its chosen unit is
+    left (a second submission changes nothing); one another officer placed elsewhere since is
+    a conflict; a unit that is not one of its old commune's successors in the actor's
+    territory is refused, as is a subject outside it."""
+    if not choices:
+        raise InvalidInput(
+            _l("Chọn xã mới cho ít nhất một đối tượng."),
+            details={"unit": _l("Chọn xã mới")},
+        )
+    subjects = {
+        s.id: s for s in db.session.scalars(select(Subject).where(Subject.id.in_(list(choices))))
+    }
+    candidates = _split_candidates(actor, {s.unit_code for s in subjects.values()})
+    errors: dict[str, object] = {}
+    moves: dict[int, str] = {}
+    for subject_id, unit_code in choices.items():
+        subject = subjects.get(subject_id)
+        awaiting = subject is not None and subject.unit_code in candidates
+        placed = not awaiting and subject is not None and subject.unit_code == unit_code
+        if placed and in_scope(actor, subject):
+            continue  # placed there already: the same choice submitted twice
+        if not awaiting:
+            if subject is not None and in_scope(actor, subject):
+                raise Conflict(
+                    _l(
+                        "Đối tượng “%(name)s” đã được chỉ định vào đơn vị khác; tải lại trang.",
+                        name=subject.name,
+                    ),
+                    details={"subject": subject_id},
+                )
+            raise NotFound(_l("Không tìm thấy đối tượng trong phạm vi của bạn."))
+        if unit_code not in {c.code for c in candidates[subject.unit_code]}:
+            errors[str(subject_id)] = _l("Chọn một xã mới được hình thành từ xã cũ của đối tượng.")
+            continue
+        moves[subject_id] = unit_code
+    if errors:
+        raise InvalidInput(_l("Xã mới đã chọn không hợp lệ cho một số đối tượng."), details=errors)
+    for subject_id, unit_code in moves.items():
+        assign_subject(subject_id, unit_code, actor=actor, now=now)
+    return len(moves)

@@ -292,7 +292,7 @@ def mark_read(user: User, ids: list[int] | None = None) -> int:
 def _queue_states(role: str) -> list[str]:
     registry = get_registry()
     return sorted(
-        {s.name for d in registry.definitions.values() for s in d.review_states if role in s.roles}
+        {s.name for d in registry.every_definition() for s in d.review_states if role in s.roles}
     )
 
 

@@ -40,7 +40,7 @@ def bulk_triggers_for(user: User) -> list[str]:
     if user.role not in REVIEWER_ROLES:
         return []
     found = []
-    for definition in get_registry().definitions.values():
+    for definition in get_registry().every_definition():
         for transition in definition.transitions:
             if (
                 transition.trigger in BULK_TRIGGERS
@@ -58,7 +58,7 @@ def bulk_triggers_for(user: User) -> list[str]:
 def needs_comment(trigger: str) -> bool:
     return any(
         t.comment_required
-        for d in get_registry().definitions.values()
+        for d in get_registry().every_definition()
         for t in d.transitions
         if t.trigger == trigger
     )

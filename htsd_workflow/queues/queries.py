@@ -41,6 +41,7 @@ _QUEUE_ROWS = (
     select(
         Case.id,
         Case.title,
+        Case.workflow,
         Case.year,
         Case.state,
         Case.submitted_at,
@@ -77,11 +78,7 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     """Who holds each department part of the page's cases at a joint stage (one statement,
     none when no row is at one): case id -> {part: (user id, name)}."""
     registry = get_registry()
-    ids = [
-        row.id
-        for row in rows
-        if row.title in registry.definitions and registry.definition_of(row).states[row.state].joint
-    ]
+    ids = [row.id for row in rows if registry.definition_of(row).states[row.state].joint]
     if not ids:
         return {}
     found: dict[int, dict[str, tuple[int, str]]] = {}
@@ -156,9 +153,10 @@ class QueueFilter:
 
 def queue_states(user: User) -> list[str]:
     """The reviewing stages whose cases the user's queue shows: a reviewer's own stage;
-    supervisors (association, managers, admins) see every stage."""
+    supervisors (association, managers, admins) see every stage. Every set's: a three-tier
+    case waiting at the district is still a case to see under a two-tier default."""
     states: list[str] = []
-    for definition in get_registry().definitions.values():
+    for definition in get_registry().every_definition():
         for state in definition.review_states:
             mine = user.role not in REVIEWER_ROLES or user.role in state.roles
             if mine and state.name not in states:

@@ -25,7 +25,7 @@ from sqlalchemy import or_, select
 from htsd_workflow.auth.access import access, may_open
 from htsd_workflow.auth.roles import DEPARTMENT_ROLES, STAFF_ROLES
 from htsd_workflow.auth.scope import in_scope, scope_clause, units_in_territory
-from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.engine import get_registry, set_of
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import PASS_MARK_TRIGGERS, actor_department
 from htsd_workflow.core import transaction
@@ -33,7 +33,13 @@ from htsd_workflow.core.calendar import get_calendar
 from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.labels import DEPARTMENT_LABELS, TITLE_LABELS, state_label
-from htsd_workflow.core.pages import UrlPattern, due_status, format_moment, format_points
+from htsd_workflow.core.pages import (
+    UrlPattern,
+    conditional_page,
+    due_status,
+    format_moment,
+    format_points,
+)
 from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
@@ -107,6 +113,7 @@ _ROW_COLUMNS = (
     "state",
     "subject_name",
     "title",
+    "workflow",
     "year",
     "commune_name",
     "submitted_at",
@@ -149,6 +156,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         state_code,
         subject_name,
         title,
+        workflow,
         year,
         commune_name,
         submitted_at,
@@ -181,7 +189,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         if state is None:
             state = states[state_code] = state_label(state_code)
         parts = ()
-        joint = registry.definition(title).states[state_code].joint
+        joint = registry.definition(title, set_of(workflow)).states[state_code].joint
         if joint:
             held = holders.get(case_id, {})
             parts = tuple(
@@ -264,7 +272,22 @@ def _queue_context(queue_filter: QueueFilter, **extra) -> dict:
 def queue():
     """The cases waiting at the user's level inside their territory, soonest due first."""
     queue_filter = QueueFilter.from_args(request.args)
-    return render_template("queues/queue.html", **_queue_context(queue_filter))
+    context = _queue_context(queue_filter)
+    # what the page shows of its own (the layout's part is page_validator's): an unchanged
+    # queue answers 304 without rendering
+    shown = (
+        context["rows"],
+        context["total"],
+        context["page"].next_cursor,
+        context["page"].prev_cursor,
+        context["states"],
+        context["districts"],
+        context["communes"],
+        context["bulk_triggers"],
+        context["threshold"],
+        queue_filter,
+    )
+    return conditional_page("queues/queue.html", shown, **context)
 
 
 @bp.route("/queue/bulk", methods=["POST"])

@@ -12,11 +12,12 @@ from sqlalchemy import and_, or_, select, union_all
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.cases.models import StageVisit
+from htsd_workflow.core.collation import collated
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.time import day_start, to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import predecessor_provinces
+from htsd_workflow.geography.queries import predecessor_provinces, unit_exists_between
 from htsd_workflow.reports.definitions import TITLES
 
 
@@ -132,6 +133,22 @@ def _unit_names(codes) -> dict[str, str]:
     if not codes:
         return {}
     return dict(db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all())
+
+
+def units_of_period(user: User, start: date, end: date) -> tuple[list, list]:
+    """(districts, communes) a report of ``start``–``end`` may be filtered by: the units of the
+    user's territory, a merged province's included, that existed in the period (old ones before
+    a reorganisation, new ones after it, both for a period that spans it)."""
+    rows = db.session.execute(
+        select(Unit.code, Unit.name, Unit.level, Unit.district_code)
+        .where(
+            _scope_across_reform(user, Unit),
+            Unit.level.in_(("district", "commune")),
+            unit_exists_between(start, end),
+        )
+        .order_by(collated(Unit.name), Unit.code)
+    ).all()
+    return [u for u in rows if u.level == "district"], [u for u in rows if u.level == "commune"]
 
 
 def _scope_across_reform(user: User, model, **kw):

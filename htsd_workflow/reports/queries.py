@@ -31,6 +31,7 @@ from htsd_workflow.reports.filters import (
     _unit_filter,
     known_unit,
     parse_filters,
+    units_of_period,
 )
 from htsd_workflow.reports.targets import plans, targets
 from htsd_workflow.reports.trend import weekly_trend
@@ -57,5 +58,6 @@ __all__ = [
     "percentile_of_counts",
     "plans",
     "targets",
+    "units_of_period",
     "weekly_trend",
 ]

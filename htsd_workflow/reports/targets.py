@@ -231,6 +231,7 @@ def targets(
         "rows": totals + rows,
         "plan": plan_ref,
         "year": year,
+        "missing_denominators": _missing_denominators(communes, rows),
         "definitions": rendered(COUNT_TARGET_DEFINITIONS if by_count else TARGET_DEFINITIONS),
         # the levels (mức độ) recognised cases of a levels set reached, counted per row
         "levels": level_labels,
@@ -238,6 +239,26 @@ def targets(
         # and new ones (from the day)
         "reform_day": reform_day.isoformat() if reform_day else None,
     }
+
+
+def _missing_denominators(communes, rows: list[dict]) -> list[dict]:
+    """The communes of the year with no denominator for a title in view, each with those
+    titles and the day it was formed when a reorganisation formed it (a new commune needs
+    its own figures from then on; an old one keeps its own for the years before)."""
+    missing: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        if row["level"] == "commune" and row["denominator"] is None:
+            missing[row["unit_code"]].append(row["title"])
+    return [
+        {
+            "unit_code": c.code,
+            "unit_name": c.name,
+            "titles": missing[c.code],
+            "formed_on": c.valid_from.isoformat() if c.valid_from else None,
+        }
+        for c in communes
+        if c.code in missing
+    ]
 
 
 def _levels_reached(conditions: list, province: str):

@@ -11,6 +11,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.cases.models import StageVisit
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.queries import reform_day_between
 from htsd_workflow.reports.bottlenecks import _settings_for_aggregates
 from htsd_workflow.reports.filters import (
     Filters,
@@ -35,7 +36,8 @@ def _week_index(column, start: datetime):
 
 
 def weekly_trend(user: User, filters: Filters) -> list[dict]:
-    """Per week of the period: arrivals, completions, and the overdue backlog at week's end.
+    """Per week of the period: arrivals, completions, the overdue backlog at week's end, and
+    whether a reorganisation took effect in the week (``is_reform``).
 
     One grouped scan of the visits overlapping the weeks, however many weeks: the backlog at a
     week's end is the backlog at the period's start plus the visits that fell overdue since,
@@ -93,6 +95,9 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
         if g.backlog:
             backlog += g.visits
     weeks = []
+    # a period that spans a reorganisation says so: its week is marked (old units' visits
+    # before it, new units' after)
+    reform = reform_day_between(filters.date_from, filters.date_to)
     # a week that runs past today or past the period counts fewer days: the chart marks it
     last_full_day = min(filters.date_to, to_local(utcnow()).date())
     for index, week in enumerate(days):
@@ -104,6 +109,7 @@ def weekly_trend(user: User, filters: Filters) -> list[dict]:
                 "completed": completed[index],
                 "overdue_backlog": backlog,
                 "is_partial": week + timedelta(days=6) > last_full_day,
+                "is_reform": reform is not None and week <= reform < week + timedelta(days=7),
             }
         )
     return weeks

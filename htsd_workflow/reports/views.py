@@ -37,7 +37,6 @@ from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.queues.queries import units_in_scope
 from htsd_workflow.reports.exports import to_csv, to_pdf, to_xlsx
 from htsd_workflow.reports.operations import (
     TITLE_WORDS,
@@ -51,6 +50,7 @@ from htsd_workflow.reports.queries import (
     longest_waiting,
     parse_filters,
     targets,
+    units_of_period,
     weekly_trend,
 )
 
@@ -344,7 +344,11 @@ def bottleneck_page():
         waiting=waiting,
         weeks=weeks,
         trend_url=url_for("reports.bottleneck_trend", **_filter_args()),
-        units=([], []) if printing else units_in_scope(current_user),
+        units=(
+            ([], [])
+            if printing
+            else units_of_period(current_user, filters.date_from, filters.date_to)
+        ),
         printing=printing,
         scope_name=_scope(),
         columns=dict(BOTTLENECK_COLUMNS),
@@ -456,12 +460,15 @@ def targets_page():
         year=year,
         title=title,
         districts=districts,
-        units=units_in_scope(current_user) if not kind else ([], []),
+        units=units_of_period(current_user, date(year, 1, 1), date(year, 12, 31))
+        if not kind
+        else ([], []),
         printing=request.args.get("print") == "1" or kind == "pdf",
         heading=_state_heading() if request.args.get("print") == "1" or kind == "pdf" else None,
         scope_name=_scope(),
         columns=dict(_target_columns(data)),
         SUBJECT_NOUNS=SUBJECT_NOUNS,
+        may_enter_denominators=current_user.role in DENOMINATOR_EDITORS,
         levels_text=levels_text,
         exports={"targets": _export_links()},
         print_links=_print_links(),

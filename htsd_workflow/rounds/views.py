@@ -177,7 +177,7 @@ def _grid_rows(village_id: int, round_) -> tuple[list[dict], list]:
         if case is None:
             unregistered.append(household)
             continue
-        state = registry.definition(case.title).states[case.state]
+        state = registry.definition_of(case).states[case.state]
         rows.append(
             {
                 "household": household,
@@ -618,11 +618,7 @@ def _commune_target(round_) -> dict | None:
 
 
 def _state_order() -> list[str]:
-    seen = {}
-    for definition in get_registry().definitions.values():
-        for name in definition.states:
-            seen.setdefault(name, None)
-    return list(seen)
+    return [state.name for state in get_registry().states_in_force()]
 
 
 @bp.route("/rounds/<int:round_id>/progress")

@@ -81,7 +81,8 @@ def _batches(fire, now: datetime, batch_size: int) -> Iterator[tuple[int, int]]:
     yielding after each batch how many it claimed."""
     registry = get_registry()
     calendar = get_calendar()
-    for title, definition in registry.definitions.items():
+    # every set's: each case is due by the stages and ladder of the definition it records
+    for definition in registry.every_definition():
         rungs = sorted(definition.escalation, key=lambda r: -r.rung)
         for stage in definition.review_states:
             for rung in rungs:
@@ -89,7 +90,8 @@ def _batches(fire, now: datetime, batch_size: int) -> Iterator[tuple[int, int]]:
                     rung, sla_days=stage.sla_days, now=now, calendar=calendar
                 )
                 for count in fire(
-                    title=title,
+                    title=definition.title,
+                    workflow=definition.ref,
                     stage=stage.name,
                     rung=rung,
                     entered_before=entered_before,
@@ -102,12 +104,13 @@ def _batches(fire, now: datetime, batch_size: int) -> Iterator[tuple[int, int]]:
 
 
 def _fire_batches_postgres(
-    *, title, stage, rung, entered_before, due_before, now, calendar, batch_size
+    *, title, workflow, stage, rung, entered_before, due_before, now, calendar, batch_size
 ):
     """PostgreSQL: the due cases of the rung in one query; per batch one statement claims,
     one writes the rest (``cases.pg_escalation``)."""
     where = {
         "title": title,
+        "workflow": workflow,
         "stage": stage,
         "rung": rung,
         "entered_before": entered_before,
@@ -125,11 +128,12 @@ def _fire_batches_postgres(
 
 
 def _fire_batches_portable(
-    *, title, stage, rung, entered_before, due_before, now, calendar, batch_size
+    *, title, workflow, stage, rung, entered_before, due_before, now, calendar, batch_size
 ):
     """Any database: per batch a select, a conditional update, and the rows it writes."""
     conditions = rung_due(
         title=title,
+        workflow=workflow,
         stage=stage,
         rung=rung.rung,
         entered_before=entered_before,

@@ -141,6 +141,13 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
             )
             over = figures[f"queue_http_{users}_over_{floor}"]
             assert over["value"] == cpu["server_ms_per_request"]
+    # the conditional-GET run at the most clients: every answer a page or a 304, the queues
+    # changed meanwhile, the mix counted
+    conditional = figures["queue_http_4_conditional"]["details"]
+    assert conditional["queue"]["failures"] == 0 and conditional["answers"] > 0
+    assert 0 <= conditional["answered_304"] <= conditional["answers"]
+    assert conditional["queue_changes"] > 0
+    assert "queue_http_4_conditional_budget" in figures
     plans = figures["queue_http_4"]["details"]["plans"]
     assert plans and all("ix_cases_queue_" in plan for plan in plans.values())
 

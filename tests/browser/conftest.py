@@ -37,10 +37,8 @@ DESKTOP = {"width": 1280, "height": 900}
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture(scope="session")
-def live_app(tmp_path_factory):
-    """The app on its own SQLite file, served by a real HTTP server in a thread."""
-    instance = tmp_path_factory.mktemp("browser-instance")
+def browser_app(instance: Path):
+    """The app on its own SQLite file in ``instance``, with an empty schema."""
     app = create_app(
         {
             "TESTING": True,
@@ -58,8 +56,12 @@ def live_app(tmp_path_factory):
     )
     with app.app_context():
         db.create_all()
-        import_province("62")
-        db.session.commit()
+    return app
+
+
+@contextlib.contextmanager
+def served(app):
+    """``app`` served by a real HTTP server in a thread (its address in ``LIVE_URL``)."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -69,6 +71,17 @@ def live_app(tmp_path_factory):
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory):
+    """Kon Tum as it was, served by a real HTTP server in a thread."""
+    app = browser_app(tmp_path_factory.mktemp("browser-instance"))
+    with app.app_context():
+        import_province("62")
+        db.session.commit()
+    with served(app):
+        yield app
 
 
 @pytest.fixture(scope="session")

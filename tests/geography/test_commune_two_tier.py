@@ -40,6 +40,8 @@ def test_in_a_two_tier_province_the_commune_goes_to_the_province(fresh):
 
 
 def test_in_a_two_tier_province_the_province_issues_the_communes_decision(fresh):
+    """The decision block is the province's own set's (two-tier: the province issues), not the
+    installation default's (three-tier: the district)."""
     from datetime import date
 
     from htsd_workflow.decisions.operations import draft_decision, issue_decision

@@ -105,6 +105,7 @@ def test_reform_carries_units_subjects_accounts_and_running_cases(fresh, before_
     assert dry.exit_code == 0, dry.output
     assert "three_tier/district_verification → two_tier/provincial_confirmation: 2" in dry.output
     assert "cần cán bộ chỉ định" in dry.output and "không thay đổi gì" in dry.output
+    assert "/reform/subjects" in dry.output  # where an officer assigns them
     split_officer = data["split_officer"].username
     assert f"  {split_officer} ({TRA_BUI}, xã bị chia)" in dry.output
     assert snapshot() == before  # a dry run changes nothing
@@ -226,6 +227,13 @@ def test_a_split_commune_s_subject_is_assigned_by_a_person(fresh, before_reform)
         "commune_review",
         new.code,
     )
+    # assigned from the command line: audited; the same command again changes nothing
+    entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "subject_assigned"))
+    assert (entry.actor_id, entry.target) == (None, f"subject:{case.subject_id}")
+    history = db.session.scalar(select(db.func.count()).select_from(CaseEvent))
+    again = run(fresh, "subjects", "assign", str(case.subject_id), "--unit", new.code)
+    assert again.exit_code == 0, again.output
+    assert db.session.scalar(select(db.func.count()).select_from(CaseEvent)) == history
     officer = make_officer(new.code)
     assert fire_trigger(case.id, "approve", officer).state == "provincial_confirmation"
 

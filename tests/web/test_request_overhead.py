@@ -81,4 +81,8 @@ def test_a_signed_in_session_still_works(as_user, make):
     reviewer = as_user(make.user("commune_reviewer", COMMUNE))
     page = reviewer.get("/queue")
     assert page.status_code == 200
-    assert page.headers["Cache-Control"] == "no-store"
+    # the queue is kept to be asked for again (its conditional GET), every other personal page
+    # is not kept at all
+    assert page.headers["Cache-Control"] == "private, no-cache"
+    inbox = reviewer.get("/notifications")
+    assert inbox.status_code == 200 and inbox.headers["Cache-Control"] == "no-store"
