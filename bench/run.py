@@ -36,6 +36,7 @@ from bench.imports import import_households
 from bench.queue_sql import queue_sql_plans
 from bench.report import details, table, update_readme, write_results
 from bench.reports_bench import report_queries
+from bench.round_bench import assessment_file, village_grid
 from bench.scan_bench import escalation_scan
 from bench.transitions import bulk_transitions, single_transitions
 from htsd_workflow import create_app
@@ -59,9 +60,11 @@ BENCHES = {
     "decisions": issue_bench,  # issue a decision of 1,000 cases
     "certificates": certificates_bench,  # 500 certificates as PDF pages
     "verify_http": verify_http,  # the public /verify/<code> page at 16 clients
+    "village_grid": village_grid,  # a 200-household village grid sent in one request
+    "assessment_file": assessment_file,  # a 20,000-row village assessment file (own database)
 }
 #: benchmarks with a database of their own: they need no generated cases
-OWN_DATABASE = {"import"}
+OWN_DATABASE = {"import", "village_grid", "assessment_file"}
 
 
 def main(argv: list[str] | None = None) -> int:

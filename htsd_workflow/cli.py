@@ -18,7 +18,7 @@ from htsd_workflow.cases.checks import find_disagreements, repair
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import BULK_BATCH, carry_cases, set_round
-from htsd_workflow.cases.rounds import list_rounds
+from htsd_workflow.cases.rounds import list_rounds, save_round
 from htsd_workflow.cases.startup import parse_state_map
 from htsd_workflow.core.errors import ConfigurationError, DomainError
 from htsd_workflow.core.time import LOCAL_TZ, to_utc_naive
@@ -204,10 +204,16 @@ def users_create(username, password, role, unit_code, subject_id, email, full_na
 @users.command("slips")
 @click.argument("subject_ids", nargs=-1, type=int, required=True)
 @click.option("--as", "username", required=True, help="The commune officer handing them out")
+@click.option(
+    "--village-heads",
+    is_flag=True,
+    help="The subjects are villages: create or reset their heads' accounts (village_head)",
+)
 @committing
-def users_slips(subject_ids, username):
-    """Create or reset household accounts and print one-time login slips."""
-    for slip in issue_login_slips(list(subject_ids), _importer(username)):
+def users_slips(subject_ids, username, village_heads):
+    """Create or reset household (or village heads') accounts and print one-time slips."""
+    role = "village_head" if village_heads else "applicant"
+    for slip in issue_login_slips(list(subject_ids), _importer(username), role=role):
         click.echo(
             f"{slip['subject']}\n  Tên đăng nhập: {slip['username']}\n"
             f"  Mật khẩu dùng một lần: {slip['password']}\n"
@@ -288,13 +294,37 @@ def subjects_erase(subject_id, username, yes):
 @click.option("--opens", required=True, type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--closes", required=True, type=click.DateTime(["%Y-%m-%d"]))
 @click.option("--review-deadline", required=True, type=click.DateTime(["%Y-%m-%d"]))
+@click.option(
+    "--level-deadline",
+    "level_deadlines",
+    multiple=True,
+    help="A level's own deadline, e.g. commune=2027-06-30 (repeat for district, province)",
+)
 @committing
-def rounds_set(title, year, opens, closes, review_deadline):
-    """Set a round's registration window and review deadline."""
+def rounds_set(title, year, opens, closes, review_deadline, level_deadlines):
+    """Set a round's registration window and review deadline (and each level's own)."""
     found = set_round(title, year, opens.date(), closes.date(), review_deadline.date())
+    if level_deadlines:
+        levels = {}
+        for given in level_deadlines:
+            level, _sep, day = given.partition("=")
+            try:
+                levels[level.strip()] = date.fromisoformat(day.strip())
+            except ValueError as exc:
+                raise click.BadParameter(f"{given}: LEVEL=YYYY-MM-DD") from exc
+        found = save_round(
+            title,
+            year,
+            opens.date(),
+            closes.date(),
+            review_deadline.date(),
+            None,
+            level_deadlines=levels,
+        )
     click.echo(
         f"{found.title} {found.year}: {found.registration_opens_on} – "
         f"{found.registration_closes_on}, review by {found.review_deadline}"
+        + "".join(f", {k} by {v}" for k, v in (found.level_deadlines or {}).items())
     )
 
 

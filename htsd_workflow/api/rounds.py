@@ -24,6 +24,14 @@ from htsd_workflow.core.text import MAX_ID
 STAFF_AND_REGISTRARS = tuple(dict.fromkeys((*STAFF_ROLES, *REGISTRARS)))
 
 
+class LevelDeadlines(Strict):
+    """Each level's own review deadline within the round (a level left out has the round's)."""
+
+    commune = fields.Date()
+    district = fields.Date()
+    province = fields.Date()
+
+
 class RoundSchema(Strict):
     id = fields.Integer(required=True)
     title = fields.String(required=True)
@@ -31,6 +39,7 @@ class RoundSchema(Strict):
     registration_opens_on = fields.Date(required=True)
     registration_closes_on = fields.Date(required=True)
     review_deadline = fields.Date(required=True)
+    level_deadlines = fields.Nested(LevelDeadlines, attribute="level_deadline_days", required=True)
 
 
 class RoundList(Strict):
@@ -48,12 +57,15 @@ class RoundCreate(Strict):
     registration_opens_on = fields.Date(required=True)
     registration_closes_on = fields.Date(required=True)
     review_deadline = fields.Date(required=True)
+    level_deadlines = fields.Nested(LevelDeadlines)
 
 
 class RoundChange(Strict):
     registration_opens_on = fields.Date()
     registration_closes_on = fields.Date()
     review_deadline = fields.Date()
+    #: replaces every level's own deadline (``{}`` removes them)
+    level_deadlines = fields.Nested(LevelDeadlines)
     #: true ends registration today (it closed yesterday)
     close = fields.Boolean()
 
@@ -164,6 +176,7 @@ def post_round(user, body):
         body["review_deadline"],
         user,
         must_be_new=True,
+        level_deadlines=body.get("level_deadlines"),
     )
 
 
@@ -184,6 +197,7 @@ def patch_round(user, round_id, body):
         closes_on=body.get("registration_closes_on"),
         review_deadline=body.get("review_deadline"),
         close=body.get("close", False),
+        level_deadlines=body.get("level_deadlines"),
     )
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from htsd_workflow.audit.operations import province_of, record_audit
 from htsd_workflow.auth.models import ApiToken, User
-from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES
+from htsd_workflow.auth.roles import ROLE_LEVEL, ROLES, SUBJECT_BOUND_ROLES
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.operations import release_claims_of
 from htsd_workflow.core.collation import collated
@@ -286,18 +286,29 @@ def reset_password(target: User, actor: User) -> str:
     return password
 
 
-def _slip_username(subject: Subject) -> str:
+def _slip_username(subject: Subject, role: str = "applicant") -> str:
     base = (subject.external_code or f"ho{subject.id}").lower()
+    if role == "village_head":
+        base = f"truongthon-{subject.external_code or subject.id}".lower()
     return "".join(ch for ch in base if ch.isalnum() or ch in "-_.")[:80]
 
 
-def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
-    """Create or reset applicant accounts for households and return one-time login slips.
+#: the accounts a login slip creates: a subject's own (applicant), or a village's head
+SLIP_ROLES = ("applicant", "village_head")
+
+
+def issue_login_slips(
+    subject_ids: list[int], actor: User, *, role: str = "applicant"
+) -> list[dict]:
+    """Create or reset applicant accounts for households (or, with ``role="village_head"``,
+    the head's account of each village) and return one-time login slips.
 
     The password is shown once on the printed slip and never stored in clear; the holder must
     choose a new one at first sign-in. No e-mail is needed. A new slip ends the account's
     sessions and API tokens; it never unlocks an account that an admin locked.
     """
+    if role not in SLIP_ROLES:
+        raise InvalidInput(_l("Loại tài khoản không hợp lệ."), details={"role": list(SLIP_ROLES)})
     subjects = db.session.scalars(
         select(Subject)
         .where(Subject.id.in_(subject_ids))
@@ -309,13 +320,18 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
         raise InvalidInput(_l("Có đối tượng không tồn tại."), details={"subject_ids": missing})
     slips = []
     for subject in subjects:
-        if actor.role == "applicant" or not in_scope(actor, subject):
+        if actor.role in SUBJECT_BOUND_ROLES or not in_scope(actor, subject):
             raise InvalidInput(
                 _l("“%(name)s” ngoài địa bàn bạn quản lý.", name=subject.name),
                 details={"subject_ids": [subject.id]},
             )
+        if role == "village_head" and subject.kind != "community":
+            raise InvalidInput(
+                _l("“%(name)s” không phải thôn hoặc tổ dân phố.", name=subject.name),
+                details={"subject_ids": [subject.id]},
+            )
         user = db.session.scalar(
-            select(User).where(User.subject_id == subject.id, User.role == "applicant")
+            select(User).where(User.subject_id == subject.id, User.role == role)
         )
         if user is not None and not user.is_active_user:
             raise InvalidInput(
@@ -329,13 +345,13 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
             )
         password = temporary_password()
         if user is None:
-            username = _slip_username(subject)
+            username = _slip_username(subject, role)
             if db.session.scalar(select(User.id).where(User.username == username)):
                 username = f"{username}-{subject.id}"
             unit = db.session.get(Unit, subject.unit_code)
             user = User(
                 username=username,
-                role="applicant",
+                role=role,
                 unit_code=subject.unit_code,
                 unit_level=unit.level,
                 subject_id=subject.id,
@@ -352,12 +368,17 @@ def issue_login_slips(subject_ids: list[int], actor: User) -> list[dict]:
                 "commune_code": subject.commune_code,
                 "username": user.username,
                 "password": password,
+                "role": role,
             }
         )
     db.session.flush()
     record_audit(
         "login_slips",
         actor=actor,
-        details={"subjects": [s.id for s in subjects], "usernames": [s["username"] for s in slips]},
+        details={
+            "role": role,
+            "subjects": [s.id for s in subjects],
+            "usernames": [s["username"] for s in slips],
+        },
     )
     return slips

@@ -66,6 +66,10 @@ DENOMINATOR_EDITORS = (
 #: district, the provincial admin for the province (the territory check is per row)
 IMPORTERS = ("commune_reviewer", "district_reviewer", "admin")
 
+#: who follows their own imports' pages (progress, report, confirm, cancel): the importers,
+#: and village heads, who upload their village's self-assessments from its page
+IMPORT_JOB_OWNERS = (*IMPORTERS, "village_head")
+
 #: who resets a household head's password (admins in their province, commune officers for
 #: their commune's applicants: many have no e-mail)
 PASSWORD_RESETTERS = ("commune_reviewer", "admin")

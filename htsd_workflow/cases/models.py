@@ -40,6 +40,23 @@ class Round(db.Model):
     registration_closes_on: Mapped[date] = mapped_column(Date)
     #: the date by which the whole round's review should be finished
     review_deadline: Mapped[date] = mapped_column(Date)
+    #: each level's own deadline within the round, ISO dates by level (``LEVELS``:
+    #: "commune", "district", "province"); a level not named has only ``review_deadline``
+    level_deadlines: Mapped[dict | None] = mapped_column(JSON)
+
+    #: the levels that may have a deadline of their own, in the order a case climbs them
+    LEVELS = ("commune", "district", "province")
+
+    @property
+    def level_deadline_days(self) -> dict[str, date]:
+        """Each level's own deadline as a date (levels without one left out)."""
+        return {k: date.fromisoformat(v) for k, v in (self.level_deadlines or {}).items()}
+
+    def deadline_of(self, level: str) -> date:
+        """The day ``level`` must have finished its review by (the round's own deadline when
+        the level has none)."""
+        found = (self.level_deadlines or {}).get(level)
+        return date.fromisoformat(found) if found else self.review_deadline
 
     def is_open_on(self, day: date) -> bool:
         return self.registration_opens_on <= day <= self.registration_closes_on

@@ -69,7 +69,44 @@ def _round_fields(round_: Round) -> dict:
         "registration_opens_on": round_.registration_opens_on.isoformat(),
         "registration_closes_on": round_.registration_closes_on.isoformat(),
         "review_deadline": round_.review_deadline.isoformat(),
+        "level_deadlines": dict(round_.level_deadlines or {}),
     }
+
+
+_LEVEL_NAMES = {
+    "commune": _l("Hạn xét cấp xã"),
+    "district": _l("Hạn xét cấp huyện"),
+    "province": _l("Hạn xét cấp tỉnh"),
+}
+
+
+def _checked_level_deadlines(
+    levels: dict | None, closes_on: date, review_deadline: date
+) -> dict | None:
+    """Each level's deadline: after registration closes, by the round's deadline, and no
+    level before the one below it (a case reaches the district after the commune)."""
+    if levels is None:
+        return None
+    errors, found, last = {}, {}, None
+    for level in Round.LEVELS:
+        day = levels.get(level)
+        if day is None:
+            continue
+        key = f"level_deadlines.{level}"
+        if not closes_on <= day <= review_deadline:
+            errors[key] = _l(
+                "%(what)s phải từ ngày kết thúc đăng ký đến hạn hoàn thành xét duyệt",
+                what=_LEVEL_NAMES[level],
+            )
+        elif last is not None and day < last:
+            errors[key] = _l("%(what)s không được trước hạn của cấp dưới", what=_LEVEL_NAMES[level])
+        found[level], last = day.isoformat(), day
+    unknown = set(levels) - set(Round.LEVELS)
+    if unknown:
+        errors["level_deadlines"] = _l("Chỉ có cấp xã, huyện, tỉnh")
+    if errors:
+        raise InvalidInput(_l("Hạn xét của các cấp chưa hợp lệ."), details=errors)
+    return found
 
 
 def save_round(
@@ -81,8 +118,10 @@ def save_round(
     actor: User | None,
     *,
     must_be_new: bool = False,
+    level_deadlines: dict | None = None,
 ) -> Round:
-    """Open or change a round (the command line's checks), audited."""
+    """Open or change a round (the command line's checks), audited. ``level_deadlines``
+    (level → date) replaces each level's own deadline; None leaves them as they are."""
     if actor is not None and not _may(actor, ROUND_EDITORS):
         raise NotAllowed(_l("Chỉ cán bộ tỉnh hoặc quản trị được mở, sửa đợt."))
     if not 2000 <= year <= 2100:
@@ -101,7 +140,17 @@ def save_round(
             _l("Hạn hoàn thành xét duyệt phải sau ngày kết thúc đăng ký."),
             details={"review_deadline": _l("Phải sau ngày kết thúc đăng ký")},
         )
+    levels = _checked_level_deadlines(level_deadlines, closes_on, review_deadline)
     found = set_round(title, year, opens_on, closes_on, review_deadline)
+    if levels is not None:
+        found.level_deadlines = levels
+    elif found.level_deadlines:  # the round's new dates must still hold the levels' own
+        _checked_level_deadlines(
+            {k: date.fromisoformat(v) for k, v in found.level_deadlines.items()},
+            closes_on,
+            review_deadline,
+        )
+    db.session.flush()
     after = _round_fields(found)
     if before != after:
         record_audit(
@@ -123,6 +172,7 @@ def change_round(
     review_deadline: date | None = None,
     close: bool = False,
     now: datetime | None = None,
+    level_deadlines: dict | None = None,
 ) -> Round:
     """Change a round's dates; ``close`` ends registration today (it closed yesterday), so
     households no longer start a case in it."""
@@ -140,6 +190,7 @@ def change_round(
         closes_on,
         review_deadline or found.review_deadline,
         actor,
+        level_deadlines=level_deadlines,
     )
 
 

@@ -583,6 +583,7 @@ def seed_demo_today(
         scan_sla(now=_at(today, 8))
         close_months(now=_at(today, 8))
         _today_denominators(today.year)
+    village_head = _demo_village()
     accounts = []
     for username, role, _unit, _name in SHOWCASE_ACCOUNTS:
         user = db.session.scalar(select(User).where(User.username == username))
@@ -603,7 +604,66 @@ def seed_demo_today(
                 "unit": f"{unit.gso_code} {unit.name}",
             }
         )
+    if village_head is not None:
+        unit = db.session.get(Unit, village_head.unit_code)
+        village = db.session.get(Subject, village_head.subject_id)
+        accounts.append(
+            {
+                "username": village_head.username,
+                "password": DEMO_PASSWORD,
+                "role": "village_head",
+                "unit": f"{unit.gso_code} {unit.name} ({village.name})",
+            }
+        )
     return accounts
+
+
+#: the demo's village whose round has not started: its households are not registered yet
+DEMO_VILLAGE_CODE = "TDP9-DEMO"
+DEMO_VILLAGE_HOUSEHOLDS = 30
+
+
+def _demo_village() -> User | None:
+    """A village of the demo commune with 30 households none registered this year, and its
+    head ``truongthon``: the annual round from registration to "Gửi" (idempotent)."""
+    officer = db.session.scalar(select(User).where(User.username == "xa"))
+    if officer is None or not officer.is_active_user:
+        return None
+    head = db.session.scalar(select(User).where(User.username == "truongthon"))
+    if head is not None:
+        return head
+    rng = random.Random(9)
+    village = db.session.scalar(
+        select(Subject).where(Subject.external_code == DEMO_VILLAGE_CODE)
+    ) or create_subject(
+        "community",
+        "Tổ dân phố 9",
+        officer.unit_code,
+        head_name="Y Blong",
+        external_code=DEMO_VILLAGE_CODE,
+    )
+    for number in range(1, DEMO_VILLAGE_HOUSEHOLDS + 1):
+        name = _person(rng)
+        create_subject(
+            "family",
+            f"Hộ {name}",
+            officer.unit_code,
+            head_name=name,
+            community_id=village.id,
+            external_code=f"{DEMO_VILLAGE_CODE}-{number:02d}",
+        )
+    probe = User(username="_", role="admin")
+    probe.set_password(DEMO_PASSWORD)
+    head = _account(
+        "truongthon",
+        "village_head",
+        officer.unit_code,
+        "Trưởng tổ dân phố 9",
+        probe.password_hash,
+        subject_id=village.id,
+    )
+    db.session.flush()
+    return head
 
 
 def _run_today_case(subject, applicant, target, today, rng) -> None:

@@ -220,3 +220,54 @@ def attachments_by_item(case_id: int) -> dict[str, list[Attachment]]:
     ):
         grouped.setdefault(attachment.item_code, []).append(attachment)
     return grouped
+
+
+#: where a village meeting's minutes are kept, under the evidence folder
+MINUTES_FOLDER = "meetings"
+
+
+def keep_minutes(stream, filename: str | None) -> str:
+    """Keep a village meeting's minutes (biên bản: a scan or a photo), checked by content and
+    size like an evidence file; return the path it is kept under (relative to the evidence
+    folder). The file goes again if the transaction that records the meeting rolls back."""
+    shown = filename or _l("tệp")
+    head = stream.read(16)
+    detected = detect_type(head) if head else None
+    if detected is None:
+        raise InvalidInput(
+            _l("Biên bản “%(file)s” phải là ảnh (JPG, PNG, WebP, HEIC) hoặc PDF.", file=shown),
+            details={"minutes": _l("Chụp hoặc quét biên bản rồi tải lên")},
+        )
+    content_type, extension = detected
+    max_bytes = current_app.config["UPLOAD_MAX_BYTES"]
+    relative = f"{MINUTES_FOLDER}/{secrets.token_hex(16)}.{extension}"
+    path = minutes_file(relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    size = len(head)
+    try:
+        with open(partial, "wb") as out:
+            out.write(head)
+            while chunk := stream.read(CHUNK):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise InvalidInput(
+                        _l("Tệp “%(file)s” lớn hơn %(mb)s MB.", file=shown, mb=max_bytes >> 20),
+                        details={"minutes": _l("Tối đa %(mb)s MB", mb=max_bytes >> 20)},
+                    )
+                out.write(chunk)
+        shrink_photo(partial, content_type)
+        os.replace(partial, path)
+        db.session.info.setdefault(NEW_FILES_KEY, []).append(
+            (str(path), db.session().get_nested_transaction())
+        )
+    finally:
+        if partial.exists():
+            partial.unlink()
+    return relative
+
+
+def minutes_file(relative: str) -> Path:
+    """The kept minutes of a meeting (``VillageMeeting.minutes_path``)."""
+    name = Path(relative).name
+    return Path(current_app.config["UPLOAD_FOLDER"]) / MINUTES_FOLDER / name

@@ -31,9 +31,11 @@ from htsd_workflow.core.errors import Conflict, DomainError, InvalidInput, NotFo
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.evidence.files import clean_filename
 from htsd_workflow.extensions import db
+from htsd_workflow.imports.assessments import import_assessments, validate_assessments
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, run_import, validate_import
 from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows, unpacked_size
+from htsd_workflow.imports.specs import ASSESSMENT_SPEC
 from htsd_workflow.jobs import names
 from htsd_workflow.jobs.models import claim_job
 from htsd_workflow.jobs.runner import JobKind, beat, start_job
@@ -186,7 +188,11 @@ def check_import_steps(job_id: int) -> Iterator[None]:
         job.total = estimate_rows(import_folder(), job.stored_name)
         yield
     with open(_stored_path(job), "rb") as raw, _language_of(user):
-        report = validate_import(job.kind, raw, user, _progress(job_id, while_writing=False))
+        progress = _progress(job_id, while_writing=False)
+        if job.kind == ASSESSMENT_SPEC.kind:
+            report = validate_assessments(raw, user, progress)
+        else:
+            report = validate_import(job.kind, raw, user, progress)
     job = db.session.get(ImportJob, job_id)
     _save_report(job, report)
     job.message = None
@@ -271,7 +277,11 @@ def run_import_steps(job_id: int) -> Iterator[None]:
     user = db.session.get(User, job.user_id)
     kind, filename = job.kind, job.filename
     with open(_stored_path(job), "rb") as raw, _language_of(user):
-        result = run_import(kind, raw, user, _progress(job_id, while_writing=True))
+        progress = _progress(job_id, while_writing=True)
+        if kind == ASSESSMENT_SPEC.kind:
+            result = import_assessments(raw, user, progress, filename=filename)
+        else:
+            result = run_import(kind, raw, user, progress)
     job = db.session.get(ImportJob, job_id)
     job.created, job.updated, job.unchanged = result.created, result.updated, result.unchanged
     job.done = job.total = result.created + result.updated + result.unchanged

@@ -221,3 +221,15 @@ def check_cell(column: Column, value: str | None) -> tuple[object, str | None]:
             return None, _("Mã hộ thành viên không hợp lệ: %(codes)s", codes=", ".join(bad[:5]))
         return codes, None
     return value, None
+
+
+#: a village's self-assessments (``imports.assessments``): the household code, its name (for
+#: the reader only) and one column per criterion of this year's set, added from the registry
+ASSESSMENT_CODE = "Mã hộ"
+ASSESSMENT_NAME = "Tên chủ hộ"
+ASSESSMENT_SPEC = ImportSpec(
+    kind="assessments",
+    label="Bản tự đánh giá của các hộ",
+    columns=(Column(ASSESSMENT_CODE, "external_code", True, "code"),),
+    notes=("Tải tệp mẫu trên trang của thôn: các hộ đã đăng ký là các dòng, tiêu chí là các cột.",),
+)

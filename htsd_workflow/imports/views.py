@@ -7,6 +7,7 @@ import io
 
 from flask import (
     Blueprint,
+    abort,
     current_app,
     flash,
     jsonify,
@@ -24,7 +25,7 @@ from sqlalchemy import exists, select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import issue_login_slips
-from htsd_workflow.auth.roles import IMPORTERS, SLIP_ISSUERS
+from htsd_workflow.auth.roles import IMPORT_JOB_OWNERS, IMPORTERS, SLIP_ISSUERS
 from htsd_workflow.auth.scope import scope_clause
 from htsd_workflow.core import transaction
 from htsd_workflow.core.collation import collated
@@ -42,7 +43,7 @@ from htsd_workflow.imports.jobs import (
 )
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.imports.operations import get_spec, template_xlsx
-from htsd_workflow.imports.specs import SPECS
+from htsd_workflow.imports.specs import ASSESSMENT_SPEC, SPECS
 from htsd_workflow.jobs.models import progress_of
 from htsd_workflow.subjects.models import KINDS, Subject
 
@@ -97,7 +98,8 @@ def template(kind: str):
 @access(*IMPORTERS)
 def upload(kind: str):
     """Keep the uploaded file and check it (now, or in the background when large)."""
-    get_spec(kind)
+    if kind not in SPECS:  # a village's assessments are uploaded on the village's page
+        abort(404)
     upload = request.files.get("file")
     try:
         if upload is None:
@@ -114,7 +116,7 @@ def upload(kind: str):
 
 
 @bp.route("/jobs/<int:job_id>")
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def job(job_id: int):
     """Progress while busy; then the report (row, column, what is wrong) or the result."""
     job = import_job_for(current_user, job_id)
@@ -124,6 +126,9 @@ def job(job_id: int):
         phase_label=_phase_label(job),
         spec=get_spec(job.kind),
         may_slip=current_user.role in SLIP_ISSUERS and job.kind == "households",
+        back_url=url_for("rounds.villages")
+        if job.kind == ASSESSMENT_SPEC.kind
+        else url_for("imports.index"),
     )
 
 
@@ -133,7 +138,7 @@ def _phase_label(job: ImportJob) -> str:
 
 
 @bp.route("/jobs/<int:job_id>/status")
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def job_status(job_id: int):
     """The progress bar's data."""
     job = import_job_for(current_user, job_id)
@@ -141,7 +146,7 @@ def job_status(job_id: int):
 
 
 @bp.route("/jobs/<int:job_id>/confirm", methods=["POST"])
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def confirm(job_id: int):
     """Import a cleanly checked file."""
     job = confirm_import_job(import_job_for(current_user, job_id), current_user)
@@ -150,7 +155,7 @@ def confirm(job_id: int):
 
 
 @bp.route("/jobs/<int:job_id>/cancel", methods=["POST"])
-@access(*IMPORTERS)
+@access(*IMPORT_JOB_OWNERS)
 def cancel(job_id: int):
     """Drop the uploaded file without importing it."""
     cancel_import_job(import_job_for(current_user, job_id), current_user)
@@ -158,8 +163,15 @@ def cancel(job_id: int):
     return redirect(url_for("imports.index"))
 
 
+#: the slips page's choice beside the subject kinds: the village heads' own accounts
+VILLAGE_HEADS = "village_head"
+
+
 def _slip_candidates(kind: str, without_account: bool, query: str) -> list:
-    has_account = exists().where(User.subject_id == Subject.id, User.role == "applicant")
+    role = "village_head" if kind == VILLAGE_HEADS else "applicant"
+    if kind == VILLAGE_HEADS:
+        kind = "community"
+    has_account = exists().where(User.subject_id == Subject.id, User.role == role)
     statement = (
         select(Subject, has_account.label("has_account"))
         .where(Subject.kind == kind, scope_clause(current_user, Subject, subject_column=Subject.id))
@@ -180,7 +192,7 @@ def _slip_candidates(kind: str, without_account: bool, query: str) -> list:
 def slips():
     """Choose the households (clans, communities, units) to print login slips for."""
     kind = request.args.get("kind", "family")
-    if kind not in KINDS:
+    if kind not in (*KINDS, VILLAGE_HEADS):
         kind = "family"
     without_account = request.args.get("all") != "1"
     query = (request.args.get("q") or "").strip()[:100]
@@ -190,7 +202,7 @@ def slips():
         rows=rows[:SLIP_PAGE],
         more=len(rows) > SLIP_PAGE,
         kind=kind,
-        kinds=KINDS,
+        kinds=(*KINDS, VILLAGE_HEADS),
         without_account=without_account,
         query=query,
         limit=SLIP_PAGE,
@@ -218,7 +230,8 @@ def print_slips():
             _l("Mỗi lần in tối đa %(count)s phiếu.", count=SLIP_PAGE),
             details={"subject_id": _l("Chọn ít hộ hơn rồi in nhiều lần")},
         )
-    issued = issue_login_slips(ids, current_user)
+    role = "village_head" if request.form.get("kind") == VILLAGE_HEADS else "applicant"
+    issued = issue_login_slips(ids, current_user, role=role)
     codes = {s["commune_code"] for s in issued if s["commune_code"]}
     places = dict(
         db.session.execute(select(Unit.code, Unit.name).where(Unit.code.in_(codes))).all()

@@ -104,6 +104,10 @@ def _core_rows(statement, params: dict | None = None) -> list:
     return db.session.connection().execute(statement, params).all()
 
 
+#: the most years in a row the queue filters by
+MAX_IN_A_ROW = 10
+
+
 @dataclass
 class QueueFilter:
     title: str = ""
@@ -117,6 +121,9 @@ class QueueFilter:
     unsigned: bool = True
     #: "due" (soonest first) or "-due" (latest first)
     order: str = "due"
+    #: only subjects recognised in each of the last N years before the case's ("N năm liền");
+    #: 0 for every case
+    in_a_row: int = 0
 
     @classmethod
     def from_args(cls, args) -> QueueFilter:
@@ -129,6 +136,7 @@ class QueueFilter:
             claim=args.get("claim") if args.get("claim") in ("mine", "free") else "",
             unsigned=args.get("unsigned", "1") == "1",
             order="-due" if args.get("order") == "-due" else "due",
+            in_a_row=whole_number(args.get("in_a_row"), 0, MAX_IN_A_ROW) or 0,
         )
         return found
 
@@ -177,6 +185,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         queue_filter.claim,
         bool(department),
         bool(part),
+        queue_filter.in_a_row,
     )
     values = {
         "state": states[0] if states else None,
@@ -189,6 +198,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
         "me": user.id,
         "department": department,
         "part": part,
+        "in_a_row": queue_filter.in_a_row,
     }
     return shape, values
 
@@ -197,7 +207,7 @@ def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> 
 def _where(shape: tuple) -> tuple:
     """The WHERE clauses of a shape, with parameters named as ``queue_filter_shape``'s
     values."""
-    one_state, what, title, district, commune, overdue, claim, unsigned, has_part = shape
+    one_state, what, title, district, commune, overdue, claim, unsigned, has_part, in_a_row = shape
     clauses = [
         Case.state == bindparam("state")
         if one_state
@@ -231,6 +241,22 @@ def _where(shape: tuple) -> tuple:
                     )
                 )
             )
+    if in_a_row:
+        # recognised in each of the N years before the case's year (one case a year at most)
+        earlier = aliased(Case)
+        years = bindparam("in_a_row", type_=Integer)
+        clauses.append(
+            select(func.count(func.distinct(earlier.year)))
+            .where(
+                earlier.subject_id == Case.subject_id,
+                earlier.title == Case.title,
+                earlier.state == "recognized",
+                earlier.year >= Case.year - years,
+                earlier.year < Case.year,
+            )
+            .scalar_subquery()
+            >= years
+        )
     if unsigned:
         clauses.append(
             ~exists(

@@ -370,3 +370,43 @@ def _target_row(
         "gap_count": gap_count,
         "on_track": (percent >= target) if percent is not None and target is not None else None,
     }
+
+
+def commune_target(commune_code: str, title: str, year: int) -> dict:
+    """One commune's line of the targets report (its recognised share of the households —
+    or clans, villages, units — against the plan's target for ``year``), for the commune
+    officer's start page: the plan (or None) and the row as ``targets`` gives it."""
+    commune = db.session.get(Unit, commune_code)
+    province = commune.province_code if commune is not None else None
+    plan = plan_for(plans(), province, year) if province else None
+    by_count = plan is not None and plan.kind == "count"
+    target = (
+        plan.target(title, commune_code in dbkk_communes({commune_code}, year))
+        if plan and not by_count
+        else None
+    )
+    den = db.session.scalar(
+        select(Denominator.count).where(
+            Denominator.unit_code == commune_code,
+            Denominator.year == year,
+            Denominator.title == title,
+        )
+    )
+    registered, recognized = db.session.execute(
+        select(
+            func.count(func.distinct(Case.subject_id)),
+            func.count(func.distinct(case((Case.state == "recognized", Case.subject_id)))),
+        ).where(
+            Case.commune_code == commune_code,
+            Case.year == year,
+            Case.title == title,
+            Case.submitted_at.is_not(None),
+            Case.state != "withdrawn",
+        )
+    ).one()
+    name = commune.name if commune is not None else commune_code
+    row = _target_row(commune_code, name, "commune", title, den, registered, recognized, target)
+    return {
+        "row": row,
+        "plan": {"label": plan.label, "label_en": plan.label_en} if plan else None,
+    }

@@ -3,10 +3,22 @@ registered and their paper forms entered in one grid by the village head or the 
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
@@ -14,7 +26,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.access import access
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REGISTRARS, ROUND_EDITORS, STAFF_ROLES
 from htsd_workflow.cases.engine import get_registry
-from htsd_workflow.cases.models import AssessmentItem, Round
+from htsd_workflow.cases.models import AssessmentItem, Round, VillageMeeting
 from htsd_workflow.cases.operations import ensure_round, score_results
 from htsd_workflow.cases.rounds import (
     change_round,
@@ -22,7 +34,9 @@ from htsd_workflow.cases.rounds import (
     copied_from,
     copy_last_year,
     list_rounds,
+    meeting_votes_of,
     previous_case,
+    record_meeting,
     register_households,
     round_of_year,
     round_progress,
@@ -34,11 +48,17 @@ from htsd_workflow.cases.rounds import (
     waiting_in_commune_review,
 )
 from htsd_workflow.core import transaction
-from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.errors import DomainError, InvalidInput
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.core.time import to_local, utcnow
+from htsd_workflow.evidence.operations import keep_minutes, minutes_file
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.imports.assessments import registration_list
+from htsd_workflow.imports.assessments import template_xlsx as assessment_xlsx
+from htsd_workflow.imports.jobs import create_import_job, start_check
+from htsd_workflow.imports.specs import ASSESSMENT_SPEC
+from htsd_workflow.reports.targets import commune_target
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 bp = Blueprint("rounds", __name__)
@@ -63,6 +83,11 @@ def _day(name: str) -> date | None:
         return None
 
 
+def _level_days() -> dict:
+    """Each level's deadline as typed (a cleared field removes the level's own deadline)."""
+    return {level: day for level in Round.LEVELS if (day := _day(f"deadline_{level}")) is not None}
+
+
 @bp.route("/rounds")
 @access(*STAFF_ROLES, *REGISTRARS)
 def index():
@@ -72,6 +97,7 @@ def index():
         rounds=list_rounds(),
         may_edit=current_user.role in ROUND_EDITORS,
         titles=sorted(set(TITLE_OF_KIND.values())),
+        levels=Round.LEVELS,
         this_year=_today().year,
         staff_roles=STAFF_ROLES,
     )
@@ -92,6 +118,7 @@ def save():
                     closes_on=_day("registration_closes_on"),
                     review_deadline=_day("review_deadline"),
                     close=request.form.get("action") == "close",
+                    level_deadlines=_level_days(),
                 )
             else:
                 opens, closes, deadline = (
@@ -110,6 +137,7 @@ def save():
                     deadline,
                     current_user,
                     must_be_new=True,
+                    level_deadlines=_level_days(),
                 )
     except DomainError as exc:
         flash(exc.message, "error")
@@ -215,6 +243,48 @@ def register(village_id: int):
     return redirect(url_for("rounds.grid", village_id=village_id)), 303
 
 
+@bp.route("/villages/<int:village_id>/register-list", methods=["POST"])
+@access(*REGISTRARS)
+def register_list(village_id: int):
+    """Register the households a village's list names (a spreadsheet with a column "Mã hộ"):
+    every row checked, and none registered while any is wrong."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    village = db.session.get(Subject, village_id)
+    upload = request.files.get("file")
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    data = upload.stream.read(limit + 1) if upload is not None else b""
+    try:
+        if not data or len(data) > limit:
+            raise InvalidInput(
+                _l("Chưa chọn tệp, tệp trống hoặc quá lớn."),
+                details={"file": _l("Chọn tệp .xlsx hoặc .csv có cột “Mã hộ”")},
+            )
+        with transaction.undone_on_refusal():
+            ids = registration_list(io.BytesIO(data), village, current_user)
+            round_ = ensure_round(HOUSEHOLD_TITLE, _today().year)
+            result = register_households(round_.id, ids, current_user)
+    except DomainError as exc:
+        flash(" ".join([exc.message, *_hints(exc)]), "error")
+        for error in (exc.details or {}).get("errors", [])[:50]:
+            flash(
+                _("Dòng %(row)s: %(message)s", row=error["row"], message=error["message"]), "error"
+            )
+        return redirect(url_for("rounds.grid", village_id=village_id)), 303
+    counts = result["counts"]
+    flash(
+        ngettext(
+            "Đã đăng ký %(num)s hộ theo danh sách (%(already)s hộ đã đăng ký từ trước).",
+            "Đã đăng ký %(num)s hộ theo danh sách (%(already)s hộ đã đăng ký từ trước).",
+            counts["registered"],
+            already=counts["already_registered"],
+        ),
+        "success" if not counts["failed"] else "error",
+    )
+    for failure in result["failed"]:
+        flash(_("Hộ mã %(id)s: %(why)s", id=failure["subject_id"], why=failure["message"]), "error")
+    return redirect(url_for("rounds.grid", village_id=village_id)), 303
+
+
 def _typed_rows(items) -> list[dict]:
     """The grid's rows as typed: every criterion of every row (an empty cell clears a score)."""
     rows = []
@@ -291,6 +361,179 @@ def save_grid(village_id: int):
     )
 
 
+@bp.route("/villages/<int:village_id>/assessments.xlsx")
+@access(*REGISTRARS)
+def assessment_template(village_id: int):
+    """The village's spreadsheet: its registered households as rows (with the scores saved so
+    far), the criteria as columns, and a "Hướng dẫn" sheet."""
+    pairs = village_households(village_id, current_user, round_of_year(HOUSEHOLD_TITLE, _today()))
+    village = db.session.get(Subject, village_id)
+    try:
+        data = assessment_xlsx(village, pairs)
+    except DomainError as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("rounds.grid", village_id=village_id)), 303
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        as_attachment=True,
+        download_name=f"tu-danh-gia-{village.external_code or village.id}.xlsx",
+    )
+
+
+@bp.route("/villages/<int:village_id>/assessments", methods=["POST"])
+@access(*REGISTRARS)
+def upload_assessments(village_id: int):
+    """Keep the filled spreadsheet and check it like every import (now, or in the worker
+    when large); its page shows the report, then "Xác nhận nhập"."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    upload = request.files.get("file")
+    try:
+        if upload is None:
+            raise InvalidInput(
+                _l("Chưa chọn tệp."),
+                details={"file": _l("Chọn tệp .xlsx hoặc .csv rồi bấm Tải lên")},
+            )
+        with transaction.undone_on_refusal():
+            job = create_import_job(
+                current_user, ASSESSMENT_SPEC.kind, upload.stream, upload.filename
+            )
+    except DomainError as exc:
+        flash(" ".join([exc.message, *_hints(exc)]), "error")
+        return redirect(url_for("rounds.grid", village_id=village_id)), 303
+    transaction.after_commit(start_check, job)
+    return redirect(url_for("imports.job", job_id=job.id)), 303
+
+
+def _hints(exc: DomainError) -> list[str]:
+    return [str(v) for v in (exc.details or {}).values() if isinstance(v, str)]
+
+
+def _meeting_of(village_id: int, round_):
+    if round_ is None:
+        return None
+    return db.session.scalar(
+        select(VillageMeeting).where(
+            VillageMeeting.village_id == village_id, VillageMeeting.round_id == round_.id
+        )
+    )
+
+
+def _meeting_page(village_id: int, errors: dict | None = None, status: int = 200):
+    round_ = round_of_year(HOUSEHOLD_TITLE, _today())
+    rows, _unregistered = _grid_rows(village_id, round_)
+    meeting = _meeting_of(village_id, round_)
+    votes = {}
+    if meeting is not None:
+        votes = {v.subject_id: v for v in meeting_votes_of([meeting.id])[meeting.id]}
+    return (
+        render_template(
+            "rounds/meeting.html",
+            village=db.session.get(Subject, village_id),
+            round=round_,
+            rows=rows,
+            meeting=meeting,
+            votes=votes,
+            errors=errors or {},
+            form=request.form,
+            today=_today(),
+        ),
+        status,
+    )
+
+
+@bp.route("/villages/<int:village_id>/meeting")
+@access(*REGISTRARS)
+def meeting(village_id: int):
+    """The village's meeting (bình xét) of this year's round: the record, or the form to
+    record it (date, chair, secretary, attendance, each household's votes, the minutes)."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    return _meeting_page(village_id)
+
+
+def _typed_votes(rows) -> tuple[list[dict], dict]:
+    votes, errors = [], {}
+    for row in rows:
+        subject_id = row["household"].id
+        typed_for = (request.form.get(f"for-{subject_id}") or "").strip()
+        typed_present = (request.form.get(f"present-{subject_id}") or "").strip()
+        if not typed_for and not typed_present:
+            continue
+        votes_for, present = whole_number(typed_for, 0), whole_number(typed_present, 0)
+        if votes_for is None or present is None:
+            errors[f"for-{subject_id}"] = _(
+                "%(name)s: nhập số phiếu đồng ý và số người biểu quyết", name=row["household"].name
+            )
+            continue
+        votes.append({"subject_id": subject_id, "votes_for": votes_for, "present": present})
+    return votes, errors
+
+
+@bp.route("/villages/<int:village_id>/meeting", methods=["POST"])
+@access(*REGISTRARS)
+def record_village_meeting(village_id: int):
+    """Record the meeting once, with the minutes' scan or photo; a refusal keeps what was
+    typed and names each wrong field."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    round_ = round_of_year(HOUSEHOLD_TITLE, _today())
+    if round_ is None:
+        abort(404)
+    rows, _unregistered = _grid_rows(village_id, round_)
+    votes, errors = _typed_votes(rows)
+    held_on = _day("held_on")
+    attendance = whole_number(request.form.get("attendance"), 1)
+    if held_on is None:
+        errors["held_on"] = _("Nhập ngày họp")
+    if attendance is None:
+        errors["attendance"] = _("Nhập số người dự họp")
+    if errors:
+        return _meeting_page(village_id, errors, 422)
+    names = {row["household"].id: row["household"].name for row in rows}
+    try:
+        with transaction.undone_on_refusal():
+            upload = request.files.get("minutes")
+            minutes = (
+                keep_minutes(upload.stream, upload.filename) if upload and upload.filename else None
+            )
+            record_meeting(
+                village_id,
+                round_.id,
+                held_on=held_on,
+                chair=request.form.get("chair", ""),
+                secretary=request.form.get("secretary", ""),
+                attendance=attendance,
+                votes=votes,
+                actor=current_user,
+                minutes_path=minutes,
+            )
+    except DomainError as exc:
+        found = {}
+        for key, message in (exc.details or {}).items():
+            if key.startswith("votes[") and key[6:-1].isdigit():
+                subject_id = votes[int(key[6:-1])]["subject_id"]
+                found[f"for-{subject_id}"] = f"{names.get(subject_id, '')}: {message}"
+            else:
+                found[key] = str(message)
+        found.setdefault("form", exc.message)
+        return _meeting_page(village_id, found, exc.status if exc.status != 404 else 422)
+    flash(_("Đã ghi biên bản họp bình xét của thôn."), "success")
+    return redirect(url_for("rounds.meeting", village_id=village_id)), 303
+
+
+@bp.route("/villages/<int:village_id>/meeting/minutes")
+@access(*REGISTRARS)
+def meeting_minutes(village_id: int):
+    """The meeting's minutes as it was uploaded (a scan or a photo)."""
+    village_households(village_id, current_user)  # 404 outside the user's villages
+    meeting = _meeting_of(village_id, round_of_year(HOUSEHOLD_TITLE, _today()))
+    if meeting is None or not meeting.minutes_path:
+        abort(404)
+    path = minutes_file(meeting.minutes_path)
+    if not path.is_file():
+        abort(404)
+    return send_file(path, download_name=f"bien-ban-hop-thon{path.suffix}")
+
+
 @bp.app_template_global()
 def years_in_a_row(years) -> int:
     """How many of ``years`` run in a row up to the latest ("3 năm liền")."""
@@ -347,15 +590,31 @@ def commune():
     areas = round_progress(round_, current_user) if round_ else []
     waiting = waiting_in_commune_review(current_user)
     overdue = sum(1 for case, _name in waiting if case.due_at and case.due_at < utcnow())
+    totals = _totals(areas)
+    deadline = round_.deadline_of("commune") if round_ else None
     return render_template(
         "rounds/commune.html",
         round=round_,
-        totals=_totals(areas),
+        commune_deadline=deadline,
+        days_left=(deadline - _today()).days if deadline else None,
+        # the round's own deadline for the commune, used: what is still with the commune after it
+        late_in_round=(
+            totals["states"].get("commune_review", 0) if deadline and _today() > deadline else 0
+        ),
+        target=_commune_target(round_),
+        totals=totals,
         villages=village_progress(round_, current_user) if round_ else [],
         waiting=waiting,
         overdue=overdue,
         states=_state_order(),
     )
+
+
+def _commune_target(round_) -> dict | None:
+    """The officer's commune against the plan's target for this round (None without one)."""
+    if round_ is None or not current_user.unit_code:
+        return None
+    return commune_target(current_user.unit_code, round_.title, round_.year)
 
 
 def _state_order() -> list[str]:

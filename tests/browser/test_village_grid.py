@@ -111,3 +111,96 @@ def test_village_head_registers_and_enters_the_grid_on_a_phone(people, live_app,
     assert office.page.input_value(f'[name="score-{third}-{first_code}"]') == "1"
     _fits(office)
     office.shot("grid on an office screen")
+
+
+def _figure(person, name: str) -> int:
+    return int(person.page.inner_text(f'[data-figure="{name}"]'))
+
+
+def test_a_village_s_round_from_registration_to_the_commune_dashboard(people, live_app, make):
+    """Done when (issue 25): the village head registers the village's 30 households, the
+    commune officer records the village meeting, the head enters the 30 paper forms in the
+    grid on a phone and sends them, and the officer's dashboard moves."""
+    village = make.subject("community", VILLAGE_COMMUNE, name="Thôn Kon Rlong")
+    homes = [
+        make.subject(
+            "family", VILLAGE_COMMUNE, community_id=village.id, name=f"Hộ Kon Rlong {n:02d}"
+        )
+        for n in range(1, 31)
+    ]
+    head = make.user("village_head", subject_id=village.id, full_name="Trưởng thôn A Rê")
+    officer = make.user("commune_reviewer", VILLAGE_COMMUNE, full_name="Cán bộ xã Đắk Hà")
+    with live_app.app_context():
+        ensure_round("family", 2026)
+        db.session.commit()
+        cset = get_registry().criteria_for("family", 2026)
+        full = {item.code: f"{item.max_points:g}" for item in cset.items}
+
+    office = people("commune-officer")
+    office.page.set_viewport_size(OFFICE)
+    office.login(officer.username, PASSWORD)
+    office.see("Tiến độ của xã")
+    before = {n: _figure(office, n) for n in ("registered", "submitted", "commune_review")}
+    _fits(office)
+    office.shot("dashboard before")
+
+    phone = people("village-head", phone=True)
+    phone.login(head.username, PASSWORD)
+    phone.see("Thôn Kon Rlong")
+    phone.page.check("[data-select-all]")
+    assert phone.page.inner_text("[data-selected-count]") == "30"
+    phone.page.click("button:has-text('Đăng ký các hộ đã chọn')")
+    phone.see("Đã đăng ký 30 hộ")
+    _fits(phone)
+    phone.shot("thirty households registered")
+
+    # the officer records the village meeting on the office screen
+    office.go(f"/villages/{village.id}/meeting")
+    office.see("Ghi biên bản họp")
+    office.page.fill("#chair", "A Blong")
+    office.page.fill("#secretary", "Y Nhi")
+    office.page.fill("#attendance", "45")
+    with live_app.app_context():
+        ids = [h.id for h in homes]
+    for subject_id in ids:
+        office.page.fill(f'[name="for-{subject_id}"]', "40")
+        office.page.fill(f'[name="present-{subject_id}"]', "44")
+    _fits(office)
+    office.page.click("button:has-text('Ghi biên bản họp')")
+    office.see("Đã ghi biên bản họp bình xét của thôn")
+    _fits(office)
+    office.shot("meeting recorded")
+
+    # the head types the thirty paper forms on the phone and sends them
+    phone.go("/villages")
+    phone.see("Bảng nhập điểm")
+    with live_app.app_context():
+        cases = list(
+            db.session.scalars(select(Case.id).where(Case.subject_id.in_(ids)).order_by(Case.id))
+        )
+    assert len(cases) == 30
+    for case_id in cases:
+        for code, score in full.items():
+            phone.page.fill(f'[name="score-{case_id}-{code}"]', score)
+    assert phone.page.locator(f"#row-{cases[-1]} [data-result]").inner_text() == "Đạt"
+    _fits(phone)
+    phone.shot("thirty forms typed")
+    phone.page.focus("button[value=send]")
+    phone.page.click("button[value=send]")
+    phone.see("đã gửi 30 hộ")
+    _fits(phone)
+    phone.shot("thirty sent")
+    with live_app.app_context():
+        states = set(db.session.scalars(select(Case.state).where(Case.id.in_(cases))))
+    assert states == {"commune_review"}
+
+    office.go("/rounds/commune")
+    office.see("Tiến độ của xã")
+    after = {n: _figure(office, n) for n in ("registered", "submitted", "commune_review")}
+    assert after == {n: before[n] + 30 for n in before}
+    office.see("Thôn Kon Rlong")
+    _fits(office)
+    office.shot("dashboard after")
+    office.page.set_viewport_size({"width": 390, "height": 844})
+    _fits(office)
+    office.shot("dashboard on a phone")

@@ -148,6 +148,21 @@ def test_rounds_and_calendar_commands(ctx):
         "2027-04-30",
         "2027-12-10\n",
     ]
+    # a level's own deadline, checked as on the page
+    result = run(
+        ctx,
+        *("rounds", "set", "--title", "family", "--year", "2027", "--opens", "2027-01-15"),
+        *("--closes", "2027-04-30", "--review-deadline", "2027-12-10"),
+        *("--level-deadline", "commune=2027-06-30"),
+    )
+    assert result.exit_code == 0 and "commune by 2027-06-30" in result.output
+    refused = run(
+        ctx,
+        *("rounds", "set", "--title", "family", "--year", "2027", "--opens", "2027-01-15"),
+        *("--closes", "2027-04-30", "--review-deadline", "2027-12-10"),
+        *("--level-deadline", "commune=2028-01-01"),
+    )
+    assert refused.exit_code != 0
     assert run(ctx, "calendar", "working-day", "2027-02-20", "--note", "Làm bù").exit_code == 0
     assert run(ctx, "calendar", "day-off", "2027-03-08").exit_code == 0
     calendar = get_calendar()

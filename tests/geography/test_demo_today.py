@@ -11,6 +11,7 @@ from htsd_workflow.cases.models import Case, CaseEvent
 from htsd_workflow.demo.seed import seed_demo_today
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
+from htsd_workflow.subjects.models import Subject
 
 TODAY = date(2026, 11, 20)
 
@@ -28,9 +29,18 @@ def test_demo_is_today_s_quang_ngai_with_kon_tum_s_history(fresh):
         "lanhdaohuyen",
         "xa",
         "chuho",
+        "truongthon",
     }
     assert where["xa"] == "23293 Phường Kon Tum" and where["sogddt"].startswith("51 ")
     assert where["chuho"] == "23293 Phường Kon Tum"
+    # a village of the demo commune whose 30 households are not registered yet, and its head
+    assert where["truongthon"] == "23293 Phường Kon Tum (Tổ dân phố 9)"
+    head = db.session.scalar(select(User).where(User.username == "truongthon"))
+    assert head.role == "village_head" and head.check_password("demo1234")
+    homes = db.session.scalars(select(Subject.id).where(Subject.community_id == head.subject_id))
+    homes = list(homes)
+    assert len(homes) == 30
+    assert not db.session.scalar(select(func.count()).where(Case.subject_id.in_(homes)))
     assert db.session.get(Unit, "51").structure == "two_tier"
     assert db.session.scalar(select(User).where(User.username == "huyen")).is_active_user is False
     xa = db.session.scalar(select(User).where(User.username == "xa"))

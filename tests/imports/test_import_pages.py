@@ -375,3 +375,46 @@ def test_row_errors_are_written_in_the_importers_language(
     }, messages
     # the columns keep the file's own (Vietnamese) headers
     assert {e["column"] for e in job.errors} == {"Mã hộ", "Mã xã", "Số điện thoại"}
+
+
+def test_a_commune_officer_creates_village_heads_accounts_and_prints_their_slips(
+    as_user, officer, make, ctx
+):
+    village = make.subject("community", COMMUNE, name="Thôn Kon Rơ Wang", external_code="T1")
+    household = make.subject(unit=COMMUNE, name="Hộ A Thoa", community_id=village.id)
+    far = make.subject("community", OTHER_COMMUNE_SAME_DISTRICT, name="Thôn Canary Xã Khác")
+    browser = as_user(officer)
+    page = text(browser.get("/imports/slips?kind=village_head"))
+    assert "Thôn Kon Rơ Wang" in page and "Hộ A Thoa" not in page and "Canary" not in page
+    response = browser.post(
+        "/imports/slips", data={"kind": "village_head", "subject_id": [str(village.id)]}
+    )
+    assert response.status_code == 200
+    printed = text(response)
+    assert printed.count('class="slip"') == 1 and "Tài khoản trưởng thôn" in printed
+    password = re.search(
+        r"Mật khẩu dùng một lần</dt><dd class=\"code\">([a-z0-9]+)</dd>", printed
+    ).group(1)
+    db.session.expire_all()
+    head = db.session.scalar(select(User).where(User.username == "truongthon-t1"))
+    assert (head.role, head.subject_id, head.unit_code) == ("village_head", village.id, COMMUNE)
+    assert head.must_change_password
+    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "login_slips")).all()[
+        -1
+    ]
+    assert audit.details["role"] == "village_head"
+    # the village now has its head's account; a household's own account is another matter
+    assert "Không có hộ nào cần phiếu" in text(browser.get("/imports/slips?kind=village_head"))
+    assert "Hộ A Thoa" in text(browser.get("/imports/slips?kind=family"))
+    assert head.check_password(password)  # the slip's password signs the head in
+    # a household is no village, and another commune's village is not the officer's
+    for subject in (household, far):
+        response = browser.post(
+            "/imports/slips", data={"kind": "village_head", "subject_id": [str(subject.id)]}
+        )
+        assert response.status_code == 422
+    db.session.expire_all()
+    assert (
+        db.session.scalar(select(func.count()).select_from(User).where(User.role == "village_head"))
+        == 1
+    )

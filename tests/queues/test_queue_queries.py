@@ -131,3 +131,40 @@ def test_a_user_with_no_stage_to_review_has_an_empty_queue(make, monkeypatch):
     assert count_matching(reviewer, QueueFilter(), now) == 0
     assert queue_page(reviewer, QueueFilter(), now, size=3).rows == []
     assert matching_ids(reviewer, QueueFilter(), now, 10) == []
+
+
+def _recognised_in(case, years) -> None:
+    """Earlier cases of the same household and title, recognised in ``years`` (or, for a year
+    given negative, rejected)."""
+    from sqlalchemy import insert
+
+    row = {c.name: getattr(case, c.key) for c in Case.__table__.columns if c.name != "id"}
+    for year in years:
+        state = "recognized" if year > 0 else "rejected"
+        db.session.execute(insert(Case).values({**row, "year": abs(year), "state": state}))
+    db.session.commit()
+
+
+def test_the_queue_filters_by_years_recognised_in_a_row(make, as_user):
+    reviewer = make.reviewer("district_reviewer", DISTRICT)
+    three, _ = make.case_in("district_verification")
+    one, _ = make.case_in("district_verification")
+    broken, _ = make.case_in("district_verification")
+    never, _ = make.case_in("district_verification")
+    year = three.year
+    _recognised_in(three, [year - 1, year - 2, year - 3])
+    _recognised_in(one, [year - 1])
+    _recognised_in(broken, [year - 1, -(year - 2), year - 3])  # the chain broke two years ago
+    now = utcnow()
+    found = {
+        n: set(matching_ids(reviewer, QueueFilter(in_a_row=n), now, 100)) for n in (0, 1, 2, 3)
+    }
+    assert found[0] == {three.id, one.id, broken.id, never.id}
+    assert found[1] == {three.id, one.id, broken.id}
+    assert found[2] == found[3] == {three.id}
+    assert count_matching(reviewer, QueueFilter(in_a_row=2), now) == 1
+    assert QueueFilter.from_args({"in_a_row": "3"}).in_a_row == 3
+    assert QueueFilter.from_args({"in_a_row": "99"}).in_a_row == 0  # beyond the choices
+    page = as_user(reviewer).get("/queue?in_a_row=2").get_data(as_text=True)
+    assert "Ít nhất 2 năm liền" in page and f"HS-{three.id}" in page
+    assert f"HS-{one.id}" not in page

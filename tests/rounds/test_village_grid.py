@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import select, update
 
@@ -288,3 +290,146 @@ def test_a_subject_s_page_shows_its_recognitions_over_the_years(ctx, make, as_us
     db.session.commit()
     page = _signed_in(as_user, applicant).get("/my").get_data(as_text=True)
     assert "Đã được công nhận các năm: 2025, 2026" in page and "2 năm liền" in page
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64  # a PNG by its first bytes (Pillow cannot read it)
+
+
+def test_a_village_head_records_the_meeting_with_its_minutes_on_a_page(ctx, make, as_user):
+    from htsd_workflow.cases.models import VillageMeeting, VillageMeetingVote
+
+    village, homes = _village(make)
+    round_ = ensure_round("family", YEAR)
+    head = make.user("village_head", subject_id=village.id)
+    register_households(round_.id, [h.id for h in homes], head)
+    db.session.commit()
+    browser = _signed_in(as_user, head)
+    assert "data-meeting-link" in browser.get(f"/villages/{village.id}").get_data(as_text=True)
+    form = {
+        "held_on": "2026-03-10",
+        "chair": "A Blong",
+        "secretary": "Y Nhi",
+        "attendance": "40",
+        f"for-{homes[0].id}": "35",
+        f"present-{homes[0].id}": "38",
+        f"for-{homes[1].id}": "39",  # more for than present
+        f"present-{homes[1].id}": "38",
+    }
+    response = browser.post(
+        f"/villages/{village.id}/meeting",
+        data={**form, "minutes": (io.BytesIO(PNG), "bien-ban.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert homes[1].name in page and "số người biểu quyết" in page and 'value="A Blong"' in page
+    assert db.session.scalar(select(VillageMeeting.id)) is None
+    assert not list((Path(ctx.config["UPLOAD_FOLDER"]) / "meetings").glob("*"))  # file gone
+
+    form[f"for-{homes[1].id}"] = "30"
+    response = browser.post(
+        f"/villages/{village.id}/meeting",
+        data={**form, "minutes": (io.BytesIO(PNG), "bien-ban.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 303
+    meeting = db.session.scalar(select(VillageMeeting))
+    assert (meeting.chair, meeting.attendance, meeting.recorded_by_id) == ("A Blong", 40, head.id)
+    votes = {
+        v.subject_id: (v.votes_for, v.present)
+        for v in db.session.scalars(select(VillageMeetingVote))
+    }
+    assert votes == {homes[0].id: (35, 38), homes[1].id: (30, 38)}
+    page = browser.get(f"/villages/{village.id}/meeting").get_data(as_text=True)
+    assert "data-meeting" in page and "Xem biên bản" in page
+    minutes = browser.get(f"/villages/{village.id}/meeting/minutes")
+    assert minutes.status_code == 200 and minutes.data == PNG
+    # a second record is refused; nothing changes
+    again = browser.post(f"/villages/{village.id}/meeting", data=form)
+    assert again.status_code == 409
+    # not a scan or a photo: refused, naming the file
+    other, other_homes = _village(make, households=1, name="Thôn 2")
+    register_households(round_.id, [other_homes[0].id], make.user("commune_reviewer", COMMUNE))
+    officer = make.user("commune_reviewer", COMMUNE)
+    db.session.commit()
+    response = _signed_in(as_user, officer).post(
+        f"/villages/{other.id}/meeting",
+        data={
+            **{k: v for k, v in form.items() if not k.startswith(("for-", "present-"))},
+            "minutes": (io.BytesIO(b"MZ not a scan"), "virus.exe"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 422 and "virus.exe" in response.get_data(as_text=True)
+    # another village's meeting is not the head's
+    assert browser.get(f"/villages/{other.id}/meeting").status_code == 404
+
+
+def test_the_commune_dashboard_shows_the_plan_s_target_for_the_commune(ctx, make, as_user):
+    from htsd_workflow.reports.models import Denominator
+    from htsd_workflow.reports.targets import commune_target
+
+    ensure_round("family", YEAR)
+    officer = make.user("commune_reviewer", COMMUNE)
+    browser = _signed_in(as_user, officer)
+    page = browser.get("/rounds/commune").get_data(as_text=True)
+    assert "data-commune-target" in page
+    row = commune_target(COMMUNE, "family", YEAR)["row"]
+    assert row["target"] is not None  # Kon Tum's plan, carried past its end
+    assert "Chưa nhập tổng số hộ" in page
+    db.session.add(Denominator(unit_code=COMMUNE, year=YEAR, title="family", count=200))
+    db.session.commit()
+    page = browser.get("/rounds/commune").get_data(as_text=True)
+    assert "0 trên 200 hộ được công nhận" in page and "Còn thiếu" in page
+
+
+def test_the_commune_s_own_deadline_is_set_on_the_page_and_used_on_its_dashboard(
+    ctx, make, as_user
+):
+    province = _signed_in(as_user, make.user("province_officer"))
+    round_ = ensure_round("family", YEAR)
+    village, homes = _village(make, 1)  # registered and sent while registration is open
+    head = make.user("village_head", subject_id=village.id)
+    register_households(round_.id, [homes[0].id], head)
+    case = db.session.scalar(select(Case).where(Case.subject_id == homes[0].id))
+    make.fill(case, head)
+    fire_trigger(case.id, "submit", head)
+    db.session.commit()
+    response = province.post(
+        "/rounds",
+        data={
+            "round_id": str(round_.id),
+            "registration_opens_on": "2026-01-01",
+            "registration_closes_on": "2026-03-31",
+            "review_deadline": "2026-12-15",
+            "deadline_commune": "2026-04-30",
+            "deadline_province": "2026-11-30",
+        },
+    )
+    assert response.status_code == 303
+    db.session.expire_all()
+    assert db.session.get(Round, round_.id).level_deadlines == {
+        "commune": "2026-04-30",
+        "province": "2026-11-30",
+    }
+    page = province.get("/rounds").get_data(as_text=True)
+    assert 'value="2026-04-30"' in page
+    # a commune deadline before registration closes is refused, and nothing changes
+    province.post(
+        "/rounds",
+        data={"round_id": str(round_.id), "deadline_commune": "2026-02-01"},
+    )
+    db.session.expire_all()
+    assert db.session.get(Round, round_.id).deadline_of("commune") == date(2026, 4, 30)
+
+    officer = _signed_in(as_user, make.user("commune_reviewer", COMMUNE))
+    page = officer.get("/rounds/commune").get_data(as_text=True)
+    deadline = re.search(r"data-commune-deadline>(.*?)</p>", page, re.S).group(1)
+    assert "30/04/2026" in deadline
+    from htsd_workflow.core.time import to_local, utcnow
+
+    today = to_local(utcnow()).date()
+    if today > date(2026, 4, 30):
+        assert "1 hồ sơ còn chờ xã xét duyệt" in deadline
+    else:
+        assert "còn" in deadline or "hôm nay" in deadline

@@ -345,3 +345,38 @@ def test_an_optional_meeting_is_not_needed_to_submit(villages, make):
 )
 def test_years_in_a_row_end_with_the_latest(years, streak):
     assert consecutive_years(years) == streak
+
+
+def test_each_level_s_deadline_is_set_checked_and_listed(ctx, make, api):
+    officer = api(make.user("province_officer"))
+    levels = {"commune": "2027-06-30", "province": "2027-11-30"}
+    response = officer.post("/rounds", json={**_round_body(), "level_deadlines": levels})
+    assert response.status_code == 201, response.json
+    assert response.json["level_deadlines"] == levels
+    round_id = response.json["id"]
+    found = db.session.get(Round, round_id)
+    assert found.deadline_of("commune").isoformat() == "2027-06-30"
+    assert found.deadline_of("district") == found.review_deadline  # none of its own
+
+    def patch(body):
+        return officer.client.patch(
+            f"/api/v1/rounds/{round_id}", json=body, headers=officer._headers()
+        )
+
+    # a level before the one below it, or after the round's deadline, is refused
+    refused = patch({"level_deadlines": {"commune": "2027-09-30", "district": "2027-08-31"}})
+    assert refused.status_code == 422 and "level_deadlines.district" in str(refused.json)
+    refused = patch({"level_deadlines": {"province": "2028-01-31"}})
+    assert refused.status_code == 422 and "level_deadlines.province" in str(refused.json)
+    # the round's own deadline cannot move before a level's
+    assert patch({"review_deadline": "2027-10-31"}).status_code == 422
+    db.session.expire_all()
+    assert db.session.get(Round, round_id).level_deadlines == levels
+    changed = patch({"level_deadlines": {"commune": "2027-07-15"}})
+    assert changed.status_code == 200 and changed.json["level_deadlines"] == {
+        "commune": "2027-07-15"
+    }
+    audit = db.session.scalars(
+        select(AuditEntry).where(AuditEntry.target == f"round:{round_id}")
+    ).all()[-1]
+    assert audit.details["after"]["level_deadlines"] == {"commune": "2027-07-15"}
