@@ -7,6 +7,7 @@ from datetime import datetime
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.operations import create_user
+from htsd_workflow.cases.assessment import KEEP
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import fire_trigger, save_assessment, start_case
@@ -90,7 +91,9 @@ class Factory:
             {"code": i.code, "score": round(i.max_points * fraction, 1), "evidence": "ok"}
             for i in cset.items
         ]
-        save_assessment(case.id, entries, applicant, now=now)
+        # a levels set: the lowest level applied for (required before submitting)
+        applied = cset.levels[0].code if cset.kind == "levels" else KEEP
+        save_assessment(case.id, entries, applicant, now=now, level_applied=applied)
 
     def case_in(
         self,

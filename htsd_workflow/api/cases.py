@@ -26,6 +26,7 @@ from htsd_workflow.api.schemas import (
 from htsd_workflow.api.serialize import _page, _visible_case, case_detail, case_summary
 from htsd_workflow.auth.roles import CASE_STARTERS, REVIEWER_ROLES
 from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.cases.assessment import KEEP
 from htsd_workflow.cases.models import Case, CaseEvent, PartClaim
 from htsd_workflow.cases.operations import (
     actor_department,
@@ -126,7 +127,13 @@ def get_case(user, case_id):
 )
 def put_assessment(user, case_id, body):
     _visible_case(case_id, user)
-    case = save_assessment(case_id, body["items"], user, expected_version=body.get("version"))
+    case = save_assessment(
+        case_id,
+        body["items"],
+        user,
+        expected_version=body.get("version"),
+        level_applied=body.get("level_applied", KEEP),
+    )
     db.session.flush()
     db.session.refresh(case)
     return case_detail(case, user)

@@ -252,13 +252,17 @@ class AssessmentSchema(Strict):
     """A case's assessment. A ``points`` set: ``total`` of the items' scores against the pass
     mark. A ``levels`` set (TT 24/2023, TT 25/2023): each item is an indicator scored 1 (met)
     or 0 (not met), ``total`` counts those met and ``level`` is the highest level (mức độ)
-    whose indicators are all met (null: none reached; ``passed`` is whether one is)."""
+    whose indicators are all met (null: none reached). ``level_applied`` is the level the
+    applicant applies for (required before submitting); ``passed`` is whether the level
+    reached is at least that one."""
 
     criteria_set_id = fields.String(required=True)
     #: points or levels
     kind = fields.String()
     #: a levels set: the level reached, as {code, label}, or null
     level = fields.Dict(allow_none=True)
+    #: a levels set: the level applied for, as {code, label}, or null (not chosen yet)
+    level_applied = fields.Dict(allow_none=True)
     items = fields.List(fields.Nested(AssessmentItemSchema), required=True)
     total = fields.Float(required=True)
     passed = fields.Boolean(required=True)
@@ -341,6 +345,9 @@ class ItemInput(Strict):
 class AssessmentUpdate(Strict):
     items = fields.List(fields.Nested(ItemInput), required=True, validate=validate.Length(1, 100))
     version = WholeNumber(validate=validate.Range(1, MAX_ID))
+    #: a levels set: the code of the level applied for (a ``levels[].code`` of the criteria
+    #: set), or null to clear it; left as it is when absent. Only the applicant sets it.
+    level_applied = fields.String(allow_none=True, validate=validate.Length(max=20))
 
 
 class TransitionRequest(Strict):

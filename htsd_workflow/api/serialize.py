@@ -130,6 +130,7 @@ def case_detail(case: Case, user: User) -> dict:
             for code, row in items.items()
         },
         bool(is_dbkk),
+        case.level_applied,
     )
     return {
         **_summary(case, subject, claimed_by),
@@ -157,6 +158,11 @@ def case_detail(case: Case, user: User) -> dict:
             "kind": cset.kind,
             "level": (
                 {"code": result.level.code, "label": result.level.label} if result.level else None
+            ),
+            "level_applied": (
+                {"code": result.applied.code, "label": result.applied.label}
+                if result.applied
+                else None
             ),
         },
         "sign_offs": [

@@ -24,13 +24,41 @@ from htsd_workflow.core.errors import (
 )
 from htsd_workflow.core.text import nfc
 from htsd_workflow.core.time import utcnow
-from htsd_workflow.criteria.scoring import validate_scores
+from htsd_workflow.criteria.scoring import level_of, validate_scores
 from htsd_workflow.extensions import db
 
 
 def assessment_result(case: Case):
     """The computed total and pass/fail of a case (latest reviewed scores win)."""
     return score_results([case])[case.id]
+
+
+#: ``save_assessment``'s level_applied when the request does not set it
+KEEP = object()
+
+
+def _level_change(cset, case: Case, code) -> dict | None:
+    """The change of the level applied for (old and new codes), None when there is none;
+    refused when ``code`` is not a level of the case's set."""
+    if code is KEEP:
+        return None
+    if isinstance(code, str):
+        code = code.strip() or None
+    if code is not None and (not isinstance(code, str) or level_of(cset, code) is None):
+        choices = ", ".join(lv.code for lv in cset.levels)
+        raise InvalidInput(
+            _l("Mức độ đăng ký không hợp lệ."),
+            details={
+                "level_applied": (
+                    _l("Chọn một trong: %(choices)s", choices=choices)
+                    if choices
+                    else _l("Bộ tiêu chí này chấm điểm, không có mức độ")
+                )
+            },
+        )
+    if code == case.level_applied:
+        return None
+    return {"old": case.level_applied, "new": code}
 
 
 def save_assessment(
@@ -41,13 +69,16 @@ def save_assessment(
     expected_version: int | None = None,
     now: datetime | None = None,
     source: dict | None = None,
+    level_applied=KEEP,
 ) -> Case:
     """Save self-assessment scores and evidence, or a reviewer's adjusted scores.
 
     In draft or returned, the applicant (or a commune officer or the village head on a
     household's behalf) enters scores; in a reviewing stage, a reviewer of that stage adjusts
     scores with a note and both values are kept. ``source`` (an entry in bulk: the grid, or a
-    file and its row) is kept in the history beside who entered it.
+    file and its row) is kept in the history beside who entered it. ``level_applied`` (a
+    levels-kind set: the code of the level applied for, or None to clear it) is the
+    applicant's choice, left as it is when not given.
     """
     registry = get_registry()
     now = now or utcnow()
@@ -61,6 +92,7 @@ def save_assessment(
     state = definition.states[case.state]
     cset = registry.criteria_set(case.criteria_set_id)
     cleaned = validate_scores(cset, entries)
+    level_change = _level_change(cset, case, level_applied)
     items = {
         item.code: item
         for item in db.session.scalars(
@@ -84,6 +116,8 @@ def save_assessment(
             if "evidence" in entry:
                 item.evidence = entry.get("evidence")
             item.entered_by_id = user.id
+        if level_change is not None:
+            case.level_applied = level_change["new"]
         trigger = "assess"
     elif state.is_review and user.role in state.roles:
         if claim_holder(case, user, state, None) not in (None, user.id):
@@ -113,6 +147,11 @@ def save_assessment(
             item.review_note = note
             item.reviewed_by_id = user.id
             item.reviewed_stage = case.state
+        if level_change is not None:
+            raise InvalidInput(
+                _l("Chỉ người nộp hồ sơ được chọn mức độ đăng ký."),
+                details={"level_applied": _l("Không được đổi ở bước thẩm định")},
+            )
         trigger = "adjust_scores"
     else:
         raise NotAllowed(_l("Không thể sửa điểm ở bước hiện tại của hồ sơ."))
@@ -126,6 +165,8 @@ def save_assessment(
     # a save is a change another officer's open form must not silently undo (optimistic lock)
     case.version = case.version + 1
     data = {"items": changes, "source": source} if source else {"items": changes}
+    if level_change is not None:
+        data["level_applied"] = level_change
     _record_event(case, user, trigger, comment=None, now=now, data=data)
     return case
 

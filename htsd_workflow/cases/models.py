@@ -135,6 +135,9 @@ class Case(db.Model):
     workflow: Mapped[str] = mapped_column(String(40))
     #: id of the criteria set version the self-assessment is scored against
     criteria_set_id: Mapped[str] = mapped_column(String(60))
+    #: a levels-kind set: the code of the level (mức độ) the applicant applies for; the case
+    #: passes when the level reached is at least this one (None: not chosen yet)
+    level_applied: Mapped[str | None] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(40))
     #: False once the case is in a final state (recognised, rejected, withdrawn)
     is_open: Mapped[bool] = mapped_column(Boolean, default=True)

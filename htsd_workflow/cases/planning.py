@@ -14,7 +14,12 @@ from transitions import MachineError
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases import pg_writer
 from htsd_workflow.cases.definitions import TransitionDef
-from htsd_workflow.cases.engine import TransitionContext, WorkflowRegistry, get_registry
+from htsd_workflow.cases.engine import (
+    TransitionContext,
+    WorkflowRegistry,
+    get_registry,
+    reads_missing_items,
+)
 from htsd_workflow.cases.meetings import meeting_votes
 from htsd_workflow.cases.models import (
     MAX_COMMENT_LENGTH,
@@ -60,6 +65,7 @@ _SNAPSHOT_COLUMNS = (
     Case.commune_code,
     Case.claimed_by_id,
     Case.criteria_set_id,
+    Case.level_applied,
     Case.due_at,
     Case.submitted_at,
     Case.stage_entered_at,
@@ -115,6 +121,7 @@ def _scores_statement():
             AssessmentItem.code,
             func.coalesce(AssessmentItem.reviewed_score, AssessmentItem.score),
             unit_is_dbkk_in(Case.year),
+            Case.level_applied,
         )
         .select_from(Case)
         .outerjoin(AssessmentItem, AssessmentItem.case_id == Case.id)
@@ -133,14 +140,22 @@ def score_results(cases) -> dict[int, ScoreResult]:
     registry = get_registry()
     scores: dict[int, dict] = defaultdict(dict)
     dbkk: set[int] = set()
+    applied: dict[int, str] = {}
     rows = db.session.execute(_scores_statement(), {"case_ids": [c.id for c in cases]})
-    for case_id, code, score, is_dbkk in rows:
+    for case_id, code, score, is_dbkk, level_applied in rows:
         if code is not None:
             scores[case_id][code] = score
         if is_dbkk:
             dbkk.add(case_id)
+        if level_applied is not None:
+            applied[case_id] = level_applied
     return {
-        c.id: compute_result(registry.criteria_set(c.criteria_set_id), scores[c.id], c.id in dbkk)
+        c.id: compute_result(
+            registry.criteria_set(c.criteria_set_id),
+            scores[c.id],
+            c.id in dbkk,
+            applied.get(c.id),
+        )
         for c in cases
     }
 
@@ -156,6 +171,20 @@ def _check_pass_mark(result: ScoreResult | None, override_reason: str | None):
         return None
     reason = clean_comment(override_reason, "override_reason")
     facts = {"total": result.total, "max_total": result.max_total, "pass_mark": result.pass_mark}
+    if reason is None and result.applied is not None and result.level is not None:
+        # a level reached, but below the one applied for
+        raise BelowPassMark(
+            _l(
+                "Hồ sơ đăng ký “%(applied)s” nhưng chỉ đạt “%(reached)s”. Muốn vẫn chuyển tiếp, "
+                "ghi lý do vào ô “Lý do chuyển tiếp dù chưa đạt”.",
+                applied=result.applied.label if result.applied else "",
+                reached=result.level.label,
+            ),
+            details={
+                "override_reason": _l("Bắt buộc khi chuyển tiếp hồ sơ chưa đạt mức độ đăng ký"),
+                **facts,
+            },
+        )
     if reason is None and result.kind == "levels":
         raise BelowPassMark(
             _l(
@@ -280,6 +309,16 @@ def _plan(
     override = None
     if trigger in PASS_MARK_TRIGGERS:
         override = _check_pass_mark((results or {}).get(snap.id), override_reason)
+    if (
+        snap.level_applied is None
+        and reads_missing_items(specs)
+        and registry.criteria_set(snap.criteria_set_id).kind == "levels"
+    ):
+        # a levels set is read against the level applied for: submitted only with one chosen
+        raise InvalidInput(
+            _l("Chưa chọn mức độ đăng ký. Chọn ở ô “Mức độ đăng ký” rồi gửi lại."),
+            details={"level_applied": _l("Bắt buộc chọn mức độ đăng ký trước khi gửi")},
+        )
     ctx = guard_context(snap, definition, missing, signed_now)
     try:
         taken = registry.engine_of(snap).run(ctx, trigger)

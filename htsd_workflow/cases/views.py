@@ -15,6 +15,7 @@ from htsd_workflow.auth.access import access
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ASSESSMENT_EDITORS, REVIEWER_ROLES, SUPERVISOR_ROLES
 from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.cases.assessment import KEEP
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.meetings import meeting_votes
 from htsd_workflow.cases.models import Case, CaseEvent
@@ -570,6 +571,8 @@ def split_errors(details: dict, codes) -> tuple[dict[str, str], list[str]]:
         if match and match["code"] in codes and isinstance(message, str):
             field = match["field"] if match["field"] in ("score", "evidence", "note") else "item"
             beside[f"{field}-{match['code']}"] = message
+        elif key == "level_applied" and isinstance(message, str):
+            beside[key] = message  # the level applied for (a levels set)
         elif isinstance(message, str):
             others.append(message)
     return beside, others
@@ -629,7 +632,15 @@ def assessment(case_id: int):
     try:
         with transaction.undone_on_refusal():
             save_assessment(
-                case.id, _assessment_entries(cset), current_user, expected_version=version
+                case.id,
+                _assessment_entries(cset),
+                current_user,
+                expected_version=version,
+                level_applied=(
+                    request.form.get("level_applied", "")
+                    if cset.kind == "levels" and "level_applied" in request.form
+                    else KEEP
+                ),
             )
     except (InvalidInput, Conflict) as exc:
         refusal = exc
@@ -669,6 +680,7 @@ def assessment(case_id: int):
                 load_case(case_id),
                 error=_("Đã lưu bản nháp nhưng chưa gửi được: %(why)s", why=exc.message),
                 missing=missing,
+                field_errors=split_errors(exc.details, ())[0],
             )
             return render_template("cases/assessment.html", **context), 422
         except Conflict as exc:

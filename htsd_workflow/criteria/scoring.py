@@ -40,6 +40,8 @@ class ScoreResult:
     level: Level | None = None
     #: the set's kind: points or levels
     kind: str = "points"
+    #: a levels set: the level the applicant applies for (None: not chosen)
+    applied: Level | None = None
 
 
 def _vn(value: float) -> str:
@@ -215,13 +217,22 @@ def pass_mark_of(cset: CriteriaSet, is_dbkk: bool) -> float:
     return cset.pass_mark_dbkk if is_dbkk and cset.pass_mark_dbkk is not None else cset.pass_mark
 
 
+def level_of(cset: CriteriaSet, code: str | None) -> Level | None:
+    """The level of a levels set with ``code`` (None for None or a code it does not have)."""
+    return next((lv for lv in cset.levels if lv.code == code), None)
+
+
 def compute_result(
-    cset: CriteriaSet, scores: dict[str, float | None], is_dbkk: bool
+    cset: CriteriaSet,
+    scores: dict[str, float | None],
+    is_dbkk: bool,
+    level_applied: str | None = None,
 ) -> ScoreResult:
     """Total, completeness, pass/fail and band of ``scores`` (item code → score or None).
 
     Codes the set does not have are ignored. An incomplete assessment never passes; the
-    ĐBKK pass mark applies when ``is_dbkk`` and the set has one.
+    ĐBKK pass mark applies when ``is_dbkk`` and the set has one. A levels set passes when a
+    level is reached and, with ``level_applied`` (a level's code), when that level is reached.
     """
     given = {item.code: scores.get(item.code) for item in cset.items}
     missing = tuple(code for code, score in given.items() if score is None)
@@ -233,16 +244,18 @@ def compute_result(
         met = {code for code, score in given.items() if score is not None and score >= 1}
         reached = [lv for lv in cset.levels if set(lv.requires) <= met]
         level = reached[-1] if reached else None
+        applied = level_of(cset, level_applied)
         return ScoreResult(
             total=total,
             max_total=cset.max_total,
-            passed=not missing and level is not None,
+            passed=not missing and level is not None and (applied is None or applied in reached),
             is_complete=not missing,
             missing=missing,
             pass_mark=mark,
             band=None,
             level=level,
             kind="levels",
+            applied=applied,
         )
     # bands are validated highest-first, so the first one reached is the highest
     band = next((b for b in cset.bands if total >= b.min), None)

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import DEPARTMENT_ROLES, REVIEWER_ROLES
+from htsd_workflow.cases.assessment import KEEP
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import (
@@ -248,7 +249,9 @@ def _run_case(
         }
         for item in cset.items
     ]
-    save_assessment(case.id, entries, applicant, now=moment + timedelta(minutes=20))
+    save_assessment(
+        case.id, entries, applicant, now=moment + timedelta(minutes=20), level_applied=_lowest(cset)
+    )
     reviewers = _reviewers(case)
     reviewers["applicant"] = applicant
     now_limit = _at(today, 8)
@@ -300,9 +303,16 @@ def _demo_commune_title(today: date) -> None:
         }
         for item in cset.items
     ]
-    save_assessment(case.id, entries, officer, now=started + timedelta(hours=2))
+    save_assessment(
+        case.id, entries, officer, now=started + timedelta(hours=2), level_applied=_lowest(cset)
+    )
     sent = min(started + timedelta(days=2), _at(today, 7))
     fire_trigger(case.id, "submit", officer, now=sent)
+
+
+def _lowest(cset):
+    """The level a demo case of a levels set applies for: the lowest (a points set: none)."""
+    return cset.levels[0].code if cset.kind == "levels" else KEEP
 
 
 def _demo_denominators(communes, districts, year: int) -> None:
@@ -686,7 +696,9 @@ def _run_today_case(subject, applicant, target, today, rng) -> None:
         }
         for item in cset.items
     ]
-    save_assessment(case.id, entries, applicant, now=moment + timedelta(minutes=20))
+    save_assessment(
+        case.id, entries, applicant, now=moment + timedelta(minutes=20), level_applied=_lowest(cset)
+    )
     reviewers = {
         "applicant": applicant,
         "commune_reviewer": _commune_reviewer_of(case.commune_code),

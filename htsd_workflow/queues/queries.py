@@ -398,7 +398,9 @@ class PassMarks:
         levels = [
             row for row in rows if self.registry.criteria_set(row.criteria_set_id).kind == "levels"
         ]
-        self.reached = {case_id: result.passed for case_id, result in score_results(levels).items()}
+        #: the levels rows' results: the level applied for and the level reached (queue column)
+        self.results = score_results(levels)
+        self.reached = {case_id: result.passed for case_id, result in self.results.items()}
 
     def passes(
         self, score, criteria_set_id: str, year: int, commune_code, case_id=None

@@ -105,6 +105,8 @@ class QueueRow:
     #: at a joint stage: (department, who holds its part or None) for each part; the
     #: claimed_by_* fields are then the holder of the viewer's own department's part
     parts: tuple = ()
+    #: a levels set: (the level applied for, the level reached), each a label or None
+    levels: tuple | None = None
 
 
 #: the columns of queue_page's rows that queue_rows reads, in the order it unpacks them
@@ -220,9 +222,21 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
                 claim_url=claim(case_id),
                 release_url=release(case_id),
                 parts=parts,
+                levels=_levels_of(marks.results.get(case_id)),
             )
         )
     return result
+
+
+def _levels_of(result) -> tuple | None:
+    """(applied for, reached) of a levels-kind case's result, as labels (None: not chosen,
+    not reached); None for a points-kind case."""
+    if result is None:
+        return None
+    return (
+        result.applied.label if result.applied else None,
+        result.level.label if result.level else None,
+    )
 
 
 def _queue_context(queue_filter: QueueFilter, **extra) -> dict:

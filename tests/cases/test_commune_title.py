@@ -21,7 +21,7 @@ YEAR = 2026
 
 def _met(case, met: set[str] | None = None) -> dict:
     """The assessment form with each indicator met (1) or not (0)."""
-    data = {"version": str(case.version), "action": "send"}
+    data = {"version": str(case.version), "action": "send", "level_applied": "level1"}
     for item in db.session.scalars(select(Case).where(Case.id == case.id)).one().items:
         data[f"score-{item.code}"] = "1" if met is None or item.code in met else "0"
         data[f"evidence-{item.code}"] = f"Biên bản {item.code}"
@@ -114,7 +114,9 @@ def test_a_commune_applies_through_the_api_and_a_short_level_is_returned(ctx, ma
     # level 1's indicators only
     level1 = {"1.1", "1.2", "2.1", "3.1", "4.1", "5.1"}
     items = [{"code": c, "score": 1 if c in level1 else 0, "evidence": "Có"} for c in codes]
-    filled = officer.put(f"/cases/{case['id']}/assessment", json={"items": items}).json
+    filled = officer.put(
+        f"/cases/{case['id']}/assessment", json={"items": items, "level_applied": "level1"}
+    ).json
     assert filled["assessment"]["level"] == {"code": "level1", "label": "Mức độ 1 – Khá"}
     sent = officer.post(
         f"/cases/{case['id']}/transitions", json={"trigger": "submit", "version": filled["version"]}
@@ -196,7 +198,10 @@ def test_the_commune_officers_are_told_what_an_applicant_is_told(ctx, make):
     elsewhere = make.reviewer("commune_reviewer", OTHER_COMMUNE_SAME_DISTRICT)
     case = start_case(subject.id, "commune", YEAR, officer)
     save_assessment(
-        case.id, [{"code": i.code, "score": 1, "evidence": "x"} for i in case.items], officer
+        case.id,
+        [{"code": i.code, "score": 1, "evidence": "x"} for i in case.items],
+        officer,
+        level_applied="level2",
     )
     fire_trigger(case.id, "submit", officer)
     fire_trigger(

@@ -117,7 +117,7 @@ def test_a_district_unit_in_2024_runs_on_tt_24s_levels_page_api_and_queue(ctx, a
             {"code": c, "score": 1 if c in met else 0, "evidence": "Biên bản"}
             for c in ("1.1", "1.2", "2.1", "2.2", "3.1", "3.2")
         ]
-        save_assessment(case.id, entries, applicant)
+        save_assessment(case.id, entries, applicant, level_applied="level1")
         assert fire_trigger(case.id, "submit", applicant).state == "district_verification"
         cases[name] = case.id
     db.session.commit()
