@@ -30,6 +30,9 @@ from htsd_workflow.auth.issuers import (
 )
 from htsd_workflow.auth.roles import STAFF_ROLES
 from htsd_workflow.auth.scope import scope_clause
+from htsd_workflow.cases.engine import get_registry
+from htsd_workflow.cases.models import Case
+from htsd_workflow.cases.planning import score_results
 from htsd_workflow.core import transaction
 from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.text import whole_number
@@ -109,16 +112,37 @@ def new():
 def show(decision_id):
     decision = visible_decision(decision_id, current_user)
     path = decision_path(decision)
+    entries = decision.entries
     return render_template(
         "decisions/show.html",
         decision=decision,
         summary=decision_summary(decision),
-        entries=decision.entries,
+        entries=entries,
+        levels=_levels_reached([e.case_id for e in entries]),
         may_edit=not decision.is_issued
         and acts_for_issuing_level(current_user, decision.level, path),
         may_issue=not decision.is_issued and is_leader_of(current_user, decision.level, path),
         signing=signing_configured(),
     )
+
+
+def _levels_reached(case_ids) -> dict[int, str]:
+    """The level reached (its label, "–" for none) of each listed case of a levels-kind set
+    (TT 24/2023, TT 25/2023); empty when the list has none."""
+    if not case_ids:
+        return {}
+    registry = get_registry()
+    rows = [
+        row
+        for row in db.session.execute(
+            select(Case.id, Case.criteria_set_id).where(Case.id.in_(case_ids))
+        )
+        if registry.criteria_set(row.criteria_set_id).kind == "levels"
+    ]
+    return {
+        case_id: result.level.label if result.level else "–"
+        for case_id, result in score_results(rows).items()
+    }
 
 
 @bp.route("/decisions/<int:decision_id>/remove", methods=["POST"])

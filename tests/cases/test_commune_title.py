@@ -92,6 +92,8 @@ def test_a_commune_applies_on_the_pages_and_the_district_decides(ctx, make, as_u
     assert decision.body_name == "Phòng Giáo dục và Đào tạo Thành phố Kon Tum"
     shown = text(manager.get(f"/decisions/{decision_id}"))
     assert "Phường Quang Trung" in shown and "7/QĐ-PGDĐT" in shown
+    # the decision lists the level each commune reached (TT 25/2023)
+    assert "Mức độ đạt" in shown and "<td data-level>Mức độ 2 – Tốt</td>" in shown
 
 
 def test_a_commune_applies_through_the_api_and_a_short_level_is_returned(ctx, make, api):
