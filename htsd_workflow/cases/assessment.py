@@ -6,10 +6,11 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.auth.roles import ON_BEHALF_ENTRY_ROLES
-from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.auth.scope import in_scope_ids
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import (
     AssessmentItem,
@@ -209,6 +210,7 @@ def _save_batch(rows, offset, user, registry, now, saved, failed) -> None:
             .execution_options(populate_existing=True)
         )
     }
+    visible = in_scope_ids(user, cases.values())
     current: dict[int, dict] = {case_id: {} for case_id in cases}
     for item in db.session.execute(
         select(*_ITEM_COLUMNS).where(AssessmentItem.case_id.in_(list(cases)))
@@ -218,12 +220,13 @@ def _save_batch(rows, offset, user, registry, now, saved, failed) -> None:
         [c.id for c in cases.values() if registry.definition_of(c).states[c.state].joint]
     )
     item_writes: list[dict] = []
+    case_writes: list[dict] = []
     events: list[dict] = []
     for position, row in enumerate(rows, start=offset):
         case_id = int(row["case_id"])
         case = cases.get(case_id)
         try:
-            if case is None or not in_scope(user, case):
+            if case is None or case_id not in visible:
                 raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
             expected = row.get("version")
             if expected is not None and case.version != expected:
@@ -249,12 +252,17 @@ def _save_batch(rows, offset, user, registry, now, saved, failed) -> None:
             if changed:
                 item_writes.append({"id": values["id"], **changed})
         current[case_id] = new
-        case.self_score = _total(v["score"] for v in new.values())
-        case.score = _total(
-            v["reviewed_score"] if v["reviewed_score"] is not None else v["score"]
-            for v in new.values()
-        )
-        case.version = case.version + 1
+        totals = {
+            "self_score": _total(v["score"] for v in new.values()),
+            "score": _total(
+                v["reviewed_score"] if v["reviewed_score"] is not None else v["score"]
+                for v in new.values()
+            ),
+            "version": case.version + 1,
+        }
+        case_writes.append({"id": case_id, **totals})
+        for name, value in totals.items():  # the loaded case as it now is, without a reload
+            set_committed_value(case, name, value)
         source = row.get("source")
         events.append(
             {
@@ -274,7 +282,7 @@ def _save_batch(rows, offset, user, registry, now, saved, failed) -> None:
         )
     _write_items(item_writes, {e["case_id"] for e in events})
     if events:
-        db.session.flush()  # the cases' totals and versions: one multi-row UPDATE per shape
+        db.session.execute(update(Case).execution_options(synchronize_session=False), case_writes)
         db.session.execute(insert(CaseEvent), events)
 
 
