@@ -80,12 +80,15 @@ def _plans(make, village, head, officer):
     return sides
 
 
+#: every column of an item but its own id and its case's
+ITEM_COLUMNS = [c for c in AssessmentItem.__table__.c if c.name not in ("id", "case_id")]
+
+
 def _event(row):
-    """A history row; the moment only of the saves compared (the set-up ran at other ones)."""
+    """A history row, its moment told only as whether it is the compared saves' (the set-up ran
+    at other moments on each side)."""
     row = tuple(row)
-    return (
-        row if row[0] in ("assess", "adjust_scores") and row[5] == SAVED_AT else row[:5] + row[6:]
-    )
+    return row[:5] + (row[5] == SAVED_AT,) + row[6:]
 
 
 def _rows(cases):
@@ -95,16 +98,7 @@ def _rows(cases):
     for case_id in ids:
         case = db.session.get(Case, case_id)
         items = db.session.execute(
-            select(
-                AssessmentItem.code,
-                AssessmentItem.score,
-                AssessmentItem.evidence,
-                AssessmentItem.entered_by_id,
-                AssessmentItem.reviewed_score,
-                AssessmentItem.review_note,
-                AssessmentItem.reviewed_by_id,
-                AssessmentItem.reviewed_stage,
-            )
+            select(*ITEM_COLUMNS)
             .where(AssessmentItem.case_id == case_id)
             .order_by(AssessmentItem.code)
         ).all()
