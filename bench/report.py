@@ -48,7 +48,7 @@ def details(figures: list[Figure]) -> str:
             parts.append(f"what each engine does per action ({f.key}):\n{body}")
         if "pgbench_script" in d:
             parts.append(f"pgbench script of one transition ({f.key}):\n\n{d['pgbench_script']}")
-        if "statements" in d:
+        if isinstance(d.get("statements"), list):  # the grid's is a count
             body = "\n".join(f"  {i}. {s}" for i, s in enumerate(d["statements"], 1))
             parts.append(f"statements of one fire_bulk call ({f.key}):\n{body}")
         for name, plan in d.get("plans", {}).items():

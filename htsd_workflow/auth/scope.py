@@ -36,6 +36,23 @@ def in_scope(user: User, obj) -> bool:
     return attribute is not None and getattr(obj, attribute, None) == user.unit_code
 
 
+def in_scope_ids(user: User, rows) -> set[int]:
+    """The ids of those case rows (anything with ``id`` and ``subject_id``) that ``in_scope``
+    admits, with one query for all of them where a village head's would take one each."""
+    rows = list(rows)
+    if user is None or not user.is_active or user.role != "village_head":
+        return {row.id for row in rows if in_scope(user, row)}
+    subject_ids = {row.subject_id for row in rows if row.subject_id is not None}
+    if user.subject_id is None or not subject_ids:
+        return set()
+    villages = dict(
+        db.session.execute(
+            select(Subject.id, Subject.community_id).where(Subject.id.in_(subject_ids))
+        ).all()
+    )
+    return {row.id for row in rows if villages.get(row.subject_id) == user.subject_id}
+
+
 def _village_of(obj) -> int | None:
     """The village (community subject) of a household, or of a case's household."""
     if isinstance(obj, Subject):

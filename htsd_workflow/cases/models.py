@@ -176,7 +176,7 @@ class Case(db.Model):
     items = relationship(
         "AssessmentItem", lazy="select", order_by="AssessmentItem.position", viewonly=True
     )
-    sign_offs = relationship("SignOff", lazy="select", viewonly=True)
+    sign_offs = relationship("SignOff", lazy="select", order_by="SignOff.id", viewonly=True)
     part_claims = relationship("PartClaim", lazy="select", viewonly=True)
 
 

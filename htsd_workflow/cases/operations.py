@@ -12,7 +12,11 @@ import from those modules directly.
 from __future__ import annotations
 
 from htsd_workflow.auth.roles import SUPERVISOR_ROLES
-from htsd_workflow.cases.assessment import assessment_result, save_assessment
+from htsd_workflow.cases.assessment import (
+    assessment_result,
+    save_assessment,
+    save_assessment_batch,
+)
 from htsd_workflow.cases.carrying import CARRY_TRIGGER, CarryPlan, carry_cases, carry_state_map
 from htsd_workflow.cases.claims import claim_case, release_case, release_claims_of
 from htsd_workflow.cases.decisions import record_decision_issued
@@ -70,6 +74,7 @@ __all__ = [
     "release_case",
     "release_claims_of",
     "save_assessment",
+    "save_assessment_batch",
     "score_results",
     "set_round",
     "start_case",

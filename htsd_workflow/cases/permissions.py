@@ -67,11 +67,18 @@ def claim_holder(case, user: User, state, part_claims: dict | None) -> int | Non
 
 
 def _check_actor(
-    user: User, case, definition: WorkflowDefinition, specs, part_claims: dict | None = None
+    user: User,
+    case,
+    definition: WorkflowDefinition,
+    specs,
+    part_claims: dict | None = None,
+    *,
+    scoped: bool = False,
 ) -> None:
-    """Refuse unless the actor's role, level, territory and claim allow acting on the case."""
+    """Refuse unless the actor's role, level, territory and claim allow acting on the case
+    (``scoped``: the caller has already found the case in the actor's territory)."""
     _require_active(user)
-    if not in_scope(user, case):
+    if not scoped and not in_scope(user, case):
         raise NotFound(_l("Không tìm thấy hồ sơ trong phạm vi của bạn."))
     roles = {role for spec in specs for role in spec.roles}
     state = definition.states[case.state]

@@ -283,7 +283,8 @@ def _plan(
             ),
             details={"state": snap.state, "trigger": trigger},
         )
-    _check_actor(user, snap, definition, specs, part_claims)
+    # both callers (``fire_trigger``, ``fire_bulk``) refuse a case outside the territory first
+    _check_actor(user, snap, definition, specs, part_claims, scoped=True)
     comment = clean_comment(comment)
     if any(s.comment_required for s in specs) and not comment:
         raise InvalidInput(

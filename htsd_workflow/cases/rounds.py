@@ -26,6 +26,7 @@ from htsd_workflow.cases.operations import (
     BulkResult,
     fire_bulk,
     save_assessment,
+    save_assessment_batch,
     set_round,
     start_case,
 )
@@ -308,7 +309,8 @@ def save_assessments(
     now: datetime | None = None,
 ) -> dict:
     """Save many cases' scores at once (each row: ``case_id``, ``items``, optional
-    ``version``), each in its own savepoint, with per-case results as bulk transitions have.
+    ``version``) with a few statements for all (``save_assessment_batch``), with per-case
+    results as bulk transitions have.
 
     With ``submit``, the rows saved whole are then sent (``submit`` from draft, ``resubmit``
     when returned); those that are not complete are listed with why. ``source`` (where the
@@ -326,33 +328,37 @@ def save_assessments(
     source = dict(source or {"via": "api"})
     saved = BulkResult()
     seen = set()
+    batch, positions, twice = [], [], []
     for position, row in enumerate(rows):
         case_id = int(row["case_id"])
         if case_id in seen:
-            saved.failed.append(
+            twice.append(
                 {
                     "id": case_id,
                     "code": "invalid_input",
                     "message": str(_l("Hồ sơ có mặt hai lần trong cùng một lần lưu.")),
+                    "position": position,
                 }
             )
             continue
         seen.add(case_id)
-        row_source = {**source, "row": row.get("row", position + 1)}
-        try:
-            with db.session.begin_nested():
-                case = save_assessment(
-                    case_id,
-                    row.get("items") or [],
-                    actor,
-                    expected_version=row.get("version"),
-                    now=now,
-                    source=row_source,
-                )
-        except DomainError as exc:
-            saved.failed.append({"id": case_id, "code": exc.code, "message": exc.message})
-            continue
-        saved.succeeded.append({"id": case.id, "state": case.state, "version": case.version})
+        positions.append(position)
+        batch.append(
+            {
+                "case_id": case_id,
+                "items": row.get("items") or [],
+                "version": row.get("version"),
+                "source": {**source, "row": row.get("row", position + 1)},
+            }
+        )
+    done, refused = save_assessment_batch(batch, actor, now=now)
+    saved.succeeded += [{k: s[k] for k in ("id", "state", "version")} for s in done]
+    for failure in refused:  # back to the position in ``rows``, beside the ones sent twice
+        failure["position"] = positions[failure["position"]]
+    saved.failed += [
+        {k: f[k] for k in ("id", "code", "message")}
+        for f in sorted(refused + twice, key=lambda f: f["position"])
+    ]
     result = {"saved": saved.as_dict(), "submitted": None}
     if submit and saved.succeeded:
         states = dict(

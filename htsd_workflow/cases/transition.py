@@ -11,7 +11,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 
 from htsd_workflow.auth.models import User
-from htsd_workflow.auth.scope import in_scope
+from htsd_workflow.auth.scope import in_scope, in_scope_ids
 from htsd_workflow.cases.engine import get_registry, reads_missing_items
 from htsd_workflow.cases.models import (
     Case,
@@ -153,7 +153,8 @@ def fire_bulk(
         batch = unique_ids[start : start + BULK_BATCH]
         rows = _lock(batch, cur)
         found = {row.id: row for row in rows}
-        visible = [row for row in rows if in_scope(user, row)]
+        visible_ids = in_scope_ids(user, rows)
+        visible = [row for row in rows if row.id in visible_ids]
         missing = (
             _missing_items([r.id for r in visible], registry, visible, cur)
             if visible and _reads_missing_items(visible, trigger, registry)
@@ -169,7 +170,7 @@ def fire_bulk(
         planned = []
         for case_id in batch:
             row = found.get(case_id)
-            if row is None or not in_scope(user, row):
+            if row is None or row.id not in visible_ids:
                 result.failed.append(
                     {
                         "id": case_id,

@@ -5,8 +5,9 @@ by row and column by column like the other imports, then saved all or nothing.
 The file goes through the import jobs (``imports.jobs``: kept, checked, confirmed, large files
 in the worker with progress); what differs is what a row is and how it is written: each row's
 scores are saved on the household's case of this year's round by ``cases``' own
-``save_assessment`` (the case's history records who entered them, the file and the row). A row
-whose scores equal the case's is left alone, so uploading the same file again changes nothing.
+``save_assessment_batch``, a batch of rows at a time (the case's history records who entered
+them, the file and the row). A row whose scores equal the case's is left alone, so uploading
+the same file again changes nothing.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.auth.scope import in_scope
 from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import AssessmentItem, Case, Round
-from htsd_workflow.cases.operations import save_assessment
-from htsd_workflow.core.errors import DomainError, InvalidInput
+from htsd_workflow.cases.operations import save_assessment_batch
+from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.criteria.loader import CriteriaSet
 from htsd_workflow.criteria.scoring import validate_scores
@@ -308,22 +309,23 @@ def import_assessments(
     now = utcnow()
     for batch in _batches(raw, actor, report, round_, cset):
         if report.is_clean:
+            rows, numbers = [], []
             for number, case, entries, unchanged in batch:
                 if unchanged:
                     result.unchanged += 1
                     continue
-                try:
-                    save_assessment(
-                        case.id,
-                        entries,
-                        actor,
-                        now=now,
-                        source={"via": "file", "file": filename, "row": number},
-                    )
-                except DomainError as exc:
-                    report.add(number, ASSESSMENT_CODE, exc.message)
-                    continue
-                result.updated += 1
+                numbers.append(number)
+                rows.append(
+                    {
+                        "case_id": case.id,
+                        "items": entries,
+                        "source": {"via": "file", "file": filename, "row": number},
+                    }
+                )
+            done, refused = save_assessment_batch(rows, actor, now=now)
+            for failure in refused:
+                report.add(numbers[failure["position"]], ASSESSMENT_CODE, failure["message"])
+            result.updated += len(done)
         if progress:
             progress("writing", report.rows)
     if not report.is_clean:
