@@ -66,6 +66,7 @@ def _through_the_orm(case_id: int, user) -> dict:
             "missing": list(result.missing),
             "kind": cset.kind,
             "level": None,
+            "level_applied": None,
         },
         "sign_offs": [
             {"department": s.department, "user": s.user.username, "at": s.at}

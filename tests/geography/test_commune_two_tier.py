@@ -27,7 +27,7 @@ def _recognised_in_two_tier(fresh):
     case = start_case(subject.id, "commune", YEAR, officer)
     assert (case.workflow, case.criteria_set_id) == ("two_tier/commune", "commune-tt25-2023")
     entries = [{"code": i.code, "score": 1, "evidence": "x"} for i in case.items]
-    save_assessment(case.id, entries, officer)
+    save_assessment(case.id, entries, officer, level_applied="level1")
     assert fire_trigger(case.id, "submit", officer).state == "provincial_confirmation"
     for role in ("education_reviewer", "culture_reviewer"):
         fire_trigger(case.id, "sign", make.reviewer(role, "51"))

@@ -32,7 +32,7 @@ def commune_case(make, code: str, met: set[str] | None, *, to: str = "recognized
         {"code": item.code, "score": 1 if met is None or item.code in met else 0, "evidence": "x"}
         for item in case.items
     ]
-    save_assessment(case.id, entries, officer)
+    save_assessment(case.id, entries, officer, level_applied="level1")
     fire_trigger(case.id, "submit", officer)
     if to != "district_verification":
         fire_trigger(case.id, "approve", make.reviewer("district_reviewer", DISTRICT))
@@ -131,7 +131,7 @@ def test_a_district_unit_on_tt_24_counts_its_level_on_the_direct_row(ctx, make):
     entries = [
         {"code": i.code, "score": 1 if i.code in met else 0, "evidence": "x"} for i in case.items
     ]
-    save_assessment(case.id, entries, applicant, now=started)
+    save_assessment(case.id, entries, applicant, now=started, level_applied="level1")
     fire_trigger(case.id, "submit", applicant, now=started)
     fire_trigger(case.id, "approve", make.reviewer("district_reviewer", DISTRICT), now=started)
     for role in ("education_reviewer", "culture_reviewer"):
