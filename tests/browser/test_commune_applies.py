@@ -48,6 +48,7 @@ def test_a_commune_officer_sends_the_communes_own_dossier(people, make, phone, c
         select.select_option("1")
     for box in person.page.locator("textarea[name^='evidence-']").all():
         box.fill("Nghị quyết và báo cáo của xã")
+    person.page.select_option("select[name=level_applied]", "level2")
     person.shot("indicators marked")
     person.page.click("button[name=action][value=send]")
     person.see("Chờ huyện thẩm định")
