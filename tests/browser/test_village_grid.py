@@ -31,7 +31,14 @@ def make(live_app):
 def _fits(person) -> None:
     """Nothing on the page is wider than the screen (no sideways scrolling of the page)."""
     width = person.page.evaluate("document.documentElement.scrollWidth")
-    assert width <= person.page.viewport_size["width"], width
+    if width > person.page.viewport_size["width"]:
+        person.shot("wider than the screen")
+        wide = person.page.evaluate(
+            "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right"
+            " > window.innerWidth).slice(0, 5).map(e => e.tagName + '.' + e.className + ': '"
+            " + (e.innerText || '').slice(0, 80))"
+        )
+        raise AssertionError(f"{width} px wide: {wide}")
 
 
 def test_village_head_registers_and_enters_the_grid_on_a_phone(people, live_app, make):
