@@ -56,5 +56,6 @@ def test_a_commune_officer_sends_the_communes_own_dossier(people, make, phone, c
     person.page.click("button[name=action][value=send]")
     person.see("Chờ huyện thẩm định")
     person.shot("sent to the district")
+    person.page.wait_for_load_state("load")  # measured with its stylesheet
     width = person.page.evaluate("document.documentElement.scrollWidth")
     assert width <= (390 if phone else 1366), width

@@ -46,6 +46,7 @@ def live_app(tmp_path_factory):
 
 
 def _fits(person) -> None:
+    person.page.wait_for_load_state("load")  # measured with its stylesheet
     width = person.page.evaluate("document.documentElement.scrollWidth")
     assert width <= person.page.viewport_size["width"], width
 

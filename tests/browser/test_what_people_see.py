@@ -61,6 +61,7 @@ def test_a_reviewer_reads_the_menu_the_inbox_and_the_queue(people, reviewer_with
         assert officer.page.locator("nav.main").is_visible()
         officer.shot("menu open")
         # the queue rows are cards: nothing runs off the side of the screen
+        officer.page.wait_for_load_state("load")  # measured with its stylesheet
         width = officer.page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, width
         assert officer.page.locator("table.queue thead").is_hidden()
