@@ -124,6 +124,10 @@ def load_config(instance_path: Path) -> dict:
         or redis_url
         or "memory://",
         "RATELIMIT_STORAGE_OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        #: stated here, not left to the shared Limiter: its init_app takes the last app's
+        #: setting as the default, so one app made without limits switched them off for
+        #: every app made after it in the same process
+        "RATELIMIT_ENABLED": True,
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "RATELIMIT_SWALLOW_ERRORS": True,
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -78,3 +78,11 @@ def test_without_a_proxy_a_forwarded_for_header_is_not_believed(ctx, make):
     )
     assert response.status_code == 302
     assert addresses("login_ok") == ["127.0.0.1"]
+
+
+def test_an_app_made_without_rate_limits_leaves_them_on_for_the_next_app(proxied, tmp_path):
+    """The bench makes an app with RATELIMIT_ENABLED off in the test process; the shared
+    Limiter used to carry that into every app made after it (the 401 where a 429 was due)."""
+    _make_app(f"sqlite:///{tmp_path / 'off.sqlite'}", tmp_path / "off", RATELIMIT_ENABLED=False)
+    app = _make_app(f"sqlite:///{tmp_path / 'on.sqlite'}", tmp_path / "on")
+    assert app.config["RATELIMIT_ENABLED"] is True and limiter.enabled
