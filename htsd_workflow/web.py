@@ -146,7 +146,9 @@ def select_locale() -> str:
     """Vietnamese unless the person chose English with the language switch.
 
     The API has no session: it answers in the language its client asks for in
-    ``Accept-Language`` (Vietnamese when it asks for none we have). Outside a request (CLI,
+    ``Accept-Language`` (Vietnamese when it asks for none we have). A page opened with
+    ``?lang=`` is shown in that language, which is not stored: the public certificate check
+    keeps no session, so its language switch is a pair of such links. Outside a request (CLI,
     worker) messages are Vietnamese.
     """
     languages = current_app.config.get("LANGUAGES", ("vi", "en"))
@@ -154,6 +156,9 @@ def select_locale() -> str:
         return languages[0]
     if is_api_request():
         return request.accept_languages.best_match(languages) or languages[0]
+    chosen = request.args.get("lang")
+    if chosen in languages:
+        return chosen
     chosen = session.get("lang")
     if chosen in languages:
         return chosen

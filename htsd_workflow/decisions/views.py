@@ -12,6 +12,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import get_locale
@@ -265,17 +266,25 @@ def _verify_limit():
     return current_app.config["VERIFY_RATE_LIMIT"]
 
 
-#: the public check's rendered content, by (language, what it shows): a verification's facts
-#: (its status included) are the key, so a revocation or an expiry shows at once. Bounded: it
-#: is emptied when full (the codes of one province's certificates fit many times over).
+#: the public check's rendered content, by (language, mount point, what it shows): a
+#: verification's facts (its status included) are the key, so a revocation or an expiry shows at
+#: once. Bounded: it is emptied when full (the codes of one province's certificates fit many
+#: times over).
 _VERIFY_CONTENT: dict[tuple, Markup] = {}
 VERIFY_CONTENT_MAX = 4096
+#: the page around that content for a visitor who is not signed in, by (language, mount point):
+#: its head and its tail, the same for every certificate (the page keeps no session: no token,
+#: no menu)
+_VERIFY_FRAME: dict[tuple, tuple[str, str]] = {}
+_CONTENT_SLOT = "<!--htsd:verify-content-->"
 
 
 def _verify_page(result: dict | None, *, asked: bool, status: int = 200):
     """The verification page: its content made once per (language, facts), the page around
-    it (the language form's token) per request."""
-    key = (str(get_locale()), asked, tuple(result.items()) if result else None)
+    it once per language; a signed-in visitor (whose menu it shows) or one with messages
+    waiting gets the page made for them."""
+    place = (str(get_locale()), request.script_root)
+    key = (*place, asked, tuple(result.items()) if result else None)
     content = _VERIFY_CONTENT.get(key)
     if content is None:
         if len(_VERIFY_CONTENT) >= VERIFY_CONTENT_MAX:
@@ -283,7 +292,20 @@ def _verify_page(result: dict | None, *, asked: bool, status: int = 200):
         content = _VERIFY_CONTENT[key] = Markup(
             render_template("decisions/_verify_content.html", result=result, asked=asked)
         )
-    return render_template("decisions/verify.html", content=content), status
+    if current_user.is_authenticated or session.get("_flashes"):
+        return render_template("decisions/verify.html", content=content), status
+    frame = _VERIFY_FRAME.get(place)
+    if frame is None:
+        page = render_template("decisions/verify.html", content=Markup(_CONTENT_SLOT))
+        head, _slot, tail = page.partition(_CONTENT_SLOT)
+        frame = _VERIFY_FRAME[place] = (head, tail)
+    return "".join((frame[0], content, frame[1])), status  # no Markup.__radd__ escaping
+
+
+def _chosen_language() -> str | None:
+    """The language the public check was opened in with ``?lang=`` (None if none)."""
+    chosen = request.args.get("lang")
+    return chosen if chosen in current_app.config["LANGUAGES"] else None
 
 
 @bp.route("/verify", methods=["GET", "POST"])
@@ -294,7 +316,7 @@ def verify_form():
     if typed:
         code = normalise_code(typed)
         if code is not None:
-            return redirect(url_for("decisions.verify", code=code))
+            return redirect(url_for("decisions.verify", code=code, lang=_chosen_language()))
         return _verify_page(None, asked=True, status=404)
     return _verify_page(None, asked=False)
 

@@ -48,26 +48,91 @@ def test_a_commune_drafts_and_a_manager_issues_on_the_pages(ctx, make, recognise
     assert "4/QĐ-UBND" in index
 
 
-def test_the_verify_form_takes_a_typed_code(ctx, make, recognised, client):
+def _issued_code(make, recognised, name: str) -> str:
     from datetime import date
 
-    from htsd_workflow.decisions.operations import draft_decision, format_code, issue_decision
+    from htsd_workflow.decisions.operations import draft_decision, issue_decision
 
-    recognised(name="Hộ Gõ Mã")
+    recognised(name=name)
     decision = draft_decision("family", 2026, COMMUNE, make.reviewer("commune_reviewer", COMMUNE))
     issue_decision(decision.id, "8", date(2026, 12, 1), "A", make.user("manager", DISTRICT))
     db.session.commit()
-    code = db.session.get(Decision, decision.id).entries[0].code
+    return db.session.get(Decision, decision.id).entries[0].code
+
+
+def test_the_verify_form_takes_a_typed_code(ctx, make, recognised, client):
+    from htsd_workflow.decisions.operations import format_code
+
+    code = _issued_code(make, recognised, "Hộ Gõ Mã")
     form = client.get("/verify")
     assert form.status_code == 200
-    import re
-
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', form.get_data(as_text=True))
-    answer = client.post(
-        "/verify", data={"code": format_code(code).lower(), "csrf_token": token.group(1)}
-    )
+    assert '<form method="get" action="/verify"' in form.get_data(as_text=True)
+    answer = client.get("/verify", query_string={"code": format_code(code).lower()})
     assert answer.status_code == 302 and answer.headers["Location"].endswith(f"/verify/{code}")
     assert "Hộ Gõ Mã" in client.get(answer.headers["Location"]).get_data(as_text=True)
+
+
+def test_the_public_check_sets_no_cookie(ctx, make, recognised, client):
+    """The public check keeps no session: no token in its pages, no cookie in its answers (a
+    QR code scanned by a phone costs no session), whatever it answers."""
+    from htsd_workflow.decisions.operations import format_code
+
+    code = _issued_code(make, recognised, "Hộ Không Bánh Quy")
+    for path in (
+        f"/verify/{code}",
+        f"/verify/{code}?lang=en",
+        "/verify",
+        "/verify?lang=en",
+        "/verify?code=x",
+        f"/verify?code={format_code(code)}&lang=en",
+        "/verify/" + "A" * 16,
+        f"/api/v1/verify/{code}",
+    ):
+        answer = client.get(path)
+        assert answer.status_code in (200, 302, 404), path
+        assert "Set-Cookie" not in answer.headers, path
+        assert "csrf_token" not in answer.get_data(as_text=True), path
+    assert client.get("/login").headers.get("Set-Cookie")  # a form with a token still makes one
+
+
+def test_the_public_check_changes_language_by_links(ctx, make, recognised, browser):
+    """Its language switch is a pair of links (?lang=), and the look-up form keeps the language
+    chosen; nothing is stored, so the next page without ?lang= is Vietnamese again."""
+    from htsd_workflow.decisions.operations import format_code
+
+    code = _issued_code(make, recognised, "Hộ Song Ngữ")
+    client = browser  # a fresh g per request, as a server's
+    english = client.get(f"/verify/{code}?lang=en").get_data(as_text=True)
+    assert "Verify a certificate" in english and "Valid" in english and "Hộ Song Ngữ" in english
+    assert '<a href="?lang=vi" class="chip" lang="vi">' in english
+    assert '<a href="?lang=en" class="chip" aria-current="true" lang="en">' in english
+    assert '<input type="hidden" name="lang" value="en">' in english
+    typed = client.get("/verify", query_string={"code": format_code(code), "lang": "en"})
+    assert typed.headers["Location"].endswith(f"/verify/{code}?lang=en")
+    vietnamese = client.get(f"/verify/{code}").get_data(as_text=True)
+    assert "Kiểm tra giấy công nhận" in vietnamese and "Còn hiệu lực" in vietnamese
+    assert '<a href="?lang=vi" class="chip" aria-current="true" lang="vi">' in vietnamese
+
+
+def test_a_signed_in_visitor_sees_the_menu_on_the_public_check_and_a_stranger_never_does(
+    ctx, make, recognised, browser, as_user
+):
+    """The page around the facts is kept for visitors who are not signed in; a signed-in one
+    gets the page made for them (the menu), and the next stranger still the kept one."""
+    from htsd_workflow.decisions import views
+
+    code = _issued_code(make, recognised, "Hộ Có Khách")
+    officer = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    stranger = browser  # not signed in; a fresh g per request, as a server's
+    for first, then in ((officer, stranger), (stranger, officer)):
+        views._VERIFY_FRAME.clear()
+        for visitor in (first, then):
+            page = visitor.get(f"/verify/{code}").get_data(as_text=True)
+            assert "Hộ Có Khách" in page
+            if visitor is officer:
+                assert "Đăng xuất" in page
+            else:
+                assert "Đăng xuất" not in page and "csrf_token" not in page
 
 
 def test_the_commune_revokes_on_the_case_page_with_a_reason(ctx, make, recognised, as_user):
