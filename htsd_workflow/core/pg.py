@@ -1,6 +1,8 @@
-"""PostgreSQL plumbing for the hand-rendered fast paths (cases' writer, the escalation scan).
+"""PostgreSQL plumbing for the hand-rendered fast paths (cases' writer, the escalation scan, the
+public certificate check).
 
-A cursor on the session's own connection (inside its transaction), and the parameter-binding
+A cursor on the session's own connection (inside its transaction), one on a pooled connection
+of its own in autocommit (a read that stands alone), and the parameter-binding
 toolkit their statements use: ``IN`` lists of numbered parameters, and row sources given either
 as ``VALUES`` rows of scalar parameters or as one array per column (``unnest``).
 
@@ -10,9 +12,12 @@ value in the rows)`` per column.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from psycopg.rows import tuple_row
+from sqlalchemy.exc import DBAPIError
 
 from htsd_workflow.extensions import db
 
@@ -30,17 +35,64 @@ def cursor():
     """
     session = db.session()
     connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "postgresql" or dialect.driver != "psycopg":
+    if not is_psycopg(connection.dialect):
         return None
     session.flush()
-    pooled = connection.connection
+    return _kept_cursor(connection.connection)
+
+
+def _kept_cursor(pooled):
+    """The cursor kept on a pooled connection (made anew for another driver connection, or
+    once closed)."""
     cur = pooled.info.get(CURSOR_KEY)
     driver = pooled.driver_connection
     if cur is None or cur.closed or cur.connection is not driver:
         cur = driver.cursor(row_factory=tuple_row)
         pooled.info[CURSOR_KEY] = cur
     return cur
+
+
+def is_psycopg(dialect) -> bool:
+    """Whether ``dialect`` is PostgreSQL through psycopg 3 (the fast paths' driver)."""
+    return dialect.name == "postgresql" and dialect.driver == "psycopg"
+
+
+@contextmanager
+def autocommit_cursor() -> Iterator:
+    """A cursor on a pooled connection of its own, in autocommit, for a read that stands alone
+    (the public certificate check: one statement, nothing else of the request's transaction):
+    no BEGIN and ROLLBACK round trips, and none of SQLAlchemy's execution per statement. None
+    when the database is not PostgreSQL through psycopg 3.
+
+    The connection comes from the pool as any other (pre-pinged) and goes back to it out of
+    autocommit; one on which anything failed is discarded rather than returned (the pool opens
+    another). A driver error is raised as SQLAlchemy raises it — an unreachable database is a
+    ``sqlalchemy.exc.OperationalError`` — so the error pages answer as for any statement (503).
+    """
+    engine = db.engine
+    if not is_psycopg(engine.dialect):
+        yield None
+        return
+    driver_error = engine.dialect.loaded_dbapi.Error
+    try:
+        pooled = engine.raw_connection()
+    except driver_error as exc:
+        raise DBAPIError.instance(None, None, exc, driver_error) from exc
+    try:
+        driver = pooled.driver_connection
+        driver.autocommit = True
+        yield _kept_cursor(pooled)
+        driver.autocommit = False
+    except BaseException as exc:
+        # never back to the pool in autocommit, nor broken
+        pooled.invalidate(exc if isinstance(exc, Exception) else None)
+        if isinstance(exc, driver_error):
+            raise DBAPIError.instance(
+                None, None, exc, driver_error, connection_invalidated=True
+            ) from exc
+        raise
+    finally:
+        pooled.close()
 
 
 def in_list(prefix: str, count: int) -> str:

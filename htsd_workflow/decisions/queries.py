@@ -7,8 +7,10 @@ from types import SimpleNamespace
 
 from dateutil.relativedelta import relativedelta
 from sqlalchemy import String, bindparam, select
+from sqlalchemy.dialects import postgresql
 
 from htsd_workflow.cases.models import Case
+from htsd_workflow.core import pg
 from htsd_workflow.core.time import to_local, utcnow
 from htsd_workflow.decisions.models import Decision, DecisionEntry
 from htsd_workflow.decisions.operations import format_code, normalise_code
@@ -66,29 +68,44 @@ _VERIFY = (
 )
 
 
+#: the same statement as psycopg text, rendered once, for PostgreSQL's own path
+_VERIFY_PG = _VERIFY.compile(dialect=postgresql.dialect(paramstyle="pyformat"))
+_VERIFY_PG_SQL, _VERIFY_PG_PARAMS = str(_VERIFY_PG), dict(_VERIFY_PG.params)
+
+
+def _verification_row(code: str) -> tuple | None:
+    """The certificate's row, by one statement on a connection of its own in autocommit (no
+    BEGIN and ROLLBACK round trips; the public page reads nothing else); on PostgreSQL through
+    psycopg's cursor, without SQLAlchemy's execution."""
+    with pg.autocommit_cursor() as cur:
+        if cur is not None:
+            cur.execute(_VERIFY_PG_SQL, {**_VERIFY_PG_PARAMS, "code": code})
+            return cur.fetchone()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return connection.execute(_VERIFY, {"code": code}).first()
+
+
 def verification(typed_code: str | None) -> dict | None:
     """What anyone may learn from a certificate's code: None for a code that is not the code
     of an issued certificate, malformed or unknown alike (no way to tell them apart)."""
     code = normalise_code(typed_code)
     if code is None:
         return None
-    # one statement on a connection of its own in autocommit: no ORM execution, and no BEGIN
-    # and ROLLBACK round trips around it (the public page reads nothing else)
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        row = connection.execute(_VERIFY, {"code": code}).first()
+    row = _verification_row(code)
     if row is None:
         return None
-    decision = SimpleNamespace(issued_on=row.issued_on, valid_months=row.valid_months)
+    stored, name, commune, title, year, number, issued_on, valid_months, state = row
+    decision = SimpleNamespace(issued_on=issued_on, valid_months=valid_months)
     return {
-        "code": format_code(row.code),
-        "title": row.title,
-        "name": row.name,
-        "commune": row.commune,
-        "year": row.year,
-        "decision_number": row.number,
-        "decision_date": row.issued_on,
+        "code": format_code(stored),
+        "title": title,
+        "name": name,
+        "commune": commune,
+        "year": year,
+        "decision_number": number,
+        "decision_date": issued_on,
         "valid_until": valid_until(decision),
-        "status": certificate_status(decision, row.state),
+        "status": certificate_status(decision, state),
     }
 
 
