@@ -46,13 +46,16 @@ def finish(status: int, *, expire: bool = True) -> None:
     keep = g.pop("htsd_keep_writes", False)
     if succeeded(status) or keep:
         session = db.session()
-        session.expire_on_commit = expire
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = True
-        if waiting and not expire:
-            session.expire_all()  # the work after the commit reads the rows afresh
+        # a request that never used the session (a health check, the public certificate
+        # check) has nothing to commit: SQLAlchemy would begin and commit an empty transaction
+        if session.in_transaction():
+            session.expire_on_commit = expire
+            try:
+                session.commit()
+            finally:
+                session.expire_on_commit = True
+            if waiting and not expire:
+                session.expire_all()  # the work after the commit reads the rows afresh
         for callback, args, kwargs in waiting:
             callback(*args, **kwargs)
     else:

@@ -123,6 +123,31 @@ def test_work_after_the_commit_sees_the_committed_row_and_never_runs_on_a_refusa
     assert seen == [1]
 
 
+def test_a_page_that_never_used_the_session_begins_no_transaction_to_commit(ctx):
+    """The public check reads on a connection of its own, a health check reads nothing: the
+    boundary has nothing to commit, so it opens no (empty) transaction to commit; work handed
+    to ``after_commit`` still runs."""
+    from sqlalchemy import event
+
+    begun, ran = [], []
+
+    def view():
+        transaction.after_commit(lambda: ran.append(True))
+        return "read nothing", 200
+
+    def created(_session, _transaction):
+        begun.append(True)
+
+    session = db.session()
+    db.session.rollback()
+    event.listen(session, "after_transaction_create", created)
+    try:
+        assert _page(ctx, view, method="GET").status_code == 200
+    finally:
+        event.remove(session, "after_transaction_create", created)
+    assert begun == [] and ran == [True]
+
+
 def test_a_refused_page_operation_changes_nothing(as_user, make, monkeypatch):
     """The real "open a round" page: an operation that writes, then refuses, answers with its
     message and a redirect (303, a success status) yet leaves nothing written."""
