@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 
 from flask import (
@@ -266,6 +267,24 @@ def _verify_limit():
     return current_app.config["VERIFY_RATE_LIMIT"]
 
 
+def _verify_limited(view):
+    """The public pages' limit per address (``VERIFY_RATE_LIMIT``), one allowance with the
+    API's ``/verify/{code}``. A page it lets through carries no ``X-RateLimit-*`` headers: a
+    person reads the page, and reading the window back for them cost two more Redis round
+    trips per check, a quarter of the limiter's cost on the app's busiest page. A refusal
+    (429) still carries them, with ``Retry-After``; the API's answers keep them all."""
+    limited = limiter.shared_limit(_verify_limit, scope="verify")(view)
+
+    @functools.wraps(view)
+    def answered(*args, **kwargs):
+        response = limited(*args, **kwargs)
+        # the limit the headers would describe (Flask-Limiter 3's request context)
+        limiter.context.view_rate_limit = None
+        return response
+
+    return answered
+
+
 #: the public check's rendered content, by (language, mount point, what it shows): a
 #: verification's facts (its status included) are the key, so a revocation or an expiry shows at
 #: once. Bounded: it is emptied when full (the codes of one province's certificates fit many
@@ -310,7 +329,7 @@ def _chosen_language() -> str | None:
 
 @bp.route("/verify", methods=["GET", "POST"])
 @access(public=True)
-@limiter.shared_limit(_verify_limit, scope="verify")
+@_verify_limited
 def verify_form():
     typed = request.values.get("code", "")
     if typed:
@@ -323,7 +342,7 @@ def verify_form():
 
 @bp.route("/verify/<string(maxlength=40):code>")
 @access(public=True)
-@limiter.shared_limit(_verify_limit, scope="verify")
+@_verify_limited
 def verify(code):
     result = verification(code)
     response = current_app.make_response(
@@ -419,7 +438,7 @@ def lists():
 
 @bp.route("/recognitions/<string(maxlength=10):commune_code>/<int:year>")
 @access(public=True)
-@limiter.shared_limit(_verify_limit, scope="verify")
+@_verify_limited
 def public_list(commune_code, year):
     """With PUBLIC_LISTS=1: a commune's recognitions of a year (names, village, title) made
     public, as the circulars require; otherwise no such page."""

@@ -174,6 +174,31 @@ def test_the_public_check_is_rate_limited(ctx, client):
         ctx.config["VERIFY_RATE_LIMIT"] = "60 per minute; 600 per hour"
 
 
+def test_the_public_pages_carry_no_rate_limit_headers_but_a_refusal_does(ctx, client):
+    """The pages' answers leave out X-RateLimit-* (reading the window back cost two Redis round
+    trips per check); the API's keep them, and a refused page says when to come back."""
+    from htsd_workflow.extensions import limiter
+
+    def rate_headers(answer) -> set[str]:
+        return {name for name, _value in answer.headers if name.startswith("X-RateLimit")}
+
+    limiter.reset()
+    ctx.config["VERIFY_RATE_LIMIT"] = "3 per minute"
+    try:
+        api = client.get("/api/v1/verify/" + "B" * 16)
+        assert api.status_code == 404 and api.headers["X-RateLimit-Remaining"] == "2"
+        page = client.get("/verify/" + "B" * 16)
+        assert page.status_code == 404 and rate_headers(page) == set()
+        form = client.get("/verify")
+        assert form.status_code == 200 and rate_headers(form) == set()
+        refused = client.get("/verify/" + "C" * 16)
+        assert refused.status_code == 429 and refused.headers["X-RateLimit-Remaining"] == "0"
+        assert int(refused.headers["Retry-After"]) > 0
+    finally:
+        ctx.config["VERIFY_RATE_LIMIT"] = "60 per minute; 600 per hour"
+        limiter.reset()
+
+
 def test_the_openapi_description_lists_the_decision_endpoints(ctx, client):
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
     for path in (
