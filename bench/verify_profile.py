@@ -10,14 +10,25 @@ request comes from a new visitor (no cookie, as a phone scanning the QR code);
 ``--keep-cookies`` sends back whatever cookie the pages set, as a browser (and the bench's
 locust clients) would. ``--limits redis://…`` keeps the rate limit's counters in Redis, as
 deployed. The request log goes to stderr: redirect it (``2>/dev/null``).
+
+``--callgrind``: run under callgrind with instrumentation off at start, and the measured
+requests are instrumented alone (switched on and dumped with ``callgrind_control``); the main
+thread's file of the dump (``…-01``) holds their instructions (``totals:`` ÷ requests), the
+count other work on the machine does not move::
+
+    valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \\
+        --callgrind-out-file=/tmp/cg/out.%p python -m bench.verify_profile --callgrind \\
+        --requests 300 --database postgresql://…/SCRATCH --limits redis://… 2>/dev/null
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import statistics
+import subprocess
 import tempfile
 import time
 from datetime import date
@@ -63,6 +74,12 @@ def build_app(database: str | None, limits: str, rate_limit: str = "1000000 per 
     return app, codes
 
 
+def _callgrind(*arguments: str) -> None:
+    subprocess.run(
+        ["callgrind_control", *arguments, str(os.getpid())], check=True, stdout=subprocess.DEVNULL
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500, help="requests per round")
@@ -75,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limits", default="memory://", help="rate-limit storage URI")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile")
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument(
+        "--callgrind", action="store_true", help="instrument the measured requests (callgrind)"
+    )
     args = parser.parse_args(argv)
 
     app, codes = build_app(args.database, args.limits)
@@ -94,8 +114,13 @@ def main(argv: list[str] | None = None) -> None:
         cpu, wall = time.process_time(), time.perf_counter()
         if profiler:
             profiler.enable()
+        if args.callgrind:
+            _callgrind("-i", "on")
         for number in range(args.requests):
             send(number)
+        if args.callgrind:
+            _callgrind("-d", f"round {_round + 1}")
+            _callgrind("-i", "off")
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
