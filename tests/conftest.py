@@ -193,14 +193,32 @@ SLOW_PATHS = (
 )
 
 
+#: the longest tests (half a minute to a minute and a half each in a `make test` run), started
+#: first so that no worker is left alone with one of them at the end of the run
+LONGEST = (
+    "tests/bench/test_http_benches.py::test_the_",
+    "tests/security/test_odd_inputs.py::test_no_route_answers_an_odd_input_with_a_500",
+    "tests/load/",
+    "tests/worker/test_worker_process.py",
+    "tests/api/test_schemathesis.py",
+    "tests/faults/test_redis_outage.py",
+    "tests/reports/test_demo_reports.py",
+)
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark the ``SLOW_PATHS`` tests ``slow``; run ``postgres_only`` tests (row locks, real
-    races) only in the PostgreSQL run."""
+    races) only in the PostgreSQL run. The order: the ``LONGEST`` first, then the other slow
+    ones, then the rest (each group in its files' order), so that the parallel workers
+    (pytest-xdist hands tests out from the front) end together."""
     root = Path(str(config.rootpath))
+    rank = {}
     for item in items:
         where = Path(str(item.path)).relative_to(root).as_posix() + "::" + item.name
         if where.startswith(SLOW_PATHS):
             item.add_marker(pytest.mark.slow)
+        rank[item] = 0 if where.startswith(LONGEST) else 1 if where.startswith(SLOW_PATHS) else 2
+    items.sort(key=rank.__getitem__)
     kept, dropped = [], []
     for item in items:
         callspec = getattr(item, "callspec", None)
