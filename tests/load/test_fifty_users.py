@@ -10,9 +10,9 @@ returned, send their self-assessment again (which saves the form, then resubmits
   ``return_to_applicant`` per officer success, one ``assess`` and one ``resubmit`` per household
   success: nothing lost, nothing doubled.
 
-The duration is ``LOAD_TEST_SECONDS`` (default 40; a longer soak: 120 or more) and the number of people
-``LOAD_TEST_USERS`` (default 50, half officers, half households). The figures are written to
-``test-output/load/load.json`` and copied into docs/reliability.md after a run.
+The duration is ``LOAD_TEST_SECONDS`` (default 40; a longer soak: 120 or more) and the number
+of people ``LOAD_TEST_USERS`` (default 50, half officers, half households). The figures are
+written to ``test-output/load/load.json`` and copied into docs/reliability.md after a run.
 """
 
 from __future__ import annotations
