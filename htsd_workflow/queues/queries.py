@@ -20,9 +20,9 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, PartClaim, SignOff
 from htsd_workflow.cases.operations import actor_department, score_results
 from htsd_workflow.core.collation import collated
+from htsd_workflow.core.models import read_rows
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
-from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 from htsd_workflow.geography.queries import dbkk_communes, units_within
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
@@ -82,7 +82,7 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     if not ids:
         return {}
     found: dict[int, dict[str, tuple[int, str]]] = {}
-    for case_id, part, user_id, name in _core_rows(
+    for case_id, part, user_id, name in read_rows(
         select(
             PartClaim.case_id,
             PartClaim.part,
@@ -94,14 +94,6 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     ):
         found.setdefault(case_id, {})[part] = (user_id, name)
     return found
-
-
-def _core_rows(statement, params: dict | None = None) -> list:
-    """A read's rows through the session's connection (inside its transaction), without the
-    ORM's per-statement work (these statements load no objects); flushed first, as the
-    session's autoflush would."""
-    db.session.flush()
-    return db.session.connection().execute(statement, params).all()
 
 
 #: the most years in a row the queue filters by
@@ -354,7 +346,7 @@ def queue_page(
         values["key_due"], values["key_id"] = after_key or before_key
         cursor = ">" if (after_key is not None) != descending else "<"
     ascending = descending == backwards
-    rows = _core_rows(_page_statement(shape, cursor, ascending, size), values)
+    rows = read_rows(_page_statement(shape, cursor, ascending, size), values)
     has_more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -371,13 +363,13 @@ def queue_page(
 def count_matching(user: User, queue_filter: QueueFilter, now: datetime) -> int:
     """How many cases match, counted up to COUNT_CAP + 1."""
     shape, values = queue_filter_shape(user, queue_filter, now)
-    return _core_rows(_count_statement(shape), values)[0][0]
+    return read_rows(_count_statement(shape), values)[0][0]
 
 
 def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: int) -> list[int]:
     """Ids of every case matching the filter (soonest due first), at most ``limit``."""
     shape, values = queue_filter_shape(user, queue_filter, now)
-    return [row[0] for row in _core_rows(_matching_statement(shape), {**values, "limit": limit})]
+    return [row[0] for row in read_rows(_matching_statement(shape), {**values, "limit": limit})]
 
 
 class PassMarks:
@@ -421,7 +413,7 @@ def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
     queue shows: for the confirmation before a bulk action over a whole filter."""
     failing = 0
     for start in range(0, len(case_ids), chunk):
-        rows = _core_rows(
+        rows = read_rows(
             select(
                 Case.id,
                 func.coalesce(Case.score, Case.self_score).label("score"),
@@ -446,7 +438,7 @@ def units_in_scope(user: User) -> tuple[list, list]:
     statement = _UNITS_OF.get(user.unit_level)
     if statement is None:
         return [], []
-    units = _core_rows(statement, {"code": user.unit_code})
+    units = read_rows(statement, {"code": user.unit_code})
     districts = [u for u in units if u.level == "district"]
     communes = [u for u in units if u.level == "commune"]
     return districts, communes
