@@ -24,7 +24,7 @@ from htsd_workflow.core.models import read_rows
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes, units_within
+from htsd_workflow.geography.queries import unit_is_dbkk_in, units_within
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -55,6 +55,8 @@ _QUEUE_ROWS = (
         Subject.name.label("subject_name"),
         Unit.name.label("commune_name"),
         func.coalesce(_CLAIMER.full_name, _CLAIMER.username).label("claimed_by_name"),
+        # the pass mark depends on it: asked here, not in a statement of its own per page
+        unit_is_dbkk_in(Case.year).label("commune_dbkk"),
     )
     .join(Subject, Subject.id == Case.subject_id)
     .outerjoin(Unit, Unit.code == Case.commune_code)
@@ -373,16 +375,11 @@ def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: in
 
 
 class PassMarks:
-    """The pass mark of each row of a page: the ĐBKK communes of the page's years looked up
-    once (one query per year, usually one), the marks per criteria set and status."""
+    """The pass mark of each row of a page: the marks per criteria set and ĐBKK status (the
+    rows say whether their commune is ĐBKK in their year: ``commune_dbkk``, from
+    ``geography.queries.unit_is_dbkk_in`` in the rows' own statement)."""
 
     def __init__(self, rows):
-        years: dict[int, set] = {}
-        for row in rows:
-            years.setdefault(row.year, set()).add(row.commune_code)
-        self.dbkk = {
-            (year, code) for year, codes in years.items() for code in dbkk_communes(codes, year)
-        }
         self.registry = get_registry()
         self.marks: dict[tuple, float] = {}
         # a levels set passes by which indicators are met, not by how many: those rows' results
@@ -394,14 +391,12 @@ class PassMarks:
         self.results = score_results(levels)
         self.reached = {case_id: result.passed for case_id, result in self.results.items()}
 
-    def passes(
-        self, score, criteria_set_id: str, year: int, commune_code, case_id=None
-    ) -> bool | None:
+    def passes(self, score, criteria_set_id: str, dbkk: bool, case_id=None) -> bool | None:
         if score is None:
             return None
         if case_id in self.reached:
             return self.reached[case_id]
-        key = (criteria_set_id, (year, commune_code) in self.dbkk)
+        key = (criteria_set_id, bool(dbkk))
         mark = self.marks.get(key)
         if mark is None:
             mark = self.marks[key] = pass_mark_of(self.registry.criteria_set(key[0]), key[1])
@@ -420,13 +415,16 @@ def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
                 Case.criteria_set_id,
                 Case.year,
                 Case.commune_code,
-            ).where(Case.id.in_(case_ids[start : start + chunk]))
+                unit_is_dbkk_in(Case.year).label("commune_dbkk"),
+            )
+            .outerjoin(Unit, Unit.code == Case.commune_code)
+            .where(Case.id.in_(case_ids[start : start + chunk]))
         )
         marks = PassMarks(rows)
         failing += sum(
             1
             for row in rows
-            if not marks.passes(row.score, row.criteria_set_id, row.year, row.commune_code, row.id)
+            if not marks.passes(row.score, row.criteria_set_id, row.commune_dbkk, row.id)
         )
     return failing
 
