@@ -149,13 +149,20 @@ def queue_states(user: User) -> list[str]:
     """The reviewing stages whose cases the user's queue shows: a reviewer's own stage;
     supervisors (association, managers, admins) see every stage. Every set's: a three-tier
     case waiting at the district is still a case to see under a two-tier default."""
+    return list(_queue_states(get_registry(), user.role))
+
+
+@lru_cache(maxsize=64)
+def _queue_states(registry, role: str) -> tuple[str, ...]:
+    """``queue_states`` per loaded registry and role (a page asks three times; the registry's
+    definitions do not change once loaded)."""
     states: list[str] = []
-    for definition in get_registry().every_definition():
+    for definition in registry.every_definition():
         for state in definition.review_states:
-            mine = user.role not in REVIEWER_ROLES or user.role in state.roles
+            mine = role not in REVIEWER_ROLES or role in state.roles
             if mine and state.name not in states:
                 states.append(state.name)
-    return states
+    return tuple(states)
 
 
 def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> tuple[tuple, dict]:
