@@ -121,10 +121,10 @@ _ROW_COLUMNS = (
     "self_score",
     "score",
     "criteria_set_id",
-    "commune_code",
     "is_escalated",
     "claimed_by_id",
     "claimed_by_name",
+    "commune_dbkk",
 )
 
 
@@ -164,10 +164,10 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         self_score,
         score,
         criteria_set_id,
-        commune_code,
         is_escalated,
         claimed_by_id,
         claimed_by_name,
+        commune_dbkk,
     ) in map(pick, rows):
         counted = self_score if score is None else score
         due = dues.get(due_at)
@@ -212,7 +212,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
                 due_text=due[3],
                 points=format_points(counted, locale),
                 self_points=format_points(self_score, locale) if counted != self_score else "",
-                passed=marks.passes(counted, criteria_set_id, year, commune_code, case_id),
+                passed=marks.passes(counted, criteria_set_id, commune_dbkk, case_id),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,
