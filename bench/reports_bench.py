@@ -41,7 +41,8 @@ from htsd_workflow.reports.queries import (
 )
 
 RUNS = 3
-GOAL_MS = 500.0
+#: issue 26's goals (ms, the page and its query function): bottleneck reports ≤ 150, targets ≤ 100
+GOAL_MS = {"bottleneck": 150.0, "targets": 100.0}
 MANAGER = "lanhdaotinh"
 
 
@@ -244,7 +245,8 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
             f"   {report} report, {scope}: page {page_ms} ms, function {function_ms} ms, "
             f"its {count} statements via psycopg {raw_ms} ms"
         )
-        met, note = verdict(page_ms <= GOAL_MS and function_ms <= GOAL_MS, busy_before)
+        goal_ms = GOAL_MS[report]
+        met, note = verdict(page_ms <= goal_ms and function_ms <= goal_ms, busy_before)
         figures.append(
             Figure(
                 key=f"report_{report}_{scope.split()[0]}",
@@ -254,7 +256,7 @@ def report_queries(ctx: BenchContext) -> list[Figure]:
                 reference=raw_ms,
                 reference_name=f"ms, the function's {count} statements via psycopg",
                 ratio=round(page_ms / raw_ms, 2) if raw_ms else None,
-                goal="≤ 500 ms (page and function)" + note,
+                goal=f"≤ {goal_ms:g} ms (page and function)" + note,
                 met=met,
                 details={
                     "function_ms": function_ms,

@@ -29,7 +29,8 @@ from bench.httpload import settle, verdict
 from bench.imports import _memory_kb, _reset_peak
 from htsd_workflow.extensions import db
 
-GOAL_SECONDS = 10.0
+#: issue 26: the scan over every open case of 1,000,000 in 3 s (the first round asked 10)
+GOAL_SECONDS = 3.0
 GOAL_MB = 300.0
 
 
@@ -246,7 +247,7 @@ def escalation_scan(ctx: BenchContext) -> list[Figure]:
             reference=replay["seconds"],
             reference_name="s, the scan's claim and write statements replayed alone (psycopg)",
             ratio=round(scanned["seconds"] / replay["seconds"], 2) if replay["seconds"] else None,
-            goal="≤ 10 s" + note,
+            goal=f"≤ {GOAL_SECONDS:g} s" + note,
             met=met,
             details={
                 "first_run_seconds": cold["seconds"],

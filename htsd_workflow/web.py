@@ -30,7 +30,7 @@ from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from itsdangerous import URLSafeTimedSerializer
 from kombu import Connection
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -51,6 +51,7 @@ from htsd_workflow.cases.views import bp as cases_bp
 from htsd_workflow.config import PROJECT_ROOT
 from htsd_workflow.core import labels
 from htsd_workflow.core.errors import DomainError
+from htsd_workflow.core.models import persistent, read_rows
 from htsd_workflow.core.pages import (
     ERROR_TITLES,
     REDIRECT_FIELDS,
@@ -117,20 +118,31 @@ class SessionInterface(SecureCookieSessionInterface):
         return cached[1]
 
 
+#: the signed-in user's columns and the menu's unread count, in one statement made once
+_USER_COLUMNS = tuple(User.__mapper__.column_attrs)
+_USER_AND_UNREAD = select(
+    *(attribute.expression for attribute in _USER_COLUMNS), unread_count_of(User.id)
+).where(User.id == bindparam("id"))
+_USER_KEYS = tuple(attribute.key for attribute in _USER_COLUMNS)
+
+
 @login_manager.user_loader
 def load_user(session_id: str):
-    """Load a signed-in user; a changed password or deactivation ends old sessions."""
+    """Load a signed-in user; a changed password or deactivation ends old sessions.
+
+    Read on every request, so a lock, a new password or a revoked session is seen by the very
+    next request; read as a row (not through the ORM's query machinery, which cost as much as
+    the statement itself) and made the session's ``User`` from it (``core.models.persistent``).
+    """
     user_id, _sep, token = session_id.partition(":")
     number = whole_number(user_id, 1)
     if number is None:
         return None
-    # the menu's unread count comes in the same statement as the user
-    row = db.session.execute(
-        select(User, unread_count_of(User.id)).where(User.id == number)
-    ).first()
-    if row is None:
+    rows = read_rows(_USER_AND_UNREAD, {"id": number})
+    if not rows:
         return None
-    user, unread = row
+    *values, unread = rows[0]
+    user = persistent(User, dict(zip(_USER_KEYS, values, strict=True)))
     if not user.is_active or user.session_token != token:
         return None
     g.unread_notifications = unread

@@ -37,6 +37,7 @@ class AppServer:
         redis_url: str | None = None,
         workers: int = 2,
         threads: int = 8,
+        keep_alive: int = 2,
         env: dict | None = None,
     ):
         self.port = free_port()
@@ -45,6 +46,8 @@ class AppServer:
         self.redis_url = redis_url
         self.workers = workers
         self.threads = threads
+        #: seconds gunicorn keeps an idle connection open (its default: 2)
+        self.keep_alive = keep_alive
         self.extra_env = env or {}
         self.process: subprocess.Popen | None = None
 
@@ -81,6 +84,8 @@ class AppServer:
                 "60",
                 "--graceful-timeout",
                 "5",
+                "--keep-alive",
+                str(self.keep_alive),
                 "htsd_workflow.wsgi:app",
             ],
             cwd=ROOT,

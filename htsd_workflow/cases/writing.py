@@ -9,8 +9,6 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.cases import pg_writer
@@ -37,6 +35,7 @@ from htsd_workflow.core.calendar import WorkingCalendar
 from htsd_workflow.core.errors import (
     Conflict,
 )
+from htsd_workflow.core.models import persistent
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.models import OutboxMessage
 
@@ -320,9 +319,6 @@ def _expire_cases(case_ids) -> None:
             db.session.expire(obj)
 
 
-_CASE_MANAGER = Case.__mapper__.class_manager
-
-
 #: what a move writes on the case row (``rules.move_values``), as Python over the locked row
 _MOVED = {name: to_python(value) for name, value in MOVE_BY_PARAMS.items()}
 
@@ -337,20 +333,7 @@ def _case_after(row, writes: Writes, now: datetime) -> Case:
     for move in writes.moves:
         params = {**move, "now": now}
         values.update({name: moved(values, params) for name, moved in _MOVED.items()})
-    session = db.session()
-    key = (Case, (values["id"],), None)
-    case = session.identity_map.get(key)
-    if case is not None:
-        session.expire(case)
-        for name, value in values.items():
-            set_committed_value(case, name, value)
-        return case
-    # filled the way the ORM's loader fills an instance: no attribute events, no SELECT
-    case = _CASE_MANAGER.new_instance()
-    case.__dict__.update(values)
-    make_transient_to_detached(case)
-    session.add(case)
-    return case
+    return persistent(Case, values)
 
 
 def record_event(

@@ -6,10 +6,8 @@ broker answers)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
-from flask import current_app
 from sqlalchemy import select
 
 from htsd_workflow.auth.models import User
@@ -21,9 +19,7 @@ from htsd_workflow.decisions.models import CertificateJob, Decision, DecisionEnt
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
 from htsd_workflow.jobs.models import claim_job
-from htsd_workflow.jobs.runner import JobKind, start_job
-
-log = logging.getLogger(__name__)
+from htsd_workflow.jobs.runner import JobKind, stop_with_reason
 
 #: certificates rendered per step (the progress bar moves after each)
 CHUNK = 50
@@ -88,23 +84,9 @@ def certificate_steps(job_id: int, *, chunk: int = CHUNK) -> Iterator[None]:
     yield
 
 
-def certificate_stopped(job_id: int, exc: Exception) -> bool:
-    """A failure stops the job with its reason; printing again starts a new one."""
-    log.error("certificate job %s stopped", job_id, exc_info=exc)
-    job = db.session.get(CertificateJob, job_id)
-    job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
-    job.finish("failed")
-    return True
-
-
+#: a failure stops the job with its reason; printing again starts a new one
 CERTIFICATES = JobKind(
-    task=names.BUILD_CERTIFICATES, steps=certificate_steps, stopped=certificate_stopped
+    task=names.BUILD_CERTIFICATES,
+    steps=certificate_steps,
+    stopped=stop_with_reason(CertificateJob, "certificate job"),
 )
-
-
-def dispatch_certificate_job(job_id: int) -> None:
-    runner = current_app.extensions.get("htsd_certificate_job_runner")  # tests put theirs here
-    if runner is not None:
-        runner(job_id)
-        return
-    start_job(CERTIFICATES, job_id, background=True)

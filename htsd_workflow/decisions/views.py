@@ -188,11 +188,8 @@ def decision_file(decision_id):
 def certificates_file(decision_id):
     """All certificates of an issued decision (or of one commune in it), one per page: at
     once for a few, built by the worker with a progress bar for more."""
-    from htsd_workflow.decisions.jobs import (
-        create_certificate_job,
-        dispatch_certificate_job,
-        entries_for,
-    )
+    from htsd_workflow.decisions.jobs import CERTIFICATES, create_certificate_job, entries_for
+    from htsd_workflow.jobs.runner import dispatch
 
     decision = visible_decision(decision_id, current_user)
     if not decision.is_issued:
@@ -202,19 +199,15 @@ def certificates_file(decision_id):
         body = pdfs.certificates_pdf(decision, entries)
         return _pdf(body, f"giay-cong-nhan-qd-{decision.id}.pdf")
     job = create_certificate_job(decision, current_user, len(entries))
-    transaction.after_commit(dispatch_certificate_job, job.id)
+    transaction.after_commit(dispatch, CERTIFICATES, job.id)
     return redirect(url_for("decisions.certificate_job", job_id=job.id))
 
 
 def _own_certificate_job(job_id: int):
-    from flask import abort
-
     from htsd_workflow.decisions.models import CertificateJob
+    from htsd_workflow.jobs.models import own_job
 
-    job = db.session.get(CertificateJob, job_id)
-    if job is None or job.user_id != current_user.id:
-        abort(404)
-    return job
+    return own_job(CertificateJob, job_id, current_user)
 
 
 @bp.route("/decisions/certificate-jobs/<int:job_id>")

@@ -236,22 +236,7 @@ def _run_case(
     if start_day.year != year:
         start_day = date(year, 1, 2) + timedelta(days=rng.randint(0, 20))
     moment = _at(start_day, 8)
-    case = start_case(subject.id, title, year, applicant, now=moment)
-    cset = registry.criteria_set(case.criteria_set_id)
-    good = rng.random() < 0.85
-    entries = [
-        {
-            "code": item.code,
-            "score": round(
-                item.max_points * (rng.uniform(0.85, 1.0) if good else rng.uniform(0.4, 0.8))
-            ),
-            "evidence": "Có biên bản họp thôn và ảnh minh chứng.",
-        }
-        for item in cset.items
-    ]
-    save_assessment(
-        case.id, entries, applicant, now=moment + timedelta(minutes=20), level_applied=_lowest(cset)
-    )
+    case = _self_assessed(registry, subject, title, year, applicant, moment, rng)
     reviewers = _reviewers(case)
     reviewers["applicant"] = applicant
     now_limit = _at(today, 8)
@@ -308,6 +293,28 @@ def _demo_commune_title(today: date) -> None:
     )
     sent = min(started + timedelta(days=2), _at(today, 7))
     fire_trigger(case.id, "submit", officer, now=sent)
+
+
+def _self_assessed(registry, subject, title, year, applicant, moment, rng):
+    """A case started at ``moment`` and its self-assessment saved 20 minutes later: most score
+    well, some (15 %) poorly."""
+    case = start_case(subject.id, title, year, applicant, now=moment)
+    cset = registry.criteria_set(case.criteria_set_id)
+    good = rng.random() < 0.85
+    entries = [
+        {
+            "code": item.code,
+            "score": round(
+                item.max_points * (rng.uniform(0.85, 1.0) if good else rng.uniform(0.4, 0.8))
+            ),
+            "evidence": "Có biên bản họp thôn và ảnh minh chứng.",
+        }
+        for item in cset.items
+    ]
+    save_assessment(
+        case.id, entries, applicant, now=moment + timedelta(minutes=20), level_applied=_lowest(cset)
+    )
+    return case
 
 
 def _lowest(cset):
@@ -683,22 +690,7 @@ def _run_today_case(subject, applicant, target, today, rng) -> None:
     if start_day.year != today.year:
         start_day = date(today.year, 1, 2) + timedelta(days=rng.randint(0, 20))
     moment = _at(start_day, 8)
-    case = start_case(subject.id, subject.kind, today.year, applicant, now=moment)
-    cset = registry.criteria_set(case.criteria_set_id)
-    good = rng.random() < 0.85
-    entries = [
-        {
-            "code": item.code,
-            "score": round(
-                item.max_points * (rng.uniform(0.85, 1.0) if good else rng.uniform(0.4, 0.8))
-            ),
-            "evidence": "Có biên bản họp thôn và ảnh minh chứng.",
-        }
-        for item in cset.items
-    ]
-    save_assessment(
-        case.id, entries, applicant, now=moment + timedelta(minutes=20), level_applied=_lowest(cset)
-    )
+    case = _self_assessed(registry, subject, subject.kind, today.year, applicant, moment, rng)
     reviewers = {
         "applicant": applicant,
         "commune_reviewer": _commune_reviewer_of(case.commune_code),

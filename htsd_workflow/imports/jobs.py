@@ -37,7 +37,7 @@ from htsd_workflow.imports.operations import get_spec, run_import, validate_impo
 from htsd_workflow.imports.reader import XLSX_MAGIC, estimate_rows, unpacked_size
 from htsd_workflow.imports.specs import ASSESSMENT_SPEC
 from htsd_workflow.jobs import names
-from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.models import claim_job, own_job
 from htsd_workflow.jobs.runner import JobKind, beat, start_job
 
 log = logging.getLogger(__name__)
@@ -127,10 +127,7 @@ def create_import_job(user: User, kind: str, stream: IO[bytes], filename: str | 
 
 def import_job_for(user: User, job_id: int) -> ImportJob:
     """The user's own job; anyone else's is "not found"."""
-    job = db.session.get(ImportJob, job_id)
-    if job is None or job.user_id != user.id:
-        raise NotFound(_l("Không tìm thấy lần nhập này."))
-    return job
+    return own_job(ImportJob, job_id, user)
 
 
 def _progress(job_id: int, *, while_writing: bool):

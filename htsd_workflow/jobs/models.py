@@ -6,9 +6,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import ClassVar
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import DateTime, Integer, String, or_, update
 from sqlalchemy.orm import Mapped, mapped_column
 
+from htsd_workflow.core.errors import NotFound
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 
@@ -51,6 +53,14 @@ class JobMixin:
         self.status = status
         self.finished_at = utcnow()
         self.heartbeat_at = None
+
+
+def own_job(model: type[JobMixin], job_id: int, user) -> JobMixin:
+    """The job ``job_id`` when ``user`` started it; anyone else's is "not found" (404)."""
+    job = db.session.get(model, job_id)
+    if job is None or job.user_id != user.id:
+        raise NotFound(_l("Không tìm thấy việc này: chỉ người đã bắt đầu việc mới xem được."))
+    return job
 
 
 def claim_job(model: type[JobMixin], job_id: int, statuses: tuple[str, ...] | None = None) -> bool:

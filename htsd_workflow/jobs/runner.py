@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
 
+from flask import current_app
 from sqlalchemy import update
 
 from htsd_workflow.core.time import utcnow
@@ -59,6 +60,30 @@ def run_job(kind: JobKind, job_id: int, **options) -> None:
             raise
         log.warning("job %s %s stopped: %r", kind.task, job_id, exc)
         db.session.commit()
+
+
+def stop_with_reason(model: type, what: str) -> Callable[[int, Exception], bool]:
+    """The ``stopped`` of a job whose every failure ends it as "failed" with its reason on
+    ``job.error`` (the work done stays done; asking again starts or resumes a run)."""
+
+    def stopped(job_id: int, exc: Exception) -> bool:
+        log.error("%s %s stopped", what, job_id, exc_info=exc)
+        job = db.session.get(model, job_id)
+        job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
+        job.finish("failed")
+        return True
+
+    return stopped
+
+
+def dispatch(kind: JobKind, job_id: int) -> None:
+    """Start a committed job in the background: a Celery task, or (no broker) a thread here.
+    A test may put its own starter in ``app.extensions["htsd_job_runners"][kind.task]``."""
+    runner = current_app.extensions.get("htsd_job_runners", {}).get(kind.task)
+    if runner is not None:
+        runner(job_id)
+        return
+    start_job(kind, job_id, background=True)
 
 
 def start_job(kind: JobKind, job_id: int, *, background: bool) -> None:

@@ -7,7 +7,6 @@ and the queue page run through the boundary (``jobs.runner.run_job``), which com
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 
 from flask import current_app
@@ -24,10 +23,8 @@ from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
 from htsd_workflow.jobs.models import claim_job
-from htsd_workflow.jobs.runner import JobKind, start_job
+from htsd_workflow.jobs.runner import JobKind, stop_with_reason
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
-
-log = logging.getLogger(__name__)
 
 #: the actions offered for many cases at once
 BULK_TRIGGERS = ("approve", "sign", "return_to_applicant")
@@ -169,23 +166,10 @@ def bulk_job_steps(job_id: int, *, chunk: int = JOB_CHUNK) -> Iterator[None]:
     yield
 
 
-def bulk_job_stopped(job_id: int, exc: Exception) -> bool:
-    """An unexpected error stops the job with status "failed" and its message; the cases
-    handled stay handled and it may resume."""
-    log.error("bulk job %s stopped", job_id, exc_info=exc)
-    job = db.session.get(BulkJob, job_id)
-    job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
-    job.finish("failed")
-    return True
-
-
-BULK_JOB = JobKind(task=names.RUN_BULK_JOB, steps=bulk_job_steps, stopped=bulk_job_stopped)
-
-
-def dispatch_bulk_job(job_id: int) -> None:
-    """Start a committed job in the background: a Celery task, or (no broker) a thread here."""
-    runner = current_app.extensions.get("htsd_bulk_job_runner")  # tests put their own here
-    if runner is not None:
-        runner(job_id)
-        return
-    start_job(BULK_JOB, job_id, background=True)
+#: an unexpected error stops the job as "failed" with its message; the cases handled stay
+#: handled and it may resume
+BULK_JOB = JobKind(
+    task=names.RUN_BULK_JOB,
+    steps=bulk_job_steps,
+    stopped=stop_with_reason(BulkJob, "bulk job"),
+)

@@ -20,11 +20,11 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case, PartClaim, SignOff
 from htsd_workflow.cases.operations import actor_department, score_results
 from htsd_workflow.core.collation import collated
+from htsd_workflow.core.models import read_rows
 from htsd_workflow.core.text import whole_number
 from htsd_workflow.criteria.scoring import pass_mark_of
-from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.geography.queries import dbkk_communes, units_within
+from htsd_workflow.geography.queries import unit_is_dbkk_in, units_within
 from htsd_workflow.subjects.models import TITLE_OF_KIND, Subject
 
 #: counts above this are shown as "more than"
@@ -55,6 +55,8 @@ _QUEUE_ROWS = (
         Subject.name.label("subject_name"),
         Unit.name.label("commune_name"),
         func.coalesce(_CLAIMER.full_name, _CLAIMER.username).label("claimed_by_name"),
+        # the pass mark depends on it: asked here, not in a statement of its own per page
+        unit_is_dbkk_in(Case.year).label("commune_dbkk"),
     )
     .join(Subject, Subject.id == Case.subject_id)
     .outerjoin(Unit, Unit.code == Case.commune_code)
@@ -82,7 +84,7 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     if not ids:
         return {}
     found: dict[int, dict[str, tuple[int, str]]] = {}
-    for case_id, part, user_id, name in _core_rows(
+    for case_id, part, user_id, name in read_rows(
         select(
             PartClaim.case_id,
             PartClaim.part,
@@ -94,14 +96,6 @@ def part_holders(rows) -> dict[int, dict[str, tuple[int, str]]]:
     ):
         found.setdefault(case_id, {})[part] = (user_id, name)
     return found
-
-
-def _core_rows(statement, params: dict | None = None) -> list:
-    """A read's rows through the session's connection (inside its transaction), without the
-    ORM's per-statement work (these statements load no objects); flushed first, as the
-    session's autoflush would."""
-    db.session.flush()
-    return db.session.connection().execute(statement, params).all()
 
 
 #: the most years in a row the queue filters by
@@ -155,13 +149,20 @@ def queue_states(user: User) -> list[str]:
     """The reviewing stages whose cases the user's queue shows: a reviewer's own stage;
     supervisors (association, managers, admins) see every stage. Every set's: a three-tier
     case waiting at the district is still a case to see under a two-tier default."""
+    return list(_queue_states(get_registry(), user.role))
+
+
+@lru_cache(maxsize=64)
+def _queue_states(registry, role: str) -> tuple[str, ...]:
+    """``queue_states`` per loaded registry and role (a page asks three times; the registry's
+    definitions do not change once loaded)."""
     states: list[str] = []
-    for definition in get_registry().every_definition():
+    for definition in registry.every_definition():
         for state in definition.review_states:
-            mine = user.role not in REVIEWER_ROLES or user.role in state.roles
+            mine = role not in REVIEWER_ROLES or role in state.roles
             if mine and state.name not in states:
                 states.append(state.name)
-    return states
+    return tuple(states)
 
 
 def queue_filter_shape(user: User, queue_filter: QueueFilter, now: datetime) -> tuple[tuple, dict]:
@@ -354,7 +355,7 @@ def queue_page(
         values["key_due"], values["key_id"] = after_key or before_key
         cursor = ">" if (after_key is not None) != descending else "<"
     ascending = descending == backwards
-    rows = _core_rows(_page_statement(shape, cursor, ascending, size), values)
+    rows = read_rows(_page_statement(shape, cursor, ascending, size), values)
     has_more = len(rows) > size
     rows = rows[:size]
     if backwards:
@@ -371,26 +372,21 @@ def queue_page(
 def count_matching(user: User, queue_filter: QueueFilter, now: datetime) -> int:
     """How many cases match, counted up to COUNT_CAP + 1."""
     shape, values = queue_filter_shape(user, queue_filter, now)
-    return _core_rows(_count_statement(shape), values)[0][0]
+    return read_rows(_count_statement(shape), values)[0][0]
 
 
 def matching_ids(user: User, queue_filter: QueueFilter, now: datetime, limit: int) -> list[int]:
     """Ids of every case matching the filter (soonest due first), at most ``limit``."""
     shape, values = queue_filter_shape(user, queue_filter, now)
-    return [row[0] for row in _core_rows(_matching_statement(shape), {**values, "limit": limit})]
+    return [row[0] for row in read_rows(_matching_statement(shape), {**values, "limit": limit})]
 
 
 class PassMarks:
-    """The pass mark of each row of a page: the ĐBKK communes of the page's years looked up
-    once (one query per year, usually one), the marks per criteria set and status."""
+    """The pass mark of each row of a page: the marks per criteria set and ĐBKK status (the
+    rows say whether their commune is ĐBKK in their year: ``commune_dbkk``, from
+    ``geography.queries.unit_is_dbkk_in`` in the rows' own statement)."""
 
     def __init__(self, rows):
-        years: dict[int, set] = {}
-        for row in rows:
-            years.setdefault(row.year, set()).add(row.commune_code)
-        self.dbkk = {
-            (year, code) for year, codes in years.items() for code in dbkk_communes(codes, year)
-        }
         self.registry = get_registry()
         self.marks: dict[tuple, float] = {}
         # a levels set passes by which indicators are met, not by how many: those rows' results
@@ -402,14 +398,12 @@ class PassMarks:
         self.results = score_results(levels)
         self.reached = {case_id: result.passed for case_id, result in self.results.items()}
 
-    def passes(
-        self, score, criteria_set_id: str, year: int, commune_code, case_id=None
-    ) -> bool | None:
+    def passes(self, score, criteria_set_id: str, dbkk: bool, case_id=None) -> bool | None:
         if score is None:
             return None
         if case_id in self.reached:
             return self.reached[case_id]
-        key = (criteria_set_id, (year, commune_code) in self.dbkk)
+        key = (criteria_set_id, bool(dbkk))
         mark = self.marks.get(key)
         if mark is None:
             mark = self.marks[key] = pass_mark_of(self.registry.criteria_set(key[0]), key[1])
@@ -421,20 +415,23 @@ def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
     queue shows: for the confirmation before a bulk action over a whole filter."""
     failing = 0
     for start in range(0, len(case_ids), chunk):
-        rows = _core_rows(
+        rows = read_rows(
             select(
                 Case.id,
                 func.coalesce(Case.score, Case.self_score).label("score"),
                 Case.criteria_set_id,
                 Case.year,
                 Case.commune_code,
-            ).where(Case.id.in_(case_ids[start : start + chunk]))
+                unit_is_dbkk_in(Case.year).label("commune_dbkk"),
+            )
+            .outerjoin(Unit, Unit.code == Case.commune_code)
+            .where(Case.id.in_(case_ids[start : start + chunk]))
         )
         marks = PassMarks(rows)
         failing += sum(
             1
             for row in rows
-            if not marks.passes(row.score, row.criteria_set_id, row.year, row.commune_code, row.id)
+            if not marks.passes(row.score, row.criteria_set_id, row.commune_dbkk, row.id)
         )
     return failing
 
@@ -446,7 +443,7 @@ def units_in_scope(user: User) -> tuple[list, list]:
     statement = _UNITS_OF.get(user.unit_level)
     if statement is None:
         return [], []
-    units = _core_rows(statement, {"code": user.unit_code})
+    units = read_rows(statement, {"code": user.unit_code})
     districts = [u for u in units if u.level == "district"]
     communes = [u for u in units if u.level == "commune"]
     return districts, communes

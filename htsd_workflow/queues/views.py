@@ -8,7 +8,6 @@ from operator import itemgetter
 
 from flask import (
     Blueprint,
-    abort,
     current_app,
     flash,
     jsonify,
@@ -44,14 +43,13 @@ from htsd_workflow.core.text import search_key, whole_number
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
-from htsd_workflow.jobs.models import progress_of
-from htsd_workflow.jobs.runner import run_job
+from htsd_workflow.jobs.models import own_job, progress_of
+from htsd_workflow.jobs.runner import dispatch, run_job
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from htsd_workflow.queues.operations import (
     BULK_JOB,
     bulk_triggers_for,
     create_bulk_job,
-    dispatch_bulk_job,
     needs_comment,
 )
 from htsd_workflow.queues.queries import (
@@ -123,10 +121,10 @@ _ROW_COLUMNS = (
     "self_score",
     "score",
     "criteria_set_id",
-    "commune_code",
     "is_escalated",
     "claimed_by_id",
     "claimed_by_name",
+    "commune_dbkk",
 )
 
 
@@ -166,10 +164,10 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
         self_score,
         score,
         criteria_set_id,
-        commune_code,
         is_escalated,
         claimed_by_id,
         claimed_by_name,
+        commune_dbkk,
     ) in map(pick, rows):
         counted = self_score if score is None else score
         due = dues.get(due_at)
@@ -214,7 +212,7 @@ def queue_rows(rows, now, here: str, user=None) -> list[QueueRow]:
                 due_text=due[3],
                 points=format_points(counted, locale),
                 self_points=format_points(self_score, locale) if counted != self_score else "",
-                passed=marks.passes(counted, criteria_set_id, year, commune_code, case_id),
+                passed=marks.passes(counted, criteria_set_id, commune_dbkk, case_id),
                 is_escalated=is_escalated,
                 claimed_by_id=claimed_by_id,
                 claimed_by_name=claimed_by_name,
@@ -350,17 +348,14 @@ def bulk():
         )
         return render_template("queues/queue.html", **context), 422
     if job.is_background:
-        transaction.after_commit(dispatch_bulk_job, job.id)
+        transaction.after_commit(dispatch, BULK_JOB, job.id)
     else:
         transaction.after_commit(run_job, BULK_JOB, job.id)
     return redirect(url_for("queues.job", job_id=job.id))
 
 
 def _own_job(job_id: int) -> BulkJob:
-    job = db.session.get(BulkJob, job_id)
-    if job is None or job.user_id != current_user.id:
-        abort(404)
-    return job
+    return own_job(BulkJob, job_id, current_user)
 
 
 def _job_items(job: BulkJob, is_ok: bool) -> list:
@@ -404,7 +399,7 @@ def resume_job(job_id: int):
     job = _own_job(job_id)
     if job.status == "failed":
         job.status = "queued"
-        transaction.after_commit(dispatch_bulk_job, job.id)
+        transaction.after_commit(dispatch, BULK_JOB, job.id)
         flash(_("Đang chạy tiếp phần còn lại."), "info")
     return redirect(url_for("queues.job", job_id=job.id))
 

@@ -7,21 +7,16 @@ boundary (``jobs.runner.run_job``) commits after each; the worker's task
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
-
-from flask import current_app
 
 from htsd_workflow.auth.models import User
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
 from htsd_workflow.jobs.models import claim_job
-from htsd_workflow.jobs.runner import JobKind, start_job
+from htsd_workflow.jobs.runner import JobKind, stop_with_reason
 from htsd_workflow.reports.exports import render_pdf
 from htsd_workflow.reports.models import ReportPdfJob
-
-log = logging.getLogger(__name__)
 
 #: the steps the progress bar counts: laying out the pages, writing the file
 STEPS = 2
@@ -64,23 +59,9 @@ def report_pdf_steps(job_id: int) -> Iterator[None]:
     yield
 
 
-def report_pdf_stopped(job_id: int, exc: Exception) -> bool:
-    """A failure stops the job with its reason; asking for the PDF again starts a new one."""
-    log.error("report PDF job %s stopped", job_id, exc_info=exc)
-    job = db.session.get(ReportPdfJob, job_id)
-    job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
-    job.finish("failed")
-    return True
-
-
+#: a failure stops the job with its reason; asking for the PDF again starts a new one
 REPORT_PDF = JobKind(
-    task=names.BUILD_REPORT_PDF, steps=report_pdf_steps, stopped=report_pdf_stopped
+    task=names.BUILD_REPORT_PDF,
+    steps=report_pdf_steps,
+    stopped=stop_with_reason(ReportPdfJob, "report PDF job"),
 )
-
-
-def dispatch_report_pdf_job(job_id: int) -> None:
-    runner = current_app.extensions.get("htsd_report_pdf_job_runner")  # tests put theirs here
-    if runner is not None:
-        runner(job_id)
-        return
-    start_job(REPORT_PDF, job_id, background=True)

@@ -180,22 +180,21 @@ def _pdf_or_job(html: str, name: str):
     ``REPORT_PDF_INLINE_MAX_ROWS``) a job the worker builds while a progress bar shows."""
     if html.count("<tr") <= current_app.config.get("REPORT_PDF_INLINE_MAX_ROWS", 120):
         return _pdf(html, name)
-    from htsd_workflow.reports.pdf_jobs import create_report_pdf_job, dispatch_report_pdf_job
+    from htsd_workflow.jobs.runner import dispatch
+    from htsd_workflow.reports.pdf_jobs import REPORT_PDF, create_report_pdf_job
 
     _audit_export("pdf", name)
     back = url_for(request.endpoint, **_filter_args())
     job = create_report_pdf_job(current_user, name, html, back)
-    transaction.after_commit(dispatch_report_pdf_job, job.id)
+    transaction.after_commit(dispatch, REPORT_PDF, job.id)
     return redirect(url_for("reports.pdf_job", job_id=job.id))
 
 
 def _own_pdf_job(job_id: int):
+    from htsd_workflow.jobs.models import own_job
     from htsd_workflow.reports.models import ReportPdfJob
 
-    job = db.session.get(ReportPdfJob, job_id)
-    if job is None or job.user_id != current_user.id:
-        abort(404)
-    return job
+    return own_job(ReportPdfJob, job_id, current_user)
 
 
 @bp.route("/pdf-jobs/<int:job_id>")

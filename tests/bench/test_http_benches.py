@@ -95,21 +95,28 @@ def bench_database(monkeypatch):
         yield bench_url
 
 
-def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_path, capsys):
+def _bench_run(tmp_path, only: list[str], *extra: str) -> dict:
+    """``make bench``'s entry point on 300 generated cases, 1 s load runs, these benches only;
+    the figures it wrote, by key."""
     from bench.run import main
 
     results = tmp_path / "results.json"
-    only = ["queue_http", "transition_http", "reports", "scan", "memory"]
-    argv = ["--cases", "300", "--duration", "1", "--memory-requests", "120", "--clients", "4,2"]
-    argv += ["--results", str(results)]
+    argv = ["--cases", "300", "--duration", "1", *extra, "--results", str(results)]
     for name in only:
         argv += ["--only", name]
     assert main(argv) == 0
     payload = json.loads(results.read_text())
-    figures = {f["key"]: f for f in payload["figures"]}
     assert set(payload["run"]["seconds_per_bench"]) == set(only)
+    return {f["key"]: f for f in payload["figures"]}
 
-    for users in (4, 2):
+
+# The end-to-end runs are three tests (each its own database) so that the suite's workers
+# share them.
+
+
+def test_the_queue_benchmark_runs_end_to_end_at_a_tiny_scale(bench_database, tmp_path, capsys):
+    figures = _bench_run(tmp_path, ["queue_http"], "--clients", "2")
+    for users in (2,):
         queue = figures[f"queue_http_{users}"]
         assert queue["value"] > 0 and queue["reference"] > 0  # p95 of the page and of its SQL
         details = queue["details"]
@@ -141,22 +148,40 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
             )
             over = figures[f"queue_http_{users}_over_{floor}"]
             assert over["value"] == cpu["server_ms_per_request"]
-    # the conditional-GET run at the most clients: every answer a page or a 304, the queues
-    # changed meanwhile, the mix counted
-    conditional = figures["queue_http_4_conditional"]["details"]
+    # the conditional-GET run at the most clients (here the only count): every answer a
+    # page or a 304, the queues changed meanwhile, the mix counted
+    conditional = figures["queue_http_2_conditional"]["details"]
     assert conditional["queue"]["failures"] == 0 and conditional["answers"] > 0
     assert 0 <= conditional["answered_304"] <= conditional["answers"]
     assert conditional["queue_changes"] > 0
-    assert "queue_http_4_conditional_budget" in figures
-    plans = figures["queue_http_4"]["details"]["plans"]
+    assert "queue_http_2_conditional_budget" in figures
+    plans = figures["queue_http_2"]["details"]["plans"]
     assert plans and all("ix_cases_queue_" in plan for plan in plans.values())
 
+    printed = capsys.readouterr().out
+    assert "| 3. reviewer queue over HTTP, 2 clients" in printed
+    assert "seconds per benchmark:" in printed
+
+
+def test_the_transition_and_memory_benchmarks_run_end_to_end(bench_database, tmp_path):
+    figures = _bench_run(
+        tmp_path, ["transition_http", "memory"], "--clients", "2", "--memory-requests", "120"
+    )
     assert figures["transition_http_budget"]["details"]["cpu_seconds"]["postgres_backends"] >= 0
     transition = figures["transition_http"]
     moved = transition["details"]["cases_moved"]
     assert moved == transition["details"]["transitions_answered"]
     assert moved >= transition["details"]["transition"]["requests"] > 0  # 1 s runs: a few
 
+    worker = figures["worker_memory"]
+    assert worker["value"] > 20 and worker["details"]["rss_kb"]["second half"] > 0
+    loads = worker["details"]["loads"]
+    assert all(run["requests"] >= 60 and run["failures"] == 0 for run in loads.values())
+    assert "worker_memory_growth" in figures
+
+
+def test_the_report_and_scan_benchmarks_run_end_to_end(bench_database, tmp_path):
+    figures = _bench_run(tmp_path, ["reports", "scan"])
     for key in ("province", "district"):
         for report in ("bottleneck", "targets"):
             figure = figures[f"report_{report}_{key}"]
@@ -179,16 +204,6 @@ def test_the_new_benchmarks_run_end_to_end_at_a_tiny_scale(bench_database, tmp_p
     assert scan["details"]["first_run_seconds"] > 0  # the cold run, kept beside the figure
     memory = figures["escalation_scan_memory"]
     assert memory["value"] >= memory["reference"] > 20  # MB: a Python process with the app
-
-    worker = figures["worker_memory"]
-    assert worker["value"] > 20 and worker["details"]["rss_kb"]["second half"] > 0
-    loads = worker["details"]["loads"]
-    assert all(run["requests"] >= 60 and run["failures"] == 0 for run in loads.values())
-    assert "worker_memory_growth" in figures
-
-    printed = capsys.readouterr().out
-    assert "| 3. reviewer queue over HTTP, 4 clients" in printed
-    assert "seconds per benchmark:" in printed
 
 
 def test_the_bench_server_runs_gunicorn_as_the_dockerfile_does():

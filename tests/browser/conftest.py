@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from htsd_workflow import create_app
 from htsd_workflow.extensions import db
 from htsd_workflow.geography.operations import import_province
+from tests.factories import Factory
 
 CHROMIUM = Path("/usr/bin/chromium")
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "browser"
@@ -175,3 +176,10 @@ def people(chromium, live_app, request):
     for person in opened:
         person.context.close()
     assert not problems, "console errors or CSP violations:\n" + "\n".join(problems)
+
+
+@pytest.fixture
+def make(live_app):
+    """The factory (tests/factories) on the served app's database."""
+    with live_app.app_context():
+        yield Factory()

@@ -8,7 +8,6 @@ import pytest
 from tests.factories import (
     COMMUNE_IN_OTHER_DISTRICT,
     PASSWORD,
-    Factory,
 )
 
 pytestmark = pytest.mark.browser
@@ -18,12 +17,6 @@ LAPTOP = {"width": 1366, "height": 768}
 #: goes to a district no other journey counts (in district 608 it made the district's "all 3
 #: cases matching the filter" in test_journeys read 4)
 COMMUNE_IN_A_THIRD_DISTRICT = "23344"
-
-
-@pytest.fixture
-def make(live_app):
-    with live_app.app_context():
-        yield Factory()
 
 
 @pytest.mark.parametrize(

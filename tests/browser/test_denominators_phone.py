@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import DISTRICT, PASSWORD, Factory
+from tests.factories import DISTRICT, PASSWORD
 
 pytestmark = pytest.mark.browser
 
 LAPTOP = {"width": 1366, "height": 768}
-
-
-@pytest.fixture
-def make(live_app):
-    with live_app.app_context():
-        yield Factory()
 
 
 @pytest.mark.parametrize("phone", [True, False], ids=["phone", "desktop"])

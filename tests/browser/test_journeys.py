@@ -8,18 +8,12 @@ from sqlalchemy import select
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import claim_case
 from htsd_workflow.extensions import db
-from tests.factories import COMMUNE, DISTRICT, PASSWORD, PROVINCE, Factory
+from tests.factories import COMMUNE, DISTRICT, PASSWORD, PROVINCE
 
 pytestmark = pytest.mark.browser
 
 #: the smallest file that our content check takes for a JPEG photo
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64
-
-
-@pytest.fixture
-def make(live_app):
-    with live_app.app_context():
-        yield Factory()
 
 
 def test_household_is_recognised_after_a_return_and_both_signatures(

@@ -11,7 +11,7 @@ from htsd_workflow.cases.engine import get_registry
 from htsd_workflow.cases.models import Case
 from htsd_workflow.cases.operations import ensure_round
 from htsd_workflow.extensions import db
-from tests.factories import COMMUNE_IN_OTHER_DISTRICT, PASSWORD, Factory
+from tests.factories import COMMUNE_IN_OTHER_DISTRICT, PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -20,12 +20,6 @@ pytestmark = pytest.mark.browser
 VILLAGE_COMMUNE = COMMUNE_IN_OTHER_DISTRICT
 
 OFFICE = {"width": 1366, "height": 768}
-
-
-@pytest.fixture
-def make(live_app):
-    with live_app.app_context():
-        yield Factory()
 
 
 def _fits(person) -> None:

@@ -8,17 +8,11 @@ import pytest
 
 from htsd_workflow.extensions import db
 from htsd_workflow.notifications.operations import dispatch_pending, unread_count
-from tests.factories import COMMUNE, PASSWORD, PROVINCE, Factory
+from tests.factories import COMMUNE, PASSWORD, PROVINCE
 
 pytestmark = pytest.mark.browser
 
 LAPTOP = {"width": 1366, "height": 768}
-
-
-@pytest.fixture
-def make(live_app):
-    with live_app.app_context():
-        yield Factory()
 
 
 @pytest.fixture

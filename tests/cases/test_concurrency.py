@@ -44,6 +44,14 @@ def run_in_thread(app, func, results, key, *, hold=None, started=None):
     return thread
 
 
+def firing(case_id, trigger, user, **options):
+    """What a racer does: fire ``trigger`` on the case as ``user`` (loaded in the racer's own
+    session), answering the state it reached."""
+    return lambda: fire_trigger(
+        case_id, trigger, db.session.get(type(user), user.id), **options
+    ).state
+
+
 def two_racers(app, first, second):
     """``first`` takes the row lock and holds it while ``second`` starts and waits."""
     results = {}
@@ -67,12 +75,8 @@ def test_two_commune_reviewers_approving_at_once_exactly_one_wins(ctx, make):
     db.session.commit()
     results = two_racers(
         ctx,
-        lambda: fire_trigger(
-            case_id, "approve", db.session.get(type(one), one.id), expected_version=version
-        ).state,
-        lambda: fire_trigger(
-            case_id, "approve", db.session.get(type(two), two.id), expected_version=version
-        ).state,
+        firing(case_id, "approve", one, expected_version=version),
+        firing(case_id, "approve", two, expected_version=version),
     )
     assert results["first"] == ("ok", "district_verification")
     kind, error = results["second"]
@@ -91,10 +95,8 @@ def test_approve_against_return_one_wins_even_without_versions(ctx, make):
     case_id = case.id
     results = two_racers(
         ctx,
-        lambda: fire_trigger(case_id, "approve", db.session.get(type(one), one.id)).state,
-        lambda: fire_trigger(
-            case_id, "return_to_applicant", db.session.get(type(two), two.id), comment="Thiếu"
-        ).state,
+        firing(case_id, "approve", one),
+        firing(case_id, "return_to_applicant", two, comment="Thiếu"),
     )
     assert results["first"][0] == "ok"
     assert results["second"][0] == "error" and isinstance(results["second"][1], Conflict)
@@ -109,12 +111,8 @@ def test_both_departments_signing_at_once_records_both_and_recognises_once(ctx, 
     case_id, version = case.id, case.version
     results = two_racers(
         ctx,
-        lambda: fire_trigger(
-            case_id, "sign", db.session.get(type(education), education.id), expected_version=version
-        ).state,
-        lambda: fire_trigger(
-            case_id, "sign", db.session.get(type(culture), culture.id), expected_version=version
-        ).state,
+        firing(case_id, "sign", education, expected_version=version),
+        firing(case_id, "sign", culture, expected_version=version),
     )
     assert results["first"] == ("ok", "provincial_confirmation")
     assert results["second"] == ("ok", "recognized")
@@ -169,8 +167,8 @@ def test_one_department_signing_twice_at_once_gives_one_conflict(ctx, make):
     case_id = case.id
     results = two_racers(
         ctx,
-        lambda: fire_trigger(case_id, "sign", db.session.get(type(one), one.id)).state,
-        lambda: fire_trigger(case_id, "sign", db.session.get(type(two), two.id)).state,
+        firing(case_id, "sign", one),
+        firing(case_id, "sign", two),
     )
     assert results["first"] == ("ok", "provincial_confirmation")
     kind, error = results["second"]
@@ -234,7 +232,7 @@ def test_bulk_and_single_approval_on_the_same_case_do_not_both_apply(ctx, make):
     ids = [c.id for c in cases]
     results = two_racers(
         ctx,
-        lambda: fire_trigger(ids[1], "approve", db.session.get(type(one), one.id)).state,
+        firing(ids[1], "approve", one),
         lambda: fire_bulk(ids, "approve", db.session.get(type(two), two.id)).as_dict(),
     )
     bulk = results["second"][1]

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import re
 
+import pytest
 from sqlalchemy import func, select
 
 from htsd_workflow.cases.models import AssessmentItem, Case, CaseEvent
 from htsd_workflow.cases.operations import fire_trigger, save_assessment
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.extensions import db
+from htsd_workflow.geography.models import DbkkPeriod
+from htsd_workflow.geography.operations import set_commune_flags
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 from tests.clients import text
 from tests.factories import COMMUNE
@@ -295,3 +298,32 @@ def test_which_figures_are_unverified_is_shown_to_staff_only(as_user, make):
     assert "Dành cho cán bộ" in staff and "tiêu chí 3, 4" in staff and "giá trị tạm" in staff
     mine = text(as_user(applicant).get(f"/cases/{case.id}"))
     assert "Dành cho cán bộ" not in mine and "Giá trị tạm" not in mine
+
+
+@pytest.mark.parametrize(
+    "listed, flag, passes",
+    [
+        (None, False, False),  # never ĐBKK: the mark of 80
+        ((2021, None), False, True),  # listed for the case's year: 70
+        ((2016, 2020), True, False),  # listed, but not for the case's year: the flag is ignored
+        (None, True, True),  # never listed: the commune's flag
+    ],
+)
+def test_the_queue_marks_a_case_by_the_dbkk_status_of_its_commune_in_its_year(
+    as_user, make, listed, flag, passes
+):
+    """75 of 100 passes the ĐBKK mark (70), not the other (80): the queue's Đạt / Chưa đạt and
+    the count of failing cases asked before a bulk action over the filter both follow
+    ``geography.queries.unit_is_dbkk_in`` for the case's year (asked in the rows' statement)."""
+    case, applicant = make.draft()  # a 2026 case
+    make.fill(case, applicant, fraction=0.75)
+    fire_trigger(case.id, "submit", applicant)
+    set_commune_flags(COMMUNE, is_dbkk=flag)
+    if listed:
+        db.session.add(DbkkPeriod(unit_code=COMMUNE, from_year=listed[0], to_year=listed[1]))
+    db.session.commit()
+    commune = as_user(make.reviewer("commune_reviewer", COMMUNE))
+    row = _queue_row(text(commune.get("/queue")), case.id)
+    assert (">Đạt<" in row, ">Chưa đạt<" in row) == (passes, not passes)
+    asked = text(commune.post("/queue/bulk", {"trigger": "approve", "selection": "filter"}))
+    assert ("Trong đó 1 hồ sơ chưa đạt điểm" in asked) == (not passes)

@@ -10,6 +10,7 @@ from pypdf import PdfReader
 
 from htsd_workflow.decisions.models import Decision
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs import names
 from tests.factories import COMMUNE, DISTRICT, OTHER_COMMUNE_SAME_DISTRICT
 
 pytestmark = pytest.mark.pinned_clock  # drafts and rounds of 2026, dates of that December
@@ -247,7 +248,7 @@ def test_many_certificates_are_built_in_the_background_with_progress(ctx, make, 
     decision, _ = issued
     ran = []
     ctx.config["CERTIFICATES_INLINE_MAX"] = 1
-    ctx.extensions["htsd_certificate_job_runner"] = ran.append
+    ctx.extensions.setdefault("htsd_job_runners", {})[names.BUILD_CERTIFICATES] = ran.append
     try:
         browser = as_user(make.reviewer("commune_reviewer", COMMUNE))
         started = browser.get(f"/decisions/{decision.id}/certificates.pdf")
@@ -273,7 +274,7 @@ def test_many_certificates_are_built_in_the_background_with_progress(ctx, make, 
         assert stranger.get(f"/decisions/certificate-jobs/{job_id}/file").status_code == 404
     finally:
         ctx.config["CERTIFICATES_INLINE_MAX"] = 40
-        ctx.extensions.pop("htsd_certificate_job_runner", None)
+        ctx.extensions["htsd_job_runners"].pop(names.BUILD_CERTIFICATES, None)
     assert db.session.get(CertificateJob, job_id).status == "done"
 
 

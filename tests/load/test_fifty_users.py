@@ -10,9 +10,9 @@ returned, send their self-assessment again (which saves the form, then resubmits
   ``return_to_applicant`` per officer success, one ``assess`` and one ``resubmit`` per household
   success: nothing lost, nothing doubled.
 
-The duration is ``LOAD_TEST_SECONDS`` (default 120) and the number of people
-``LOAD_TEST_USERS`` (default 50, half officers, half households). The figures are written to
-``test-output/load/load.json`` and copied into docs/reliability.md after a run.
+The duration is ``LOAD_TEST_SECONDS`` (default 40; a longer soak: 120 or more) and the number
+of people ``LOAD_TEST_USERS`` (default 50, half officers, half households). The figures are
+written to ``test-output/load/load.json`` and copied into docs/reliability.md after a run.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from tests.live_server import AppServer, WebUser, case_version, form_fields, off
 
 pytestmark = pytest.mark.postgres_only
 
-SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "120"))
+SECONDS = float(os.environ.get("LOAD_TEST_SECONDS", "40"))
 USERS = int(os.environ.get("LOAD_TEST_USERS", "50"))
 OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "load"
 
@@ -160,6 +160,12 @@ def test_fifty_people_at_once_lose_nothing_and_double_nothing(ctx, make, tmp_pat
         tmp_path / "web",
         workers=3,
         threads=8,
+        # In production nginx stands in front and opens a connection per request; here fifty
+        # clients keep theirs open. With gunicorn's 2 s default, a client thread the loaded
+        # machine leaves waiting 2 s between two requests meets the server closing that idle
+        # connection just as it sends ("Remote end closed connection without response"): a
+        # race of the test's clients, not a lost request (a browser resends then).
+        keep_alive=int(SECONDS) + 60,
         env={"SESSION_COOKIE_SECURE": "0"},
     ).start()
     before = history_rows()
@@ -210,7 +216,7 @@ def test_fifty_people_at_once_lose_nothing_and_double_nothing(ctx, make, tmp_pat
     OUTPUT.mkdir(parents=True, exist_ok=True)
     (OUTPUT / "load.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n")
 
-    assert not tally.errors, tally.errors[:20]
+    assert not tally.errors, (tally.errors[:20], server.log()[-3000:])
     assert "Traceback" not in server.log(), server.log()[-3000:]
     assert tally.actions["return_to_applicant"] > 0 and tally.actions["resubmit"] > 0
     assert new_rows == tally.actions, figures

@@ -16,6 +16,7 @@ from htsd_workflow.evidence.files import clean_filename, detect_type, stored_pat
 from htsd_workflow.evidence.models import Attachment
 from htsd_workflow.evidence.operations import add_attachment
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs import names
 from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.notifications.models import OutboxMessage
 from htsd_workflow.queues.models import BulkJob
@@ -323,14 +324,14 @@ def test_bulk_over_the_threshold_runs_as_a_background_job(as_user, make, ctx):
     commune = as_user(commune_user)
     started = []
     ctx.config["BULK_BACKGROUND_THRESHOLD"] = 2
-    ctx.extensions["htsd_bulk_job_runner"] = started.append
+    ctx.extensions.setdefault("htsd_job_runners", {})[names.RUN_BULK_JOB] = started.append
     try:
         response = commune.post(
             "/queue/bulk", {"trigger": "approve", "selection": "filter", "confirmed": "1"}
         )
     finally:
         ctx.config["BULK_BACKGROUND_THRESHOLD"] = 300
-        del ctx.extensions["htsd_bulk_job_runner"]
+        ctx.extensions["htsd_job_runners"].pop(names.RUN_BULK_JOB)
     job_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert started == [job_id]
     waiting = commune.get(f"/bulk/{job_id}")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from htsd_workflow.auth.models import User
 from htsd_workflow.demo.seed import seed_demo
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs import names
 from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.reports.pdf_jobs import REPORT_PDF
 from htsd_workflow.reports.queries import Filters, bottlenecks, targets
@@ -54,11 +55,13 @@ def test_the_demo_managers_open_both_reports_and_every_output(demo, client, user
     assert page.status_code == 200 and "<svg" in html and "Kế hoạch" in html
     for url in (f"/reports/bottlenecks?{PERIOD}", "/reports/targets?year=2026"):
         ran = []
-        client.application.extensions["htsd_report_pdf_job_runner"] = ran.append
+        client.application.extensions.setdefault("htsd_job_runners", {})[names.BUILD_REPORT_PDF] = (
+            ran.append
+        )
         try:
             pdf = client.get(f"{url}&format=pdf")
         finally:
-            client.application.extensions.pop("htsd_report_pdf_job_runner", None)
+            client.application.extensions["htsd_job_runners"].pop(names.BUILD_REPORT_PDF, None)
         if pdf.status_code == 302:  # a long report: built by the worker (here: at once)
             run_job(REPORT_PDF, ran[0])
             pdf = client.get(f"/reports/pdf-jobs/{ran[0]}/file")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import g
 
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs import names
 from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.reports.models import ReportPdfJob
 from htsd_workflow.reports.pdf_jobs import REPORT_PDF
@@ -18,7 +19,7 @@ from tests.reports.test_reports import login
 def test_a_long_report_pdf_is_built_in_the_background_with_progress(ctx, client, make):
     ran = []
     ctx.config["REPORT_PDF_INLINE_MAX_ROWS"] = 5
-    ctx.extensions["htsd_report_pdf_job_runner"] = ran.append
+    ctx.extensions.setdefault("htsd_job_runners", {})[names.BUILD_REPORT_PDF] = ran.append
     try:
         manager = make.user("manager", DISTRICT)
         login(client, manager)
@@ -49,16 +50,16 @@ def test_a_long_report_pdf_is_built_in_the_background_with_progress(ctx, client,
         assert client.get(f"/reports/pdf-jobs/{job_id}/file").status_code == 404
     finally:
         ctx.config["REPORT_PDF_INLINE_MAX_ROWS"] = 120
-        ctx.extensions.pop("htsd_report_pdf_job_runner", None)
+        ctx.extensions["htsd_job_runners"].pop(names.BUILD_REPORT_PDF, None)
 
 
 def test_a_short_report_pdf_still_comes_at_once(ctx, client, make):
     ran = []
-    ctx.extensions["htsd_report_pdf_job_runner"] = ran.append
+    ctx.extensions.setdefault("htsd_job_runners", {})[names.BUILD_REPORT_PDF] = ran.append
     try:
         login(client, make.user("manager", DISTRICT))
         response = client.get(f"/reports/targets?year=2026&unit={COMMUNE}&format=pdf")
         assert response.status_code == 200 and response.data.startswith(b"%PDF")
         assert not ran
     finally:
-        ctx.extensions.pop("htsd_report_pdf_job_runner", None)
+        ctx.extensions["htsd_job_runners"].pop(names.BUILD_REPORT_PDF, None)

@@ -189,10 +189,21 @@ def _token_for(user):
     return token
 
 
-def _routes(ctx):
+#: the walk in three parts the suite's workers share: the API, the pages that write files
+#: (PDFs), the other pages (by blueprint; every route is in exactly one part)
+PARTS = {"api": {"api"}, "files": {"decisions", "reports"}, "pages": None}
+
+
+def _in_part(endpoint: str, part: str) -> bool:
+    blueprint = endpoint.split(".")[0]
+    named = set().union(*(b for b in PARTS.values() if b))
+    return blueprint in PARTS[part] if PARTS[part] else blueprint not in named
+
+
+def _routes(ctx, part: str):
     skip = {"static", "readyz"}
     for rule in ctx.url_map.iter_rules():
-        if rule.endpoint in skip:
+        if rule.endpoint in skip or not _in_part(rule.endpoint, part):
             continue
         view = ctx.view_functions[rule.endpoint]
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
@@ -206,7 +217,14 @@ def _role_for(view) -> str | None:
     return next((r for r in ROLE_PREFERENCE if r in rule.roles), None)
 
 
-def test_no_route_answers_an_odd_input_with_a_500(ctx, world, monkeypatch):
+def test_every_route_is_in_one_part_of_the_walk(ctx):
+    endpoints = [rule.endpoint for rule in ctx.url_map.iter_rules()]
+    for endpoint in endpoints:
+        assert sum(_in_part(endpoint, part) for part in PARTS) == 1, endpoint
+
+
+@pytest.mark.parametrize("part", list(PARTS))
+def test_no_route_answers_an_odd_input_with_a_500(ctx, world, monkeypatch, part):
     monkeypatch.setitem(ctx.config, "WTF_CSRF_ENABLED", False)
     monkeypatch.setattr(limiter, "enabled", False)
     api_bodies = {(op.rule, op.method.upper()): op.body for op in OPERATIONS}
@@ -217,7 +235,7 @@ def test_no_route_answers_an_odd_input_with_a_500(ctx, world, monkeypatch):
         if response.status_code >= 500:
             failures.append((response.status_code, method, url, repr(sent)[:120]))
 
-    for rule, method, view in _routes(ctx):
+    for rule, method, view in _routes(ctx, part):
         role = _role_for(view)
         user = world["users"][role] if role else world["users"]["commune_reviewer"]
         is_api = rule.rule.startswith("/api/")

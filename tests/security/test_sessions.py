@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from htsd_workflow.auth.models import ApiToken, User
 from htsd_workflow.auth.operations import issue_login_slips, set_password
@@ -105,3 +105,36 @@ def test_a_login_slip_never_unlocks_an_account_an_admin_locked(as_user, make, ct
     assert not locked.is_active and locked.password_hash == hash_before
     with pytest.raises(InvalidInput):
         issue_login_slips([household.id], officer_user)
+
+
+#: what another worker (an admin's request, a password change on another device) writes to the
+#: account, each of which the very next request of an open session must see
+_CHANGES_ELSEWHERE = {
+    "locked": {"is_active_user": False},
+    "new password": {"session_token": "a-new-session-token"},
+    "now an applicant": {"role": "applicant"},
+}
+
+
+@pytest.mark.parametrize("change", list(_CHANGES_ELSEWHERE))
+def test_a_change_to_the_account_written_elsewhere_is_seen_by_the_very_next_request(
+    as_user, make, change
+):
+    """The signed-in user is read from its row on every request (``web.load_user``): neither a
+    user kept from an earlier request nor the instance this session already holds may answer
+    for it. The change is written on another connection, as another worker would, so nothing
+    tells this session's objects."""
+    officer_user = make.user("commune_reviewer", COMMUNE)
+    officer = as_user(officer_user)
+    assert officer.get("/queue").status_code == 200
+    assert officer.get("/queue").status_code == 200
+    with db.engine.begin() as connection:
+        connection.execute(
+            update(User).where(User.id == officer_user.id).values(**_CHANGES_ELSEWHERE[change])
+        )
+    for _ in range(2):
+        after = officer.get("/queue")
+        if change == "now an applicant":
+            assert after.status_code == 403
+        else:
+            assert after.status_code == 302 and "/login" in after.headers["Location"]

@@ -13,6 +13,7 @@ from htsd_workflow.cases.operations import claim_case, fire_trigger
 from htsd_workflow.core.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from htsd_workflow.core.labels import STATE_LABELS
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs import names
 from htsd_workflow.jobs.runner import run_job
 from htsd_workflow.queues.operations import BULK_JOB
 from tests.clients import text
@@ -188,14 +189,14 @@ def test_a_background_bulk_job_keeps_its_reasons_in_the_starters_language(as_use
     commune = english(as_user(starter))
     started = []
     ctx.config["BULK_BACKGROUND_THRESHOLD"] = 2
-    ctx.extensions["htsd_bulk_job_runner"] = started.append
+    ctx.extensions.setdefault("htsd_job_runners", {})[names.RUN_BULK_JOB] = started.append
     try:
         response = commune.post(
             "/queue/bulk", {"trigger": "approve", "case_id": [str(c.id) for c in cases]}
         )
     finally:
         ctx.config["BULK_BACKGROUND_THRESHOLD"] = 300
-        del ctx.extensions["htsd_bulk_job_runner"]
+        ctx.extensions["htsd_job_runners"].pop(names.RUN_BULK_JOB)
     job_id = int(response.headers["Location"].rsplit("/", 1)[1])
     assert started == [job_id]
     fresh()  # the worker: an app context without a request

@@ -1,0 +1,73 @@
+"""Instructions per queue page, which other work on the machine does not move.
+
+Run under callgrind (instrumentation off at start; this script switches it on around the
+measured requests with ``callgrind_control``), on the bench database::
+
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/cg/out.%p \\
+        python -m bench.callgrind_queue huyen608 20 [--conditional]
+
+``GET /queue`` through the Flask test client as one signed-in user (as ``bench.queue_profile``
+signs in: the session id put in the test client's session), 10 warm-up pages, then ``N``
+measured ones: the dump's ``totals:`` line ÷ N is the instructions of one page in this
+process. With ``--conditional`` each measured request carries the page's ETag (a 304).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+
+from sqlalchemy import select
+
+WARM_UP = 10
+
+
+def _callgrind(*arguments: str) -> None:
+    subprocess.run(["callgrind_control", *arguments, str(os.getpid())], check=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("user", help="user name of a reviewer")
+    parser.add_argument("requests", type=int, nargs="?", default=20)
+    parser.add_argument("--conditional", action="store_true", help="measure the 304")
+    args = parser.parse_args(argv)
+
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from bench.context import database_uri
+    from htsd_workflow import create_app
+    from htsd_workflow.auth.models import User
+    from htsd_workflow.extensions import db
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_uri(), "RATELIMIT_STORAGE_URI": "memory://"}
+    )
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == args.user))
+        if user is None:
+            raise SystemExit(f"no user {args.user}")
+        session_id = user.get_id()
+        db.session.remove()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+        session["_fresh"] = True
+
+    headers: dict = {}
+    for _ in range(WARM_UP):
+        response = client.get("/queue")
+    if args.conditional:
+        headers["If-None-Match"] = response.headers["ETag"]
+    expected = 304 if args.conditional else 200
+    _callgrind("-i", "on")
+    for _ in range(args.requests):
+        response = client.get("/queue", headers=headers)
+        if response.status_code != expected:
+            raise SystemExit(f"/queue: {response.status_code}")
+    _callgrind("-i", "off")
+    _callgrind("-d", "queue")
+
+
+if __name__ == "__main__":
+    main()
