@@ -28,11 +28,13 @@ run: seed
 	$(BIN)/python -m htsd_workflow.devserver --host $(HOST) --port $(PORT)
 
 # The whole suite, on both cores (pytest-xdist: each worker its own SQLite files and its own
-# throwaway PostgreSQL database).
+# throwaway PostgreSQL database). Tests are handed out one at a time, in the order
+# tests/conftest.py sets (the longest first): xdist's default first hands each worker a quarter
+# of its share in one block, which gave one worker every slow test.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --maxschedchunk 1 $(PYTEST_ARGS)
 
 # The edit-run loop: lint and the fast tests on SQLite (no servers, browsers or worker processes).
 check: install

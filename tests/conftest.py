@@ -232,8 +232,9 @@ def pytest_unconfigure(config):
 def pytest_collection_modifyitems(config, items):
     """Mark the ``SLOW_PATHS`` tests ``slow``; run ``postgres_only`` tests (row locks, real
     races) only in the PostgreSQL run. The order: the ``LONGEST`` first, then the other slow
-    ones, then the rest (each group in its files' order), so that the parallel workers
-    (pytest-xdist hands tests out from the front) end together."""
+    ones, then the rest (each group in its files' order), so that the parallel workers end
+    together (pytest-xdist hands tests out from the front, one at a time with `make test`'s
+    ``--maxschedchunk 1``)."""
     root = Path(str(config.rootpath))
     rank = {}
     for item in items:

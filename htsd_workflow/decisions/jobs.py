@@ -18,7 +18,7 @@ from htsd_workflow.decisions import pdf as pdfs
 from htsd_workflow.decisions.models import CertificateJob, Decision, DecisionEntry
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
-from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.models import claim_job, current_job
 from htsd_workflow.jobs.runner import JobKind, stop_with_reason
 
 #: certificates rendered per step (the progress bar moves after each)
@@ -61,7 +61,7 @@ def certificate_steps(job_id: int, *, chunk: int = CHUNK) -> Iterator[None]:
 
     if not claim_job(CertificateJob, job_id):
         return
-    job = db.session.get(CertificateJob, job_id)
+    job = current_job(CertificateJob, job_id)
     user = db.session.get(User, job.user_id)
     decision = db.session.get(Decision, job.decision_id)
     entries = entries_for(decision, user)
@@ -73,12 +73,12 @@ def certificate_steps(job_id: int, *, chunk: int = CHUNK) -> Iterator[None]:
         part = entries[start : start + chunk]
         html = pdfs.certificates_html(decision, part)
         documents.append(HTML(string=html, url_fetcher=NoFetch()).render())
-        job = db.session.get(CertificateJob, job_id)
+        job = current_job(CertificateJob, job_id)
         job.done = start + len(part)
         job.heartbeat_at = utcnow()
         yield
     pages = [page for document in documents for page in document.pages]
-    job = db.session.get(CertificateJob, job_id)
+    job = current_job(CertificateJob, job_id)
     job.pdf = documents[0].copy(pages).write_pdf() if documents else b""
     job.finish("done")
     yield

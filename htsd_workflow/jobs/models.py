@@ -55,6 +55,18 @@ class JobMixin:
         self.heartbeat_at = None
 
 
+class JobGone(Exception):
+    """The job's row was deleted while a run worked on it: the run ends, nothing to record."""
+
+
+def current_job(model: type[JobMixin], job_id: int) -> JobMixin:
+    """The job a run works on, as it is now (a step reads it again after its work)."""
+    job = db.session.get(model, job_id)
+    if job is None:
+        raise JobGone(f"{model.__name__} {job_id}")
+    return job
+
+
 def own_job(model: type[JobMixin], job_id: int, user) -> JobMixin:
     """The job ``job_id`` when ``user`` started it; anyone else's is "not found" (404)."""
     job = db.session.get(model, job_id)

@@ -27,6 +27,7 @@ from sqlalchemy import update
 
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
+from htsd_workflow.jobs.models import JobGone
 from htsd_workflow.notifications.dispatch import run_in_background
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ def run_job(kind: JobKind, job_id: int, **options) -> None:
     try:
         for _ in kind.steps(job_id, **options):
             db.session.commit()
+    except JobGone:
+        db.session.rollback()
+        log.warning("job %s %s was deleted while it ran: stopped", kind.task, job_id)
     except Exception as exc:
         db.session.rollback()
         if not kind.stopped(job_id, exc):
@@ -69,6 +73,8 @@ def stop_with_reason(model: type, what: str) -> Callable[[int, Exception], bool]
     def stopped(job_id: int, exc: Exception) -> bool:
         log.error("%s %s stopped", what, job_id, exc_info=exc)
         job = db.session.get(model, job_id)
+        if job is None:  # deleted meanwhile: nothing to record it on
+            return True
         job.error = f"{exc.__class__.__name__}: {exc}"[:1000]
         job.finish("failed")
         return True

@@ -22,7 +22,7 @@ from htsd_workflow.core.errors import InvalidInput
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
-from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.models import claim_job, current_job
 from htsd_workflow.jobs.runner import JobKind, stop_with_reason
 from htsd_workflow.queues.models import BulkJob, BulkJobItem
 
@@ -119,7 +119,7 @@ def bulk_job_steps(job_id: int, *, chunk: int = JOB_CHUNK) -> Iterator[None]:
     """
     if not claim_job(BulkJob, job_id):
         return
-    job = db.session.get(BulkJob, job_id)
+    job = current_job(BulkJob, job_id)
     user = db.session.get(User, job.user_id)
     handled = set(
         db.session.scalars(select(BulkJobItem.case_id).where(BulkJobItem.job_id == job.id))
@@ -155,13 +155,13 @@ def bulk_job_steps(job_id: int, *, chunk: int = JOB_CHUNK) -> Iterator[None]:
             for r in result.failed
         ]
         db.session.execute(insert(BulkJobItem), rows)
-        job = db.session.get(BulkJob, job_id)
+        job = current_job(BulkJob, job_id)
         job.done += len(ids)
         job.succeeded += len(result.succeeded)
         job.failed += len(result.failed)
         job.heartbeat_at = utcnow()
         yield
-    job = db.session.get(BulkJob, job_id)
+    job = current_job(BulkJob, job_id)
     job.finish("done")
     yield
 

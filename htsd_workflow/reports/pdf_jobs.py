@@ -13,7 +13,7 @@ from htsd_workflow.auth.models import User
 from htsd_workflow.core.time import utcnow
 from htsd_workflow.extensions import db
 from htsd_workflow.jobs import names
-from htsd_workflow.jobs.models import claim_job
+from htsd_workflow.jobs.models import claim_job, current_job
 from htsd_workflow.jobs.runner import JobKind, stop_with_reason
 from htsd_workflow.reports.exports import render_pdf
 from htsd_workflow.reports.models import ReportPdfJob
@@ -43,17 +43,17 @@ def report_pdf_steps(job_id: int) -> Iterator[None]:
     again from the HTML."""
     if not claim_job(ReportPdfJob, job_id):
         return
-    job = db.session.get(ReportPdfJob, job_id)
+    job = current_job(ReportPdfJob, job_id)
     job.status, job.done, job.error = "running", 0, None
     job.started_at = job.started_at or utcnow()
     html = job.html or ""
     yield
     document = render_pdf(html)
-    job = db.session.get(ReportPdfJob, job_id)
+    job = current_job(ReportPdfJob, job_id)
     job.pages, job.done, job.heartbeat_at = len(document.pages), 1, utcnow()
     yield
     pdf = document.write_pdf()
-    job = db.session.get(ReportPdfJob, job_id)
+    job = current_job(ReportPdfJob, job_id)
     job.pdf, job.done = pdf, STEPS
     job.finish("done")
     yield

@@ -16,7 +16,7 @@ from htsd_workflow.extensions import db
 from htsd_workflow.imports.models import ImportJob
 from htsd_workflow.jobs import names
 from htsd_workflow.jobs.models import STALE_AFTER, progress_of
-from htsd_workflow.jobs.runner import run_job
+from htsd_workflow.jobs.runner import JobKind, run_job, stop_with_reason
 from htsd_workflow.queues import operations as bulk
 from htsd_workflow.queues.models import BulkJob
 from htsd_workflow.sla.operations import scan_sla
@@ -138,3 +138,28 @@ def test_task_names_are_written_only_in_jobs_names(folder):
         if node.value in names.ALL
     ]
     assert found == []
+
+
+def test_a_job_deleted_while_it_runs_ends_its_run_quietly(ctx, make):
+    """A run whose job row disappears between two steps (a clean-up, or a test's wipe under
+    a background thread) stops there, writes nothing and raises nothing."""
+    from htsd_workflow.reports import pdf_jobs
+
+    reader = make.user("manager")
+    job = pdf_jobs.create_report_pdf_job(reader, "bao-cao", "<p>Báo cáo</p>", None)
+    db.session.commit()
+    job_id = job.id
+    steps = pdf_jobs.report_pdf_steps(job_id)
+    next(steps)  # claimed, marked running
+    db.session.commit()
+    db.session.delete(db.session.get(pdf_jobs.ReportPdfJob, job_id))
+    db.session.commit()
+
+    def the_rest(job_id):
+        yield from steps
+
+    gone = JobKind(task="test", steps=the_rest, stopped=stop_with_reason(BulkJob, "test job"))
+    run_job(gone, job_id)  # no AttributeError on a None job
+    assert db.session.get(pdf_jobs.ReportPdfJob, job_id) is None
+    # and a failure recorded on a job that is gone is nothing to record
+    assert stop_with_reason(BulkJob, "bulk job")(10**6, RuntimeError("x")) is True
