@@ -278,7 +278,10 @@ def test_a_decision_is_signed_from_a_thread_that_runs_an_event_loop(ctx, p12_fil
     async def inside_a_loop():
         return sign_pdf(pdf, config)
 
-    signed, is_signed = asyncio.run(inside_a_loop())
+    # in a thread of its own: this test process may already run a loop in its main thread
+    # (Playwright's, when the browser tests ran first on this worker)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        signed, is_signed = pool.submit(asyncio.run, inside_a_loop()).result()
     assert is_signed
     status = _status(signed, throwaway_ca[0])
     assert status.intact and status.valid

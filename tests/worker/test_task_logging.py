@@ -30,11 +30,11 @@ def task_log():
 def test_every_task_run_logs_one_json_line_with_its_outcome(task_log):
     app = Celery("logging-test", set_as_current=False)
 
-    @app.task(name="tests.add")
+    @app.task(name="tests.add", shared=False)  # not on the worker's app too
     def add(a, b):
         return a + b
 
-    @app.task(name="tests.broken")
+    @app.task(name="tests.broken", shared=False)
     def broken():
         raise ValueError("no such household")
 
