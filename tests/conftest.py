@@ -231,17 +231,18 @@ def pytest_unconfigure(config):
 
 def pytest_collection_modifyitems(config, items):
     """Mark the ``SLOW_PATHS`` tests ``slow``; run ``postgres_only`` tests (row locks, real
-    races) only in the PostgreSQL run. The order: the ``LONGEST`` first, then the other slow
-    ones, then the rest (each group in its files' order), so that the parallel workers end
-    together (pytest-xdist hands tests out from the front, one at a time with `make test`'s
-    ``--maxschedchunk 1``)."""
+    races) only in the PostgreSQL run. The order: the ``LONGEST`` first, then the rest in their
+    files' order, so that the parallel workers end together (pytest-xdist hands tests out from
+    the front, one at a time with `make test`'s ``--maxschedchunk 1``). Not all slow tests
+    first: the timer tests (tests/notifications/test_outbox_notice.py) then ran beside the
+    heaviest ones and missed their windows."""
     root = Path(str(config.rootpath))
     rank = {}
     for item in items:
         where = Path(str(item.path)).relative_to(root).as_posix() + "::" + item.name
         if where.startswith(SLOW_PATHS):
             item.add_marker(pytest.mark.slow)
-        rank[item] = 0 if where.startswith(LONGEST) else 1 if where.startswith(SLOW_PATHS) else 2
+        rank[item] = 0 if where.startswith(LONGEST) else 1
     items.sort(key=rank.__getitem__)
     kept, dropped = [], []
     for item in items:
