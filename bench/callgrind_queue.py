@@ -18,8 +18,6 @@ import argparse
 import os
 import subprocess
 
-from sqlalchemy import select
-
 WARM_UP = 10
 
 
@@ -36,23 +34,9 @@ def main(argv: list[str] | None = None) -> None:
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     from bench.context import database_uri
-    from htsd_workflow import create_app
-    from htsd_workflow.auth.models import User
-    from htsd_workflow.extensions import db
+    from bench.queue_profile import signed_in_client
 
-    app = create_app(
-        {"SQLALCHEMY_DATABASE_URI": database_uri(), "RATELIMIT_STORAGE_URI": "memory://"}
-    )
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == args.user))
-        if user is None:
-            raise SystemExit(f"no user {args.user}")
-        session_id = user.get_id()
-        db.session.remove()
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = session_id
-        session["_fresh"] = True
+    _app, client = signed_in_client(database_uri(), args.user)
 
     headers: dict = {}
     for _ in range(WARM_UP):

@@ -17,6 +17,30 @@ import time
 from sqlalchemy import event, select
 
 
+def signed_in_client(database_uri: str, username: str, lang: str | None = None):
+    """(the app on the bench database, a test client signed in as ``username``)."""
+    from htsd_workflow import create_app
+    from htsd_workflow.auth.models import User
+    from htsd_workflow.extensions import db
+
+    app = create_app(
+        {"SQLALCHEMY_DATABASE_URI": database_uri, "RATELIMIT_STORAGE_URI": "memory://"}
+    )
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise SystemExit(f"no user {username}")
+        session_id = user.get_id()
+        db.session.remove()
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = session_id
+        session["_fresh"] = True
+        if lang:
+            session["lang"] = lang
+    return app, client
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--user", required=True, help="user name of a reviewer")
@@ -33,24 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from htsd_workflow import create_app
-    from htsd_workflow.auth.models import User
     from htsd_workflow.extensions import db
 
     url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench")
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": "memory://"})
-    with app.app_context():
-        user = db.session.scalar(select(User).where(User.username == args.user))
-        if user is None:
-            raise SystemExit(f"no user {args.user}")
-        session_id = user.get_id()
-        db.session.remove()
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["_user_id"] = session_id
-        session["_fresh"] = True
-        if args.lang:
-            session["lang"] = args.lang
+    app, client = signed_in_client(url, args.user, args.lang)
 
     statements = []
     with app.app_context():
