@@ -399,9 +399,12 @@ def test_a_commune_officer_creates_village_heads_accounts_and_prints_their_slips
     head = db.session.scalar(select(User).where(User.username == "truongthon-t1"))
     assert (head.role, head.subject_id, head.unit_code) == ("village_head", village.id, COMMUNE)
     assert head.must_change_password
-    audit = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "login_slips")).all()[
-        -1
-    ]
+    audit = db.session.scalars(  # the newest: rows come in no set order without one
+        select(AuditEntry)
+        .where(AuditEntry.action == "login_slips")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).one()
     assert audit.details["role"] == "village_head"
     # the village now has its head's account; a household's own account is another matter
     assert "Không có hộ nào cần phiếu" in text(browser.get("/imports/slips?kind=village_head"))

@@ -377,6 +377,9 @@ def test_each_level_s_deadline_is_set_checked_and_listed(ctx, make, api):
         "commune": "2027-07-15"
     }
     audit = db.session.scalars(
-        select(AuditEntry).where(AuditEntry.target == f"round:{round_id}")
-    ).all()[-1]
+        select(AuditEntry)
+        .where(AuditEntry.target == f"round:{round_id}")
+        .order_by(AuditEntry.id.desc())
+        .limit(1)
+    ).one()  # the newest (rows come in no set order without one: PostgreSQL's varied)
     assert audit.details["after"]["level_deadlines"] == {"commune": "2027-07-15"}
