@@ -420,8 +420,6 @@ def count_failing(case_ids: list[int], chunk: int = 1000) -> int:
                 Case.id,
                 func.coalesce(Case.score, Case.self_score).label("score"),
                 Case.criteria_set_id,
-                Case.year,
-                Case.commune_code,
                 unit_is_dbkk_in(Case.year).label("commune_dbkk"),
             )
             .outerjoin(Unit, Unit.code == Case.commune_code)
