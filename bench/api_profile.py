@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sql", action="store_true", help="print the statements of one request")
     args = parser.parse_args(argv)
 
+    from bench.context import database_uri
     from bench.data import append_cases
     from bench.httpload import redis_url
     from htsd_workflow import create_app
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     from htsd_workflow.auth.models import User
     from htsd_workflow.extensions import db
 
-    url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench")
+    url = database_uri()
     # Redis as the bench server has it: rate limits and the broker the worker notices go to
     os.environ.setdefault("REDIS_URL", redis_url())
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "RATELIMIT_STORAGE_URI": redis_url()})

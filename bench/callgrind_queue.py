@@ -16,13 +16,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 
 WARM_UP = 10
-
-
-def _callgrind(*arguments: str) -> None:
-    subprocess.run(["callgrind_control", *arguments, str(os.getpid())], check=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")
-    from bench.context import database_uri
+    from bench.context import callgrind_control, database_uri
     from bench.queue_profile import signed_in_client
 
     _app, client = signed_in_client(database_uri(), args.user)
@@ -44,13 +39,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.conditional:
         headers["If-None-Match"] = response.headers["ETag"]
     expected = 304 if args.conditional else 200
-    _callgrind("-i", "on")
+    callgrind_control("-i", "on")
     for _ in range(args.requests):
         response = client.get("/queue", headers=headers)
         if response.status_code != expected:
             raise SystemExit(f"/queue: {response.status_code}")
-    _callgrind("-i", "off")
-    _callgrind("-d", "queue")
+    callgrind_control("-i", "off")
+    callgrind_control("-d", "queue")
 
 
 if __name__ == "__main__":

@@ -15,16 +15,14 @@ main thread's file of each dump (``…-01``) holds the transitions' own instruct
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import sys
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bench.capture import capture, replay
-from bench.context import database_uri
+from bench.context import callgrind_control, database_uri
 from bench.data import append_cases
 from bench.data.load import connect
 from htsd_workflow import create_app
@@ -34,10 +32,6 @@ from htsd_workflow.extensions import db
 from htsd_workflow.geography.models import Unit
 
 WARM_UP = 50
-
-
-def _callgrind(*arguments: str) -> None:
-    subprocess.run(["callgrind_control", *arguments, str(os.getpid())], check=True)
 
 
 def main(count: int) -> None:
@@ -77,19 +71,19 @@ def main(count: int) -> None:
         random.Random(1).shuffle(pool)
         for case_id in pool[:WARM_UP]:
             approve(case_id)
-        _callgrind("-i", "on")
+        callgrind_control("-i", "on")
         for case_id in pool[WARM_UP:]:
             approve(case_id)
-        _callgrind("-d", "fire_trigger")
-        _callgrind("-i", "off")
+        callgrind_control("-d", "fire_trigger")
+        callgrind_control("-i", "off")
         driver = connect(uri)
         for case_id in driver_pool[:20]:
             replay(driver, captured, {captured_pool[0]: case_id})
-        _callgrind("-i", "on")
+        callgrind_control("-i", "on")
         for case_id in driver_pool[20:]:
             replay(driver, captured, {captured_pool[0]: case_id})
-        _callgrind("-d", "replay")
-        _callgrind("-i", "off")
+        callgrind_control("-d", "replay")
+        callgrind_control("-i", "off")
         driver.close()
         session.close()
         connection.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -59,6 +60,15 @@ class BenchContext:
     memory_requests: int = 10_000
     #: concurrent clients of the HTTP load runs (the queue runs at each; the others at the most)
     clients: tuple[int, ...] = (16, 4)
+
+
+def callgrind_control(*arguments: str) -> None:
+    """Tell the callgrind run this process is under (``valgrind --tool=callgrind
+    --instr-atstart=no``) to switch instrumentation on or off (``-i on``/``-i off``) or dump
+    (``-d NAME``): the callgrind scripts count only the requests they measure."""
+    subprocess.run(
+        ["callgrind_control", *arguments, str(os.getpid())], check=True, stdout=subprocess.DEVNULL
+    )
 
 
 def database_uri() -> str:

@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    from bench.context import database_uri
     from htsd_workflow.extensions import db
 
-    url = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/htsd_bench")
+    url = database_uri()
     app, client = signed_in_client(url, args.user, args.lang)
 
     statements = []

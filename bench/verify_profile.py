@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import date
+
+from bench.context import callgrind_control
 
 
 def build_app(database: str | None, limits: str, rate_limit: str = "1000000 per minute"):
@@ -74,12 +74,6 @@ def build_app(database: str | None, limits: str, rate_limit: str = "1000000 per 
     return app, codes
 
 
-def _callgrind(*arguments: str) -> None:
-    subprocess.run(
-        ["callgrind_control", *arguments, str(os.getpid())], check=True, stdout=subprocess.DEVNULL
-    )
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=500, help="requests per round")
@@ -115,12 +109,12 @@ def main(argv: list[str] | None = None) -> None:
         if profiler:
             profiler.enable()
         if args.callgrind:
-            _callgrind("-i", "on")
+            callgrind_control("-i", "on")
         for number in range(args.requests):
             send(number)
         if args.callgrind:
-            _callgrind("-d", f"round {_round + 1}")
-            _callgrind("-i", "off")
+            callgrind_control("-d", f"round {_round + 1}")
+            callgrind_control("-i", "off")
         if profiler:
             profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
